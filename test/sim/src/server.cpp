@@ -1,0 +1,148 @@
+#include "sim/server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+namespace sim {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+namespace {
+
+constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
+
+Request to_request(const http::request<http::string_body>& req) {
+    Request out;
+    out.method = std::string(req.method_string());
+    out.target = std::string(req.target());
+    for (const auto& field : req) {
+        std::string name(field.name_string());
+        for (auto& ch : name) {
+            ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        }
+        out.headers.emplace_back(std::move(name), std::string(field.value()));
+    }
+    out.body = req.body();
+    return out;
+}
+
+http::response<http::string_body> to_beast(const Response& r, unsigned version, bool keep_alive) {
+    http::response<http::string_body> res{static_cast<http::status>(r.status), version};
+    res.set(http::field::server, "threescale-sim");
+    if (!r.body.empty() || r.status != 200) {
+        res.set(http::field::content_type, r.content_type);
+    }
+    for (const auto& [name, value] : r.headers) {
+        res.set(name, value);
+    }
+    res.body() = r.body;
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    return res;
+}
+
+}  // namespace
+
+Server::Server(asio::io_context& ioc, Simulator& sim, ServerLimits limits)
+    : ioc_(ioc), sim_(sim), limits_(limits), admin_(ioc), gateway_(ioc) {}
+
+void Server::listen(const tcp::endpoint& admin, const tcp::endpoint& gateway) {
+    for (auto [acceptor, ep] : {std::pair{&admin_, admin}, std::pair{&gateway_, gateway}}) {
+        acceptor->open(ep.protocol());
+        acceptor->set_option(asio::socket_base::reuse_address(true));
+        acceptor->bind(ep);
+        acceptor->listen(asio::socket_base::max_listen_connections);
+    }
+}
+
+void Server::start() {
+    asio::co_spawn(ioc_, accept_loop(admin_, false), asio::detached);
+    asio::co_spawn(ioc_, accept_loop(gateway_, true), asio::detached);
+}
+
+void Server::close() {
+    boost::system::error_code ignored;
+    admin_.close(ignored);
+    gateway_.close(ignored);
+}
+
+asio::awaitable<void> Server::accept_loop(tcp::acceptor& acceptor, bool gateway) {
+    for (;;) {
+        auto [ec, socket] = co_await acceptor.async_accept(kAsTuple);
+        if (ec == asio::error::operation_aborted || !acceptor.is_open()) {
+            co_return;
+        }
+        if (ec) {
+            continue;  // EMFILE and friends: keep serving the connections we have
+        }
+        asio::co_spawn(ioc_, session(std::move(socket), gateway), asio::detached);
+    }
+}
+
+asio::awaitable<void> Server::session(tcp::socket socket, bool gateway) {
+    beast::tcp_stream stream(std::move(socket));
+    beast::flat_buffer buffer(limits_.max_header_bytes + 4096);
+    for (;;) {
+        http::request_parser<http::string_body> parser;
+        parser.header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
+        parser.body_limit(limits_.max_body_bytes);
+        stream.expires_after(limits_.idle_timeout);
+        auto [ec, n] = co_await http::async_read(stream, buffer, parser, kAsTuple);
+        if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+            ec == asio::error::connection_reset || ec == asio::error::eof) {
+            break;
+        }
+        if (ec) {
+            // Malformed or oversized requests get an answer, then the connection closes.
+            Response r = Response::text(400, "Bad Request: " + ec.message());
+            if (ec == http::error::body_limit) {
+                r = Response::text(413, "Payload Too Large");
+            } else if (ec == http::error::header_limit) {
+                r = Response::text(431, "Request Header Fields Too Large");
+            }
+            auto res = to_beast(r, 11, false);
+            stream.expires_after(limits_.read_timeout);
+            co_await http::async_write(stream, res, kAsTuple);
+            break;
+        }
+        auto req = parser.release();
+        const Request request = to_request(req);
+        Response response;
+        if (!gateway && Simulator::is_control(request.path())) {
+            response = sim_.handle_control(request);
+        } else {
+            const auto decision = sim_.decide(gateway, request);
+            if (decision.delay.count() > 0) {
+                asio::steady_timer timer(stream.get_executor());
+                timer.expires_after(decision.delay);
+                co_await timer.async_wait(kAsTuple);
+            }
+            response = gateway ? sim_.handle_gateway(request, decision)
+                               : sim_.handle_admin(request, decision);
+        }
+        if (on_request) {
+            on_request(request, response, gateway);
+        }
+        const bool keep_alive = req.keep_alive();
+        auto res = to_beast(response, req.version(), keep_alive);
+        if (req.method() == http::verb::head) {
+            res.body().clear();
+        }
+        stream.expires_after(limits_.read_timeout);
+        auto [wec, written] = co_await http::async_write(stream, res, kAsTuple);
+        if (wec || !keep_alive) {
+            break;
+        }
+    }
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+}  // namespace sim
