@@ -93,7 +93,8 @@ const std::vector<Gateway::CompiledRule>& Gateway::rules_for(const Json& config)
         } catch (const std::regex_error&) {
             continue;  // a pattern that is not a valid regex never matches
         }
-        for (const auto& [key, value] : r.value("querystring_parameters", Json::object()).items()) {
+        const Json query = r.value("querystring_parameters", Json::object());
+        for (const auto& [key, value] : query.items()) {
             rule.query.emplace_back(key, value.is_string() ? value.get<std::string>() : "");
         }
         rule.metric = r.value("metric_system_name", "hits");
