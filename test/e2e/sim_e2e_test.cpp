@@ -1,0 +1,213 @@
+// threescale-sim as a real process over loopback: startup, HTTP edge cases, faults, clock, state.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include <gtest/gtest.h>
+
+#include "support/sim_process.hpp"
+
+namespace {
+
+using Json = nlohmann::json;
+using support::SimProcess;
+
+Json json_of(const support::HttpReply& r) { return Json::parse(r.body, nullptr, false); }
+
+std::filesystem::path temp_dir() {
+    auto dir = std::filesystem::temp_directory_path() /
+               ("tandem-sim-e2e-" + std::to_string(::getpid()) + "-" +
+                ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    return dir;
+}
+
+TEST(SimProcessE2E, RefusesToStartWithoutAToken) {
+    support::ChildProcess p({SimProcess::binary(), "--admin-port", "0"}, {{"TANDEM_SIM_TOKEN", ""}});
+    EXPECT_EQ(p.wait(std::chrono::seconds(10)), 2);
+}
+
+TEST(SimProcessE2E, RejectsBadFlags) {
+    support::ChildProcess p({SimProcess::binary(), "--fault-error-rate", "1.5"},
+                            {{"TANDEM_SIM_TOKEN", "x"}});
+    const auto rc = p.wait(std::chrono::seconds(10));
+    ASSERT_TRUE(rc.has_value());
+    EXPECT_NE(*rc, 0);
+}
+
+TEST(SimProcessE2E, ServesTheAdminApiOverHttpWithBasicAuth) {
+    SimProcess sim;
+    const auto ok = sim.admin("GET", "/admin/api/services.json");
+    ASSERT_EQ(ok.status, 200u) << ok.error;
+    EXPECT_EQ(json_of(ok)["services"][0]["service"]["system_name"], "api");  // seeded tenant
+    const auto bearer = support::http_request(sim.admin_port(), "GET", "/admin/api/services.json",
+                                              "", {{"Authorization", "Bearer " + sim.token()}});
+    EXPECT_EQ(bearer.status, 403u);
+    EXPECT_EQ(sim.admin("GET", "/admin/api/services").status, 406u);
+    EXPECT_EQ(sim.control("GET", "/__sim/health").status, 200u);  // no auth on /__sim/
+}
+
+TEST(SimProcessE2E, KeepsConnectionsAliveAndAnswersMalformedRequestsWith400) {
+    SimProcess sim;
+    const std::string get = "GET /__sim/health HTTP/1.1\r\nHost: x\r\n\r\n";
+    const std::string two = support::raw_exchange(sim.admin_port(),
+                                                  get + "GET /__sim/health HTTP/1.1\r\nHost: "
+                                                        "x\r\nConnection: close\r\n\r\n");
+    std::size_t count = 0;
+    for (std::size_t pos = 0; (pos = two.find("HTTP/1.1 200", pos)) != std::string::npos; ++pos) {
+        ++count;
+    }
+    EXPECT_EQ(count, 2u);
+    const std::string bad = support::raw_exchange(sim.admin_port(), "NOT HTTP AT ALL\r\n\r\n");
+    EXPECT_EQ(bad.rfind("HTTP/1.1 400", 0), 0u) << bad;
+    const std::string big_header = "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " +
+                                   std::string(64 * 1024, 'a') + "\r\n\r\n";
+    EXPECT_EQ(support::raw_exchange(sim.admin_port(), big_header).rfind("HTTP/1.1 431", 0), 0u);
+}
+
+TEST(SimProcessE2E, OversizedBodiesAre413) {
+    SimProcess sim({"--max-body", "1024"});
+    const auto r = sim.admin("POST", "/admin/api/services.json", "name=" + std::string(4096, 'x'));
+    EXPECT_EQ(r.status, 413u);
+    EXPECT_EQ(sim.admin("GET", "/admin/api/services.json").status, 200u);  // still serving
+}
+
+TEST(SimProcessE2E, InjectedFaultsOverTheWire) {
+    SimProcess sim({"--empty"});
+    ASSERT_EQ(sim.control("PUT", "/__sim/faults", R"({"admin":{"error_rate":1.0}})").status, 200u);
+    EXPECT_EQ(sim.admin("POST", "/admin/api/services.json", "name=Never").status, 503u);
+    ASSERT_EQ(sim.control("PUT", "/__sim/faults", R"({"admin":{"ambiguous_rate":1.0}})").status,
+              200u);
+    EXPECT_EQ(sim.admin("POST", "/admin/api/services.json", "name=Maybe").status, 502u);
+    ASSERT_EQ(sim.control("PUT", "/__sim/faults", R"({"admin":{"latency_ms":300}})").status, 200u);
+    const auto start = std::chrono::steady_clock::now();
+    const auto list = sim.admin("GET", "/admin/api/services.json");
+    EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(300));
+    ASSERT_EQ(list.status, 200u);
+    const auto services = json_of(list)["services"];
+    ASSERT_EQ(services.size(), 1u);  // "Never" was not created, "Maybe" was
+    EXPECT_EQ(services[0]["service"]["name"], "Maybe");
+    const auto counters = json_of(sim.control("GET", "/__sim/counters"));
+    EXPECT_EQ(counters["faults"]["failed_before"], 1);
+    EXPECT_EQ(counters["faults"]["ambiguous"], 1);
+    EXPECT_EQ(counters["admin"]["writes"], 1);  // the failed-before request wrote nothing
+    EXPECT_EQ(sim.control("PUT", "/__sim/faults", R"({"admin":{"error_rate":"x"}})").status, 400u);
+}
+
+TEST(SimProcessE2E, FaultFlagsAreDeterministicForASeed) {
+    const auto run = [] {
+        SimProcess sim({"--empty", "--fault-seed", "99", "--fault-error-rate", "0.5"});
+        std::string statuses;
+        for (int i = 0; i < 20; ++i) {
+            statuses += std::to_string(sim.admin("GET", "/admin/api/services.json").status) + ",";
+        }
+        return statuses;
+    };
+    const std::string first = run();
+    EXPECT_EQ(first, run());
+    EXPECT_NE(first.find("503"), std::string::npos);
+    EXPECT_NE(first.find("200"), std::string::npos);
+}
+
+TEST(SimProcessE2E, GatewayLimitsRollOverWithTheControlledClock) {
+    SimProcess sim({"--empty", "--freeze-clock", "--clock-start", "1790000000"});
+    const auto created = [](const support::HttpReply& r) {
+        EXPECT_EQ(r.status, 201u) << r.body;
+        return Json::parse(r.body, nullptr, false);
+    };
+    const auto s = created(sim.admin("POST", "/admin/api/services.json",
+                                     "name=Echo&system_name=echo&deployment_option=self_managed"));
+    const std::string svc = "/admin/api/services/" + s["service"]["id"].dump();
+    const auto b = created(sim.admin("POST", "/admin/api/backend_apis.json",
+                                     "name=Echo&system_name=echo_be&private_endpoint=https://echo.example.net"));
+    created(sim.admin("POST", svc + "/backend_usages.json",
+                      "backend_api_id=" + b["backend_api"]["id"].dump() + "&path=/"));
+    const auto plan = created(sim.admin("POST", svc + "/application_plans.json", "name=Basic"));
+    const auto metrics = json_of(sim.admin("GET", svc + "/metrics.json"));
+    const std::string hits = metrics["metrics"][0]["metric"]["id"].dump();
+    const std::string plan_id = plan["application_plan"]["id"].dump();
+    created(sim.admin("POST", "/admin/api/application_plans/" + plan_id + "/metrics/" + hits +
+                                  "/limits.json",
+                      "period=minute&value=2"));
+    const auto acc = created(sim.admin("POST", "/admin/api/signup.json",
+                                       "org_name=Dev&username=dev&email=d@x.org&password=secret1"));
+    created(sim.admin("POST",
+                      "/admin/api/accounts/" + acc["account"]["id"].dump() + "/applications.json",
+                      "plan_id=" + plan_id + "&name=app&user_key=e2e-key"));
+    ASSERT_EQ(sim.admin("PATCH", svc + "/proxy.json", "endpoint=https://echo.api.test").status, 200u);
+    created(sim.admin("POST", svc + "/proxy/deploy.json"));
+    const auto latest = json_of(sim.admin("GET", svc + "/proxy/configs/sandbox/latest.json"));
+    created(sim.admin("POST",
+                      svc + "/proxy/configs/sandbox/" + latest["proxy_config"]["version"].dump() +
+                          "/promote.json",
+                      "to=production"));
+    const auto call = [&] {
+        return support::http_request(sim.gateway_port(), "GET", "/anything?user_key=e2e-key", "",
+                                     {{"Host", "echo.api.test"}});
+    };
+    // 1790000000 is 16:53:20 UTC: move to the start of the next minute
+    ASSERT_EQ(sim.control("POST", "/__sim/clock", R"({"set_epoch":1790000040})").status, 200u);
+    EXPECT_EQ(call().status, 200u);
+    const auto second = call();
+    EXPECT_EQ(second.status, 200u);
+    EXPECT_EQ(second.headers.at("x-sim-instance"), "sim");
+    const auto limited = call();
+    EXPECT_EQ(limited.status, 429u);
+    EXPECT_EQ(limited.body, "Usage limit exceeded");
+    ASSERT_EQ(sim.control("POST", "/__sim/clock", R"({"advance_seconds":59})").status, 200u);
+    EXPECT_EQ(call().status, 429u);  // 16:54:59, same minute
+    ASSERT_EQ(sim.control("POST", "/__sim/clock", R"({"advance_seconds":1})").status, 200u);
+    EXPECT_EQ(call().status, 200u);  // 16:55:00, a new window
+    EXPECT_EQ(sim.control("POST", "/__sim/clock", R"({"advance":1})").status, 400u);
+    const auto state = json_of(sim.control("GET", "/__sim/state"));
+    EXPECT_EQ(state["clock"]["epoch"], 1790000100);
+    EXPECT_FALSE(state["usage"].empty());
+}
+
+TEST(SimProcessE2E, StateFilePersistsAcrossRestartsAndSigtermExitsZero) {
+    const auto dir = temp_dir();
+    const auto file = dir / "state.json";
+    {
+        SimProcess sim({"--state-file", file.string(), "--name", "east"});
+        ASSERT_EQ(sim.admin("POST", "/admin/api/services.json", "name=Durable&system_name=durable")
+                      .status,
+                  201u);
+        sim.process().signal(SIGTERM);
+        EXPECT_EQ(sim.process().wait(std::chrono::seconds(10)), 0);
+    }
+    struct stat st {};
+    ASSERT_EQ(::stat(file.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    SimProcess again({"--state-file", file.string(), "--name", "east"});
+    const auto list = json_of(again.admin("GET", "/admin/api/services.json"))["services"];
+    ASSERT_EQ(list.size(), 2u);
+    EXPECT_EQ(list[1]["service"]["system_name"], "durable");
+    std::filesystem::remove_all(dir);
+}
+
+TEST(SimProcessE2E, CorruptStateFileIsAClearStartupError) {
+    const auto dir = temp_dir();
+    const auto file = dir / "state.json";
+    { std::ofstream(file) << "{ not json"; }
+    support::ChildProcess p({SimProcess::binary(), "--state-file", file.string()},
+                            {{"TANDEM_SIM_TOKEN", "x"}});
+    EXPECT_EQ(p.wait(std::chrono::seconds(10)), 2);
+    std::filesystem::remove_all(dir);
+}
+
+TEST(SimProcessE2E, DifferentInstancesHaveDifferentIds) {
+    SimProcess east({"--name", "east"});
+    SimProcess west({"--name", "west"});
+    const auto e = json_of(east.admin("GET", "/admin/api/services.json"))["services"][0]["service"];
+    const auto w = json_of(west.admin("GET", "/admin/api/services.json"))["services"][0]["service"];
+    EXPECT_EQ(e["system_name"], w["system_name"]);
+    EXPECT_NE(e["id"], w["id"]);
+}
+
+}  // namespace
