@@ -9,10 +9,9 @@ if(BUILD_TESTING OR NOT DEFINED BUILD_TESTING)
     find_package(GTest REQUIRED)
 endif()
 
-# Boost.Asio in one translation unit per binary would be nicer, but the header-only build keeps
-# the targets independent; these defines keep Asio/Beast lean and consistent everywhere.
+# Asio/Beast users link this: Boost headers, threads, and no deprecated Asio API.
 add_library(tandem_asio INTERFACE)
 add_library(tandem::asio ALIAS tandem_asio)
 target_link_libraries(tandem_asio INTERFACE Boost::headers Threads::Threads)
 target_compile_definitions(tandem_asio INTERFACE
-    BOOST_ASIO_NO_DEPRECATED BOOST_BEAST_USE_STD_STRING_VIEW)
+    BOOST_ASIO_NO_DEPRECATED)

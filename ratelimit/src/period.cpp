@@ -14,7 +14,9 @@ using std::chrono::year_month_day;
 constexpr std::array<std::string_view, 7> kNames = {"eternity", "year", "month", "week",
                                                     "day",      "hour", "minute"};
 
-Seconds to_seconds(sys_days d) { return std::chrono::time_point_cast<std::chrono::seconds>(d); }
+Seconds to_seconds(sys_days d) {
+    return std::chrono::time_point_cast<std::chrono::seconds>(d);
+}
 
 }  // namespace
 
@@ -62,8 +64,8 @@ Window window_at(Period period, Seconds now) noexcept {
         case Period::kYear: {
             const year_month_day ymd{floor<days>(now)};
             const auto first = ymd.year() / std::chrono::January / std::chrono::day(1);
-            const auto next = (ymd.year() + std::chrono::years(1)) / std::chrono::January /
-                              std::chrono::day(1);
+            const auto next =
+                (ymd.year() + std::chrono::years(1)) / std::chrono::January / std::chrono::day(1);
             return {to_seconds(sys_days(first)), to_seconds(sys_days(next))};
         }
         case Period::kEternity:

@@ -1,14 +1,13 @@
 // threescale-sim as a real process over loopback: startup, HTTP edge cases, faults, clock, state.
-#include <signal.h>
-#include <sys/stat.h>
-
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <signal.h>
+#include <sys/stat.h>
 
 #include "support/sim_process.hpp"
 
@@ -17,7 +16,9 @@ namespace {
 using Json = nlohmann::json;
 using support::SimProcess;
 
-Json json_of(const support::HttpReply& r) { return Json::parse(r.body, nullptr, false); }
+Json json_of(const support::HttpReply& r) {
+    return Json::parse(r.body, nullptr, false);
+}
 
 std::filesystem::path temp_dir() {
     auto dir = std::filesystem::temp_directory_path() /
@@ -29,7 +30,8 @@ std::filesystem::path temp_dir() {
 }
 
 TEST(SimProcessE2E, RefusesToStartWithoutAToken) {
-    support::ChildProcess p({SimProcess::binary(), "--admin-port", "0"}, {{"TANDEM_SIM_TOKEN", ""}});
+    support::ChildProcess p({SimProcess::binary(), "--admin-port", "0"},
+                            {{"TANDEM_SIM_TOKEN", ""}});
     EXPECT_EQ(p.wait(std::chrono::seconds(10)), 2);
 }
 
@@ -56,9 +58,10 @@ TEST(SimProcessE2E, ServesTheAdminApiOverHttpWithBasicAuth) {
 TEST(SimProcessE2E, KeepsConnectionsAliveAndAnswersMalformedRequestsWith400) {
     SimProcess sim;
     const std::string get = "GET /__sim/health HTTP/1.1\r\nHost: x\r\n\r\n";
-    const std::string two = support::raw_exchange(sim.admin_port(),
-                                                  get + "GET /__sim/health HTTP/1.1\r\nHost: "
-                                                        "x\r\nConnection: close\r\n\r\n");
+    const std::string two =
+        support::raw_exchange(sim.admin_port(), get +
+                                                    "GET /__sim/health HTTP/1.1\r\nHost: "
+                                                    "x\r\nConnection: close\r\n\r\n");
     std::size_t count = 0;
     for (std::size_t pos = 0; (pos = two.find("HTTP/1.1 200", pos)) != std::string::npos; ++pos) {
         ++count;
@@ -66,8 +69,8 @@ TEST(SimProcessE2E, KeepsConnectionsAliveAndAnswersMalformedRequestsWith400) {
     EXPECT_EQ(count, 2u);
     const std::string bad = support::raw_exchange(sim.admin_port(), "NOT HTTP AT ALL\r\n\r\n");
     EXPECT_EQ(bad.rfind("HTTP/1.1 400", 0), 0u) << bad;
-    const std::string big_header = "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " +
-                                   std::string(64 * 1024, 'a') + "\r\n\r\n";
+    const std::string big_header =
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(64 * 1024, 'a') + "\r\n\r\n";
     EXPECT_EQ(support::raw_exchange(sim.admin_port(), big_header).rfind("HTTP/1.1 431", 0), 0u);
 }
 
@@ -124,23 +127,25 @@ TEST(SimProcessE2E, GatewayLimitsRollOverWithTheControlledClock) {
     const auto s = created(sim.admin("POST", "/admin/api/services.json",
                                      "name=Echo&system_name=echo&deployment_option=self_managed"));
     const std::string svc = "/admin/api/services/" + s["service"]["id"].dump();
-    const auto b = created(sim.admin("POST", "/admin/api/backend_apis.json",
-                                     "name=Echo&system_name=echo_be&private_endpoint=https://echo.example.net"));
+    const auto b = created(
+        sim.admin("POST", "/admin/api/backend_apis.json",
+                  "name=Echo&system_name=echo_be&private_endpoint=https://echo.example.net"));
     created(sim.admin("POST", svc + "/backend_usages.json",
                       "backend_api_id=" + b["backend_api"]["id"].dump() + "&path=/"));
     const auto plan = created(sim.admin("POST", svc + "/application_plans.json", "name=Basic"));
     const auto metrics = json_of(sim.admin("GET", svc + "/metrics.json"));
     const std::string hits = metrics["metrics"][0]["metric"]["id"].dump();
     const std::string plan_id = plan["application_plan"]["id"].dump();
-    created(sim.admin("POST", "/admin/api/application_plans/" + plan_id + "/metrics/" + hits +
-                                  "/limits.json",
-                      "period=minute&value=2"));
+    created(sim.admin(
+        "POST", "/admin/api/application_plans/" + plan_id + "/metrics/" + hits + "/limits.json",
+        "period=minute&value=2"));
     const auto acc = created(sim.admin("POST", "/admin/api/signup.json",
                                        "org_name=Dev&username=dev&email=d@x.org&password=secret1"));
     created(sim.admin("POST",
                       "/admin/api/accounts/" + acc["account"]["id"].dump() + "/applications.json",
                       "plan_id=" + plan_id + "&name=app&user_key=e2e-key"));
-    ASSERT_EQ(sim.admin("PATCH", svc + "/proxy.json", "endpoint=https://echo.api.test").status, 200u);
+    ASSERT_EQ(sim.admin("PATCH", svc + "/proxy.json", "endpoint=https://echo.api.test").status,
+              200u);
     created(sim.admin("POST", svc + "/proxy/deploy.json"));
     const auto latest = json_of(sim.admin("GET", svc + "/proxy/configs/sandbox/latest.json"));
     created(sim.admin("POST",

@@ -11,10 +11,9 @@ namespace ratelimit {
 // longest first.
 enum class Period { kEternity, kYear, kMonth, kWeek, kDay, kHour, kMinute };
 
-inline constexpr std::array<Period, 7> kAllPeriods = {Period::kEternity, Period::kYear,
-                                                      Period::kMonth,    Period::kWeek,
-                                                      Period::kDay,      Period::kHour,
-                                                      Period::kMinute};
+inline constexpr std::array<Period, 7> kAllPeriods = {
+    Period::kEternity, Period::kYear, Period::kMonth, Period::kWeek,
+    Period::kDay,      Period::kHour, Period::kMinute};
 
 using Seconds = std::chrono::sys_seconds;
 

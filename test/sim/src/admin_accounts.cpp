@@ -9,9 +9,13 @@ namespace sim {
 
 namespace {
 
-Json render_account(const Json& a) { return public_fields(a); }
+Json render_account(const Json& a) {
+    return public_fields(a);
+}
 
-Json render_user(const Json& u) { return public_fields(u); }
+Json render_user(const Json& u) {
+    return public_fields(u);
+}
 
 bool printable(const std::string& s, std::size_t min, std::size_t max) {
     if (s.size() < min || s.size() > max) {
@@ -27,7 +31,9 @@ bool valid_user_key(const std::string& s) {
 
 }  // namespace
 
-Json* AdminApi::create_application_object(const Json& account, const Json& plan, const Params& p,
+Json* AdminApi::create_application_object(const Json& account,
+                                          const Json& plan,
+                                          const Params& p,
                                           Errors& errors) {
     const Id service_id = id_field(plan, "_service_id");
     const Json* service = store_.services.find(service_id);
@@ -54,9 +60,9 @@ Json* AdminApi::create_application_object(const Json& account, const Json& plan,
         app["redirect_url"] = *v;
     }
     const auto taken = [&](const char* field, const std::string& value) {
-        return !store_.applications.where([&](const Json& a) {
-                   return a.value(field, "") == value;
-               }).empty();
+        return !store_.applications
+                    .where([&](const Json& a) { return a.value(field, "") == value; })
+                    .empty();
     };
     if (backend_version == "1") {
         std::string user_key = read_string(p, "user_key", errors).value_or("");
@@ -147,9 +153,9 @@ Response AdminApi::signup(Ctx& c) {
         errors.add("username", "can't be blank");
     } else if (!std::regex_match(username, kUsername)) {
         errors.add("username", "is invalid");
-    } else if (!store_.users.where([&](const Json& u) {
-                   return u.value("username", "") == username;
-               }).empty()) {
+    } else if (!store_.users
+                    .where([&](const Json& u) { return u.value("username", "") == username; })
+                    .empty()) {
         // A deleted account keeps its users until the background job purges it.
         errors.add("username", "has already been taken");
     }
@@ -449,9 +455,9 @@ Response AdminApi::update_application(Ctx& c) {
         if (auto v = read_string(p, "user_key", errors); v && *v != a->value("user_key", "")) {
             if (!valid_user_key(*v)) {
                 errors.add("user_key", "is invalid");
-            } else if (!store_.applications.where([&](const Json& o) {
-                           return o.value("user_key", "") == *v;
-                       }).empty()) {
+            } else if (!store_.applications
+                            .where([&](const Json& o) { return o.value("user_key", "") == *v; })
+                            .empty()) {
                 errors.add("user_key", "has already been taken");
             }
             fields["user_key"] = *v;

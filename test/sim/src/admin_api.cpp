@@ -14,8 +14,8 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
     }
     unsigned char diff = 0;
     for (std::size_t i = 0; i < a.size(); ++i) {
-        diff = static_cast<unsigned char>(diff | (static_cast<unsigned char>(a[i]) ^
-                                                  static_cast<unsigned char>(b[i])));
+        diff = static_cast<unsigned char>(
+            diff | (static_cast<unsigned char>(a[i]) ^ static_cast<unsigned char>(b[i])));
     }
     return diff == 0;
 }
@@ -96,8 +96,8 @@ AdminApi::AdminApi(Store& store, SimClock& clock, const SimOptions& options, std
     add("PUT|PATCH", "services/:n/backend_usages/:n", &A::update_usage);
     add("DELETE", "services/:n/backend_usages/:n", &A::delete_usage);
     // metrics, methods, mapping rules: product and backend flavours
-    for (const auto& [prefix, owner] :
-         {std::pair{std::string("services/:n"), svc}, std::pair{std::string("backend_apis/:n"), be}}) {
+    for (const auto& [prefix, owner] : {std::pair{std::string("services/:n"), svc},
+                                        std::pair{std::string("backend_apis/:n"), be}}) {
         const std::string o = owner;
         add("GET", prefix + "/metrics", [o](A& a, Ctx& c) { return a.list_metrics(c, o); });
         add("POST", prefix + "/metrics", [o](A& a, Ctx& c) { return a.create_metric(c, o); });
@@ -115,8 +115,8 @@ AdminApi::AdminApi(Store& store, SimClock& clock, const SimOptions& options, std
             [o](A& a, Ctx& c) { return a.update_method(c, o); });
         add("DELETE", prefix + "/metrics/:n/methods/:n",
             [o](A& a, Ctx& c) { return a.delete_method(c, o); });
-        const std::string rules = owner == svc ? prefix + "/proxy/mapping_rules"
-                                               : prefix + "/mapping_rules";
+        const std::string rules =
+            owner == svc ? prefix + "/proxy/mapping_rules" : prefix + "/mapping_rules";
         add("GET", rules, [o](A& a, Ctx& c) { return a.list_rules(c, o); });
         add("POST", rules, [o](A& a, Ctx& c) { return a.create_rule(c, o); });
         add("GET", rules + "/:n", [o](A& a, Ctx& c) { return a.show_rule(c, o); });
@@ -236,9 +236,9 @@ AdminApi::Result AdminApi::handle(const Request& request) {
             continue;
         }
         path_matched = true;
-        const bool method_ok = r.method == request.method ||
-                               (r.method == "PUT|PATCH" &&
-                                (request.method == "PUT" || request.method == "PATCH"));
+        const bool method_ok =
+            r.method == request.method ||
+            (r.method == "PUT|PATCH" && (request.method == "PUT" || request.method == "PATCH"));
         if (method_ok) {
             route = &r;
             ids = std::move(cand_ids);
@@ -286,7 +286,9 @@ std::string AdminApi::now_iso() const {
     return format_iso8601(clock_.now());
 }
 
-std::int64_t AdminApi::now_epoch() const { return clock_.now().time_since_epoch().count(); }
+std::int64_t AdminApi::now_epoch() const {
+    return clock_.now().time_since_epoch().count();
+}
 
 std::string AdminApi::random_hex(std::size_t chars) {
     static constexpr char kHex[] = "0123456789abcdef";
@@ -330,7 +332,9 @@ Json& AdminApi::create_metric_object(const std::string& owner_type, Id owner_id,
     return store_.metrics.insert(std::move(fields));
 }
 
-void AdminApi::insert_rule_at(Json& rule, const std::string& owner_type, Id owner_id,
+void AdminApi::insert_rule_at(Json& rule,
+                              const std::string& owner_type,
+                              Id owner_id,
                               std::optional<std::int64_t> position) {
     // acts_as_list: new rules go to the bottom; an explicit position shifts the others down.
     auto rules = store_.rules_of(owner_type, owner_id);
@@ -381,14 +385,16 @@ Json& AdminApi::create_service_object(Json fields) {
 
     // What porta creates with every product: Hits, a proxy with a random secret token and
     // generated endpoints, and the mapping rule GET / -> hits.
-    Json& hits = create_metric_object(
-        "service", id,
-        {{"name", "hits"}, {"system_name", "hits"}, {"friendly_name", "Hits"}, {"unit", "hit"},
-         {"description", "Number of API hits"}});
+    Json& hits = create_metric_object("service", id,
+                                      {{"name", "hits"},
+                                       {"system_name", "hits"},
+                                       {"friendly_name", "Hits"},
+                                       {"unit", "hit"},
+                                       {"description", "Number of API hits"}});
     const std::string prod = "https://" + system_name + "-3scale-apicast-production." +
                              options_.wildcard_domain + ":443";
-    const std::string stage = "https://" + system_name + "-3scale-apicast-staging." +
-                              options_.wildcard_domain + ":443";
+    const std::string stage =
+        "https://" + system_name + "-3scale-apicast-staging." + options_.wildcard_domain + ":443";
     Json proxy = {
         {"id", store_.allocate_id()},
         {"service_id", id},
@@ -416,11 +422,10 @@ Json& AdminApi::create_service_object(Json fields) {
         {"oauth_login_url", nullptr},
         {"api_test_path", "/"},
         {"api_test_success", nullptr},
-        {"policies_config",
-         Json::array({{{"name", "apicast"},
-                       {"version", "builtin"},
-                       {"configuration", Json::object()},
-                       {"enabled", true}}})},
+        {"policies_config", Json::array({{{"name", "apicast"},
+                                          {"version", "builtin"},
+                                          {"configuration", Json::object()},
+                                          {"enabled", true}}})},
         {"deployment_option", stored["deployment_option"]},
         {"lock_version", 0},
         {"deployed_at", nullptr},
@@ -468,31 +473,23 @@ Json& AdminApi::create_backend_object(Json fields) {
 }
 
 void AdminApi::seed_default_objects() {
-    Json& service = create_service_object({{"name", "API"}, {"system_name", "api"},
-                                           {"description", "API"}});
+    Json& service =
+        create_service_object({{"name", "API"}, {"system_name", "api"}, {"description", "API"}});
     const Id svc = service["id"];
-    Json& backend = create_backend_object({{"name", "API Backend"},
-                                           {"system_name", "api_backend"},
-                                           {"description", "API Backend"},
-                                           {"private_endpoint", "https://echo-api.3scale.net:443"}});
+    Json& backend =
+        create_backend_object({{"name", "API Backend"},
+                               {"system_name", "api_backend"},
+                               {"description", "API Backend"},
+                               {"private_endpoint", "https://echo-api.3scale.net:443"}});
     store_.backend_usages.insert({{"id", store_.allocate_id()},
                                   {"path", "/"},
                                   {"service_id", svc},
                                   {"backend_id", backend["id"]}});
-    Json plan = {{"id", store_.allocate_id()},
-                 {"_service_id", svc},
-                 {"name", "Basic"},
-                 {"system_name", "basic"},
-                 {"state", "published"},
-                 {"setup_fee", 0.0},
-                 {"cost_per_month", 0.0},
-                 {"trial_period_days", 0},
-                 {"cancellation_period", 0},
-                 {"approval_required", false},
-                 {"default", true},
-                 {"custom", false},
-                 {"created_at", now_iso()},
-                 {"updated_at", now_iso()}};
+    Json plan = {{"id", store_.allocate_id()}, {"_service_id", svc},     {"name", "Basic"},
+                 {"system_name", "basic"},     {"state", "published"},   {"setup_fee", 0.0},
+                 {"cost_per_month", 0.0},      {"trial_period_days", 0}, {"cancellation_period", 0},
+                 {"approval_required", false}, {"default", true},        {"custom", false},
+                 {"created_at", now_iso()},    {"updated_at", now_iso()}};
     const Id plan_id = plan["id"];
     store_.plans.insert(std::move(plan));
     const Id account_id = store_.allocate_id();

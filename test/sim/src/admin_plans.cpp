@@ -13,11 +13,11 @@ namespace {
 Json render_plan(const Json& plan, const std::string& base) {
     Json out = public_fields(plan);
     const std::string svc = std::to_string(id_field(plan, "_service_id"));
-    out["links"] = Json::array(
-        {{{"rel", "service"}, {"href", base + "/admin/api/services/" + svc}},
-         {{"rel", "self"},
-          {"href", base + "/admin/api/services/" + svc + "/application_plans/" +
-                       std::to_string(id_field(plan, "id"))}}});
+    out["links"] =
+        Json::array({{{"rel", "service"}, {"href", base + "/admin/api/services/" + svc}},
+                     {{"rel", "self"},
+                      {"href", base + "/admin/api/services/" + svc + "/application_plans/" +
+                                   std::to_string(id_field(plan, "id"))}}});
     return out;
 }
 
@@ -25,12 +25,12 @@ Json render_limit(const Json& limit, const std::string& base) {
     Json out = public_fields(limit);
     const std::string plan = std::to_string(id_field(limit, "plan_id"));
     const std::string metric = std::to_string(id_field(limit, "metric_id"));
-    out["links"] = Json::array(
-        {{{"rel", "self"},
-          {"href", base + "/admin/api/application_plans/" + plan + "/metrics/" + metric +
-                       "/limits/" + std::to_string(id_field(limit, "id"))}},
-         {{"rel", "plan"}, {"href", base + "/admin/api/application_plans/" + plan}},
-         {{"rel", "metric"}, {"href", base + "/admin/api/metrics/" + metric}}});
+    out["links"] =
+        Json::array({{{"rel", "self"},
+                      {"href", base + "/admin/api/application_plans/" + plan + "/metrics/" +
+                                   metric + "/limits/" + std::to_string(id_field(limit, "id"))}},
+                     {{"rel", "plan"}, {"href", base + "/admin/api/application_plans/" + plan}},
+                     {{"rel", "metric"}, {"href", base + "/admin/api/metrics/" + metric}}});
     return out;
 }
 
@@ -59,9 +59,9 @@ std::optional<std::string> environment_of(const std::string& name) {
 }
 
 constexpr std::initializer_list<const char*> kPlanAttrs = {
-    "name",          "system_name",       "approval_required", "cost_per_month",
-    "setup_fee",     "trial_period_days", "state_event",       "description",
-    "cancellation_period"};
+    "name",           "system_name", "approval_required",
+    "cost_per_month", "setup_fee",   "trial_period_days",
+    "state_event",    "description", "cancellation_period"};
 
 void read_plan_attrs(const Params& p, Errors& errors, Json& out) {
     for (const char* name : {"name", "description"}) {
@@ -195,14 +195,31 @@ Json AdminApi::proxy_config_content(Id service_id) {
         }
     }
     Json proxy_doc = {{"id", (*proxy)["id"]}, {"service_id", service_id}};
-    for (const char* key :
-         {"endpoint", "sandbox_endpoint", "credentials_location", "auth_app_key", "auth_app_id",
-          "auth_user_key", "error_auth_failed", "error_auth_missing", "error_status_auth_failed",
-          "error_headers_auth_failed", "error_status_auth_missing", "error_headers_auth_missing",
-          "error_no_match", "error_status_no_match", "error_headers_no_match",
-          "error_limits_exceeded", "error_status_limits_exceeded", "error_headers_limits_exceeded",
-          "secret_token", "hostname_rewrite", "api_test_path", "oidc_issuer_endpoint",
-          "oidc_issuer_type", "jwt_claim_with_client_id", "jwt_claim_with_client_id_type"}) {
+    for (const char* key : {"endpoint",
+                            "sandbox_endpoint",
+                            "credentials_location",
+                            "auth_app_key",
+                            "auth_app_id",
+                            "auth_user_key",
+                            "error_auth_failed",
+                            "error_auth_missing",
+                            "error_status_auth_failed",
+                            "error_headers_auth_failed",
+                            "error_status_auth_missing",
+                            "error_headers_auth_missing",
+                            "error_no_match",
+                            "error_status_no_match",
+                            "error_headers_no_match",
+                            "error_limits_exceeded",
+                            "error_status_limits_exceeded",
+                            "error_headers_limits_exceeded",
+                            "secret_token",
+                            "hostname_rewrite",
+                            "api_test_path",
+                            "oidc_issuer_endpoint",
+                            "oidc_issuer_type",
+                            "jwt_claim_with_client_id",
+                            "jwt_claim_with_client_id_type"}) {
         if (proxy->contains(key)) {
             proxy_doc[key] = (*proxy)[key];
         }
@@ -297,31 +314,25 @@ Response AdminApi::create_plan(Ctx& c) {
         system_name = parameterize_underscore(name);
     }
     if (!valid_system_name(system_name)) {
-        errors.add("system_name", "invalid. Only ASCII letters, numbers, dashes and underscores are allowed.");
-    } else if (!store_.plans.where([&](const Json& pl) {
-                   return id_field(pl, "_service_id") == c.ids[0] &&
-                          pl.value("system_name", "") == system_name;
-               }).empty()) {
+        errors.add("system_name",
+                   "invalid. Only ASCII letters, numbers, dashes and underscores are allowed.");
+    } else if (!store_.plans
+                    .where([&](const Json& pl) {
+                        return id_field(pl, "_service_id") == c.ids[0] &&
+                               pl.value("system_name", "") == system_name;
+                    })
+                    .empty()) {
         errors.add("system_name", "has already been taken");
     }
     if (!errors.empty()) {
         return unprocessable(errors);
     }
-    Json plan = {{"id", store_.allocate_id()},
-                 {"_service_id", c.ids[0]},
-                 {"name", name},
-                 {"system_name", system_name},
-                 {"state", "hidden"},
-                 {"setup_fee", 0.0},
-                 {"cost_per_month", 0.0},
-                 {"trial_period_days", 0},
-                 {"cancellation_period", 0},
-                 {"approval_required", false},
-                 {"default", false},
-                 {"custom", false},
-                 {"description", nullptr},
-                 {"created_at", now_iso()},
-                 {"updated_at", now_iso()}};
+    Json plan = {
+        {"id", store_.allocate_id()}, {"_service_id", c.ids[0]}, {"name", name},
+        {"system_name", system_name}, {"state", "hidden"},       {"setup_fee", 0.0},
+        {"cost_per_month", 0.0},      {"trial_period_days", 0},  {"cancellation_period", 0},
+        {"approval_required", false}, {"default", false},        {"custom", false},
+        {"description", nullptr},     {"created_at", now_iso()}, {"updated_at", now_iso()}};
     for (auto& [key, value] : fields.items()) {
         plan[key] = value;
     }
@@ -377,11 +388,12 @@ Response AdminApi::delete_plan(Ctx& c) {
     if (plan == nullptr) {
         return not_found();
     }
-    if (!store_.applications.where([&](const Json& a) {
-             return id_field(a, "plan_id") == c.ids[1];
-         }).empty()) {
-        return refused_delete("This application plan cannot be deleted because it has "
-                              "applications (contracts)");
+    if (!store_.applications
+             .where([&](const Json& a) { return id_field(a, "plan_id") == c.ids[1]; })
+             .empty()) {
+        return refused_delete(
+            "This application plan cannot be deleted because it has "
+            "applications (contracts)");
     }
     store_.destroy_plan(c.ids[1]);
     return deleted();
@@ -393,9 +405,8 @@ Response AdminApi::default_plan(Ctx& c) {
     if (plan == nullptr) {
         return not_found();
     }
-    for (Json* other : store_.plans.where([&](const Json& p) {
-             return id_field(p, "_service_id") == c.ids[0];
-         })) {
+    for (Json* other : store_.plans.where(
+             [&](const Json& p) { return id_field(p, "_service_id") == c.ids[0]; })) {
         (*other)["default"] = false;
     }
     (*plan)["default"] = true;
@@ -468,10 +479,12 @@ void read_limit_attrs(const Params& p, Errors& errors, Json& out) {
 }
 
 bool period_taken(Store& store, Id plan, Id metric, const std::string& period, Id self) {
-    return !store.limits.where([&](const Json& l) {
-                return id_field(l, "plan_id") == plan && id_field(l, "metric_id") == metric &&
-                       l.value("period", "") == period && id_field(l, "id") != self;
-            }).empty();
+    return !store.limits
+                .where([&](const Json& l) {
+                    return id_field(l, "plan_id") == plan && id_field(l, "metric_id") == metric &&
+                           l.value("period", "") == period && id_field(l, "id") != self;
+                })
+                .empty();
 }
 
 }  // namespace
@@ -506,7 +519,8 @@ Response AdminApi::create_limit(Ctx& c) {
                   {"created_at", now_iso()},
                   {"updated_at", now_iso()}};
     const Json& stored = store_.limits.insert(std::move(limit));
-    return created("limit", render_limit(stored, c.base), member_location(c, id_field(stored, "id")));
+    return created("limit", render_limit(stored, c.base),
+                   member_location(c, id_field(stored, "id")));
 }
 
 namespace {
@@ -522,14 +536,14 @@ Json* limit_of(Store& store, Id plan, Id metric, Id id) {
 }  // namespace
 
 Response AdminApi::show_limit(Ctx& c) {
-    Json* l = plan_or_null(c, 0) != nullptr ? limit_of(store_, c.ids[0], c.ids[1], c.ids[2])
-                                            : nullptr;
+    Json* l =
+        plan_or_null(c, 0) != nullptr ? limit_of(store_, c.ids[0], c.ids[1], c.ids[2]) : nullptr;
     return l == nullptr ? not_found() : ok("limit", render_limit(*l, c.base));
 }
 
 Response AdminApi::update_limit(Ctx& c) {
-    Json* l = plan_or_null(c, 0) != nullptr ? limit_of(store_, c.ids[0], c.ids[1], c.ids[2])
-                                            : nullptr;
+    Json* l =
+        plan_or_null(c, 0) != nullptr ? limit_of(store_, c.ids[0], c.ids[1], c.ids[2]) : nullptr;
     if (l == nullptr) {
         return not_found();
     }
@@ -552,8 +566,8 @@ Response AdminApi::update_limit(Ctx& c) {
 }
 
 Response AdminApi::delete_limit(Ctx& c) {
-    Json* l = plan_or_null(c, 0) != nullptr ? limit_of(store_, c.ids[0], c.ids[1], c.ids[2])
-                                            : nullptr;
+    Json* l =
+        plan_or_null(c, 0) != nullptr ? limit_of(store_, c.ids[0], c.ids[1], c.ids[2]) : nullptr;
     if (l == nullptr) {
         return not_found();
     }
@@ -602,8 +616,8 @@ Response AdminApi::create_pricing(Ctx& c) {
     Errors errors;
     const std::int64_t min = read_int(p, "min", errors).value_or(1);
     std::optional<std::int64_t> max;
-    if (const Json* raw = p.get("max");
-        raw != nullptr && !raw->is_null() && !(raw->is_string() && raw->get<std::string>().empty())) {
+    if (const Json* raw = p.get("max"); raw != nullptr && !raw->is_null() &&
+                                        !(raw->is_string() && raw->get<std::string>().empty())) {
         max = read_int(p, "max", errors);
     }
     const double cost = read_decimal(p, "cost_per_unit", errors).value_or(0.0);
@@ -623,8 +637,7 @@ Response AdminApi::create_pricing(Ctx& c) {
     if (errors.empty()) {
         const std::int64_t hi = max.value_or(INT64_MAX);
         for (const Json* r : std::as_const(store_.pricing_rules).where([&](const Json& r) {
-                 return id_field(r, "plan_id") == c.ids[0] &&
-                        id_field(r, "metric_id") == c.ids[1];
+                 return id_field(r, "plan_id") == c.ids[0] && id_field(r, "metric_id") == c.ids[1];
              })) {
             const std::int64_t other_lo = r->value("min", std::int64_t{1});
             const std::int64_t other_hi =
@@ -697,11 +710,11 @@ Response AdminApi::update_proxy(Ctx& c) {
         }
     }
     for (const char* key :
-         {"auth_app_key", "auth_app_id", "auth_user_key", "error_auth_failed",
-          "error_auth_missing", "error_headers_auth_failed", "error_headers_auth_missing",
-          "error_no_match", "error_headers_no_match", "error_limits_exceeded",
-          "error_headers_limits_exceeded", "secret_token", "hostname_rewrite", "api_test_path",
-          "oauth_login_url", "oidc_issuer_endpoint", "jwt_claim_with_client_id", "api_backend"}) {
+         {"auth_app_key", "auth_app_id", "auth_user_key", "error_auth_failed", "error_auth_missing",
+          "error_headers_auth_failed", "error_headers_auth_missing", "error_no_match",
+          "error_headers_no_match", "error_limits_exceeded", "error_headers_limits_exceeded",
+          "secret_token", "hostname_rewrite", "api_test_path", "oauth_login_url",
+          "oidc_issuer_endpoint", "jwt_claim_with_client_id", "api_backend"}) {
         if (auto v = read_string(p, key, errors)) {
             fields[key] = *v;
         }
@@ -945,8 +958,8 @@ Response AdminApi::promote_config(Ctx& c) {
                  {"created_at", now_iso()}};
     const Json& stored = store_.proxy_configs.insert(std::move(copy));
     return created("proxy_config", render_config(stored),
-                   c.base + "/admin/api/services/" + std::to_string(c.ids[0]) +
-                       "/proxy/configs/" + *to + "/" + std::to_string(c.ids[1]) + ".json");
+                   c.base + "/admin/api/services/" + std::to_string(c.ids[0]) + "/proxy/configs/" +
+                       *to + "/" + std::to_string(c.ids[1]) + ".json");
 }
 
 }  // namespace sim

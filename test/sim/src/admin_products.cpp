@@ -8,8 +8,8 @@ namespace sim {
 
 namespace {
 
-constexpr std::array<const char*, 7> kHttpMethods = {"GET",    "POST", "PUT",    "DELETE",
-                                                     "PATCH",  "HEAD", "OPTIONS"};
+constexpr std::array<const char*, 7> kHttpMethods = {"GET",   "POST", "PUT",    "DELETE",
+                                                     "PATCH", "HEAD", "OPTIONS"};
 
 Json links(const std::string& base, std::initializer_list<std::pair<const char*, std::string>> l) {
     Json out = Json::array();
@@ -22,21 +22,22 @@ Json links(const std::string& base, std::initializer_list<std::pair<const char*,
 Json render_service(const Json& s, const std::string& base) {
     Json out = public_fields(s);
     const std::string id = std::to_string(id_field(s, "id"));
-    out["links"] = links(base, {{"metrics", "/admin/api/services/" + id + "/metrics"},
-                                {"self", "/admin/api/services/" + id},
-                                {"service_plans", "/admin/api/services/" + id + "/service_plans"},
-                                {"application_plans",
-                                 "/admin/api/services/" + id + "/application_plans"},
-                                {"features", "/admin/api/services/" + id + "/features"}});
+    out["links"] =
+        links(base, {{"metrics", "/admin/api/services/" + id + "/metrics"},
+                     {"self", "/admin/api/services/" + id},
+                     {"service_plans", "/admin/api/services/" + id + "/service_plans"},
+                     {"application_plans", "/admin/api/services/" + id + "/application_plans"},
+                     {"features", "/admin/api/services/" + id + "/features"}});
     return out;
 }
 
 Json render_backend(const Json& b, const std::string& base) {
     Json out = public_fields(b);
     const std::string id = std::to_string(id_field(b, "id"));
-    out["links"] = links(base, {{"metrics", "/admin/api/backend_apis/" + id + "/metrics"},
-                                {"mapping_rules", "/admin/api/backend_apis/" + id + "/mapping_rules"},
-                                {"self", "/admin/api/backend_apis/" + id}});
+    out["links"] =
+        links(base, {{"metrics", "/admin/api/backend_apis/" + id + "/metrics"},
+                     {"mapping_rules", "/admin/api/backend_apis/" + id + "/mapping_rules"},
+                     {"self", "/admin/api/backend_apis/" + id}});
     return out;
 }
 
@@ -54,9 +55,9 @@ Json render_metric(const Json& m, const std::string& base) {
         out.erase("unit");
     }
     const std::string prefix = backend ? "/admin/api/backend_apis/" : "/admin/api/services/";
-    out["links"] = links(base, {{backend ? "backend_api" : "service", prefix + owner},
-                                {"self", prefix + owner + "/metrics/" +
-                                             std::to_string(id_field(m, "id"))}});
+    out["links"] =
+        links(base, {{backend ? "backend_api" : "service", prefix + owner},
+                     {"self", prefix + owner + "/metrics/" + std::to_string(id_field(m, "id"))}});
     return out;
 }
 
@@ -126,12 +127,26 @@ Response AdminApi::list_services(Ctx& c) {
 
 namespace {
 
-constexpr std::initializer_list<const char*> kServiceAttrs = {
-    "name", "system_name", "description", "deployment_option", "backend_version", "support_email",
-    "intentions_required", "buyers_manage_apps", "referrer_filters_required",
-    "buyer_can_select_plan", "buyer_plan_change_permission", "buyers_manage_keys",
-    "buyer_key_regenerate_enabled", "mandatory_app_key", "custom_keys_enabled", "state_event",
-    "txt_support", "terms", "annotations", "notification_settings"};
+constexpr std::initializer_list<const char*> kServiceAttrs = {"name",
+                                                              "system_name",
+                                                              "description",
+                                                              "deployment_option",
+                                                              "backend_version",
+                                                              "support_email",
+                                                              "intentions_required",
+                                                              "buyers_manage_apps",
+                                                              "referrer_filters_required",
+                                                              "buyer_can_select_plan",
+                                                              "buyer_plan_change_permission",
+                                                              "buyers_manage_keys",
+                                                              "buyer_key_regenerate_enabled",
+                                                              "mandatory_app_key",
+                                                              "custom_keys_enabled",
+                                                              "state_event",
+                                                              "txt_support",
+                                                              "terms",
+                                                              "annotations",
+                                                              "notification_settings"};
 
 // Validates and collects the updatable service attributes into `out`.
 void read_service_attrs(const Params& p, Errors& errors, Json& out) {
@@ -155,17 +170,17 @@ void read_service_attrs(const Params& p, Errors& errors, Json& out) {
             errors.add("backend_version", "is not included in the list");
         }
     }
-    for (const char* name : {"intentions_required", "buyers_manage_apps",
-                             "referrer_filters_required", "buyer_can_select_plan",
-                             "buyers_manage_keys", "buyer_key_regenerate_enabled",
-                             "mandatory_app_key", "custom_keys_enabled"}) {
+    for (const char* name :
+         {"intentions_required", "buyers_manage_apps", "referrer_filters_required",
+          "buyer_can_select_plan", "buyers_manage_keys", "buyer_key_regenerate_enabled",
+          "mandatory_app_key", "custom_keys_enabled"}) {
         if (auto v = read_bool(p, name, errors)) {
             out[name] = *v;
         }
     }
     if (auto v = read_string(p, "buyer_plan_change_permission", errors)) {
-        if (*v == "request" || *v == "direct" || *v == "credit_card" || *v == "request_credit_card" ||
-            *v == "none") {
+        if (*v == "request" || *v == "direct" || *v == "credit_card" ||
+            *v == "request_credit_card" || *v == "none") {
             out["buyer_plan_change_permission"] = *v;
         } else {
             errors.add("buyer_plan_change_permission", "is not included in the list");
@@ -207,10 +222,11 @@ Response AdminApi::create_service(Ctx& c) {
         system_name = parameterize_underscore(name);
     }
     if (!valid_system_name(system_name)) {
-        errors.add("system_name", "invalid. Only ASCII letters, numbers, dashes and underscores are allowed.");
-    } else if (!store_.services.where([&](const Json& s) {
-                   return s.value("system_name", "") == system_name;
-               }).empty()) {
+        errors.add("system_name",
+                   "invalid. Only ASCII letters, numbers, dashes and underscores are allowed.");
+    } else if (!store_.services
+                    .where([&](const Json& s) { return s.value("system_name", "") == system_name; })
+                    .empty()) {
         // Soft-deleted products keep their system_name until the background job purges them.
         errors.add("system_name", "has already been taken");
     }
@@ -266,12 +282,11 @@ Response AdminApi::delete_service(Ctx& c) {
     const auto visible = store_.services.where([](const Json& x) { return !is_soft_deleted(x); });
     if (visible.size() <= 1) {
         // The last product cannot be deleted: porta's state machine refuses the transition.
-        return Response::json(
-            422, Json{{"error",
-                       {{"from", (*s)["state"]},
-                        {"event", "mark_as_deleted"},
-                        {"error", "cannot transition via \"mark_as_deleted\""},
-                        {"object", {{"service", render_service(*s, c.base)}}}}}});
+        return Response::json(422, Json{{"error",
+                                         {{"from", (*s)["state"]},
+                                          {"event", "mark_as_deleted"},
+                                          {"error", "cannot transition via \"mark_as_deleted\""},
+                                          {"object", {{"service", render_service(*s, c.base)}}}}}});
     }
     (*s)["state"] = "deleted";
     (*s)["_purge_at"] = now_epoch() + options_.purge_delay.count();
@@ -340,10 +355,11 @@ Response AdminApi::create_backend(Ctx& c) {
         system_name = parameterize_underscore(name);
     }
     if (!valid_system_name(system_name)) {
-        errors.add("system_name", "invalid. Only ASCII letters, numbers, dashes and underscores are allowed.");
-    } else if (!store_.backend_apis.where([&](const Json& b) {
-                   return b.value("system_name", "") == system_name;
-               }).empty()) {
+        errors.add("system_name",
+                   "invalid. Only ASCII letters, numbers, dashes and underscores are allowed.");
+    } else if (!store_.backend_apis
+                    .where([&](const Json& b) { return b.value("system_name", "") == system_name; })
+                    .empty()) {
         errors.add("system_name", "has already been taken");
     }
     if (!errors.empty()) {
@@ -449,8 +465,8 @@ Response AdminApi::create_usage(Ctx& c) {
                   {"backend_id", *backend_id}};
     const Json& stored = store_.backend_usages.insert(std::move(usage));
     return created("backend_usage", public_fields(stored),
-                   c.base + "/admin/api/services/" + std::to_string(c.ids[0]) +
-                       "/backend_usages/" + std::to_string(id_field(stored, "id")));
+                   c.base + "/admin/api/services/" + std::to_string(c.ids[0]) + "/backend_usages/" +
+                       std::to_string(id_field(stored, "id")));
 }
 
 Response AdminApi::show_usage(Ctx& c) {
@@ -536,8 +552,10 @@ Response AdminApi::list_metrics(Ctx& c, const std::string& owner_type) {
 
 namespace {
 
-std::optional<std::string> unique_metric_errors(Store& store, const std::string& owner_type,
-                                                Id owner_id, const Json* self,
+std::optional<std::string> unique_metric_errors(Store& store,
+                                                const std::string& owner_type,
+                                                Id owner_id,
+                                                const Json* self,
                                                 const std::string& field,
                                                 const std::string& value) {
     for (const Json* m : store.metrics_of(owner_type, owner_id)) {
@@ -571,15 +589,16 @@ Response AdminApi::create_metric(Ctx& c, const std::string& owner_type) {
     }
     if (friendly.empty()) {
         errors.add("friendly_name", "can't be blank");
-    } else if (auto e = unique_metric_errors(store_, owner_type, c.ids[0], nullptr,
-                                             "friendly_name", friendly)) {
+    } else if (auto e = unique_metric_errors(store_, owner_type, c.ids[0], nullptr, "friendly_name",
+                                             friendly)) {
         errors.add("friendly_name", *e);
     }
     if (unit.empty()) {
         errors.add("unit", "can't be blank");
     }
     if (!valid_system_name(system_name)) {
-        errors.add("system_name", "invalid. Only ASCII letters, numbers, dashes and underscores are allowed.");
+        errors.add("system_name",
+                   "invalid. Only ASCII letters, numbers, dashes and underscores are allowed.");
     } else if (auto e = unique_metric_errors(store_, owner_type, c.ids[0], nullptr, "system_name",
                                              system_name)) {
         errors.add("system_name", *e);
@@ -600,8 +619,12 @@ Response AdminApi::create_metric(Ctx& c, const std::string& owner_type) {
 
 namespace {
 
-Json* metric_of_owner(Store& store, const std::string& owner_type, Id owner_id, Id metric_id,
-                      bool want_method, std::optional<Id> parent_id = std::nullopt) {
+Json* metric_of_owner(Store& store,
+                      const std::string& owner_type,
+                      Id owner_id,
+                      Id metric_id,
+                      bool want_method,
+                      std::optional<Id> parent_id = std::nullopt) {
     Json* m = store.metrics.find(metric_id);
     if (m == nullptr || m->value("_owner_type", "") != owner_type ||
         id_field(*m, "_owner_id") != owner_id || m->contains("parent_id") != want_method) {
@@ -635,8 +658,8 @@ Response AdminApi::update_metric(Ctx& c, const std::string& owner_type) {
     if (auto v = read_string(p, "friendly_name", errors)) {
         if (v->empty()) {
             errors.add("friendly_name", "can't be blank");
-        } else if (auto e = unique_metric_errors(store_, owner_type, c.ids[0], m, "friendly_name",
-                                                 *v)) {
+        } else if (auto e =
+                       unique_metric_errors(store_, owner_type, c.ids[0], m, "friendly_name", *v)) {
             errors.add("friendly_name", *e);
         }
         fields["friendly_name"] = *v;
@@ -737,12 +760,13 @@ Response AdminApi::create_method(Ctx& c, const std::string& owner_type) {
     }
     if (friendly.empty()) {
         errors.add("friendly_name", "can't be blank");
-    } else if (auto e = unique_metric_errors(store_, owner_type, c.ids[0], nullptr,
-                                             "friendly_name", friendly)) {
+    } else if (auto e = unique_metric_errors(store_, owner_type, c.ids[0], nullptr, "friendly_name",
+                                             friendly)) {
         errors.add("friendly_name", *e);
     }
     if (!valid_system_name(system_name)) {
-        errors.add("system_name", "invalid. Only ASCII letters, numbers, dashes and underscores are allowed.");
+        errors.add("system_name",
+                   "invalid. Only ASCII letters, numbers, dashes and underscores are allowed.");
     } else if (auto e = unique_metric_errors(store_, owner_type, c.ids[0], nullptr, "system_name",
                                              system_name)) {
         errors.add("system_name", *e);
@@ -783,8 +807,8 @@ Response AdminApi::update_method(Ctx& c, const std::string& owner_type) {
     if (auto v = read_string(p, "friendly_name", errors)) {
         if (v->empty()) {
             errors.add("friendly_name", "can't be blank");
-        } else if (auto e = unique_metric_errors(store_, owner_type, c.ids[0], m, "friendly_name",
-                                                 *v)) {
+        } else if (auto e =
+                       unique_metric_errors(store_, owner_type, c.ids[0], m, "friendly_name", *v)) {
             errors.add("friendly_name", *e);
         }
         fields["friendly_name"] = *v;
@@ -835,8 +859,12 @@ Response AdminApi::list_rules(Ctx& c, const std::string& owner_type) {
 namespace {
 
 // Reads and validates mapping-rule attributes; `creating` makes the required ones required.
-Json read_rule_attrs(Store& store, const std::string& owner_type, Id owner_id, const Params& p,
-                     bool creating, Errors& errors) {
+Json read_rule_attrs(Store& store,
+                     const std::string& owner_type,
+                     Id owner_id,
+                     const Params& p,
+                     bool creating,
+                     Errors& errors) {
     Json out = Json::object();
     if (auto v = read_string(p, "http_method", errors)) {
         std::string upper = *v;
@@ -917,12 +945,9 @@ Response AdminApi::create_rule(Ctx& c, const std::string& owner_type) {
         position = fields["position"].get<std::int64_t>();
         fields.erase("position");
     }
-    Json rule = {{"id", store_.allocate_id()},
-                 {"_owner_type", owner_type},
-                 {"_owner_id", c.ids[0]},
-                 {"last", false},
-                 {"created_at", now_iso()},
-                 {"updated_at", now_iso()}};
+    Json rule = {{"id", store_.allocate_id()}, {"_owner_type", owner_type},
+                 {"_owner_id", c.ids[0]},      {"last", false},
+                 {"created_at", now_iso()},    {"updated_at", now_iso()}};
     if (owner_type == "service") {
         rule["redirect_url"] = nullptr;
     }
@@ -931,8 +956,7 @@ Response AdminApi::create_rule(Ctx& c, const std::string& owner_type) {
     }
     insert_rule_at(rule, owner_type, c.ids[0], position);
     const Json& stored = store_.mapping_rules.insert(std::move(rule));
-    return created("mapping_rule", render_rule(stored),
-                   member_location(c, id_field(stored, "id")));
+    return created("mapping_rule", render_rule(stored), member_location(c, id_field(stored, "id")));
 }
 
 namespace {

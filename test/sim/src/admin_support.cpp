@@ -25,9 +25,13 @@ std::string member_location(const AdminApi::Ctx& c, Id id) {
     return c.base + path + "/" + std::to_string(id) + ".json";
 }
 
-Response not_found() { return Response::json(404, Json{{"status", "Not found"}}); }
+Response not_found() {
+    return Response::json(404, Json{{"status", "Not found"}});
+}
 
-Response unprocessable(const Errors& errors) { return Response::json(422, errors.to_json()); }
+Response unprocessable(const Errors& errors) {
+    return Response::json(422, errors.to_json());
+}
 
 Response refused_delete(const std::string& message) {
     return Response::json(403, Json{{"errors", {{"base", {message}}}}});
@@ -189,7 +193,8 @@ bool valid_system_name(const std::string& s) {
 std::string parameterize_underscore(const std::string& s) {
     std::string out;
     bool sep = false;
-    for (const unsigned char ch : s) {
+    for (const char c : s) {
+        const auto ch = static_cast<unsigned char>(c);
         if (std::isalnum(ch) != 0 || ch == '_') {
             if (sep && !out.empty()) {
                 out.push_back('_');
@@ -204,8 +209,9 @@ std::string parameterize_underscore(const std::string& s) {
 }
 
 std::optional<std::string> normalize_endpoint(const std::string& url) {
-    static const std::regex kUrl(R"(^(https?|wss?)://([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(:(\d{1,5}))?(/[^\s]*)?$)",
-                                 std::regex::icase);
+    static const std::regex kUrl(
+        R"(^(https?|wss?)://([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(:(\d{1,5}))?(/[^\s]*)?$)",
+        std::regex::icase);
     std::smatch m;
     if (!std::regex_match(url, m, kUrl)) {
         return std::nullopt;
@@ -255,8 +261,7 @@ std::string format_decimal(double value) {
 
 // Pagination per porta: per_page 1..500 (out of range silently becomes 500), page < 1 is 1,
 // "metadata" only when there is more than one page. `bare` lists (backend usages) are arrays.
-Response paginate(const Json& params, std::vector<Json> items, const std::string& key,
-                  bool bare) {
+Response paginate(const Json& params, std::vector<Json> items, const std::string& key, bool bare) {
     std::int64_t per_page = 500;
     std::int64_t page = 1;
     Errors ignored;

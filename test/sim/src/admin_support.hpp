@@ -56,7 +56,7 @@ std::optional<Json> read_object(const Params& p, const std::string& name, Errors
 // wrapper from known attributes, and params.require(wrapper) fails without one.
 bool has_any(const Params& p, std::initializer_list<const char*> names);
 
-bool valid_system_name(const std::string& s);      // \A\w[\w\-/_]+\z
+bool valid_system_name(const std::string& s);               // \A\w[\w\-/_]+\z
 std::string parameterize_underscore(const std::string& s);  // "My API" -> "my_api"
 // http(s)/ws(s) URL with an explicit port ("https://a.b" -> "https://a.b:443"); nullopt if invalid.
 std::optional<std::string> normalize_endpoint(const std::string& url);
@@ -66,7 +66,9 @@ std::string format_decimal(double value);  // BigDecimal#to_s style: "15.45", "0
 
 // Pagination per porta: per_page 1..500 (out of range silently becomes 500), page < 1 is 1,
 // "metadata" only when there is more than one page. `bare` lists (backend usages) are arrays.
-Response paginate(const Json& params, std::vector<Json> items, const std::string& key,
+Response paginate(const Json& params,
+                  std::vector<Json> items,
+                  const std::string& key,
                   bool bare = false);
 
 std::string base64_decode(std::string_view in);

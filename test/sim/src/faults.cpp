@@ -11,7 +11,8 @@ Json plan_json(const FaultPlan& p) {
             {"error_status", p.error_status}};
 }
 
-std::expected<void, std::string> merge_plan(FaultPlan& plan, const Json& doc,
+std::expected<void, std::string> merge_plan(FaultPlan& plan,
+                                            const Json& doc,
                                             const std::string& where) {
     if (!doc.is_object()) {
         return std::unexpected(where + " must be an object");
@@ -71,8 +72,7 @@ std::expected<void, std::string> FaultSettings::merge(const Json& doc) {
     return {};
 }
 
-FaultInjector::FaultInjector(FaultSettings settings)
-    : settings_(settings), rng_(settings.seed) {}
+FaultInjector::FaultInjector(FaultSettings settings) : settings_(settings), rng_(settings.seed) {}
 
 void FaultInjector::reset(FaultSettings settings) {
     settings_ = settings;

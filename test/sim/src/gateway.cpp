@@ -47,13 +47,15 @@ std::string regexpify(std::string pattern) {
     if (const auto q = pattern.find('?'); q != std::string::npos) {
         pattern.resize(q);
     }
-    pattern = std::regex_replace(pattern, std::regex(R"(\{[^}]+?\})"),
-                                 R"(([\w\-.~%!$$&'()*+,;=@:]+))");
+    pattern =
+        std::regex_replace(pattern, std::regex(R"(\{[^}]+?\})"), R"(([\w\-.~%!$$&'()*+,;=@:]+))");
     pattern = std::regex_replace(pattern, std::regex(R"(\.)"), R"(\.)");
     return "^" + pattern;
 }
 
-Response error_response(const Json& proxy, const char* status_key, const char* body_key,
+Response error_response(const Json& proxy,
+                        const char* status_key,
+                        const char* body_key,
                         const char* headers_key) {
     Response r;
     r.status = static_cast<unsigned>(proxy.value(status_key, 403));
@@ -105,8 +107,8 @@ const std::vector<Gateway::CompiledRule>& Gateway::rules_for(const Json& config)
     return compiled_.emplace(id, std::move(rules)).first->second;
 }
 
-std::map<Id, std::int64_t> Gateway::expand_usage(
-    Id service_id, const std::map<std::string, std::int64_t>& usage) {
+std::map<Id, std::int64_t> Gateway::expand_usage(Id service_id,
+                                                 const std::map<std::string, std::int64_t>& usage) {
     // apisonator's hierarchy: a method also counts for its parent (hits); a backend's hits also
     // counts for the product's hits.
     std::map<Id, std::int64_t> out;
@@ -226,18 +228,20 @@ Gateway::Outcome Gateway::handle(const Request& request) {
         if (!std::regex_search(path, rule.path, std::regex_constants::match_continuous)) {
             continue;
         }
-        const bool query_ok = std::all_of(rule.query.begin(), rule.query.end(), [&](const std::pair<std::string, std::string>& q) {
-            const auto it = query.find(q.first);
-            if (it == query.end()) {
-                return false;
-            }
-            const bool variable = q.second.size() > 2 && q.second.front() == '{' &&
-                                  q.second.back() == '}';
-            const std::string value =
-                it->is_array() ? (it->empty() ? "" : it->back().get<std::string>())
-                               : (it->is_string() ? it->get<std::string>() : "");
-            return variable || value == q.second;
-        });
+        const bool query_ok =
+            std::all_of(rule.query.begin(), rule.query.end(),
+                        [&](const std::pair<std::string, std::string>& q) {
+                            const auto it = query.find(q.first);
+                            if (it == query.end()) {
+                                return false;
+                            }
+                            const bool variable = q.second.size() > 2 && q.second.front() == '{' &&
+                                                  q.second.back() == '}';
+                            const std::string value =
+                                it->is_array() ? (it->empty() ? "" : it->back().get<std::string>())
+                                               : (it->is_string() ? it->get<std::string>() : "");
+                            return variable || value == q.second;
+                        });
         if (!query_ok) {
             continue;
         }
@@ -247,8 +251,9 @@ Gateway::Outcome Gateway::handle(const Request& request) {
         }
     }
     if (usage.empty()) {
-        return finish(Verdict::kNoMatch, error_response(proxy, "error_status_no_match",
-                                                        "error_no_match", "error_headers_no_match"));
+        return finish(Verdict::kNoMatch,
+                      error_response(proxy, "error_status_no_match", "error_no_match",
+                                     "error_headers_no_match"));
     }
 
     // 4. The application, and its keys.
@@ -355,6 +360,8 @@ Json Gateway::counters_json() const {
     return out;
 }
 
-void Gateway::reset_counters() { verdicts_.clear(); }
+void Gateway::reset_counters() {
+    verdicts_.clear();
+}
 
 }  // namespace sim

@@ -1,10 +1,11 @@
 // threescale-sim: one simulated 3scale tenant (admin API + gateway) for tandem's demo and tests.
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
-#include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 
 #include "sim/server.hpp"
 
@@ -66,7 +67,8 @@ int main(int argc, char** argv) {
     app.add_flag("--freeze-clock", freeze_clock, "The clock only moves through /__sim/clock");
     app.add_option("--max-body", limits.max_body_bytes, "Largest request body in bytes")
         ->capture_default_str();
-    app.add_option("--fault-seed", faults.seed, "Seed of the fault injector")->capture_default_str();
+    app.add_option("--fault-seed", faults.seed, "Seed of the fault injector")
+        ->capture_default_str();
     app.add_option("--fault-latency-ms", faults.admin.latency_ms, "Added latency, admin API")
         ->check(CLI::Range(0, 600000));
     app.add_option("--fault-error-rate", faults.admin.error_rate,
@@ -134,8 +136,8 @@ int main(int argc, char** argv) {
         if (verbose) {
             server.on_request = [&](const sim::Request& req, const sim::Response& res, bool gw) {
                 // The path only: the query string may carry access_token or user_key.
-                std::cerr << (gw ? "gateway " : "admin ") << req.method << ' ' << req.path()
-                          << ' ' << res.status << '\n';
+                std::cerr << (gw ? "gateway " : "admin ") << req.method << ' ' << req.path() << ' '
+                          << res.status << '\n';
             };
         }
         server.start();

@@ -1,9 +1,9 @@
 #include "sim/simulator.hpp"
 
-#include <sys/stat.h>
-
 #include <chrono>
 #include <fstream>
+
+#include <sys/stat.h>
 
 namespace sim {
 

@@ -45,7 +45,9 @@ void erase_all(Collection& c, const std::function<bool(const Json&)>& pred) {
 
 }  // namespace
 
-bool is_soft_deleted(const Json& object) { return object.contains("_purge_at"); }
+bool is_soft_deleted(const Json& object) {
+    return object.contains("_purge_at");
+}
 
 Json* Collection::find(Id id) {
     const auto it = items_.find(id);
@@ -62,7 +64,9 @@ Json& Collection::insert(Json object) {
     return items_.insert_or_assign(id, std::move(object)).first->second;
 }
 
-bool Collection::erase(Id id) { return items_.erase(id) > 0; }
+bool Collection::erase(Id id) {
+    return items_.erase(id) > 0;
+}
 
 std::vector<Json*> Collection::where(const std::function<bool(const Json&)>& pred) {
     std::vector<Json*> out;
@@ -101,7 +105,8 @@ Json Store::to_json() const {
 
 std::expected<Store, std::string> Store::from_json(const Json& doc) {
     if (!doc.is_object() || doc.value("format", "") != "threescale-sim-state/v1") {
-        return std::unexpected("not a threescale-sim state document (format != threescale-sim-state/v1)");
+        return std::unexpected(
+            "not a threescale-sim state document (format != threescale-sim-state/v1)");
     }
     Store store;
     store.next_id = doc.value("next_id", Id{1});
@@ -174,7 +179,8 @@ std::vector<Json*> Store::rules_of(const std::string& owner_type, Id owner_id) {
 }
 
 std::vector<Json*> Store::usages_of_service(Id service_id) {
-    return backend_usages.where([&](const Json& u) { return id_of(u, "service_id") == service_id; });
+    return backend_usages.where(
+        [&](const Json& u) { return id_of(u, "service_id") == service_id; });
 }
 
 std::vector<Json*> Store::all_metrics_of_service(Id service_id) {
@@ -204,7 +210,8 @@ void Store::destroy_metric(Id id) {
     erase_all(pricing_rules, [&](const Json& p) { return id_of(p, "metric_id") == id; });
     erase_all(mapping_rules, [&](const Json& r) { return id_of(r, "metric_id") == id; });
     std::vector<Id> children;
-    for (const Json* m : metrics.where([&](const Json& m) { return id_of(m, "parent_id") == id; })) {
+    for (const Json* m :
+         metrics.where([&](const Json& m) { return id_of(m, "parent_id") == id; })) {
         children.push_back(m->at("id").get<Id>());
     }
     for (const Id child : children) {
@@ -222,7 +229,8 @@ void Store::destroy_plan(Id id) {
 
 void Store::destroy_service(Id id) {
     std::vector<Id> ids;
-    for (const Json* p : plans.where([&](const Json& p) { return id_of(p, "_service_id") == id; })) {
+    for (const Json* p :
+         plans.where([&](const Json& p) { return id_of(p, "_service_id") == id; })) {
         ids.push_back(p->at("id").get<Id>());
     }
     for (const Id plan : ids) {

@@ -1,14 +1,14 @@
 #include "support/child_process.hpp"
 
+#include <cstring>
+#include <stdexcept>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <cstring>
-#include <stdexcept>
 
 extern char** environ;
 

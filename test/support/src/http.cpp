@@ -14,7 +14,9 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
-HttpReply http_request(std::uint16_t port, const std::string& method, const std::string& target,
+HttpReply http_request(std::uint16_t port,
+                       const std::string& method,
+                       const std::string& target,
                        const std::string& body,
                        const std::vector<std::pair<std::string, std::string>>& headers,
                        std::chrono::milliseconds timeout) {
@@ -35,25 +37,24 @@ HttpReply http_request(std::uint16_t port, const std::string& method, const std:
     http::response_parser<http::string_body> parser;
     parser.body_limit(64 * 1024 * 1024);
     stream.expires_after(timeout);
-    stream.async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
-                         [&](beast::error_code ec) {
-                             if (ec) {
-                                 reply.error = "connect: " + ec.message();
-                                 return;
-                             }
-                             http::async_write(stream, req, [&](beast::error_code wec, std::size_t) {
-                                 if (wec) {
-                                     reply.error = "write: " + wec.message();
-                                     return;
-                                 }
-                                 http::async_read(stream, buffer, parser,
-                                                  [&](beast::error_code rec, std::size_t) {
-                                                      if (rec) {
-                                                          reply.error = "read: " + rec.message();
-                                                      }
-                                                  });
-                             });
-                         });
+    stream.async_connect(
+        tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), [&](beast::error_code ec) {
+            if (ec) {
+                reply.error = "connect: " + ec.message();
+                return;
+            }
+            http::async_write(stream, req, [&](beast::error_code wec, std::size_t) {
+                if (wec) {
+                    reply.error = "write: " + wec.message();
+                    return;
+                }
+                http::async_read(stream, buffer, parser, [&](beast::error_code rec, std::size_t) {
+                    if (rec) {
+                        reply.error = "read: " + rec.message();
+                    }
+                });
+            });
+        });
     ioc.run();
     if (!reply.error.empty() || !parser.is_done()) {
         return reply;
@@ -71,7 +72,8 @@ HttpReply http_request(std::uint16_t port, const std::string& method, const std:
     return reply;
 }
 
-std::string raw_exchange(std::uint16_t port, const std::string& bytes,
+std::string raw_exchange(std::uint16_t port,
+                         const std::string& bytes,
                          std::chrono::milliseconds timeout) {
     asio::io_context ioc;
     beast::tcp_stream stream(ioc);
@@ -86,14 +88,14 @@ std::string raw_exchange(std::uint16_t port, const std::string& bytes,
         });
     };
     stream.expires_after(timeout);
-    stream.async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
-                         [&](beast::error_code ec) {
-                             if (ec) {
-                                 return;
-                             }
-                             asio::async_write(stream, asio::buffer(bytes),
-                                               [&](beast::error_code, std::size_t) { read_more(); });
-                         });
+    stream.async_connect(
+        tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), [&](beast::error_code ec) {
+            if (ec) {
+                return;
+            }
+            asio::async_write(stream, asio::buffer(bytes),
+                              [&](beast::error_code, std::size_t) { read_more(); });
+        });
     ioc.run();
     return out;
 }

@@ -1,13 +1,15 @@
 #include "support/sim_process.hpp"
 
-#include <signal.h>
-
 #include <regex>
 #include <stdexcept>
 
+#include <signal.h>
+
 namespace support {
 
-std::string SimProcess::binary() { return THREESCALE_SIM_PATH; }
+std::string SimProcess::binary() {
+    return THREESCALE_SIM_PATH;
+}
 
 SimProcess::SimProcess(std::vector<std::string> args, std::map<std::string, std::string> env) {
     std::vector<std::string> argv = {binary(), "--admin-port", "0", "--gateway-port", "0"};
@@ -22,8 +24,8 @@ SimProcess::SimProcess(std::vector<std::string> args, std::map<std::string, std:
     static const std::regex kLine(R"(admin=http://[^ ]+:(\d+) gateway=http://[^ ]+:(\d+))");
     std::smatch m;
     if (!line || !std::regex_search(*line, m, kLine)) {
-        throw std::runtime_error("threescale-sim did not report its ports (got: " +
-                                 line.value_or("<nothing>") + ")");
+        throw std::runtime_error(
+            "threescale-sim did not report its ports (got: " + line.value_or("<nothing>") + ")");
     }
     admin_port_ = static_cast<std::uint16_t>(std::stoi(m[1].str()));
     gateway_port_ = static_cast<std::uint16_t>(std::stoi(m[2].str()));
@@ -34,8 +36,10 @@ SimProcess::~SimProcess() {
     process_->wait(std::chrono::seconds(10));
 }
 
-HttpReply SimProcess::admin(const std::string& method, const std::string& target,
-                            const std::string& body, const std::string& content_type) {
+HttpReply SimProcess::admin(const std::string& method,
+                            const std::string& target,
+                            const std::string& body,
+                            const std::string& content_type) {
     std::vector<std::pair<std::string, std::string>> headers = {
         {"Authorization", basic_auth(token_, "")}};
     if (!body.empty()) {
@@ -44,7 +48,8 @@ HttpReply SimProcess::admin(const std::string& method, const std::string& target
     return http_request(admin_port_, method, target, body, headers);
 }
 
-HttpReply SimProcess::control(const std::string& method, const std::string& path,
+HttpReply SimProcess::control(const std::string& method,
+                              const std::string& path,
                               const std::string& json_body) {
     std::vector<std::pair<std::string, std::string>> headers;
     if (!json_body.empty()) {

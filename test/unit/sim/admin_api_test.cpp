@@ -24,15 +24,15 @@ TEST_F(AdminApiTest, AuthFailuresAre403AccessDeniedNever401) {
 }
 
 TEST_F(AdminApiTest, TokenAcceptedAsParamOrBasicUserOrBasicPassword) {
-    EXPECT_EQ(h.call("GET", std::string("/admin/api/services.json?access_token=") + kToken, "", "",
-                     "")
-                  .status,
-              200u);
+    EXPECT_EQ(
+        h.call("GET", std::string("/admin/api/services.json?access_token=") + kToken, "", "", "")
+            .status,
+        200u);
     EXPECT_EQ(h.call("GET", "/admin/api/services.json", "", "", basic(kToken, "")).status, 200u);
     EXPECT_EQ(h.call("GET", "/admin/api/services.json", "", "", basic("", kToken)).status, 200u);
     EXPECT_EQ(h.call("POST", "/admin/api/services.json",
-                     std::string("access_token=") + kToken + "&name=Xy", "application/x-www-form-urlencoded",
-                     "")
+                     std::string("access_token=") + kToken + "&name=Xy",
+                     "application/x-www-form-urlencoded", "")
                   .status,
               201u);
 }
@@ -40,7 +40,8 @@ TEST_F(AdminApiTest, TokenAcceptedAsParamOrBasicUserOrBasicPassword) {
 TEST_F(AdminApiTest, ReadOnlyTokenCanReadButNotWrite) {
     const auto ro = basic("read-only-token-77", "");
     EXPECT_EQ(h.call("GET", "/admin/api/services.json", "", "", ro).status, 200u);
-    const auto w = h.call("POST", "/admin/api/services.json", "name=x", "application/x-www-form-urlencoded", ro);
+    const auto w = h.call("POST", "/admin/api/services.json", "name=x",
+                          "application/x-www-form-urlencoded", ro);
     EXPECT_EQ(w.status, 403u);
     EXPECT_EQ(w.json["error"], "Your access token does not have the correct permissions");
 }
@@ -64,12 +65,14 @@ TEST_F(AdminApiTest, UnknownRouteAndUnknownIdAre404StatusNotFound) {
 
 TEST_F(AdminApiTest, FlatWrappedFormAndJsonBodiesAllCreate) {
     EXPECT_EQ(h.post("/admin/api/services.json", "name=A&system_name=aa").status, 201u);
-    EXPECT_EQ(h.post("/admin/api/services.json", "service%5Bname%5D=B&service[system_name]=bb").status,
-              201u);
-    EXPECT_EQ(h.post_json("/admin/api/services.json", {{"name", "C"}, {"system_name", "cc"}}).status,
-              201u);
-    const auto d =
-        h.post_json("/admin/api/services.json", {{"service", {{"name", "D"}, {"system_name", "dd"}}}});
+    EXPECT_EQ(
+        h.post("/admin/api/services.json", "service%5Bname%5D=B&service[system_name]=bb").status,
+        201u);
+    EXPECT_EQ(
+        h.post_json("/admin/api/services.json", {{"name", "C"}, {"system_name", "cc"}}).status,
+        201u);
+    const auto d = h.post_json("/admin/api/services.json",
+                               {{"service", {{"name", "D"}, {"system_name", "dd"}}}});
     ASSERT_EQ(d.status, 201u);
     EXPECT_EQ(d.json["service"]["system_name"], "dd");
     EXPECT_EQ(h.get("/admin/api/services.json").json["services"].size(), 4u);
@@ -103,13 +106,16 @@ TEST_F(AdminApiTest, MalformedJsonAndUnknownContentTypeAre400) {
 
 TEST_F(AdminApiTest, WrongTypesAre422NotCrashes) {
     const auto p = h.make_product("typed");
+    EXPECT_EQ(
+        h.post_json(
+             SimHarness::svc(p) + "/proxy/mapping_rules.json",
+             {{"http_method", "GET"}, {"pattern", "/x"}, {"delta", "abc"}, {"metric_id", p.hits}})
+            .status,
+        422u);
     EXPECT_EQ(h.post_json(SimHarness::svc(p) + "/proxy/mapping_rules.json",
-                          {{"http_method", "GET"}, {"pattern", "/x"}, {"delta", "abc"},
-                           {"metric_id", p.hits}})
-                  .status,
-              422u);
-    EXPECT_EQ(h.post_json(SimHarness::svc(p) + "/proxy/mapping_rules.json",
-                          {{"http_method", Json::array()}, {"pattern", "/x"}, {"delta", 1},
+                          {{"http_method", Json::array()},
+                           {"pattern", "/x"},
+                           {"delta", 1},
                            {"metric_id", p.hits}})
                   .status,
               422u);
@@ -126,7 +132,8 @@ TEST_F(AdminApiTest, ProductCreateAnswers201WithLocationAndAutoCreatedObjects) {
     const std::string base = "/admin/api/services/" + id(s["id"]);
     bool has_location = false;
     for (const auto& [name, value] : r.headers) {
-        has_location = has_location || (name == "Location" && value.find(base) != std::string::npos);
+        has_location =
+            has_location || (name == "Location" && value.find(base) != std::string::npos);
     }
     EXPECT_TRUE(has_location);
 
@@ -189,8 +196,8 @@ TEST_F(AdminApiTest, DeleteIsEmpty200AndSoftDeleteKeepsSystemNameTaken) {
     EXPECT_TRUE(d.body.empty());
     EXPECT_EQ(h.get(path + ".json").status, 404u);
     EXPECT_EQ(h.get("/admin/api/services.json").json["services"].size(), 1u);
-    const std::string status =
-        "/admin/api/objects/status.json?object_type=service&object_id=" + id(s.json["service"]["id"]);
+    const std::string status = "/admin/api/objects/status.json?object_type=service&object_id=" +
+                               id(s.json["service"]["id"]);
     EXPECT_EQ(h.get(status).status, 200u);  // still being deleted
     EXPECT_EQ(h.post("/admin/api/services.json", "name=Gone&system_name=gone").status, 422u);
     h.sim().clock().advance(std::chrono::seconds(11));  // the background job finishes
@@ -223,11 +230,13 @@ TEST_F(AdminApiTest, BackendPrivateEndpointGetsAnExplicitPort) {
     const auto b = h.post("/admin/api/backend_apis.json",
                           "name=Beta&private_endpoint=http://api.example.com/v1");
     EXPECT_EQ(b.json["backend_api"]["private_endpoint"], "http://api.example.com:80/v1");
-    EXPECT_EQ(h.post("/admin/api/backend_apis.json", "name=Gamma&private_endpoint=ftp://x.org").status,
-              422u);
-    EXPECT_EQ(h.post("/admin/api/backend_apis.json", "name=Delta&private_endpoint=http://localhost:8080")
-                  .status,
-              422u);
+    EXPECT_EQ(
+        h.post("/admin/api/backend_apis.json", "name=Gamma&private_endpoint=ftp://x.org").status,
+        422u);
+    EXPECT_EQ(
+        h.post("/admin/api/backend_apis.json", "name=Delta&private_endpoint=http://localhost:8080")
+            .status,
+        422u);
     EXPECT_EQ(h.post("/admin/api/backend_apis.json", "name=Epsilon").status, 422u);
 }
 
@@ -265,19 +274,22 @@ TEST_F(AdminApiTest, BackendUsagesAreABareArrayAndBlockBackendDeletion) {
 
 TEST_F(AdminApiTest, BackendUsagePathIsUniquePerProductAndUpdatedInPlace) {
     const auto p = h.make_product("multi");
-    const auto b2 = h.post("/admin/api/backend_apis.json", "name=two&private_endpoint=https://two.org");
+    const auto b2 =
+        h.post("/admin/api/backend_apis.json", "name=two&private_endpoint=https://two.org");
     const std::string usages = SimHarness::svc(p) + "/backend_usages.json";
-    const auto dup = h.post(usages, "backend_api_id=" + id(b2.json["backend_api"]["id"]) + "&path=/");
+    const auto dup =
+        h.post(usages, "backend_api_id=" + id(b2.json["backend_api"]["id"]) + "&path=/");
     EXPECT_EQ(dup.status, 422u);
     EXPECT_EQ(dup.json["errors"]["path"][0], "has already been taken");
     const auto again =
         h.post(usages, "backend_api_id=" + std::to_string(p.backend) + "&path=/other");
     EXPECT_EQ(again.status, 422u);  // a backend is used once per product
-    const auto ok = h.post(usages, "backend_api_id=" + id(b2.json["backend_api"]["id"]) + "&path=/v2/");
+    const auto ok =
+        h.post(usages, "backend_api_id=" + id(b2.json["backend_api"]["id"]) + "&path=/v2/");
     ASSERT_EQ(ok.status, 201u);
     EXPECT_EQ(ok.json["backend_usage"]["path"], "/v2");
-    const std::string one = SimHarness::svc(p) + "/backend_usages/" +
-                            id(ok.json["backend_usage"]["id"]) + ".json";
+    const std::string one =
+        SimHarness::svc(p) + "/backend_usages/" + id(ok.json["backend_usage"]["id"]) + ".json";
     EXPECT_EQ(h.put(one, "path=/v3").json["backend_usage"]["path"], "/v3");
 }
 
@@ -288,9 +300,8 @@ TEST_F(AdminApiTest, DeletingABackendUsageDeletesItsLimitsButNotPricingRules) {
     ASSERT_EQ(h.post(plan_metric + "/limits.json", "period=minute&value=10").status, 201u);
     ASSERT_EQ(h.post(plan_metric + "/pricing_rules.json", "min=1&max=10&cost_per_unit=0.5").status,
               201u);
-    const std::string product_limits =
-        "/admin/api/application_plans/" + std::to_string(p.plan) + "/metrics/" +
-        std::to_string(p.hits) + "/limits.json";
+    const std::string product_limits = "/admin/api/application_plans/" + std::to_string(p.plan) +
+                                       "/metrics/" + std::to_string(p.hits) + "/limits.json";
     ASSERT_EQ(h.post(product_limits, "period=day&value=100").status, 201u);
     const auto usage = h.get(SimHarness::svc(p) + "/backend_usages.json").json[0]["backend_usage"];
     ASSERT_EQ(h.del(SimHarness::svc(p) + "/backend_usages/" + id(usage["id"]) + ".json").status,
@@ -299,10 +310,11 @@ TEST_F(AdminApiTest, DeletingABackendUsageDeletesItsLimitsButNotPricingRules) {
         h.get("/admin/api/application_plans/" + std::to_string(p.plan) + "/limits.json");
     ASSERT_EQ(limits.json["limits"].size(), 1u);  // only the product metric's limit remains
     EXPECT_EQ(limits.json["limits"][0]["limit"]["metric_id"], p.hits);
-    EXPECT_EQ(h.get("/admin/api/application_plans/" + std::to_string(p.plan) + "/pricing_rules.json")
-                  .json["pricing_rules"]
-                  .size(),
-              1u);
+    EXPECT_EQ(
+        h.get("/admin/api/application_plans/" + std::to_string(p.plan) + "/pricing_rules.json")
+            .json["pricing_rules"]
+            .size(),
+        1u);
 }
 
 // -------------------------------------------------------------------------- metrics, methods
@@ -310,7 +322,8 @@ TEST_F(AdminApiTest, DeletingABackendUsageDeletesItsLimitsButNotPricingRules) {
 TEST_F(AdminApiTest, MetricListReturnsMetricsAndMethodsFlat) {
     const auto p = h.make_product("flat");
     const std::string base = SimHarness::svc(p) + "/metrics";
-    ASSERT_EQ(h.post(base + ".json", "friendly_name=Bytes&system_name=bytes&unit=byte").status, 201u);
+    ASSERT_EQ(h.post(base + ".json", "friendly_name=Bytes&system_name=bytes&unit=byte").status,
+              201u);
     const auto m = h.post(base + "/" + std::to_string(p.hits) + "/methods.json",
                           "friendly_name=List pets&system_name=list_pets&unit=ignored");
     ASSERT_EQ(m.status, 201u);
@@ -331,9 +344,9 @@ TEST_F(AdminApiTest, MethodsOnlyUnderHits) {
     const auto p = h.make_product("meth");
     const auto bytes = h.post(SimHarness::svc(p) + "/metrics.json",
                               "friendly_name=Bytes&system_name=bytes&unit=byte");
-    const auto r = h.post(SimHarness::svc(p) + "/metrics/" + id(bytes.json["metric"]["id"]) +
-                              "/methods.json",
-                          "friendly_name=Xx&system_name=xx");
+    const auto r =
+        h.post(SimHarness::svc(p) + "/metrics/" + id(bytes.json["metric"]["id"]) + "/methods.json",
+               "friendly_name=Xx&system_name=xx");
     EXPECT_EQ(r.status, 422u);
     EXPECT_EQ(r.json["errors"]["parent_id"][0], "You can only create methods under 'hits'");
 }
@@ -372,7 +385,8 @@ TEST_F(AdminApiTest, MappingRulesValidateMethodsDeltaAndOwner) {
     const std::string rules = SimHarness::svc(p) + "/proxy/mapping_rules.json";
     const std::string hits = std::to_string(p.hits);
     EXPECT_EQ(h.post(rules, "http_method=TRACE&pattern=/a&delta=1&metric_id=" + hits).status, 422u);
-    EXPECT_EQ(h.post(rules, "http_method=CONNECT&pattern=/a&delta=1&metric_id=" + hits).status, 422u);
+    EXPECT_EQ(h.post(rules, "http_method=CONNECT&pattern=/a&delta=1&metric_id=" + hits).status,
+              422u);
     EXPECT_EQ(h.post(rules, "http_method=GET&pattern=/a&delta=0&metric_id=" + hits).status, 422u);
     EXPECT_EQ(h.post(rules, "http_method=GET&pattern=noslash&delta=1&metric_id=" + hits).status,
               422u);
@@ -381,8 +395,9 @@ TEST_F(AdminApiTest, MappingRulesValidateMethodsDeltaAndOwner) {
                                 std::to_string(p.backend_hits))
                   .status,
               422u);
-    EXPECT_EQ(h.post(rules, "http_method=OPTIONS&pattern=/a/{id}$&delta=2&metric_id=" + hits).status,
-              201u);
+    EXPECT_EQ(
+        h.post(rules, "http_method=OPTIONS&pattern=/a/{id}$&delta=2&metric_id=" + hits).status,
+        201u);
 }
 
 TEST_F(AdminApiTest, MappingRulePositionsActLikeActsAsList) {
@@ -416,7 +431,8 @@ TEST_F(AdminApiTest, PlansListUnderThePlansKeyHiddenByDefault) {
     const auto pub = h.post(plans + ".json", "name=Gold&system_name=gold&state_event=publish");
     EXPECT_EQ(pub.json["application_plan"]["state"], "published");
     EXPECT_EQ(h.post(plans + ".json", "name=Gold2&system_name=gold").status, 422u);
-    const auto def = h.put(plans + "/" + id(pub.json["application_plan"]["id"]) + "/default.json", "");
+    const auto def =
+        h.put(plans + "/" + id(pub.json["application_plan"]["id"]) + "/default.json", "");
     EXPECT_TRUE(def.json["application_plan"]["default"].get<bool>());
 }
 
@@ -457,31 +473,33 @@ TEST_F(AdminApiTest, LimitsOnBackendMetricsNeedTheBackendUsage) {
                      "period=hour&value=7")
                   .status,
               201u);
-    const auto other = h.post("/admin/api/backend_apis.json", "name=other&private_endpoint=https://o.org");
-    const auto other_hits = h.get("/admin/api/backend_apis/" + id(other.json["backend_api"]["id"]) +
-                                  "/metrics.json")
-                                .json["metrics"][0]["metric"]["id"];
-    EXPECT_EQ(h.post(plan + "/metrics/" + id(other_hits) + "/limits.json", "period=hour&value=7")
-                  .status,
-              404u);
+    const auto other =
+        h.post("/admin/api/backend_apis.json", "name=other&private_endpoint=https://o.org");
+    const auto other_hits =
+        h.get("/admin/api/backend_apis/" + id(other.json["backend_api"]["id"]) + "/metrics.json")
+            .json["metrics"][0]["metric"]["id"];
+    EXPECT_EQ(
+        h.post(plan + "/metrics/" + id(other_hits) + "/limits.json", "period=hour&value=7").status,
+        404u);
 }
 
 TEST_F(AdminApiTest, PlanLimitsArePaginatedTo500NotTheSpecs50) {
     const auto p = h.make_product("many");
     const std::string svc = SimHarness::svc(p);
     for (int i = 0; i < 9; ++i) {
-        const auto m = h.post(svc + "/metrics.json", "friendly_name=M" + std::to_string(i) +
-                                                         "&system_name=m" + std::to_string(i) +
-                                                         "&unit=u");
+        const auto m =
+            h.post(svc + "/metrics.json", "friendly_name=M" + std::to_string(i) + "&system_name=m" +
+                                              std::to_string(i) + "&unit=u");
         for (const char* period : {"minute", "hour", "day", "week", "month", "year"}) {
-            ASSERT_EQ(h.post("/admin/api/application_plans/" + std::to_string(p.plan) + "/metrics/" +
-                                 id(m.json["metric"]["id"]) + "/limits.json",
+            ASSERT_EQ(h.post("/admin/api/application_plans/" + std::to_string(p.plan) +
+                                 "/metrics/" + id(m.json["metric"]["id"]) + "/limits.json",
                              std::string("period=") + period + "&value=1")
                           .status,
                       201u);
         }
     }
-    const auto all = h.get("/admin/api/application_plans/" + std::to_string(p.plan) + "/limits.json");
+    const auto all =
+        h.get("/admin/api/application_plans/" + std::to_string(p.plan) + "/limits.json");
     EXPECT_EQ(all.json["limits"].size(), 54u);  // more than 50 on one page
     EXPECT_FALSE(all.json.contains("metadata"));
 }
@@ -515,23 +533,23 @@ TEST_F(AdminApiTest, PolicyChainGetsApicastAppendedAndKeepsMissingEnabled) {
     const auto stored = h.get(url).json["policies_config"];
     ASSERT_EQ(stored.size(), 3u);
     EXPECT_FALSE(stored[0].contains("enabled"));  // stored without it...
-    EXPECT_EQ(stored[2]["name"], "apicast");       // ...and apicast appended
+    EXPECT_EQ(stored[2]["name"], "apicast");      // ...and apicast appended
     // ...and only enabled policies reach the gateway chain (in the new staging config)
     const auto cfg = h.get(SimHarness::svc(p) + "/proxy/configs/sandbox/latest.json");
     const auto gw_chain = cfg.json["proxy_config"]["content"]["proxy"]["policy_chain"];
     ASSERT_EQ(gw_chain.size(), 2u);
     EXPECT_EQ(gw_chain[0]["name"], "cors");
     // JSON body, wrapped as proxy[policies_config]
-    const auto j = h.call("PUT", url,
-                          Json({{"proxy", {{"policies_config", Json::parse(chain)}}}}).dump(),
-                          "application/json");
+    const auto j =
+        h.call("PUT", url, Json({{"proxy", {{"policies_config", Json::parse(chain)}}}}).dump(),
+               "application/json");
     EXPECT_EQ(j.status, 200u);
     EXPECT_EQ(h.put(url, "policies_config=[{\"version\":\"builtin\"}]").status, 422u);
     EXPECT_EQ(h.put(url, "policies_config=not-json").status, 422u);
-    EXPECT_EQ(h.put(url,
-                    R"(policies_config=[{"name":"custom","version":"1.0","configuration":{}}])")
-                  .status,
-              422u);  // not in this tenant's policy registry
+    EXPECT_EQ(
+        h.put(url, R"(policies_config=[{"name":"custom","version":"1.0","configuration":{}}])")
+            .status,
+        422u);  // not in this tenant's policy registry
 }
 
 TEST_F(AdminApiTest, ProxyPatchNormalizesEndpointsAndDeploysToStaging) {
@@ -544,11 +562,12 @@ TEST_F(AdminApiTest, ProxyPatchNormalizesEndpointsAndDeploysToStaging) {
     EXPECT_EQ(r.json["proxy"]["endpoint"], "https://public.example.org:443");
     const auto after = h.get(SimHarness::svc(p) + "/proxy/configs/sandbox.json");
     EXPECT_EQ(after.json["proxy_configs"].size(), n + 1);
-    EXPECT_EQ(h.call("PATCH", SimHarness::svc(p) + "/proxy.json", "error_status_no_match=700").status,
-              422u);
-    EXPECT_EQ(h.call("PATCH", SimHarness::svc(p) + "/proxy.json", "credentials_location=cookie")
-                  .status,
-              422u);
+    EXPECT_EQ(
+        h.call("PATCH", SimHarness::svc(p) + "/proxy.json", "error_status_no_match=700").status,
+        422u);
+    EXPECT_EQ(
+        h.call("PATCH", SimHarness::svc(p) + "/proxy.json", "credentials_location=cookie").status,
+        422u);
 }
 
 TEST_F(AdminApiTest, DeployIsANoOpWithoutBackendsAndOnlyVersionsChangedContent) {
@@ -560,13 +579,16 @@ TEST_F(AdminApiTest, DeployIsANoOpWithoutBackendsAndOnlyVersionsChangedContent) 
     const auto p = h.make_product("dep");
     const std::string base = SimHarness::svc(p);
     h.post(base + "/proxy/deploy.json", "");
-    const auto v1 = h.get(base + "/proxy/configs/sandbox/latest.json").json["proxy_config"]["version"];
+    const auto v1 =
+        h.get(base + "/proxy/configs/sandbox/latest.json").json["proxy_config"]["version"];
     h.post(base + "/proxy/deploy.json", "");
-    EXPECT_EQ(h.get(base + "/proxy/configs/sandbox/latest.json").json["proxy_config"]["version"], v1);
+    EXPECT_EQ(h.get(base + "/proxy/configs/sandbox/latest.json").json["proxy_config"]["version"],
+              v1);
     // mapping-rule changes alone do not create a config; deploy does
     h.post(base + "/proxy/mapping_rules.json",
            "http_method=POST&pattern=/x&delta=1&metric_id=" + std::to_string(p.hits));
-    EXPECT_EQ(h.get(base + "/proxy/configs/sandbox/latest.json").json["proxy_config"]["version"], v1);
+    EXPECT_EQ(h.get(base + "/proxy/configs/sandbox/latest.json").json["proxy_config"]["version"],
+              v1);
     h.post(base + "/proxy/deploy.json", "");
     EXPECT_EQ(h.get(base + "/proxy/configs/sandbox/latest.json").json["proxy_config"]["version"],
               v1.get<int>() + 1);
@@ -577,7 +599,8 @@ TEST_F(AdminApiTest, PromoteKeepsTheVersionAndRefusesADoublePromote) {
     const std::string base = SimHarness::svc(p);
     h.post(base + "/proxy/deploy.json", "");
     EXPECT_EQ(h.get(base + "/proxy/configs/production/latest.json").status, 404u);
-    const auto v = id(h.get(base + "/proxy/configs/staging/latest.json").json["proxy_config"]["version"]);
+    const auto v =
+        id(h.get(base + "/proxy/configs/staging/latest.json").json["proxy_config"]["version"]);
     const std::string promote = base + "/proxy/configs/sandbox/" + v + "/promote.json";
     const auto missing_to = h.post(promote, "");
     EXPECT_EQ(missing_to.status, 400u);
@@ -598,12 +621,14 @@ TEST_F(AdminApiTest, PromoteKeepsTheVersionAndRefusesADoublePromote) {
 TEST_F(AdminApiTest, SignupExpressCreatesAppsOnEveryDefaultPlan) {
     const auto a = h.make_product("first");
     const auto b = h.make_product("second");
-    h.put(SimHarness::svc(a) + "/application_plans/" + std::to_string(a.plan) + "/default.json", "");
+    h.put(SimHarness::svc(a) + "/application_plans/" + std::to_string(a.plan) + "/default.json",
+          "");
     const auto r = h.post("/admin/api/signup.json",
                           "org_name=Acme&username=acme&email=ops@acme.test&password=secret123");
     ASSERT_EQ(r.status, 201u) << r.body;
     const std::string acc = id(r.json["account"]["id"]);
-    const auto apps = h.get("/admin/api/accounts/" + acc + "/applications.json").json["applications"];
+    const auto apps =
+        h.get("/admin/api/accounts/" + acc + "/applications.json").json["applications"];
     ASSERT_EQ(apps.size(), 1u);  // only "first" has a default application plan
     EXPECT_EQ(apps[0]["application"]["service_id"], a.service);
     EXPECT_EQ(apps[0]["application"]["name"], "API signup");
@@ -617,17 +642,19 @@ TEST_F(AdminApiTest, SignupValidatesAndUsernamesAreUnique) {
     for (const char* field : {"org_name", "username", "email", "password"}) {
         EXPECT_TRUE(r.json["errors"].contains(field)) << field;
     }
-    ASSERT_EQ(h.post("/admin/api/signup.json", "org_name=A&username=dup&email=a@x.org&password=secret1")
-                  .status,
-              201u);
-    const auto dup = h.post("/admin/api/signup.json",
-                            "org_name=B&username=dup&email=b@x.org&password=secret1");
+    ASSERT_EQ(
+        h.post("/admin/api/signup.json", "org_name=A&username=dup&email=a@x.org&password=secret1")
+            .status,
+        201u);
+    const auto dup =
+        h.post("/admin/api/signup.json", "org_name=B&username=dup&email=b@x.org&password=secret1");
     EXPECT_EQ(dup.status, 422u);
     EXPECT_EQ(dup.json["errors"]["username"][0], "has already been taken");
 }
 
 TEST_F(AdminApiTest, AccountFindPrefersUsernameOverEmail) {
-    h.post("/admin/api/signup.json", "org_name=A&username=alice&email=alice@x.org&password=secret1");
+    h.post("/admin/api/signup.json",
+           "org_name=A&username=alice&email=alice@x.org&password=secret1");
     const auto bob = h.post("/admin/api/signup.json",
                             "org_name=B&username=bob&email=bob@x.org&password=secret1");
     const auto found = h.get("/admin/api/accounts/find.json?username=bob&email=alice@x.org");
@@ -639,19 +666,21 @@ TEST_F(AdminApiTest, AccountFindPrefersUsernameOverEmail) {
 }
 
 TEST_F(AdminApiTest, DeletedAccountKeepsItsUsernameUntilPurged) {
-    const auto r = h.post("/admin/api/signup.json",
-                          "org_name=A&username=temp&email=t@x.org&password=secret1");
+    const auto r =
+        h.post("/admin/api/signup.json", "org_name=A&username=temp&email=t@x.org&password=secret1");
     const std::string acc = "/admin/api/accounts/" + id(r.json["account"]["id"]) + ".json";
     EXPECT_EQ(h.del(acc).status, 200u);
     EXPECT_EQ(h.get(acc).status, 404u);
     EXPECT_EQ(h.get("/admin/api/accounts/find.json?username=temp").status, 404u);
-    EXPECT_EQ(h.post("/admin/api/signup.json", "org_name=A&username=temp&email=t2@x.org&password=secret1")
-                  .status,
-              422u);
+    EXPECT_EQ(
+        h.post("/admin/api/signup.json", "org_name=A&username=temp&email=t2@x.org&password=secret1")
+            .status,
+        422u);
     h.sim().clock().advance(std::chrono::seconds(60));
-    EXPECT_EQ(h.post("/admin/api/signup.json", "org_name=A&username=temp&email=t2@x.org&password=secret1")
-                  .status,
-              201u);
+    EXPECT_EQ(
+        h.post("/admin/api/signup.json", "org_name=A&username=temp&email=t2@x.org&password=secret1")
+            .status,
+        201u);
 }
 
 TEST_F(AdminApiTest, ApplicationsWithExplicitCredentials) {
@@ -668,9 +697,10 @@ TEST_F(AdminApiTest, ApplicationsWithExplicitCredentials) {
     EXPECT_EQ(dup.status, 422u);
     EXPECT_EQ(dup.json["errors"]["user_key"][0], "has already been taken");
 
-    const auto two = h.post(apps + ".json", "plan_id=" + std::to_string(v2.plan) +
-                                                "&name=v2&application_id=my-app-id&application_key[]="
-                                                "key-one-1&application_key[]=key-two-2");
+    const auto two =
+        h.post(apps + ".json", "plan_id=" + std::to_string(v2.plan) +
+                                   "&name=v2&application_id=my-app-id&application_key[]="
+                                   "key-one-1&application_key[]=key-two-2");
     ASSERT_EQ(two.status, 201u) << two.body;
     EXPECT_EQ(two.json["application"]["application_id"], "my-app-id");
     EXPECT_FALSE(two.json["application"].contains("user_key"));
@@ -685,16 +715,16 @@ TEST_F(AdminApiTest, ApplicationsWithExplicitCredentials) {
     EXPECT_EQ(h.post(keys, "key=abc").status, 422u);
     const auto found = h.get("/admin/api/applications/find.json?app_id=my-app-id");
     EXPECT_EQ(found.json["application"]["id"], two.json["application"]["id"]);
-    EXPECT_EQ(h.get("/admin/api/applications/find.json?user_key=fixed-key-123")
-                  .json["application"]["id"],
-              app["id"]);
+    EXPECT_EQ(
+        h.get("/admin/api/applications/find.json?user_key=fixed-key-123").json["application"]["id"],
+        app["id"]);
 }
 
 TEST_F(AdminApiTest, ApplicationSuspendResumeAndPlanChange) {
     const auto p = h.make_product("states");
     const auto app = h.make_app(p.plan, "stater", "");
-    const std::string base = "/admin/api/accounts/" + id(app["account_id"]) + "/applications/" +
-                             id(app["id"]);
+    const std::string base =
+        "/admin/api/accounts/" + id(app["account_id"]) + "/applications/" + id(app["id"]);
     EXPECT_EQ(h.put(base + "/suspend.json", "").json["application"]["state"], "suspended");
     EXPECT_EQ(h.put(base + "/resume.json", "").json["application"]["state"], "live");
     EXPECT_EQ(h.put(base + "/accept.json", "").status, 422u);

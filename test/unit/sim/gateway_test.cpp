@@ -22,18 +22,20 @@ protected:
         return h.gateway(method, path + sep + "user_key=" + key, p.host);
     }
     Id method(const std::string& name) {
-        const auto m = h.post(SimHarness::svc(p) + "/metrics/" + std::to_string(p.hits) +
-                                  "/methods.json",
-                              "friendly_name=" + name + "&system_name=" + name);
+        const auto m =
+            h.post(SimHarness::svc(p) + "/metrics/" + std::to_string(p.hits) + "/methods.json",
+                   "friendly_name=" + name + "&system_name=" + name);
         EXPECT_EQ(m.status, 201u) << m.body;
         return m.json["method"]["id"];
     }
-    void rule(const std::string& verb, const std::string& pattern, Id metric, int delta = 1,
+    void rule(const std::string& verb,
+              const std::string& pattern,
+              Id metric,
+              int delta = 1,
               bool last = false) {
         const auto r = h.post(rules(), "http_method=" + verb + "&pattern=" + form_escape(pattern) +
-                                           "&delta=" + std::to_string(delta) +
-                                           "&metric_id=" + std::to_string(metric) +
-                                           (last ? "&last=true" : ""));
+                                           "&delta=" + std::to_string(delta) + "&metric_id=" +
+                                           std::to_string(metric) + (last ? "&last=true" : ""));
         ASSERT_EQ(r.status, 201u) << r.body;
     }
 };
@@ -87,12 +89,12 @@ TEST_F(GatewayTest, CredentialsLocationHeadersAndSuspendedApps) {
 
 TEST_F(GatewayTest, AppIdAndAppKeyForBackendVersion2) {
     const auto v2 = h.make_product("v2", "2");
-    const auto acc = h.post("/admin/api/signup.json",
-                            "org_name=X&username=x&email=x@x.org&password=secret1");
-    const auto app = h.post("/admin/api/accounts/" + id(acc.json["account"]["id"]) +
-                                "/applications.json",
-                            "plan_id=" + std::to_string(v2.plan) +
-                                "&name=a&application_id=aid-1&application_key=akey-1");
+    const auto acc =
+        h.post("/admin/api/signup.json", "org_name=X&username=x&email=x@x.org&password=secret1");
+    const auto app =
+        h.post("/admin/api/accounts/" + id(acc.json["account"]["id"]) + "/applications.json",
+               "plan_id=" + std::to_string(v2.plan) +
+                   "&name=a&application_id=aid-1&application_key=akey-1");
     ASSERT_EQ(app.status, 201u);
     h.promote(v2);
     EXPECT_EQ(h.gateway("GET", "/?app_id=aid-1&app_key=akey-1", v2.host).status, 200u);
@@ -128,10 +130,9 @@ TEST_F(GatewayTest, BackendRulesLiveUnderTheUsagePath) {
     h.make_app(p.plan, "dev", "&user_key=k1");
     const auto usage = h.get(SimHarness::svc(p) + "/backend_usages.json").json[0]["backend_usage"];
     h.put(SimHarness::svc(p) + "/backend_usages/" + id(usage["id"]) + ".json", "path=/v1");
-    const auto r = h.post("/admin/api/backend_apis/" + std::to_string(p.backend) +
-                              "/mapping_rules.json",
-                          "http_method=GET&pattern=/cats&delta=2&metric_id=" +
-                              std::to_string(p.backend_hits));
+    const auto r =
+        h.post("/admin/api/backend_apis/" + std::to_string(p.backend) + "/mapping_rules.json",
+               "http_method=GET&pattern=/cats&delta=2&metric_id=" + std::to_string(p.backend_hits));
     ASSERT_EQ(r.status, 201u) << r.body;
     h.promote(p);
     const std::string be_hits = "hits." + std::to_string(p.backend);

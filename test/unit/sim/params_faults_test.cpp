@@ -10,7 +10,8 @@ namespace {
 TEST(Params, RackStyleNesting) {
     const auto j = parse_form("a=1&b[c]=2&d[]=3&d[]=4&e[f][g]=x+y&h=%26");
     ASSERT_TRUE(j.has_value());
-    EXPECT_EQ(*j, Json::parse(R"({"a":"1","b":{"c":"2"},"d":["3","4"],"e":{"f":{"g":"x y"}},"h":"&"})"));
+    EXPECT_EQ(
+        *j, Json::parse(R"({"a":"1","b":{"c":"2"},"d":["3","4"],"e":{"f":{"g":"x y"}},"h":"&"})"));
     EXPECT_FALSE(parse_form("a[b=1").has_value());
     EXPECT_FALSE(parse_form("a=%G1").has_value());
     EXPECT_FALSE(parse_form("a=1&a[b]=2").has_value());  // conflicting types

@@ -26,8 +26,10 @@ struct Reply {
 inline std::string form_escape(const std::string& in) {
     static constexpr char kHex[] = "0123456789ABCDEF";
     std::string out;
-    for (const unsigned char ch : in) {
-        if (std::isalnum(ch) != 0 || ch == '-' || ch == '_' || ch == '.' || ch == '/' || ch == '~') {
+    for (const char c : in) {
+        const auto ch = static_cast<unsigned char>(c);
+        if (std::isalnum(ch) != 0 || ch == '-' || ch == '_' || ch == '.' || ch == '/' ||
+            ch == '~') {
             out.push_back(static_cast<char>(ch));
         } else {
             out += {'%', kHex[ch >> 4], kHex[ch & 15]};
@@ -55,7 +57,9 @@ public:
 
     Simulator& sim() { return sim_; }
 
-    Reply call(const std::string& method, const std::string& target, const std::string& body = "",
+    Reply call(const std::string& method,
+               const std::string& target,
+               const std::string& body = "",
                const std::string& content_type = "application/x-www-form-urlencoded",
                std::string authorization = basic(kToken, "")) {
         Request req;
@@ -83,7 +87,9 @@ public:
         return call("POST", target, body.dump(), "application/json");
     }
 
-    Reply gateway(const std::string& method, const std::string& target, const std::string& host,
+    Reply gateway(const std::string& method,
+                  const std::string& target,
+                  const std::string& host,
                   std::vector<std::pair<std::string, std::string>> headers = {}) {
         Request req;
         req.method = method;
@@ -133,9 +139,9 @@ public:
         auto plan = post(svc(p) + "/application_plans.json", "name=Basic&system_name=basic");
         EXPECT_EQ(plan.status, 201u) << plan.body;
         p.plan = plan.json["application_plan"]["id"];
-        auto proxy = call("PATCH", svc(p) + "/proxy.json",
-                          "endpoint=https://" + p.host + "&sandbox_endpoint=https://staging." +
-                              p.host);
+        auto proxy =
+            call("PATCH", svc(p) + "/proxy.json",
+                 "endpoint=https://" + p.host + "&sandbox_endpoint=https://staging." + p.host);
         EXPECT_EQ(proxy.status, 200u) << proxy.body;
         return p;
     }
@@ -152,15 +158,15 @@ public:
         if (prod.status == 200 && prod.json["proxy_config"]["version"] == version) {
             return;
         }
-        const auto r = post(svc(p) + "/proxy/configs/sandbox/" + std::to_string(version) +
-                                "/promote.json",
-                            "to=production");
+        const auto r =
+            post(svc(p) + "/proxy/configs/sandbox/" + std::to_string(version) + "/promote.json",
+                 "to=production");
         EXPECT_EQ(r.status, 201u) << r.body;
     }
     // A developer account with one application on `plan`; returns the application JSON.
     Json make_app(Id plan, const std::string& username, const std::string& extra) {
-        auto acc = post("/admin/api/signup.json", "org_name=" + username + "&username=" +
-                                                      username + "&email=" + username +
+        auto acc = post("/admin/api/signup.json", "org_name=" + username + "&username=" + username +
+                                                      "&email=" + username +
                                                       "@example.org&password=secret123");
         EXPECT_EQ(acc.status, 201u) << acc.body;
         const Id account = acc.json["account"]["id"];
@@ -194,6 +200,8 @@ private:
     Simulator sim_;
 };
 
-inline std::string id(const Json& j) { return std::to_string(j.get<std::int64_t>()); }
+inline std::string id(const Json& j) {
+    return std::to_string(j.get<std::int64_t>());
+}
 
 }  // namespace sim::testing

@@ -40,7 +40,7 @@ public:
     struct Ctx;
     using Handler = std::function<Response(AdminApi&, Ctx&)>;
     struct Route {
-        std::string method;  // "GET", or "PUT|PATCH"
+        std::string method;                 // "GET", or "PUT|PATCH"
         std::vector<std::string> segments;  // after /admin/api/, ":n" numeric, ":s" any
         std::string name;
         Handler handler;
@@ -139,12 +139,16 @@ private:
     Json& create_service_object(Json fields);
     Json& create_backend_object(Json fields);
     // Validates and stores an application; nullptr with `errors` filled when invalid.
-    Json* create_application_object(const Json& account, const Json& plan, const Params& p,
-                                     Errors& errors);
+    Json* create_application_object(const Json& account,
+                                    const Json& plan,
+                                    const Params& p,
+                                    Errors& errors);
     // Creates a new staging config when the product's content differs from the latest one.
     void deploy_to_staging(Id service_id);
     bool metric_used_by_latest_config(Id metric_id);
-    void insert_rule_at(Json& rule, const std::string& owner_type, Id owner_id,
+    void insert_rule_at(Json& rule,
+                        const std::string& owner_type,
+                        Id owner_id,
                         std::optional<std::int64_t> position);
 
     Store& store_;

@@ -45,7 +45,8 @@ public:
         if (frozen_at_) {
             frozen_at_ = at;
         } else {
-            offset_ = at - std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+            offset_ =
+                at - std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
         }
     }
     void freeze(bool on) {

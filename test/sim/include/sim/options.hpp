@@ -7,8 +7,8 @@
 namespace sim {
 
 struct SimOptions {
-    std::string name = "sim";  // instance name, shown by the gateway (X-Sim-Instance)
-    std::string token;         // access token with account_management rw
+    std::string name = "sim";     // instance name, shown by the gateway (X-Sim-Instance)
+    std::string token;            // access token with account_management rw
     std::string read_only_token;  // optional: a token whose writes are refused
     std::string wildcard_domain = "example.com";
     // How long a deleted product/backend/account keeps its system_name/username taken.

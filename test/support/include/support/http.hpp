@@ -16,13 +16,16 @@ struct HttpReply {
 };
 
 // One HTTP/1.1 request over a fresh loopback connection, bounded by `timeout`.
-HttpReply http_request(std::uint16_t port, const std::string& method, const std::string& target,
+HttpReply http_request(std::uint16_t port,
+                       const std::string& method,
+                       const std::string& target,
                        const std::string& body = "",
                        const std::vector<std::pair<std::string, std::string>>& headers = {},
                        std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 // Sends raw bytes and returns whatever comes back until the peer closes or the deadline passes.
-std::string raw_exchange(std::uint16_t port, const std::string& bytes,
+std::string raw_exchange(std::uint16_t port,
+                         const std::string& bytes,
                          std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 std::string basic_auth(const std::string& user, const std::string& password);

@@ -24,10 +24,12 @@ public:
     const std::string& token() const { return token_; }
 
     // Admin API call authenticated with the token (HTTP Basic).
-    HttpReply admin(const std::string& method, const std::string& target,
+    HttpReply admin(const std::string& method,
+                    const std::string& target,
                     const std::string& body = "",
                     const std::string& content_type = "application/x-www-form-urlencoded");
-    HttpReply control(const std::string& method, const std::string& path,
+    HttpReply control(const std::string& method,
+                      const std::string& path,
                       const std::string& json_body = "");
 
     static std::string binary();
