@@ -118,8 +118,10 @@ TEST(SimProcessE2E, FaultFlagsAreDeterministicForASeed) {
     EXPECT_NE(first.find("200"), std::string::npos);
 }
 
-TEST(SimProcessE2E, GatewayLimitsRollOverWithTheControlledClock) {
-    SimProcess sim({"--empty", "--freeze-clock", "--clock-start", "1790000000"});
+// Through the admin API: a self-managed product at echo.api.test with a backend, a plan whose
+// hits are limited to `per_minute`, and an application with user_key e2e-key; deployed and
+// promoted.
+void setup_echo_product(SimProcess& sim, int per_minute) {
     const auto created = [](const support::HttpReply& r) {
         EXPECT_EQ(r.status, 201u) << r.body;
         return Json::parse(r.body, nullptr, false);
@@ -138,7 +140,7 @@ TEST(SimProcessE2E, GatewayLimitsRollOverWithTheControlledClock) {
     const std::string plan_id = plan["application_plan"]["id"].dump();
     created(sim.admin(
         "POST", "/admin/api/application_plans/" + plan_id + "/metrics/" + hits + "/limits.json",
-        "period=minute&value=2"));
+        "period=minute&value=" + std::to_string(per_minute)));
     const auto acc = created(sim.admin("POST", "/admin/api/signup.json",
                                        "org_name=Dev&username=dev&email=d@x.org&password=secret1"));
     created(sim.admin("POST",
@@ -152,6 +154,11 @@ TEST(SimProcessE2E, GatewayLimitsRollOverWithTheControlledClock) {
                       svc + "/proxy/configs/sandbox/" + latest["proxy_config"]["version"].dump() +
                           "/promote.json",
                       "to=production"));
+}
+
+TEST(SimProcessE2E, GatewayLimitsRollOverWithTheControlledClock) {
+    SimProcess sim({"--empty", "--freeze-clock", "--clock-start", "1790000000"});
+    setup_echo_product(sim, 2);
     const auto call = [&] {
         return support::http_request(sim.gateway_port(), "GET", "/anything?user_key=e2e-key", "",
                                      {{"Host", "echo.api.test"}});
@@ -213,6 +220,37 @@ TEST(SimProcessE2E, DifferentInstancesHaveDifferentIds) {
     const auto w = json_of(west.admin("GET", "/admin/api/services.json"))["services"][0]["service"];
     EXPECT_EQ(e["system_name"], w["system_name"]);
     EXPECT_NE(e["id"], w["id"]);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(SimProcessE2E, AuthorizedGatewayRequestsAreForwardedToTheUpstream) {
+    // The "upstream" is another simulator's admin port: /__sim/health answers with its name.
+    SimProcess upstream({"--name", "upstream-service"});
+    SimProcess sim({"--empty", "--upstream", "127.0.0.1:" + std::to_string(upstream.admin_port())});
+    setup_echo_product(sim, 1);
+    const auto call = [&] {
+        return support::http_request(sim.gateway_port(), "GET", "/__sim/health?user_key=e2e-key",
+                                     "", {{"Host", "echo.api.test"}});
+    };
+    const auto forwarded = call();
+    ASSERT_EQ(forwarded.status, 200u) << forwarded.body;
+    EXPECT_EQ(json_of(forwarded)["name"], "upstream-service");
+    EXPECT_EQ(call().status, 429u);  // limited requests never reach the upstream
+
+    SimProcess dead({"--empty", "--upstream", "127.0.0.1:1"});
+    setup_echo_product(dead, 5);
+    const auto r = support::http_request(dead.gateway_port(), "GET", "/x?user_key=e2e-key", "",
+                                         {{"Host", "echo.api.test"}});
+    EXPECT_EQ(r.status, 502u);
+}
+
+TEST(SimProcessE2E, UpstreamFlagIsValidated) {
+    support::ChildProcess p({SimProcess::binary(), "--upstream", "not-an-address"},
+                            {{"TANDEM_SIM_TOKEN", "x"}});
+    EXPECT_EQ(p.wait(std::chrono::seconds(10)), 2);
 }
 
 }  // namespace

@@ -84,6 +84,9 @@ int main(int argc, char** argv) {
     app.add_option("--gateway-error-rate", faults.gateway.error_rate,
                    "Fraction of gateway requests answered 5xx")
         ->check(CLI::Range(0.0, 1.0));
+    std::string upstream;
+    app.add_option("--upstream", upstream,
+                   "Forward authorized gateway requests to this IP:PORT and return its answer");
     app.add_flag("--verbose", verbose, "Log every request (method, path, status) to stderr");
     CLI11_PARSE(app, argc, argv);
 
@@ -128,6 +131,24 @@ int main(int argc, char** argv) {
             return 2;
         }
 
+        if (!upstream.empty()) {
+            const auto colon = upstream.rfind(':');
+            boost::system::error_code ec;
+            const auto addr = boost::asio::ip::make_address(
+                colon == std::string::npos ? "" : upstream.substr(0, colon), ec);
+            int port = 0;
+            try {
+                port = colon == std::string::npos ? 0 : std::stoi(upstream.substr(colon + 1));
+            } catch (const std::exception&) {
+                port = 0;
+            }
+            if (ec || port < 1 || port > 65535) {
+                std::cerr << "threescale-sim: --upstream must be IP:PORT, e.g. 127.0.0.1:8080\n";
+                return 2;
+            }
+            limits.upstream =
+                boost::asio::ip::tcp::endpoint(addr, static_cast<std::uint16_t>(port));
+        }
         boost::asio::io_context ioc{1};
         sim::Server server(ioc, simulator, limits);
         const auto address = boost::asio::ip::make_address(bind);

@@ -4,6 +4,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -124,8 +125,15 @@ asio::awaitable<void> Server::session(tcp::socket socket, bool gateway) {
                 timer.expires_after(decision.delay);
                 co_await timer.async_wait(kAsTuple);
             }
-            response = gateway ? sim_.handle_gateway(request, decision)
-                               : sim_.handle_admin(request, decision);
+            if (gateway) {
+                auto outcome = sim_.handle_gateway(request, decision);
+                response = std::move(outcome.response);
+                if (outcome.verdict == Gateway::Verdict::kAuthorized && limits_.upstream) {
+                    response = co_await forward(request);
+                }
+            } else {
+                response = sim_.handle_admin(request, decision);
+            }
         }
         if (on_request) {
             on_request(request, response, gateway);
@@ -143,6 +151,54 @@ asio::awaitable<void> Server::session(tcp::socket socket, bool gateway) {
     }
     boost::system::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+asio::awaitable<Response> Server::forward(const Request& request) {
+    beast::tcp_stream upstream(co_await asio::this_coro::executor);
+    upstream.expires_after(limits_.upstream_timeout);
+    auto [cec] = co_await upstream.async_connect(*limits_.upstream, kAsTuple);
+    if (cec) {
+        co_return Response::text(502, "Bad Gateway: upstream: " + cec.message());
+    }
+    http::request<http::string_body> req;
+    req.method_string(request.method);
+    req.target(request.target);
+    req.version(11);
+    for (const auto& [name, value] : request.headers) {
+        if (name != "connection" && name != "keep-alive" && name != "transfer-encoding" &&
+            name != "content-length" && name != "upgrade" && name != "te") {
+            req.set(name, value);
+        }
+    }
+    req.body() = request.body;
+    req.keep_alive(false);
+    req.prepare_payload();
+    auto [wec, written] = co_await http::async_write(upstream, req, kAsTuple);
+    if (wec) {
+        co_return Response::text(502, "Bad Gateway: upstream: " + wec.message());
+    }
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(limits_.max_body_bytes);
+    auto [rec, read] = co_await http::async_read(upstream, buffer, parser, kAsTuple);
+    if (rec) {
+        co_return Response::text(rec == beast::error::timeout ? 504 : 502,
+                                 "upstream: " + rec.message());
+    }
+    const auto& res = parser.get();
+    Response out;
+    out.status = res.result_int();
+    out.content_type = std::string(res[http::field::content_type]);
+    out.body = res.body();
+    for (const auto& field : res) {
+        const auto name = field.name();
+        if (name != http::field::connection && name != http::field::content_length &&
+            name != http::field::transfer_encoding && name != http::field::content_type &&
+            name != http::field::keep_alive && name != http::field::server) {
+            out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+        }
+    }
+    co_return out;
 }
 
 }  // namespace sim

@@ -116,13 +116,13 @@ Response Simulator::handle_admin(const Request& request, const FaultInjector::De
     return std::move(result.response);
 }
 
-Response Simulator::handle_gateway(const Request& request,
-                                   const FaultInjector::Decision& decision) {
+Gateway::Outcome Simulator::handle_gateway(const Request& request,
+                                           const FaultInjector::Decision& decision) {
     if (decision.action == FaultInjector::Action::kFailBefore) {
         ++faults_failed_;
-        return Response::text(decision.status, "injected fault");
+        return {Gateway::Verdict::kUnknownHost, Response::text(decision.status, "injected fault")};
     }
-    return gateway_.handle(request).response;
+    return gateway_.handle(request);
 }
 
 Json Simulator::counters_json() const {

@@ -187,6 +187,48 @@ TEST_F(AdminApiTest, PaginationQuirks) {
     EXPECT_TRUE(past.json["services"].empty());
 }
 
+TEST_F(AdminApiTest, NonPaginatedListsIgnorePerPage) {
+    const auto p = h.make_product("np");
+    const std::string svc = SimHarness::svc(p);
+    for (int i = 0; i < 3; ++i) {
+        h.post(svc + "/proxy/mapping_rules.json",
+               "http_method=GET&pattern=/r" + std::to_string(i) +
+                   "&delta=1&metric_id=" + std::to_string(p.hits));
+        h.post(svc + "/metrics.json", "friendly_name=M" + std::to_string(i) + "&system_name=mm" +
+                                          std::to_string(i) + "&unit=u");
+        h.post(svc + "/application_plans.json", "name=Plan" + std::to_string(i));
+    }
+    const auto rules = h.get(svc + "/proxy/mapping_rules.json?per_page=1");
+    EXPECT_EQ(rules.json["mapping_rules"].size(), 4u);
+    EXPECT_FALSE(rules.json.contains("metadata"));
+    EXPECT_EQ(h.get(svc + "/metrics.json?per_page=1").json["metrics"].size(), 4u);
+    EXPECT_EQ(h.get(svc + "/application_plans.json?per_page=1").json["plans"].size(), 4u);
+    // ...while backend lists are paginated
+    const auto be =
+        h.get("/admin/api/backend_apis/" + std::to_string(p.backend) + "/metrics.json?per_page=1");
+    EXPECT_EQ(be.json["metrics"].size(), 1u);
+}
+
+TEST_F(AdminApiTest, BackendSoftDeleteKeepsItsSystemNameTaken) {
+    const auto b = h.post("/admin/api/backend_apis.json",
+                          "name=Old&system_name=old_be&private_endpoint=https://old.example.org");
+    const std::string id_s = id(b.json["backend_api"]["id"]);
+    EXPECT_EQ(h.del("/admin/api/backend_apis/" + id_s + ".json").status, 200u);
+    EXPECT_EQ(h.get("/admin/api/backend_apis/" + id_s + ".json").status, 404u);
+    EXPECT_TRUE(h.get("/admin/api/backend_apis.json").json["backend_apis"].empty());
+    const std::string again =
+        "name=New&system_name=old_be&private_endpoint=https://new.example.org";
+    EXPECT_EQ(h.post("/admin/api/backend_apis.json", again).status, 422u);
+    EXPECT_EQ(
+        h.get("/admin/api/objects/status.json?object_type=backend_api&object_id=" + id_s).status,
+        200u);
+    h.sim().clock().advance(std::chrono::seconds(10));
+    EXPECT_EQ(
+        h.get("/admin/api/objects/status.json?object_type=backend_api&object_id=" + id_s).status,
+        404u);
+    EXPECT_EQ(h.post("/admin/api/backend_apis.json", again).status, 201u);
+}
+
 TEST_F(AdminApiTest, DeleteIsEmpty200AndSoftDeleteKeepsSystemNameTaken) {
     ASSERT_EQ(h.post("/admin/api/services.json", "name=Keep").status, 201u);
     const auto s = h.post("/admin/api/services.json", "name=Gone&system_name=gone");

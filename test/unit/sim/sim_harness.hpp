@@ -96,7 +96,7 @@ public:
         req.target = target;
         req.headers = std::move(headers);
         req.headers.emplace_back("host", host);
-        return to_reply(sim_.handle_gateway(req, {}));
+        return to_reply(sim_.handle_gateway(req, {}).response);
     }
 
     // Creates a product with one backend (so it can be deployed) and returns ids.

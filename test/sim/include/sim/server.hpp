@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <optional>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
@@ -17,6 +18,9 @@ struct ServerLimits {
     std::size_t max_body_bytes = 4 * 1024 * 1024;
     std::chrono::seconds idle_timeout{60};
     std::chrono::seconds read_timeout{30};
+    // When set, authorized gateway requests are forwarded there and its answer is returned.
+    std::optional<boost::asio::ip::tcp::endpoint> upstream;
+    std::chrono::seconds upstream_timeout{30};
 };
 
 // The HTTP/1.1 front of a Simulator: an admin listener (admin API + /__sim/ control API) and a
@@ -39,6 +43,8 @@ public:
 private:
     boost::asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, bool gateway);
     boost::asio::awaitable<void> session(tcp::socket socket, bool gateway);
+    // Awaited directly by session(), so the reference outlives the coroutine.
+    boost::asio::awaitable<Response> forward(const Request& request);
 
     boost::asio::io_context& ioc_;
     Simulator& sim_;

@@ -30,7 +30,8 @@ public:
     // Faults are decided before the (possibly delayed) request is handled.
     FaultInjector::Decision decide(bool gateway, const Request& request);
     Response handle_admin(const Request& request, const FaultInjector::Decision& decision);
-    Response handle_gateway(const Request& request, const FaultInjector::Decision& decision);
+    Gateway::Outcome handle_gateway(const Request& request,
+                                    const FaultInjector::Decision& decision);
     Response handle_control(const Request& request);
 
     SimClock& clock() { return clock_; }
