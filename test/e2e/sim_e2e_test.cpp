@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <random>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -251,6 +253,131 @@ TEST(SimProcessE2E, UpstreamFlagIsValidated) {
     support::ChildProcess p({SimProcess::binary(), "--upstream", "not-an-address"},
                             {{"TANDEM_SIM_TOKEN", "x"}});
     EXPECT_EQ(p.wait(std::chrono::seconds(10)), 2);
+}
+
+}  // namespace
+
+namespace {
+
+// Random requests over real ids, methods, bodies and types: every answer is a 2xx/4xx, never a
+// 5xx or a dead process. Deterministic for the seed.
+TEST(SimProcessE2E, RandomRequestsNeverCrashOrAnswer5xx) {
+    SimProcess sim;
+    setup_echo_product(sim, 10);
+    std::vector<std::string> ids;
+    const auto collect = [&](const Json& j, const auto& self) -> void {
+        if (j.is_object()) {
+            for (const auto& [k, v] : j.items()) {
+                if ((k == "id" || k.ends_with("_id")) && v.is_number_integer()) {
+                    ids.push_back(v.dump());
+                }
+                self(v, self);
+            }
+        } else if (j.is_array()) {
+            for (const auto& v : j) {
+                self(v, self);
+            }
+        }
+    };
+    collect(json_of(sim.control("GET", "/__sim/state")), collect);
+    ASSERT_FALSE(ids.empty());
+    std::mt19937 rng(20261120);
+    const auto pick = [&](const auto& v) { return v[rng() % v.size()]; };
+    const std::vector<std::string> templates = {"services",
+                                                "services/{}",
+                                                "services/{}/metrics",
+                                                "services/{}/metrics/{}/methods",
+                                                "services/{}/proxy/mapping_rules",
+                                                "services/{}/proxy/mapping_rules/{}",
+                                                "services/{}/backend_usages",
+                                                "services/{}/backend_usages/{}",
+                                                "backend_apis/{}",
+                                                "backend_apis/{}/metrics",
+                                                "backend_apis/{}/mapping_rules",
+                                                "services/{}/application_plans",
+                                                "services/{}/application_plans/{}/default",
+                                                "application_plans/{}/limits",
+                                                "application_plans/{}/metrics/{}/limits",
+                                                "application_plans/{}/metrics/{}/limits/{}",
+                                                "application_plans/{}/metrics/{}/pricing_rules",
+                                                "services/{}/proxy/policies",
+                                                "services/{}/proxy",
+                                                "services/{}/proxy/deploy",
+                                                "services/{}/proxy/configs/sandbox/{}/promote",
+                                                "accounts/{}/applications",
+                                                "accounts/{}/applications/{}/suspend",
+                                                "accounts/{}/applications/{}/keys",
+                                                "signup",
+                                                "accounts/find",
+                                                "objects/status"};
+    const std::vector<std::string> methods = {"GET", "POST", "PUT", "PATCH", "DELETE"};
+    const std::vector<std::string> keys = {"name",
+                                           "system_name",
+                                           "pattern",
+                                           "http_method",
+                                           "delta",
+                                           "metric_id",
+                                           "period",
+                                           "value",
+                                           "policies_config",
+                                           "backend_api_id",
+                                           "path",
+                                           "to",
+                                           "plan_id",
+                                           "user_key",
+                                           "username",
+                                           "email",
+                                           "password",
+                                           "org_name",
+                                           "application_key[]",
+                                           "service[name]",
+                                           "a[b][c]",
+                                           "endpoint",
+                                           "min",
+                                           "max",
+                                           "cost_per_unit",
+                                           "object_type",
+                                           "object_id",
+                                           "key",
+                                           "position"};
+    const std::vector<std::string> values = {"",
+                                             "x",
+                                             "-1",
+                                             "0",
+                                             "1",
+                                             "99999999999999999999",
+                                             "1.5",
+                                             "true",
+                                             "[]",
+                                             "{}",
+                                             "null",
+                                             "%00",
+                                             "%7B%7D",
+                                             "/x/{y}$",
+                                             "GET",
+                                             "TRACE",
+                                             "minute",
+                                             "production",
+                                             "https://a.example.org",
+                                             "[{\"name\":\"cors\",\"version\":\"builtin\"}]"};
+    std::map<unsigned, int> seen;
+    for (int i = 0; i < 1500; ++i) {
+        std::string path = "/admin/api/" + pick(templates) + ".json";
+        for (std::size_t pos; (pos = path.find("{}")) != std::string::npos;) {
+            path.replace(pos, 2, pick(ids));
+        }
+        std::string body;
+        for (auto n = rng() % 6; n > 0; --n) {
+            body += (body.empty() ? "" : "&") + pick(keys) + "=" + pick(values);
+        }
+        const auto r = sim.admin(pick(methods), path, body);
+        ASSERT_NE(r.status, 0u) << "no answer to " << path << " " << body << ": " << r.error;
+        ASSERT_LT(r.status, 500u) << path << " " << body << " -> " << r.body;
+        ++seen[r.status];
+    }
+    EXPECT_GT(seen[200] + seen[201], 20);  // the run did reach the handlers
+    EXPECT_GT(seen[422], 10);
+    EXPECT_EQ(sim.control("GET", "/__sim/health").status, 200u);
 }
 
 }  // namespace

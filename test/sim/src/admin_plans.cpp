@@ -787,7 +787,7 @@ Response AdminApi::update_policies(Ctx& c) {
             errors.add("policies_config", "is too long (maximum is 2 MB)");
             return unprocessable(errors);
         }
-        chain = Json::parse(text, nullptr, false);
+        chain = parse_json(text);
     }
     if (!chain.is_array()) {
         errors.add("policies_config", "must be a JSON array of policies");

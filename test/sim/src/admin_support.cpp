@@ -1,5 +1,7 @@
 #include "admin_support.hpp"
 
+#include "sim/params.hpp"
+
 #include <cctype>
 #include <cmath>
 #include <cstdio>
@@ -159,7 +161,7 @@ std::optional<Json> read_object(const Params& p, const std::string& name, Errors
     }
     Json obj = *v;
     if (obj.is_string()) {
-        obj = Json::parse(v->get<std::string>(), nullptr, false);
+        obj = parse_json(v->get<std::string>());
     }
     if (!obj.is_object()) {
         errors.add(name, "is invalid");

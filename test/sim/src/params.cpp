@@ -86,6 +86,32 @@ bool assign(Json& node, const std::vector<std::string>& parts, std::size_t i, st
 
 }  // namespace
 
+Json parse_json(std::string_view text, std::size_t max_depth) {
+    std::size_t depth = 0;
+    bool in_string = false;
+    bool escaped = false;
+    for (const char ch : text) {
+        if (in_string) {
+            if (escaped) {
+                escaped = false;
+            } else if (ch == '\\') {
+                escaped = true;
+            } else if (ch == '"') {
+                in_string = false;
+            }
+        } else if (ch == '"') {
+            in_string = true;
+        } else if (ch == '[' || ch == '{') {
+            if (++depth > max_depth) {
+                return Json(Json::value_t::discarded);
+            }
+        } else if ((ch == ']' || ch == '}') && depth > 0) {
+            --depth;
+        }
+    }
+    return Json::parse(text, nullptr, false);
+}
+
 std::optional<std::string> url_decode(std::string_view in) {
     std::string out;
     out.reserve(in.size());
@@ -162,9 +188,9 @@ std::expected<Json, std::string> parse_request_params(const Request& request) {
     }
     Json body;
     if (ctype == "application/json") {
-        body = Json::parse(request.body, nullptr, false);
+        body = parse_json(request.body);
         if (body.is_discarded()) {
-            return std::unexpected("malformed JSON body");
+            return std::unexpected("malformed or too deeply nested JSON body");
         }
         if (!body.is_object()) {
             // Rails puts a non-object JSON document under "_json"; nothing here reads it.

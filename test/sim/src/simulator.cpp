@@ -1,5 +1,7 @@
 #include "sim/simulator.hpp"
 
+#include "sim/params.hpp"
+
 #include <chrono>
 #include <fstream>
 
@@ -147,7 +149,7 @@ Response Simulator::handle_control(const Request& request) {
     const std::string& m = request.method;
     Json body = Json::object();
     if (!request.body.empty()) {
-        body = Json::parse(request.body, nullptr, false);
+        body = parse_json(request.body);
         if (body.is_discarded() || !body.is_object()) {
             return bad_control("the body must be a JSON object");
         }

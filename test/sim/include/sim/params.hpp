@@ -12,6 +12,10 @@ namespace sim {
 // Percent-decoding for application/x-www-form-urlencoded ('+' is a space).
 std::optional<std::string> url_decode(std::string_view in);
 
+// Parses untrusted JSON: a discarded value when it is malformed or nested deeper than max_depth
+// (deep nesting would exhaust the stack when the document is later serialized or destroyed).
+Json parse_json(std::string_view text, std::size_t max_depth = 64);
+
 // Parses "a=1&b[c]=2&d[]=3&d[]=4" the way Rack does into a JSON object of strings:
 // {"a":"1","b":{"c":"2"},"d":["3","4"]}. Returns an error message on malformed input.
 std::expected<Json, std::string> parse_form(std::string_view text);
