@@ -4,6 +4,8 @@ find_package(Boost 1.81 REQUIRED)
 find_package(nlohmann_json 3.11 REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(OpenSSL REQUIRED)
+find_package(yaml-cpp REQUIRED)
+find_package(CURL REQUIRED)
 
 if(BUILD_TESTING OR NOT DEFINED BUILD_TESTING)
     find_package(GTest REQUIRED)

@@ -1,0 +1,51 @@
+#pragma once
+
+#include <chrono>
+#include <expected>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "config/diagnostic.hpp"
+#include "config/model.hpp"
+
+namespace config {
+
+// A secret value (an admin token). It has no operator<< and no to_string: the only way out is
+// reveal(), so it cannot end up in a log line or an error message by accident.
+class Secret {
+public:
+    Secret() = default;
+    explicit Secret(std::string value) : value_(std::move(value)) {}
+    [[nodiscard]] const std::string& reveal() const { return value_; }
+    [[nodiscard]] bool empty() const { return value_.empty(); }
+
+private:
+    std::string value_;
+};
+
+struct Instance {
+    std::string name;
+    std::string admin_url;  // normalized: scheme://host:port, no trailing slash
+    std::string token_source;  // "env TANDEM_EAST_TOKEN" or "file /run/secrets/east" (for messages)
+    Secret token;
+    std::int64_t weight = 1;
+    std::string ca_bundle;  // file; empty = the system's trust store
+    bool insecure_skip_tls_verify = false;
+    std::chrono::milliseconds timeout{30000};  // per request
+    int concurrency = 8;                       // requests in flight against this instance
+    Source source;
+};
+
+struct Fleet {
+    std::filesystem::path file;
+    std::vector<Instance> instances;
+    DesiredState desired;
+    Diagnostics notices;  // ignored fields and other things worth saying
+};
+
+// Reads the fleet file, every resource file it names and the token sources, and validates all of
+// it. Every problem is reported (file:line, field path, what to do); nothing is contacted.
+std::expected<Fleet, Diagnostics> load_fleet(const std::filesystem::path& file);
+
+}  // namespace config

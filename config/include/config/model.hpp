@@ -1,0 +1,126 @@
+#pragma once
+
+// The desired (and, read back from an instance, the actual) configuration of 3scale products and
+// backends, keyed by system_name. Plain values: no ids, no timestamps, no instance-specific noise.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/diagnostic.hpp"
+#include "ratelimit/period.hpp"
+
+namespace config {
+
+struct Metric {
+    std::string friendly_name;
+    std::string unit;  // empty for methods
+    std::string description;
+    Source source;
+    friend bool operator==(const Metric& a, const Metric& b) {
+        return a.friendly_name == b.friendly_name && a.unit == b.unit &&
+               a.description == b.description;
+    }
+};
+
+struct MappingRule {
+    std::string http_method;
+    std::string pattern;
+    std::string metric;  // system_name of the owner's metric or method
+    std::int64_t delta = 1;
+    bool last = false;
+    Source source;
+    friend bool operator==(const MappingRule& a, const MappingRule& b) {
+        return a.http_method == b.http_method && a.pattern == b.pattern && a.metric == b.metric &&
+               a.delta == b.delta && a.last == b.last;
+    }
+};
+
+// A metric or method reference from a plan: the product's own, or a used backend's.
+struct MetricRef {
+    std::string system_name;
+    std::string backend;  // empty: the product's
+    friend auto operator<=>(const MetricRef&, const MetricRef&) = default;
+    [[nodiscard]] std::string to_string() const {
+        return backend.empty() ? system_name : backend + "." + system_name;
+    }
+};
+
+struct Limit {
+    MetricRef metric;
+    ratelimit::Period period = ratelimit::Period::kMinute;
+    std::int64_t value = 0;
+    Source source;
+};
+
+struct PricingRule {
+    MetricRef metric;
+    std::int64_t min = 1;
+    std::optional<std::int64_t> max;  // nullopt: no upper bound
+    std::string cost_per_unit;        // normalized decimal ("0.5", "15.45")
+    Source source;
+};
+
+struct Plan {
+    std::string name;
+    std::optional<bool> approval_required;  // unset: not managed (3scale keeps its value)
+    std::optional<std::int64_t> trial_period_days;
+    std::optional<std::string> setup_fee;  // normalized decimals
+    std::optional<std::string> cost_per_month;
+    bool published = false;  // always managed (absent = hidden), as the operator does
+    std::vector<Limit> limits;
+    std::vector<PricingRule> pricing_rules;
+    Source source;
+};
+
+struct Policy {
+    std::string name;
+    std::string version;
+    bool enabled = true;
+    std::string configuration;  // canonical JSON (sorted keys)
+    friend bool operator==(const Policy&, const Policy&) = default;
+};
+
+struct BackendUsage {
+    std::string path;
+    Source source;
+};
+
+// Proxy settings: only what the CR sets is managed; unset fields are left as 3scale has them.
+struct ProxySettings {
+    std::map<std::string, std::string> fields;  // admin API field name -> value
+};
+
+struct Product {
+    std::string name;
+    std::string description;
+    std::optional<std::string> deployment_option;  // "hosted" | "self_managed"
+    std::optional<std::string> backend_version;    // "1" | "2" | "oidc"
+    std::map<std::string, Metric> metrics;
+    std::map<std::string, Metric> methods;  // children of hits
+    std::vector<MappingRule> mapping_rules;  // order = priority (position = index + 1)
+    std::map<std::string, BackendUsage> backend_usages;  // by backend system_name
+    std::map<std::string, Plan> plans;
+    std::vector<Policy> policies;  // the whole chain, apicast included
+    ProxySettings proxy;
+    Source source;
+};
+
+struct Backend {
+    std::string name;
+    std::string description;
+    std::string private_endpoint;  // normalized, explicit port
+    std::map<std::string, Metric> metrics;
+    std::map<std::string, Metric> methods;
+    std::vector<MappingRule> mapping_rules;
+    Source source;
+};
+
+struct DesiredState {
+    std::map<std::string, Product> products;  // by system_name
+    std::map<std::string, Backend> backends;
+};
+
+}  // namespace config

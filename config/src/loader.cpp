@@ -1,0 +1,1208 @@
+// The fleet file and the 3scale-operator CRs it names -> a validated Fleet. yaml-cpp and
+// nlohmann::json stay inside this file; their exceptions never leave it.
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "config/fleet.hpp"
+#include "config/normalize.hpp"
+
+namespace config {
+
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+
+constexpr const char* kCapabilities = "capabilities.3scale.net/v1beta1";
+
+std::string camel_to_snake(const std::string& in) {
+    std::string out;
+    for (const char ch : in) {
+        if (std::isupper(static_cast<unsigned char>(ch)) != 0) {
+            out.push_back('_');
+            out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(ch))));
+        } else {
+            out.push_back(ch);
+        }
+    }
+    return out;
+}
+
+// Collects diagnostics for one file and reads typed values out of yaml-cpp nodes.
+class Reader {
+public:
+    Reader(std::string file, Diagnostics& out) : file_(std::move(file)), out_(out) {}
+
+    [[nodiscard]] const std::string& file() const { return file_; }
+    [[nodiscard]] Source at(const YAML::Node& node) const {
+        return {file_, node.IsDefined() ? node.Mark().line + 1 : 0};
+    }
+    void error(const YAML::Node& node, const std::string& path, const std::string& message) {
+        out_.push_back({Diagnostic::Severity::kError, at(node), path, message});
+    }
+    void notice(const YAML::Node& node, const std::string& path, const std::string& message) {
+        out_.push_back({Diagnostic::Severity::kNotice, at(node), path, message});
+    }
+
+    // The value under `key` of a mapping (undefined when absent); reports duplicate keys.
+    YAML::Node child(const YAML::Node& map, const std::string& key) {
+        YAML::Node found;
+        if (!map.IsMap()) {
+            return found;
+        }
+        int count = 0;
+        for (auto it = map.begin(); it != map.end(); ++it) {
+            if (it->first.IsScalar() && it->first.Scalar() == key) {
+                if (++count == 2) {
+                    error(it->first, key, "duplicate key");
+                }
+                found.reset(it->second);
+            }
+        }
+        return found;
+    }
+
+    // Reports the keys of `map` that are not in `allowed`.
+    void only(const YAML::Node& map, const std::string& path,
+              std::initializer_list<const char*> allowed) {
+        if (!map.IsMap()) {
+            return;
+        }
+        for (auto it = map.begin(); it != map.end(); ++it) {
+            const std::string key = it->first.IsScalar() ? it->first.Scalar() : "?";
+            if (std::none_of(allowed.begin(), allowed.end(),
+                             [&](const char* a) { return key == a; })) {
+                std::string known;
+                for (const char* a : allowed) {
+                    known += (known.empty() ? "" : ", ") + std::string(a);
+                }
+                error(it->first, join(path, key), "unknown field (known: " + known + ")");
+            }
+        }
+    }
+
+    static std::string join(const std::string& path, const std::string& key) {
+        return path.empty() ? key : path + "." + key;
+    }
+
+    bool is_map(const YAML::Node& node, const std::string& path) {
+        if (node.IsDefined() && !node.IsNull() && !node.IsMap()) {
+            error(node, path, "must be a mapping");
+            return false;
+        }
+        return node.IsMap();
+    }
+
+    std::optional<std::string> str(const YAML::Node& map, const std::string& key,
+                                   const std::string& path, bool required) {
+        const YAML::Node node = child(map, key);
+        const std::string where = join(path, key);
+        if (!node.IsDefined() || node.IsNull()) {
+            if (required) {
+                error(node.IsDefined() ? node : map, where, "is required");
+            }
+            return std::nullopt;
+        }
+        if (!node.IsScalar()) {
+            error(node, where, "must be a string");
+            return std::nullopt;
+        }
+        if (required && node.Scalar().empty()) {
+            error(node, where, "must not be empty");
+            return std::nullopt;
+        }
+        return node.Scalar();
+    }
+
+    std::optional<std::int64_t> integer(const YAML::Node& map, const std::string& key,
+                                        const std::string& path, bool required) {
+        const YAML::Node node = child(map, key);
+        const std::string where = join(path, key);
+        if (!node.IsDefined() || node.IsNull()) {
+            if (required) {
+                error(node.IsDefined() ? node : map, where, "is required");
+            }
+            return std::nullopt;
+        }
+        std::int64_t value = 0;
+        const std::string& s = node.IsScalar() ? node.Scalar() : std::string();
+        const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+        if (!node.IsScalar() || ec != std::errc() || ptr != s.data() + s.size() || s.empty()) {
+            error(node, where, "must be an integer (got '" + s + "')");
+            return std::nullopt;
+        }
+        return value;
+    }
+
+    std::optional<bool> boolean(const YAML::Node& map, const std::string& key,
+                                const std::string& path, bool required) {
+        const YAML::Node node = child(map, key);
+        const std::string where = join(path, key);
+        if (!node.IsDefined() || node.IsNull()) {
+            if (required) {
+                error(node.IsDefined() ? node : map, where, "is required");
+            }
+            return std::nullopt;
+        }
+        const std::string s = node.IsScalar() ? node.Scalar() : "";
+        if (s == "true" || s == "True" || s == "TRUE") {
+            return true;
+        }
+        if (s == "false" || s == "False" || s == "FALSE") {
+            return false;
+        }
+        error(node, where, "must be true or false (got '" + s + "')");
+        return std::nullopt;
+    }
+
+    // A decimal given as a string ("1.50") or a number (toolbox exports write 0.0).
+    std::optional<std::string> decimal(const YAML::Node& map, const std::string& key,
+                                       const std::string& path, bool required) {
+        auto s = str(map, key, path, required);
+        if (!s) {
+            return std::nullopt;
+        }
+        auto d = normalize_decimal(*s);
+        if (!d) {
+            error(child(map, key), join(path, key),
+                  "must be a non-negative decimal such as \"10\" or \"0.25\" (got '" + *s + "')");
+        }
+        return d;
+    }
+
+private:
+    std::string file_;
+    Diagnostics& out_;
+};
+
+Json to_json(const YAML::Node& node) {
+    switch (node.Type()) {
+        case YAML::NodeType::Map: {
+            Json obj = Json::object();
+            for (auto it = node.begin(); it != node.end(); ++it) {
+                obj[it->first.as<std::string>()] = to_json(it->second);
+            }
+            return obj;
+        }
+        case YAML::NodeType::Sequence: {
+            Json arr = Json::array();
+            for (const auto& item : node) {
+                arr.push_back(to_json(item));
+            }
+            return arr;
+        }
+        case YAML::NodeType::Scalar: {
+            const std::string& s = node.Scalar();
+            if (node.Tag() == "!" || node.Tag() == "tag:yaml.org,2002:str") {
+                return s;  // quoted: a string
+            }
+            if (s == "true" || s == "false") {
+                return s == "true";
+            }
+            if (s == "null" || s == "~") {
+                return nullptr;
+            }
+            std::int64_t i = 0;
+            if (auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), i);
+                ec == std::errc() && p == s.data() + s.size() && !s.empty()) {
+                return i;
+            }
+            double d = 0;
+            if (auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), d);
+                ec == std::errc() && p == s.data() + s.size() && !s.empty()) {
+                return d;
+            }
+            return s;
+        }
+        default:
+            return nullptr;
+    }
+}
+
+// ------------------------------------------------------------------------- shared CR pieces
+
+void read_metrics(Reader& r, const YAML::Node& spec, const std::string& key, bool methods,
+                  std::map<std::string, Metric>& out) {
+    const std::string path = "spec." + key;
+    const YAML::Node node = r.child(spec, key);
+    if (!r.is_map(node, path)) {
+        return;
+    }
+    for (auto it = node.begin(); it != node.end(); ++it) {
+        const std::string name = it->first.Scalar();
+        const std::string where = path + "." + name;
+        if (!valid_system_name(name)) {
+            r.error(it->first, where,
+                    "invalid system name: 3scale accepts letters, digits, '_', '-' and '/', at "
+                    "least two characters, no dots");
+        }
+        if (out.contains(name)) {
+            r.error(it->first, where, "defined twice");
+        }
+        const YAML::Node m = it->second;
+        if (!r.is_map(m, where)) {
+            continue;
+        }
+        if (methods) {
+            r.only(m, where, {"friendlyName", "description"});
+        } else {
+            r.only(m, where, {"friendlyName", "unit", "description"});
+        }
+        Metric metric;
+        metric.friendly_name = r.str(m, "friendlyName", where, true).value_or("");
+        if (!methods) {
+            metric.unit = r.str(m, "unit", where, true).value_or("");
+        }
+        metric.description = r.str(m, "description", where, false).value_or("");
+        metric.source = r.at(it->first);
+        out.emplace(name, std::move(metric));
+    }
+}
+
+void read_mapping_rules(Reader& r, const YAML::Node& spec, std::vector<MappingRule>& out) {
+    const YAML::Node rules = r.child(spec, "mappingRules");
+    if (!rules.IsDefined() || rules.IsNull()) {
+        return;
+    }
+    if (!rules.IsSequence()) {
+        r.error(rules, "spec.mappingRules", "must be a list");
+        return;
+    }
+    for (std::size_t i = 0; i < rules.size(); ++i) {
+        const YAML::Node rule = rules[i];
+        const std::string where = "spec.mappingRules[" + std::to_string(i) + "]";
+        if (!r.is_map(rule, where)) {
+            continue;
+        }
+        r.only(rule, where, {"httpMethod", "pattern", "metricMethodRef", "increment", "last"});
+        MappingRule m;
+        m.source = r.at(rule);
+        m.http_method = r.str(rule, "httpMethod", where, true).value_or("");
+        if (m.http_method == "TRACE" || m.http_method == "CONNECT") {
+            r.error(r.child(rule, "httpMethod"), where + ".httpMethod",
+                    m.http_method +
+                        " is accepted by the operator's CRD but 3scale refuses it (422); use one "
+                        "of GET POST PUT DELETE PATCH HEAD OPTIONS");
+        } else if (!m.http_method.empty() && !porta_http_method(m.http_method)) {
+            r.error(r.child(rule, "httpMethod"), where + ".httpMethod",
+                    "'" + m.http_method +
+                        "' is not an HTTP method 3scale accepts (GET POST PUT DELETE PATCH HEAD "
+                        "OPTIONS, upper case)");
+        }
+        m.pattern = r.str(rule, "pattern", where, true).value_or("");
+        if (!m.pattern.empty() && !valid_mapping_pattern(m.pattern)) {
+            r.error(r.child(rule, "pattern"), where + ".pattern",
+                    "'" + m.pattern +
+                        "' is not a valid pattern: it must start with '/', have balanced {vars}, "
+                        "no spaces, at most 255 characters");
+        }
+        m.metric = r.str(rule, "metricMethodRef", where, true).value_or("");
+        if (auto inc = r.integer(rule, "increment", where, true)) {
+            if (*inc <= 0) {
+                r.error(r.child(rule, "increment"), where + ".increment",
+                        "must be greater than 0 (3scale refuses 0 and negative deltas)");
+            }
+            m.delta = *inc;
+        }
+        m.last = r.boolean(rule, "last", where, false).value_or(false);
+        out.push_back(std::move(m));
+    }
+}
+
+std::optional<MetricRef> read_metric_ref(Reader& r, const YAML::Node& parent,
+                                         const std::string& where) {
+    const YAML::Node ref = r.child(parent, "metricMethodRef");
+    const std::string path = where + ".metricMethodRef";
+    if (!ref.IsDefined() || ref.IsNull()) {
+        r.error(parent, path, "is required");
+        return std::nullopt;
+    }
+    if (!r.is_map(ref, path)) {
+        return std::nullopt;
+    }
+    r.only(ref, path, {"systemName", "backend"});
+    MetricRef out;
+    out.system_name = r.str(ref, "systemName", path, true).value_or("");
+    out.backend = r.str(ref, "backend", path, false).value_or("");
+    return out;
+}
+
+// ------------------------------------------------------------------------------- Product CR
+
+void read_authentication(Reader& r, const YAML::Node& auth, const std::string& path,
+                         Product& product) {
+    if (!r.is_map(auth, path)) {
+        return;
+    }
+    r.only(auth, path, {"userkey", "appKeyAppID", "oidc"});
+    int kinds = 0;
+    for (const auto& [key, version] : {std::pair{"userkey", "1"}, std::pair{"appKeyAppID", "2"},
+                                       std::pair{"oidc", "oidc"}}) {
+        const YAML::Node mode = r.child(auth, key);
+        if (!mode.IsDefined()) {
+            continue;
+        }
+        ++kinds;
+        const std::string where = path + "." + key;
+        product.backend_version = version;
+        if (!r.is_map(mode, where)) {
+            continue;
+        }
+        r.only(mode, where,
+               {"authUserKey", "appID", "appKey", "credentials", "security", "gatewayResponse",
+                "issuerType", "issuerEndpoint", "issuerEndpointRef", "authenticationFlow",
+                "jwtClaimWithClientID", "jwtClaimWithClientIDType"});
+        auto& fields = product.proxy.fields;
+        const auto copy = [&](const char* from, const char* to) {
+            if (auto v = r.str(mode, from, where, false)) {
+                fields[to] = *v;
+            }
+        };
+        copy("authUserKey", "auth_user_key");
+        copy("appID", "auth_app_id");
+        copy("appKey", "auth_app_key");
+        if (auto c = r.str(mode, "credentials", where, false)) {
+            if (*c != "headers" && *c != "query" && *c != "authorization") {
+                r.error(r.child(mode, "credentials"), where + ".credentials",
+                        "must be one of headers, query, authorization");
+            }
+            fields["credentials_location"] = *c;
+        }
+        if (std::string(key) == "oidc") {
+            if (auto t = r.str(mode, "issuerType", where, true)) {
+                if (*t != "keycloak" && *t != "rest") {
+                    r.error(r.child(mode, "issuerType"), where + ".issuerType",
+                            "must be keycloak or rest");
+                }
+                fields["oidc_issuer_type"] = *t;
+            }
+            copy("issuerEndpoint", "oidc_issuer_endpoint");
+            copy("jwtClaimWithClientID", "jwt_claim_with_client_id");
+            copy("jwtClaimWithClientIDType", "jwt_claim_with_client_id_type");
+            if (r.child(mode, "issuerEndpointRef").IsDefined()) {
+                r.error(r.child(mode, "issuerEndpointRef"), where + ".issuerEndpointRef",
+                        "Secret references are not supported here yet: set issuerEndpoint");
+            }
+            if (r.child(mode, "authenticationFlow").IsDefined()) {
+                r.notice(r.child(mode, "authenticationFlow"), where + ".authenticationFlow",
+                         "is not synchronized by tandem yet (left as 3scale has it)");
+            }
+        }
+        const YAML::Node security = r.child(mode, "security");
+        if (r.is_map(security, where + ".security")) {
+            r.only(security, where + ".security", {"hostHeader", "secretToken"});
+            if (auto v = r.str(security, "hostHeader", where + ".security", false)) {
+                fields["hostname_rewrite"] = *v;
+            }
+            if (auto v = r.str(security, "secretToken", where + ".security", false)) {
+                fields["secret_token"] = *v;
+            }
+        }
+        const YAML::Node response = r.child(mode, "gatewayResponse");
+        const std::string rpath = where + ".gatewayResponse";
+        if (r.is_map(response, rpath)) {
+            for (auto it = response.begin(); it != response.end(); ++it) {
+                const std::string name = it->first.Scalar();
+                static const std::set<std::string> kKnown = {
+                    "errorStatusAuthFailed",     "errorHeadersAuthFailed",
+                    "errorAuthFailed",           "errorStatusAuthMissing",
+                    "errorHeadersAuthMissing",   "errorAuthMissing",
+                    "errorStatusNoMatch",        "errorHeadersNoMatch",
+                    "errorNoMatch",              "errorStatusLimitsExceeded",
+                    "errorHeadersLimitsExceeded", "errorLimitsExceeded"};
+                if (!kKnown.contains(name)) {
+                    r.error(it->first, rpath + "." + name, "unknown field");
+                    continue;
+                }
+                if (name.starts_with("errorStatus")) {
+                    auto v = r.integer(response, name, rpath, false);
+                    if (v && (*v < 200 || *v > 599)) {
+                        r.error(it->second, rpath + "." + name, "must be an HTTP status 200..599");
+                    }
+                    if (v) {
+                        fields[camel_to_snake(name)] = std::to_string(*v);
+                    }
+                } else if (auto v = r.str(response, name, rpath, false)) {
+                    fields[camel_to_snake(name)] = *v;
+                }
+            }
+        }
+    }
+    if (kinds > 1) {
+        r.error(auth, path, "set exactly one of userkey, appKeyAppID, oidc");
+    }
+}
+
+void read_deployment(Reader& r, const YAML::Node& spec, Product& product) {
+    const YAML::Node deployment = r.child(spec, "deployment");
+    if (!r.is_map(deployment, "spec.deployment")) {
+        return;
+    }
+    r.only(deployment, "spec.deployment", {"apicastHosted", "apicastSelfManaged"});
+    const YAML::Node hosted = r.child(deployment, "apicastHosted");
+    const YAML::Node managed = r.child(deployment, "apicastSelfManaged");
+    if (hosted.IsDefined() && managed.IsDefined()) {
+        r.error(deployment, "spec.deployment", "set exactly one of apicastHosted, apicastSelfManaged");
+        return;
+    }
+    if (hosted.IsDefined()) {
+        product.deployment_option = "hosted";
+        if (r.is_map(hosted, "spec.deployment.apicastHosted")) {
+            r.only(hosted, "spec.deployment.apicastHosted", {"authentication"});
+            read_authentication(r, r.child(hosted, "authentication"),
+                                "spec.deployment.apicastHosted.authentication", product);
+        }
+    } else if (managed.IsDefined()) {
+        product.deployment_option = "self_managed";
+        const std::string path = "spec.deployment.apicastSelfManaged";
+        if (r.is_map(managed, path)) {
+            r.only(managed, path,
+                   {"authentication", "stagingPublicBaseURL", "productionPublicBaseURL"});
+            for (const auto& [key, field] : {std::pair{"productionPublicBaseURL", "endpoint"},
+                                             std::pair{"stagingPublicBaseURL", "sandbox_endpoint"}}) {
+                if (auto url = r.str(managed, key, path, false)) {
+                    auto normalized = normalize_url(*url);
+                    if (!normalized || !(url->starts_with("http://") || url->starts_with("https://"))) {
+                        r.error(r.child(managed, key), path + "." + key,
+                                "must be an http:// or https:// URL (got '" + *url + "')");
+                    } else {
+                        product.proxy.fields[field] = *normalized;
+                    }
+                }
+            }
+            read_authentication(r, r.child(managed, "authentication"), path + ".authentication",
+                                product);
+        }
+    }
+}
+
+Plan read_plan(Reader& r, const YAML::Node& node, const std::string& where) {
+    Plan plan;
+    r.only(node, where,
+           {"name", "appsRequireApproval", "trialPeriod", "setupFee", "costMonth", "published",
+            "limits", "pricingRules", "custom", "state"});
+    plan.name = r.str(node, "name", where, false).value_or("");
+    plan.approval_required = r.boolean(node, "appsRequireApproval", where, false);
+    plan.trial_period_days = r.integer(node, "trialPeriod", where, false);
+    if (plan.trial_period_days && *plan.trial_period_days < 0) {
+        r.error(r.child(node, "trialPeriod"), where + ".trialPeriod", "must not be negative");
+    }
+    plan.setup_fee = r.decimal(node, "setupFee", where, false);
+    plan.cost_per_month = r.decimal(node, "costMonth", where, false);
+    if (auto published = r.boolean(node, "published", where, false)) {
+        plan.published = *published;
+    } else if (auto state = r.str(node, "state", where, false)) {  // toolbox exports
+        if (*state != "published" && *state != "hidden") {
+            r.error(r.child(node, "state"), where + ".state", "must be published or hidden");
+        }
+        plan.published = *state == "published";
+    }
+    const YAML::Node limits = r.child(node, "limits");
+    if (limits.IsDefined() && !limits.IsNull() && !limits.IsSequence()) {
+        r.error(limits, where + ".limits", "must be a list");
+    } else if (limits.IsSequence()) {
+        for (std::size_t i = 0; i < limits.size(); ++i) {
+            const YAML::Node l = limits[i];
+            const std::string lw = where + ".limits[" + std::to_string(i) + "]";
+            if (!r.is_map(l, lw)) {
+                continue;
+            }
+            r.only(l, lw, {"period", "value", "metricMethodRef"});
+            Limit limit;
+            limit.source = r.at(l);
+            if (auto p = r.str(l, "period", lw, true)) {
+                if (auto period = ratelimit::parse_period(*p)) {
+                    limit.period = *period;
+                } else {
+                    r.error(r.child(l, "period"), lw + ".period",
+                            "'" + *p +
+                                "' is not a period: use eternity, year, month, week, day, hour or "
+                                "minute");
+                }
+            }
+            if (auto v = r.integer(l, "value", lw, true)) {
+                if (*v < 0) {
+                    r.error(r.child(l, "value"), lw + ".value",
+                            "must not be negative: 3scale stores it as 0, which disables the "
+                            "metric (write 0 to disable on purpose)");
+                }
+                limit.value = *v;
+            }
+            if (auto ref = read_metric_ref(r, l, lw)) {
+                limit.metric = *ref;
+            }
+            plan.limits.push_back(std::move(limit));
+        }
+    }
+    const YAML::Node pricing = r.child(node, "pricingRules");
+    if (pricing.IsDefined() && !pricing.IsNull() && !pricing.IsSequence()) {
+        r.error(pricing, where + ".pricingRules", "must be a list");
+    } else if (pricing.IsSequence()) {
+        for (std::size_t i = 0; i < pricing.size(); ++i) {
+            const YAML::Node p = pricing[i];
+            const std::string pw = where + ".pricingRules[" + std::to_string(i) + "]";
+            if (!r.is_map(p, pw)) {
+                continue;
+            }
+            r.only(p, pw, {"from", "to", "pricePerUnit", "metricMethodRef"});
+            PricingRule rule;
+            rule.source = r.at(p);
+            rule.min = r.integer(p, "from", pw, true).value_or(1);
+            rule.max = r.integer(p, "to", pw, true);
+            rule.cost_per_unit = r.decimal(p, "pricePerUnit", pw, true).value_or("0.0");
+            if (rule.min < 1) {
+                r.error(r.child(p, "from"), pw + ".from", "must be at least 1");
+            }
+            if (rule.max && *rule.max < rule.min) {
+                r.error(r.child(p, "to"), pw + ".to", "must not be lower than from");
+            }
+            if (auto ref = read_metric_ref(r, p, pw)) {
+                rule.metric = *ref;
+            }
+            plan.pricing_rules.push_back(std::move(rule));
+        }
+    }
+    return plan;
+}
+
+void read_policies(Reader& r, const YAML::Node& spec, Product& product) {
+    const YAML::Node policies = r.child(spec, "policies");
+    bool has_apicast = false;
+    if (policies.IsDefined() && !policies.IsNull() && !policies.IsSequence()) {
+        r.error(policies, "spec.policies", "must be a list");
+    } else if (policies.IsSequence()) {
+        for (std::size_t i = 0; i < policies.size(); ++i) {
+            const YAML::Node p = policies[i];
+            const std::string where = "spec.policies[" + std::to_string(i) + "]";
+            if (!r.is_map(p, where)) {
+                continue;
+            }
+            r.only(p, where, {"name", "version", "enabled", "configuration", "configurationRef"});
+            Policy policy;
+            policy.name = r.str(p, "name", where, true).value_or("");
+            policy.version = r.str(p, "version", where, true).value_or("");
+            policy.enabled = r.boolean(p, "enabled", where, true).value_or(true);
+            const YAML::Node conf = r.child(p, "configuration");
+            Json conf_json = Json::object();
+            if (conf.IsDefined() && !conf.IsNull()) {
+                if (!conf.IsMap()) {
+                    r.error(conf, where + ".configuration", "must be a mapping");
+                } else {
+                    conf_json = to_json(conf);
+                }
+            }
+            if (r.child(p, "configurationRef").IsDefined() && conf_json.empty()) {
+                r.error(r.child(p, "configurationRef"), where + ".configurationRef",
+                        "Secret references are not supported here yet: put the configuration "
+                        "inline");
+            }
+            policy.configuration = conf_json.dump();
+            has_apicast = has_apicast || policy.name == "apicast";
+            product.policies.push_back(std::move(policy));
+        }
+    }
+    if (!has_apicast) {
+        // as porta and the operator do: the chain always ends with apicast if it is not in it
+        product.policies.push_back({"apicast", "builtin", true, "{}"});
+    }
+}
+
+void read_product(Reader& r, const YAML::Node& doc, Fleet& fleet,
+                  std::map<std::string, Source>& seen) {
+    const YAML::Node spec = r.child(doc, "spec");
+    if (!spec.IsMap()) {
+        r.error(spec.IsDefined() ? spec : doc, "spec", "is required and must be a mapping");
+        return;
+    }
+    r.only(spec, "spec",
+           {"name", "systemName", "description", "deployment", "mappingRules", "metrics",
+            "methods", "backendUsages", "applicationPlans", "policies", "providerAccountRef"});
+    Product product;
+    product.source = r.at(doc);
+    product.name = r.str(spec, "name", "spec", true).value_or("");
+    std::string system_name = r.str(spec, "systemName", "spec", false).value_or("");
+    if (system_name.empty()) {
+        system_name = operator_default_system_name(product.name);
+    }
+    if (!system_name.empty() && !valid_system_name(system_name)) {
+        r.error(r.child(spec, "systemName").IsDefined() ? r.child(spec, "systemName") : spec,
+                "spec.systemName",
+                "'" + system_name +
+                    "' is not a valid 3scale system name: letters, digits, '_', '-' and '/', at "
+                    "least two characters, no dots");
+    }
+    product.description = r.str(spec, "description", "spec", false).value_or("");
+    if (r.child(spec, "providerAccountRef").IsDefined()) {
+        r.notice(r.child(spec, "providerAccountRef"), "spec.providerAccountRef",
+                 "ignored: tandem applies every product to every instance of the fleet");
+    }
+    read_deployment(r, spec, product);
+    read_metrics(r, spec, "metrics", false, product.metrics);
+    read_metrics(r, spec, "methods", true, product.methods);
+    read_mapping_rules(r, spec, product.mapping_rules);
+    const YAML::Node usages = r.child(spec, "backendUsages");
+    if (r.is_map(usages, "spec.backendUsages")) {
+        for (auto it = usages.begin(); it != usages.end(); ++it) {
+            const std::string where = "spec.backendUsages." + it->first.Scalar();
+            if (!r.is_map(it->second, where)) {
+                continue;
+            }
+            r.only(it->second, where, {"path"});
+            BackendUsage usage;
+            usage.source = r.at(it->first);
+            usage.path = r.str(it->second, "path", where, true).value_or("/");
+            if (usage.path.empty() || usage.path.front() != '/') {
+                r.error(r.child(it->second, "path"), where + ".path", "must start with '/'");
+            }
+            while (usage.path.size() > 1 && usage.path.back() == '/') {
+                usage.path.pop_back();  // porta stores "/v1/" as "/v1"
+            }
+            product.backend_usages.emplace(it->first.Scalar(), std::move(usage));
+        }
+    }
+    const YAML::Node plans = r.child(spec, "applicationPlans");
+    if (r.is_map(plans, "spec.applicationPlans")) {
+        for (auto it = plans.begin(); it != plans.end(); ++it) {
+            const std::string key = it->first.Scalar();
+            const std::string where = "spec.applicationPlans." + key;
+            if (!valid_system_name(key)) {
+                r.error(it->first, where, "invalid plan system name");
+            }
+            if (!r.is_map(it->second, where)) {
+                continue;
+            }
+            Plan plan = read_plan(r, it->second, where);
+            plan.source = r.at(it->first);
+            if (plan.name.empty()) {
+                plan.name = key;
+            }
+            product.plans.emplace(key, std::move(plan));
+        }
+    }
+    read_policies(r, spec, product);
+    if (!product.metrics.contains("hits")) {
+        product.metrics.emplace("hits", Metric{"Hits", "hit", "Number of API hits", product.source});
+    }
+    if (system_name.empty()) {
+        return;
+    }
+    if (auto it = seen.find("product " + system_name); it != seen.end()) {
+        r.error(doc, "spec.systemName",
+                "product '" + system_name + "' is already defined at " + it->second.file + ":" +
+                    std::to_string(it->second.line));
+        return;
+    }
+    seen.emplace("product " + system_name, product.source);
+    fleet.desired.products.emplace(system_name, std::move(product));
+}
+
+void read_backend(Reader& r, const YAML::Node& doc, Fleet& fleet,
+                  std::map<std::string, Source>& seen) {
+    const YAML::Node spec = r.child(doc, "spec");
+    if (!spec.IsMap()) {
+        r.error(spec.IsDefined() ? spec : doc, "spec", "is required and must be a mapping");
+        return;
+    }
+    r.only(spec, "spec",
+           {"name", "systemName", "description", "privateBaseURL", "mappingRules", "metrics",
+            "methods", "providerAccountRef"});
+    Backend backend;
+    backend.source = r.at(doc);
+    backend.name = r.str(spec, "name", "spec", true).value_or("");
+    std::string system_name = r.str(spec, "systemName", "spec", false).value_or("");
+    if (system_name.empty()) {
+        system_name = operator_default_system_name(backend.name);
+    }
+    if (!system_name.empty() && !valid_system_name(system_name)) {
+        r.error(spec, "spec.systemName", "'" + system_name + "' is not a valid 3scale system name");
+    }
+    backend.description = r.str(spec, "description", "spec", false).value_or("");
+    if (auto url = r.str(spec, "privateBaseURL", "spec", true)) {
+        if (auto normalized = normalize_url(*url)) {
+            backend.private_endpoint = *normalized;
+        } else {
+            r.error(r.child(spec, "privateBaseURL"), "spec.privateBaseURL",
+                    "must be an http, https, ws or wss URL (got '" + *url + "')");
+        }
+    }
+    if (r.child(spec, "providerAccountRef").IsDefined()) {
+        r.notice(r.child(spec, "providerAccountRef"), "spec.providerAccountRef",
+                 "ignored: tandem applies every backend to every instance of the fleet");
+    }
+    read_metrics(r, spec, "metrics", false, backend.metrics);
+    read_metrics(r, spec, "methods", true, backend.methods);
+    read_mapping_rules(r, spec, backend.mapping_rules);
+    if (!backend.metrics.contains("hits")) {
+        backend.metrics.emplace("hits", Metric{"Hits", "hit", "Number of API hits", backend.source});
+    }
+    if (system_name.empty()) {
+        return;
+    }
+    if (auto it = seen.find("backend " + system_name); it != seen.end()) {
+        r.error(doc, "spec.systemName",
+                "backend '" + system_name + "' is already defined at " + it->second.file + ":" +
+                    std::to_string(it->second.line));
+        return;
+    }
+    seen.emplace("backend " + system_name, backend.source);
+    fleet.desired.backends.emplace(system_name, std::move(backend));
+}
+
+void read_document(Reader& r, const YAML::Node& doc, Fleet& fleet,
+                   std::map<std::string, Source>& seen) {
+    if (!doc.IsDefined() || doc.IsNull()) {
+        return;  // an empty document (a trailing ---)
+    }
+    if (!doc.IsMap()) {
+        r.error(doc, "", "a resource must be a mapping with apiVersion, kind and spec");
+        return;
+    }
+    const std::string api = r.str(doc, "apiVersion", "", true).value_or("");
+    const std::string kind = r.str(doc, "kind", "", true).value_or("");
+    if (api.empty() || kind.empty()) {
+        return;
+    }
+    if (r.child(doc, "status").IsDefined()) {
+        r.notice(r.child(doc, "status"), "status", "ignored (it only means something inside Kubernetes)");
+    }
+    if (api == "v1" && kind == "List") {
+        const YAML::Node items = r.child(doc, "items");
+        if (!items.IsSequence()) {
+            r.error(doc, "items", "a List must have an items list");
+            return;
+        }
+        for (const auto& item : items) {
+            read_document(r, item, fleet, seen);
+        }
+        return;
+    }
+    if (api == kCapabilities && kind == "Product") {
+        read_product(r, doc, fleet, seen);
+    } else if (api == kCapabilities && kind == "Backend") {
+        read_backend(r, doc, fleet, seen);
+    } else if (api == kCapabilities && kind == "ProxyConfigPromote") {
+        r.notice(doc, "kind", "ProxyConfigPromote ignored: tandem apply deploys and promotes");
+    } else if (api == kCapabilities) {
+        r.error(r.child(doc, "kind"), "kind",
+                "kind " + kind + " is not supported (tandem reads Product and Backend)");
+    } else {
+        r.error(r.child(doc, "apiVersion"), "apiVersion",
+                "unknown resource " + api + "/" + kind + ": expected " + kCapabilities +
+                    " Product or Backend");
+    }
+}
+
+std::optional<std::vector<YAML::Node>> parse_yaml(const fs::path& file, Diagnostics& out) {
+    std::ifstream in(file);
+    if (!in) {
+        out.push_back({Diagnostic::Severity::kError, {file.string(), 0}, "", "cannot read the file"});
+        return std::nullopt;
+    }
+    try {
+        return YAML::LoadAll(in);
+    } catch (const YAML::Exception& e) {
+        out.push_back({Diagnostic::Severity::kError,
+                       {file.string(), e.mark.line >= 0 ? e.mark.line + 1 : 0},
+                       "",
+                       "YAML syntax: " + e.msg});
+        return std::nullopt;
+    }
+}
+
+// ------------------------------------------------------------------------------ fleet file
+
+std::optional<std::chrono::milliseconds> parse_duration(const std::string& s) {
+    std::int64_t n = 0;
+    const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+    if (ec != std::errc() || n <= 0) {
+        return std::nullopt;
+    }
+    const std::string unit(p, s.data() + s.size());
+    if (unit == "ms") {
+        return std::chrono::milliseconds(n);
+    }
+    if (unit == "s" || unit.empty()) {
+        return std::chrono::seconds(n);
+    }
+    if (unit == "m") {
+        return std::chrono::minutes(n);
+    }
+    return std::nullopt;
+}
+
+void read_token(Reader& r, const YAML::Node& node, const std::string& where, const fs::path& base,
+                Instance& instance) {
+    if (!node.IsDefined() || node.IsNull()) {
+        r.error(node.IsDefined() ? node : YAML::Node(), where,
+                "is required: {env: VARIABLE} or {file: /path/to/token}");
+        return;
+    }
+    if (!node.IsMap()) {
+        r.error(node, where,
+                "must be {env: VARIABLE} or {file: PATH}; a token is never written in the fleet "
+                "file itself");
+        return;
+    }
+    r.only(node, where, {"env", "file"});
+    const auto env = r.str(node, "env", where, false);
+    const auto file = r.str(node, "file", where, false);
+    if (env.has_value() == file.has_value()) {
+        r.error(node, where, "set exactly one of env, file");
+        return;
+    }
+    if (env) {
+        instance.token_source = "env " + *env;
+        const char* value = std::getenv(env->c_str());
+        if (value == nullptr || *value == '\0') {
+            r.error(node, where + ".env",
+                    "environment variable " + *env + " is not set or empty (it must hold the " +
+                        instance.name + " admin access token)");
+            return;
+        }
+        instance.token = Secret(value);
+        return;
+    }
+    fs::path path = *file;
+    if (path.is_relative()) {
+        path = base / path;
+    }
+    instance.token_source = "file " + path.string();
+    std::ifstream in(path);
+    std::string token;
+    if (!in || !std::getline(in, token)) {
+        r.error(node, where + ".file", "cannot read token file " + path.string());
+        return;
+    }
+    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())) != 0) {
+        token.pop_back();
+    }
+    if (token.empty()) {
+        r.error(node, where + ".file", "token file " + path.string() + " is empty");
+        return;
+    }
+    instance.token = Secret(token);
+}
+
+void read_instances(Reader& r, const YAML::Node& root, const fs::path& base, Fleet& fleet) {
+    const YAML::Node instances = r.child(root, "instances");
+    if (!instances.IsSequence() || instances.size() == 0) {
+        r.error(instances.IsDefined() ? instances : root, "instances",
+                "is required: a list of 3scale instances (name, adminUrl, token)");
+        return;
+    }
+    std::map<std::string, int> names;
+    std::map<std::string, int> urls;
+    for (std::size_t i = 0; i < instances.size(); ++i) {
+        const YAML::Node node = instances[i];
+        const std::string where = "instances[" + std::to_string(i) + "]";
+        if (!r.is_map(node, where)) {
+            continue;
+        }
+        r.only(node, where,
+               {"name", "adminUrl", "token", "weight", "caBundle", "insecureSkipTlsVerify",
+                "timeout", "concurrency"});
+        Instance instance;
+        instance.source = r.at(node);
+        instance.name = r.str(node, "name", where, true).value_or("");
+        if (!instance.name.empty() &&
+            !std::all_of(instance.name.begin(), instance.name.end(), [](unsigned char ch) {
+                return std::isalnum(ch) != 0 || ch == '-' || ch == '_' || ch == '.';
+            })) {
+            r.error(r.child(node, "name"), where + ".name",
+                    "use letters, digits, '-', '_' and '.' only");
+        }
+        if (!instance.name.empty()) {
+            if (auto [it, fresh] = names.emplace(instance.name, instance.source.line); !fresh) {
+                r.error(r.child(node, "name"), where + ".name",
+                        "duplicate instance name '" + instance.name + "' (first at line " +
+                            std::to_string(it->second) + ")");
+            }
+        }
+        if (auto url = r.str(node, "adminUrl", where, true)) {
+            auto normalized = normalize_url(*url);
+            if (!normalized || !(url->starts_with("http://") || url->starts_with("https://"))) {
+                r.error(r.child(node, "adminUrl"), where + ".adminUrl",
+                        "must be an http:// or https:// URL of the tenant's admin portal");
+            } else if (normalized->find('?') != std::string::npos ||
+                       normalized->find('@') != std::string::npos) {
+                r.error(r.child(node, "adminUrl"), where + ".adminUrl",
+                        "must not carry credentials or a query string: the token comes from "
+                        "'token'");
+            } else {
+                while (normalized->ends_with("/")) {
+                    normalized->pop_back();
+                }
+                instance.admin_url = *normalized;
+                if (auto [it, fresh] = urls.emplace(*normalized, instance.source.line); !fresh) {
+                    r.error(r.child(node, "adminUrl"), where + ".adminUrl",
+                            "the same admin URL as the instance at line " +
+                                std::to_string(it->second) +
+                                ": each instance must be an independent 3scale");
+                }
+            }
+        }
+        read_token(r, r.child(node, "token"), where + ".token", base, instance);
+        if (auto w = r.integer(node, "weight", where, false)) {
+            if (*w < 1 || *w > 1000) {
+                r.error(r.child(node, "weight"), where + ".weight", "must be an integer 1..1000");
+            }
+            instance.weight = *w;
+        }
+        if (auto ca = r.str(node, "caBundle", where, false)) {
+            fs::path path = *ca;
+            if (path.is_relative()) {
+                path = base / path;
+            }
+            if (!fs::is_regular_file(path)) {
+                r.error(r.child(node, "caBundle"), where + ".caBundle",
+                        "cannot read CA bundle " + path.string());
+            }
+            instance.ca_bundle = path.string();
+        }
+        if (r.boolean(node, "insecureSkipTlsVerify", where, false).value_or(false)) {
+            instance.insecure_skip_tls_verify = true;
+            r.notice(r.child(node, "insecureSkipTlsVerify"), where + ".insecureSkipTlsVerify",
+                     "WARNING: TLS certificates of instance '" + instance.name +
+                         "' will NOT be verified; anyone on the path can read its admin token");
+        }
+        if (auto t = r.str(node, "timeout", where, false)) {
+            if (auto d = parse_duration(*t)) {
+                instance.timeout = *d;
+            } else {
+                r.error(r.child(node, "timeout"), where + ".timeout",
+                        "must be a duration such as 30s, 500ms or 2m");
+            }
+        }
+        if (auto c = r.integer(node, "concurrency", where, false)) {
+            if (*c < 1 || *c > 64) {
+                r.error(r.child(node, "concurrency"), where + ".concurrency",
+                        "must be an integer 1..64");
+            }
+            instance.concurrency = static_cast<int>(*c);
+        }
+        fleet.instances.push_back(std::move(instance));
+    }
+}
+
+std::vector<fs::path> resource_files(Reader& r, const YAML::Node& root, const fs::path& base) {
+    std::vector<fs::path> files;
+    const YAML::Node resources = r.child(root, "resources");
+    if (!resources.IsSequence() || resources.size() == 0) {
+        r.error(resources.IsDefined() ? resources : root, "resources",
+                "is required: a list of files or directories with Product and Backend CRs");
+        return files;
+    }
+    for (std::size_t i = 0; i < resources.size(); ++i) {
+        const YAML::Node node = resources[i];
+        const std::string where = "resources[" + std::to_string(i) + "]";
+        if (!node.IsScalar()) {
+            r.error(node, where, "must be a path");
+            continue;
+        }
+        fs::path path = node.Scalar();
+        if (path.is_relative()) {
+            path = base / path;
+        }
+        std::error_code ec;
+        if (fs::is_directory(path, ec)) {
+            std::vector<fs::path> found;
+            for (const auto& entry : fs::recursive_directory_iterator(path, ec)) {
+                const auto ext = entry.path().extension();
+                if (entry.is_regular_file() && (ext == ".yaml" || ext == ".yml")) {
+                    found.push_back(entry.path());
+                }
+            }
+            std::sort(found.begin(), found.end());
+            if (found.empty()) {
+                r.error(node, where, "directory " + path.string() + " has no .yaml/.yml files");
+            }
+            files.insert(files.end(), found.begin(), found.end());
+        } else if (fs::is_regular_file(path, ec)) {
+            files.push_back(path);
+        } else {
+            r.error(node, where, "no such file or directory: " + path.string());
+        }
+    }
+    return files;
+}
+
+// ------------------------------------------------------------------- cross-reference checks
+
+void check_references(Fleet& fleet, Diagnostics& out) {
+    const auto err = [&](const Source& s, const std::string& path, const std::string& msg) {
+        out.push_back({Diagnostic::Severity::kError, s, path, msg});
+    };
+    const auto check_owner = [&](const std::map<std::string, Metric>& metrics,
+                                 const std::map<std::string, Metric>& methods,
+                                 const std::vector<MappingRule>& rules, const Source& owner,
+                                 const std::string& kind) {
+        for (const auto& [name, m] : methods) {
+            if (metrics.contains(name)) {
+                err(m.source, "spec.methods." + name,
+                    "'" + name + "' is both a metric and a method: system names are unique "
+                    "across metrics and methods");
+            }
+        }
+        std::set<std::string> friendly;
+        for (const auto* set : {&metrics, &methods}) {
+            for (const auto& [name, m] : *set) {
+                if (!friendly.insert(m.friendly_name).second) {
+                    err(m.source, "spec." + name + ".friendlyName",
+                        "friendly name '" + m.friendly_name + "' is used twice in this " + kind +
+                            " (3scale requires unique friendly names)");
+                }
+            }
+        }
+        for (std::size_t i = 0; i < rules.size(); ++i) {
+            const auto& rule = rules[i];
+            if (!rule.metric.empty() && !metrics.contains(rule.metric) &&
+                !methods.contains(rule.metric)) {
+                err(rule.source.line ? rule.source : owner,
+                    "spec.mappingRules[" + std::to_string(i) + "].metricMethodRef",
+                    "'" + rule.metric + "' is not a metric or method of this " + kind);
+            }
+        }
+    };
+    for (auto& [name, backend] : fleet.desired.backends) {
+        check_owner(backend.metrics, backend.methods, backend.mapping_rules, backend.source,
+                    "backend");
+    }
+    for (auto& [name, product] : fleet.desired.products) {
+        check_owner(product.metrics, product.methods, product.mapping_rules, product.source,
+                    "product");
+        std::map<std::string, std::string> paths;
+        for (const auto& [backend, usage] : product.backend_usages) {
+            if (!fleet.desired.backends.contains(backend)) {
+                err(usage.source, "spec.backendUsages." + backend,
+                    "backend '" + backend +
+                        "' is not defined: add its Backend CR to the fleet's resources");
+            }
+            std::string lower = usage.path;
+            std::transform(lower.begin(), lower.end(), lower.begin(),
+                           [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+            if (auto [it, fresh] = paths.emplace(lower, backend); !fresh) {
+                err(usage.source, "spec.backendUsages." + backend + ".path",
+                    "path '" + usage.path + "' is also used by backend '" + it->second + "'");
+            }
+        }
+        const auto ref_ok = [&](const MetricRef& ref, const Source& s, const std::string& path) {
+            if (ref.system_name.empty()) {
+                return;
+            }
+            if (ref.backend.empty()) {
+                if (!product.metrics.contains(ref.system_name) &&
+                    !product.methods.contains(ref.system_name)) {
+                    err(s, path,
+                        "'" + ref.system_name + "' is not a metric or method of product '" + name +
+                            "' (for a backend's, set metricMethodRef.backend)");
+                }
+                return;
+            }
+            if (!product.backend_usages.contains(ref.backend)) {
+                err(s, path,
+                    "backend '" + ref.backend + "' is not in this product's backendUsages");
+                return;
+            }
+            const auto b = fleet.desired.backends.find(ref.backend);
+            if (b != fleet.desired.backends.end() && !b->second.metrics.contains(ref.system_name) &&
+                !b->second.methods.contains(ref.system_name)) {
+                err(s, path,
+                    "'" + ref.system_name + "' is not a metric or method of backend '" +
+                        ref.backend + "'");
+            }
+        };
+        for (const auto& [plan_name, plan] : product.plans) {
+            const std::string base = "spec.applicationPlans." + plan_name;
+            std::set<std::pair<MetricRef, ratelimit::Period>> periods;
+            for (std::size_t i = 0; i < plan.limits.size(); ++i) {
+                const auto& l = plan.limits[i];
+                const std::string path = base + ".limits[" + std::to_string(i) + "]";
+                ref_ok(l.metric, l.source, path + ".metricMethodRef");
+                if (!periods.insert({l.metric, l.period}).second) {
+                    err(l.source, path,
+                        "a second " + std::string(ratelimit::to_string(l.period)) + " limit on '" +
+                            l.metric.to_string() + "': 3scale keeps one limit per metric and period");
+                }
+            }
+            for (std::size_t i = 0; i < plan.pricing_rules.size(); ++i) {
+                const auto& p = plan.pricing_rules[i];
+                const std::string path = base + ".pricingRules[" + std::to_string(i) + "]";
+                ref_ok(p.metric, p.source, path + ".metricMethodRef");
+                for (std::size_t j = 0; j < i; ++j) {
+                    const auto& q = plan.pricing_rules[j];
+                    const auto hi_p = p.max.value_or(INT64_MAX);
+                    const auto hi_q = q.max.value_or(INT64_MAX);
+                    if (q.metric == p.metric && p.min <= hi_q && q.min <= hi_p) {
+                        err(p.source, path,
+                            "overlaps pricingRules[" + std::to_string(j) + "] of the same metric");
+                    }
+                }
+            }
+        }
+    }
+}
+
+}  // namespace
+
+std::expected<Fleet, Diagnostics> load_fleet(const std::filesystem::path& file) {
+    Diagnostics diags;
+    Fleet fleet;
+    fleet.file = file;
+    const fs::path base = file.has_parent_path() ? file.parent_path() : fs::path(".");
+    auto docs = parse_yaml(file, diags);
+    if (!docs) {
+        return std::unexpected(diags);
+    }
+    Reader r(file.string(), diags);
+    if (docs->size() != 1 || !(*docs)[0].IsMap()) {
+        diags.push_back({Diagnostic::Severity::kError, {file.string(), 1}, "",
+                         "a fleet file is one YAML mapping (apiVersion: tandem/v1, kind: Fleet)"});
+        return std::unexpected(diags);
+    }
+    const YAML::Node root = (*docs)[0];
+    r.only(root, "", {"apiVersion", "kind", "instances", "resources"});
+    const auto api = r.str(root, "apiVersion", "", true);
+    const auto kind = r.str(root, "kind", "", true);
+    if (api && *api != "tandem/v1") {
+        r.error(r.child(root, "apiVersion"), "apiVersion", "must be tandem/v1");
+    }
+    if (kind && *kind != "Fleet") {
+        r.error(r.child(root, "kind"), "kind", "must be Fleet");
+    }
+    read_instances(r, root, base, fleet);
+    std::map<std::string, Source> seen;
+    for (const auto& resource : resource_files(r, root, base)) {
+        auto resource_docs = parse_yaml(resource, diags);
+        if (!resource_docs) {
+            continue;
+        }
+        Reader rr(resource.string(), diags);
+        for (const auto& doc : *resource_docs) {
+            try {
+                read_document(rr, doc, fleet, seen);
+            } catch (const YAML::Exception& e) {
+                diags.push_back({Diagnostic::Severity::kError,
+                                 {resource.string(), e.mark.line + 1},
+                                 "",
+                                 e.msg});
+            }
+        }
+    }
+    check_references(fleet, diags);
+    if (has_errors(diags)) {
+        return std::unexpected(diags);
+    }
+    fleet.notices = std::move(diags);
+    return fleet;
+}
+
+}  // namespace config

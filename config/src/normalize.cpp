@@ -1,0 +1,88 @@
+#include "config/normalize.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <regex>
+
+namespace config {
+
+namespace {
+
+std::string lower(std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    return s;
+}
+
+}  // namespace
+
+std::optional<std::string> normalize_url(const std::string& url) {
+    static const std::regex kUrl(
+        R"(^(https?|wss?)://([A-Za-z0-9.\-_]+|\[[0-9A-Fa-f:.]+\])(:(\d{1,5}))?(/[^\s]*)?$)",
+        std::regex::icase);
+    std::smatch m;
+    if (!std::regex_match(url, m, kUrl)) {
+        return std::nullopt;
+    }
+    const std::string scheme = lower(m[1].str());
+    const std::string host = lower(m[2].str());
+    std::string port = m[4].str();
+    if (port.empty()) {
+        port = (scheme == "https" || scheme == "wss") ? "443" : "80";
+    } else if (const int p = std::stoi(port); p < 1 || p > 65535) {
+        return std::nullopt;
+    } else {
+        port = std::to_string(p);
+    }
+    return scheme + "://" + host + ":" + port + m[5].str();
+}
+
+std::optional<std::string> normalize_decimal(const std::string& text) {
+    static const std::regex kDecimal(R"(^\s*(\d{1,16})(\.(\d{1,8}))?\s*$)");
+    std::smatch m;
+    if (!std::regex_match(text, m, kDecimal)) {
+        return std::nullopt;
+    }
+    std::string integer = m[1].str();
+    integer.erase(0, std::min(integer.find_first_not_of('0'), integer.size() - 1));
+    std::string fraction = m[3].str();
+    while (!fraction.empty() && fraction.back() == '0') {
+        fraction.pop_back();
+    }
+    return integer + "." + (fraction.empty() ? "0" : fraction);
+}
+
+bool valid_system_name(const std::string& name) {
+    static const std::regex kSystemName(R"(^\w[\w\-/_]+$)");
+    return name.size() <= 255 && std::regex_match(name, kSystemName);
+}
+
+std::string operator_default_system_name(const std::string& name) {
+    std::string out;
+    std::copy_if(name.begin(), name.end(), std::back_inserter(out),
+                 [](unsigned char ch) { return std::isalnum(ch) != 0; });
+    return out;
+}
+
+bool valid_mapping_pattern(const std::string& pattern) {
+    if (pattern.empty() || pattern.front() != '/' || pattern.size() > 255) {
+        return false;
+    }
+    int depth = 0;
+    for (const char ch : pattern) {
+        depth += ch == '{' ? 1 : ch == '}' ? -1 : 0;
+        if (depth < 0 || depth > 1 || std::isspace(static_cast<unsigned char>(ch)) != 0) {
+            return false;
+        }
+    }
+    return depth == 0;
+}
+
+bool porta_http_method(const std::string& method) {
+    static constexpr std::array<const char*, 7> kMethods = {"GET",   "POST", "PUT",    "DELETE",
+                                                            "PATCH", "HEAD", "OPTIONS"};
+    return std::find(kMethods.begin(), kMethods.end(), method) != kMethods.end();
+}
+
+}  // namespace config
