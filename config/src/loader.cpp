@@ -55,7 +55,7 @@ public:
 
     // The value under `key` of a mapping (undefined when absent); reports duplicate keys.
     YAML::Node child(const YAML::Node& map, const std::string& key) {
-        YAML::Node found;
+        YAML::Node found(YAML::NodeType::Undefined);
         if (!map.IsMap()) {
             return found;
         }

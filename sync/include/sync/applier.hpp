@@ -1,0 +1,61 @@
+#pragma once
+
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "config/model.hpp"
+#include "sync/admin_client.hpp"
+#include "sync/differ.hpp"
+#include "sync/state_reader.hpp"
+
+namespace syncer {
+
+struct ApplyResult {
+    std::vector<Operation> done;
+    std::vector<std::pair<Operation, ApiError>> failed;
+    std::vector<Operation> remaining;  // after a verifying re-read: what still differs
+    std::string read_error;            // the verifying re-read failed
+    [[nodiscard]] bool converged() const {
+        return failed.empty() && remaining.empty() && read_error.empty();
+    }
+};
+
+// Executes the operations that converge one instance: backends, then products (in parallel, each
+// in order), then prune deletions. A create or delete whose outcome is unknown is resolved by
+// re-reading, never by repeating it blindly. One failure stops only the object it belongs to.
+class Applier {
+public:
+    using Progress = std::function<void(const Operation&, const ApiError*)>;
+
+    Applier(AdminClient& client, StateReader& reader, const config::DesiredState& desired,
+            InstanceState state, DiffOptions options, int concurrency, Progress progress = {});
+
+    ApplyResult run();
+
+private:
+    bool run_backend(const std::string& name, const config::Backend& desired);
+    bool run_product(const std::string& name, const config::Product& desired,
+                     const std::vector<std::string>& changed_backends);
+    bool execute(const std::vector<Operation>& ops);
+    ApiResult<void> execute(const Operation& op);
+    ApiResult<Id> create(const Operation& op, const std::string& path, const Form& form);
+    ApiResult<void> remove(const std::string& path);
+    std::optional<Id> locate(const Operation& op);
+    ApiResult<Id> metric_id(const Operation& op, const config::MetricRef& ref);
+    std::string owner_path(const Operation& op);
+    void record(const Operation& op, const ApiError* error);
+
+    AdminClient& client_;
+    StateReader& reader_;
+    const config::DesiredState& desired_;
+    InstanceState state_;
+    DiffOptions options_;
+    int concurrency_;
+    Progress progress_;
+    std::mutex mutex_;  // guards state_ maps and result_
+    ApplyResult result_;
+};
+
+}  // namespace syncer

@@ -1,0 +1,51 @@
+#pragma once
+
+#include <vector>
+
+#include "config/model.hpp"
+#include "sync/operation.hpp"
+#include "sync/state.hpp"
+
+namespace syncer {
+
+// Pure: no I/O. Desired vs actual state of one instance -> the operations that converge it, in
+// dependency order (see the phases below). Deletions only of what 3scale created by itself in this
+// run (the default "GET /" rule of a new product) unless options.prune.
+class Differ {
+public:
+    explicit Differ(DiffOptions options) : options_(options) {}
+
+    // Phase A: backends (create/update, metrics/methods, mapping rules).
+    std::vector<Operation> backend(const std::string& name, const config::Backend& desired,
+                                   const config::Backend* actual, const BackendIds* ids) const;
+    // Phase B: one product, deploy and promote included; metric/method deletes come after the
+    // deploy so that 3scale no longer refuses them.
+    std::vector<Operation> product(const std::string& name, const config::Product& desired,
+                                   const config::Product* actual, const ProductIds* ids,
+                                   const ProxyConfigStatus* configs,
+                                   const std::vector<std::string>& changed_backends,
+                                   bool created_in_this_run = false) const;
+    // Phase C (prune): backend metric/method and rule deletes, after every product is promoted.
+    std::vector<Operation> backend_deletes(const std::string& name, const config::Backend& desired,
+                                           const config::Backend& actual,
+                                           const BackendIds& ids) const;
+    // Phase D: objects with no desired counterpart at all (always reported; deleted with prune).
+    std::vector<Operation> unmanaged(const config::DesiredState& desired,
+                                     const InstanceState& actual) const;
+
+    // Everything, in order (what `plan` prints and `apply` executes).
+    std::vector<Operation> diff(const config::DesiredState& desired,
+                                const InstanceState& actual) const;
+
+    // What 3scale creates with a product / backend: the state a new one starts from.
+    static config::Product fresh_product(const config::Product& desired);
+    static config::Backend fresh_backend(const config::Backend& desired);
+
+private:
+    DiffOptions options_;
+};
+
+// True when the operation changes what goes into the product's gateway configuration.
+bool affects_proxy_config(const Operation& op);
+
+}  // namespace syncer

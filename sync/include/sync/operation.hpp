@@ -1,0 +1,69 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/model.hpp"
+#include "sync/state.hpp"
+
+namespace syncer {
+
+enum class Action { kCreate, kUpdate, kDelete, kReplace, kDeploy, kPromote };
+
+enum class Kind {
+    kBackend,
+    kBackendMetric,
+    kBackendMethod,
+    kBackendRule,
+    kProduct,
+    kBackendUsage,
+    kMetric,
+    kMethod,
+    kMappingRule,
+    kPlan,
+    kLimit,
+    kPricingRule,
+    kPolicies,
+    kProxy,
+    kProxyConfig,
+};
+
+const char* to_string(Action action);
+const char* to_string(Kind kind);
+
+struct FieldChange {
+    std::string field;
+    std::string expected;  // "" when absent
+    std::string actual;
+    friend bool operator==(const FieldChange&, const FieldChange&) = default;
+};
+
+// One write against one instance, described by natural keys; the applier turns it into a call.
+struct Operation {
+    Action action = Action::kCreate;
+    Kind kind = Kind::kProduct;
+    std::string product;  // owner product system_name (empty for backend-level objects)
+    std::string backend;  // owner backend (backend objects), or the used backend (usages)
+    std::string name;     // the object's key: system_name, plan, "GET /pets", "minute hits", ...
+    std::string plan;     // limits and pricing rules
+    std::vector<FieldChange> changes;  // what differs (create: expected values; delete: actual)
+    bool unmanaged = false;            // a delete of something not in the desired state
+
+    // Payload for the admin API (ids resolved by the applier at execution time).
+    std::vector<std::pair<std::string, std::string>> form;
+    std::optional<config::MetricRef> metric;  // -> metric_id
+    std::optional<std::int64_t> position;     // mapping rules
+    std::optional<ratelimit::Period> period;  // limits
+    std::int64_t min = 0;                     // pricing rules (replace: the old rule's key)
+    std::optional<std::int64_t> max;
+    Id id = 0;  // existing object (update/delete/replace)
+
+    [[nodiscard]] std::string summary() const;  // "update limit basic/hits/minute"
+};
+
+struct DiffOptions {
+    bool prune = false;
+};
+
+}  // namespace syncer

@@ -1,0 +1,51 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sync/admin_client.hpp"
+#include "sync/applier.hpp"
+#include "sync/operation.hpp"
+
+namespace syncer {
+
+struct InstanceReport {
+    std::string name;
+    std::string admin_url;
+    bool reachable = true;
+    std::string error;  // empty when the instance was read
+    std::vector<Operation> operations;
+    std::optional<ApplyResult> applied;
+};
+
+inline constexpr int kReportSchemaVersion = 1;
+
+// Drift kinds: what the desired state has that the instance lacks (missing), a field that
+// differs (changed), what the instance has beyond the desired state (unmanaged), a staging
+// config that production does not serve yet (unpromoted).
+struct DriftEntry {
+    std::string instance;
+    std::string kind;
+    std::string object_type;
+    std::string product;
+    std::string backend;
+    std::string name;
+    std::string field;
+    std::string expected;
+    std::string actual;
+};
+
+std::vector<DriftEntry> drift_entries(const std::vector<InstanceReport>& reports);
+
+std::string plan_text(const std::vector<InstanceReport>& reports);
+std::string plan_json(const std::vector<InstanceReport>& reports, const std::string& fleet_file);
+std::string drift_text(const std::vector<InstanceReport>& reports);
+std::string drift_json(const std::vector<InstanceReport>& reports, const std::string& fleet_file);
+std::string drift_markdown(const std::vector<InstanceReport>& reports);
+std::string apply_summary(const std::vector<InstanceReport>& reports);
+
+// Values that must not be shown: the proxy's shared secret, credentials inside URLs.
+std::string redact(const std::string& field, const std::string& value);
+
+}  // namespace syncer

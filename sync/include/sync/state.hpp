@@ -1,0 +1,53 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "config/model.hpp"
+
+namespace syncer {
+
+using Id = std::int64_t;
+
+// (plan system_name, metric, period)
+using LimitKey = std::tuple<std::string, config::MetricRef, ratelimit::Period>;
+// (plan system_name, metric, min, max)
+using PricingKey = std::tuple<std::string, config::MetricRef, std::int64_t, std::optional<std::int64_t>>;
+
+struct BackendIds {
+    Id id = 0;
+    std::map<std::string, Id> metrics;  // metrics and methods, bare system names
+    std::vector<Id> rules;              // parallel to the model's mapping_rules (position order)
+};
+
+struct ProductIds {
+    Id id = 0;
+    std::map<std::string, Id> metrics;  // metrics and methods
+    std::vector<Id> rules;              // parallel to the model's mapping_rules
+    std::map<std::string, Id> usages;   // by backend system_name
+    std::map<std::string, Id> plans;
+    std::map<LimitKey, Id> limits;
+    std::map<PricingKey, Id> pricing;
+};
+
+struct ProxyConfigStatus {
+    std::optional<std::int64_t> staging;     // latest sandbox version
+    std::optional<std::int64_t> production;  // latest production version
+    // promote keeps the version number: production is current when the versions match
+    [[nodiscard]] bool unpromoted() const { return staging && staging != production; }
+};
+
+// What one instance has, normalized to the same model as the desired state, plus the ids the
+// applier needs to address it.
+struct InstanceState {
+    config::DesiredState model;
+    std::map<std::string, ProductIds> products;
+    std::map<std::string, BackendIds> backends;
+    std::map<std::string, ProxyConfigStatus> configs;  // by product
+};
+
+}  // namespace syncer

@@ -1,0 +1,49 @@
+#pragma once
+
+#include "sync/admin_client.hpp"
+#include "sync/state.hpp"
+
+namespace syncer {
+
+// Reads the whole product/backend configuration of one instance (bounded concurrency) into the
+// normalized model. Instance-specific noise (ids, the ".<backend_id>" suffix of backend metrics,
+// default ports, timestamps, links, list order) is normalized away here and nowhere else.
+struct BackendSnapshot {
+    std::string name;
+    config::Backend model;
+    BackendIds ids;
+};
+
+struct ProductSnapshot {
+    std::string name;
+    config::Product model;
+    ProductIds ids;
+    ProxyConfigStatus configs;
+};
+
+class StateReader {
+public:
+    StateReader(AdminClient& client, int concurrency) : client_(client), concurrency_(concurrency) {}
+
+    ApiResult<InstanceState> read();
+    // One backend or product (e.g. right after creating it). A product's usages are resolved to
+    // backend system names through `backends`.
+    ApiResult<BackendSnapshot> read_backend(const Json& backend);
+    ApiResult<ProductSnapshot> read_product(const Json& service,
+                                            const std::map<std::string, BackendIds>& backends);
+    static void insert(InstanceState& state, BackendSnapshot snapshot);
+    static void insert(InstanceState& state, ProductSnapshot snapshot);
+
+private:
+    AdminClient& client_;
+    int concurrency_;
+};
+
+// Runs fn(0..n-1) on up to `concurrency` threads; stops handing out work after the first error.
+template <class E>
+std::expected<void, E> parallel_for(std::size_t n, int concurrency,
+                                    const std::function<std::expected<void, E>(std::size_t)>& fn);
+
+}  // namespace syncer
+
+#include "sync/parallel.ipp"

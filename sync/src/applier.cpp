@@ -1,0 +1,637 @@
+#include "sync/applier.hpp"
+
+#include <algorithm>
+#include <set>
+
+namespace syncer {
+
+namespace {
+
+std::string s(Id id) { return std::to_string(id); }
+
+Form with(Form form, const std::string& key, const std::string& value) {
+    form.emplace_back(key, value);
+    return form;
+}
+
+bool taken_error(const ApiError& e) {
+    return e.kind == ApiError::Kind::kValidation &&
+           e.message.find("has already been taken") != std::string::npos;
+}
+
+}  // namespace
+
+Applier::Applier(AdminClient& client, StateReader& reader, const config::DesiredState& desired,
+                 InstanceState state, DiffOptions options, int concurrency, Progress progress)
+    : client_(client),
+      reader_(reader),
+      desired_(desired),
+      state_(std::move(state)),
+      options_(options),
+      concurrency_(concurrency),
+      progress_(std::move(progress)) {}
+
+void Applier::record(const Operation& op, const ApiError* error) {
+    {
+        const std::lock_guard lock(mutex_);
+        if (error != nullptr) {
+            result_.failed.emplace_back(op, *error);
+        } else {
+            result_.done.push_back(op);
+        }
+    }
+    if (progress_) {
+        progress_(op, error);
+    }
+}
+
+std::string Applier::owner_path(const Operation& op) {
+    const std::lock_guard lock(mutex_);
+    if (!op.product.empty() && op.kind != Kind::kBackend) {
+        return "/admin/api/services/" + s(state_.products[op.product].id);
+    }
+    return "/admin/api/backend_apis/" + s(state_.backends[op.backend].id);
+}
+
+ApiResult<Id> Applier::metric_id(const Operation& op, const config::MetricRef& ref) {
+    const std::lock_guard lock(mutex_);
+    const bool backend_rule = op.kind == Kind::kBackendRule;
+    const std::map<std::string, Id>* ids = nullptr;
+    if (!ref.backend.empty() || backend_rule) {
+        ids = &state_.backends[ref.backend.empty() ? op.backend : ref.backend].metrics;
+    } else {
+        ids = &state_.products[op.product].metrics;
+    }
+    const auto it = ids->find(ref.system_name);
+    if (it == ids->end()) {
+        return std::unexpected(ApiError{ApiError::Kind::kNotFound, 0, "", "",
+                                        "metric or method '" + ref.to_string() +
+                                            "' does not exist on the instance"});
+    }
+    return it->second;
+}
+
+// After an ambiguous create: is the object there now? Found by its natural key.
+std::optional<Id> Applier::locate(const Operation& op) {
+    const auto find_in = [&](const std::string& path, const std::string& key, bool paginated,
+                             const std::function<bool(const Json&)>& pred) -> std::optional<Id> {
+        auto items = client_.list(path, key, paginated);
+        if (!items) {
+            return std::nullopt;
+        }
+        for (const Json& j : *items) {
+            if (pred(j)) {
+                return j.value("id", Id{0});
+            }
+        }
+        return std::nullopt;
+    };
+    const auto by_system_name = [&](const std::string& name) {
+        return [name](const Json& j) {
+            const std::string sys = j.value("system_name", "");
+            return sys == name || sys.starts_with(name + ".");
+        };
+    };
+    switch (op.kind) {
+        case Kind::kBackend:
+            return find_in("/admin/api/backend_apis.json", "backend_apis", true,
+                           by_system_name(op.name));
+        case Kind::kProduct:
+            return find_in("/admin/api/services.json", "services", true, by_system_name(op.name));
+        case Kind::kBackendMetric:
+        case Kind::kBackendMethod:
+        case Kind::kMetric:
+        case Kind::kMethod:
+            return find_in(owner_path(op) + "/metrics.json", "metrics",
+                           op.kind == Kind::kBackendMetric || op.kind == Kind::kBackendMethod,
+                           [&](const Json& j) {
+                               const std::string sys = j.value("system_name", "");
+                               return sys == op.name || sys.starts_with(op.name + ".");
+                           });
+        case Kind::kMappingRule:
+        case Kind::kBackendRule: {
+            std::set<Id> known;
+            {
+                const std::lock_guard lock(mutex_);
+                const auto& rules = op.kind == Kind::kMappingRule
+                                        ? state_.products[op.product].rules
+                                        : state_.backends[op.backend].rules;
+                known.insert(rules.begin(), rules.end());
+            }
+            std::string method;
+            std::string pattern;
+            for (const auto& [k, v] : op.form) {
+                method = k == "http_method" ? v : method;
+                pattern = k == "pattern" ? v : pattern;
+            }
+            const bool backend = op.kind == Kind::kBackendRule;
+            return find_in(owner_path(op) + (backend ? "/mapping_rules.json" : "/proxy/mapping_rules.json"),
+                           "mapping_rules", backend, [&](const Json& j) {
+                               return !known.contains(j.value("id", Id{0})) &&
+                                      j.value("http_method", "") == method &&
+                                      j.value("pattern", "") == pattern;
+                           });
+        }
+        case Kind::kBackendUsage: {
+            Id backend = 0;
+            {
+                const std::lock_guard lock(mutex_);
+                backend = state_.backends[op.backend].id;
+            }
+            return find_in(owner_path(op) + "/backend_usages.json", "", true,
+                           [&](const Json& j) { return j.value("backend_id", Id{0}) == backend; });
+        }
+        case Kind::kPlan:
+            return find_in(owner_path(op) + "/application_plans.json", "plans", false,
+                           by_system_name(op.name));
+        case Kind::kLimit:
+        case Kind::kPricingRule: {
+            auto metric = metric_id(op, *op.metric);
+            Id plan = 0;
+            {
+                const std::lock_guard lock(mutex_);
+                plan = state_.products[op.product].plans[op.plan];
+            }
+            if (!metric) {
+                return std::nullopt;
+            }
+            const std::string base =
+                "/admin/api/application_plans/" + s(plan) + "/metrics/" + s(*metric);
+            if (op.kind == Kind::kLimit) {
+                const std::string period(ratelimit::to_string(*op.period));
+                return find_in(base + "/limits.json", "limits", false,
+                               [&](const Json& j) { return j.value("period", "") == period; });
+            }
+            return find_in(base + "/pricing_rules.json", "pricing_rules", false, [&](const Json& j) {
+                return j.value("min", std::int64_t{0}) == op.min &&
+                       (j.contains("max") && j["max"].is_number_integer()
+                            ? std::optional(j["max"].get<std::int64_t>())
+                            : std::nullopt) == op.max;
+            });
+        }
+        default:
+            return std::nullopt;
+    }
+}
+
+ApiResult<Id> Applier::create(const Operation& op, const std::string& path, const Form& form) {
+    constexpr int kAttempts = 4;
+    ApiError last;
+    for (int attempt = 0; attempt < kAttempts; ++attempt) {
+        auto created = client_.create(path, form);
+        if (created) {
+            return created->value("id", Id{0});
+        }
+        last = created.error();
+        if (last.kind != ApiError::Kind::kAmbiguous && !taken_error(last)) {
+            return std::unexpected(last);
+        }
+        // Unknown outcome (or "already taken" after an earlier unknown outcome): look before
+        // trying again.
+        if (auto found = locate(op)) {
+            return *found;
+        }
+        if (taken_error(last)) {
+            last.message += " (a deleted object keeps its system name until 3scale's background "
+                            "job purges it; rerun later)";
+            return std::unexpected(last);
+        }
+    }
+    return std::unexpected(last);
+}
+
+ApiResult<void> Applier::remove(const std::string& path) {
+    constexpr int kAttempts = 4;
+    ApiError last;
+    for (int attempt = 0; attempt < kAttempts; ++attempt) {
+        auto r = client_.remove(path);
+        if (r || r.error().kind == ApiError::Kind::kNotFound) {
+            return {};  // gone either way
+        }
+        last = r.error();
+        if (last.kind != ApiError::Kind::kAmbiguous) {
+            return std::unexpected(last);
+        }
+        auto still = client_.get(path);
+        if (!still && still.error().kind == ApiError::Kind::kNotFound) {
+            return {};
+        }
+    }
+    return std::unexpected(last);
+}
+
+ApiResult<void> Applier::execute(const Operation& op) {
+    const auto fail = [](ApiError e) -> ApiResult<void> { return std::unexpected(std::move(e)); };
+    switch (op.kind) {
+        case Kind::kBackend:
+        case Kind::kProduct: {
+            const bool product = op.kind == Kind::kProduct;
+            const std::string collection = product ? "/admin/api/services" : "/admin/api/backend_apis";
+            if (op.action == Action::kCreate) {
+                auto id = create(op, collection + ".json", op.form);
+                if (!id) {
+                    return fail(id.error());
+                }
+                const std::lock_guard lock(mutex_);
+                (product ? state_.products[op.name].id : state_.backends[op.name].id) = *id;
+                return {};
+            }
+            const std::string path = collection + "/" + s(op.id) + ".json";
+            if (op.action == Action::kDelete) {
+                return remove(path);
+            }
+            auto r = client_.update(path, op.form);
+            return r ? ApiResult<void>{} : fail(r.error());
+        }
+        case Kind::kBackendMetric:
+        case Kind::kBackendMethod:
+        case Kind::kMetric:
+        case Kind::kMethod: {
+            const bool method = op.kind == Kind::kBackendMethod || op.kind == Kind::kMethod;
+            const bool backend = op.kind == Kind::kBackendMetric || op.kind == Kind::kBackendMethod;
+            std::map<std::string, Id>* ids = nullptr;
+            Id hits = 0;
+            {
+                const std::lock_guard lock(mutex_);
+                ids = backend ? &state_.backends[op.backend].metrics
+                              : &state_.products[op.product].metrics;
+                hits = ids->contains("hits") ? ids->at("hits") : 0;
+            }
+            const std::string base = owner_path(op) + "/metrics" +
+                                     (method ? "/" + s(hits) + "/methods" : std::string());
+            if (op.action == Action::kCreate) {
+                auto id = create(op, base + ".json", op.form);
+                if (!id) {
+                    return fail(id.error());
+                }
+                const std::lock_guard lock(mutex_);
+                (*ids)[op.name] = *id;
+                return {};
+            }
+            Id id = op.id;
+            if (id == 0) {
+                const std::lock_guard lock(mutex_);
+                id = ids->contains(op.name) ? ids->at(op.name) : 0;
+            }
+            const std::string path = base + "/" + s(id) + ".json";
+            if (op.action == Action::kDelete) {
+                return remove(path);
+            }
+            auto r = client_.update(path, op.form);
+            return r ? ApiResult<void>{} : fail(r.error());
+        }
+        case Kind::kMappingRule:
+        case Kind::kBackendRule: {
+            const bool backend = op.kind == Kind::kBackendRule;
+            const std::string base =
+                owner_path(op) + (backend ? "/mapping_rules" : "/proxy/mapping_rules");
+            Form form = op.form;
+            if (op.metric) {
+                auto metric = metric_id(op, *op.metric);
+                if (!metric) {
+                    return fail(metric.error());
+                }
+                form.emplace_back("metric_id", s(*metric));
+            }
+            if (op.action == Action::kCreate) {
+                auto id = create(op, base + ".json", form);
+                if (!id) {
+                    return fail(id.error());
+                }
+                const std::lock_guard lock(mutex_);
+                (backend ? state_.backends[op.backend].rules : state_.products[op.product].rules)
+                    .push_back(*id);
+                return {};
+            }
+            const std::string path = base + "/" + s(op.id) + ".json";
+            if (op.action == Action::kDelete) {
+                return remove(path);
+            }
+            auto r = client_.update(path, form, backend ? "PUT" : "PATCH");
+            return r ? ApiResult<void>{} : fail(r.error());
+        }
+        case Kind::kBackendUsage: {
+            const std::string base = owner_path(op) + "/backend_usages";
+            if (op.action == Action::kCreate) {
+                Id backend = 0;
+                {
+                    const std::lock_guard lock(mutex_);
+                    backend = state_.backends[op.backend].id;
+                }
+                auto id = create(op, base + ".json", with(op.form, "backend_api_id", s(backend)));
+                if (!id) {
+                    return fail(id.error());
+                }
+                const std::lock_guard lock(mutex_);
+                state_.products[op.product].usages[op.backend] = *id;
+                return {};
+            }
+            const std::string path = base + "/" + s(op.id) + ".json";
+            if (op.action == Action::kDelete) {
+                return remove(path);
+            }
+            auto r = client_.update(path, op.form);
+            return r ? ApiResult<void>{} : fail(r.error());
+        }
+        case Kind::kPlan: {
+            const std::string base = owner_path(op) + "/application_plans";
+            if (op.action == Action::kCreate) {
+                auto id = create(op, base + ".json", op.form);
+                if (!id) {
+                    return fail(id.error());
+                }
+                const std::lock_guard lock(mutex_);
+                state_.products[op.product].plans[op.name] = *id;
+                return {};
+            }
+            const std::string path = base + "/" + s(op.id) + ".json";
+            if (op.action == Action::kDelete) {
+                return remove(path);
+            }
+            auto r = client_.update(path, op.form);
+            return r ? ApiResult<void>{} : fail(r.error());
+        }
+        case Kind::kLimit:
+        case Kind::kPricingRule: {
+            Id plan = 0;
+            {
+                const std::lock_guard lock(mutex_);
+                plan = state_.products[op.product].plans[op.plan];
+            }
+            auto metric = metric_id(op, *op.metric);
+            if (!metric) {
+                return fail(metric.error());
+            }
+            const bool limit = op.kind == Kind::kLimit;
+            const std::string base = "/admin/api/application_plans/" + s(plan) + "/metrics/" +
+                                     s(*metric) + (limit ? "/limits" : "/pricing_rules");
+            if (op.action == Action::kDelete) {
+                return remove(base + "/" + s(op.id) + ".json");
+            }
+            if (op.action == Action::kUpdate) {
+                auto r = client_.update(base + "/" + s(op.id) + ".json", op.form);
+                return r ? ApiResult<void>{} : fail(r.error());
+            }
+            if (op.action == Action::kReplace) {
+                // porta has no update for pricing rules and refuses overlapping ranges: delete the
+                // old rule, create the new one right after, and put the old one back if that fails.
+                if (auto r = remove(base + "/" + s(op.id) + ".json"); !r) {
+                    return r;
+                }
+                auto id = create(op, base + ".json", op.form);
+                if (!id) {
+                    Form old;
+                    for (const auto& c : op.changes) {
+                        if (c.field.starts_with("old_")) {
+                            old.emplace_back(c.field.substr(4), c.actual);
+                        }
+                    }
+                    (void)client_.create(base + ".json", old);
+                    return fail(id.error());
+                }
+                return {};
+            }
+            auto id = create(op, base + ".json", op.form);
+            return id ? ApiResult<void>{} : fail(id.error());
+        }
+        case Kind::kPolicies: {
+            auto r = client_.update(owner_path(op) + "/proxy/policies.json", op.form);
+            return r ? ApiResult<void>{} : fail(r.error());
+        }
+        case Kind::kProxy: {
+            auto r = client_.update(owner_path(op) + "/proxy.json", op.form, "PATCH");
+            return r ? ApiResult<void>{} : fail(r.error());
+        }
+        case Kind::kProxyConfig: {
+            const std::string base = owner_path(op) + "/proxy";
+            if (op.action == Action::kDeploy) {
+                // deploy only creates a version when the content changed: safe to repeat
+                for (int attempt = 0;; ++attempt) {
+                    auto r = client_.create(base + "/deploy.json", {});
+                    if (r || r.error().kind != ApiError::Kind::kAmbiguous || attempt >= 3) {
+                        return r ? ApiResult<void>{} : fail(r.error());
+                    }
+                }
+            }
+            for (int attempt = 0;; ++attempt) {
+                auto staging = client_.get(base + "/configs/sandbox/latest.json");
+                if (!staging) {
+                    if (staging.error().kind == ApiError::Kind::kNotFound) {
+                        return {};  // nothing deployed (a product without backends)
+                    }
+                    return fail(staging.error());
+                }
+                const auto version = unwrap(*staging).value("version", std::int64_t{0});
+                auto production = client_.get(base + "/configs/production/latest.json");
+                if (production && unwrap(*production).value("version", std::int64_t{0}) == version) {
+                    return {};  // already promoted
+                }
+                if (!production && production.error().kind != ApiError::Kind::kNotFound) {
+                    return fail(production.error());
+                }
+                auto r = client_.create(base + "/configs/sandbox/" + s(version) + "/promote.json",
+                                        {{"to", "production"}});
+                if (r) {
+                    return {};
+                }
+                if (r.error().kind != ApiError::Kind::kAmbiguous &&
+                    r.error().kind != ApiError::Kind::kValidation) {
+                    return fail(r.error());
+                }
+                if (attempt >= 3) {
+                    return fail(r.error());
+                }
+                // unknown outcome or "version taken": the loop re-reads both versions
+            }
+        }
+    }
+    return fail(ApiError{ApiError::Kind::kProtocol, 0, "", "", "unknown operation"});
+}
+
+bool Applier::execute(const std::vector<Operation>& ops) {
+    for (const auto& op : ops) {
+        auto r = execute(op);
+        if (!r) {
+            record(op, &r.error());
+            return false;  // later operations of this object depend on this one
+        }
+        record(op, nullptr);
+    }
+    return true;
+}
+
+bool Applier::run_backend(const std::string& name, const config::Backend& desired) {
+    Differ differ(options_);
+    const config::Backend* actual = nullptr;
+    const BackendIds* ids = nullptr;
+    {
+        const std::lock_guard lock(mutex_);
+        if (auto it = state_.model.backends.find(name); it != state_.model.backends.end()) {
+            actual = &it->second;
+            ids = &state_.backends.at(name);
+        }
+    }
+    auto ops = differ.backend(name, desired, actual, ids);
+    if (actual == nullptr && !ops.empty()) {
+        // create it, then read back what 3scale made (hits) and converge from there
+        std::vector<Operation> first(ops.begin(), ops.begin() + 1);
+        if (!execute(first)) {
+            return true;
+        }
+        Json backend = {{"system_name", name}};
+        {
+            const std::lock_guard lock(mutex_);
+            backend["id"] = state_.backends[name].id;
+        }
+        auto snapshot = reader_.read_backend(backend);
+        if (!snapshot) {
+            record(ops[1 < ops.size() ? 1 : 0], &snapshot.error());
+            return true;
+        }
+        {
+            const std::lock_guard lock(mutex_);
+            StateReader::insert(state_, std::move(*snapshot));
+            actual = &state_.model.backends.at(name);
+            ids = &state_.backends.at(name);
+        }
+        ops = differ.backend(name, desired, actual, ids);
+        execute(ops);
+        return true;
+    }
+    execute(ops);
+    return !ops.empty();
+}
+
+bool Applier::run_product(const std::string& name, const config::Product& desired,
+                          const std::vector<std::string>& changed_backends) {
+    Differ differ(options_);
+    const auto lookup = [&]() -> std::tuple<const config::Product*, const ProductIds*,
+                                            const ProxyConfigStatus*> {
+        const std::lock_guard lock(mutex_);
+        const auto it = state_.model.products.find(name);
+        if (it == state_.model.products.end()) {
+            return {nullptr, nullptr, nullptr};
+        }
+        return {&it->second, &state_.products.at(name), &state_.configs[name]};
+    };
+    auto [actual, ids, configs] = lookup();
+    auto ops = differ.product(name, desired, actual, ids, configs, changed_backends);
+    if (actual == nullptr && !ops.empty()) {
+        std::vector<Operation> first(ops.begin(), ops.begin() + 1);
+        if (!execute(first)) {
+            return false;
+        }
+        Id id = 0;
+        std::map<std::string, BackendIds> backends;
+        {
+            const std::lock_guard lock(mutex_);
+            id = state_.products[name].id;
+            backends = state_.backends;
+        }
+        auto fresh = client_.get("/admin/api/services/" + s(id) + ".json");
+        if (!fresh) {
+            record(ops[1 < ops.size() ? 1 : 0], &fresh.error());
+            return false;
+        }
+        auto snapshot = reader_.read_product(unwrap(*fresh), backends);
+        if (!snapshot) {
+            record(ops[1 < ops.size() ? 1 : 0], &snapshot.error());
+            return false;
+        }
+        {
+            const std::lock_guard lock(mutex_);
+            StateReader::insert(state_, std::move(*snapshot));
+        }
+        std::tie(actual, ids, configs) = lookup();
+        auto rest = differ.product(name, desired, actual, ids, configs, changed_backends,
+                                   /*created_in_this_run=*/true);
+        // a new product is always deployed and promoted
+        if (std::none_of(rest.begin(), rest.end(),
+                         [](const Operation& o) { return o.kind == Kind::kProxyConfig; })) {
+            Operation deploy;
+            deploy.action = Action::kDeploy;
+            deploy.kind = Kind::kProxyConfig;
+            deploy.product = name;
+            deploy.name = "staging";
+            Operation promote = deploy;
+            promote.action = Action::kPromote;
+            promote.name = "production";
+            rest.push_back(deploy);
+            rest.push_back(promote);
+        }
+        return execute(rest);
+    }
+    return execute(ops);
+}
+
+ApplyResult Applier::run() {
+    // Phase A: backends
+    std::vector<std::string> backends;
+    for (const auto& [name, b] : desired_.backends) {
+        backends.push_back(name);
+    }
+    std::vector<char> changed(backends.size(), 0);
+    (void)parallel_for<ApiError>(backends.size(), concurrency_, [&](std::size_t i) {
+        changed[i] = run_backend(backends[i], desired_.backends.at(backends[i])) ? 1 : 0;
+        return std::expected<void, ApiError>{};
+    });
+    std::set<std::string> changed_backends;
+    for (std::size_t i = 0; i < backends.size(); ++i) {
+        if (changed[i] != 0) {
+            changed_backends.insert(backends[i]);
+        }
+    }
+    // Phase B: products, each in order, several at a time
+    std::vector<std::string> products;
+    for (const auto& [name, p] : desired_.products) {
+        products.push_back(name);
+    }
+    (void)parallel_for<ApiError>(products.size(), concurrency_, [&](std::size_t i) {
+        const auto& desired = desired_.products.at(products[i]);
+        std::vector<std::string> used;
+        for (const auto& [backend, usage] : desired.backend_usages) {
+            if (changed_backends.contains(backend)) {
+                used.push_back(backend);
+            }
+        }
+        run_product(products[i], desired, used);
+        return std::expected<void, ApiError>{};
+    });
+    // Phases C and D (prune): backend metrics now unused by any promoted config, then whole
+    // products and backends that are not desired.
+    if (options_.prune) {
+        Differ differ(options_);
+        for (const auto& [name, desired] : desired_.backends) {
+            std::vector<Operation> ops;
+            {
+                const std::lock_guard lock(mutex_);
+                const auto it = state_.model.backends.find(name);
+                if (it == state_.model.backends.end()) {
+                    continue;
+                }
+                ops = differ.backend_deletes(name, desired, it->second, state_.backends.at(name));
+            }
+            execute(ops);
+        }
+        auto ops = differ.unmanaged(desired_, state_);
+        std::stable_partition(ops.begin(), ops.end(),
+                              [](const Operation& o) { return o.kind == Kind::kProduct; });
+        for (const auto& op : ops) {
+            execute(std::vector<Operation>{op});
+        }
+    }
+    // Verify: read the instance again; what still differs is reported.
+    if (!result_.done.empty()) {
+        auto fresh = reader_.read();
+        if (!fresh) {
+            result_.read_error = fresh.error().to_string();
+        } else {
+            for (auto& op : Differ(options_).diff(desired_, *fresh)) {
+                result_.remaining.push_back(std::move(op));
+            }
+        }
+    }
+    return std::move(result_);
+}
+
+}  // namespace syncer

@@ -1,0 +1,140 @@
+#include "sync/engine.hpp"
+
+#include <algorithm>
+#include <thread>
+
+#include "sync/curl_http_client.hpp"
+#include "sync/differ.hpp"
+#include "sync/state_reader.hpp"
+
+namespace syncer {
+
+namespace {
+
+bool selected(const config::Instance& instance, const RunOptions& options) {
+    return options.instances.empty() ||
+           std::find(options.instances.begin(), options.instances.end(), instance.name) !=
+               options.instances.end();
+}
+
+// Runs fn for every selected instance on its own thread, results in fleet order.
+std::vector<InstanceReport> for_each_instance(
+    const config::Fleet& fleet, const RunOptions& options,
+    const std::function<void(const config::Instance&, InstanceReport&)>& fn) {
+    std::vector<const config::Instance*> chosen;
+    for (const auto& i : fleet.instances) {
+        if (selected(i, options)) {
+            chosen.push_back(&i);
+        }
+    }
+    std::vector<InstanceReport> reports(chosen.size());
+    {
+        std::vector<std::jthread> threads;
+        for (std::size_t k = 0; k < chosen.size(); ++k) {
+            reports[k].name = chosen[k]->name;
+            reports[k].admin_url = chosen[k]->admin_url;
+            threads.emplace_back([&, k] { fn(*chosen[k], reports[k]); });
+        }
+    }
+    return reports;
+}
+
+void set_error(InstanceReport& report, const ApiError& error) {
+    report.reachable = error.kind != ApiError::Kind::kUnreachable;
+    report.error = error.to_string();
+}
+
+}  // namespace
+
+HttpClientFactory curl_client_factory() {
+    return [](const config::Instance& instance) -> std::unique_ptr<HttpClient> {
+        return std::make_unique<CurlHttpClient>(
+            TlsOptions{instance.ca_bundle, instance.insecure_skip_tls_verify});
+    };
+}
+
+std::vector<std::string> unknown_instances(const config::Fleet& fleet, const RunOptions& options) {
+    std::vector<std::string> out;
+    for (const auto& name : options.instances) {
+        if (std::none_of(fleet.instances.begin(), fleet.instances.end(),
+                         [&](const config::Instance& i) { return i.name == name; })) {
+            out.push_back(name);
+        }
+    }
+    return out;
+}
+
+std::vector<InstanceReport> plan(const config::Fleet& fleet, const RunOptions& options, Mode mode,
+                                 const HttpClientFactory& factory) {
+    return for_each_instance(fleet, options, [&](const config::Instance& instance,
+                                                 InstanceReport& report) {
+        auto http = factory(instance);
+        AdminClient client(*http, instance.admin_url, instance.token, instance.timeout);
+        StateReader reader(client, instance.concurrency);
+        auto state = reader.read();
+        if (!state) {
+            set_error(report, state.error());
+            return;
+        }
+        // drift lists everything that differs, unmanaged objects included
+        const Differ differ(DiffOptions{options.prune || mode == Mode::kDrift});
+        report.operations = differ.diff(fleet.desired, *state);
+    });
+}
+
+std::vector<InstanceReport> apply(const config::Fleet& fleet, const RunOptions& options,
+                                  const ApplyProgress& progress, const HttpClientFactory& factory) {
+    return for_each_instance(fleet, options, [&](const config::Instance& instance,
+                                                 InstanceReport& report) {
+        auto http = factory(instance);
+        AdminClient client(*http, instance.admin_url, instance.token, instance.timeout);
+        StateReader reader(client, instance.concurrency);
+        auto state = reader.read();
+        if (!state) {
+            set_error(report, state.error());
+            return;
+        }
+        const DiffOptions diff_options{options.prune};
+        report.operations = Differ(diff_options).diff(fleet.desired, *state);
+        if (report.operations.empty()) {
+            return;  // converged already: not a single write
+        }
+        Applier applier(client, reader, fleet.desired, std::move(*state), diff_options,
+                        instance.concurrency, [&](const Operation& op, const ApiError* error) {
+                            if (progress) {
+                                progress(instance.name, op, error);
+                            }
+                        });
+        report.applied = applier.run();
+    });
+}
+
+int plan_exit_code(const std::vector<InstanceReport>& reports, Mode mode) {
+    bool unreachable = false;
+    bool changes = false;
+    for (const auto& r : reports) {
+        if (!r.error.empty()) {
+            if (r.reachable) {
+                return 1;
+            }
+            unreachable = true;
+        }
+        if (mode == Mode::kDrift) {
+            changes = changes || !drift_entries({r}).empty();
+        } else {
+            changes = changes || !r.operations.empty();
+        }
+    }
+    return unreachable ? 3 : changes ? 2 : 0;
+}
+
+int apply_exit_code(const std::vector<InstanceReport>& reports) {
+    for (const auto& r : reports) {
+        if (!r.error.empty() || (r.applied && !r.applied->converged())) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+}  // namespace syncer

@@ -1,0 +1,113 @@
+// tandem: one desired 3scale configuration, applied identically to every instance of a fleet.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <mutex>
+
+#include "config/fleet.hpp"
+#include "sync/curl_http_client.hpp"
+#include "sync/engine.hpp"
+
+namespace {
+
+std::optional<config::Fleet> load(const std::string& file) {
+    auto fleet = config::load_fleet(file);
+    if (!fleet) {
+        std::size_t errors = 0;
+        for (const auto& d : fleet.error()) {
+            std::cerr << d.to_string() << "\n";
+            errors += d.severity == config::Diagnostic::Severity::kError ? 1 : 0;
+        }
+        std::cerr << "tandem: " << errors << " error" << (errors == 1 ? "" : "s") << " in "
+                  << file << "; nothing was contacted\n";
+        return std::nullopt;
+    }
+    for (const auto& d : fleet->notices) {
+        std::cerr << d.to_string() << "\n";
+    }
+    return std::move(*fleet);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    syncer::CurlHttpClient::global_init();
+    CLI::App app{"tandem: keep N independent 3scale instances identical"};
+    app.require_subcommand(1);
+    std::string file = "fleet.yaml";
+    std::string output = "text";
+    syncer::RunOptions options;
+
+    auto* validate = app.add_subcommand("validate", "Validate the fleet file and its resources");
+    auto* plan = app.add_subcommand("plan", "Show what apply would change on each instance");
+    auto* apply = app.add_subcommand("apply", "Apply the desired state to every instance");
+    auto* drift = app.add_subcommand("drift", "Report where instances differ from the desired state");
+    for (auto* cmd : {validate, plan, apply, drift}) {
+        cmd->add_option("-f,--file", file, "Fleet file")->capture_default_str();
+    }
+    for (auto* cmd : {plan, apply, drift}) {
+        cmd->add_option("--instance", options.instances, "Only this instance (repeatable)");
+    }
+    for (auto* cmd : {plan, apply}) {
+        cmd->add_flag("--prune", options.prune,
+                      "Also delete what the instances have beyond the desired state");
+    }
+    plan->add_option("-o,--output", output, "text or json")
+        ->check(CLI::IsMember({"text", "json"}))
+        ->capture_default_str();
+    drift->add_option("-o,--output", output, "text, json or markdown")
+        ->check(CLI::IsMember({"text", "json", "markdown"}))
+        ->capture_default_str();
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        const int rc = app.exit(e);
+        return rc == 0 ? 0 : 1;
+    }
+
+    auto fleet = load(file);
+    if (!fleet) {
+        return 1;
+    }
+    if (validate->parsed()) {
+        std::cout << file << ": valid (" << fleet->instances.size() << " instances, "
+                  << fleet->desired.products.size() << " products, "
+                  << fleet->desired.backends.size() << " backends)\n";
+        return 0;
+    }
+    if (const auto unknown = syncer::unknown_instances(*fleet, options); !unknown.empty()) {
+        std::cerr << "tandem: no instance named '" << unknown.front() << "' in " << file << "\n";
+        return 1;
+    }
+    if (plan->parsed() || drift->parsed()) {
+        const auto mode = plan->parsed() ? syncer::Mode::kPlan : syncer::Mode::kDrift;
+        const auto reports = syncer::plan(*fleet, options, mode);
+        if (mode == syncer::Mode::kPlan) {
+            std::cout << (output == "json" ? syncer::plan_json(reports, file)
+                                           : syncer::plan_text(reports));
+        } else {
+            std::cout << (output == "json"       ? syncer::drift_json(reports, file)
+                          : output == "markdown" ? syncer::drift_markdown(reports)
+                                                 : syncer::drift_text(reports));
+        }
+        return syncer::plan_exit_code(reports, mode);
+    }
+    // apply
+    std::mutex out;
+    const bool tty = ::isatty(STDOUT_FILENO) != 0;
+    const auto reports = syncer::apply(
+        *fleet, options,
+        [&](const std::string& instance, const syncer::Operation& op, const syncer::ApiError* error) {
+            const std::lock_guard lock(out);
+            const std::string status = error == nullptr ? (tty ? "\033[32mok\033[0m  " : "ok    ")
+                                                        : (tty ? "\033[31mFAIL\033[0m" : "FAIL  ");
+            std::cout << "[" << instance << "] " << status << " " << op.summary();
+            if (error != nullptr) {
+                std::cout << ": " << error->to_string();
+            }
+            std::cout << std::endl;
+        });
+    std::cout << syncer::apply_summary(reports);
+    return syncer::apply_exit_code(reports);
+}

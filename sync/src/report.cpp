@@ -1,0 +1,380 @@
+#include "sync/report.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <regex>
+
+namespace syncer {
+
+namespace {
+
+std::string now_iso() {
+    const auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+    const auto day = std::chrono::floor<std::chrono::days>(now);
+    const std::chrono::year_month_day ymd{day};
+    const std::chrono::hh_mm_ss hms{now - day};
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(ymd.year()),
+                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                  static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
+                  static_cast<int>(hms.seconds().count()));
+    return buf;
+}
+
+const char* sign(Action a) {
+    switch (a) {
+        case Action::kCreate:
+            return "+";
+        case Action::kDelete:
+            return "-";
+        case Action::kReplace:
+            return "±";
+        case Action::kDeploy:
+        case Action::kPromote:
+            return ">";
+        case Action::kUpdate:
+            break;
+    }
+    return "~";
+}
+
+Json op_json(const Operation& op) {
+    Json changes = Json::array();
+    for (const auto& c : op.changes) {
+        if (c.field.starts_with("old_")) {
+            continue;
+        }
+        changes.push_back({{"field", c.field},
+                           {"expected", redact(c.field, c.expected)},
+                           {"actual", redact(c.field, c.actual)}});
+    }
+    Json j = {{"action", to_string(op.action)},
+              {"type", to_string(op.kind)},
+              {"name", op.name},
+              {"changes", changes}};
+    if (!op.product.empty()) {
+        j["product"] = op.product;
+    }
+    if (!op.backend.empty()) {
+        j["backend"] = op.backend;
+    }
+    if (!op.plan.empty()) {
+        j["plan"] = op.plan;
+    }
+    if (op.unmanaged) {
+        j["unmanaged"] = true;
+    }
+    return j;
+}
+
+std::string md_escape(const std::string& s) {
+    std::string out;
+    for (const char ch : s) {
+        if (ch == '|') {
+            out += "\\|";
+        } else if (ch == '\n') {
+            out += ' ';
+        } else {
+            out.push_back(ch);
+        }
+    }
+    return out;
+}
+
+std::string shorten(const std::string& s, std::size_t max = 80) {
+    return s.size() <= max ? s : s.substr(0, max - 1) + "…";
+}
+
+}  // namespace
+
+std::string redact(const std::string& field, const std::string& value) {
+    if (value.empty()) {
+        return value;
+    }
+    if (field == "secret_token" || field.find("password") != std::string::npos ||
+        field.find("token") != std::string::npos) {
+        return "<redacted>";
+    }
+    static const std::regex kUserinfo(R"(([a-z][a-z0-9+.-]*://)[^/@\s]+@)", std::regex::icase);
+    return std::regex_replace(value, kUserinfo, "$1<redacted>@");
+}
+
+std::vector<DriftEntry> drift_entries(const std::vector<InstanceReport>& reports) {
+    std::vector<DriftEntry> out;
+    for (const auto& r : reports) {
+        for (const auto& op : r.operations) {
+            DriftEntry e;
+            e.instance = r.name;
+            e.object_type = to_string(op.kind);
+            e.product = op.product;
+            e.backend = op.backend;
+            e.name = op.name;
+            if (op.action == Action::kDeploy) {
+                continue;
+            }
+            if (op.action == Action::kPromote) {
+                if (op.changes.empty()) {
+                    continue;  // only a consequence of other drift
+                }
+                e.kind = "unpromoted";
+                e.field = op.changes.front().field;
+                e.expected = op.changes.front().expected;
+                e.actual = op.changes.front().actual;
+                out.push_back(e);
+                continue;
+            }
+            if (op.action == Action::kCreate) {
+                e.kind = "missing";
+                out.push_back(e);
+                continue;
+            }
+            if (op.action == Action::kDelete) {
+                e.kind = op.unmanaged ? "unmanaged" : "changed";
+                if (!op.unmanaged) {
+                    e.field = "exists";
+                    e.expected = "no";
+                    e.actual = "yes (created by 3scale)";
+                }
+                out.push_back(e);
+                continue;
+            }
+            for (const auto& c : op.changes) {
+                if (c.field.starts_with("old_")) {
+                    continue;
+                }
+                DriftEntry f = e;
+                f.kind = "changed";
+                f.field = c.field;
+                f.expected = redact(c.field, c.expected);
+                f.actual = redact(c.field, c.actual);
+                out.push_back(f);
+            }
+        }
+    }
+    std::stable_sort(out.begin(), out.end(), [](const DriftEntry& a, const DriftEntry& b) {
+        return std::tie(a.instance, a.product, a.backend, a.object_type, a.name, a.field) <
+               std::tie(b.instance, b.product, b.backend, b.object_type, b.name, b.field);
+    });
+    return out;
+}
+
+std::string plan_text(const std::vector<InstanceReport>& reports) {
+    std::string out;
+    for (const auto& r : reports) {
+        if (!r.error.empty()) {
+            out += r.name + ": " + (r.reachable ? "ERROR: " : "UNREACHABLE: ") + r.error + "\n";
+            continue;
+        }
+        if (r.operations.empty()) {
+            out += r.name + ": no changes\n";
+            continue;
+        }
+        std::map<Action, int> counts;
+        for (const auto& op : r.operations) {
+            ++counts[op.action];
+        }
+        out += r.name + ": " + std::to_string(counts[Action::kCreate]) + " to create, " +
+               std::to_string(counts[Action::kUpdate] + counts[Action::kReplace]) +
+               " to update, " + std::to_string(counts[Action::kDelete]) + " to delete\n";
+        for (const auto& op : r.operations) {
+            out += "  " + std::string(sign(op.action)) + " " + op.summary();
+            if (op.unmanaged && op.action == Action::kDelete) {
+                out += " (not in the desired state)";
+            }
+            out += "\n";
+            if (op.action == Action::kUpdate || op.action == Action::kReplace) {
+                for (const auto& c : op.changes) {
+                    if (c.field.starts_with("old_")) {
+                        continue;
+                    }
+                    out += "      " + c.field + ": " + shorten(redact(c.field, c.actual)) + " -> " +
+                           shorten(redact(c.field, c.expected)) + "\n";
+                }
+            }
+        }
+    }
+    return out;
+}
+
+std::string plan_json(const std::vector<InstanceReport>& reports, const std::string& fleet_file) {
+    Json instances = Json::array();
+    std::map<std::string, int> totals;
+    for (const auto& r : reports) {
+        Json ops = Json::array();
+        for (const auto& op : r.operations) {
+            ops.push_back(op_json(op));
+            ++totals[to_string(op.action)];
+        }
+        Json inst = {{"name", r.name},
+                     {"admin_url", r.admin_url},
+                     {"reachable", r.reachable},
+                     {"operations", ops}};
+        if (!r.error.empty()) {
+            inst["error"] = r.error;
+        }
+        instances.push_back(std::move(inst));
+    }
+    Json summary = Json::object();
+    for (const auto& [k, v] : totals) {
+        summary[k] = v;
+    }
+    return Json({{"schema_version", kReportSchemaVersion},
+                 {"tool", "tandem"},
+                 {"tool_version", "0.1.0"},
+                 {"report", "plan"},
+                 {"generated_at", now_iso()},
+                 {"fleet", fleet_file},
+                 {"instances", instances},
+                 {"summary", summary}})
+               .dump(2) +
+           "\n";
+}
+
+std::string drift_text(const std::vector<InstanceReport>& reports) {
+    std::string out;
+    const auto entries = drift_entries(reports);
+    for (const auto& r : reports) {
+        if (!r.error.empty()) {
+            out += r.name + ": " + (r.reachable ? "ERROR: " : "UNREACHABLE: ") + r.error + "\n";
+            continue;
+        }
+        std::vector<const DriftEntry*> mine;
+        for (const auto& e : entries) {
+            if (e.instance == r.name) {
+                mine.push_back(&e);
+            }
+        }
+        if (mine.empty()) {
+            out += r.name + ": in sync\n";
+            continue;
+        }
+        out += r.name + ": " + std::to_string(mine.size()) + " drift" +
+               (mine.size() == 1 ? "" : "s") + "\n";
+        for (const auto* e : mine) {
+            std::string where = e->product.empty() ? e->backend : e->product;
+            out += "  " + e->kind + "  " + e->object_type + " " +
+                   (where == e->name ? where : where + ": " + e->name);
+            if (!e->field.empty()) {
+                out += "  " + e->field + ": expected " + shorten(e->expected) + ", actual " +
+                       shorten(e->actual);
+            }
+            out += "\n";
+        }
+    }
+    return out;
+}
+
+std::string drift_json(const std::vector<InstanceReport>& reports, const std::string& fleet_file) {
+    const auto entries = drift_entries(reports);
+    Json instances = Json::array();
+    Json by_instance = Json::object();
+    Json by_kind = Json::object();
+    for (const auto& r : reports) {
+        Json inst = {{"name", r.name}, {"admin_url", r.admin_url}, {"reachable", r.reachable}};
+        if (!r.error.empty()) {
+            inst["error"] = r.error;
+        }
+        instances.push_back(std::move(inst));
+        by_instance[r.name] = 0;
+    }
+    Json drifts = Json::array();
+    for (const auto& e : entries) {
+        Json object = {{"type", e.object_type}, {"name", e.name}};
+        if (!e.product.empty()) {
+            object["product"] = e.product;
+        }
+        if (!e.backend.empty()) {
+            object["backend"] = e.backend;
+        }
+        Json d = {{"instance", e.instance}, {"kind", e.kind}, {"object", object}};
+        if (!e.field.empty()) {
+            d["field"] = e.field;
+            d["expected"] = e.expected;
+            d["actual"] = e.actual;
+        }
+        drifts.push_back(std::move(d));
+        by_instance[e.instance] = by_instance[e.instance].get<int>() + 1;
+        by_kind[e.kind] = by_kind.value(e.kind, 0) + 1;
+    }
+    const bool complete =
+        std::all_of(reports.begin(), reports.end(), [](const auto& r) { return r.error.empty(); });
+    return Json({{"schema_version", kReportSchemaVersion},
+                 {"tool", "tandem"},
+                 {"tool_version", "0.1.0"},
+                 {"report", "drift"},
+                 {"generated_at", now_iso()},
+                 {"fleet", fleet_file},
+                 {"complete", complete},
+                 {"instances", instances},
+                 {"summary",
+                  {{"total", entries.size()}, {"by_kind", by_kind}, {"by_instance", by_instance}}},
+                 {"drifts", drifts}})
+               .dump(2) +
+           "\n";
+}
+
+std::string drift_markdown(const std::vector<InstanceReport>& reports) {
+    const auto entries = drift_entries(reports);
+    std::string out = "### tandem drift report\n\n";
+    out += "| instance | status | drifts |\n|---|---|---|\n";
+    for (const auto& r : reports) {
+        const auto n = std::count_if(entries.begin(), entries.end(),
+                                     [&](const DriftEntry& e) { return e.instance == r.name; });
+        std::string status = !r.error.empty() ? (r.reachable ? "⛔ error" : "⚠️ unreachable")
+                             : n == 0         ? "✅ in sync"
+                                              : "❌ drift";
+        out += "| " + md_escape(r.name) + " | " + status + " | " + std::to_string(n) + " |\n";
+    }
+    if (!entries.empty()) {
+        out += "\n<details><summary>" + std::to_string(entries.size()) +
+               " differences</summary>\n\n| instance | kind | object | field | expected | actual "
+               "|\n|---|---|---|---|---|---|\n";
+        for (const auto& e : entries) {
+            const std::string where = e.product.empty() ? e.backend : e.product;
+            out += "| " + md_escape(e.instance) + " | " + e.kind + " | " +
+                   md_escape(e.object_type + " " + (where == e.name ? where : where + ": " + e.name)) +
+                   " | " + md_escape(e.field) + " | `" + md_escape(shorten(e.expected, 60)) +
+                   "` | `" + md_escape(shorten(e.actual, 60)) + "` |\n";
+        }
+        out += "\n</details>\n";
+    }
+    for (const auto& r : reports) {
+        if (!r.error.empty()) {
+            out += "\n> **" + md_escape(r.name) + "**: " + md_escape(r.error) + "\n";
+        }
+    }
+    return out;
+}
+
+std::string apply_summary(const std::vector<InstanceReport>& reports) {
+    std::string out = "\nsummary:\n";
+    for (const auto& r : reports) {
+        out += "  " + r.name + ": ";
+        if (!r.error.empty()) {
+            out += (r.reachable ? "FAILED: " : "UNREACHABLE: ") + r.error + "\n";
+            continue;
+        }
+        if (!r.applied) {
+            out += "no changes\n";
+            continue;
+        }
+        const auto& a = *r.applied;
+        out += std::to_string(a.done.size()) + " done, " + std::to_string(a.failed.size()) +
+               " failed";
+        out += a.converged() ? " — converged\n" : " — NOT converged\n";
+        for (const auto& [op, err] : a.failed) {
+            out += "      failed: " + op.summary() + ": " + err.to_string() + "\n";
+        }
+        if (!a.read_error.empty()) {
+            out += "      could not verify: " + a.read_error + "\n";
+        }
+        for (const auto& op : a.remaining) {
+            out += "      still differs: " + op.summary() + "\n";
+        }
+    }
+    return out;
+}
+
+}  // namespace syncer

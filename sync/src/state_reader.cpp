@@ -1,0 +1,334 @@
+#include "sync/state_reader.hpp"
+
+#include <algorithm>
+
+#include "config/normalize.hpp"
+
+namespace syncer {
+
+namespace {
+
+std::string str(const Json& j, const char* key) {
+    const auto it = j.find(key);
+    if (it == j.end() || it->is_null()) {
+        return {};
+    }
+    if (it->is_string()) {
+        return it->get<std::string>();
+    }
+    return it->dump();
+}
+
+Id id_of(const Json& j, const char* key = "id") {
+    const auto it = j.find(key);
+    return it != j.end() && it->is_number_integer() ? it->get<Id>() : 0;
+}
+
+// porta renders DECIMAL as strings ("15.45") or numbers depending on the field.
+std::string decimal(const Json& j, const char* key) {
+    const auto it = j.find(key);
+    if (it == j.end() || it->is_null()) {
+        return "0.0";
+    }
+    std::string text = it->is_string() ? it->get<std::string>() : it->dump();
+    if (it->is_number_float()) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%.4f", it->get<double>());
+        text = buf;
+    }
+    return config::normalize_decimal(text).value_or(text);
+}
+
+// Backend metric system names come back as "name.<backend_id>".
+std::string strip_backend_suffix(const std::string& name, Id backend_id) {
+    const std::string suffix = "." + std::to_string(backend_id);
+    return name.ends_with(suffix) ? name.substr(0, name.size() - suffix.size()) : name;
+}
+
+void read_metrics_into(const std::vector<Json>& items, Id backend_id,
+                       std::map<std::string, config::Metric>& metrics,
+                       std::map<std::string, config::Metric>& methods, std::map<std::string, Id>& ids,
+                       std::map<Id, std::string>& names) {
+    for (const Json& m : items) {
+        std::string name = str(m, "system_name");
+        if (backend_id != 0) {
+            name = strip_backend_suffix(name, backend_id);
+        }
+        config::Metric metric;
+        metric.friendly_name = str(m, "friendly_name");
+        metric.description = str(m, "description");
+        const bool method = m.contains("parent_id") && !m["parent_id"].is_null();
+        if (!method) {
+            metric.unit = str(m, "unit");
+        }
+        (method ? methods : metrics)[name] = std::move(metric);
+        ids[name] = id_of(m);
+        names[id_of(m)] = name;
+    }
+}
+
+// Rules sorted by position (older porta returns backend rules in id order).
+void read_rules_into(std::vector<Json> items, const std::map<Id, std::string>& metric_names,
+                     std::vector<config::MappingRule>& rules, std::vector<Id>& ids) {
+    std::stable_sort(items.begin(), items.end(), [](const Json& a, const Json& b) {
+        return a.value("position", 0) < b.value("position", 0);
+    });
+    for (const Json& r : items) {
+        config::MappingRule rule;
+        rule.http_method = str(r, "http_method");
+        rule.pattern = str(r, "pattern");
+        const auto it = metric_names.find(id_of(r, "metric_id"));
+        rule.metric = it == metric_names.end() ? "#" + std::to_string(id_of(r, "metric_id"))
+                                               : it->second;
+        rule.delta = r.value("delta", std::int64_t{1});
+        rule.last = r.value("last", false);
+        rules.push_back(std::move(rule));
+        ids.push_back(id_of(r));
+    }
+}
+
+const std::vector<const char*> kProxyFields = {
+    "endpoint", "sandbox_endpoint", "auth_user_key", "auth_app_id", "auth_app_key",
+    "credentials_location", "hostname_rewrite", "secret_token", "error_status_auth_failed",
+    "error_headers_auth_failed", "error_auth_failed", "error_status_auth_missing",
+    "error_headers_auth_missing", "error_auth_missing", "error_status_no_match",
+    "error_headers_no_match", "error_no_match", "error_status_limits_exceeded",
+    "error_headers_limits_exceeded", "error_limits_exceeded", "oidc_issuer_type",
+    "oidc_issuer_endpoint", "jwt_claim_with_client_id", "jwt_claim_with_client_id_type"};
+
+}  // namespace
+
+ApiResult<BackendSnapshot> StateReader::read_backend(const Json& backend) {
+    const Id id = id_of(backend);
+    BackendSnapshot out;
+    out.name = str(backend, "system_name");
+    config::Backend& model = out.model;
+    BackendIds& ids = out.ids;
+    ids.id = id;
+    model.name = str(backend, "name");
+    model.description = str(backend, "description");
+    const std::string endpoint = str(backend, "private_endpoint");
+    model.private_endpoint = config::normalize_url(endpoint).value_or(endpoint);
+    const std::string base = "/admin/api/backend_apis/" + std::to_string(id);
+    auto metrics = client_.list(base + "/metrics.json", "metrics", true);
+    if (!metrics) {
+        return std::unexpected(metrics.error());
+    }
+    std::map<Id, std::string> names;
+    read_metrics_into(*metrics, id, model.metrics, model.methods, ids.metrics, names);
+    auto rules = client_.list(base + "/mapping_rules.json", "mapping_rules", true);
+    if (!rules) {
+        return std::unexpected(rules.error());
+    }
+    read_rules_into(std::move(*rules), names, model.mapping_rules, ids.rules);
+    return out;
+}
+
+ApiResult<ProductSnapshot> StateReader::read_product(
+    const Json& service, const std::map<std::string, BackendIds>& backends) {
+    const Id id = id_of(service);
+    const std::string base = "/admin/api/services/" + std::to_string(id);
+    ProductSnapshot out;
+    out.name = str(service, "system_name");
+    config::Product& model = out.model;
+    ProductIds& ids = out.ids;
+    ids.id = id;
+    model.name = str(service, "name");
+    model.description = str(service, "description");
+    model.deployment_option = str(service, "deployment_option");
+    model.backend_version = str(service, "backend_version");
+
+    auto metrics = client_.list(base + "/metrics.json", "metrics", false);
+    if (!metrics) {
+        return std::unexpected(metrics.error());
+    }
+    std::map<Id, std::string> names;
+    read_metrics_into(*metrics, 0, model.metrics, model.methods, ids.metrics, names);
+    auto rules = client_.list(base + "/proxy/mapping_rules.json", "mapping_rules", false);
+    if (!rules) {
+        return std::unexpected(rules.error());
+    }
+    read_rules_into(std::move(*rules), names, model.mapping_rules, ids.rules);
+
+    // Backend usages: bare array; backend ids -> system names (and their metric ids, for limits).
+    auto usages = client_.list(base + "/backend_usages.json", "", true);
+    if (!usages) {
+        return std::unexpected(usages.error());
+    }
+    std::map<Id, config::MetricRef> metric_refs;
+    for (const auto& [name, mid] : ids.metrics) {
+        metric_refs[mid] = {name, ""};
+    }
+    {
+        for (const Json& u : *usages) {
+            const Id backend_id = id_of(u, "backend_id");
+            std::string backend_name = "#" + std::to_string(backend_id);
+            for (const auto& [bname, bids] : backends) {
+                if (bids.id == backend_id) {
+                    backend_name = bname;
+                    for (const auto& [mname, mid] : bids.metrics) {
+                        metric_refs[mid] = {mname, bname};
+                    }
+                }
+            }
+            config::BackendUsage usage;
+            usage.path = str(u, "path");
+            model.backend_usages[backend_name] = usage;
+            ids.usages[backend_name] = id_of(u);
+        }
+    }
+    const auto ref_of = [&](Id metric_id) {
+        const auto it = metric_refs.find(metric_id);
+        return it != metric_refs.end() ? it->second
+                                       : config::MetricRef{"#" + std::to_string(metric_id), ""};
+    };
+
+    auto plans = client_.list(base + "/application_plans.json", "plans", false);
+    if (!plans) {
+        return std::unexpected(plans.error());
+    }
+    for (const Json& p : *plans) {
+        if (p.value("custom", false)) {
+            continue;  // per-application customizations are not plans of the product
+        }
+        const std::string plan_name = str(p, "system_name");
+        const Id plan_id = id_of(p);
+        config::Plan plan;
+        plan.name = str(p, "name");
+        plan.approval_required = p.value("approval_required", false);
+        plan.trial_period_days = p.value("trial_period_days", std::int64_t{0});
+        plan.setup_fee = decimal(p, "setup_fee");
+        plan.cost_per_month = decimal(p, "cost_per_month");
+        plan.published = str(p, "state") == "published";
+        const std::string plan_base = "/admin/api/application_plans/" + std::to_string(plan_id);
+        auto limits = client_.list(plan_base + "/limits.json", "limits", true);
+        if (!limits) {
+            return std::unexpected(limits.error());
+        }
+        for (const Json& l : *limits) {
+            config::Limit limit;
+            limit.metric = ref_of(id_of(l, "metric_id"));
+            limit.period = ratelimit::parse_period(str(l, "period")).value_or(ratelimit::Period::kEternity);
+            limit.value = l.value("value", std::int64_t{0});
+            ids.limits[{plan_name, limit.metric, limit.period}] = id_of(l);
+            plan.limits.push_back(std::move(limit));
+        }
+        auto pricing = client_.list(plan_base + "/pricing_rules.json", "pricing_rules", false);
+        if (!pricing) {
+            return std::unexpected(pricing.error());
+        }
+        for (const Json& r : *pricing) {
+            config::PricingRule rule;
+            rule.metric = ref_of(id_of(r, "metric_id"));
+            rule.min = r.value("min", std::int64_t{1});
+            if (r.contains("max") && r["max"].is_number_integer()) {
+                rule.max = r["max"].get<std::int64_t>();
+            }
+            rule.cost_per_unit = decimal(r, "cost_per_unit");
+            ids.pricing[{plan_name, rule.metric, rule.min, rule.max}] = id_of(r);
+            plan.pricing_rules.push_back(std::move(rule));
+        }
+        model.plans[plan_name] = std::move(plan);
+        ids.plans[plan_name] = plan_id;
+    }
+
+    auto policies = client_.get(base + "/proxy/policies.json");
+    if (!policies) {
+        return std::unexpected(policies.error());
+    }
+    for (const Json& p : policies->value("policies_config", Json::array())) {
+        config::Policy policy;
+        policy.name = str(p, "name");
+        policy.version = str(p, "version");
+        policy.enabled = p.value("enabled", false);  // stored without it: not in the gateway chain
+        policy.configuration = p.value("configuration", Json::object()).dump();
+        model.policies.push_back(std::move(policy));
+    }
+    auto proxy = client_.get(base + "/proxy.json");
+    if (!proxy) {
+        return std::unexpected(proxy.error());
+    }
+    const Json p = unwrap(*proxy);
+    for (const char* field : kProxyFields) {
+        if (!p.contains(field) || p[field].is_null()) {
+            continue;
+        }
+        std::string value = str(p, field);
+        if (std::string_view(field).ends_with("endpoint") && std::string(field) != "oidc_issuer_endpoint") {
+            value = config::normalize_url(value).value_or(value);
+        }
+        model.proxy.fields[field] = value;
+    }
+    ProxyConfigStatus& status = out.configs;
+    for (const char* env : {"sandbox", "production"}) {
+        auto latest = client_.get(base + "/proxy/configs/" + env + "/latest.json");
+        if (!latest) {
+            if (latest.error().kind != ApiError::Kind::kNotFound) {
+                return std::unexpected(latest.error());
+            }
+            continue;  // none yet
+        }
+        const Json cfg = unwrap(*latest);
+        (std::string(env) == "sandbox" ? status.staging : status.production) =
+            cfg.value("version", std::int64_t{0});
+    }
+    return out;
+}
+
+void StateReader::insert(InstanceState& state, BackendSnapshot snapshot) {
+    state.model.backends[snapshot.name] = std::move(snapshot.model);
+    state.backends[snapshot.name] = std::move(snapshot.ids);
+}
+
+void StateReader::insert(InstanceState& state, ProductSnapshot snapshot) {
+    state.model.products[snapshot.name] = std::move(snapshot.model);
+    state.products[snapshot.name] = std::move(snapshot.ids);
+    state.configs[snapshot.name] = snapshot.configs;
+}
+
+ApiResult<InstanceState> StateReader::read() {
+    InstanceState state;
+    auto backends = client_.list("/admin/api/backend_apis.json", "backend_apis", true);
+    if (!backends) {
+        return std::unexpected(backends.error());
+    }
+    std::vector<BackendSnapshot> backend_snapshots(backends->size());
+    auto done = parallel_for<ApiError>(backends->size(), concurrency_,
+                                       [&](std::size_t i) -> std::expected<void, ApiError> {
+                                           auto b = read_backend((*backends)[i]);
+                                           if (!b) {
+                                               return std::unexpected(b.error());
+                                           }
+                                           backend_snapshots[i] = std::move(*b);
+                                           return {};
+                                       });
+    if (!done) {
+        return std::unexpected(done.error());
+    }
+    for (auto& b : backend_snapshots) {
+        insert(state, std::move(b));
+    }
+    auto services = client_.list("/admin/api/services.json", "services", true);
+    if (!services) {
+        return std::unexpected(services.error());
+    }
+    std::vector<ProductSnapshot> product_snapshots(services->size());
+    done = parallel_for<ApiError>(services->size(), concurrency_,
+                                  [&](std::size_t i) -> std::expected<void, ApiError> {
+                                      auto p = read_product((*services)[i], state.backends);
+                                      if (!p) {
+                                          return std::unexpected(p.error());
+                                      }
+                                      product_snapshots[i] = std::move(*p);
+                                      return {};
+                                  });
+    if (!done) {
+        return std::unexpected(done.error());
+    }
+    for (auto& p : product_snapshots) {
+        insert(state, std::move(p));
+    }
+    return state;
+}
+
+}  // namespace syncer
