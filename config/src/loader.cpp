@@ -877,16 +877,17 @@ void read_token(Reader& r, const YAML::Node& node, const std::string& where, con
     }
     instance.token_source = "file " + path.string();
     std::ifstream in(path);
-    std::string token;
-    if (!in || !std::getline(in, token)) {
+    if (!in) {
         r.error(node, where + ".file", "cannot read token file " + path.string());
         return;
     }
+    std::string token;
+    std::getline(in, token);
     while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())) != 0) {
         token.pop_back();
     }
     if (token.empty()) {
-        r.error(node, where + ".file", "token file " + path.string() + " is empty");
+        r.error(node, where + ".file", "token file is empty: " + path.string());
         return;
     }
     instance.token = Secret(token);

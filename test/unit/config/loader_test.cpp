@@ -1,0 +1,149 @@
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "config/fleet.hpp"
+#include "config/normalize.hpp"
+
+namespace config {
+namespace {
+
+namespace fs = std::filesystem;
+
+const fs::path kTestdata = TANDEM_TESTDATA_DIR;
+const fs::path kExamples = TANDEM_EXAMPLES_DIR;
+
+class InvalidCorpus : public ::testing::TestWithParam<std::string> {};
+
+// Every case under testdata/config/invalid must fail with (at least) the diagnostics listed in
+// its `expected` file, each naming the file, the line and the field.
+TEST_P(InvalidCorpus, ReportsEveryProblemWithFileLineAndField) {
+    ::setenv("TANDEM_TEST_TOKEN", "unit-test-token", 1);
+    ::unsetenv("TANDEM_TEST_UNSET_VARIABLE");
+    const fs::path dir = kTestdata / "config" / "invalid" / GetParam();
+    const auto fleet = load_fleet(dir / "fleet.yaml");
+    ASSERT_FALSE(fleet.has_value()) << "expected the case to be rejected";
+    std::string all;
+    for (const auto& d : fleet.error()) {
+        all += d.to_string() + "\n";
+    }
+    std::ifstream in(dir / "expected");
+    std::string line;
+    int expectations = 0;
+    while (std::getline(in, line)) {
+        if (line.empty()) {
+            continue;
+        }
+        ++expectations;
+        EXPECT_NE(all.find(line), std::string::npos) << "missing diagnostic: " << line
+                                                     << "\n--- got:\n" << all;
+    }
+    EXPECT_GT(expectations, 0);
+    EXPECT_EQ(all.find("unit-test-token"), std::string::npos) << "a token leaked";
+}
+
+std::vector<std::string> invalid_cases() {
+    std::vector<std::string> out;
+    for (const auto& e : fs::directory_iterator(kTestdata / "config" / "invalid")) {
+        out.push_back(e.path().filename().string());
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Config, InvalidCorpus, ::testing::ValuesIn(invalid_cases()),
+                         [](const auto& param_info) { return param_info.param; });
+
+TEST(Loader, TheExampleFleetLoadsIntoTheModel) {
+    ::setenv("TANDEM_EAST_TOKEN", "east-token", 1);
+    ::setenv("TANDEM_WEST_TOKEN", "west-token", 1);
+    const auto fleet = load_fleet(kExamples / "fleet.yaml");
+    ASSERT_TRUE(fleet.has_value()) << (fleet ? "" : fleet.error().front().to_string());
+    ASSERT_EQ(fleet->instances.size(), 2u);
+    EXPECT_EQ(fleet->instances[0].token.reveal(), "east-token");
+    EXPECT_EQ(fleet->instances[0].admin_url, "https://3scale-admin.apps.east.example.com:443");
+    EXPECT_EQ(fleet->instances[1].timeout, std::chrono::seconds(20));
+    const auto& pets = fleet->desired.backends.at("pets_backend");
+    EXPECT_EQ(pets.private_endpoint, "https://pets.internal.example.com:443");
+    EXPECT_EQ(pets.methods.size(), 3u);
+    EXPECT_EQ(pets.mapping_rules.size(), 3u);
+    EXPECT_TRUE(pets.mapping_rules[2].last);
+    const auto& orders = fleet->desired.backends.at("orders_backend");
+    EXPECT_TRUE(orders.metrics.contains("hits"));  // added like the operator does
+    EXPECT_EQ(orders.private_endpoint, "https://orders.internal.example.com:8443/api");
+    const auto& p = fleet->desired.products.at("petstore");
+    EXPECT_EQ(p.deployment_option, "self_managed");
+    EXPECT_EQ(p.backend_version, "1");
+    EXPECT_EQ(p.proxy.fields.at("endpoint"), "https://api.petstore.example.com:443");
+    EXPECT_EQ(p.proxy.fields.at("auth_user_key"), "api-key");
+    EXPECT_EQ(p.proxy.fields.at("error_status_limits_exceeded"), "429");
+    ASSERT_EQ(p.policies.size(), 2u);
+    EXPECT_EQ(p.policies[0].name, "cors");
+    EXPECT_EQ(p.policies[0].configuration,
+              R"({"allow_methods":["GET","POST"],"allow_origin":"*"})");
+    EXPECT_EQ(p.policies[1].name, "apicast");
+    const auto& premium = p.plans.at("premium");
+    EXPECT_EQ(premium.cost_per_month, "49.0");
+    EXPECT_EQ(premium.trial_period_days, 14);
+    EXPECT_EQ(premium.approval_required, true);
+    EXPECT_EQ(premium.pricing_rules[1].cost_per_unit, "0.005");
+    EXPECT_EQ(premium.limits[1].metric.backend, "orders_backend");
+    EXPECT_FALSE(p.plans.at("internal").published);  // absent = hidden
+    EXPECT_EQ(p.plans.at("internal").limits[0].value, 0);
+}
+
+TEST(Loader, ToolboxExportsLoadWithNotices) {
+    const auto fleet = load_fleet(kTestdata / "config" / "valid" / "toolbox" / "fleet.yaml");
+    ASSERT_TRUE(fleet.has_value()) << (fleet ? "" : fleet.error().front().to_string());
+    EXPECT_EQ(fleet->instances[0].token.reveal(), "tok-from-file");
+    const auto& api = fleet->desired.products.at("api");
+    EXPECT_TRUE(api.plans.at("basic").published);  // toolbox "state: published"
+    EXPECT_EQ(api.plans.at("basic").setup_fee, "0.0");
+    EXPECT_EQ(api.plans.at("basic").pricing_rules[0].cost_per_unit, "1.0");
+    EXPECT_EQ(api.proxy.fields.at("secret_token"), "some_secret");
+    EXPECT_EQ(api.proxy.fields.at("endpoint"), "http://example.com:80");
+    EXPECT_EQ(api.policies.size(), 1u);
+    std::string notices;
+    for (const auto& n : fleet->notices) {
+        notices += n.to_string() + "\n";
+    }
+    EXPECT_NE(notices.find("status: ignored"), std::string::npos) << notices;
+    EXPECT_NE(notices.find("spec.providerAccountRef: ignored"), std::string::npos) << notices;
+}
+
+TEST(Normalize, Urls) {
+    EXPECT_EQ(normalize_url("https://API.Example.com"), "https://api.example.com:443");
+    EXPECT_EQ(normalize_url("http://a.b/path?x=1"), "http://a.b:80/path?x=1");
+    EXPECT_EQ(normalize_url("wss://a.b:8443"), "wss://a.b:8443");
+    EXPECT_EQ(normalize_url("http://a.b:0080"), "http://a.b:80");
+    EXPECT_FALSE(normalize_url("ftp://a.b"));
+    EXPECT_FALSE(normalize_url("http://a.b:70000"));
+    EXPECT_FALSE(normalize_url("a.b"));
+}
+
+TEST(Normalize, Decimals) {
+    EXPECT_EQ(normalize_decimal("1"), "1.0");
+    EXPECT_EQ(normalize_decimal("15.450"), "15.45");
+    EXPECT_EQ(normalize_decimal("0.00"), "0.0");
+    EXPECT_EQ(normalize_decimal("007.5"), "7.5");
+    EXPECT_FALSE(normalize_decimal("-1"));
+    EXPECT_FALSE(normalize_decimal("1e3"));
+    EXPECT_FALSE(normalize_decimal("ten"));
+}
+
+TEST(Normalize, SystemNamesAndPatterns) {
+    EXPECT_TRUE(valid_system_name("pets_v2-api/x"));
+    EXPECT_FALSE(valid_system_name("a"));  // porta needs two characters
+    EXPECT_FALSE(valid_system_name("pets.v2"));
+    EXPECT_EQ(operator_default_system_name("My API 1"), "MyAPI1");
+    EXPECT_TRUE(valid_mapping_pattern("/pets/{id}$"));
+    EXPECT_FALSE(valid_mapping_pattern("/pets/{id"));
+    EXPECT_FALSE(valid_mapping_pattern("pets"));
+    EXPECT_FALSE(porta_http_method("TRACE"));
+    EXPECT_TRUE(porta_http_method("OPTIONS"));
+}
+
+}  // namespace
+}  // namespace config

@@ -1,0 +1,279 @@
+// The differ is pure: desired + actual models in, operations out.
+#include "sync/differ.hpp"
+
+#include <gtest/gtest.h>
+
+namespace syncer {
+namespace {
+
+using config::MappingRule;
+using config::Metric;
+
+config::Product base_product() {
+    config::Product p;
+    p.name = "Pets";
+    p.description = "";
+    p.metrics["hits"] = {"Hits", "hit", "Number of API hits", {}};
+    p.policies.push_back({"apicast", "builtin", true, "{}"});
+    config::Plan plan;
+    plan.name = "Basic";
+    plan.published = true;
+    plan.limits.push_back({{"hits", ""}, ratelimit::Period::kMinute, 100, {}});
+    p.plans["basic"] = plan;
+    p.backend_usages["be"] = {"/", {}};
+    return p;
+}
+
+// An "actual" state equal to the desired one, as the reader would produce it.
+InstanceState state_of(const config::Product& p, const std::string& name = "pets") {
+    InstanceState s;
+    config::Product actual = p;
+    actual.deployment_option = p.deployment_option.value_or("hosted");
+    actual.backend_version = p.backend_version.value_or("1");
+    for (auto& [plan_name, plan] : actual.plans) {
+        plan.approval_required = plan.approval_required.value_or(false);
+        plan.trial_period_days = plan.trial_period_days.value_or(0);
+        plan.setup_fee = plan.setup_fee.value_or("0.0");
+        plan.cost_per_month = plan.cost_per_month.value_or("0.0");
+    }
+    s.model.products[name] = actual;
+    ProductIds ids;
+    ids.id = 10;
+    Id next = 100;
+    for (const auto& [m, _] : p.metrics) {
+        ids.metrics[m] = next++;
+    }
+    for (std::size_t i = 0; i < p.mapping_rules.size(); ++i) {
+        ids.rules.push_back(next++);
+    }
+    for (const auto& [plan_name, plan] : p.plans) {
+        ids.plans[plan_name] = next++;
+        for (const auto& l : plan.limits) {
+            ids.limits[{plan_name, l.metric, l.period}] = next++;
+        }
+    }
+    for (const auto& [b, _] : p.backend_usages) {
+        ids.usages[b] = next++;
+    }
+    s.products[name] = ids;
+    s.configs[name] = {7, 7};
+    config::Backend be;
+    be.name = "be";
+    be.private_endpoint = "https://be.example.com:443";
+    be.metrics["hits"] = {"Hits", "hit", "Number of API hits", {}};
+    s.model.backends["be"] = be;
+    s.backends["be"] = BackendIds{50, {{"hits", 51}}, {}};
+    return s;
+}
+
+config::DesiredState desired_of(const config::Product& p) {
+    config::DesiredState d;
+    d.products["pets"] = p;
+    config::Backend be;
+    be.name = "be";
+    be.private_endpoint = "https://be.example.com:443";
+    be.metrics["hits"] = {"Hits", "hit", "Number of API hits", {}};
+    d.backends["be"] = be;
+    return d;
+}
+
+std::vector<std::string> summaries(const std::vector<Operation>& ops) {
+    std::vector<std::string> out;
+    for (const auto& o : ops) {
+        out.push_back(o.summary());
+    }
+    return out;
+}
+
+TEST(Differ, IdenticalStatesNeedNothing) {
+    const auto p = base_product();
+    EXPECT_TRUE(Differ({}).diff(desired_of(p), state_of(p)).empty());
+    EXPECT_TRUE(Differ({true}).diff(desired_of(p), state_of(p)).empty());
+}
+
+TEST(Differ, ALimitValueIsUpdatedInPlaceWithoutADeploy) {
+    const auto actual = base_product();
+    auto desired = actual;
+    desired.plans["basic"].limits[0].value = 50;
+    const auto state = state_of(actual);
+    const auto ops = Differ({}).diff(desired_of(desired), state);
+    ASSERT_EQ(ops.size(), 1u) << ::testing::PrintToString(summaries(ops));
+    EXPECT_EQ(ops[0].action, Action::kUpdate);
+    EXPECT_EQ(ops[0].kind, Kind::kLimit);
+    EXPECT_EQ(ops[0].id, state.products.at("pets").limits.begin()->second);  // same object
+    EXPECT_EQ(ops[0].changes, (std::vector<FieldChange>{{"value", "50", "100"}}));
+    EXPECT_EQ(ops[0].form, (std::vector<std::pair<std::string, std::string>>{{"value", "50"}}));
+}
+
+TEST(Differ, NewLimitsArePostedAndExtraOnesOnlyDeletedWithPrune) {
+    auto actual = base_product();
+    actual.plans["basic"].limits.push_back({{"hits", ""}, ratelimit::Period::kDay, 5, {}});
+    auto desired = base_product();
+    desired.plans["basic"].limits.push_back({{"hits", "be"}, ratelimit::Period::kHour, 7, {}});
+    const auto ops = Differ({}).diff(desired_of(desired), state_of(actual));
+    ASSERT_EQ(ops.size(), 1u);
+    EXPECT_EQ(ops[0].summary(), "create limit pets: basic/be.hits/hour");
+    EXPECT_EQ(ops[0].metric, (config::MetricRef{"hits", "be"}));
+    const auto pruned = Differ({true}).diff(desired_of(desired), state_of(actual));
+    ASSERT_EQ(pruned.size(), 2u);
+    EXPECT_EQ(pruned[1].summary(), "delete limit pets: basic/hits/day");
+    EXPECT_TRUE(pruned[1].unmanaged);
+}
+
+TEST(Differ, MappingRuleChangesDeployAndPromote) {
+    auto actual = base_product();
+    actual.mapping_rules = {{"GET", "/a", "hits", 1, false, {}}, {"GET", "/b", "hits", 1, false, {}}};
+    auto desired = actual;
+    desired.mapping_rules[1].delta = 3;
+    const auto ops = Differ({}).diff(desired_of(desired), state_of(actual));
+    EXPECT_EQ(summaries(ops), (std::vector<std::string>{
+                                  "update mapping rule pets: GET /b",
+                                  "deploy proxy config of pets to staging",
+                                  "promote proxy config of pets to production"}));
+    EXPECT_EQ(ops[0].changes, (std::vector<FieldChange>{{"delta", "3", "1"}}));
+}
+
+TEST(Differ, RuleOrderFollowsTheDesiredListLikeActsAsList) {
+    auto actual = base_product();
+    actual.mapping_rules = {{"GET", "/a", "hits", 1, false, {}},
+                            {"GET", "/b", "hits", 1, false, {}},
+                            {"GET", "/c", "hits", 1, false, {}}};
+    auto desired = actual;
+    desired.mapping_rules = {actual.mapping_rules[2], actual.mapping_rules[0],
+                             {"POST", "/new", "hits", 1, false, {}}, actual.mapping_rules[1]};
+    const auto state = state_of(actual);
+    const auto ops = Differ({}).diff(desired_of(desired), state);
+    // /c moves to 1 (a, b shift down), then the new rule is inserted at 3; b ends at 4.
+    ASSERT_GE(ops.size(), 2u);
+    EXPECT_EQ(ops[0].summary(), "update mapping rule pets: GET /c");
+    EXPECT_EQ(ops[0].position, 1);
+    EXPECT_EQ(ops[0].id, state.products.at("pets").rules[2]);
+    EXPECT_EQ(ops[1].summary(), "create mapping rule pets: POST /new");
+    EXPECT_EQ(ops[1].position, 3);
+    EXPECT_EQ(ops[2].action, Action::kDeploy);  // nothing else moved
+}
+
+TEST(Differ, ANewProductStartsFromWhat3scaleCreates) {
+    const auto desired = base_product();
+    InstanceState empty = state_of(base_product());
+    empty.model.products.clear();
+    empty.products.clear();
+    empty.configs.clear();
+    const auto ops = Differ({}).diff(desired_of(desired), empty);
+    const auto s = summaries(ops);
+    EXPECT_EQ(s.front(), "create product pets");
+    // 3scale's own GET / rule is removed even without --prune, and is not "unmanaged"
+    const auto del = std::find(s.begin(), s.end(), "delete mapping rule pets: GET /");
+    ASSERT_NE(del, s.end());
+    EXPECT_FALSE(ops[static_cast<std::size_t>(del - s.begin())].unmanaged);
+    EXPECT_EQ(s.back(), "promote proxy config of pets to production");
+    // hits already exists on a new product: no create for it
+    EXPECT_EQ(std::count(s.begin(), s.end(), "create metric pets: hits"), 0);
+}
+
+TEST(Differ, PlanPublishedIsAlwaysManagedOtherFieldsOnlyWhenSet) {
+    auto actual = base_product();
+    auto desired = actual;
+    desired.plans["basic"].published = false;
+    desired.plans["basic"].cost_per_month = "9.5";
+    const auto ops = Differ({}).diff(desired_of(desired), state_of(actual));
+    ASSERT_EQ(ops.size(), 1u);
+    EXPECT_EQ(ops[0].kind, Kind::kPlan);
+    EXPECT_EQ(ops[0].form, (std::vector<std::pair<std::string, std::string>>{
+                               {"cost_per_month", "9.5"}, {"state_event", "hide"}}));
+}
+
+TEST(Differ, PoliciesAreReplacedAsAWholeChain) {
+    auto actual = base_product();
+    auto desired = actual;
+    desired.policies.insert(desired.policies.begin(), {"cors", "builtin", true, R"({"a":1})"});
+    const auto ops = Differ({}).diff(desired_of(desired), state_of(actual));
+    ASSERT_EQ(ops.size(), 3u);
+    EXPECT_EQ(ops[0].kind, Kind::kPolicies);
+    ASSERT_EQ(ops[0].form.size(), 1u);
+    EXPECT_EQ(ops[0].form[0].second,
+              R"([{"name":"cors","version":"builtin","enabled":true,"configuration":{"a":1}},)"
+              R"({"name":"apicast","version":"builtin","enabled":true,"configuration":{}}])");
+}
+
+TEST(Differ, ProxyOnlySendsTheChangedFieldsThatAreManaged) {
+    auto actual = base_product();
+    actual.proxy.fields = {{"endpoint", "https://a.example.com:443"}, {"secret_token", "random"}};
+    auto desired = base_product();
+    desired.proxy.fields = {{"endpoint", "https://b.example.com:443"}};
+    const auto ops = Differ({}).diff(desired_of(desired), state_of(actual));
+    ASSERT_FALSE(ops.empty());
+    EXPECT_EQ(ops[0].kind, Kind::kProxy);
+    EXPECT_EQ(ops[0].form, (std::vector<std::pair<std::string, std::string>>{
+                               {"endpoint", "https://b.example.com:443"}}));
+}
+
+TEST(Differ, ABackendUsagePathChangeIsAPutNeverADelete) {
+    auto actual = base_product();
+    auto desired = actual;
+    desired.backend_usages["be"].path = "/v2";
+    const auto ops = Differ({true}).diff(desired_of(desired), state_of(actual));
+    ASSERT_FALSE(ops.empty());
+    EXPECT_EQ(ops[0].action, Action::kUpdate);
+    EXPECT_EQ(ops[0].kind, Kind::kBackendUsage);
+    EXPECT_EQ(std::count_if(ops.begin(), ops.end(),
+                            [](const Operation& o) { return o.action == Action::kDelete; }),
+              0);
+}
+
+TEST(Differ, PricingChangesAreReplacesThatRememberTheOldRule) {
+    auto actual = base_product();
+    actual.plans["basic"].pricing_rules.push_back({{"hits", ""}, 1, 100, "0.5", {}});
+    auto desired = actual;
+    desired.plans["basic"].pricing_rules[0].cost_per_unit = "0.75";
+    auto state = state_of(actual);
+    state.products["pets"].pricing[{"basic", {"hits", ""}, 1, 100}] = 777;
+    const auto ops = Differ({}).diff(desired_of(desired), state);
+    ASSERT_EQ(ops.size(), 1u);
+    EXPECT_EQ(ops[0].action, Action::kReplace);
+    EXPECT_EQ(ops[0].id, 777);
+    const auto old_cost = std::find_if(ops[0].changes.begin(), ops[0].changes.end(),
+                                       [](const auto& c) { return c.field == "old_cost_per_unit"; });
+    ASSERT_NE(old_cost, ops[0].changes.end());
+    EXPECT_EQ(old_cost->actual, "0.5");
+    // a new range overlapping an old one replaces it too (porta refuses overlaps)
+    desired.plans["basic"].pricing_rules[0] = {{"hits", ""}, 1, 50, "0.5", {}};
+    const auto range = Differ({}).diff(desired_of(desired), state);
+    ASSERT_EQ(range.size(), 1u);
+    EXPECT_EQ(range[0].action, Action::kReplace);
+}
+
+TEST(Differ, UnpromotedConfigsArePromotedAndReported) {
+    const auto p = base_product();
+    auto state = state_of(p);
+    state.configs["pets"] = {8, 7};
+    const auto ops = Differ({}).diff(desired_of(p), state);
+    ASSERT_EQ(ops.size(), 2u);
+    EXPECT_EQ(ops[1].action, Action::kPromote);
+    EXPECT_EQ(ops[1].changes, (std::vector<FieldChange>{{"production_version", "v8", "v7"}}));
+}
+
+TEST(Differ, PruneDeletesMetricsOnlyAfterTheDeployAndUnmanagedObjectsLast) {
+    auto actual = base_product();
+    actual.metrics["old"] = {"Old", "hit", "", {}};
+    actual.mapping_rules = {{"GET", "/old", "old", 1, false, {}}};
+    auto state = state_of(actual);
+    state.model.products["legacy"] = base_product();
+    state.products["legacy"] = ProductIds{99, {}, {}, {}, {}, {}, {}};
+    const auto desired = base_product();
+    const auto ops = Differ({true}).diff(desired_of(desired), state);
+    const auto s = summaries(ops);
+    const auto pos = [&](const std::string& x) {
+        return std::find(s.begin(), s.end(), x) - s.begin();
+    };
+    ASSERT_LT(pos("delete mapping rule pets: GET /old"), static_cast<long>(s.size()));
+    EXPECT_LT(pos("delete mapping rule pets: GET /old"), pos("deploy proxy config of pets to staging"));
+    EXPECT_LT(pos("promote proxy config of pets to production"), pos("delete metric pets: old"));
+    EXPECT_EQ(s.back(), "delete product legacy");
+    // without --prune none of that is touched
+    const auto safe = Differ({}).diff(desired_of(desired), state);
+    EXPECT_TRUE(safe.empty()) << ::testing::PrintToString(summaries(safe));
+}
+
+}  // namespace
+}  // namespace syncer
