@@ -478,12 +478,17 @@ bool Applier::run_backend(const std::string& name, const config::Backend& desire
         if (!execute(first)) {
             return true;
         }
-        Json backend = {{"system_name", name}};
+        Id id = 0;
         {
             const std::lock_guard lock(mutex_);
-            backend["id"] = state_.backends[name].id;
+            id = state_.backends[name].id;
         }
-        auto snapshot = reader_.read_backend(backend);
+        auto created = client_.get("/admin/api/backend_apis/" + s(id) + ".json");
+        if (!created) {
+            record(ops[1 < ops.size() ? 1 : 0], &created.error());
+            return true;
+        }
+        auto snapshot = reader_.read_backend(unwrap(*created));
         if (!snapshot) {
             record(ops[1 < ops.size() ? 1 : 0], &snapshot.error());
             return true;

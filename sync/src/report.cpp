@@ -181,7 +181,7 @@ std::string plan_text(const std::vector<InstanceReport>& reports) {
         for (const auto& op : r.operations) {
             out += "  " + std::string(sign(op.action)) + " " + op.summary();
             if (op.unmanaged && op.action == Action::kDelete) {
-                out += " (not in the desired state)";
+                out += " (not in the desired state; --prune)";
             }
             out += "\n";
             if (op.action == Action::kUpdate || op.action == Action::kReplace) {
@@ -250,6 +250,9 @@ std::string drift_text(const std::vector<InstanceReport>& reports) {
             out += r.name + ": in sync\n";
             continue;
         }
+        const bool has_unmanaged = std::any_of(mine.begin(), mine.end(), [](const DriftEntry* e) {
+            return e->kind == "unmanaged";
+        });
         out += r.name + ": " + std::to_string(mine.size()) + " drift" +
                (mine.size() == 1 ? "" : "s") + "\n";
         for (const auto* e : mine) {
@@ -261,6 +264,9 @@ std::string drift_text(const std::vector<InstanceReport>& reports) {
                        shorten(e->actual);
             }
             out += "\n";
+        }
+        if (has_unmanaged) {
+            out += "  (unmanaged objects are left alone; `tandem apply --prune` deletes them)\n";
         }
     }
     return out;

@@ -15,7 +15,7 @@ extern char** environ;
 namespace support {
 
 ChildProcess::ChildProcess(std::vector<std::string> argv,
-                           std::map<std::string, std::string> extra_env) {
+                           std::map<std::string, std::string> extra_env, bool merge_stderr) {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) {
         throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
@@ -47,6 +47,9 @@ ChildProcess::ChildProcess(std::vector<std::string> argv,
     }
     if (pid_ == 0) {
         ::dup2(fds[1], STDOUT_FILENO);
+        if (merge_stderr) {
+            ::dup2(fds[1], STDERR_FILENO);
+        }
         ::execve(cargv[0], cargv.data(), cenv.data());
         ::_exit(127);
     }
@@ -95,6 +98,29 @@ std::optional<std::string> ChildProcess::read_line(std::chrono::milliseconds tim
             return std::nullopt;
         }
         pending_.append(buf, static_cast<std::size_t>(n));
+    }
+}
+
+std::string ChildProcess::read_all(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::string out = std::move(pending_);
+    pending_.clear();
+    for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) {
+            return out;
+        }
+        pollfd pfd{stdout_fd_, POLLIN, 0};
+        if (::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) {
+            continue;
+        }
+        char buf[8192];
+        const ssize_t n = ::read(stdout_fd_, buf, sizeof buf);
+        if (n <= 0) {
+            return out;
+        }
+        out.append(buf, static_cast<std::size_t>(n));
     }
 }
 

@@ -13,13 +13,17 @@ namespace support {
 // A child process with its stdout on a pipe (stderr inherited), for e2e tests. Waits are bounded.
 class ChildProcess {
 public:
-    ChildProcess(std::vector<std::string> argv, std::map<std::string, std::string> extra_env = {});
+    // merge_stderr: the child's stderr goes to the same pipe as its stdout.
+    ChildProcess(std::vector<std::string> argv, std::map<std::string, std::string> extra_env = {},
+                 bool merge_stderr = false);
     ~ChildProcess();
     ChildProcess(const ChildProcess&) = delete;
     ChildProcess& operator=(const ChildProcess&) = delete;
 
     // The next line of stdout, or nullopt on EOF or when the deadline passes.
     std::optional<std::string> read_line(std::chrono::milliseconds timeout);
+    // Everything until EOF (or the deadline).
+    std::string read_all(std::chrono::milliseconds timeout);
     void signal(int sig) const;
     // The exit code (or 128+signal), or nullopt if still running at the deadline.
     std::optional<int> wait(std::chrono::milliseconds timeout);

@@ -1,0 +1,416 @@
+// `tandem` against real threescale-sim processes over loopback.
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "support/sim_process.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+using support::SimProcess;
+
+const fs::path kExamples = TANDEM_EXAMPLES_DIR;
+
+struct CommandRun {
+    int code = -1;
+    std::string out;  // stdout and stderr
+};
+
+CommandRun run_tandem(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
+               std::chrono::seconds timeout = std::chrono::seconds(180)) {
+    std::vector<std::string> argv = {TANDEM_PATH};
+    argv.insert(argv.end(), args.begin(), args.end());
+    support::ChildProcess p(argv, env, /*merge_stderr=*/true);
+    CommandRun r;
+    r.out = p.read_all(timeout);
+    r.code = p.wait(std::chrono::seconds(30)).value_or(-1);
+    return r;
+}
+
+std::string slurp(const fs::path& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+void edit(const fs::path& file, const std::string& from, const std::string& to) {
+    std::string text = slurp(file);
+    const auto pos = text.find(from);
+    ASSERT_NE(pos, std::string::npos) << "'" << from << "' not in " << file;
+    text.replace(pos, from.size(), to);
+    std::ofstream(file) << text;
+}
+
+Json json_of(const support::HttpReply& r) { return Json::parse(r.body, nullptr, false); }
+
+// N simulated instances and a fleet file naming them, with the example CRs.
+class Fleet {
+public:
+    explicit Fleet(std::vector<std::string> names, std::vector<std::string> sim_args = {"--empty"},
+                   std::map<std::string, std::vector<std::string>> per_instance_args = {}) {
+        dir_ = fs::temp_directory_path() /
+               ("tandem-e2e-" + std::to_string(::getpid()) + "-" +
+                ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        fs::remove_all(dir_);
+        fs::create_directories(dir_ / "products");
+        for (const auto& e : fs::directory_iterator(kExamples / "products")) {
+            fs::copy_file(e.path(), dir_ / "products" / e.path().filename());
+        }
+        std::string yaml = "apiVersion: tandem/v1\nkind: Fleet\ninstances:\n";
+        for (const auto& name : names) {
+            const std::string token = "tok-" + name + "-4a61b3";
+            auto args = sim_args;
+            args.insert(args.end(), {"--name", name});
+            for (const auto& a : per_instance_args[name]) {
+                args.push_back(a);
+            }
+            sims_.emplace(name, std::make_unique<SimProcess>(
+                                    args, std::map<std::string, std::string>{
+                                              {"TANDEM_SIM_TOKEN", token}}));
+            std::string var = "TANDEM_" + name + "_TOKEN";
+            for (auto& ch : var) {
+                ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+            }
+            env_[var] = token;
+            yaml += "  - name: " + name + "\n    adminUrl: http://127.0.0.1:" +
+                    std::to_string(sims_[name]->admin_port()) + "\n    token: {env: " + var +
+                    "}\n    timeout: 5s\n";
+        }
+        yaml += "resources:\n  - products/\n";
+        std::ofstream(dir_ / "fleet.yaml") << yaml;
+    }
+    ~Fleet() { fs::remove_all(dir_); }
+
+    CommandRun tandem(std::vector<std::string> args) {
+        args.insert(args.begin() + 1, {"-f", (dir_ / "fleet.yaml").string()});
+        return run_tandem(args, env_);
+    }
+    SimProcess& sim(const std::string& name) { return *sims_.at(name); }
+    [[nodiscard]] const fs::path& dir() const { return dir_; }
+    [[nodiscard]] const std::map<std::string, std::string>& env() const { return env_; }
+    Json counters(const std::string& name) {
+        return json_of(sim(name).control("GET", "/__sim/counters"));
+    }
+    void reset_counters() {
+        for (auto& [name, s] : sims_) {
+            s->control("POST", "/__sim/counters/reset");
+        }
+    }
+    std::uint64_t writes(const std::string& name) {
+        return counters(name)["admin"]["writes"].get<std::uint64_t>();
+    }
+
+private:
+    fs::path dir_;
+    std::map<std::string, std::unique_ptr<SimProcess>> sims_;
+    std::map<std::string, std::string> env_;
+};
+
+// Mapping rules that appear twice on the same owner (a blindly repeated create).
+int duplicated_rules(SimProcess& sim) {
+    const Json state = json_of(sim.control("GET", "/__sim/state"));
+    std::map<std::string, int> seen;
+    int dups = 0;
+    for (const auto& r : state["mapping_rules"]) {
+        const std::string key = r["_owner_type"].get<std::string>() + r["_owner_id"].dump() +
+                                r["http_method"].get<std::string>() + r["pattern"].get<std::string>();
+        dups += seen[key]++ > 0 ? 1 : 0;
+    }
+    return dups;
+}
+
+TEST(SyncE2E, ApplyFromEmptyThenDriftIsCleanAndASecondApplyWritesNothing) {
+    Fleet fleet({"east", "west"});
+    auto plan = fleet.tandem({"plan"});
+    EXPECT_EQ(plan.code, 2) << plan.out;
+    EXPECT_NE(plan.out.find("+ create product petstore"), std::string::npos) << plan.out;
+    EXPECT_EQ(fleet.writes("east"), 0u);  // plan is read-only
+
+    auto apply = fleet.tandem({"apply"});
+    ASSERT_EQ(apply.code, 0) << apply.out;
+    EXPECT_NE(apply.out.find("east: 32 done, 0 failed — converged"), std::string::npos) << apply.out;
+    EXPECT_NE(apply.out.find("west: 32 done, 0 failed — converged"), std::string::npos);
+
+    auto drift = fleet.tandem({"drift"});
+    EXPECT_EQ(drift.code, 0) << drift.out;
+    EXPECT_NE(drift.out.find("east: in sync"), std::string::npos) << drift.out;
+
+    fleet.reset_counters();
+    auto again = fleet.tandem({"apply"});
+    EXPECT_EQ(again.code, 0) << again.out;
+    EXPECT_EQ(fleet.writes("east"), 0u);
+    EXPECT_EQ(fleet.writes("west"), 0u);
+    EXPECT_EQ(duplicated_rules(fleet.sim("east")), 0);
+
+    // the production config serves the desired rules: a gateway call is counted as list_pets
+    const auto st = json_of(fleet.sim("east").admin("GET", "/admin/api/services.json"));
+    ASSERT_EQ(st["services"].size(), 1u);
+}
+
+TEST(SyncE2E, AChangeInTheCrsShowsExactlyInThePlanThenApplyConverges) {
+    Fleet fleet({"east", "west"});
+    ASSERT_EQ(fleet.tandem({"apply"}).code, 0);
+    const auto products = fleet.dir() / "products";
+    edit(products / "petstore.yaml", "value: 100\n", "value: 50\n");  // basic/hits/minute
+    edit(products / "petstore.yaml", "metricMethodRef: status\n      increment: 1",
+         "metricMethodRef: status\n      increment: 2");
+    edit(products / "petstore.yaml", "allow_origin: \"*\"", "allow_origin: https://shop.example.com");
+    edit(products / "petstore.yaml", "trialPeriod: 14", "trialPeriod: 30");
+    auto plan = fleet.tandem({"plan", "--output", "json", "--instance", "east"});
+    ASSERT_EQ(plan.code, 2) << plan.out;
+    const Json report = Json::parse(plan.out.substr(plan.out.find('{')), nullptr, false);
+    ASSERT_FALSE(report.is_discarded()) << plan.out;
+    EXPECT_EQ(report["schema_version"], 1);
+    ASSERT_EQ(report["instances"].size(), 1u);
+    std::multiset<std::string> ops;
+    for (const auto& op : report["instances"][0]["operations"]) {
+        ops.insert(op["action"].get<std::string>() + " " + op["type"].get<std::string>() + " " +
+                   op["name"].get<std::string>());
+    }
+    EXPECT_EQ(ops, (std::multiset<std::string>{
+                       "update limit basic/hits/minute",
+                       "update mapping rule GET /status$",
+                       "update policy chain policies",
+                       "update application plan premium",
+                       "deploy proxy config staging",
+                       "promote proxy config production"}))
+        << plan.out;
+    auto apply = fleet.tandem({"apply"});
+    ASSERT_EQ(apply.code, 0) << apply.out;
+    auto drift = fleet.tandem({"drift"});
+    EXPECT_EQ(drift.code, 0) << drift.out;
+
+    // a new pattern is a new rule: the old one is unmanaged until --prune deletes it
+    edit(products / "petstore.yaml", "pattern: /status$", "pattern: /healthz$");
+    ASSERT_EQ(fleet.tandem({"apply"}).code, 0);
+    drift = fleet.tandem({"drift"});
+    EXPECT_EQ(drift.code, 2);
+    EXPECT_NE(drift.out.find("unmanaged  mapping rule petstore: GET /status$"), std::string::npos)
+        << drift.out;
+    EXPECT_NE(drift.out.find("--prune"), std::string::npos);
+    ASSERT_EQ(fleet.tandem({"apply", "--prune"}).code, 0);
+    EXPECT_EQ(fleet.tandem({"drift"}).code, 0);
+}
+
+TEST(SyncE2E, DriftCatchesAChangeMadeDirectlyOnOneInstance) {
+    Fleet fleet({"east", "west"});
+    ASSERT_EQ(fleet.tandem({"apply"}).code, 0);
+    // someone raises the basic plan's hits/minute on west by hand
+    auto& west = fleet.sim("west");
+    const Json services = json_of(west.admin("GET", "/admin/api/services.json"));
+    const std::string svc = services["services"][0]["service"]["id"].dump();
+    const Json plans = json_of(west.admin("GET", "/admin/api/services/" + svc + "/application_plans.json"));
+    std::string plan_id;
+    for (const auto& p : plans["plans"]) {
+        if (p["application_plan"]["system_name"] == "basic") {
+            plan_id = p["application_plan"]["id"].dump();
+        }
+    }
+    const Json limits = json_of(west.admin("GET", "/admin/api/application_plans/" + plan_id + "/limits.json"));
+    for (const auto& l : limits["limits"]) {
+        if (l["limit"]["period"] == "minute" && l["limit"]["value"] == 100) {
+            ASSERT_EQ(west.admin("PUT",
+                                 "/admin/api/application_plans/" + plan_id + "/metrics/" +
+                                     l["limit"]["metric_id"].dump() + "/limits/" +
+                                     l["limit"]["id"].dump() + ".json",
+                                 "value=1000")
+                          .status,
+                      200u);
+        }
+    }
+    auto drift = fleet.tandem({"drift", "--output", "json"});
+    ASSERT_EQ(drift.code, 2) << drift.out;
+    const Json report = Json::parse(drift.out.substr(drift.out.find('{')));
+    ASSERT_EQ(report["drifts"].size(), 1u) << drift.out;
+    const Json& d = report["drifts"][0];
+    EXPECT_EQ(d["instance"], "west");
+    EXPECT_EQ(d["kind"], "changed");
+    EXPECT_EQ(d["object"]["type"], "limit");
+    EXPECT_EQ(d["object"]["name"], "basic/hits/minute");
+    EXPECT_EQ(d["field"], "value");
+    EXPECT_EQ(d["expected"], "100");
+    EXPECT_EQ(d["actual"], "1000");
+    EXPECT_EQ(report["summary"]["by_instance"]["east"], 0);
+    auto md = fleet.tandem({"drift", "--output", "markdown"});
+    EXPECT_EQ(md.code, 2);
+    EXPECT_NE(md.out.find("| west | changed | limit petstore: basic/hits/minute | value | `100` | `1000` |"),
+              std::string::npos)
+        << md.out;
+    // apply restores it in place
+    ASSERT_EQ(fleet.tandem({"apply"}).code, 0);
+    EXPECT_EQ(fleet.tandem({"drift"}).code, 0);
+}
+
+TEST(SyncE2E, PruneRemovesUnmanagedObjectsInAValidOrder) {
+    // default tenants: the "API" product and "API Backend" exist and are not in the CRs
+    Fleet fleet({"east"}, {});
+    ASSERT_EQ(fleet.tandem({"apply"}).code, 0);
+    auto& east = fleet.sim("east");
+    const Json services = json_of(east.admin("GET", "/admin/api/services.json"));
+    std::string svc;
+    for (const auto& s : services["services"]) {
+        if (s["service"]["system_name"] == "petstore") {
+            svc = "/admin/api/services/" + s["service"]["id"].dump();
+        }
+    }
+    // hand-made: a metric, a rule using it, in the promoted config; and a plan
+    const Json m = json_of(east.admin("POST", svc + "/metrics.json",
+                                      "friendly_name=Legacy&system_name=legacy&unit=call"));
+    ASSERT_EQ(east.admin("POST", svc + "/proxy/mapping_rules.json",
+                         "http_method=GET&pattern=/legacy&delta=1&metric_id=" +
+                             m["metric"]["id"].dump())
+                  .status,
+              201u);
+    ASSERT_EQ(east.admin("POST", svc + "/application_plans.json", "name=Old plan&system_name=old_plan").status,
+              201u);
+    ASSERT_EQ(east.admin("POST", svc + "/proxy/deploy.json").status, 201u);
+    const Json latest = json_of(east.admin("GET", svc + "/proxy/configs/sandbox/latest.json"));
+    ASSERT_EQ(east.admin("POST",
+                         svc + "/proxy/configs/sandbox/" +
+                             latest["proxy_config"]["version"].dump() + "/promote.json",
+                         "to=production")
+                  .status,
+              201u);
+
+    auto drift = fleet.tandem({"drift"});
+    EXPECT_EQ(drift.code, 2);
+    for (const char* expected : {"unmanaged  product api", "unmanaged  backend api_backend",
+                                 "unmanaged  metric petstore: legacy",
+                                 "unmanaged  mapping rule petstore: GET /legacy",
+                                 "unmanaged  application plan petstore: old_plan"}) {
+        EXPECT_NE(drift.out.find(expected), std::string::npos) << expected << "\n" << drift.out;
+    }
+    // without --prune nothing is deleted
+    EXPECT_EQ(fleet.tandem({"apply"}).code, 0);
+    EXPECT_EQ(fleet.tandem({"drift"}).code, 2);
+    // with it, the metric goes only after a config without it is promoted (3scale refuses
+    // otherwise), and the backend only after the product that used it
+    auto prune = fleet.tandem({"apply", "--prune"});
+    ASSERT_EQ(prune.code, 0) << prune.out;
+    EXPECT_EQ(prune.out.find("FAIL"), std::string::npos) << prune.out;
+    const auto at = [&](const std::string& s) { return prune.out.find(s); };
+    EXPECT_LT(at("promote proxy config of petstore"), at("delete metric petstore: legacy"));
+    EXPECT_LT(at("delete product api"), at("delete backend api_backend"));
+    auto clean = fleet.tandem({"drift"});
+    EXPECT_EQ(clean.code, 0) << clean.out;
+}
+
+TEST(SyncE2E, ApplyConvergesUnderInjectedFaultsWithoutDuplicates) {
+    for (const int seed : {1, 2, 3, 4, 5, 6}) {
+        SCOPED_TRACE("seed " + std::to_string(seed));
+        const std::vector<std::string> faults = {
+            "--empty", "--fault-seed", std::to_string(seed), "--fault-error-rate", "0.1",
+            "--fault-ambiguous-rate", "0.12"};  // with retries: about 20% of calls fail once
+        Fleet fleet({"east", "west"}, faults);
+        int runs = 0;
+        CommandRun r;
+        do {
+            r = fleet.tandem({"apply"});
+            ++runs;
+        } while (r.code != 0 && runs < 12);
+        EXPECT_EQ(r.code, 0) << r.out;
+        for (const char* name : {"east", "west"}) {
+            fleet.sim(name).control("PUT", "/__sim/faults", "{}");
+            EXPECT_EQ(duplicated_rules(fleet.sim(name)), 0) << name;
+            const Json counters = fleet.counters(name);
+            EXPECT_GT(counters["faults"]["ambiguous"].get<int>() +
+                          counters["faults"]["failed_before"].get<int>(),
+                      0);
+        }
+        auto drift = fleet.tandem({"drift"});
+        EXPECT_EQ(drift.code, 0) << drift.out;
+    }
+}
+
+TEST(SyncE2E, KillMinus9DuringApplyThenARerunConverges) {
+    Fleet fleet({"east", "west"}, {"--empty", "--fault-latency-ms", "15"});
+    {
+        support::ChildProcess p({TANDEM_PATH, "apply", "-f", (fleet.dir() / "fleet.yaml").string()},
+                                fleet.env(), true);
+        int done = 0;
+        while (done < 12) {
+            const auto line = p.read_line(std::chrono::seconds(60));
+            ASSERT_TRUE(line.has_value()) << "apply ended before it could be killed";
+            done += line->find("] ok") != std::string::npos ? 1 : 0;
+        }
+        p.signal(SIGKILL);
+        EXPECT_EQ(p.wait(std::chrono::seconds(10)), 128 + SIGKILL);
+    }
+    EXPECT_EQ(fleet.tandem({"drift"}).code, 2);  // half done
+    auto rerun = fleet.tandem({"apply"});
+    EXPECT_EQ(rerun.code, 0) << rerun.out;
+    EXPECT_EQ(fleet.tandem({"drift"}).code, 0);
+    EXPECT_EQ(duplicated_rules(fleet.sim("east")), 0);
+    EXPECT_EQ(duplicated_rules(fleet.sim("west")), 0);
+}
+
+TEST(SyncE2E, ExitCodesForUnreachableAndBadInput) {
+    Fleet fleet({"east"});
+    // an instance where nothing listens: plan and drift say 3 and still report the other
+    std::string yaml = slurp(fleet.dir() / "fleet.yaml");
+    yaml.replace(yaml.find("resources:"), 0,
+                 "  - name: gone\n    adminUrl: http://127.0.0.1:1\n    token: {env: TANDEM_EAST_TOKEN}\n"
+                 "    timeout: 2s\n");
+    std::ofstream(fleet.dir() / "fleet.yaml") << yaml;
+    auto plan = fleet.tandem({"plan"});
+    EXPECT_EQ(plan.code, 3) << plan.out;
+    EXPECT_NE(plan.out.find("gone: UNREACHABLE"), std::string::npos) << plan.out;
+    EXPECT_NE(plan.out.find("east: "), std::string::npos);
+    auto drift = fleet.tandem({"drift", "--output", "json"});
+    EXPECT_EQ(drift.code, 3);
+    const Json report = Json::parse(drift.out.substr(drift.out.find('{')));
+    EXPECT_FALSE(report["complete"].get<bool>());
+    auto apply = fleet.tandem({"apply"});
+    EXPECT_EQ(apply.code, 1);  // one instance failing does not stop the others...
+    EXPECT_NE(apply.out.find("east: 32 done, 0 failed — converged"), std::string::npos) << apply.out;
+    EXPECT_EQ(fleet.tandem({"drift", "--instance", "east"}).code, 0);
+
+    // invalid input: exit 1, nothing contacted
+    fleet.reset_counters();
+    edit(fleet.dir() / "products" / "petstore.yaml", "period: day", "period: fortnight");
+    auto bad = fleet.tandem({"apply"});
+    EXPECT_EQ(bad.code, 1);
+    EXPECT_NE(bad.out.find("petstore.yaml:"), std::string::npos) << bad.out;
+    EXPECT_NE(bad.out.find("nothing was contacted"), std::string::npos) << bad.out;
+    EXPECT_EQ(fleet.counters("east")["admin"]["reads"], 0);
+    EXPECT_EQ(fleet.tandem({"plan", "--instance", "nope"}).code, 1);
+}
+
+TEST(SyncE2E, TheTokenNeverAppearsInAnyOutput) {
+    const std::string canary = "CANARY-9d1e6b2f-never-print-me";
+    Fleet fleet({"east"}, {"--empty"});
+    std::map<std::string, std::string> env = fleet.env();
+    // the sim's real token is different: every call with the canary gets 403
+    env["TANDEM_EAST_TOKEN"] = canary;
+    std::vector<std::vector<std::string>> commands = {
+        {"validate"}, {"plan"}, {"plan", "--output", "json"}, {"apply"},
+        {"drift"},    {"drift", "--output", "json"}, {"drift", "--output", "markdown"}};
+    for (const auto& cmd : commands) {
+        auto args = cmd;
+        args.insert(args.begin() + 1, {"-f", (fleet.dir() / "fleet.yaml").string()});
+        const auto r = run_tandem(args, env);
+        EXPECT_EQ(r.out.find(canary), std::string::npos) << cmd[0];
+        EXPECT_EQ(r.out.find("CANARY"), std::string::npos) << cmd[0];
+        if (cmd[0] != "validate") {
+            EXPECT_NE(r.out.find("Access denied"), std::string::npos) << r.out;
+        }
+    }
+    // and with the right token, through a full apply and drift
+    for (const auto& cmd : commands) {
+        const auto r = fleet.tandem(cmd);
+        EXPECT_EQ(r.out.find("tok-east-4a61b3"), std::string::npos) << cmd[0];
+    }
+}
+
+}  // namespace
