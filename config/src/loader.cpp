@@ -1,16 +1,16 @@
 // The fleet file and the 3scale-operator CRs it names -> a validated Fleet. yaml-cpp and
 // nlohmann::json stay inside this file; their exceptions never leave it.
-#include <yaml-cpp/yaml.h>
-
 #include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+
+#include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
 
 #include "config/fleet.hpp"
 #include "config/normalize.hpp"
@@ -72,7 +72,8 @@ public:
     }
 
     // Reports the keys of `map` that are not in `allowed`.
-    void only(const YAML::Node& map, const std::string& path,
+    void only(const YAML::Node& map,
+              const std::string& path,
               std::initializer_list<const char*> allowed) {
         if (!map.IsMap()) {
             return;
@@ -102,8 +103,10 @@ public:
         return node.IsMap();
     }
 
-    std::optional<std::string> str(const YAML::Node& map, const std::string& key,
-                                   const std::string& path, bool required) {
+    std::optional<std::string> str(const YAML::Node& map,
+                                   const std::string& key,
+                                   const std::string& path,
+                                   bool required) {
         const YAML::Node node = child(map, key);
         const std::string where = join(path, key);
         if (!node.IsDefined() || node.IsNull()) {
@@ -123,8 +126,10 @@ public:
         return node.Scalar();
     }
 
-    std::optional<std::int64_t> integer(const YAML::Node& map, const std::string& key,
-                                        const std::string& path, bool required) {
+    std::optional<std::int64_t> integer(const YAML::Node& map,
+                                        const std::string& key,
+                                        const std::string& path,
+                                        bool required) {
         const YAML::Node node = child(map, key);
         const std::string where = join(path, key);
         if (!node.IsDefined() || node.IsNull()) {
@@ -143,8 +148,10 @@ public:
         return value;
     }
 
-    std::optional<bool> boolean(const YAML::Node& map, const std::string& key,
-                                const std::string& path, bool required) {
+    std::optional<bool> boolean(const YAML::Node& map,
+                                const std::string& key,
+                                const std::string& path,
+                                bool required) {
         const YAML::Node node = child(map, key);
         const std::string where = join(path, key);
         if (!node.IsDefined() || node.IsNull()) {
@@ -165,8 +172,10 @@ public:
     }
 
     // A decimal given as a string ("1.50") or a number (toolbox exports write 0.0).
-    std::optional<std::string> decimal(const YAML::Node& map, const std::string& key,
-                                       const std::string& path, bool required) {
+    std::optional<std::string> decimal(const YAML::Node& map,
+                                       const std::string& key,
+                                       const std::string& path,
+                                       bool required) {
         auto s = str(map, key, path, required);
         if (!s) {
             return std::nullopt;
@@ -230,7 +239,10 @@ Json to_json(const YAML::Node& node) {
 
 // ------------------------------------------------------------------------- shared CR pieces
 
-void read_metrics(Reader& r, const YAML::Node& spec, const std::string& key, bool methods,
+void read_metrics(Reader& r,
+                  const YAML::Node& spec,
+                  const std::string& key,
+                  bool methods,
                   std::map<std::string, Metric>& out) {
     const std::string path = "spec." + key;
     const YAML::Node node = r.child(spec, key);
@@ -318,7 +330,8 @@ void read_mapping_rules(Reader& r, const YAML::Node& spec, std::vector<MappingRu
     }
 }
 
-std::optional<MetricRef> read_metric_ref(Reader& r, const YAML::Node& parent,
+std::optional<MetricRef> read_metric_ref(Reader& r,
+                                         const YAML::Node& parent,
                                          const std::string& where) {
     const YAML::Node ref = r.child(parent, "metricMethodRef");
     const std::string path = where + ".metricMethodRef";
@@ -338,15 +351,17 @@ std::optional<MetricRef> read_metric_ref(Reader& r, const YAML::Node& parent,
 
 // ------------------------------------------------------------------------------- Product CR
 
-void read_authentication(Reader& r, const YAML::Node& auth, const std::string& path,
+void read_authentication(Reader& r,
+                         const YAML::Node& auth,
+                         const std::string& path,
                          Product& product) {
     if (!r.is_map(auth, path)) {
         return;
     }
     r.only(auth, path, {"userkey", "appKeyAppID", "oidc"});
     int kinds = 0;
-    for (const auto& [key, version] : {std::pair{"userkey", "1"}, std::pair{"appKeyAppID", "2"},
-                                       std::pair{"oidc", "oidc"}}) {
+    for (const auto& [key, version] :
+         {std::pair{"userkey", "1"}, std::pair{"appKeyAppID", "2"}, std::pair{"oidc", "oidc"}}) {
         const YAML::Node mode = r.child(auth, key);
         if (!mode.IsDefined()) {
             continue;
@@ -412,13 +427,18 @@ void read_authentication(Reader& r, const YAML::Node& auth, const std::string& p
         if (r.is_map(response, rpath)) {
             for (auto it = response.begin(); it != response.end(); ++it) {
                 const std::string name = it->first.Scalar();
-                static const std::set<std::string> kKnown = {
-                    "errorStatusAuthFailed",     "errorHeadersAuthFailed",
-                    "errorAuthFailed",           "errorStatusAuthMissing",
-                    "errorHeadersAuthMissing",   "errorAuthMissing",
-                    "errorStatusNoMatch",        "errorHeadersNoMatch",
-                    "errorNoMatch",              "errorStatusLimitsExceeded",
-                    "errorHeadersLimitsExceeded", "errorLimitsExceeded"};
+                static const std::set<std::string> kKnown = {"errorStatusAuthFailed",
+                                                             "errorHeadersAuthFailed",
+                                                             "errorAuthFailed",
+                                                             "errorStatusAuthMissing",
+                                                             "errorHeadersAuthMissing",
+                                                             "errorAuthMissing",
+                                                             "errorStatusNoMatch",
+                                                             "errorHeadersNoMatch",
+                                                             "errorNoMatch",
+                                                             "errorStatusLimitsExceeded",
+                                                             "errorHeadersLimitsExceeded",
+                                                             "errorLimitsExceeded"};
                 if (!kKnown.contains(name)) {
                     r.error(it->first, rpath + "." + name, "unknown field");
                     continue;
@@ -451,7 +471,8 @@ void read_deployment(Reader& r, const YAML::Node& spec, Product& product) {
     const YAML::Node hosted = r.child(deployment, "apicastHosted");
     const YAML::Node managed = r.child(deployment, "apicastSelfManaged");
     if (hosted.IsDefined() && managed.IsDefined()) {
-        r.error(deployment, "spec.deployment", "set exactly one of apicastHosted, apicastSelfManaged");
+        r.error(deployment, "spec.deployment",
+                "set exactly one of apicastHosted, apicastSelfManaged");
         return;
     }
     if (hosted.IsDefined()) {
@@ -467,11 +488,13 @@ void read_deployment(Reader& r, const YAML::Node& spec, Product& product) {
         if (r.is_map(managed, path)) {
             r.only(managed, path,
                    {"authentication", "stagingPublicBaseURL", "productionPublicBaseURL"});
-            for (const auto& [key, field] : {std::pair{"productionPublicBaseURL", "endpoint"},
-                                             std::pair{"stagingPublicBaseURL", "sandbox_endpoint"}}) {
+            for (const auto& [key, field] :
+                 {std::pair{"productionPublicBaseURL", "endpoint"},
+                  std::pair{"stagingPublicBaseURL", "sandbox_endpoint"}}) {
                 if (auto url = r.str(managed, key, path, false)) {
                     auto normalized = normalize_url(*url);
-                    if (!normalized || !(url->starts_with("http://") || url->starts_with("https://"))) {
+                    if (!normalized ||
+                        !(url->starts_with("http://") || url->starts_with("https://"))) {
                         r.error(r.child(managed, key), path + "." + key,
                                 "must be an http:// or https:// URL (got '" + *url + "')");
                     } else {
@@ -616,7 +639,9 @@ void read_policies(Reader& r, const YAML::Node& spec, Product& product) {
     }
 }
 
-void read_product(Reader& r, const YAML::Node& doc, Fleet& fleet,
+void read_product(Reader& r,
+                  const YAML::Node& doc,
+                  Fleet& fleet,
                   std::map<std::string, Source>& seen) {
     const YAML::Node spec = r.child(doc, "spec");
     if (!spec.IsMap()) {
@@ -624,8 +649,8 @@ void read_product(Reader& r, const YAML::Node& doc, Fleet& fleet,
         return;
     }
     r.only(spec, "spec",
-           {"name", "systemName", "description", "deployment", "mappingRules", "metrics",
-            "methods", "backendUsages", "applicationPlans", "policies", "providerAccountRef"});
+           {"name", "systemName", "description", "deployment", "mappingRules", "metrics", "methods",
+            "backendUsages", "applicationPlans", "policies", "providerAccountRef"});
     Product product;
     product.source = r.at(doc);
     product.name = r.str(spec, "name", "spec", true).value_or("");
@@ -690,7 +715,8 @@ void read_product(Reader& r, const YAML::Node& doc, Fleet& fleet,
     }
     read_policies(r, spec, product);
     if (!product.metrics.contains("hits")) {
-        product.metrics.emplace("hits", Metric{"Hits", "hit", "Number of API hits", product.source});
+        product.metrics.emplace("hits",
+                                Metric{"Hits", "hit", "Number of API hits", product.source});
     }
     if (system_name.empty()) {
         return;
@@ -705,7 +731,9 @@ void read_product(Reader& r, const YAML::Node& doc, Fleet& fleet,
     fleet.desired.products.emplace(system_name, std::move(product));
 }
 
-void read_backend(Reader& r, const YAML::Node& doc, Fleet& fleet,
+void read_backend(Reader& r,
+                  const YAML::Node& doc,
+                  Fleet& fleet,
                   std::map<std::string, Source>& seen) {
     const YAML::Node spec = r.child(doc, "spec");
     if (!spec.IsMap()) {
@@ -742,7 +770,8 @@ void read_backend(Reader& r, const YAML::Node& doc, Fleet& fleet,
     read_metrics(r, spec, "methods", true, backend.methods);
     read_mapping_rules(r, spec, backend.mapping_rules);
     if (!backend.metrics.contains("hits")) {
-        backend.metrics.emplace("hits", Metric{"Hits", "hit", "Number of API hits", backend.source});
+        backend.metrics.emplace("hits",
+                                Metric{"Hits", "hit", "Number of API hits", backend.source});
     }
     if (system_name.empty()) {
         return;
@@ -757,7 +786,9 @@ void read_backend(Reader& r, const YAML::Node& doc, Fleet& fleet,
     fleet.desired.backends.emplace(system_name, std::move(backend));
 }
 
-void read_document(Reader& r, const YAML::Node& doc, Fleet& fleet,
+void read_document(Reader& r,
+                   const YAML::Node& doc,
+                   Fleet& fleet,
                    std::map<std::string, Source>& seen) {
     if (!doc.IsDefined() || doc.IsNull()) {
         return;  // an empty document (a trailing ---)
@@ -772,7 +803,8 @@ void read_document(Reader& r, const YAML::Node& doc, Fleet& fleet,
         return;
     }
     if (r.child(doc, "status").IsDefined()) {
-        r.notice(r.child(doc, "status"), "status", "ignored (it only means something inside Kubernetes)");
+        r.notice(r.child(doc, "status"), "status",
+                 "ignored (it only means something inside Kubernetes)");
     }
     if (api == "v1" && kind == "List") {
         const YAML::Node items = r.child(doc, "items");
@@ -804,7 +836,8 @@ void read_document(Reader& r, const YAML::Node& doc, Fleet& fleet,
 std::optional<std::vector<YAML::Node>> parse_yaml(const fs::path& file, Diagnostics& out) {
     std::ifstream in(file);
     if (!in) {
-        out.push_back({Diagnostic::Severity::kError, {file.string(), 0}, "", "cannot read the file"});
+        out.push_back(
+            {Diagnostic::Severity::kError, {file.string(), 0}, "", "cannot read the file"});
         return std::nullopt;
     }
     try {
@@ -839,7 +872,10 @@ std::optional<std::chrono::milliseconds> parse_duration(const std::string& s) {
     return std::nullopt;
 }
 
-void read_token(Reader& r, const YAML::Node& node, const std::string& where, const fs::path& base,
+void read_token(Reader& r,
+                const YAML::Node& node,
+                const std::string& where,
+                const fs::path& base,
                 Instance& instance) {
     if (!node.IsDefined() || node.IsNull()) {
         r.error(node.IsDefined() ? node : YAML::Node(), where,
@@ -1049,8 +1085,9 @@ void check_references(Fleet& fleet, Diagnostics& out) {
         for (const auto& [name, m] : methods) {
             if (metrics.contains(name)) {
                 err(m.source, "spec.methods." + name,
-                    "'" + name + "' is both a metric and a method: system names are unique "
-                    "across metrics and methods");
+                    "'" + name +
+                        "' is both a metric and a method: system names are unique "
+                        "across metrics and methods");
             }
         }
         std::set<std::string> friendly;
@@ -1131,7 +1168,8 @@ void check_references(Fleet& fleet, Diagnostics& out) {
                 if (!periods.insert({l.metric, l.period}).second) {
                     err(l.source, path,
                         "a second " + std::string(ratelimit::to_string(l.period)) + " limit on '" +
-                            l.metric.to_string() + "': 3scale keeps one limit per metric and period");
+                            l.metric.to_string() +
+                            "': 3scale keeps one limit per metric and period");
                 }
             }
             for (std::size_t i = 0; i < plan.pricing_rules.size(); ++i) {
@@ -1165,7 +1203,9 @@ std::expected<Fleet, Diagnostics> load_fleet(const std::filesystem::path& file) 
     }
     Reader r(file.string(), diags);
     if (docs->size() != 1 || !(*docs)[0].IsMap()) {
-        diags.push_back({Diagnostic::Severity::kError, {file.string(), 1}, "",
+        diags.push_back({Diagnostic::Severity::kError,
+                         {file.string(), 1},
+                         "",
                          "a fleet file is one YAML mapping (apiVersion: tandem/v1, kind: Fleet)"});
         return std::unexpected(diags);
     }

@@ -1,9 +1,10 @@
 #include "sync/admin_client.hpp"
 
-#include <openssl/evp.h>
-
+#include <algorithm>
 #include <random>
 #include <thread>
+
+#include <openssl/evp.h>
 
 namespace syncer {
 
@@ -70,16 +71,23 @@ Json unwrap(const Json& wrapped) {
     return wrapped;
 }
 
-AdminClient::AdminClient(HttpClient& http, std::string base_url, const config::Secret& token,
-                         std::chrono::milliseconds timeout, RetryPolicy retry)
+AdminClient::AdminClient(HttpClient& http,
+                         std::string base_url,
+                         const config::Secret& token,
+                         std::chrono::milliseconds timeout,
+                         RetryPolicy retry,
+                         int max_in_flight)
     : http_(http),
       base_url_(std::move(base_url)),
       authorization_(basic_authorization(token.reveal())),
       timeout_(timeout),
-      retry_(retry) {}
+      retry_(retry),
+      in_flight_(std::clamp(max_in_flight, 1, 1024)) {}
 
-ApiResult<Json> AdminClient::call(const std::string& method, const std::string& path,
-                                  const Form& query, const Form& form) {
+ApiResult<Json> AdminClient::call(const std::string& method,
+                                  const std::string& path,
+                                  const Form& query,
+                                  const Form& form) {
     HttpRequest req;
     req.method = method;
     req.url = base_url_ + path + (query.empty() ? "" : "?" + form_encode(query));
@@ -96,7 +104,9 @@ ApiResult<Json> AdminClient::call(const std::string& method, const std::string& 
     err.path = path;
     for (int attempt = 1;; ++attempt) {
         ++stats_.requests;
+        in_flight_.acquire();
         const HttpResponse res = http_.send(req);
+        in_flight_.release();
         bool retry = false;
         if (res.transport == HttpResponse::Transport::kNotSent) {
             err.kind = ApiError::Kind::kUnreachable;
@@ -106,8 +116,8 @@ ApiResult<Json> AdminClient::call(const std::string& method, const std::string& 
         } else if (res.transport == HttpResponse::Transport::kUnknown) {
             err.status = 0;
             err.message = res.error;
-            err.kind = is_safe_to_repeat(method) ? ApiError::Kind::kServer
-                                                 : ApiError::Kind::kAmbiguous;
+            err.kind =
+                is_safe_to_repeat(method) ? ApiError::Kind::kServer : ApiError::Kind::kAmbiguous;
             retry = is_safe_to_repeat(method);
         } else if (res.status >= 200 && res.status < 300) {
             if (res.body.empty()) {
@@ -138,8 +148,9 @@ ApiResult<Json> AdminClient::call(const std::string& method, const std::string& 
                 err.kind = j.is_object() && j.contains("errors") ? ApiError::Kind::kRefused
                                                                  : ApiError::Kind::kAuth;
                 if (err.kind == ApiError::Kind::kAuth) {
-                    err.message += " (check the instance's access token: it needs the "
-                                   "account_management scope, read-write to apply)";
+                    err.message +=
+                        " (check the instance's access token: it needs the "
+                        "account_management scope, read-write to apply)";
                 }
             } else if (res.status == 422 || res.status == 400) {
                 err.kind = ApiError::Kind::kValidation;
@@ -151,7 +162,9 @@ ApiResult<Json> AdminClient::call(const std::string& method, const std::string& 
             return std::unexpected(err);
         }
         // exponential backoff with full jitter
-        const auto cap = std::min(retry_.max_delay, std::chrono::milliseconds(retry_.base_delay.count() << (attempt - 1)));
+        const auto cap =
+            std::min(retry_.max_delay,
+                     std::chrono::milliseconds(retry_.base_delay.count() << (attempt - 1)));
         std::uniform_int_distribution<std::int64_t> jitter(0, cap.count());
         const std::chrono::milliseconds delay(jitter(rng));
         ++stats_.retries;
@@ -167,14 +180,17 @@ ApiResult<Json> AdminClient::get(const std::string& path, const Form& query) {
     return call("GET", path, query, {});
 }
 
-ApiResult<std::vector<Json>> AdminClient::list(const std::string& path, const std::string& key,
-                                               bool paginated) {
+ApiResult<std::vector<Json>> AdminClient::list(const std::string& path,
+                                               const std::string& key,
+                                               bool paginated,
+                                               const Form& extra) {
     std::vector<Json> out;
     constexpr int kPerPage = 500;
     for (int page = 1; page < 100000; ++page) {
-        Form query;
+        Form query = extra;
         if (paginated) {
-            query = {{"page", std::to_string(page)}, {"per_page", std::to_string(kPerPage)}};
+            query.emplace_back("page", std::to_string(page));
+            query.emplace_back("per_page", std::to_string(kPerPage));
         }
         auto res = call("GET", path, query, {});
         if (!res) {
@@ -215,7 +231,8 @@ ApiResult<Json> AdminClient::create(const std::string& path, const Form& form) {
     return unwrap(*res);
 }
 
-ApiResult<Json> AdminClient::update(const std::string& path, const Form& form,
+ApiResult<Json> AdminClient::update(const std::string& path,
+                                    const Form& form,
                                     const std::string& method) {
     auto res = call(method, path, {}, form);
     if (!res) {

@@ -7,7 +7,9 @@ namespace syncer {
 
 namespace {
 
-std::string s(Id id) { return std::to_string(id); }
+std::string s(Id id) {
+    return std::to_string(id);
+}
 
 Form with(Form form, const std::string& key, const std::string& value) {
     form.emplace_back(key, value);
@@ -21,8 +23,13 @@ bool taken_error(const ApiError& e) {
 
 }  // namespace
 
-Applier::Applier(AdminClient& client, StateReader& reader, const config::DesiredState& desired,
-                 InstanceState state, DiffOptions options, int concurrency, Progress progress)
+Applier::Applier(AdminClient& client,
+                 StateReader& reader,
+                 const config::DesiredState& desired,
+                 InstanceState state,
+                 DiffOptions options,
+                 int concurrency,
+                 Progress progress)
     : client_(client),
       reader_(reader),
       desired_(desired),
@@ -64,9 +71,9 @@ ApiResult<Id> Applier::metric_id(const Operation& op, const config::MetricRef& r
     }
     const auto it = ids->find(ref.system_name);
     if (it == ids->end()) {
-        return std::unexpected(ApiError{ApiError::Kind::kNotFound, 0, "", "",
-                                        "metric or method '" + ref.to_string() +
-                                            "' does not exist on the instance"});
+        return std::unexpected(
+            ApiError{ApiError::Kind::kNotFound, 0, "", "",
+                     "metric or method '" + ref.to_string() + "' does not exist on the instance"});
     }
     return it->second;
 }
@@ -125,12 +132,13 @@ std::optional<Id> Applier::locate(const Operation& op) {
                 pattern = k == "pattern" ? v : pattern;
             }
             const bool backend = op.kind == Kind::kBackendRule;
-            return find_in(owner_path(op) + (backend ? "/mapping_rules.json" : "/proxy/mapping_rules.json"),
-                           "mapping_rules", backend, [&](const Json& j) {
-                               return !known.contains(j.value("id", Id{0})) &&
-                                      j.value("http_method", "") == method &&
-                                      j.value("pattern", "") == pattern;
-                           });
+            return find_in(
+                owner_path(op) + (backend ? "/mapping_rules.json" : "/proxy/mapping_rules.json"),
+                "mapping_rules", backend, [&](const Json& j) {
+                    return !known.contains(j.value("id", Id{0})) &&
+                           j.value("http_method", "") == method &&
+                           j.value("pattern", "") == pattern;
+                });
         }
         case Kind::kBackendUsage: {
             Id backend = 0;
@@ -162,12 +170,13 @@ std::optional<Id> Applier::locate(const Operation& op) {
                 return find_in(base + "/limits.json", "limits", false,
                                [&](const Json& j) { return j.value("period", "") == period; });
             }
-            return find_in(base + "/pricing_rules.json", "pricing_rules", false, [&](const Json& j) {
-                return j.value("min", std::int64_t{0}) == op.min &&
-                       (j.contains("max") && j["max"].is_number_integer()
-                            ? std::optional(j["max"].get<std::int64_t>())
-                            : std::nullopt) == op.max;
-            });
+            return find_in(base + "/pricing_rules.json", "pricing_rules", false,
+                           [&](const Json& j) {
+                               return j.value("min", std::int64_t{0}) == op.min &&
+                                      (j.contains("max") && j["max"].is_number_integer()
+                                           ? std::optional(j["max"].get<std::int64_t>())
+                                           : std::nullopt) == op.max;
+                           });
         }
         default:
             return std::nullopt;
@@ -192,8 +201,9 @@ ApiResult<Id> Applier::create(const Operation& op, const std::string& path, cons
             return *found;
         }
         if (taken_error(last)) {
-            last.message += " (a deleted object keeps its system name until 3scale's background "
-                            "job purges it; rerun later)";
+            last.message +=
+                " (a deleted object keeps its system name until 3scale's background "
+                "job purges it; rerun later)";
             return std::unexpected(last);
         }
     }
@@ -226,7 +236,8 @@ ApiResult<void> Applier::execute(const Operation& op) {
         case Kind::kBackend:
         case Kind::kProduct: {
             const bool product = op.kind == Kind::kProduct;
-            const std::string collection = product ? "/admin/api/services" : "/admin/api/backend_apis";
+            const std::string collection =
+                product ? "/admin/api/services" : "/admin/api/backend_apis";
             if (op.action == Action::kCreate) {
                 auto id = create(op, collection + ".json", op.form);
                 if (!id) {
@@ -257,8 +268,8 @@ ApiResult<void> Applier::execute(const Operation& op) {
                               : &state_.products[op.product].metrics;
                 hits = ids->contains("hits") ? ids->at("hits") : 0;
             }
-            const std::string base = owner_path(op) + "/metrics" +
-                                     (method ? "/" + s(hits) + "/methods" : std::string());
+            const std::string base =
+                owner_path(op) + "/metrics" + (method ? "/" + s(hits) + "/methods" : std::string());
             if (op.action == Action::kCreate) {
                 auto id = create(op, base + ".json", op.form);
                 if (!id) {
@@ -423,7 +434,8 @@ ApiResult<void> Applier::execute(const Operation& op) {
                 }
                 const auto version = unwrap(*staging).value("version", std::int64_t{0});
                 auto production = client_.get(base + "/configs/production/latest.json");
-                if (production && unwrap(*production).value("version", std::int64_t{0}) == version) {
+                if (production &&
+                    unwrap(*production).value("version", std::int64_t{0}) == version) {
                     return {};  // already promoted
                 }
                 if (!production && production.error().kind != ApiError::Kind::kNotFound) {
@@ -507,11 +519,12 @@ bool Applier::run_backend(const std::string& name, const config::Backend& desire
     return !ops.empty();
 }
 
-bool Applier::run_product(const std::string& name, const config::Product& desired,
+bool Applier::run_product(const std::string& name,
+                          const config::Product& desired,
                           const std::vector<std::string>& changed_backends) {
     Differ differ(options_);
-    const auto lookup = [&]() -> std::tuple<const config::Product*, const ProductIds*,
-                                            const ProxyConfigStatus*> {
+    const auto lookup =
+        [&]() -> std::tuple<const config::Product*, const ProductIds*, const ProxyConfigStatus*> {
         const std::lock_guard lock(mutex_);
         const auto it = state_.model.products.find(name);
         if (it == state_.model.products.end()) {

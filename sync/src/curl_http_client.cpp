@@ -35,7 +35,9 @@ struct CurlHttpClient::Handle {
     Handle& operator=(const Handle&) = delete;
 };
 
-void CurlHttpClient::global_init() { curl_global_init(CURL_GLOBAL_DEFAULT); }
+void CurlHttpClient::global_init() {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
 
 CurlHttpClient::CurlHttpClient(TlsOptions tls) : tls_(std::move(tls)) {}
 

@@ -8,9 +8,13 @@ namespace syncer {
 
 namespace {
 
-std::string b(bool v) { return v ? "true" : "false"; }
+std::string b(bool v) {
+    return v ? "true" : "false";
+}
 
-std::string rule_name(const config::MappingRule& r) { return r.http_method + " " + r.pattern; }
+std::string rule_name(const config::MappingRule& r) {
+    return r.http_method + " " + r.pattern;
+}
 
 std::string opt_str(const std::optional<std::int64_t>& v) {
     return v ? std::to_string(*v) : std::string("∞");
@@ -27,8 +31,11 @@ Operation op(Action action, Kind kind, std::string product, std::string backend,
 }
 
 // Records a field for a create (actual empty) or an update (only when it differs).
-void field(Operation& o, const std::string& name, const std::string& expected,
-           const std::string& actual = "", bool send = true) {
+void field(Operation& o,
+           const std::string& name,
+           const std::string& expected,
+           const std::string& actual = "",
+           bool send = true) {
     o.changes.push_back({name, expected, actual});
     if (send) {
         o.form.emplace_back(name, expected);
@@ -43,8 +50,10 @@ struct Owner {
     std::string backend;
 };
 
-void diff_metrics(const Owner& owner, const std::map<std::string, config::Metric>& desired,
-                  const std::map<std::string, config::Metric>& actual, bool methods,
+void diff_metrics(const Owner& owner,
+                  const std::map<std::string, config::Metric>& desired,
+                  const std::map<std::string, config::Metric>& actual,
+                  bool methods,
                   std::vector<Operation>& out) {
     const Kind kind = methods ? owner.method_kind : owner.metric_kind;
     for (const auto& [name, d] : desired) {
@@ -77,9 +86,12 @@ void diff_metrics(const Owner& owner, const std::map<std::string, config::Metric
     }
 }
 
-void delete_metrics(const Owner& owner, const std::map<std::string, config::Metric>& desired,
-                    const std::map<std::string, config::Metric>& actual, bool methods,
-                    const std::map<std::string, Id>* ids, std::vector<Operation>& out) {
+void delete_metrics(const Owner& owner,
+                    const std::map<std::string, config::Metric>& desired,
+                    const std::map<std::string, config::Metric>& actual,
+                    bool methods,
+                    const std::map<std::string, Id>* ids,
+                    std::vector<Operation>& out) {
     for (const auto& [name, a] : actual) {
         if (desired.contains(name) || (!methods && name == "hits")) {
             continue;  // hits is never deleted
@@ -99,9 +111,12 @@ void delete_metrics(const Owner& owner, const std::map<std::string, config::Metr
 
 // Matches desired rules to actual ones, then orders them the way porta's acts_as_list moves them:
 // desired rule i ends at position i + 1, rules not in the desired state after them.
-void diff_rules(const Owner& owner, const std::vector<config::MappingRule>& desired,
-                const std::vector<config::MappingRule>& actual, const std::vector<Id>* ids,
-                bool auto_created, std::vector<Operation>& upserts,
+void diff_rules(const Owner& owner,
+                const std::vector<config::MappingRule>& desired,
+                const std::vector<config::MappingRule>& actual,
+                const std::vector<Id>* ids,
+                bool auto_created,
+                std::vector<Operation>& upserts,
                 std::vector<Operation>& deletes) {
     const std::size_t n = desired.size();
     const std::size_t m = actual.size();
@@ -142,8 +157,8 @@ void diff_rules(const Owner& owner, const std::vector<config::MappingRule>& desi
         const auto position = static_cast<std::int64_t>(i + 1);
         if (!match[i]) {
             list.insert(list.begin() + static_cast<std::ptrdiff_t>(i), m + i);
-            Operation o = op(Action::kCreate, owner.rule_kind, owner.product, owner.backend,
-                             rule_name(d));
+            Operation o =
+                op(Action::kCreate, owner.rule_kind, owner.product, owner.backend, rule_name(d));
             field(o, "http_method", d.http_method);
             field(o, "pattern", d.pattern);
             field(o, "delta", std::to_string(d.delta));
@@ -157,8 +172,8 @@ void diff_rules(const Owner& owner, const std::vector<config::MappingRule>& desi
         }
         const std::size_t j = *match[i];
         const config::MappingRule& a = actual[j];
-        Operation o = op(Action::kUpdate, owner.rule_kind, owner.product, owner.backend,
-                         rule_name(d));
+        Operation o =
+            op(Action::kUpdate, owner.rule_kind, owner.product, owner.backend, rule_name(d));
         o.id = ids != nullptr && j < ids->size() ? (*ids)[j] : 0;
         if (d.metric != a.metric) {
             o.changes.push_back({"metric", d.metric, a.metric});
@@ -170,8 +185,8 @@ void diff_rules(const Owner& owner, const std::vector<config::MappingRule>& desi
         if (d.last != a.last) {
             field(o, "last", b(d.last), b(a.last));
         }
-        const auto current = static_cast<std::size_t>(
-            std::find(list.begin(), list.end(), j) - list.begin());
+        const auto current =
+            static_cast<std::size_t>(std::find(list.begin(), list.end(), j) - list.begin());
         if (current != i) {
             list.erase(list.begin() + static_cast<std::ptrdiff_t>(current));
             list.insert(list.begin() + static_cast<std::ptrdiff_t>(i), j);
@@ -212,10 +227,14 @@ std::string pricing_name(const std::string& plan, const config::PricingRule& p) 
     return plan + "/" + p.metric.to_string() + "/" + std::to_string(p.min) + ".." + opt_str(p.max);
 }
 
-void diff_plan_contents(const std::string& product, const std::string& plan_name,
-                        const config::Plan& desired, const config::Plan* actual,
-                        const ProductIds* ids, std::vector<Operation>& limits,
-                        std::vector<Operation>& pricing, std::vector<Operation>& deletes) {
+void diff_plan_contents(const std::string& product,
+                        const std::string& plan_name,
+                        const config::Plan& desired,
+                        const config::Plan* actual,
+                        const ProductIds* ids,
+                        std::vector<Operation>& limits,
+                        std::vector<Operation>& pricing,
+                        std::vector<Operation>& deletes) {
     // limits: (metric, period) -> value, updated in place
     std::map<std::pair<config::MetricRef, ratelimit::Period>, const config::Limit*> have;
     if (actual != nullptr) {
@@ -309,15 +328,13 @@ void diff_plan_contents(const std::string& product, const std::string& plan_name
         o.metric = d.metric;
         o.min = d.min;
         o.max = d.max;
-        const std::string was =
-            overlap == unmatched.end()
-                ? ""
-                : std::to_string((*overlap)->min) + ".." + opt_str((*overlap)->max) + " at " +
-                      (*overlap)->cost_per_unit;
-        o.changes.push_back({"range_and_cost",
-                             std::to_string(d.min) + ".." + opt_str(d.max) + " at " +
-                                 d.cost_per_unit,
-                             was});
+        const std::string was = overlap == unmatched.end() ? ""
+                                                           : std::to_string((*overlap)->min) +
+                                                                 ".." + opt_str((*overlap)->max) +
+                                                                 " at " + (*overlap)->cost_per_unit;
+        o.changes.push_back(
+            {"range_and_cost",
+             std::to_string(d.min) + ".." + opt_str(d.max) + " at " + d.cost_per_unit, was});
         o.form = {{"min", std::to_string(d.min)},
                   {"max", d.max ? std::to_string(*d.max) : ""},
                   {"cost_per_unit", d.cost_per_unit}};
@@ -325,7 +342,8 @@ void diff_plan_contents(const std::string& product, const std::string& plan_name
             o.id = id_of(**overlap);
             // the old rule, for a restore if the create fails
             o.changes.push_back({"old_min", "", std::to_string((*overlap)->min)});
-            o.changes.push_back({"old_max", "", (*overlap)->max ? std::to_string(*(*overlap)->max) : ""});
+            o.changes.push_back(
+                {"old_max", "", (*overlap)->max ? std::to_string(*(*overlap)->max) : ""});
             o.changes.push_back({"old_cost_per_unit", "", (*overlap)->cost_per_unit});
             unmatched.erase(overlap);
         }
@@ -410,7 +428,8 @@ std::string Operation::summary() const {
         return out + name;
     }
     if (kind == Kind::kProxyConfig) {
-        return out + "of " + product + (action == Action::kPromote ? " to production" : " to staging");
+        return out + "of " + product +
+               (action == Action::kPromote ? " to production" : " to staging");
     }
     return out + owner + ": " + name;
 }
@@ -448,8 +467,10 @@ config::Backend Differ::fresh_backend(const config::Backend& desired) {
     return b;
 }
 
-std::vector<Operation> Differ::backend(const std::string& name, const config::Backend& desired,
-                                       const config::Backend* actual, const BackendIds* ids) const {
+std::vector<Operation> Differ::backend(const std::string& name,
+                                       const config::Backend& desired,
+                                       const config::Backend* actual,
+                                       const BackendIds* ids) const {
     std::vector<Operation> out;
     config::Backend fresh;
     if (actual == nullptr) {
@@ -537,8 +558,10 @@ std::string describe_chain(const std::vector<config::Policy>& chain) {
 
 }  // namespace
 
-std::vector<Operation> Differ::product(const std::string& name, const config::Product& desired,
-                                       const config::Product* actual, const ProductIds* ids,
+std::vector<Operation> Differ::product(const std::string& name,
+                                       const config::Product& desired,
+                                       const config::Product* actual,
+                                       const ProductIds* ids,
                                        const ProxyConfigStatus* configs,
                                        const std::vector<std::string>& changed_backends,
                                        bool created_in_this_run) const {
@@ -627,8 +650,8 @@ std::vector<Operation> Differ::product(const std::string& name, const config::Pr
     for (const auto& [plan_name, d] : desired.plans) {
         const auto it = actual->plans.find(plan_name);
         const config::Plan* a = it == actual->plans.end() ? nullptr : &it->second;
-        Operation o = op(a == nullptr ? Action::kCreate : Action::kUpdate, Kind::kPlan, name, "",
-                         plan_name);
+        Operation o =
+            op(a == nullptr ? Action::kCreate : Action::kUpdate, Kind::kPlan, name, "", plan_name);
         o.plan = plan_name;
         if (a == nullptr) {
             field(o, "system_name", plan_name);
@@ -732,7 +755,8 @@ std::vector<Operation> Differ::product(const std::string& name, const config::Pr
     // deploy and promote when the gateway configuration changes or production is behind
     const bool config_changes =
         creating || !changed_backends.empty() ||
-        std::any_of(out.begin(), out.end(), [](const Operation& o) { return affects_proxy_config(o); }) ||
+        std::any_of(out.begin(), out.end(),
+                    [](const Operation& o) { return affects_proxy_config(o); }) ||
         (options_.prune && !metric_deletes.empty());
     const bool unpromoted = configs != nullptr && configs->unpromoted();
     if (config_changes || unpromoted) {

@@ -17,10 +17,20 @@ bool selected(const config::Instance& instance, const RunOptions& options) {
                options.instances.end();
 }
 
-// Runs fn for every selected instance on its own thread, results in fleet order.
-std::vector<InstanceReport> for_each_instance(
-    const config::Fleet& fleet, const RunOptions& options,
-    const std::function<void(const config::Instance&, InstanceReport&)>& fn) {
+void set_error(InstanceReport& report, const ApiError& error) {
+    report.reachable = error.kind != ApiError::Kind::kUnreachable;
+    report.error = error.to_string();
+}
+
+// For every selected instance, on its own thread: connect, read its whole state and hand it to
+// fn (an instance that cannot be read gets its error in the report). Results in fleet order.
+using InstanceFn = std::function<void(
+    const config::Instance&, InstanceReport&, AdminClient&, StateReader&, InstanceState&&)>;
+
+std::vector<InstanceReport> for_each_instance(const config::Fleet& fleet,
+                                              const RunOptions& options,
+                                              const HttpClientFactory& factory,
+                                              const InstanceFn& fn) {
     std::vector<const config::Instance*> chosen;
     for (const auto& i : fleet.instances) {
         if (selected(i, options)) {
@@ -33,15 +43,22 @@ std::vector<InstanceReport> for_each_instance(
         for (std::size_t k = 0; k < chosen.size(); ++k) {
             reports[k].name = chosen[k]->name;
             reports[k].admin_url = chosen[k]->admin_url;
-            threads.emplace_back([&, k] { fn(*chosen[k], reports[k]); });
+            threads.emplace_back([&, k] {
+                const config::Instance& instance = *chosen[k];
+                auto http = factory(instance);
+                AdminClient client(*http, instance.admin_url, instance.token, instance.timeout, {},
+                                   instance.concurrency);
+                StateReader reader(client, instance.concurrency);
+                auto state = reader.read();
+                if (!state) {
+                    set_error(reports[k], state.error());
+                    return;
+                }
+                fn(instance, reports[k], client, reader, std::move(*state));
+            });
         }
     }
     return reports;
-}
-
-void set_error(InstanceReport& report, const ApiError& error) {
-    report.reachable = error.kind != ApiError::Kind::kUnreachable;
-    report.error = error.to_string();
 }
 
 }  // namespace
@@ -64,49 +81,41 @@ std::vector<std::string> unknown_instances(const config::Fleet& fleet, const Run
     return out;
 }
 
-std::vector<InstanceReport> plan(const config::Fleet& fleet, const RunOptions& options, Mode mode,
+std::vector<InstanceReport> plan(const config::Fleet& fleet,
+                                 const RunOptions& options,
+                                 Mode mode,
                                  const HttpClientFactory& factory) {
-    return for_each_instance(fleet, options, [&](const config::Instance& instance,
-                                                 InstanceReport& report) {
-        auto http = factory(instance);
-        AdminClient client(*http, instance.admin_url, instance.token, instance.timeout);
-        StateReader reader(client, instance.concurrency);
-        auto state = reader.read();
-        if (!state) {
-            set_error(report, state.error());
-            return;
-        }
-        // drift lists everything that differs, unmanaged objects included
-        const Differ differ(DiffOptions{options.prune || mode == Mode::kDrift});
-        report.operations = differ.diff(fleet.desired, *state);
-    });
+    return for_each_instance(
+        fleet, options, factory,
+        [&](const config::Instance&, InstanceReport& report, AdminClient&, StateReader&,
+            InstanceState&& state) {
+            // drift lists everything that differs, unmanaged included
+            const Differ differ(DiffOptions{options.prune || mode == Mode::kDrift});
+            report.operations = differ.diff(fleet.desired, state);
+        });
 }
 
-std::vector<InstanceReport> apply(const config::Fleet& fleet, const RunOptions& options,
-                                  const ApplyProgress& progress, const HttpClientFactory& factory) {
-    return for_each_instance(fleet, options, [&](const config::Instance& instance,
-                                                 InstanceReport& report) {
-        auto http = factory(instance);
-        AdminClient client(*http, instance.admin_url, instance.token, instance.timeout);
-        StateReader reader(client, instance.concurrency);
-        auto state = reader.read();
-        if (!state) {
-            set_error(report, state.error());
-            return;
-        }
-        const DiffOptions diff_options{options.prune};
-        report.operations = Differ(diff_options).diff(fleet.desired, *state);
-        if (report.operations.empty()) {
-            return;  // converged already: not a single write
-        }
-        Applier applier(client, reader, fleet.desired, std::move(*state), diff_options,
-                        instance.concurrency, [&](const Operation& op, const ApiError* error) {
-                            if (progress) {
-                                progress(instance.name, op, error);
-                            }
-                        });
-        report.applied = applier.run();
-    });
+std::vector<InstanceReport> apply(const config::Fleet& fleet,
+                                  const RunOptions& options,
+                                  const ApplyProgress& progress,
+                                  const HttpClientFactory& factory) {
+    return for_each_instance(
+        fleet, options, factory,
+        [&](const config::Instance& instance, InstanceReport& report, AdminClient& client,
+            StateReader& reader, InstanceState&& state) {
+            const DiffOptions diff_options{options.prune};
+            report.operations = Differ(diff_options).diff(fleet.desired, state);
+            if (report.operations.empty()) {
+                return;  // converged already: not a single write
+            }
+            Applier applier(client, reader, fleet.desired, std::move(state), diff_options,
+                            instance.concurrency, [&](const Operation& op, const ApiError* error) {
+                                if (progress) {
+                                    progress(instance.name, op, error);
+                                }
+                            });
+            report.applied = applier.run();
+        });
 }
 
 int plan_exit_code(const std::vector<InstanceReport>& reports, Mode mode) {

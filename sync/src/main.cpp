@@ -1,9 +1,9 @@
 // tandem: one desired 3scale configuration, applied identically to every instance of a fleet.
-#include <unistd.h>
-
-#include <CLI/CLI.hpp>
 #include <iostream>
 #include <mutex>
+
+#include <CLI/CLI.hpp>
+#include <unistd.h>
 
 #include "config/fleet.hpp"
 #include "sync/curl_http_client.hpp"
@@ -19,8 +19,8 @@ std::optional<config::Fleet> load(const std::string& file) {
             std::cerr << d.to_string() << "\n";
             errors += d.severity == config::Diagnostic::Severity::kError ? 1 : 0;
         }
-        std::cerr << "tandem: " << errors << " error" << (errors == 1 ? "" : "s") << " in "
-                  << file << "; nothing was contacted\n";
+        std::cerr << "tandem: " << errors << " error" << (errors == 1 ? "" : "s") << " in " << file
+                  << "; nothing was contacted\n";
         return std::nullopt;
     }
     for (const auto& d : fleet->notices) {
@@ -42,7 +42,8 @@ int main(int argc, char** argv) {
     auto* validate = app.add_subcommand("validate", "Validate the fleet file and its resources");
     auto* plan = app.add_subcommand("plan", "Show what apply would change on each instance");
     auto* apply = app.add_subcommand("apply", "Apply the desired state to every instance");
-    auto* drift = app.add_subcommand("drift", "Report where instances differ from the desired state");
+    auto* drift =
+        app.add_subcommand("drift", "Report where instances differ from the desired state");
     for (auto* cmd : {validate, plan, apply, drift}) {
         cmd->add_option("-f,--file", file, "Fleet file")->capture_default_str();
     }
@@ -98,7 +99,8 @@ int main(int argc, char** argv) {
     const bool tty = ::isatty(STDOUT_FILENO) != 0;
     const auto reports = syncer::apply(
         *fleet, options,
-        [&](const std::string& instance, const syncer::Operation& op, const syncer::ApiError* error) {
+        [&](const std::string& instance, const syncer::Operation& op,
+            const syncer::ApiError* error) {
             const std::lock_guard lock(out);
             const std::string status = error == nullptr ? (tty ? "\033[32mok\033[0m  " : "ok    ")
                                                         : (tty ? "\033[31mFAIL\033[0m" : "FAIL  ");

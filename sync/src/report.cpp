@@ -176,8 +176,8 @@ std::string plan_text(const std::vector<InstanceReport>& reports) {
             ++counts[op.action];
         }
         out += r.name + ": " + std::to_string(counts[Action::kCreate]) + " to create, " +
-               std::to_string(counts[Action::kUpdate] + counts[Action::kReplace]) +
-               " to update, " + std::to_string(counts[Action::kDelete]) + " to delete\n";
+               std::to_string(counts[Action::kUpdate] + counts[Action::kReplace]) + " to update, " +
+               std::to_string(counts[Action::kDelete]) + " to delete\n";
         for (const auto& op : r.operations) {
             out += "  " + std::string(sign(op.action)) + " " + op.summary();
             if (op.unmanaged && op.action == Action::kDelete) {
@@ -250,9 +250,8 @@ std::string drift_text(const std::vector<InstanceReport>& reports) {
             out += r.name + ": in sync\n";
             continue;
         }
-        const bool has_unmanaged = std::any_of(mine.begin(), mine.end(), [](const DriftEntry* e) {
-            return e->kind == "unmanaged";
-        });
+        const bool has_unmanaged = std::any_of(
+            mine.begin(), mine.end(), [](const DriftEntry* e) { return e->kind == "unmanaged"; });
         out += r.name + ": " + std::to_string(mine.size()) + " drift" +
                (mine.size() == 1 ? "" : "s") + "\n";
         for (const auto* e : mine) {
@@ -339,10 +338,11 @@ std::string drift_markdown(const std::vector<InstanceReport>& reports) {
                "|\n|---|---|---|---|---|---|\n";
         for (const auto& e : entries) {
             const std::string where = e.product.empty() ? e.backend : e.product;
-            out += "| " + md_escape(e.instance) + " | " + e.kind + " | " +
-                   md_escape(e.object_type + " " + (where == e.name ? where : where + ": " + e.name)) +
-                   " | " + md_escape(e.field) + " | `" + md_escape(shorten(e.expected, 60)) +
-                   "` | `" + md_escape(shorten(e.actual, 60)) + "` |\n";
+            out +=
+                "| " + md_escape(e.instance) + " | " + e.kind + " | " +
+                md_escape(e.object_type + " " + (where == e.name ? where : where + ": " + e.name)) +
+                " | " + md_escape(e.field) + " | `" + md_escape(shorten(e.expected, 60)) + "` | `" +
+                md_escape(shorten(e.actual, 60)) + "` |\n";
         }
         out += "\n</details>\n";
     }
@@ -367,8 +367,8 @@ std::string apply_summary(const std::vector<InstanceReport>& reports) {
             continue;
         }
         const auto& a = *r.applied;
-        out += std::to_string(a.done.size()) + " done, " + std::to_string(a.failed.size()) +
-               " failed";
+        out +=
+            std::to_string(a.done.size()) + " done, " + std::to_string(a.failed.size()) + " failed";
         out += a.converged() ? " — converged\n" : " — NOT converged\n";
         for (const auto& [op, err] : a.failed) {
             out += "      failed: " + op.summary() + ": " + err.to_string() + "\n";

@@ -45,9 +45,11 @@ std::string strip_backend_suffix(const std::string& name, Id backend_id) {
     return name.ends_with(suffix) ? name.substr(0, name.size() - suffix.size()) : name;
 }
 
-void read_metrics_into(const std::vector<Json>& items, Id backend_id,
+void read_metrics_into(const std::vector<Json>& items,
+                       Id backend_id,
                        std::map<std::string, config::Metric>& metrics,
-                       std::map<std::string, config::Metric>& methods, std::map<std::string, Id>& ids,
+                       std::map<std::string, config::Metric>& methods,
+                       std::map<std::string, Id>& ids,
                        std::map<Id, std::string>& names) {
     for (const Json& m : items) {
         std::string name = str(m, "system_name");
@@ -68,8 +70,10 @@ void read_metrics_into(const std::vector<Json>& items, Id backend_id,
 }
 
 // Rules sorted by position (older porta returns backend rules in id order).
-void read_rules_into(std::vector<Json> items, const std::map<Id, std::string>& metric_names,
-                     std::vector<config::MappingRule>& rules, std::vector<Id>& ids) {
+void read_rules_into(std::vector<Json> items,
+                     const std::map<Id, std::string>& metric_names,
+                     std::vector<config::MappingRule>& rules,
+                     std::vector<Id>& ids) {
     std::stable_sort(items.begin(), items.end(), [](const Json& a, const Json& b) {
         return a.value("position", 0) < b.value("position", 0);
     });
@@ -78,8 +82,8 @@ void read_rules_into(std::vector<Json> items, const std::map<Id, std::string>& m
         rule.http_method = str(r, "http_method");
         rule.pattern = str(r, "pattern");
         const auto it = metric_names.find(id_of(r, "metric_id"));
-        rule.metric = it == metric_names.end() ? "#" + std::to_string(id_of(r, "metric_id"))
-                                               : it->second;
+        rule.metric =
+            it == metric_names.end() ? "#" + std::to_string(id_of(r, "metric_id")) : it->second;
         rule.delta = r.value("delta", std::int64_t{1});
         rule.last = r.value("last", false);
         rules.push_back(std::move(rule));
@@ -87,14 +91,30 @@ void read_rules_into(std::vector<Json> items, const std::map<Id, std::string>& m
     }
 }
 
-const std::vector<const char*> kProxyFields = {
-    "endpoint", "sandbox_endpoint", "auth_user_key", "auth_app_id", "auth_app_key",
-    "credentials_location", "hostname_rewrite", "secret_token", "error_status_auth_failed",
-    "error_headers_auth_failed", "error_auth_failed", "error_status_auth_missing",
-    "error_headers_auth_missing", "error_auth_missing", "error_status_no_match",
-    "error_headers_no_match", "error_no_match", "error_status_limits_exceeded",
-    "error_headers_limits_exceeded", "error_limits_exceeded", "oidc_issuer_type",
-    "oidc_issuer_endpoint", "jwt_claim_with_client_id", "jwt_claim_with_client_id_type"};
+const std::vector<const char*> kProxyFields = {"endpoint",
+                                               "sandbox_endpoint",
+                                               "auth_user_key",
+                                               "auth_app_id",
+                                               "auth_app_key",
+                                               "credentials_location",
+                                               "hostname_rewrite",
+                                               "secret_token",
+                                               "error_status_auth_failed",
+                                               "error_headers_auth_failed",
+                                               "error_auth_failed",
+                                               "error_status_auth_missing",
+                                               "error_headers_auth_missing",
+                                               "error_auth_missing",
+                                               "error_status_no_match",
+                                               "error_headers_no_match",
+                                               "error_no_match",
+                                               "error_status_limits_exceeded",
+                                               "error_headers_limits_exceeded",
+                                               "error_limits_exceeded",
+                                               "oidc_issuer_type",
+                                               "oidc_issuer_endpoint",
+                                               "jwt_claim_with_client_id",
+                                               "jwt_claim_with_client_id_type"};
 
 }  // namespace
 
@@ -124,8 +144,29 @@ ApiResult<BackendSnapshot> StateReader::read_backend(const Json& backend) {
     return out;
 }
 
+ApiResult<StateReader::ConfigVersions> StateReader::read_config_versions() {
+    ConfigVersions out;
+    for (const char* env : {"sandbox", "production"}) {
+        auto configs =
+            client_.list(std::string("/admin/api/account/proxy_configs/") + env + ".json",
+                         "proxy_configs", true, {{"version", "latest"}});
+        if (!configs) {
+            return std::unexpected(configs.error());
+        }
+        for (const Json& cfg : *configs) {
+            const Id service = cfg.contains("content") ? id_of(cfg["content"], "id") : 0;
+            auto& status = out[service];
+            (std::string(env) == "sandbox" ? status.staging : status.production) =
+                cfg.value("version", std::int64_t{0});
+        }
+    }
+    return out;
+}
+
 ApiResult<ProductSnapshot> StateReader::read_product(
-    const Json& service, const std::map<std::string, BackendIds>& backends) {
+    const Json& service,
+    const std::map<std::string, BackendIds>& backends,
+    const ConfigVersions* versions) {
     const Id id = id_of(service);
     const std::string base = "/admin/api/services/" + std::to_string(id);
     ProductSnapshot out;
@@ -187,20 +228,36 @@ ApiResult<ProductSnapshot> StateReader::read_product(
     if (!plans) {
         return std::unexpected(plans.error());
     }
+    // Plans are read in parallel (limits and pricing rules: two calls each); the client caps
+    // the requests in flight.
+    std::vector<const Json*> product_plans;
     for (const Json& p : *plans) {
-        if (p.value("custom", false)) {
-            continue;  // per-application customizations are not plans of the product
+        if (!p.value("custom", false)) {  // per-application customizations are not the product's
+            product_plans.push_back(&p);
         }
-        const std::string plan_name = str(p, "system_name");
-        const Id plan_id = id_of(p);
+    }
+    struct PlanRead {
+        std::string name;
+        Id id = 0;
         config::Plan plan;
+        std::vector<std::pair<LimitKey, Id>> limit_ids;
+        std::vector<std::pair<PricingKey, Id>> pricing_ids;
+    };
+    std::vector<PlanRead> reads(product_plans.size());
+    auto plans_done = parallel_for<
+        ApiError>(product_plans.size(), 4, [&](std::size_t k) -> std::expected<void, ApiError> {
+        const Json& p = *product_plans[k];
+        PlanRead& out_plan = reads[k];
+        out_plan.name = str(p, "system_name");
+        out_plan.id = id_of(p);
+        config::Plan& plan = out_plan.plan;
         plan.name = str(p, "name");
         plan.approval_required = p.value("approval_required", false);
         plan.trial_period_days = p.value("trial_period_days", std::int64_t{0});
         plan.setup_fee = decimal(p, "setup_fee");
         plan.cost_per_month = decimal(p, "cost_per_month");
         plan.published = str(p, "state") == "published";
-        const std::string plan_base = "/admin/api/application_plans/" + std::to_string(plan_id);
+        const std::string plan_base = "/admin/api/application_plans/" + std::to_string(out_plan.id);
         auto limits = client_.list(plan_base + "/limits.json", "limits", true);
         if (!limits) {
             return std::unexpected(limits.error());
@@ -208,9 +265,10 @@ ApiResult<ProductSnapshot> StateReader::read_product(
         for (const Json& l : *limits) {
             config::Limit limit;
             limit.metric = ref_of(id_of(l, "metric_id"));
-            limit.period = ratelimit::parse_period(str(l, "period")).value_or(ratelimit::Period::kEternity);
+            limit.period =
+                ratelimit::parse_period(str(l, "period")).value_or(ratelimit::Period::kEternity);
             limit.value = l.value("value", std::int64_t{0});
-            ids.limits[{plan_name, limit.metric, limit.period}] = id_of(l);
+            out_plan.limit_ids.push_back({{out_plan.name, limit.metric, limit.period}, id_of(l)});
             plan.limits.push_back(std::move(limit));
         }
         auto pricing = client_.list(plan_base + "/pricing_rules.json", "pricing_rules", false);
@@ -225,41 +283,65 @@ ApiResult<ProductSnapshot> StateReader::read_product(
                 rule.max = r["max"].get<std::int64_t>();
             }
             rule.cost_per_unit = decimal(r, "cost_per_unit");
-            ids.pricing[{plan_name, rule.metric, rule.min, rule.max}] = id_of(r);
+            out_plan.pricing_ids.push_back(
+                {{out_plan.name, rule.metric, rule.min, rule.max}, id_of(r)});
             plan.pricing_rules.push_back(std::move(rule));
         }
-        model.plans[plan_name] = std::move(plan);
-        ids.plans[plan_name] = plan_id;
+        return {};
+    });
+    if (!plans_done) {
+        return std::unexpected(plans_done.error());
+    }
+    for (auto& r : reads) {
+        ids.limits.insert(r.limit_ids.begin(), r.limit_ids.end());
+        ids.pricing.insert(r.pricing_ids.begin(), r.pricing_ids.end());
+        ids.plans[r.name] = r.id;
+        model.plans[r.name] = std::move(r.plan);
     }
 
-    auto policies = client_.get(base + "/proxy/policies.json");
-    if (!policies) {
-        return std::unexpected(policies.error());
-    }
-    for (const Json& p : policies->value("policies_config", Json::array())) {
-        config::Policy policy;
-        policy.name = str(p, "name");
-        policy.version = str(p, "version");
-        policy.enabled = p.value("enabled", false);  // stored without it: not in the gateway chain
-        policy.configuration = p.value("configuration", Json::object()).dump();
-        model.policies.push_back(std::move(policy));
-    }
     auto proxy = client_.get(base + "/proxy.json");
     if (!proxy) {
         return std::unexpected(proxy.error());
     }
     const Json p = unwrap(*proxy);
+    // the proxy carries the policy chain (as /proxy/policies.json shows it)
+    Json chain = p.value("policies_config", Json::array());
+    if (chain.is_string()) {
+        chain = Json::parse(chain.get<std::string>(), nullptr, false);
+    }
+    if (!chain.is_array()) {
+        auto policies = client_.get(base + "/proxy/policies.json");
+        if (!policies) {
+            return std::unexpected(policies.error());
+        }
+        chain = policies->value("policies_config", Json::array());
+    }
+    for (const Json& entry : chain) {
+        config::Policy policy;
+        policy.name = str(entry, "name");
+        policy.version = str(entry, "version");
+        policy.enabled = entry.value("enabled", false);  // stored without it: not in the chain
+        policy.configuration = entry.value("configuration", Json::object()).dump();
+        model.policies.push_back(std::move(policy));
+    }
     for (const char* field : kProxyFields) {
         if (!p.contains(field) || p[field].is_null()) {
             continue;
         }
         std::string value = str(p, field);
-        if (std::string_view(field).ends_with("endpoint") && std::string(field) != "oidc_issuer_endpoint") {
+        if (std::string_view(field).ends_with("endpoint") &&
+            std::string(field) != "oidc_issuer_endpoint") {
             value = config::normalize_url(value).value_or(value);
         }
         model.proxy.fields[field] = value;
     }
     ProxyConfigStatus& status = out.configs;
+    if (versions != nullptr) {
+        if (const auto it = versions->find(id); it != versions->end()) {
+            status = it->second;
+        }
+        return out;
+    }
     for (const char* env : {"sandbox", "production"}) {
         auto latest = client_.get(base + "/proxy/configs/" + env + "/latest.json");
         if (!latest) {
@@ -312,16 +394,21 @@ ApiResult<InstanceState> StateReader::read() {
     if (!services) {
         return std::unexpected(services.error());
     }
+    auto versions = read_config_versions();
+    if (!versions) {
+        return std::unexpected(versions.error());
+    }
     std::vector<ProductSnapshot> product_snapshots(services->size());
-    done = parallel_for<ApiError>(services->size(), concurrency_,
-                                  [&](std::size_t i) -> std::expected<void, ApiError> {
-                                      auto p = read_product((*services)[i], state.backends);
-                                      if (!p) {
-                                          return std::unexpected(p.error());
-                                      }
-                                      product_snapshots[i] = std::move(*p);
-                                      return {};
-                                  });
+    // more product readers than requests in flight, so the pipe stays full
+    done = parallel_for<ApiError>(
+        services->size(), concurrency_ * 2, [&](std::size_t i) -> std::expected<void, ApiError> {
+            auto p = read_product((*services)[i], state.backends, &*versions);
+            if (!p) {
+                return std::unexpected(p.error());
+            }
+            product_snapshots[i] = std::move(*p);
+            return {};
+        });
     if (!done) {
         return std::unexpected(done.error());
     }

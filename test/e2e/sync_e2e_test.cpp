@@ -1,15 +1,14 @@
 // `tandem` against real threescale-sim processes over loopback.
-#include <signal.h>
-
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <signal.h>
 
 #include "support/sim_process.hpp"
 
@@ -26,8 +25,9 @@ struct CommandRun {
     std::string out;  // stdout and stderr
 };
 
-CommandRun run_tandem(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
-               std::chrono::seconds timeout = std::chrono::seconds(180)) {
+CommandRun run_tandem(const std::vector<std::string>& args,
+                      const std::map<std::string, std::string>& env,
+                      std::chrono::seconds timeout = std::chrono::seconds(180)) {
     std::vector<std::string> argv = {TANDEM_PATH};
     argv.insert(argv.end(), args.begin(), args.end());
     support::ChildProcess p(argv, env, /*merge_stderr=*/true);
@@ -52,12 +52,15 @@ void edit(const fs::path& file, const std::string& from, const std::string& to) 
     std::ofstream(file) << text;
 }
 
-Json json_of(const support::HttpReply& r) { return Json::parse(r.body, nullptr, false); }
+Json json_of(const support::HttpReply& r) {
+    return Json::parse(r.body, nullptr, false);
+}
 
 // N simulated instances and a fleet file naming them, with the example CRs.
 class Fleet {
 public:
-    explicit Fleet(std::vector<std::string> names, std::vector<std::string> sim_args = {"--empty"},
+    explicit Fleet(std::vector<std::string> names,
+                   std::vector<std::string> sim_args = {"--empty"},
                    std::map<std::string, std::vector<std::string>> per_instance_args = {}) {
         dir_ = fs::temp_directory_path() /
                ("tandem-e2e-" + std::to_string(::getpid()) + "-" +
@@ -75,9 +78,9 @@ public:
             for (const auto& a : per_instance_args[name]) {
                 args.push_back(a);
             }
-            sims_.emplace(name, std::make_unique<SimProcess>(
-                                    args, std::map<std::string, std::string>{
-                                              {"TANDEM_SIM_TOKEN", token}}));
+            sims_.emplace(
+                name, std::make_unique<SimProcess>(
+                          args, std::map<std::string, std::string>{{"TANDEM_SIM_TOKEN", token}}));
             std::string var = "TANDEM_" + name + "_TOKEN";
             for (auto& ch : var) {
                 ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
@@ -124,7 +127,8 @@ int duplicated_rules(SimProcess& sim) {
     int dups = 0;
     for (const auto& r : state["mapping_rules"]) {
         const std::string key = r["_owner_type"].get<std::string>() + r["_owner_id"].dump() +
-                                r["http_method"].get<std::string>() + r["pattern"].get<std::string>();
+                                r["http_method"].get<std::string>() +
+                                r["pattern"].get<std::string>();
         dups += seen[key]++ > 0 ? 1 : 0;
     }
     return dups;
@@ -139,7 +143,8 @@ TEST(SyncE2E, ApplyFromEmptyThenDriftIsCleanAndASecondApplyWritesNothing) {
 
     auto apply = fleet.tandem({"apply"});
     ASSERT_EQ(apply.code, 0) << apply.out;
-    EXPECT_NE(apply.out.find("east: 32 done, 0 failed — converged"), std::string::npos) << apply.out;
+    EXPECT_NE(apply.out.find("east: 32 done, 0 failed — converged"), std::string::npos)
+        << apply.out;
     EXPECT_NE(apply.out.find("west: 32 done, 0 failed — converged"), std::string::npos);
 
     auto drift = fleet.tandem({"drift"});
@@ -165,7 +170,8 @@ TEST(SyncE2E, AChangeInTheCrsShowsExactlyInThePlanThenApplyConverges) {
     edit(products / "petstore.yaml", "value: 100\n", "value: 50\n");  // basic/hits/minute
     edit(products / "petstore.yaml", "metricMethodRef: status\n      increment: 1",
          "metricMethodRef: status\n      increment: 2");
-    edit(products / "petstore.yaml", "allow_origin: \"*\"", "allow_origin: https://shop.example.com");
+    edit(products / "petstore.yaml", "allow_origin: \"*\"",
+         "allow_origin: https://shop.example.com");
     edit(products / "petstore.yaml", "trialPeriod: 14", "trialPeriod: 30");
     auto plan = fleet.tandem({"plan", "--output", "json", "--instance", "east"});
     ASSERT_EQ(plan.code, 2) << plan.out;
@@ -179,12 +185,9 @@ TEST(SyncE2E, AChangeInTheCrsShowsExactlyInThePlanThenApplyConverges) {
                    op["name"].get<std::string>());
     }
     EXPECT_EQ(ops, (std::multiset<std::string>{
-                       "update limit basic/hits/minute",
-                       "update mapping rule GET /status$",
-                       "update policy chain policies",
-                       "update application plan premium",
-                       "deploy proxy config staging",
-                       "promote proxy config production"}))
+                       "update limit basic/hits/minute", "update mapping rule GET /status$",
+                       "update policy chain policies", "update application plan premium",
+                       "deploy proxy config staging", "promote proxy config production"}))
         << plan.out;
     auto apply = fleet.tandem({"apply"});
     ASSERT_EQ(apply.code, 0) << apply.out;
@@ -210,14 +213,16 @@ TEST(SyncE2E, DriftCatchesAChangeMadeDirectlyOnOneInstance) {
     auto& west = fleet.sim("west");
     const Json services = json_of(west.admin("GET", "/admin/api/services.json"));
     const std::string svc = services["services"][0]["service"]["id"].dump();
-    const Json plans = json_of(west.admin("GET", "/admin/api/services/" + svc + "/application_plans.json"));
+    const Json plans =
+        json_of(west.admin("GET", "/admin/api/services/" + svc + "/application_plans.json"));
     std::string plan_id;
     for (const auto& p : plans["plans"]) {
         if (p["application_plan"]["system_name"] == "basic") {
             plan_id = p["application_plan"]["id"].dump();
         }
     }
-    const Json limits = json_of(west.admin("GET", "/admin/api/application_plans/" + plan_id + "/limits.json"));
+    const Json limits =
+        json_of(west.admin("GET", "/admin/api/application_plans/" + plan_id + "/limits.json"));
     for (const auto& l : limits["limits"]) {
         if (l["limit"]["period"] == "minute" && l["limit"]["value"] == 100) {
             ASSERT_EQ(west.admin("PUT",
@@ -244,8 +249,10 @@ TEST(SyncE2E, DriftCatchesAChangeMadeDirectlyOnOneInstance) {
     EXPECT_EQ(report["summary"]["by_instance"]["east"], 0);
     auto md = fleet.tandem({"drift", "--output", "markdown"});
     EXPECT_EQ(md.code, 2);
-    EXPECT_NE(md.out.find("| west | changed | limit petstore: basic/hits/minute | value | `100` | `1000` |"),
-              std::string::npos)
+    EXPECT_NE(
+        md.out.find(
+            "| west | changed | limit petstore: basic/hits/minute | value | `100` | `1000` |"),
+        std::string::npos)
         << md.out;
     // apply restores it in place
     ASSERT_EQ(fleet.tandem({"apply"}).code, 0);
@@ -267,13 +274,15 @@ TEST(SyncE2E, PruneRemovesUnmanagedObjectsInAValidOrder) {
     // hand-made: a metric, a rule using it, in the promoted config; and a plan
     const Json m = json_of(east.admin("POST", svc + "/metrics.json",
                                       "friendly_name=Legacy&system_name=legacy&unit=call"));
-    ASSERT_EQ(east.admin("POST", svc + "/proxy/mapping_rules.json",
-                         "http_method=GET&pattern=/legacy&delta=1&metric_id=" +
-                             m["metric"]["id"].dump())
-                  .status,
-              201u);
-    ASSERT_EQ(east.admin("POST", svc + "/application_plans.json", "name=Old plan&system_name=old_plan").status,
-              201u);
+    ASSERT_EQ(
+        east.admin("POST", svc + "/proxy/mapping_rules.json",
+                   "http_method=GET&pattern=/legacy&delta=1&metric_id=" + m["metric"]["id"].dump())
+            .status,
+        201u);
+    ASSERT_EQ(
+        east.admin("POST", svc + "/application_plans.json", "name=Old plan&system_name=old_plan")
+            .status,
+        201u);
     ASSERT_EQ(east.admin("POST", svc + "/proxy/deploy.json").status, 201u);
     const Json latest = json_of(east.admin("GET", svc + "/proxy/configs/sandbox/latest.json"));
     ASSERT_EQ(east.admin("POST",
@@ -285,10 +294,10 @@ TEST(SyncE2E, PruneRemovesUnmanagedObjectsInAValidOrder) {
 
     auto drift = fleet.tandem({"drift"});
     EXPECT_EQ(drift.code, 2);
-    for (const char* expected : {"unmanaged  product api", "unmanaged  backend api_backend",
-                                 "unmanaged  metric petstore: legacy",
-                                 "unmanaged  mapping rule petstore: GET /legacy",
-                                 "unmanaged  application plan petstore: old_plan"}) {
+    for (const char* expected :
+         {"unmanaged  product api", "unmanaged  backend api_backend",
+          "unmanaged  metric petstore: legacy", "unmanaged  mapping rule petstore: GET /legacy",
+          "unmanaged  application plan petstore: old_plan"}) {
         EXPECT_NE(drift.out.find(expected), std::string::npos) << expected << "\n" << drift.out;
     }
     // without --prune nothing is deleted
@@ -310,8 +319,13 @@ TEST(SyncE2E, ApplyConvergesUnderInjectedFaultsWithoutDuplicates) {
     for (const int seed : {1, 2, 3, 4, 5, 6}) {
         SCOPED_TRACE("seed " + std::to_string(seed));
         const std::vector<std::string> faults = {
-            "--empty", "--fault-seed", std::to_string(seed), "--fault-error-rate", "0.1",
-            "--fault-ambiguous-rate", "0.12"};  // with retries: about 20% of calls fail once
+            "--empty",
+            "--fault-seed",
+            std::to_string(seed),
+            "--fault-error-rate",
+            "0.1",
+            "--fault-ambiguous-rate",
+            "0.12"};  // with retries: about 20% of calls fail once
         Fleet fleet({"east", "west"}, faults);
         int runs = 0;
         CommandRun r;
@@ -359,9 +373,10 @@ TEST(SyncE2E, ExitCodesForUnreachableAndBadInput) {
     Fleet fleet({"east"});
     // an instance where nothing listens: plan and drift say 3 and still report the other
     std::string yaml = slurp(fleet.dir() / "fleet.yaml");
-    yaml.replace(yaml.find("resources:"), 0,
-                 "  - name: gone\n    adminUrl: http://127.0.0.1:1\n    token: {env: TANDEM_EAST_TOKEN}\n"
-                 "    timeout: 2s\n");
+    yaml.replace(
+        yaml.find("resources:"), 0,
+        "  - name: gone\n    adminUrl: http://127.0.0.1:1\n    token: {env: TANDEM_EAST_TOKEN}\n"
+        "    timeout: 2s\n");
     std::ofstream(fleet.dir() / "fleet.yaml") << yaml;
     auto plan = fleet.tandem({"plan"});
     EXPECT_EQ(plan.code, 3) << plan.out;
@@ -373,7 +388,8 @@ TEST(SyncE2E, ExitCodesForUnreachableAndBadInput) {
     EXPECT_FALSE(report["complete"].get<bool>());
     auto apply = fleet.tandem({"apply"});
     EXPECT_EQ(apply.code, 1);  // one instance failing does not stop the others...
-    EXPECT_NE(apply.out.find("east: 32 done, 0 failed — converged"), std::string::npos) << apply.out;
+    EXPECT_NE(apply.out.find("east: 32 done, 0 failed — converged"), std::string::npos)
+        << apply.out;
     EXPECT_EQ(fleet.tandem({"drift", "--instance", "east"}).code, 0);
 
     // invalid input: exit 1, nothing contacted
@@ -393,9 +409,13 @@ TEST(SyncE2E, TheTokenNeverAppearsInAnyOutput) {
     std::map<std::string, std::string> env = fleet.env();
     // the sim's real token is different: every call with the canary gets 403
     env["TANDEM_EAST_TOKEN"] = canary;
-    std::vector<std::vector<std::string>> commands = {
-        {"validate"}, {"plan"}, {"plan", "--output", "json"}, {"apply"},
-        {"drift"},    {"drift", "--output", "json"}, {"drift", "--output", "markdown"}};
+    std::vector<std::vector<std::string>> commands = {{"validate"},
+                                                      {"plan"},
+                                                      {"plan", "--output", "json"},
+                                                      {"apply"},
+                                                      {"drift"},
+                                                      {"drift", "--output", "json"},
+                                                      {"drift", "--output", "markdown"}};
     for (const auto& cmd : commands) {
         auto args = cmd;
         args.insert(args.begin() + 1, {"-f", (fleet.dir() / "fleet.yaml").string()});

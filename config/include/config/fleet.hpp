@@ -26,7 +26,7 @@ private:
 
 struct Instance {
     std::string name;
-    std::string admin_url;  // normalized: scheme://host:port, no trailing slash
+    std::string admin_url;     // normalized: scheme://host:port, no trailing slash
     std::string token_source;  // "env TANDEM_EAST_TOKEN" or "file /run/secrets/east" (for messages)
     Secret token;
     std::int64_t weight = 1;

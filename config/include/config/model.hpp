@@ -99,8 +99,8 @@ struct Product {
     std::optional<std::string> deployment_option;  // "hosted" | "self_managed"
     std::optional<std::string> backend_version;    // "1" | "2" | "oidc"
     std::map<std::string, Metric> metrics;
-    std::map<std::string, Metric> methods;  // children of hits
-    std::vector<MappingRule> mapping_rules;  // order = priority (position = index + 1)
+    std::map<std::string, Metric> methods;               // children of hits
+    std::vector<MappingRule> mapping_rules;              // order = priority (position = index + 1)
     std::map<std::string, BackendUsage> backend_usages;  // by backend system_name
     std::map<std::string, Plan> plans;
     std::vector<Policy> policies;  // the whole chain, apicast included

@@ -4,10 +4,12 @@
 #include <chrono>
 #include <expected>
 #include <functional>
-#include <nlohmann/json.hpp>
+#include <semaphore>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "config/fleet.hpp"
 #include "sync/http_client.hpp"
@@ -53,16 +55,24 @@ std::string form_encode(const Form& form);
 // in a URL), pagination, retries with backoff and jitter for what is safe to repeat.
 class AdminClient {
 public:
-    AdminClient(HttpClient& http, std::string base_url, const config::Secret& token,
-                std::chrono::milliseconds timeout, RetryPolicy retry = {});
+    // At most `max_in_flight` requests are sent at once, whatever the number of calling threads.
+    AdminClient(HttpClient& http,
+                std::string base_url,
+                const config::Secret& token,
+                std::chrono::milliseconds timeout,
+                RetryPolicy retry = {},
+                int max_in_flight = 64);
 
     ApiResult<Json> get(const std::string& path, const Form& query = {});
     // Every element of a list, unwrapped ({"services":[{"service":{..}}]} -> [{..}]). `key` is
     // the list key ("" for a bare array); paginated lists are walked 500 at a time.
-    ApiResult<std::vector<Json>> list(const std::string& path, const std::string& key,
-                                      bool paginated);
+    ApiResult<std::vector<Json>> list(const std::string& path,
+                                      const std::string& key,
+                                      bool paginated,
+                                      const Form& query = {});
     ApiResult<Json> create(const std::string& path, const Form& form);  // POST, never retried
-    ApiResult<Json> update(const std::string& path, const Form& form,
+    ApiResult<Json> update(const std::string& path,
+                           const Form& form,
                            const std::string& method = "PUT");  // idempotent: retried
     ApiResult<void> remove(const std::string& path);            // DELETE, never retried
 
@@ -77,7 +87,9 @@ public:
     std::function<void(std::chrono::milliseconds)> sleep;
 
 private:
-    ApiResult<Json> call(const std::string& method, const std::string& path, const Form& query,
+    ApiResult<Json> call(const std::string& method,
+                         const std::string& path,
+                         const Form& query,
                          const Form& form);
 
     HttpClient& http_;
@@ -85,6 +97,7 @@ private:
     std::string authorization_;
     std::chrono::milliseconds timeout_;
     RetryPolicy retry_;
+    std::counting_semaphore<1024> in_flight_;
     Stats stats_;
 };
 

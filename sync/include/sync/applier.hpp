@@ -29,14 +29,20 @@ class Applier {
 public:
     using Progress = std::function<void(const Operation&, const ApiError*)>;
 
-    Applier(AdminClient& client, StateReader& reader, const config::DesiredState& desired,
-            InstanceState state, DiffOptions options, int concurrency, Progress progress = {});
+    Applier(AdminClient& client,
+            StateReader& reader,
+            const config::DesiredState& desired,
+            InstanceState state,
+            DiffOptions options,
+            int concurrency,
+            Progress progress = {});
 
     ApplyResult run();
 
 private:
     bool run_backend(const std::string& name, const config::Backend& desired);
-    bool run_product(const std::string& name, const config::Product& desired,
+    bool run_product(const std::string& name,
+                     const config::Product& desired,
                      const std::vector<std::string>& changed_backends);
     bool execute(const std::vector<Operation>& ops);
     ApiResult<void> execute(const Operation& op);

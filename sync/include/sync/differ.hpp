@@ -16,17 +16,22 @@ public:
     explicit Differ(DiffOptions options) : options_(options) {}
 
     // Phase A: backends (create/update, metrics/methods, mapping rules).
-    std::vector<Operation> backend(const std::string& name, const config::Backend& desired,
-                                   const config::Backend* actual, const BackendIds* ids) const;
+    std::vector<Operation> backend(const std::string& name,
+                                   const config::Backend& desired,
+                                   const config::Backend* actual,
+                                   const BackendIds* ids) const;
     // Phase B: one product, deploy and promote included; metric/method deletes come after the
     // deploy so that 3scale no longer refuses them.
-    std::vector<Operation> product(const std::string& name, const config::Product& desired,
-                                   const config::Product* actual, const ProductIds* ids,
+    std::vector<Operation> product(const std::string& name,
+                                   const config::Product& desired,
+                                   const config::Product* actual,
+                                   const ProductIds* ids,
                                    const ProxyConfigStatus* configs,
                                    const std::vector<std::string>& changed_backends,
                                    bool created_in_this_run = false) const;
     // Phase C (prune): backend metric/method and rule deletes, after every product is promoted.
-    std::vector<Operation> backend_deletes(const std::string& name, const config::Backend& desired,
+    std::vector<Operation> backend_deletes(const std::string& name,
+                                           const config::Backend& desired,
                                            const config::Backend& actual,
                                            const BackendIds& ids) const;
     // Phase D: objects with no desired counterpart at all (always reported; deleted with prune).

@@ -22,14 +22,17 @@ HttpClientFactory curl_client_factory();
 enum class Mode { kPlan, kDrift };
 
 // Reads every selected instance in parallel and diffs it against the desired state.
-std::vector<InstanceReport> plan(const config::Fleet& fleet, const RunOptions& options, Mode mode,
+std::vector<InstanceReport> plan(const config::Fleet& fleet,
+                                 const RunOptions& options,
+                                 Mode mode,
                                  const HttpClientFactory& factory = curl_client_factory());
 
 // Plans and applies on every selected instance in parallel; one failing instance does not stop
 // the others. `progress` is called for every operation done or failed (from worker threads).
-using ApplyProgress = std::function<void(const std::string& instance, const Operation&,
-                                         const ApiError*)>;
-std::vector<InstanceReport> apply(const config::Fleet& fleet, const RunOptions& options,
+using ApplyProgress =
+    std::function<void(const std::string& instance, const Operation&, const ApiError*)>;
+std::vector<InstanceReport> apply(const config::Fleet& fleet,
+                                  const RunOptions& options,
                                   const ApplyProgress& progress,
                                   const HttpClientFactory& factory = curl_client_factory());
 

@@ -9,7 +9,8 @@
 namespace syncer {
 
 template <class E>
-std::expected<void, E> parallel_for(std::size_t n, int concurrency,
+std::expected<void, E> parallel_for(std::size_t n,
+                                    int concurrency,
                                     const std::function<std::expected<void, E>(std::size_t)>& fn) {
     std::atomic<std::size_t> next{0};
     std::atomic<bool> failed{false};
@@ -34,7 +35,8 @@ std::expected<void, E> parallel_for(std::size_t n, int concurrency,
             }
         }
     };
-    const auto threads = std::min<std::size_t>(static_cast<std::size_t>(std::max(1, concurrency)), n);
+    const auto threads =
+        std::min<std::size_t>(static_cast<std::size_t>(std::max(1, concurrency)), n);
     {
         std::vector<std::jthread> pool;
         for (std::size_t t = 1; t < threads; ++t) {

@@ -16,7 +16,8 @@ using Id = std::int64_t;
 // (plan system_name, metric, period)
 using LimitKey = std::tuple<std::string, config::MetricRef, ratelimit::Period>;
 // (plan system_name, metric, min, max)
-using PricingKey = std::tuple<std::string, config::MetricRef, std::int64_t, std::optional<std::int64_t>>;
+using PricingKey =
+    std::tuple<std::string, config::MetricRef, std::int64_t, std::optional<std::int64_t>>;
 
 struct BackendIds {
     Id id = 0;

@@ -23,14 +23,20 @@ struct ProductSnapshot {
 
 class StateReader {
 public:
-    StateReader(AdminClient& client, int concurrency) : client_(client), concurrency_(concurrency) {}
+    StateReader(AdminClient& client, int concurrency)
+        : client_(client), concurrency_(concurrency) {}
 
     ApiResult<InstanceState> read();
     // One backend or product (e.g. right after creating it). A product's usages are resolved to
     // backend system names through `backends`.
     ApiResult<BackendSnapshot> read_backend(const Json& backend);
+    // `versions`: the latest staging/production config version per product id, when already
+    // known from the bulk listing; otherwise they are read for this product.
+    using ConfigVersions = std::map<Id, ProxyConfigStatus>;
     ApiResult<ProductSnapshot> read_product(const Json& service,
-                                            const std::map<std::string, BackendIds>& backends);
+                                            const std::map<std::string, BackendIds>& backends,
+                                            const ConfigVersions* versions = nullptr);
+    ApiResult<ConfigVersions> read_config_versions();
     static void insert(InstanceState& state, BackendSnapshot snapshot);
     static void insert(InstanceState& state, ProductSnapshot snapshot);
 
@@ -41,7 +47,8 @@ private:
 
 // Runs fn(0..n-1) on up to `concurrency` threads; stops handing out work after the first error.
 template <class E>
-std::expected<void, E> parallel_for(std::size_t n, int concurrency,
+std::expected<void, E> parallel_for(std::size_t n,
+                                    int concurrency,
                                     const std::function<std::expected<void, E>(std::size_t)>& fn);
 
 }  // namespace syncer

@@ -300,6 +300,7 @@ Response AdminApi::delete_account(Ctx& c) {
     // Accounts are destroyed by a background job, like products and backends.
     (*a)["state"] = "scheduled_for_deletion";
     (*a)["_purge_at"] = now_epoch() + options_.purge_delay.count();
+    store_.has_soft_deleted = true;
     return deleted();
 }
 

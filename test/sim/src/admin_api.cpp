@@ -151,6 +151,7 @@ AdminApi::AdminApi(Store& store, SimClock& clock, const SimOptions& options, std
     add("GET", "services/:n/proxy/configs/:s/latest", &A::latest_config);
     add("GET", "services/:n/proxy/configs/:s/:n", &A::show_config);
     add("POST", "services/:n/proxy/configs/:s/:n/promote", &A::promote_config);
+    add("GET", "account/proxy_configs/:s", &A::account_configs);
     // accounts, users, applications
     add("POST", "signup", &A::signup);
     add("GET", "accounts", &A::list_accounts);

@@ -273,9 +273,7 @@ Response AdminApi::list_plans(Ctx& c) {
         return not_found();
     }
     Json items = Json::array();
-    for (const Json* plan : std::as_const(store_.plans).where([&](const Json& p) {
-             return id_field(p, "_service_id") == c.ids[0];
-         })) {
+    for (const Json* plan : std::as_const(store_.plans).by_key(std::to_string(c.ids[0]))) {
         items.push_back({{"application_plan", render_plan(*plan, c.base)}});
     }
     return Response::json(200, Json{{"plans", items}});
@@ -316,12 +314,10 @@ Response AdminApi::create_plan(Ctx& c) {
     if (!valid_system_name(system_name)) {
         errors.add("system_name",
                    "invalid. Only ASCII letters, numbers, dashes and underscores are allowed.");
-    } else if (!store_.plans
-                    .where([&](const Json& pl) {
-                        return id_field(pl, "_service_id") == c.ids[0] &&
-                               pl.value("system_name", "") == system_name;
-                    })
-                    .empty()) {
+    } else if (const auto siblings = store_.plans.by_key(std::to_string(c.ids[0]));
+               std::any_of(siblings.begin(), siblings.end(), [&](const Json* pl) {
+                   return pl->value("system_name", "") == system_name;
+               })) {
         errors.add("system_name", "has already been taken");
     }
     if (!errors.empty()) {
@@ -405,8 +401,7 @@ Response AdminApi::default_plan(Ctx& c) {
     if (plan == nullptr) {
         return not_found();
     }
-    for (Json* other : store_.plans.where(
-             [&](const Json& p) { return id_field(p, "_service_id") == c.ids[0]; })) {
+    for (Json* other : store_.plans.by_key(std::to_string(c.ids[0]))) {
         (*other)["default"] = false;
     }
     (*plan)["default"] = true;
@@ -435,9 +430,7 @@ Response AdminApi::list_plan_limits(Ctx& c) {
         return not_found();
     }
     std::vector<Json> items;
-    for (const Json* l : std::as_const(store_.limits).where([&](const Json& l) {
-             return id_field(l, "plan_id") == c.ids[0];
-         })) {
+    for (const Json* l : std::as_const(store_.limits).by_key(std::to_string(c.ids[0]))) {
         items.push_back({{"limit", render_limit(*l, c.base)}});
     }
     // paginated (the spec says max 50; porta uses the shared 1..500 range)
@@ -450,9 +443,10 @@ Response AdminApi::list_metric_limits(Ctx& c) {
         return not_found();
     }
     Json items = Json::array();
-    for (const Json* l : std::as_const(store_.limits).where([&](const Json& l) {
-             return id_field(l, "plan_id") == c.ids[0] && id_field(l, "metric_id") == c.ids[1];
-         })) {
+    for (const Json* l : std::as_const(store_.limits).by_key(std::to_string(c.ids[0]))) {
+        if (id_field(*l, "metric_id") != c.ids[1]) {
+            continue;
+        }
         items.push_back({{"limit", render_limit(*l, c.base)}});
     }
     return Response::json(200, Json{{"limits", items}});
@@ -479,12 +473,13 @@ void read_limit_attrs(const Params& p, Errors& errors, Json& out) {
 }
 
 bool period_taken(Store& store, Id plan, Id metric, const std::string& period, Id self) {
-    return !store.limits
-                .where([&](const Json& l) {
-                    return id_field(l, "plan_id") == plan && id_field(l, "metric_id") == metric &&
-                           l.value("period", "") == period && id_field(l, "id") != self;
-                })
-                .empty();
+    for (const Json* l : std::as_const(store.limits).by_key(std::to_string(plan))) {
+        if (id_field(*l, "metric_id") == metric && l->value("period", "") == period &&
+            id_field(*l, "id") != self) {
+            return true;
+        }
+    }
+    return false;
 }
 
 }  // namespace
@@ -582,9 +577,7 @@ Response AdminApi::list_plan_pricing(Ctx& c) {
         return not_found();
     }
     Json items = Json::array();
-    for (const Json* r : std::as_const(store_.pricing_rules).where([&](const Json& r) {
-             return id_field(r, "plan_id") == c.ids[0];
-         })) {
+    for (const Json* r : std::as_const(store_.pricing_rules).by_key(std::to_string(c.ids[0]))) {
         items.push_back({{"pricing_rule", render_pricing(*r)}});
     }
     return Response::json(200, Json{{"pricing_rules", items}});
@@ -596,9 +589,10 @@ Response AdminApi::list_metric_pricing(Ctx& c) {
         return not_found();
     }
     Json items = Json::array();
-    for (const Json* r : std::as_const(store_.pricing_rules).where([&](const Json& r) {
-             return id_field(r, "plan_id") == c.ids[0] && id_field(r, "metric_id") == c.ids[1];
-         })) {
+    for (const Json* r : std::as_const(store_.pricing_rules).by_key(std::to_string(c.ids[0]))) {
+        if (id_field(*r, "metric_id") != c.ids[1]) {
+            continue;
+        }
         items.push_back({{"pricing_rule", render_pricing(*r)}});
     }
     return Response::json(200, Json{{"pricing_rules", items}});
@@ -636,9 +630,10 @@ Response AdminApi::create_pricing(Ctx& c) {
     }
     if (errors.empty()) {
         const std::int64_t hi = max.value_or(INT64_MAX);
-        for (const Json* r : std::as_const(store_.pricing_rules).where([&](const Json& r) {
-                 return id_field(r, "plan_id") == c.ids[0] && id_field(r, "metric_id") == c.ids[1];
-             })) {
+        for (const Json* r : std::as_const(store_.pricing_rules).by_key(std::to_string(c.ids[0]))) {
+            if (id_field(*r, "metric_id") != c.ids[1]) {
+                continue;
+            }
             const std::int64_t other_lo = r->value("min", std::int64_t{1});
             const std::int64_t other_hi =
                 r->at("max").is_null() ? INT64_MAX : r->at("max").get<std::int64_t>();
@@ -873,9 +868,8 @@ Response AdminApi::list_configs(Ctx& c) {
     if (!env) {
         return Response::json(400, Json{{"error", "invalid environment"}});
     }
-    auto configs = store_.proxy_configs.where([&](const Json& cfg) {
-        return id_field(cfg, "_service_id") == c.ids[0] && cfg.value("environment", "") == *env;
-    });
+    auto configs = store_.proxy_configs.by_key(std::to_string(c.ids[0]));
+    std::erase_if(configs, [&](const Json* cfg) { return cfg->value("environment", "") != *env; });
     std::sort(configs.begin(), configs.end(), [](const Json* a, const Json* b) {
         return a->value("version", 0) < b->value("version", 0);
     });
@@ -901,11 +895,12 @@ Response AdminApi::latest_config(Ctx& c) {
 namespace {
 
 Json* config_version(Store& store, Id service_id, const std::string& env, Id version) {
-    auto found = store.proxy_configs.where([&](const Json& cfg) {
-        return id_field(cfg, "_service_id") == service_id && cfg.value("environment", "") == env &&
-               id_field(cfg, "version") == version;
-    });
-    return found.empty() ? nullptr : found.front();
+    for (Json* cfg : store.proxy_configs.by_key(std::to_string(service_id))) {
+        if (cfg->value("environment", "") == env && id_field(*cfg, "version") == version) {
+            return cfg;
+        }
+    }
+    return nullptr;
 }
 
 }  // namespace
@@ -960,6 +955,41 @@ Response AdminApi::promote_config(Ctx& c) {
     return created("proxy_config", render_config(stored),
                    c.base + "/admin/api/services/" + std::to_string(c.ids[0]) + "/proxy/configs/" +
                        *to + "/" + std::to_string(c.ids[1]) + ".json");
+}
+
+// Every product's configs of one environment (paginated); version=latest keeps the newest per
+// product, host= only the products whose endpoints have that host.
+Response AdminApi::account_configs(Ctx& c) {
+    const auto env = environment_of(c.strings.at(0));
+    if (!env) {
+        return Response::json(400, Json{{"error", "invalid environment"}});
+    }
+    const Params p(c.params, "");
+    Errors ignored;
+    const bool latest = read_string(p, "version", ignored).value_or("") == "latest";
+    const std::string host = read_string(p, "host", ignored).value_or("");
+    std::vector<const Json*> configs;
+    for (const auto& [id, cfg] : store_.proxy_configs.items()) {
+        const Id sid = id_field(cfg, "_service_id");
+        if (cfg.value("environment", "") != *env || store_.visible_service(sid) == nullptr) {
+            continue;
+        }
+        if (latest && store_.latest_config(sid, *env) != &cfg) {
+            continue;
+        }
+        if (!host.empty()) {
+            const Json& hosts = cfg["content"]["proxy"]["hosts"];
+            if (std::find(hosts.begin(), hosts.end(), Json(host)) == hosts.end()) {
+                continue;
+            }
+        }
+        configs.push_back(&cfg);
+    }
+    std::vector<Json> items;
+    for (const Json* cfg : configs) {
+        items.push_back({{"proxy_config", render_config(*cfg)}});
+    }
+    return paginate(c.params, std::move(items), "proxy_configs");
 }
 
 }  // namespace sim

@@ -290,6 +290,7 @@ Response AdminApi::delete_service(Ctx& c) {
     }
     (*s)["state"] = "deleted";
     (*s)["_purge_at"] = now_epoch() + options_.purge_delay.count();
+    store_.has_soft_deleted = true;
     return deleted();
 }
 
@@ -412,6 +413,7 @@ Response AdminApi::delete_backend(Ctx& c) {
         }
     }
     (*b)["_purge_at"] = now_epoch() + options_.purge_delay.count();
+    store_.has_soft_deleted = true;
     return deleted();
 }
 

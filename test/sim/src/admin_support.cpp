@@ -1,13 +1,13 @@
 #include "admin_support.hpp"
 
-#include "sim/params.hpp"
-
 #include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <regex>
 
 #include <boost/beast/core/detail/base64.hpp>
+
+#include "sim/params.hpp"
 
 namespace sim {
 

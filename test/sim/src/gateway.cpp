@@ -297,9 +297,7 @@ Gateway::Outcome Gateway::handle(const Request& request) {
         const auto start = ratelimit::window_at(period, now).start.time_since_epoch().count();
         return it->second.start == start ? it->second.value : 0;
     };
-    for (const Json* limit : std::as_const(store_.limits).where([&](const Json& l) {
-             return id_field(l, "plan_id") == plan;
-         })) {
+    for (const Json* limit : std::as_const(store_.limits).by_key(std::to_string(plan))) {
         const auto period = ratelimit::parse_period(limit->value("period", ""));
         if (!period) {
             continue;

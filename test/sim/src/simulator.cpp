@@ -1,11 +1,11 @@
 #include "sim/simulator.hpp"
 
-#include "sim/params.hpp"
-
 #include <chrono>
 #include <fstream>
 
 #include <sys/stat.h>
+
+#include "sim/params.hpp"
 
 namespace sim {
 

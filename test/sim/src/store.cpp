@@ -49,6 +49,35 @@ bool is_soft_deleted(const Json& object) {
     return object.contains("_purge_at");
 }
 
+std::string key_of(const Json& j, const char* field) {
+    const auto it = j.find(field);
+    return it != j.end() && it->is_number_integer() ? std::to_string(it->get<Id>()) : std::string();
+}
+
+std::string Store::owner_key(const Json& j) {
+    return j.value("_owner_type", "") + ":" + key_of(j, "_owner_id");
+}
+
+std::vector<Json*> Collection::by_key(const std::string& key) {
+    std::vector<Json*> out;
+    if (const auto it = index_.find(key); it != index_.end()) {
+        for (const Id id : it->second) {
+            out.push_back(&items_.at(id));
+        }
+    }
+    return out;
+}
+
+std::vector<const Json*> Collection::by_key(const std::string& key) const {
+    std::vector<const Json*> out;
+    if (const auto it = index_.find(key); it != index_.end()) {
+        for (const Id id : it->second) {
+            out.push_back(&items_.at(id));
+        }
+    }
+    return out;
+}
+
 Json* Collection::find(Id id) {
     const auto it = items_.find(id);
     return it == items_.end() ? nullptr : &it->second;
@@ -61,11 +90,28 @@ const Json* Collection::find(Id id) const {
 
 Json& Collection::insert(Json object) {
     const Id id = object.at("id").get<Id>();
-    return items_.insert_or_assign(id, std::move(object)).first->second;
+    erase(id);
+    if (key_) {
+        index_[key_(object)].insert(id);
+    }
+    return items_.emplace(id, std::move(object)).first->second;
 }
 
 bool Collection::erase(Id id) {
-    return items_.erase(id) > 0;
+    const auto it = items_.find(id);
+    if (it == items_.end()) {
+        return false;
+    }
+    if (key_) {
+        if (auto ix = index_.find(key_(it->second)); ix != index_.end()) {
+            ix->second.erase(id);
+            if (ix->second.empty()) {
+                index_.erase(ix);
+            }
+        }
+    }
+    items_.erase(it);
+    return true;
 }
 
 std::vector<Json*> Collection::where(const std::function<bool(const Json&)>& pred) {
@@ -109,6 +155,7 @@ std::expected<Store, std::string> Store::from_json(const Json& doc) {
             "not a threescale-sim state document (format != threescale-sim-state/v1)");
     }
     Store store;
+    store.has_soft_deleted = true;  // recomputed by the first purge
     store.next_id = doc.value("next_id", Id{1});
     store.tenant_id = doc.value("tenant_id", Id{1});
     for (const auto& named : kCollections) {
@@ -149,7 +196,7 @@ Json* Store::visible_account(Id id) {
 }
 
 Json* Store::proxy_of(Id service_id) {
-    auto found = proxies.where([&](const Json& p) { return id_of(p, "service_id") == service_id; });
+    auto found = proxies.by_key(std::to_string(service_id));
     return found.empty() ? nullptr : found.front();
 }
 
@@ -163,15 +210,11 @@ Json* Store::hits_of(const std::string& owner_type, Id owner_id) {
 }
 
 std::vector<Json*> Store::metrics_of(const std::string& owner_type, Id owner_id) {
-    return metrics.where([&](const Json& m) {
-        return m.value("_owner_type", "") == owner_type && id_of(m, "_owner_id") == owner_id;
-    });
+    return metrics.by_key(owner_type + ":" + std::to_string(owner_id));
 }
 
 std::vector<Json*> Store::rules_of(const std::string& owner_type, Id owner_id) {
-    auto rules = mapping_rules.where([&](const Json& r) {
-        return r.value("_owner_type", "") == owner_type && id_of(r, "_owner_id") == owner_id;
-    });
+    auto rules = mapping_rules.by_key(owner_type + ":" + std::to_string(owner_id));
     std::stable_sort(rules.begin(), rules.end(), [](const Json* a, const Json* b) {
         return a->value("position", 0) < b->value("position", 0);
     });
@@ -194,10 +237,10 @@ std::vector<Json*> Store::all_metrics_of_service(Id service_id) {
 
 Json* Store::latest_config(Id service_id, const std::string& environment) {
     Json* latest = nullptr;
-    for (Json* c : proxy_configs.where([&](const Json& c) {
-             return id_of(c, "_service_id") == service_id &&
-                    c.value("environment", "") == environment;
-         })) {
+    for (Json* c : proxy_configs.by_key(std::to_string(service_id))) {
+        if (c->value("environment", "") != environment) {
+            continue;
+        }
         if (latest == nullptr || c->value("version", 0) > latest->value("version", 0)) {
             latest = c;
         }
@@ -275,6 +318,9 @@ void Store::destroy_account(Id id) {
 }
 
 void Store::purge(std::int64_t now_epoch) {
+    if (!has_soft_deleted) {
+        return;
+    }
     const auto due = [&](const Json& j) {
         return is_soft_deleted(j) && j["_purge_at"].get<std::int64_t>() <= now_epoch;
     };
@@ -299,6 +345,10 @@ void Store::purge(std::int64_t now_epoch) {
     for (const Id id : ids) {
         destroy_account(id);
     }
+    const auto soft = [](const Json& j) { return is_soft_deleted(j); };
+    has_soft_deleted = !std::as_const(services).where(soft).empty() ||
+                       !std::as_const(backend_apis).where(soft).empty() ||
+                       !std::as_const(accounts).where(soft).empty();
 }
 
 }  // namespace sim

@@ -15,7 +15,8 @@ extern char** environ;
 namespace support {
 
 ChildProcess::ChildProcess(std::vector<std::string> argv,
-                           std::map<std::string, std::string> extra_env, bool merge_stderr) {
+                           std::map<std::string, std::string> extra_env,
+                           bool merge_stderr) {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) {
         throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));

@@ -1,8 +1,8 @@
-#include <gtest/gtest.h>
-
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+
+#include <gtest/gtest.h>
 
 #include "config/fleet.hpp"
 #include "config/normalize.hpp"
@@ -37,8 +37,9 @@ TEST_P(InvalidCorpus, ReportsEveryProblemWithFileLineAndField) {
             continue;
         }
         ++expectations;
-        EXPECT_NE(all.find(line), std::string::npos) << "missing diagnostic: " << line
-                                                     << "\n--- got:\n" << all;
+        EXPECT_NE(all.find(line), std::string::npos)
+            << "missing diagnostic: " << line << "\n--- got:\n"
+            << all;
     }
     EXPECT_GT(expectations, 0);
     EXPECT_EQ(all.find("unit-test-token"), std::string::npos) << "a token leaked";
@@ -53,7 +54,9 @@ std::vector<std::string> invalid_cases() {
     return out;
 }
 
-INSTANTIATE_TEST_SUITE_P(Config, InvalidCorpus, ::testing::ValuesIn(invalid_cases()),
+INSTANTIATE_TEST_SUITE_P(Config,
+                         InvalidCorpus,
+                         ::testing::ValuesIn(invalid_cases()),
                          [](const auto& param_info) { return param_info.param; });
 
 TEST(Loader, TheExampleFleetLoadsIntoTheModel) {

@@ -104,10 +104,10 @@ TEST_F(AdminApiTest, MalformedJsonAndUnknownContentTypeAre400) {
     EXPECT_EQ(h.post("/admin/api/services.json", "name=%zz").status, 400u);
     // nesting deep enough to exhaust the stack when serialized is refused, not crashed on
     const std::string deep = std::string(100000, '[') + std::string(100000, ']');
-    EXPECT_EQ(h.call("POST", "/admin/api/services.json", "{\"name\":" + deep + "}",
-                     "application/json")
-                  .status,
-              400u);
+    EXPECT_EQ(
+        h.call("POST", "/admin/api/services.json", "{\"name\":" + deep + "}", "application/json")
+            .status,
+        400u);
     const auto p = h.make_product("deep");
     EXPECT_EQ(h.put(SimHarness::svc(p) + "/proxy/policies.json", "policies_config=" + deep).status,
               422u);

@@ -1,9 +1,9 @@
 #include "sync/admin_client.hpp"
 
-#include <gtest/gtest.h>
-
 #include <deque>
 #include <mutex>
+
+#include <gtest/gtest.h>
 
 namespace syncer {
 namespace {
@@ -56,8 +56,10 @@ TEST_F(ClientTest, SendsTheTokenAsBasicAuthNeverInTheUrl) {
 }
 
 TEST_F(ClientTest, ReadsAreRetriedWithBackoffOn5xxTimeoutsAnd409) {
-    http.script = {ok("oops", 503), {HttpResponse::Transport::kUnknown, 0, "", "timeout"},
-                   ok("", 409), ok(R"({"a":1})")};
+    http.script = {ok("oops", 503),
+                   {HttpResponse::Transport::kUnknown, 0, "", "timeout"},
+                   ok("", 409),
+                   ok(R"({"a":1})")};
     const auto r = client.get("/x.json");
     ASSERT_TRUE(r.has_value());
     EXPECT_EQ((*r)["a"], 1);

@@ -122,14 +122,15 @@ TEST(Differ, NewLimitsArePostedAndExtraOnesOnlyDeletedWithPrune) {
 
 TEST(Differ, MappingRuleChangesDeployAndPromote) {
     auto actual = base_product();
-    actual.mapping_rules = {{"GET", "/a", "hits", 1, false, {}}, {"GET", "/b", "hits", 1, false, {}}};
+    actual.mapping_rules = {{"GET", "/a", "hits", 1, false, {}},
+                            {"GET", "/b", "hits", 1, false, {}}};
     auto desired = actual;
     desired.mapping_rules[1].delta = 3;
     const auto ops = Differ({}).diff(desired_of(desired), state_of(actual));
-    EXPECT_EQ(summaries(ops), (std::vector<std::string>{
-                                  "update mapping rule pets: GET /b",
-                                  "deploy proxy config of pets to staging",
-                                  "promote proxy config of pets to production"}));
+    EXPECT_EQ(summaries(ops),
+              (std::vector<std::string>{"update mapping rule pets: GET /b",
+                                        "deploy proxy config of pets to staging",
+                                        "promote proxy config of pets to production"}));
     EXPECT_EQ(ops[0].changes, (std::vector<FieldChange>{{"delta", "3", "1"}}));
 }
 
@@ -139,8 +140,10 @@ TEST(Differ, RuleOrderFollowsTheDesiredListLikeActsAsList) {
                             {"GET", "/b", "hits", 1, false, {}},
                             {"GET", "/c", "hits", 1, false, {}}};
     auto desired = actual;
-    desired.mapping_rules = {actual.mapping_rules[2], actual.mapping_rules[0],
-                             {"POST", "/new", "hits", 1, false, {}}, actual.mapping_rules[1]};
+    desired.mapping_rules = {actual.mapping_rules[2],
+                             actual.mapping_rules[0],
+                             {"POST", "/new", "hits", 1, false, {}},
+                             actual.mapping_rules[1]};
     const auto state = state_of(actual);
     const auto ops = Differ({}).diff(desired_of(desired), state);
     // /c moves to 1 (a, b shift down), then the new rule is inserted at 3; b ends at 4.
@@ -232,8 +235,9 @@ TEST(Differ, PricingChangesAreReplacesThatRememberTheOldRule) {
     ASSERT_EQ(ops.size(), 1u);
     EXPECT_EQ(ops[0].action, Action::kReplace);
     EXPECT_EQ(ops[0].id, 777);
-    const auto old_cost = std::find_if(ops[0].changes.begin(), ops[0].changes.end(),
-                                       [](const auto& c) { return c.field == "old_cost_per_unit"; });
+    const auto old_cost =
+        std::find_if(ops[0].changes.begin(), ops[0].changes.end(),
+                     [](const auto& c) { return c.field == "old_cost_per_unit"; });
     ASSERT_NE(old_cost, ops[0].changes.end());
     EXPECT_EQ(old_cost->actual, "0.5");
     // a new range overlapping an old one replaces it too (porta refuses overlaps)
@@ -267,7 +271,8 @@ TEST(Differ, PruneDeletesMetricsOnlyAfterTheDeployAndUnmanagedObjectsLast) {
         return std::find(s.begin(), s.end(), x) - s.begin();
     };
     ASSERT_LT(pos("delete mapping rule pets: GET /old"), static_cast<long>(s.size()));
-    EXPECT_LT(pos("delete mapping rule pets: GET /old"), pos("deploy proxy config of pets to staging"));
+    EXPECT_LT(pos("delete mapping rule pets: GET /old"),
+              pos("deploy proxy config of pets to staging"));
     EXPECT_LT(pos("promote proxy config of pets to production"), pos("delete metric pets: old"));
     EXPECT_EQ(s.back(), "delete product legacy");
     // without --prune none of that is touched

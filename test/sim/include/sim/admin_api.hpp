@@ -105,6 +105,7 @@ private:
     Response latest_config(Ctx& c);
     Response show_config(Ctx& c);
     Response promote_config(Ctx& c);
+    Response account_configs(Ctx& c);
     // accounts, users, applications, keys, objects (admin_accounts.cpp)
     Response signup(Ctx& c);
     Response list_accounts(Ctx& c);

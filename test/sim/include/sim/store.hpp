@@ -4,6 +4,7 @@
 #include <expected>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -14,9 +15,13 @@ namespace sim {
 using Id = std::int64_t;
 
 // One kind of object, by id. Objects are JSON documents holding the fields the admin API shows
-// plus internal fields whose names start with '_' (never rendered).
+// plus internal fields whose names start with '_' (never rendered). An optional owner key (e.g.
+// the plan id of a limit) is indexed; the fields it is computed from never change after insert.
 class Collection {
 public:
+    using KeyFn = std::function<std::string(const Json&)>;
+    explicit Collection(KeyFn key = {}) : key_(std::move(key)) {}
+
     Json* find(Id id);
     [[nodiscard]] const Json* find(Id id) const;
     Json& insert(Json object);  // object["id"] must be set
@@ -26,10 +31,17 @@ public:
         const std::function<bool(const Json&)>& pred) const;
     [[nodiscard]] std::size_t size() const { return items_.size(); }
     [[nodiscard]] const std::map<Id, Json>& items() const { return items_; }
+    // Objects whose owner key is `key`, in id order (needs a KeyFn).
+    [[nodiscard]] std::vector<Json*> by_key(const std::string& key);
+    [[nodiscard]] std::vector<const Json*> by_key(const std::string& key) const;
 
 private:
     std::map<Id, Json> items_;
+    KeyFn key_;
+    std::map<std::string, std::set<Id>> index_;
 };
+
+std::string key_of(const Json& j, const char* field);  // "123" for an integer field
 
 // The whole state of one simulated tenant.
 struct Store {
@@ -37,17 +49,23 @@ struct Store {
     Id tenant_id = 1;
     Collection services;
     Collection backend_apis;
-    Collection backend_usages;
-    Collection metrics;        // product and backend metrics and methods (_owner_type/_owner_id)
-    Collection mapping_rules;  // product and backend rules (_owner_type/_owner_id)
-    Collection plans;          // application plans (_service_id)
-    Collection limits;
-    Collection pricing_rules;
-    Collection proxies;        // one per product (service_id)
-    Collection proxy_configs;  // _service_id, environment, version, content
+    Collection backend_usages{[](const Json& j) { return key_of(j, "service_id"); }};
+    // product and backend metrics, methods and mapping rules, by "owner_type:owner_id"
+    Collection metrics{owner_key};
+    Collection mapping_rules{owner_key};
+    Collection plans{[](const Json& j) { return key_of(j, "_service_id"); }};
+    Collection limits{[](const Json& j) { return key_of(j, "plan_id"); }};
+    Collection pricing_rules{[](const Json& j) { return key_of(j, "plan_id"); }};
+    Collection proxies{[](const Json& j) { return key_of(j, "service_id"); }};
+    Collection proxy_configs{[](const Json& j) { return key_of(j, "_service_id"); }};
     Collection accounts;
     Collection users;
-    Collection applications;
+    Collection applications{[](const Json& j) { return key_of(j, "service_id"); }};
+
+    static std::string owner_key(const Json& j);
+
+    bool has_soft_deleted =
+        false;  // set when something is soft-deleted; purge() is a no-op otherwise
 
     Id allocate_id() { return next_id++; }
 

@@ -14,7 +14,8 @@ namespace support {
 class ChildProcess {
 public:
     // merge_stderr: the child's stderr goes to the same pipe as its stdout.
-    ChildProcess(std::vector<std::string> argv, std::map<std::string, std::string> extra_env = {},
+    ChildProcess(std::vector<std::string> argv,
+                 std::map<std::string, std::string> extra_env = {},
                  bool merge_stderr = false);
     ~ChildProcess();
     ChildProcess(const ChildProcess&) = delete;
