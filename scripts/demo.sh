@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# The tandem demo: installs what is missing, builds, and runs two simulated 3scale instances
-# ("east" and "west"). On each it creates, through the admin API, a product with a backend, an
-# application plan limited to 5 calls a minute and an application with the same user_key, deploys
-# and promotes the configuration, then shows gateway calls accepted and then limited.
+# The tandem demo: installs what is missing, builds, starts two simulated 3scale instances
+# ("east" and "west") and
+#   1. applies the example Product/Backend CRs (examples/products) to both with `tandem apply`,
+#   2. shows a clean `tandem drift`, a second apply that changes nothing,
+#   3. changes a limit directly on west and shows drift catching it, then apply restoring it,
+#   4. sends traffic with the same user_key to both gateways: each instance enforces its own
+#      limit, which is why global limits must be split (next: tandem split).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
 cmake --preset release >/dev/null
-cmake --build --preset release -j "$(nproc)" --target threescale-sim
+cmake --build --preset release -j "$(nproc)" --target threescale-sim tandem
 SIM=build/release/test/sim/threescale-sim
+TANDEM=build/release/sync/tandem
 
 work=$(mktemp -d)
 pids=()
@@ -19,78 +23,89 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-# The admin token comes from the environment (never argv); generate one for the demo.
-TANDEM_SIM_TOKEN=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-export TANDEM_SIM_TOKEN
+# Each instance has its own admin token; tandem reads them from the environment (never argv).
+export TANDEM_EAST_TOKEN TANDEM_WEST_TOKEN
+TANDEM_EAST_TOKEN=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+TANDEM_WEST_TOKEN=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 
-# A frozen simulated clock at the start of a minute, so the limit window is exact.
-start_epoch=1790000040
-
-declare -A admin gateway
+declare -A admin gateway token=([east]=$TANDEM_EAST_TOKEN [west]=$TANDEM_WEST_TOKEN)
 for name in east west; do
   mkfifo "$work/$name.out"
-  "$SIM" --name "$name" --empty --freeze-clock --clock-start "$start_epoch" \
-         --admin-port 0 --gateway-port 0 >"$work/$name.out" &
+  # a frozen clock at the start of a minute, so the limit window in step 4 is exact
+  TANDEM_SIM_TOKEN=${token[$name]} "$SIM" --name "$name" --empty --freeze-clock \
+    --clock-start 1790000040 --admin-port 0 --gateway-port 0 >"$work/$name.out" &
   pids+=($!)
-  read -r line <"$work/$name.out"   # readiness: the one line printed once listening
+  read -r line <"$work/$name.out"   # readiness: the line printed once listening
   admin[$name]=$(sed -E 's/.*admin=([^ ]+).*/\1/' <<<"$line")
   gateway[$name]=$(sed -E 's/.*gateway=([^ ]+).*/\1/' <<<"$line")
   echo "started $line"
 done
 
+# The fleet: the two instances and the example CRs (what a CI pipeline keeps in git).
+cat >"$work/fleet.yaml" <<YAML
+apiVersion: tandem/v1
+kind: Fleet
+instances:
+  - name: east
+    adminUrl: ${admin[east]}
+    token: {env: TANDEM_EAST_TOKEN}
+  - name: west
+    adminUrl: ${admin[west]}
+    token: {env: TANDEM_WEST_TOKEN}
+resources:
+  - $PWD/examples/products/
+YAML
+
 # curl with the token in a config read from stdin, so it is not in any process's argv.
 api() {  # api NAME METHOD PATH [FORM]
-  local base=${admin[$1]} method=$2 path=$3 form=${4:-}
-  printf 'user = "%s:"\n' "$TANDEM_SIM_TOKEN" |
-    curl -sS --fail-with-body -K - -X "$method" "$base$path" ${form:+--data "$form"}
+  printf 'user = "%s:"\n' "${token[$1]}" |
+    curl -sS --fail-with-body -K - -X "$2" "${admin[$1]}$3" ${4:+--data "$4"}
 }
 field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval('d'+sys.argv[1]))" "$1"; }
 
-echo
+say "tandem validate"
+"$TANDEM" validate -f "$work/fleet.yaml"
+say "tandem plan (first lines per instance)"
+"$TANDEM" plan -f "$work/fleet.yaml" | grep -E '^[a-z]+:|create product|create backend pets|promote' || true
+say "tandem apply"
+"$TANDEM" apply -f "$work/fleet.yaml" | tail -4
+say "tandem drift: both instances carry exactly the desired state"
+"$TANDEM" drift -f "$work/fleet.yaml"
+say "a second tandem apply writes nothing"
+"$TANDEM" apply -f "$work/fleet.yaml" | tail -3
+
+say "someone raises the Basic plan's hits limit on west by hand (admin API)"
+svc=$(api west GET /admin/api/services.json | field '["services"][0]["service"]["id"]')
+plan=$(api west GET "/admin/api/services/$svc/application_plans.json" |
+       python3 -c "import json,sys; print([p['application_plan']['id'] for p in json.load(sys.stdin)['plans'] if p['application_plan']['system_name']=='basic'][0])")
+read -r metric limit < <(api west GET "/admin/api/application_plans/$plan/limits.json" |
+  python3 -c "import json,sys; l=[x['limit'] for x in json.load(sys.stdin)['limits'] if x['limit']['period']=='minute' and x['limit']['value']==100][0]; print(l['metric_id'], l['id'])")
+api west PUT "/admin/api/application_plans/$plan/metrics/$metric/limits/$limit.json" 'value=500' >/dev/null
+echo "   west: basic / hits / minute = 500"
+say "tandem drift catches it (exit code 2; --output json|markdown for CI)"
+"$TANDEM" drift -f "$work/fleet.yaml" || echo "   (exit code $?)"
+say "tandem apply puts it back (an in-place update of the limit, nothing else)"
+"$TANDEM" apply -f "$work/fleet.yaml" | grep -E '^\[|summary' || true
+
+say "traffic: one application with the same user_key on both instances"
 for name in east west; do
-  echo "== $name: creating the product, backend, plan, limit and application via the admin API"
-  svc=$(api "$name" POST /admin/api/services.json \
-        'name=Echo API&system_name=echo&deployment_option=self_managed' | field '["service"]["id"]')
-  be=$(api "$name" POST /admin/api/backend_apis.json \
-        'name=Echo backend&system_name=echo_backend&private_endpoint=https://echo.internal.example' |
-        field '["backend_api"]["id"]')
-  api "$name" POST "/admin/api/services/$svc/backend_usages.json" "backend_api_id=$be&path=/" >/dev/null
-  plan=$(api "$name" POST "/admin/api/services/$svc/application_plans.json" \
-         'name=Basic&system_name=basic&state_event=publish' | field '["application_plan"]["id"]')
-  hits=$(api "$name" GET "/admin/api/services/$svc/metrics.json" | field '["metrics"][0]["metric"]["id"]')
-  api "$name" POST "/admin/api/application_plans/$plan/metrics/$hits/limits.json" \
-      'period=minute&value=5' >/dev/null
   acc=$(api "$name" POST /admin/api/signup.json \
-        'org_name=Acme&username=acme&email=dev@acme.example&password=demo-password' |
-        field '["account"]["id"]')
+        'org_name=Acme&username=acme&email=dev@acme.example&password=demo-password' | field '["account"]["id"]')
   api "$name" POST "/admin/api/accounts/$acc/applications.json" \
-      "plan_id=$plan&name=Acme app&user_key=acme-demo-key" >/dev/null
-  api "$name" PATCH "/admin/api/services/$svc/proxy.json" 'endpoint=https://echo.api.example.com' >/dev/null
-  api "$name" POST "/admin/api/services/$svc/proxy/deploy.json" >/dev/null
-  version=$(api "$name" GET "/admin/api/services/$svc/proxy/configs/sandbox/latest.json" |
-            field '["proxy_config"]["version"]')
-  api "$name" POST "/admin/api/services/$svc/proxy/configs/sandbox/$version/promote.json" 'to=production' >/dev/null
-  echo "   product $svc, plan $plan (hits: 5/minute), user_key acme-demo-key, config v$version promoted"
+      "plan_id=$(api "$name" GET "/admin/api/services/$(api "$name" GET /admin/api/services.json | field '["services"][0]["service"]["id"]')/application_plans.json" |
+        python3 -c "import json,sys; print([p['application_plan']['id'] for p in json.load(sys.stdin)['plans'] if p['application_plan']['system_name']=='basic'][0])")&name=Acme app&user_key=acme-demo-key" >/dev/null
 done
-
-echo
 for name in east west; do
-  echo "== $name gateway: 7 calls with the same user_key within one minute"
-  for i in $(seq 1 7); do
-    code=$(curl -s -o "$work/body" -w '%{http_code}' -H 'Host: echo.api.example.com' \
-           "${gateway[$name]}/pets?user_key=acme-demo-key")
-    printf '   call %d -> %s %s\n' "$i" "$code" "$(head -c 80 "$work/body")"
+  accepted=0; limited=0
+  for _ in $(seq 1 105); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: api.petstore.example.com' \
+           -H 'api-key: acme-demo-key' "${gateway[$name]}/pets")
+    case $code in 200) accepted=$((accepted + 1)) ;; 429) limited=$((limited + 1)) ;; esac
   done
+  echo "   $name gateway: 105 calls in one minute -> $accepted accepted, $limited limited"
 done
-
 echo
-echo "== east: the simulated clock moves to the next minute; the window rolls over"
-curl -s -X POST -H 'Content-Type: application/json' -d '{"advance_seconds":60}' \
-  "${admin[east]}/__sim/clock" >/dev/null
-code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: echo.api.example.com' \
-       "${gateway[east]}/pets?user_key=acme-demo-key")
-echo "   call 8 -> $code"
-echo
-echo "Each instance enforces its own 5/minute: this is why a global limit must be split across"
-echo "instances (tandem split, coming with the sync engine)."
+echo "Each instance enforces the Basic plan's 100/minute on its own: behind a balancer the"
+echo "application gets 200/minute in total. Global limits must be split across the instances."
