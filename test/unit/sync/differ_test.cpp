@@ -280,5 +280,34 @@ TEST(Differ, PruneDeletesMetricsOnlyAfterTheDeployAndUnmanagedObjectsLast) {
     EXPECT_TRUE(safe.empty()) << ::testing::PrintToString(summaries(safe));
 }
 
+// Creates and updates go backends -> backend metrics/methods -> backend mapping rules -> products
+// -> backend usages -> metrics/methods -> mapping rules -> plans -> limits -> pricing rules ->
+// policies -> proxy -> deploy -> promote.
+TEST(Differ, OperationsFollowTheDependencyOrder) {
+    auto desired = base_product();
+    desired.methods["list"] = {"List", "", "", {}};
+    desired.mapping_rules = {{"GET", "/list", "list", 1, false, {}}};
+    desired.plans["basic"].pricing_rules.push_back({{"hits", ""}, 1, 10, "1.0", {}});
+    desired.policies.insert(desired.policies.begin(), {"cors", "builtin", true, "{}"});
+    desired.proxy.fields["endpoint"] = "https://x.example.com:443";
+    auto d = desired_of(desired);
+    d.backends["be"].methods["read"] = {"Read", "", "", {}};
+    d.backends["be"].mapping_rules = {{"GET", "/r", "read", 1, false, {}}};
+    InstanceState empty;
+    const auto ops = Differ({}).diff(d, empty);
+    std::vector<Kind> kinds;
+    for (const auto& op : ops) {
+        if (op.action != Action::kDelete && (kinds.empty() || kinds.back() != op.kind)) {
+            kinds.push_back(op.kind);
+        }
+    }
+    EXPECT_EQ(kinds,
+              (std::vector<Kind>{Kind::kBackend, Kind::kBackendMethod, Kind::kBackendRule,
+                                 Kind::kProduct, Kind::kBackendUsage, Kind::kMethod,
+                                 Kind::kMappingRule, Kind::kPlan, Kind::kLimit, Kind::kPricingRule,
+                                 Kind::kPolicies, Kind::kProxy, Kind::kProxyConfig}));
+    EXPECT_EQ(ops.back().action, Action::kPromote);
+}
+
 }  // namespace
 }  // namespace syncer
