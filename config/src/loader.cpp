@@ -23,6 +23,7 @@ namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
 constexpr const char* kCapabilities = "capabilities.3scale.net/v1beta1";
+constexpr const char* kSplitAnnotation = "tandem.3scale.net/split-policy";
 
 std::string camel_to_snake(const std::string& in) {
     std::string out;
@@ -670,6 +671,15 @@ void read_product(Reader& r,
         r.notice(r.child(spec, "providerAccountRef"), "spec.providerAccountRef",
                  "ignored: tandem applies every product to every instance of the fleet");
     }
+    const YAML::Node annotations = r.child(r.child(doc, "metadata"), "annotations");
+    if (auto policy = r.str(annotations, kSplitAnnotation, "metadata.annotations", false)) {
+        product.split_policy = ratelimit::parse_split_policy(*policy);
+        if (!product.split_policy) {
+            r.error(r.child(annotations, kSplitAnnotation),
+                    std::string("metadata.annotations.") + kSplitAnnotation,
+                    "'" + *policy + "' is not a split policy: use error, min1, coarsen or none");
+        }
+    }
     read_deployment(r, spec, product);
     read_metrics(r, spec, "metrics", false, product.metrics);
     read_metrics(r, spec, "methods", true, product.methods);
@@ -1210,7 +1220,7 @@ std::expected<Fleet, Diagnostics> load_fleet(const std::filesystem::path& file) 
         return std::unexpected(diags);
     }
     const YAML::Node root = (*docs)[0];
-    r.only(root, "", {"apiVersion", "kind", "instances", "resources"});
+    r.only(root, "", {"apiVersion", "kind", "instances", "resources", "split"});
     const auto api = r.str(root, "apiVersion", "", true);
     const auto kind = r.str(root, "kind", "", true);
     if (api && *api != "tandem/v1") {
@@ -1220,6 +1230,30 @@ std::expected<Fleet, Diagnostics> load_fleet(const std::filesystem::path& file) 
         r.error(r.child(root, "kind"), "kind", "must be Fleet");
     }
     read_instances(r, root, base, fleet);
+    const YAML::Node split = r.child(root, "split");
+    if (r.is_map(split, "split")) {
+        r.only(split, "split", {"policy", "products"});
+        fleet.split_source = r.at(split);
+        const auto policy_of = [&](const YAML::Node& node, const std::string& path) {
+            const std::string text = node.IsScalar() ? node.Scalar() : "";
+            auto p = ratelimit::parse_split_policy(text);
+            if (!p) {
+                r.error(node, path,
+                        "'" + text + "' is not a split policy: use error, min1, coarsen or none");
+            }
+            return p.value_or(ratelimit::SplitPolicy::kError);
+        };
+        if (const YAML::Node p = r.child(split, "policy"); p.IsDefined()) {
+            fleet.split_policy = policy_of(p, "split.policy");
+        }
+        const YAML::Node products = r.child(split, "products");
+        if (r.is_map(products, "split.products")) {
+            for (auto it = products.begin(); it != products.end(); ++it) {
+                fleet.product_split_policies[it->first.Scalar()] =
+                    policy_of(it->second, "split.products." + it->first.Scalar());
+            }
+        }
+    }
     std::map<std::string, Source> seen;
     for (const auto& resource : resource_files(r, root, base)) {
         auto resource_docs = parse_yaml(resource, diags);
@@ -1239,6 +1273,13 @@ std::expected<Fleet, Diagnostics> load_fleet(const std::filesystem::path& file) 
         }
     }
     check_references(fleet, diags);
+    for (const auto& [name, policy] : fleet.product_split_policies) {
+        if (!fleet.desired.products.contains(name)) {
+            diags.push_back({Diagnostic::Severity::kError, fleet.split_source,
+                             "split.products." + name,
+                             "no product '" + name + "' in the resources"});
+        }
+    }
     if (has_errors(diags)) {
         return std::unexpected(diags);
     }

@@ -243,12 +243,18 @@ void diff_plan_contents(const std::string& product,
         }
     }
     std::set<std::pair<config::MetricRef, ratelimit::Period>> wanted;
+    const auto explain = [](Operation& o, const config::Limit& l) {
+        o.global_value = l.global_value;
+        o.weight = l.weight;
+        o.split_rule = l.split_rule;
+    };
     for (const auto& l : desired.limits) {
         wanted.insert({l.metric, l.period});
         const auto it = have.find({l.metric, l.period});
         if (it == have.end()) {
             Operation o = op(Action::kCreate, Kind::kLimit, product, l.metric.backend,
                              limit_name(plan_name, l));
+            explain(o, l);
             o.plan = plan_name;
             o.metric = l.metric;
             o.period = l.period;
@@ -258,6 +264,7 @@ void diff_plan_contents(const std::string& product,
         } else if (it->second->value != l.value) {
             Operation o = op(Action::kUpdate, Kind::kLimit, product, l.metric.backend,
                              limit_name(plan_name, l));
+            explain(o, l);
             o.plan = plan_name;
             o.metric = l.metric;
             o.period = l.period;

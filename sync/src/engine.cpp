@@ -24,17 +24,22 @@ void set_error(InstanceReport& report, const ApiError& error) {
 
 // For every selected instance, on its own thread: connect, read its whole state and hand it to
 // fn (an instance that cannot be read gets its error in the report). Results in fleet order.
-using InstanceFn = std::function<void(
-    const config::Instance&, InstanceReport&, AdminClient&, StateReader&, InstanceState&&)>;
+using InstanceFn = std::function<void(const config::Instance&, const config::DesiredState&,
+                                      InstanceReport&, AdminClient&, StateReader&,
+                                      InstanceState&&)>;
 
 std::vector<InstanceReport> for_each_instance(const config::Fleet& fleet,
+                                              const FleetSplit& split,
                                               const RunOptions& options,
                                               const HttpClientFactory& factory,
                                               const InstanceFn& fn) {
     std::vector<const config::Instance*> chosen;
+    std::vector<const config::DesiredState*> desired;
     for (const auto& i : fleet.instances) {
-        if (selected(i, options)) {
+        const auto k = std::find(split.instances.begin(), split.instances.end(), i.name);
+        if (selected(i, options) && k != split.instances.end()) {
             chosen.push_back(&i);
+            desired.push_back(&split.desired[static_cast<std::size_t>(k - split.instances.begin())]);
         }
     }
     std::vector<InstanceReport> reports(chosen.size());
@@ -54,7 +59,7 @@ std::vector<InstanceReport> for_each_instance(const config::Fleet& fleet,
                     set_error(reports[k], state.error());
                     return;
                 }
-                fn(instance, reports[k], client, reader, std::move(*state));
+                fn(instance, *desired[k], reports[k], client, reader, std::move(*state));
             });
         }
     }
@@ -72,7 +77,9 @@ HttpClientFactory curl_client_factory() {
 
 std::vector<std::string> unknown_instances(const config::Fleet& fleet, const RunOptions& options) {
     std::vector<std::string> out;
-    for (const auto& name : options.instances) {
+    std::vector<std::string> names = options.instances;
+    names.insert(names.end(), options.without.begin(), options.without.end());
+    for (const auto& name : names) {
         if (std::none_of(fleet.instances.begin(), fleet.instances.end(),
                          [&](const config::Instance& i) { return i.name == name; })) {
             out.push_back(name);
@@ -82,33 +89,36 @@ std::vector<std::string> unknown_instances(const config::Fleet& fleet, const Run
 }
 
 std::vector<InstanceReport> plan(const config::Fleet& fleet,
+                                 const FleetSplit& split,
                                  const RunOptions& options,
                                  Mode mode,
                                  const HttpClientFactory& factory) {
     return for_each_instance(
-        fleet, options, factory,
-        [&](const config::Instance&, InstanceReport& report, AdminClient&, StateReader&,
-            InstanceState&& state) {
+        fleet, split, options, factory,
+        [&](const config::Instance&, const config::DesiredState& desired, InstanceReport& report,
+            AdminClient&, StateReader&, InstanceState&& state) {
             // drift lists everything that differs, unmanaged included
             const Differ differ(DiffOptions{options.prune || mode == Mode::kDrift});
-            report.operations = differ.diff(fleet.desired, state);
+            report.operations = differ.diff(desired, state);
         });
 }
 
 std::vector<InstanceReport> apply(const config::Fleet& fleet,
+                                  const FleetSplit& split,
                                   const RunOptions& options,
                                   const ApplyProgress& progress,
                                   const HttpClientFactory& factory) {
     return for_each_instance(
-        fleet, options, factory,
-        [&](const config::Instance& instance, InstanceReport& report, AdminClient& client,
-            StateReader& reader, InstanceState&& state) {
+        fleet, split, options, factory,
+        [&](const config::Instance& instance, const config::DesiredState& desired,
+            InstanceReport& report, AdminClient& client, StateReader& reader,
+            InstanceState&& state) {
             const DiffOptions diff_options{options.prune};
-            report.operations = Differ(diff_options).diff(fleet.desired, state);
+            report.operations = Differ(diff_options).diff(desired, state);
             if (report.operations.empty()) {
                 return;  // converged already: not a single write
             }
-            Applier applier(client, reader, fleet.desired, std::move(state), diff_options,
+            Applier applier(client, reader, desired, std::move(state), diff_options,
                             instance.concurrency, [&](const Operation& op, const ApiError* error) {
                                 if (progress) {
                                     progress(instance.name, op, error);
@@ -116,6 +126,89 @@ std::vector<InstanceReport> apply(const config::Fleet& fleet,
                             });
             report.applied = applier.run();
         });
+}
+
+std::string split_text(const FleetSplit& split) {
+    std::string out = "instances: ";
+    for (std::size_t k = 0; k < split.instances.size(); ++k) {
+        out += (k == 0 ? "" : ", ") + split.instances[k] + " (weight " +
+               std::to_string(split.weights[k]) + ")";
+    }
+    out += "\n";
+    std::string product;
+    for (const auto& row : split.rows) {
+        if (row.product != product) {
+            product = row.product;
+            out += "\n" + product + " (policy " + std::string(ratelimit::to_string(row.policy)) +
+                   ")\n";
+        }
+        const auto b = ratelimit::bounds(row.values);
+        out += "  " + row.plan + " / " + row.metric.to_string() + " / " +
+               std::string(ratelimit::to_string(row.period)) + ": global " +
+               std::to_string(row.global) + (row.added_by_coarsen ? " (added by coarsen)" : "") +
+               " ->";
+        for (std::size_t k = 0; k < row.values.size(); ++k) {
+            out += " " + split.instances[k] + " " + std::to_string(row.values[k]);
+        }
+        out += "\n      all up " + std::to_string(b.all_up) + ", one instance down (no re-split) " +
+               std::to_string(b.one_down) + ", one sticky client " +
+               std::to_string(b.sticky_client) + "\n";
+    }
+    for (const auto& p : split.problems) {
+        out += p.to_string() + "\n";
+    }
+    return out;
+}
+
+std::string split_json(const FleetSplit& split) {
+    Json instances = Json::array();
+    for (std::size_t k = 0; k < split.instances.size(); ++k) {
+        instances.push_back({{"name", split.instances[k]}, {"weight", split.weights[k]}});
+    }
+    Json limits = Json::array();
+    for (const auto& row : split.rows) {
+        Json per = Json::object();
+        Json rules = Json::object();
+        for (std::size_t k = 0; k < row.values.size(); ++k) {
+            per[split.instances[k]] = row.values[k];
+            if (k < row.rules.size()) {
+                rules[split.instances[k]] = row.rules[k];
+            }
+        }
+        const auto b = ratelimit::bounds(row.values);
+        Json entry = {{"product", row.product},
+                      {"plan", row.plan},
+                      {"metric", row.metric.system_name},
+                      {"period", ratelimit::to_string(row.period)},
+                      {"global", row.global},
+                      {"policy", ratelimit::to_string(row.policy)},
+                      {"instances", per},
+                      {"rules", rules},
+                      {"bounds",
+                       {{"all_up", b.all_up},
+                        {"one_instance_down", b.one_down},
+                        {"sticky_client", b.sticky_client}}}};
+        if (!row.metric.backend.empty()) {
+            entry["backend"] = row.metric.backend;
+        }
+        if (row.added_by_coarsen) {
+            entry["added_by_coarsen"] = true;
+        }
+        limits.push_back(std::move(entry));
+    }
+    Json problems = Json::array();
+    for (const auto& p : split.problems) {
+        problems.push_back(
+            {{"severity", p.severity == config::Diagnostic::Severity::kError ? "error" : "notice"},
+             {"message", p.to_string()}});
+    }
+    return Json({{"schema_version", kReportSchemaVersion},
+                 {"report", "split"},
+                 {"instances", instances},
+                 {"limits", limits},
+                 {"problems", problems}})
+               .dump(2) +
+           "\n";
 }
 
 int plan_exit_code(const std::vector<InstanceReport>& reports, Mode mode) {

@@ -44,17 +44,26 @@ int main(int argc, char** argv) {
     auto* apply = app.add_subcommand("apply", "Apply the desired state to every instance");
     auto* drift =
         app.add_subcommand("drift", "Report where instances differ from the desired state");
-    for (auto* cmd : {validate, plan, apply, drift}) {
+    auto* split = app.add_subcommand("split", "Show how every global limit is split per instance");
+    for (auto* cmd : {validate, plan, apply, drift, split}) {
         cmd->add_option("-f,--file", file, "Fleet file")->capture_default_str();
     }
     for (auto* cmd : {plan, apply, drift}) {
         cmd->add_option("--instance", options.instances, "Only this instance (repeatable)");
+    }
+    for (auto* cmd : {plan, apply, drift, split}) {
+        cmd->add_option("--without", options.without,
+                        "Leave this instance out and re-split the limits over the others "
+                        "(repeatable)");
     }
     for (auto* cmd : {plan, apply}) {
         cmd->add_flag("--prune", options.prune,
                       "Also delete what the instances have beyond the desired state");
     }
     plan->add_option("-o,--output", output, "text or json")
+        ->check(CLI::IsMember({"text", "json"}))
+        ->capture_default_str();
+    split->add_option("-o,--output", output, "text or json")
         ->check(CLI::IsMember({"text", "json"}))
         ->capture_default_str();
     drift->add_option("-o,--output", output, "text, json or markdown")
@@ -71,19 +80,36 @@ int main(int argc, char** argv) {
     if (!fleet) {
         return 1;
     }
+    if (const auto unknown = syncer::unknown_instances(*fleet, options); !unknown.empty()) {
+        std::cerr << "tandem: no instance named '" << unknown.front() << "' in " << file << "\n";
+        return 1;
+    }
+    if (options.without.size() >= fleet->instances.size()) {
+        std::cerr << "tandem: --without leaves no instance\n";
+        return 1;
+    }
+    const auto fleet_split = syncer::split_fleet(*fleet, options.without);
+    if (split->parsed()) {
+        std::cout << (output == "json" ? syncer::split_json(fleet_split)
+                                       : syncer::split_text(fleet_split));
+        return config::has_errors(fleet_split.problems) ? 1 : 0;
+    }
+    for (const auto& d : fleet_split.problems) {
+        std::cerr << d.to_string() << "\n";
+    }
+    if (config::has_errors(fleet_split.problems)) {
+        std::cerr << "tandem: the limits cannot be split as written; nothing was contacted\n";
+        return 1;
+    }
     if (validate->parsed()) {
         std::cout << file << ": valid (" << fleet->instances.size() << " instances, "
                   << fleet->desired.products.size() << " products, "
                   << fleet->desired.backends.size() << " backends)\n";
         return 0;
     }
-    if (const auto unknown = syncer::unknown_instances(*fleet, options); !unknown.empty()) {
-        std::cerr << "tandem: no instance named '" << unknown.front() << "' in " << file << "\n";
-        return 1;
-    }
     if (plan->parsed() || drift->parsed()) {
         const auto mode = plan->parsed() ? syncer::Mode::kPlan : syncer::Mode::kDrift;
-        const auto reports = syncer::plan(*fleet, options, mode);
+        const auto reports = syncer::plan(*fleet, fleet_split, options, mode);
         if (mode == syncer::Mode::kPlan) {
             std::cout << (output == "json" ? syncer::plan_json(reports, file)
                                            : syncer::plan_text(reports));
@@ -98,7 +124,7 @@ int main(int argc, char** argv) {
     std::mutex out;
     const bool tty = ::isatty(STDOUT_FILENO) != 0;
     const auto reports = syncer::apply(
-        *fleet, options,
+        *fleet, fleet_split, options,
         [&](const std::string& instance, const syncer::Operation& op,
             const syncer::ApiError* error) {
             const std::lock_guard lock(out);

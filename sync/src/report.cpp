@@ -146,6 +146,13 @@ std::vector<DriftEntry> drift_entries(const std::vector<InstanceReport>& reports
                 }
                 DriftEntry f = e;
                 f.kind = "changed";
+                if (op.kind == Kind::kLimit && c.field == "value" && op.global_value &&
+                    *op.global_value != std::stoll(c.expected)) {
+                    f.kind = "split_mismatch";  // the instance's share of a split global limit
+                    f.global_value = op.global_value;
+                    f.weight = op.weight;
+                    f.rule = op.split_rule;
+                }
                 f.field = c.field;
                 f.expected = redact(c.field, c.expected);
                 f.actual = redact(c.field, c.actual);
@@ -262,6 +269,10 @@ std::string drift_text(const std::vector<InstanceReport>& reports) {
                 out += "  " + e->field + ": expected " + shorten(e->expected) + ", actual " +
                        shorten(e->actual);
             }
+            if (e->global_value) {
+                out += "\n      (global " + std::to_string(*e->global_value) + ", weight " +
+                       std::to_string(e->weight) + ": " + e->rule + ")";
+            }
             out += "\n";
         }
         if (has_unmanaged) {
@@ -298,6 +309,11 @@ std::string drift_json(const std::vector<InstanceReport>& reports, const std::st
             d["field"] = e.field;
             d["expected"] = e.expected;
             d["actual"] = e.actual;
+        }
+        if (e.global_value) {
+            d["global_value"] = *e.global_value;
+            d["weight"] = e.weight;
+            d["rule"] = e.rule;
         }
         drifts.push_back(std::move(d));
         by_instance[e.instance] = by_instance[e.instance].get<int>() + 1;
@@ -341,8 +357,9 @@ std::string drift_markdown(const std::vector<InstanceReport>& reports) {
             out +=
                 "| " + md_escape(e.instance) + " | " + e.kind + " | " +
                 md_escape(e.object_type + " " + (where == e.name ? where : where + ": " + e.name)) +
-                " | " + md_escape(e.field) + " | `" + md_escape(shorten(e.expected, 60)) + "` | `" +
-                md_escape(shorten(e.actual, 60)) + "` |\n";
+                " | " + md_escape(e.field) + " | `" + md_escape(shorten(e.expected, 60)) +
+                (e.global_value ? " (of " + std::to_string(*e.global_value) + ")" : "") +
+                "` | `" + md_escape(shorten(e.actual, 60)) + "` |\n";
         }
         out += "\n</details>\n";
     }

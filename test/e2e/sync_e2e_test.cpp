@@ -224,7 +224,7 @@ TEST(SyncE2E, DriftCatchesAChangeMadeDirectlyOnOneInstance) {
     const Json limits =
         json_of(west.admin("GET", "/admin/api/application_plans/" + plan_id + "/limits.json"));
     for (const auto& l : limits["limits"]) {
-        if (l["limit"]["period"] == "minute" && l["limit"]["value"] == 100) {
+        if (l["limit"]["period"] == "minute" && l["limit"]["value"] == 50) {  // 100 split 50/50
             ASSERT_EQ(west.admin("PUT",
                                  "/admin/api/application_plans/" + plan_id + "/metrics/" +
                                      l["limit"]["metric_id"].dump() + "/limits/" +
@@ -240,18 +240,22 @@ TEST(SyncE2E, DriftCatchesAChangeMadeDirectlyOnOneInstance) {
     ASSERT_EQ(report["drifts"].size(), 1u) << drift.out;
     const Json& d = report["drifts"][0];
     EXPECT_EQ(d["instance"], "west");
-    EXPECT_EQ(d["kind"], "changed");
+    EXPECT_EQ(d["kind"], "split_mismatch");
     EXPECT_EQ(d["object"]["type"], "limit");
     EXPECT_EQ(d["object"]["name"], "basic/hits/minute");
     EXPECT_EQ(d["field"], "value");
-    EXPECT_EQ(d["expected"], "100");
+    EXPECT_EQ(d["expected"], "50");
     EXPECT_EQ(d["actual"], "1000");
+    EXPECT_EQ(d["global_value"], 100);
+    EXPECT_EQ(d["weight"], 1);
+    EXPECT_EQ(d["rule"], "hamilton 100*1/2 = 50.00 -> 50");
     EXPECT_EQ(report["summary"]["by_instance"]["east"], 0);
     auto md = fleet.tandem({"drift", "--output", "markdown"});
     EXPECT_EQ(md.code, 2);
     EXPECT_NE(
         md.out.find(
-            "| west | changed | limit petstore: basic/hits/minute | value | `100` | `1000` |"),
+            "| west | split_mismatch | limit petstore: basic/hits/minute | value | `50 (of 100)` "
+            "| `1000` |"),
         std::string::npos)
         << md.out;
     // apply restores it in place

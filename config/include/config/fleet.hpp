@@ -40,6 +40,10 @@ struct Instance {
 struct Fleet {
     std::filesystem::path file;
     std::vector<Instance> instances;
+    // How global limits are split across the instances: the fleet default and per product.
+    ratelimit::SplitPolicy split_policy = ratelimit::SplitPolicy::kError;
+    std::map<std::string, ratelimit::SplitPolicy> product_split_policies;
+    Source split_source;
     DesiredState desired;
     Diagnostics notices;  // ignored fields and other things worth saying
 };

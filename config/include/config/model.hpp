@@ -11,6 +11,7 @@
 
 #include "config/diagnostic.hpp"
 #include "ratelimit/period.hpp"
+#include "ratelimit/split.hpp"
 
 namespace config {
 
@@ -53,6 +54,10 @@ struct Limit {
     ratelimit::Period period = ratelimit::Period::kMinute;
     std::int64_t value = 0;
     Source source;
+    // Set on per-instance desired states: how `value` was derived from the global one.
+    std::optional<std::int64_t> global_value;
+    std::int64_t weight = 0;
+    std::string split_rule;
 };
 
 struct PricingRule {
@@ -105,6 +110,7 @@ struct Product {
     std::map<std::string, Plan> plans;
     std::vector<Policy> policies;  // the whole chain, apicast included
     ProxySettings proxy;
+    std::optional<ratelimit::SplitPolicy> split_policy;  // annotation tandem.3scale.net/split-policy
     Source source;
 };
 

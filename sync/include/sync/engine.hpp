@@ -7,11 +7,13 @@
 
 #include "config/fleet.hpp"
 #include "sync/report.hpp"
+#include "sync/splitter.hpp"
 
 namespace syncer {
 
 struct RunOptions {
     std::vector<std::string> instances;  // empty: all
+    std::vector<std::string> without;    // left out; the limits are re-split over the others
     bool prune = false;
 };
 
@@ -22,7 +24,10 @@ HttpClientFactory curl_client_factory();
 enum class Mode { kPlan, kDrift };
 
 // Reads every selected instance in parallel and diffs it against the desired state.
+// `split` holds each instance's desired state (see split_fleet); instances left out of it are
+// not contacted.
 std::vector<InstanceReport> plan(const config::Fleet& fleet,
+                                 const FleetSplit& split,
                                  const RunOptions& options,
                                  Mode mode,
                                  const HttpClientFactory& factory = curl_client_factory());
@@ -32,15 +37,19 @@ std::vector<InstanceReport> plan(const config::Fleet& fleet,
 using ApplyProgress =
     std::function<void(const std::string& instance, const Operation&, const ApiError*)>;
 std::vector<InstanceReport> apply(const config::Fleet& fleet,
+                                  const FleetSplit& split,
                                   const RunOptions& options,
                                   const ApplyProgress& progress,
                                   const HttpClientFactory& factory = curl_client_factory());
+
+std::string split_text(const FleetSplit& split);
+std::string split_json(const FleetSplit& split);
 
 // Exit codes: plan/drift 0 none, 2 changes, 1 error, 3 an instance unreachable; apply 0/1.
 int plan_exit_code(const std::vector<InstanceReport>& reports, Mode mode);
 int apply_exit_code(const std::vector<InstanceReport>& reports);
 
-// Names in `options.instances` that are not in the fleet.
+// Names in `options.instances` or `options.without` that are not in the fleet.
 std::vector<std::string> unknown_instances(const config::Fleet& fleet, const RunOptions& options);
 
 }  // namespace syncer

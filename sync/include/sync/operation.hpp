@@ -58,6 +58,10 @@ struct Operation {
     std::int64_t min = 0;                     // pricing rules (replace: the old rule's key)
     std::optional<std::int64_t> max;
     Id id = 0;  // existing object (update/delete/replace)
+    // limits: the global value this instance's share comes from, its weight and the rule
+    std::optional<std::int64_t> global_value;
+    std::int64_t weight = 0;
+    std::string split_rule;
 
     [[nodiscard]] std::string summary() const;  // "update limit basic/hits/minute"
 };

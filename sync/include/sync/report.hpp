@@ -34,6 +34,10 @@ struct DriftEntry {
     std::string field;
     std::string expected;
     std::string actual;
+    // split_mismatch: the global value, this instance's weight and how its share was computed
+    std::optional<std::int64_t> global_value;
+    std::int64_t weight = 0;
+    std::string rule;
 };
 
 std::vector<DriftEntry> drift_entries(const std::vector<InstanceReport>& reports);
