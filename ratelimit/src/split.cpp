@@ -15,8 +15,8 @@ constexpr std::array<std::string_view, 4> kPolicyNames = {"error", "min1", "coar
 
 std::string fraction(std::int64_t total, std::int64_t w, std::int64_t weight_sum) {
     char buf[128];
-    const double q = static_cast<double>(total) * static_cast<double>(w) /
-                     static_cast<double>(weight_sum);
+    const double q =
+        static_cast<double>(total) * static_cast<double>(w) / static_cast<double>(weight_sum);
     std::snprintf(buf, sizeof buf, "%lld*%lld/%lld = %.2f", static_cast<long long>(total),
                   static_cast<long long>(w), static_cast<long long>(weight_sum), q);
     return buf;
@@ -81,11 +81,14 @@ std::optional<std::pair<Period, std::int64_t>> coarser(Period period) noexcept {
     return std::nullopt;
 }
 
-SplitResult split(std::int64_t total, const std::vector<std::int64_t>& weights, SplitPolicy policy,
+SplitResult split(std::int64_t total,
+                  const std::vector<std::int64_t>& weights,
+                  SplitPolicy policy,
                   Period period) {
     SplitResult out;
     const std::size_t n = weights.size();
-    const std::int64_t weight_sum = std::accumulate(weights.begin(), weights.end(), std::int64_t{0});
+    const std::int64_t weight_sum =
+        std::accumulate(weights.begin(), weights.end(), std::int64_t{0});
     if (policy == SplitPolicy::kNone || n <= 1) {
         for (std::size_t i = 0; i < n; ++i) {
             out.shares.push_back(

@@ -24,8 +24,11 @@ void set_error(InstanceReport& report, const ApiError& error) {
 
 // For every selected instance, on its own thread: connect, read its whole state and hand it to
 // fn (an instance that cannot be read gets its error in the report). Results in fleet order.
-using InstanceFn = std::function<void(const config::Instance&, const config::DesiredState&,
-                                      InstanceReport&, AdminClient&, StateReader&,
+using InstanceFn = std::function<void(const config::Instance&,
+                                      const config::DesiredState&,
+                                      InstanceReport&,
+                                      AdminClient&,
+                                      StateReader&,
                                       InstanceState&&)>;
 
 std::vector<InstanceReport> for_each_instance(const config::Fleet& fleet,
@@ -39,7 +42,8 @@ std::vector<InstanceReport> for_each_instance(const config::Fleet& fleet,
         const auto k = std::find(split.instances.begin(), split.instances.end(), i.name);
         if (selected(i, options) && k != split.instances.end()) {
             chosen.push_back(&i);
-            desired.push_back(&split.desired[static_cast<std::size_t>(k - split.instances.begin())]);
+            desired.push_back(
+                &split.desired[static_cast<std::size_t>(k - split.instances.begin())]);
         }
     }
     std::vector<InstanceReport> reports(chosen.size());
@@ -108,24 +112,24 @@ std::vector<InstanceReport> apply(const config::Fleet& fleet,
                                   const RunOptions& options,
                                   const ApplyProgress& progress,
                                   const HttpClientFactory& factory) {
-    return for_each_instance(
-        fleet, split, options, factory,
-        [&](const config::Instance& instance, const config::DesiredState& desired,
-            InstanceReport& report, AdminClient& client, StateReader& reader,
-            InstanceState&& state) {
-            const DiffOptions diff_options{options.prune};
-            report.operations = Differ(diff_options).diff(desired, state);
-            if (report.operations.empty()) {
-                return;  // converged already: not a single write
-            }
-            Applier applier(client, reader, desired, std::move(state), diff_options,
-                            instance.concurrency, [&](const Operation& op, const ApiError* error) {
-                                if (progress) {
-                                    progress(instance.name, op, error);
-                                }
-                            });
-            report.applied = applier.run();
-        });
+    return for_each_instance(fleet, split, options, factory,
+                             [&](const config::Instance& instance,
+                                 const config::DesiredState& desired, InstanceReport& report,
+                                 AdminClient& client, StateReader& reader, InstanceState&& state) {
+                                 const DiffOptions diff_options{options.prune};
+                                 report.operations = Differ(diff_options).diff(desired, state);
+                                 if (report.operations.empty()) {
+                                     return;  // converged already: not a single write
+                                 }
+                                 Applier applier(client, reader, desired, std::move(state),
+                                                 diff_options, instance.concurrency,
+                                                 [&](const Operation& op, const ApiError* error) {
+                                                     if (progress) {
+                                                         progress(instance.name, op, error);
+                                                     }
+                                                 });
+                                 report.applied = applier.run();
+                             });
 }
 
 std::string split_text(const FleetSplit& split) {

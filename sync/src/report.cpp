@@ -358,8 +358,8 @@ std::string drift_markdown(const std::vector<InstanceReport>& reports) {
                 "| " + md_escape(e.instance) + " | " + e.kind + " | " +
                 md_escape(e.object_type + " " + (where == e.name ? where : where + ": " + e.name)) +
                 " | " + md_escape(e.field) + " | `" + md_escape(shorten(e.expected, 60)) +
-                (e.global_value ? " (of " + std::to_string(*e.global_value) + ")" : "") +
-                "` | `" + md_escape(shorten(e.actual, 60)) + "` |\n";
+                (e.global_value ? " (of " + std::to_string(*e.global_value) + ")" : "") + "` | `" +
+                md_escape(shorten(e.actual, 60)) + "` |\n";
         }
         out += "\n</details>\n";
     }

@@ -7,7 +7,8 @@ namespace syncer {
 
 namespace {
 
-ratelimit::SplitPolicy policy_for(const config::Fleet& fleet, const std::string& name,
+ratelimit::SplitPolicy policy_for(const config::Fleet& fleet,
+                                  const std::string& name,
                                   const config::Product& product) {
     if (const auto it = fleet.product_split_policies.find(name);
         it != fleet.product_split_policies.end()) {
@@ -25,7 +26,8 @@ std::string join_values(const std::vector<std::int64_t>& values) {
 }
 
 // The parent of a method is hits of the same owner (the product's, or the backend's).
-bool is_method(const config::Fleet& fleet, const config::Product& product,
+bool is_method(const config::Fleet& fleet,
+               const config::Product& product,
                const config::MetricRef& ref) {
     if (ref.backend.empty()) {
         return product.methods.contains(ref.system_name);
@@ -56,14 +58,12 @@ FleetSplit split_fleet(const config::Fleet& fleet, const std::vector<std::string
                 const auto result =
                     ratelimit::split(limit.value, out.weights, policy, limit.period);
                 SplitRow row{product_name, plan_name, limit.metric, limit.period, limit.value,
-                             policy, {}, {}, false};
+                             policy,       {},        {},           false};
                 for (std::size_t k = 0; k < n; ++k) {
                     row.values.push_back(result.shares[k].value);
                     row.rules.push_back(result.shares[k].rule);
-                    config::Limit& mine = out.desired[k]
-                                              .products.at(product_name)
-                                              .plans.at(plan_name)
-                                              .limits[li];
+                    config::Limit& mine =
+                        out.desired[k].products.at(product_name).plans.at(plan_name).limits[li];
                     mine.value = result.shares[k].value;
                     mine.global_value = limit.value;
                     mine.weight = out.weights[k];
@@ -84,8 +84,7 @@ FleetSplit split_fleet(const config::Fleet& fleet, const std::vector<std::string
                              std::string(ratelimit::to_string(limit.period)) + " on '" +
                              limit.metric.to_string() + "' split over " + std::to_string(n) +
                              " instances is " + join_values(row.values) + ": 0 disables it on " +
-                             zeros +
-                             ". Raise the limit, or choose a split policy for product '" +
+                             zeros + ". Raise the limit, or choose a split policy for product '" +
                              product_name +
                              "' (fleet split.products / split.policy, or the CR annotation "
                              "tandem.3scale.net/split-policy): min1, coarsen or none"});
@@ -97,8 +96,9 @@ FleetSplit split_fleet(const config::Fleet& fleet, const std::vector<std::string
                         plan.limits.begin(), plan.limits.end(), [&](const config::Limit& l) {
                             return l.metric == limit.metric && l.period == *result.coarser_period;
                         });
-                    SplitRow added{product_name, plan_name, limit.metric, *result.coarser_period,
-                                   0, policy, result.coarser_values, {}, true};
+                    SplitRow added{product_name,           plan_name, limit.metric,
+                                   *result.coarser_period, 0,         policy,
+                                   result.coarser_values,  {},        true};
                     std::int64_t factor_total = 0;
                     for (const auto v : result.coarser_values) {
                         factor_total += v;
@@ -123,14 +123,17 @@ FleetSplit split_fleet(const config::Fleet& fleet, const std::vector<std::string
                         extra.source = limit.source;
                         extra.global_value = factor_total;
                         extra.weight = out.weights[k];
-                        extra.split_rule = "coarsen: " + std::to_string(limit.value) + "/" +
-                                           std::string(ratelimit::to_string(limit.period)) +
-                                           " as " + std::to_string(factor_total) + "/" +
-                                           std::string(ratelimit::to_string(*result.coarser_period)) +
-                                           ", split exactly";
+                        extra.split_rule =
+                            "coarsen: " + std::to_string(limit.value) + "/" +
+                            std::string(ratelimit::to_string(limit.period)) + " as " +
+                            std::to_string(factor_total) + "/" +
+                            std::string(ratelimit::to_string(*result.coarser_period)) +
+                            ", split exactly";
                         added.rules.push_back(extra.split_rule);
-                        out.desired[k].products.at(product_name).plans.at(plan_name).limits.push_back(
-                            extra);
+                        out.desired[k]
+                            .products.at(product_name)
+                            .plans.at(plan_name)
+                            .limits.push_back(extra);
                     }
                     out.rows.push_back(std::move(added));
                 }
@@ -140,7 +143,8 @@ FleetSplit split_fleet(const config::Fleet& fleet, const std::vector<std::string
                 if (!is_method(fleet, product, limit.metric)) {
                     continue;
                 }
-                const auto parent = per_instance.find({{"hits", limit.metric.backend}, limit.period});
+                const auto parent =
+                    per_instance.find({{"hits", limit.metric.backend}, limit.period});
                 const auto child = per_instance.find({limit.metric, limit.period});
                 if (parent == per_instance.end() || child == per_instance.end()) {
                     continue;
@@ -163,8 +167,8 @@ FleetSplit split_fleet(const config::Fleet& fleet, const std::vector<std::string
                                  std::to_string(child->second[k]) + "/" +
                                  std::string(ratelimit::to_string(limit.period)) +
                                  ", above its parent hits' " + std::to_string(parent->second[k]) +
-                                 " (globally " + std::to_string(limit.value) + " <= " +
-                                 std::to_string(parent_limit->value) +
+                                 " (globally " + std::to_string(limit.value) +
+                                 " <= " + std::to_string(parent_limit->value) +
                                  "): hits caps it there, so the method gets less than its share"});
                     }
                 }

@@ -61,14 +61,21 @@ class Fleet {
 public:
     explicit Fleet(std::vector<std::string> names,
                    std::vector<std::string> sim_args = {"--empty"},
-                   std::map<std::string, std::vector<std::string>> per_instance_args = {}) {
+                   std::map<std::string, std::vector<std::string>> per_instance_args = {},
+                   std::map<std::string, std::string> resources = {},
+                   std::map<std::string, int> weights = {}) {
         dir_ = fs::temp_directory_path() /
                ("tandem-e2e-" + std::to_string(::getpid()) + "-" +
                 ::testing::UnitTest::GetInstance()->current_test_info()->name());
         fs::remove_all(dir_);
         fs::create_directories(dir_ / "products");
-        for (const auto& e : fs::directory_iterator(kExamples / "products")) {
-            fs::copy_file(e.path(), dir_ / "products" / e.path().filename());
+        if (resources.empty()) {
+            for (const auto& e : fs::directory_iterator(kExamples / "products")) {
+                fs::copy_file(e.path(), dir_ / "products" / e.path().filename());
+            }
+        }
+        for (const auto& [file, text] : resources) {
+            std::ofstream(dir_ / "products" / file) << text;
         }
         std::string yaml = "apiVersion: tandem/v1\nkind: Fleet\ninstances:\n";
         for (const auto& name : names) {
@@ -89,6 +96,9 @@ public:
             yaml += "  - name: " + name + "\n    adminUrl: http://127.0.0.1:" +
                     std::to_string(sims_[name]->admin_port()) + "\n    token: {env: " + var +
                     "}\n    timeout: 5s\n";
+            if (weights.contains(name)) {
+                yaml += "    weight: " + std::to_string(weights[name]) + "\n";
+            }
         }
         yaml += "resources:\n  - products/\n";
         std::ofstream(dir_ / "fleet.yaml") << yaml;
@@ -435,6 +445,178 @@ TEST(SyncE2E, TheTokenNeverAppearsInAnyOutput) {
         const auto r = fleet.tandem(cmd);
         EXPECT_EQ(r.out.find("tok-east-4a61b3"), std::string::npos) << cmd[0];
     }
+}
+
+}  // namespace
+
+namespace {
+
+const char* kEchoProduct = R"(apiVersion: capabilities.3scale.net/v1beta1
+kind: Backend
+metadata:
+  name: echo-backend
+spec:
+  name: Echo backend
+  systemName: echo_backend
+  privateBaseURL: https://echo.internal.example.com
+---
+apiVersion: capabilities.3scale.net/v1beta1
+kind: Product
+metadata:
+  name: echo
+spec:
+  name: Echo
+  systemName: echo
+  deployment:
+    apicastSelfManaged:
+      productionPublicBaseURL: https://echo.api.test
+      authentication:
+        userkey:
+          credentials: query
+  backendUsages:
+    echo_backend:
+      path: /
+  mappingRules:
+    - httpMethod: GET
+      pattern: /
+      metricMethodRef: hits
+      increment: 1
+  applicationPlans:
+    basic:
+      name: Basic
+      published: true
+      limits:
+        - period: minute
+          value: 100          # global: split across the instances
+          metricMethodRef:
+            systemName: hits
+)";
+
+// Applies the echo product, then gives every instance the same application (user_key
+// split-demo-key) through its admin API.
+void prepare(Fleet& fleet, const std::vector<std::string>& names) {
+    const auto apply = fleet.tandem({"apply"});
+    ASSERT_EQ(apply.code, 0) << apply.out;
+    for (const auto& name : names) {
+        auto& sim = fleet.sim(name);
+        const Json services = json_of(sim.admin("GET", "/admin/api/services.json"));
+        const std::string svc = services["services"][0]["service"]["id"].dump();
+        const Json plans =
+            json_of(sim.admin("GET", "/admin/api/services/" + svc + "/application_plans.json"));
+        const std::string plan = plans["plans"][0]["application_plan"]["id"].dump();
+        const Json acc =
+            json_of(sim.admin("POST", "/admin/api/signup.json",
+                              "org_name=Acme&username=acme&email=a@acme.test&password=secret1"));
+        ASSERT_EQ(
+            sim.admin("POST",
+                      "/admin/api/accounts/" + acc["account"]["id"].dump() + "/applications.json",
+                      "plan_id=" + plan + "&name=app&user_key=split-demo-key")
+                .status,
+            201u);
+    }
+}
+
+// Sends `total` requests, to instance pattern[i % size] for request i; accepted per instance.
+std::map<std::string, int> send(Fleet& fleet, const std::vector<std::string>& pattern, int total) {
+    std::map<std::string, int> accepted;
+    for (int i = 0; i < total; ++i) {
+        const std::string& name = pattern[static_cast<std::size_t>(i) % pattern.size()];
+        const auto r = support::http_request(fleet.sim(name).gateway_port(), "GET",
+                                             "/anything?user_key=split-demo-key", "",
+                                             {{"Host", "echo.api.test"}});
+        EXPECT_TRUE(r.status == 200 || r.status == 429) << r.status << " " << r.body;
+        accepted[name] += r.status == 200 ? 1 : 0;
+    }
+    return accepted;
+}
+
+int sum(const std::map<std::string, int>& m) {
+    int total = 0;
+    for (const auto& [k, v] : m) {
+        total += v;
+    }
+    return total;
+}
+
+// 1790000040 is 16:54:00 UTC: every instance's clock frozen at the start of the same minute.
+const std::vector<std::string> kFrozen = {"--empty", "--freeze-clock", "--clock-start",
+                                          "1790000040"};
+
+TEST(SplitE2E, TwoInstancesAlternatingAdmitExactlyTheGlobalLimit) {
+    Fleet fleet({"east", "west"}, kFrozen, {}, {{"echo.yaml", kEchoProduct}});
+    prepare(fleet, {"east", "west"});
+    const auto accepted = send(fleet, {"east", "west"}, 160);
+    EXPECT_EQ(accepted.at("east"), 50);
+    EXPECT_EQ(accepted.at("west"), 50);
+    EXPECT_EQ(sum(accepted), 100);
+    for (const char* name : {"east", "west"}) {  // the next window admits again
+        fleet.sim(name).control("POST", "/__sim/clock", R"({"advance_seconds":60})");
+    }
+    EXPECT_EQ(sum(send(fleet, {"east", "west"}, 10)), 10);
+}
+
+TEST(SplitE2E, ThreeInstancesSplit34_33_33) {
+    Fleet fleet({"east", "west", "north"}, kFrozen, {}, {{"echo.yaml", kEchoProduct}});
+    prepare(fleet, {"east", "west", "north"});
+    const auto split = fleet.tandem({"split", "--output", "json"});
+    ASSERT_EQ(split.code, 0) << split.out;
+    const Json report = Json::parse(split.out.substr(split.out.find('{')));
+    EXPECT_EQ(report["limits"][0]["instances"], Json::parse(R"({"east":34,"west":33,"north":33})"));
+    EXPECT_EQ(report["limits"][0]["bounds"],
+              Json::parse(R"({"all_up":100,"one_instance_down":66,"sticky_client":33})"));
+    const auto accepted = send(fleet, {"east", "west", "north"}, 150);
+    EXPECT_EQ(accepted.at("east"), 34);
+    EXPECT_EQ(accepted.at("west"), 33);
+    EXPECT_EQ(accepted.at("north"), 33);
+    EXPECT_EQ(sum(accepted), 100);
+}
+
+TEST(SplitE2E, WeightsTwoToOneWithTrafficTwoToOne) {
+    Fleet fleet({"east", "west"}, kFrozen, {}, {{"echo.yaml", kEchoProduct}},
+                {{"east", 2}, {"west", 1}});
+    prepare(fleet, {"east", "west"});
+    const auto accepted = send(fleet, {"east", "east", "west"}, 150);
+    EXPECT_EQ(accepted.at("east"), 67);
+    EXPECT_EQ(accepted.at("west"), 33);
+    EXPECT_EQ(sum(accepted), 100);
+}
+
+TEST(SplitE2E, WithoutReSplitsOverTheRemainingInstances) {
+    Fleet fleet({"east", "west", "north"}, kFrozen, {}, {{"echo.yaml", kEchoProduct}});
+    prepare(fleet, {"east", "west", "north"});
+    const auto text = fleet.tandem({"split", "--without", "north"});
+    EXPECT_EQ(text.code, 0);
+    EXPECT_NE(text.out.find("basic / hits / minute: global 100 -> east 50 west 50"),
+              std::string::npos)
+        << text.out;
+    // what an operator applies while north is gone; north is not contacted
+    fleet.reset_counters();
+    const auto apply = fleet.tandem({"apply", "--without", "north"});
+    ASSERT_EQ(apply.code, 0) << apply.out;
+    EXPECT_NE(apply.out.find("update limit echo: basic/hits/minute"), std::string::npos);
+    EXPECT_EQ(fleet.counters("north")["admin"]["reads"], 0);
+    EXPECT_EQ(sum(send(fleet, {"east", "west"}, 120)), 100);
+    // drift against the whole fleet shows the re-split values as split mismatches
+    const auto drift = fleet.tandem({"drift"});
+    EXPECT_EQ(drift.code, 2);
+    EXPECT_NE(drift.out.find("split_mismatch"), std::string::npos) << drift.out;
+}
+
+TEST(SplitE2E, APositiveLimitThatWouldBecomeZeroIsRefusedBeforeAnyCall) {
+    std::string tiny = kEchoProduct;
+    tiny.replace(tiny.find("value: 100"), 10, "value: 2  ");
+    Fleet fleet({"east", "west", "north"}, {"--empty"}, {}, {{"echo.yaml", tiny}});
+    const auto plan = fleet.tandem({"plan"});
+    EXPECT_EQ(plan.code, 1);
+    EXPECT_NE(plan.out.find("echo.yaml:"), std::string::npos) << plan.out;
+    EXPECT_NE(plan.out.find("0 disables it on north"), std::string::npos) << plan.out;
+    EXPECT_EQ(fleet.counters("east")["admin"]["reads"], 0);
+    std::string yaml = slurp(fleet.dir() / "fleet.yaml");  // with a policy it goes through
+    yaml += "split:\n  products:\n    echo: min1\n";
+    std::ofstream(fleet.dir() / "fleet.yaml") << yaml;
+    EXPECT_EQ(fleet.tandem({"validate"}).code, 0);
+    const auto split = fleet.tandem({"split"});
+    EXPECT_NE(split.out.find("global 2 -> east 1 west 1 north 1"), std::string::npos) << split.out;
 }
 
 }  // namespace

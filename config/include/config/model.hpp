@@ -110,7 +110,8 @@ struct Product {
     std::map<std::string, Plan> plans;
     std::vector<Policy> policies;  // the whole chain, apicast included
     ProxySettings proxy;
-    std::optional<ratelimit::SplitPolicy> split_policy;  // annotation tandem.3scale.net/split-policy
+    std::optional<ratelimit::SplitPolicy>
+        split_policy;  // annotation tandem.3scale.net/split-policy
     Source source;
 };
 

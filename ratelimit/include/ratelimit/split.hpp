@@ -37,13 +37,15 @@ struct Share {
 struct SplitResult {
     std::vector<Share> shares;
     bool zero_from_positive = false;  // some instance got 0 from a positive total (before policy)
-    std::optional<Period> coarser_period;  // kCoarsen: the added limit's period...
+    std::optional<Period> coarser_period;      // kCoarsen: the added limit's period...
     std::vector<std::int64_t> coarser_values;  // ...and its per-instance values
 };
 
 // Splits `total` under `policy`. With kError the shares are still computed (zeros included) and
 // zero_from_positive says whether the caller must refuse.
-SplitResult split(std::int64_t total, const std::vector<std::int64_t>& weights, SplitPolicy policy,
+SplitResult split(std::int64_t total,
+                  const std::vector<std::int64_t>& weights,
+                  SplitPolicy policy,
                   Period period);
 
 // The next coarser period and how many of `period` it holds at least (a month holds 4 whole weeks).

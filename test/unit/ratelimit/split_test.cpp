@@ -1,9 +1,9 @@
 #include "ratelimit/split.hpp"
 
-#include <gtest/gtest.h>
-
 #include <numeric>
 #include <random>
+
+#include <gtest/gtest.h>
 
 namespace ratelimit {
 namespace {
@@ -69,8 +69,8 @@ TEST(Hamilton, Properties) {
         ASSERT_EQ(v, hamilton(total, w));
         for (std::size_t i = 0; i < n; ++i) {
             // within one unit of the exact quota
-            const double quota = static_cast<double>(total) * static_cast<double>(w[i]) /
-                                 static_cast<double>(wsum);
+            const double quota =
+                static_cast<double>(total) * static_cast<double>(w[i]) / static_cast<double>(wsum);
             ASSERT_LT(std::abs(static_cast<double>(v[i]) - quota), 1.0) << total << " " << i;
         }
         // monotonic in the total: the sum always; every share when the weights are equal (with
@@ -134,8 +134,8 @@ TEST(Split, Bounds) {
 }
 
 TEST(Split, PolicyNames) {
-    for (const auto p : {SplitPolicy::kError, SplitPolicy::kMin1, SplitPolicy::kCoarsen,
-                         SplitPolicy::kNone}) {
+    for (const auto p :
+         {SplitPolicy::kError, SplitPolicy::kMin1, SplitPolicy::kCoarsen, SplitPolicy::kNone}) {
         EXPECT_EQ(parse_split_policy(to_string(p)), p);
     }
     EXPECT_FALSE(parse_split_policy("floor"));
