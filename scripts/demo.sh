@@ -4,8 +4,8 @@
 #   1. applies the example Product/Backend CRs (examples/products) to both with `tandem apply`,
 #   2. shows a clean `tandem drift`, a second apply that changes nothing,
 #   3. changes a limit directly on west and shows drift catching it, then apply restoring it,
-#   4. sends traffic with the same user_key to both gateways: each instance enforces its own
-#      limit, which is why global limits must be split (next: tandem split).
+#   4. shows how the global limits are split (tandem split) and sends requests with one user_key
+#      alternately to both gateways: exactly the global limit is admitted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -67,6 +67,8 @@ field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval('d'+sy
 
 say "tandem validate"
 "$TANDEM" validate -f "$work/fleet.yaml"
+say "tandem split: limit values in the CRs are global; each instance enforces its share"
+"$TANDEM" split -f "$work/fleet.yaml" | head -8
 say "tandem plan (first lines per instance)"
 "$TANDEM" plan -f "$work/fleet.yaml" | grep -E '^[a-z]+:|create product|create backend pets|promote' || true
 say "tandem apply"
@@ -81,10 +83,10 @@ svc=$(api west GET /admin/api/services.json | field '["services"][0]["service"][
 plan=$(api west GET "/admin/api/services/$svc/application_plans.json" |
        python3 -c "import json,sys; print([p['application_plan']['id'] for p in json.load(sys.stdin)['plans'] if p['application_plan']['system_name']=='basic'][0])")
 read -r metric limit < <(api west GET "/admin/api/application_plans/$plan/limits.json" |
-  python3 -c "import json,sys; l=[x['limit'] for x in json.load(sys.stdin)['limits'] if x['limit']['period']=='minute' and x['limit']['value']==100][0]; print(l['metric_id'], l['id'])")
-api west PUT "/admin/api/application_plans/$plan/metrics/$metric/limits/$limit.json" 'value=500' >/dev/null
-echo "   west: basic / hits / minute = 500"
-say "tandem drift catches it (exit code 2; --output json|markdown for CI)"
+  python3 -c "import json,sys; l=[x['limit'] for x in json.load(sys.stdin)['limits'] if x['limit']['period']=='minute' and x['limit']['value']==50][0]; print(l['metric_id'], l['id'])")
+api west PUT "/admin/api/application_plans/$plan/metrics/$metric/limits/$limit.json" 'value=100' >/dev/null
+echo "   west: basic / hits / minute = 100 (the global value instead of west's share, 50)"
+say "tandem drift catches it as a split mismatch (exit code 2; --output json|markdown for CI)"
 "$TANDEM" drift -f "$work/fleet.yaml" || echo "   (exit code $?)"
 say "tandem apply puts it back (an in-place update of the limit, nothing else)"
 "$TANDEM" apply -f "$work/fleet.yaml" | grep -E '^\[|summary' || true
@@ -97,15 +99,18 @@ for name in east west; do
       "plan_id=$(api "$name" GET "/admin/api/services/$(api "$name" GET /admin/api/services.json | field '["services"][0]["service"]["id"]')/application_plans.json" |
         python3 -c "import json,sys; print([p['application_plan']['id'] for p in json.load(sys.stdin)['plans'] if p['application_plan']['system_name']=='basic'][0])")&name=Acme app&user_key=acme-demo-key" >/dev/null
 done
-for name in east west; do
-  accepted=0; limited=0
-  for _ in $(seq 1 105); do
-    code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: api.petstore.example.com' \
-           -H 'api-key: acme-demo-key' "${gateway[$name]}/pets")
-    case $code in 200) accepted=$((accepted + 1)) ;; 429) limited=$((limited + 1)) ;; esac
-  done
-  echo "   $name gateway: 105 calls in one minute -> $accepted accepted, $limited limited"
+accepted=0; limited=0; declare -A per=([east]=0 [west]=0)
+for i in $(seq 1 120); do
+  name=$([ $((i % 2)) -eq 1 ] && echo east || echo west)   # a round-robin balancer
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: api.petstore.example.com' \
+         -H 'api-key: acme-demo-key' "${gateway[$name]}/pets")
+  case $code in
+    200) accepted=$((accepted + 1)); per[$name]=$((per[$name] + 1)) ;;
+    429) limited=$((limited + 1)) ;;
+  esac
 done
+echo "   120 calls alternating east/west in one minute -> $accepted accepted" \
+     "(east ${per[east]}, west ${per[west]}), $limited limited"
 echo
-echo "Each instance enforces the Basic plan's 100/minute on its own: behind a balancer the"
-echo "application gets 200/minute in total. Global limits must be split across the instances."
+echo "The Basic plan says 100/minute; split 50/50, the two independent instances together admit"
+echo "exactly 100. (Without the split each would admit 100: 200 in total.)"

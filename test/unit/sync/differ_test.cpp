@@ -9,6 +9,14 @@ namespace {
 using config::MappingRule;
 using config::Metric;
 
+config::Limit limit(config::MetricRef metric, ratelimit::Period period, std::int64_t value) {
+    config::Limit l;
+    l.metric = std::move(metric);
+    l.period = period;
+    l.value = value;
+    return l;
+}
+
 config::Product base_product() {
     config::Product p;
     p.name = "Pets";
@@ -18,7 +26,7 @@ config::Product base_product() {
     config::Plan plan;
     plan.name = "Basic";
     plan.published = true;
-    plan.limits.push_back({{"hits", ""}, ratelimit::Period::kMinute, 100, {}});
+    plan.limits.push_back(limit({"hits", ""}, ratelimit::Period::kMinute, 100));
     p.plans["basic"] = plan;
     p.backend_usages["be"] = {"/", {}};
     return p;
@@ -107,9 +115,9 @@ TEST(Differ, ALimitValueIsUpdatedInPlaceWithoutADeploy) {
 
 TEST(Differ, NewLimitsArePostedAndExtraOnesOnlyDeletedWithPrune) {
     auto actual = base_product();
-    actual.plans["basic"].limits.push_back({{"hits", ""}, ratelimit::Period::kDay, 5, {}});
+    actual.plans["basic"].limits.push_back(limit({"hits", ""}, ratelimit::Period::kDay, 5));
     auto desired = base_product();
-    desired.plans["basic"].limits.push_back({{"hits", "be"}, ratelimit::Period::kHour, 7, {}});
+    desired.plans["basic"].limits.push_back(limit({"hits", "be"}, ratelimit::Period::kHour, 7));
     const auto ops = Differ({}).diff(desired_of(desired), state_of(actual));
     ASSERT_EQ(ops.size(), 1u);
     EXPECT_EQ(ops[0].summary(), "create limit pets: basic/be.hits/hour");
