@@ -326,6 +326,146 @@ Response AdminApi::show_user(Ctx& c) {
     return ok("user", render_user(*u));
 }
 
+namespace {
+
+Json* user_of_account(Store& store, Id account_id, Id user_id) {
+    if (store.visible_account(account_id) == nullptr) {
+        return nullptr;
+    }
+    Json* u = store.users.find(user_id);
+    return u == nullptr || id_field(*u, "account_id") != account_id ? nullptr : u;
+}
+
+// username and email: format and tenant-wide uniqueness (as signup checks them).
+void check_identity(Store& store, const Params& p, const Json* self, Errors& errors, Json& out,
+                    bool creating) {
+    static const std::regex kUsername(R"(^[\w\-.@+]{1,40}$)");
+    static const std::regex kEmail(R"(^[^@\s]+@[^@\s]+\.[^@\s]+$)");
+    for (const char* field : {"username", "email"}) {
+        auto v = read_string(p, field, errors);
+        if (!v) {
+            if (creating) {
+                errors.add(field, "can't be blank");
+            }
+            continue;
+        }
+        const bool valid = std::string(field) == "username" ? std::regex_match(*v, kUsername)
+                                                            : std::regex_match(*v, kEmail);
+        if (v->empty()) {
+            errors.add(field, "can't be blank");
+        } else if (!valid) {
+            errors.add(field, "is invalid");
+        } else if (!store.users.where([&](const Json& u) {
+                       return &u != self && u.value(field, "") == *v;
+                   }).empty()) {
+            errors.add(field, "has already been taken");
+        }
+        out[field] = *v;
+    }
+}
+
+}  // namespace
+
+// Users are created "pending" with the member role; activate, admin/member, suspend/unsuspend
+// move them (porta's user state machine).
+Response AdminApi::create_user(Ctx& c) {
+    if (store_.visible_account(c.ids[0]) == nullptr) {
+        return not_found();
+    }
+    const Params p(c.params, "user");
+    Errors errors;
+    Json fields = Json::object();
+    check_identity(store_, p, nullptr, errors, fields, true);
+    const std::string password = read_string(p, "password", errors).value_or("");
+    if (password.empty()) {
+        errors.add("password", "can't be blank");
+    } else if (password.size() < 6) {
+        errors.add("password", "is too short (minimum is 6 characters)");
+    }
+    if (!errors.empty()) {
+        return unprocessable(errors);
+    }
+    Json user = {{"id", store_.allocate_id()},
+                 {"account_id", c.ids[0]},
+                 {"state", "pending"},
+                 {"role", "member"},
+                 {"username", fields["username"]},
+                 {"email", fields["email"]},
+                 {"created_at", now_iso()},
+                 {"updated_at", now_iso()}};
+    const Json& stored = store_.users.insert(std::move(user));
+    return created("user", render_user(stored), member_location(c, id_field(stored, "id")));
+}
+
+Response AdminApi::update_user(Ctx& c) {
+    Json* u = user_of_account(store_, c.ids[0], c.ids[1]);
+    if (u == nullptr) {
+        return not_found();
+    }
+    const Params p(c.params, "user");
+    Errors errors;
+    Json fields = Json::object();
+    check_identity(store_, p, u, errors, fields, false);
+    if (!errors.empty()) {
+        return unprocessable(errors);
+    }
+    for (auto& [key, value] : fields.items()) {
+        (*u)[key] = value;
+    }
+    (*u)["updated_at"] = now_iso();
+    return ok("user", render_user(*u));
+}
+
+Response AdminApi::delete_user(Ctx& c) {
+    Json* u = user_of_account(store_, c.ids[0], c.ids[1]);
+    if (u == nullptr) {
+        return not_found();
+    }
+    const auto admins = store_.users.where([&](const Json& x) {
+        return id_field(x, "account_id") == c.ids[0] && x.value("role", "") == "admin";
+    });
+    if (u->value("role", "") == "admin" && admins.size() <= 1) {
+        return refused_delete("The last admin of an account cannot be deleted");
+    }
+    store_.users.erase(c.ids[1]);
+    return deleted();
+}
+
+Response AdminApi::user_event(Ctx& c, const std::string& event) {
+    Json* u = user_of_account(store_, c.ids[0], c.ids[1]);
+    if (u == nullptr) {
+        return not_found();
+    }
+    const std::string state = u->value("state", "");
+    if (event == "admin" || event == "member") {
+        if (event == "member" && u->value("role", "") == "admin") {
+            const auto admins = store_.users.where([&](const Json& x) {
+                return id_field(x, "account_id") == c.ids[0] && x.value("role", "") == "admin";
+            });
+            if (admins.size() <= 1) {
+                return Response::json(422, Json{{"errors", {{"role", {"an account needs an admin"}}}}});
+            }
+        }
+        (*u)["role"] = event;
+    } else if (event == "activate" && state == "pending") {
+        (*u)["state"] = "active";
+    } else if (event == "suspend" && state == "active") {
+        (*u)["state"] = "suspended";
+    } else if (event == "unsuspend" && state == "suspended") {
+        (*u)["state"] = "active";
+    } else if (!((event == "activate" && state == "active") ||
+                 (event == "suspend" && state == "suspended") ||
+                 (event == "unsuspend" && state == "active"))) {
+        return Response::json(
+            422, Json{{"error",
+                       {{"from", state},
+                        {"event", event},
+                        {"error", "cannot transition via \"" + event + "\""}}}});
+    }
+    (*u)["updated_at"] = now_iso();
+    return ok("user", render_user(*u));
+}
+
 // ------------------------------------------------------------------------------ applications
 
 Response AdminApi::create_application(Ctx& c) {

@@ -161,6 +161,13 @@ AdminApi::AdminApi(Store& store, SimClock& clock, const SimOptions& options, std
     add("DELETE", "accounts/:n", &A::delete_account);
     add("GET", "accounts/:n/users", &A::list_users);
     add("GET", "accounts/:n/users/:n", &A::show_user);
+    add("POST", "accounts/:n/users", &A::create_user);
+    add("PUT|PATCH", "accounts/:n/users/:n", &A::update_user);
+    add("DELETE", "accounts/:n/users/:n", &A::delete_user);
+    for (const char* event : {"activate", "admin", "member", "suspend", "unsuspend"}) {
+        const std::string e = event;
+        add("PUT", "accounts/:n/users/:n/" + e, [e](A& a, Ctx& c) { return a.user_event(c, e); });
+    }
     add("GET", "accounts/:n/applications", &A::list_account_applications);
     add("POST", "accounts/:n/applications", &A::create_application);
     add("GET", "accounts/:n/applications/:n", &A::show_application);

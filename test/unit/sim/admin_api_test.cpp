@@ -821,3 +821,39 @@ TEST_F(AdminApiTest, WriteCountersCountOnlyWrites) {
 
 }  // namespace
 }  // namespace sim::testing
+
+namespace sim::testing {
+namespace {
+
+TEST(AdminUsers, CreateActivateRolesSuspendAndTheLastAdmin) {
+    SimHarness h;
+    const auto acc = h.post("/admin/api/signup.json",
+                            "org_name=Acme&username=boss&email=boss@acme.test&password=secret1");
+    const std::string users = "/admin/api/accounts/" + id(acc.json["account"]["id"]) + "/users";
+    const auto list = h.get(users + ".json").json["users"];
+    ASSERT_EQ(list.size(), 1u);
+    EXPECT_EQ(list[0]["user"]["role"], "admin");
+    const std::string boss = users + "/" + id(list[0]["user"]["id"]);
+    const auto u = h.post(users + ".json", "username=dev&email=dev@acme.test&password=secret2");
+    ASSERT_EQ(u.status, 201u) << u.body;
+    EXPECT_EQ(u.json["user"]["state"], "pending");
+    EXPECT_EQ(u.json["user"]["role"], "member");
+    const std::string dev = users + "/" + id(u.json["user"]["id"]);
+    EXPECT_EQ(h.put(dev + "/activate.json", "").json["user"]["state"], "active");
+    EXPECT_EQ(h.put(dev + "/admin.json", "").json["user"]["role"], "admin");
+    EXPECT_EQ(h.put(dev + "/suspend.json", "").json["user"]["state"], "suspended");
+    EXPECT_EQ(h.put(dev + "/unsuspend.json", "").json["user"]["state"], "active");
+    EXPECT_EQ(h.put(dev + "/unsuspend.json", "").status, 200u);  // already there
+    // usernames are unique across the tenant
+    EXPECT_EQ(h.post(users + ".json", "username=dev&email=x@acme.test&password=secret2").status,
+              422u);
+    EXPECT_EQ(h.put(dev + ".json", "email=new@acme.test").json["user"]["email"], "new@acme.test");
+    // the last admin stays
+    EXPECT_EQ(h.put(dev + "/member.json", "").status, 200u);
+    EXPECT_EQ(h.put(boss + "/member.json", "").status, 422u);
+    EXPECT_EQ(h.del(boss + ".json").status, 403u);
+    EXPECT_EQ(h.del(dev + ".json").status, 200u);
+}
+
+}  // namespace
+}  // namespace sim::testing

@@ -115,6 +115,10 @@ private:
     Response delete_account(Ctx& c);
     Response list_users(Ctx& c);
     Response show_user(Ctx& c);
+    Response create_user(Ctx& c);
+    Response update_user(Ctx& c);
+    Response delete_user(Ctx& c);
+    Response user_event(Ctx& c, const std::string& event);
     Response create_application(Ctx& c);
     Response list_account_applications(Ctx& c);
     Response list_applications(Ctx& c);
