@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -192,6 +193,50 @@ public:
 private:
     std::string file_;
     Diagnostics& out_;
+};
+
+// Accounts, users, applications and Secrets reference each other by metadata.name across files:
+// they are collected first and resolved once every document is read.
+struct RawSecret {
+    Source source;
+    std::map<std::string, std::string> values;
+    std::map<std::string, std::string> problems;  // key -> why its value could not be read
+};
+
+struct RawAccount {
+    Source source;
+    std::string org_name;
+    std::optional<bool> billing;
+    std::optional<bool> charging;
+};
+
+struct RawUser {
+    Source source;
+    std::string username;
+    std::string email;
+    std::string role;
+    bool suspended = false;
+    std::string password_secret;
+    std::string account;
+};
+
+struct RawApp {
+    Source source;
+    std::string account;
+    std::string product;
+    std::string plan;
+    std::string name;
+    std::string description;
+    bool suspended = false;
+    std::string secret;
+};
+
+struct Pending {
+    std::map<std::string, RawSecret> secrets;
+    std::map<std::string, RawAccount> accounts;
+    std::vector<RawUser> users;
+    std::vector<RawApp> apps;
+    std::map<std::string, std::string> product_names;  // Product metadata.name -> system_name
 };
 
 Json to_json(const YAML::Node& node) {
@@ -643,7 +688,8 @@ void read_policies(Reader& r, const YAML::Node& spec, Product& product) {
 void read_product(Reader& r,
                   const YAML::Node& doc,
                   Fleet& fleet,
-                  std::map<std::string, Source>& seen) {
+                  std::map<std::string, Source>& seen,
+                  Pending& pending) {
     const YAML::Node spec = r.child(doc, "spec");
     if (!spec.IsMap()) {
         r.error(spec.IsDefined() ? spec : doc, "spec", "is required and must be a mapping");
@@ -738,6 +784,9 @@ void read_product(Reader& r,
         return;
     }
     seen.emplace("product " + system_name, product.source);
+    if (auto cr = r.str(r.child(doc, "metadata"), "name", "metadata", false)) {
+        pending.product_names[*cr] = system_name;
+    }
     fleet.desired.products.emplace(system_name, std::move(product));
 }
 
@@ -796,10 +845,172 @@ void read_backend(Reader& r,
     fleet.desired.backends.emplace(system_name, std::move(backend));
 }
 
+std::string ref_name(Reader& r, const YAML::Node& spec, const char* key, const std::string& path) {
+    const YAML::Node ref = r.child(spec, key);
+    if (!ref.IsDefined() || ref.IsNull()) {
+        r.error(spec, path + "." + key, "is required");
+        return {};
+    }
+    if (!r.is_map(ref, path + "." + key)) {
+        return {};
+    }
+    r.only(ref, path + "." + key, {"name", "namespace"});
+    return r.str(ref, "name", path + "." + key, true).value_or("");
+}
+
+std::string metadata_name(Reader& r, const YAML::Node& doc) {
+    const YAML::Node metadata = r.child(doc, "metadata");
+    if (!metadata.IsDefined()) {
+        r.error(doc, "metadata.name", "is required (other resources reference this one by it)");
+        return {};
+    }
+    return r.str(metadata, "name", "metadata", true).value_or("");
+}
+
+std::string read_line_of(const fs::path& path) {
+    std::ifstream in(path);
+    std::string line;
+    if (!in || !std::getline(in, line)) {
+        return {};
+    }
+    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back())) != 0) {
+        line.pop_back();
+    }
+    return line;
+}
+
+void read_secret(Reader& r, const YAML::Node& doc, const fs::path& base, Pending& pending) {
+    const std::string name = metadata_name(r, doc);
+    RawSecret secret;
+    secret.source = r.at(doc);
+    const YAML::Node string_data = r.child(doc, "stringData");
+    if (r.is_map(string_data, "stringData")) {
+        for (auto it = string_data.begin(); it != string_data.end(); ++it) {
+            secret.values[it->first.Scalar()] = it->second.IsScalar() ? it->second.Scalar() : "";
+        }
+    }
+    const YAML::Node data = r.child(doc, "data");
+    if (r.is_map(data, "data")) {
+        for (auto it = data.begin(); it != data.end(); ++it) {
+            const std::string text = it->second.IsScalar() ? it->second.Scalar() : "";
+            const auto bytes = YAML::DecodeBase64(text);
+            if (bytes.empty() && !text.empty()) {
+                r.error(it->second, "data." + it->first.Scalar(), "is not valid base64");
+                continue;
+            }
+            secret.values[it->first.Scalar()] = std::string(bytes.begin(), bytes.end());
+        }
+    }
+    // Values from the environment or a file, so real keys need not sit in git:
+    //   tandem.3scale.net/env.UserKey: PETSTORE_ACME_KEY
+    //   tandem.3scale.net/file.password: /run/secrets/acme-password
+    const YAML::Node annotations = r.child(r.child(doc, "metadata"), "annotations");
+    if (annotations.IsMap()) {
+        for (auto it = annotations.begin(); it != annotations.end(); ++it) {
+            const std::string key = it->first.Scalar();
+            const std::string value = it->second.IsScalar() ? it->second.Scalar() : "";
+            constexpr std::string_view kEnv = "tandem.3scale.net/env.";
+            constexpr std::string_view kFile = "tandem.3scale.net/file.";
+            if (key.starts_with(kEnv)) {
+                const std::string field = key.substr(kEnv.size());
+                const char* env = std::getenv(value.c_str());
+                if (env == nullptr || *env == '\0') {
+                    secret.problems[field] =
+                        "environment variable " + value + " is not set or empty";
+                } else {
+                    secret.values[field] = env;
+                }
+            } else if (key.starts_with(kFile)) {
+                const std::string field = key.substr(kFile.size());
+                fs::path path = value;
+                if (path.is_relative()) {
+                    path = base / path;
+                }
+                const std::string line = read_line_of(path);
+                if (line.empty()) {
+                    secret.problems[field] = "cannot read " + path.string() + " (or it is empty)";
+                } else {
+                    secret.values[field] = line;
+                }
+            }
+        }
+    }
+    if (!name.empty()) {
+        pending.secrets[name] = std::move(secret);
+    }
+}
+
+void read_account_kinds(Reader& r,
+                        const YAML::Node& doc,
+                        const std::string& kind,
+                        Pending& pending) {
+    const std::string name = metadata_name(r, doc);
+    const YAML::Node spec = r.child(doc, "spec");
+    if (!spec.IsMap()) {
+        r.error(spec.IsDefined() ? spec : doc, "spec", "is required and must be a mapping");
+        return;
+    }
+    if (r.child(spec, "providerAccountRef").IsDefined()) {
+        r.notice(r.child(spec, "providerAccountRef"), "spec.providerAccountRef",
+                 "ignored: tandem applies it to every instance of the fleet");
+    }
+    if (kind == "DeveloperAccount") {
+        r.only(
+            spec, "spec",
+            {"orgName", "monthlyBillingEnabled", "monthlyChargingEnabled", "providerAccountRef"});
+        RawAccount a;
+        a.source = r.at(doc);
+        a.org_name = r.str(spec, "orgName", "spec", true).value_or("");
+        a.billing = r.boolean(spec, "monthlyBillingEnabled", "spec", false);
+        a.charging = r.boolean(spec, "monthlyChargingEnabled", "spec", false);
+        if (!name.empty()) {
+            pending.accounts[name] = a;
+        }
+    } else if (kind == "DeveloperUser") {
+        r.only(spec, "spec",
+               {"username", "email", "passwordCredentialsRef", "developerAccountRef", "role",
+                "suspended", "providerAccountRef"});
+        RawUser u;
+        u.source = r.at(doc);
+        u.username = r.str(spec, "username", "spec", true).value_or("");
+        u.email = r.str(spec, "email", "spec", true).value_or("");
+        u.role = r.str(spec, "role", "spec", false).value_or("member");
+        if (u.role != "admin" && u.role != "member") {
+            r.error(r.child(spec, "role"), "spec.role", "must be admin or member");
+        }
+        u.suspended = r.boolean(spec, "suspended", "spec", false).value_or(false);
+        u.password_secret = ref_name(r, spec, "passwordCredentialsRef", "spec");
+        u.account = ref_name(r, spec, "developerAccountRef", "spec");
+        pending.users.push_back(u);
+    } else {  // Application
+        r.only(spec, "spec",
+               {"accountCR", "productCR", "applicationPlanName", "name", "description", "suspend",
+                "authSecretRef", "providerAccountRef"});
+        RawApp a;
+        a.source = r.at(doc);
+        a.account = ref_name(r, spec, "accountCR", "spec");
+        a.product = ref_name(r, spec, "productCR", "spec");
+        a.plan = r.str(spec, "applicationPlanName", "spec", true).value_or("");
+        a.name = r.str(spec, "name", "spec", true).value_or("");
+        a.description = r.str(spec, "description", "spec", true).value_or("");
+        a.suspended = r.boolean(spec, "suspend", "spec", false).value_or(false);
+        if (!r.child(spec, "authSecretRef").IsDefined()) {
+            r.error(spec, "spec.authSecretRef",
+                    "is required by tandem: without it every instance would generate different "
+                    "keys, and requests would fail wherever the balancer sends them");
+        } else {
+            a.secret = ref_name(r, spec, "authSecretRef", "spec");
+        }
+        pending.apps.push_back(a);
+    }
+}
+
 void read_document(Reader& r,
                    const YAML::Node& doc,
                    Fleet& fleet,
-                   std::map<std::string, Source>& seen) {
+                   std::map<std::string, Source>& seen,
+                   Pending& pending,
+                   const std::filesystem::path& base) {
     if (!doc.IsDefined() || doc.IsNull()) {
         return;  // an empty document (a trailing ---)
     }
@@ -823,23 +1034,31 @@ void read_document(Reader& r,
             return;
         }
         for (const auto& item : items) {
-            read_document(r, item, fleet, seen);
+            read_document(r, item, fleet, seen, pending, base);
         }
         return;
     }
-    if (api == kCapabilities && kind == "Product") {
-        read_product(r, doc, fleet, seen);
+    if (api == "v1" && kind == "Secret") {
+        read_secret(r, doc, base, pending);
+    } else if (api == kCapabilities &&
+               (kind == "DeveloperAccount" || kind == "DeveloperUser" || kind == "Application")) {
+        read_account_kinds(r, doc, kind, pending);
+    } else if (api == kCapabilities && kind == "Product") {
+        read_product(r, doc, fleet, seen, pending);
     } else if (api == kCapabilities && kind == "Backend") {
         read_backend(r, doc, fleet, seen);
     } else if (api == kCapabilities && kind == "ProxyConfigPromote") {
         r.notice(doc, "kind", "ProxyConfigPromote ignored: tandem apply deploys and promotes");
     } else if (api == kCapabilities) {
         r.error(r.child(doc, "kind"), "kind",
-                "kind " + kind + " is not supported (tandem reads Product and Backend)");
+                "kind " + kind +
+                    " is not supported (tandem reads Product, Backend, DeveloperAccount, "
+                    "DeveloperUser, Application and v1 Secret)");
     } else {
         r.error(r.child(doc, "apiVersion"), "apiVersion",
                 "unknown resource " + api + "/" + kind + ": expected " + kCapabilities +
-                    " Product or Backend");
+                    " Product, Backend, DeveloperAccount, DeveloperUser, Application or a v1 "
+                    "Secret");
     }
 }
 
@@ -1200,6 +1419,166 @@ void check_references(Fleet& fleet, Diagnostics& out) {
     }
 }
 
+// Accounts are keyed by their admin's username, applications by product and credential; every
+// reference and every secret value is checked here.
+void resolve_accounts(Fleet& fleet, const Pending& pending, Diagnostics& out) {
+    const auto err = [&](const Source& s, const std::string& path, const std::string& msg) {
+        out.push_back({Diagnostic::Severity::kError, s, path, msg});
+    };
+    const auto secret_value = [&](const std::string& secret, const std::string& key,
+                                  const Source& s, const std::string& path) -> std::string {
+        const auto it = pending.secrets.find(secret);
+        if (it == pending.secrets.end()) {
+            err(s, path, "Secret '" + secret + "' is not among the resources");
+            return {};
+        }
+        if (auto p = it->second.problems.find(key); p != it->second.problems.end()) {
+            err(it->second.source, "Secret " + secret + "." + key, p->second);
+            return {};
+        }
+        const auto v = it->second.values.find(key);
+        if (v == it->second.values.end() || v->second.empty()) {
+            err(it->second.source, "Secret " + secret,
+                "has no '" + key +
+                    "' value (stringData, base64 data, or an annotation "
+                    "tandem.3scale.net/env." +
+                    key + " / tandem.3scale.net/file." + key + ")");
+            return {};
+        }
+        return v->second;
+    };
+    std::map<std::string, std::string> account_key;  // CR name -> admin username
+    for (const auto& [cr, raw] : pending.accounts) {
+        std::string admin;
+        for (const auto& u : pending.users) {
+            if (u.account == cr && u.role == "admin" && (admin.empty() || u.username < admin)) {
+                admin = u.username;
+            }
+        }
+        if (admin.empty()) {
+            err(raw.source, "DeveloperAccount " + cr,
+                "needs a DeveloperUser with role admin: its username identifies the account on "
+                "every instance (accounts have no other natural key in 3scale)");
+            continue;
+        }
+        account_key[cr] = admin;
+        Account a;
+        a.org_name = raw.org_name;
+        a.monthly_billing_enabled = raw.billing;
+        a.monthly_charging_enabled = raw.charging;
+        a.source = raw.source;
+        fleet.desired.accounts[admin] = a;
+    }
+    static const std::regex kEmail(R"(^[^@\s]+@[^@\s]+\.[^@\s]+$)");
+    std::map<std::string, Source> usernames;
+    for (const auto& u : pending.users) {
+        if (!pending.accounts.contains(u.account)) {
+            err(u.source, "spec.developerAccountRef.name",
+                "no DeveloperAccount named '" + u.account + "'");
+            continue;
+        }
+        if (auto [it, fresh] = usernames.emplace(u.username, u.source); !fresh) {
+            err(u.source, "spec.username",
+                "username '" + u.username + "' is already used at " + it->second.file + ":" +
+                    std::to_string(it->second.line) + " (3scale usernames are unique)");
+        }
+        if (!u.email.empty() && !std::regex_match(u.email, kEmail)) {
+            err(u.source, "spec.email", "'" + u.email + "' is not an email address");
+        }
+        const std::string password =
+            secret_value(u.password_secret, "password", u.source, "spec.passwordCredentialsRef");
+        if (!password.empty() && password.size() < 6) {
+            err(u.source, "spec.passwordCredentialsRef",
+                "the password must have at least 6 characters");
+        }
+        const auto key = account_key.find(u.account);
+        if (key == account_key.end()) {
+            continue;
+        }
+        User user;
+        user.email = u.email;
+        user.role = u.role;
+        user.suspended = u.suspended;
+        user.password = password;
+        user.source = u.source;
+        fleet.desired.accounts[key->second].users[u.username] = user;
+    }
+    static const std::regex kUserKey(R"(^[\w\-.+=]{1,256}$)");
+    const auto printable = [](const std::string& v, std::size_t lo, std::size_t hi) {
+        return v.size() >= lo && v.size() <= hi &&
+               std::all_of(v.begin(), v.end(), [](char ch) { return ch > 0x20 && ch < 0x7f; });
+    };
+    std::map<std::string, Source> credentials;
+    for (const auto& a : pending.apps) {
+        const auto acc = account_key.find(a.account);
+        if (!pending.accounts.contains(a.account)) {
+            err(a.source, "spec.accountCR.name", "no DeveloperAccount named '" + a.account + "'");
+        }
+        std::string product = a.product;
+        if (auto it = pending.product_names.find(a.product); it != pending.product_names.end()) {
+            product = it->second;
+        }
+        const auto p = fleet.desired.products.find(product);
+        if (p == fleet.desired.products.end()) {
+            err(a.source, "spec.productCR.name", "no Product named '" + a.product + "'");
+            continue;
+        }
+        if (!a.plan.empty() && !p->second.plans.contains(a.plan)) {
+            err(a.source, "spec.applicationPlanName",
+                "product '" + product + "' has no application plan '" + a.plan + "'");
+        }
+        Application app;
+        app.account = acc == account_key.end() ? "" : acc->second;
+        app.product = product;
+        app.plan = a.plan;
+        app.name = a.name;
+        app.description = a.description;
+        app.suspended = a.suspended;
+        app.source = a.source;
+        if (a.secret.empty()) {
+            continue;
+        }
+        if (p->second.backend_version.value_or("1") == "1") {
+            app.user_key = secret_value(a.secret, "UserKey", a.source, "spec.authSecretRef");
+            if (!app.user_key.empty() && !std::regex_match(app.user_key, kUserKey)) {
+                err(a.source, "spec.authSecretRef",
+                    "the UserKey of Secret '" + a.secret +
+                        "' is not a valid 3scale user_key (letters, digits, - _ . + =, at most "
+                        "256)");
+            }
+        } else {
+            app.application_id =
+                secret_value(a.secret, "ApplicationID", a.source, "spec.authSecretRef");
+            const std::string key =
+                secret_value(a.secret, "ApplicationKey", a.source, "spec.authSecretRef");
+            if (!app.application_id.empty() && !printable(app.application_id, 4, 255)) {
+                err(a.source, "spec.authSecretRef",
+                    "the ApplicationID of Secret '" + a.secret +
+                        "' must be 4..255 printable characters");
+            }
+            if (!key.empty()) {
+                if (!printable(key, 5, 255)) {
+                    err(a.source, "spec.authSecretRef",
+                        "the ApplicationKey of Secret '" + a.secret +
+                            "' must be 5..255 printable characters");
+                }
+                app.application_keys.push_back(key);
+            }
+        }
+        if (app.credential().empty() || app.account.empty()) {
+            continue;
+        }
+        // 3scale keeps user_key and application_id unique across the tenant
+        if (auto [it, fresh] = credentials.emplace(app.credential(), a.source); !fresh) {
+            err(a.source, "spec.authSecretRef",
+                "the same credentials as the Application at " + it->second.file + ":" +
+                    std::to_string(it->second.line) + " (3scale requires them unique)");
+            continue;
+        }
+        fleet.desired.applications[product + "/" + app.credential()] = app;
+    }
+}
+
 }  // namespace
 
 std::expected<Fleet, Diagnostics> load_fleet(const std::filesystem::path& file) {
@@ -1255,6 +1634,7 @@ std::expected<Fleet, Diagnostics> load_fleet(const std::filesystem::path& file) 
         }
     }
     std::map<std::string, Source> seen;
+    Pending pending;
     for (const auto& resource : resource_files(r, root, base)) {
         auto resource_docs = parse_yaml(resource, diags);
         if (!resource_docs) {
@@ -1263,7 +1643,7 @@ std::expected<Fleet, Diagnostics> load_fleet(const std::filesystem::path& file) 
         Reader rr(resource.string(), diags);
         for (const auto& doc : *resource_docs) {
             try {
-                read_document(rr, doc, fleet, seen);
+                read_document(rr, doc, fleet, seen, pending, resource.parent_path());
             } catch (const YAML::Exception& e) {
                 diags.push_back({Diagnostic::Severity::kError,
                                  {resource.string(), e.mark.line + 1},
@@ -1273,6 +1653,7 @@ std::expected<Fleet, Diagnostics> load_fleet(const std::filesystem::path& file) 
         }
     }
     check_references(fleet, diags);
+    resolve_accounts(fleet, pending, diags);
     for (const auto& [name, policy] : fleet.product_split_policies) {
         if (!fleet.desired.products.contains(name)) {
             diags.push_back({Diagnostic::Severity::kError, fleet.split_source,

@@ -620,3 +620,30 @@ TEST(SplitE2E, APositiveLimitThatWouldBecomeZeroIsRefusedBeforeAnyCall) {
 }
 
 }  // namespace
+
+namespace {
+
+// Until accounts and applications are synchronized, tandem validates them and refuses to run
+// plan/apply/drift with them rather than silently leaving them out.
+TEST(AccountsE2E, ValidatedButNotSilentlyIgnored) {
+    const auto fleet =
+        fs::path(TANDEM_TESTDATA_DIR) / "config" / "valid" / "accounts" / "fleet.yaml";
+    const std::map<std::string, std::string> env = {{"TANDEM_TEST_TOKEN", "t0ken-value"},
+                                                    {"TANDEM_TEST_APP_KEY", "key-from-env-1"}};
+    const auto validate = run_tandem({"validate", "-f", fleet.string()}, env);
+    EXPECT_EQ(validate.code, 0) << validate.out;
+    EXPECT_NE(validate.out.find("1 developer accounts, 2 applications"), std::string::npos)
+        << validate.out;
+    for (const char* cmd : {"plan", "apply", "drift"}) {
+        const auto r = run_tandem({cmd, "-f", fleet.string()}, env);
+        EXPECT_EQ(r.code, 1) << cmd;
+        EXPECT_NE(r.out.find("not synchronized yet"), std::string::npos) << r.out;
+        // no secret value in any output
+        for (const char* secret : {"admin-password-1", "file-password-1", "acme-petstore-user-key",
+                                   "key-from-env-1", "t0ken-value"}) {
+            EXPECT_EQ(r.out.find(secret), std::string::npos) << secret;
+        }
+    }
+}
+
+}  // namespace

@@ -125,9 +125,47 @@ struct Backend {
     Source source;
 };
 
+// Developer accounts have no natural key in 3scale: an account is identified on every instance
+// by its admin user's username. Passwords and keys are secrets: never printed.
+struct User {
+    std::string email;
+    std::string role = "member";  // admin | member
+    bool suspended = false;
+    std::string password;
+    Source source;
+};
+
+struct Account {
+    std::string org_name;
+    std::optional<bool> monthly_billing_enabled;
+    std::optional<bool> monthly_charging_enabled;
+    std::map<std::string, User> users;  // by username, the admin(s) included
+    Source source;
+};
+
+// An application with the same credentials on every instance, so a request authenticates
+// wherever the balancer sends it.
+struct Application {
+    std::string account;  // the account's admin username
+    std::string product;  // system_name
+    std::string plan;     // plan system_name
+    std::string name;
+    std::string description;
+    bool suspended = false;
+    std::string user_key;                       // backend_version 1
+    std::string application_id;                 // 2 / oidc
+    std::vector<std::string> application_keys;  // 2 / oidc
+    Source source;
+    [[nodiscard]] const std::string& credential() const {
+        return user_key.empty() ? application_id : user_key;
+    }
+};
+
 struct DesiredState {
     std::map<std::string, Product> products;  // by system_name
     std::map<std::string, Backend> backends;
+    std::map<std::string, Account> accounts;          // by admin username
+    std::map<std::string, Application> applications;  // by "product/credential"
 };
 
 }  // namespace config

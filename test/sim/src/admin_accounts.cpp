@@ -337,8 +337,8 @@ Json* user_of_account(Store& store, Id account_id, Id user_id) {
 }
 
 // username and email: format and tenant-wide uniqueness (as signup checks them).
-void check_identity(Store& store, const Params& p, const Json* self, Errors& errors, Json& out,
-                    bool creating) {
+void check_identity(
+    Store& store, const Params& p, const Json* self, Errors& errors, Json& out, bool creating) {
     static const std::regex kUsername(R"(^[\w\-.@+]{1,40}$)");
     static const std::regex kEmail(R"(^[^@\s]+@[^@\s]+\.[^@\s]+$)");
     for (const char* field : {"username", "email"}) {
@@ -355,9 +355,10 @@ void check_identity(Store& store, const Params& p, const Json* self, Errors& err
             errors.add(field, "can't be blank");
         } else if (!valid) {
             errors.add(field, "is invalid");
-        } else if (!store.users.where([&](const Json& u) {
-                       return &u != self && u.value(field, "") == *v;
-                   }).empty()) {
+        } else if (!store.users
+                        .where(
+                            [&](const Json& u) { return &u != self && u.value(field, "") == *v; })
+                        .empty()) {
             errors.add(field, "has already been taken");
         }
         out[field] = *v;
@@ -385,14 +386,10 @@ Response AdminApi::create_user(Ctx& c) {
     if (!errors.empty()) {
         return unprocessable(errors);
     }
-    Json user = {{"id", store_.allocate_id()},
-                 {"account_id", c.ids[0]},
-                 {"state", "pending"},
-                 {"role", "member"},
-                 {"username", fields["username"]},
-                 {"email", fields["email"]},
-                 {"created_at", now_iso()},
-                 {"updated_at", now_iso()}};
+    Json user = {
+        {"id", store_.allocate_id()}, {"account_id", c.ids[0]},         {"state", "pending"},
+        {"role", "member"},           {"username", fields["username"]}, {"email", fields["email"]},
+        {"created_at", now_iso()},    {"updated_at", now_iso()}};
     const Json& stored = store_.users.insert(std::move(user));
     return created("user", render_user(stored), member_location(c, id_field(stored, "id")));
 }
@@ -443,7 +440,8 @@ Response AdminApi::user_event(Ctx& c, const std::string& event) {
                 return id_field(x, "account_id") == c.ids[0] && x.value("role", "") == "admin";
             });
             if (admins.size() <= 1) {
-                return Response::json(422, Json{{"errors", {{"role", {"an account needs an admin"}}}}});
+                return Response::json(422,
+                                      Json{{"errors", {{"role", {"an account needs an admin"}}}}});
             }
         }
         (*u)["role"] = event;
@@ -456,11 +454,10 @@ Response AdminApi::user_event(Ctx& c, const std::string& event) {
     } else if (!((event == "activate" && state == "active") ||
                  (event == "suspend" && state == "suspended") ||
                  (event == "unsuspend" && state == "active"))) {
-        return Response::json(
-            422, Json{{"error",
-                       {{"from", state},
-                        {"event", event},
-                        {"error", "cannot transition via \"" + event + "\""}}}});
+        return Response::json(422, Json{{"error",
+                                         {{"from", state},
+                                          {"event", event},
+                                          {"error", "cannot transition via \"" + event + "\""}}}});
     }
     (*u)["updated_at"] = now_iso();
     return ok("user", render_user(*u));

@@ -116,6 +116,30 @@ TEST(Loader, ToolboxExportsLoadWithNotices) {
     EXPECT_NE(notices.find("spec.providerAccountRef: ignored"), std::string::npos) << notices;
 }
 
+TEST(Loader, AccountsUsersApplicationsAndSecrets) {
+    ::setenv("TANDEM_TEST_TOKEN", "unit-test-token", 1);
+    ::setenv("TANDEM_TEST_APP_KEY", "key-from-env-1", 1);
+    const auto fleet = load_fleet(kTestdata / "config" / "valid" / "accounts" / "fleet.yaml");
+    ASSERT_TRUE(fleet.has_value()) << (fleet ? "" : fleet.error().front().to_string());
+    ASSERT_EQ(fleet->desired.accounts.size(), 1u);
+    const auto& acme = fleet->desired.accounts.at("acme-admin");  // keyed by the admin username
+    EXPECT_EQ(acme.org_name, "Acme Inc.");
+    EXPECT_EQ(acme.monthly_billing_enabled, false);
+    ASSERT_EQ(acme.users.size(), 2u);
+    EXPECT_EQ(acme.users.at("acme-admin").role, "admin");
+    EXPECT_EQ(acme.users.at("acme-admin").password, "admin-password-1");
+    EXPECT_EQ(acme.users.at("acme-dev").password, "file-password-1");  // from a file
+    EXPECT_TRUE(acme.users.at("acme-dev").suspended);
+    ASSERT_EQ(fleet->desired.applications.size(), 2u);
+    const auto& v1 = fleet->desired.applications.at("petstore/acme-petstore-user-key");  // base64
+    EXPECT_EQ(v1.account, "acme-admin");
+    EXPECT_EQ(v1.product, "petstore");  // productCR names the Product CR's metadata.name
+    EXPECT_EQ(v1.plan, "basic");
+    const auto& v2 = fleet->desired.applications.at("v2api/acme-v2-id");
+    EXPECT_EQ(v2.application_keys, (std::vector<std::string>{"key-from-env-1"}));  // from env
+    EXPECT_TRUE(v2.suspended);
+}
+
 TEST(Normalize, Urls) {
     EXPECT_EQ(normalize_url("https://API.Example.com"), "https://api.example.com:443");
     EXPECT_EQ(normalize_url("http://a.b/path?x=1"), "http://a.b:80/path?x=1");
