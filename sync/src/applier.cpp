@@ -178,6 +178,34 @@ std::optional<Id> Applier::locate(const Operation& op) {
                                            : std::nullopt) == op.max;
                            });
         }
+        case Kind::kAccount: {
+            auto found = client_.get("/admin/api/accounts/find.json", {{"username", op.account}});
+            if (found) {
+                return unwrap(*found).value("id", Id{0});
+            }
+            return std::nullopt;
+        }
+        case Kind::kUser: {
+            Id account = 0;
+            {
+                const std::lock_guard lock(mutex_);
+                account = state_.accounts[op.account].id;
+            }
+            return find_in("/admin/api/accounts/" + s(account) + "/users.json", "users", false,
+                           [&](const Json& j) { return j.value("username", "") == op.name; });
+        }
+        case Kind::kApplication: {
+            for (const auto& [k, v] : op.form) {
+                if (k == "user_key" || k == "application_id") {
+                    auto found = client_.get("/admin/api/applications/find.json",
+                                             {{k == "user_key" ? "user_key" : "app_id", v}});
+                    if (found) {
+                        return unwrap(*found).value("id", Id{0});
+                    }
+                }
+            }
+            return std::nullopt;
+        }
         default:
             return std::nullopt;
     }
@@ -413,6 +441,11 @@ ApiResult<void> Applier::execute(const Operation& op) {
             auto r = client_.update(owner_path(op) + "/proxy.json", op.form, "PATCH");
             return r ? ApiResult<void>{} : fail(r.error());
         }
+        case Kind::kAccount:
+        case Kind::kUser:
+        case Kind::kApplication:
+        case Kind::kApplicationKey:
+            return execute_account_op(op);
         case Kind::kProxyConfig: {
             const std::string base = owner_path(op) + "/proxy";
             if (op.action == Action::kDeploy) {
@@ -456,6 +489,118 @@ ApiResult<void> Applier::execute(const Operation& op) {
                 // unknown outcome or "version taken": the loop re-reads both versions
             }
         }
+    }
+    return fail(ApiError{ApiError::Kind::kProtocol, 0, "", "", "unknown operation"});
+}
+
+ApiResult<void> Applier::execute_account_op(const Operation& op) {
+    const auto fail = [](ApiError e) -> ApiResult<void> { return std::unexpected(std::move(e)); };
+    Id account = 0;
+    {
+        const std::lock_guard lock(mutex_);
+        account = state_.accounts[op.account].id;
+    }
+    const std::string base = "/admin/api/accounts/" + s(account);
+    const auto send_events = [&](const std::string& path, const Operation& o) -> ApiResult<void> {
+        for (const auto& event : o.events) {
+            Form form;
+            if (event == "change_plan") {
+                const std::lock_guard lock(mutex_);
+                form.emplace_back("plan_id", s(state_.products[o.product].plans[o.plan]));
+            }
+            if (auto r = client_.update(path + "/" + event + ".json", form); !r) {
+                return fail(r.error());
+            }
+        }
+        return {};
+    };
+    switch (op.kind) {
+        case Kind::kAccount: {
+            if (op.action == Action::kCreate) {
+                auto id = create(op, "/admin/api/signup.json", op.form);
+                if (!id) {
+                    return fail(id.error());
+                }
+                const std::lock_guard lock(mutex_);
+                state_.accounts[op.account].id = *id;
+                return {};
+            }
+            if (op.action == Action::kDelete) {
+                return remove("/admin/api/accounts/" + s(op.id) + ".json");
+            }
+            auto r = client_.update(base + ".json", op.form);
+            return r ? ApiResult<void>{} : fail(r.error());
+        }
+        case Kind::kUser: {
+            Id user = op.id;
+            if (op.action == Action::kCreate) {
+                auto id = create(op, base + "/users.json", op.form);
+                if (!id) {
+                    return fail(id.error());
+                }
+                user = *id;
+                const std::lock_guard lock(mutex_);
+                state_.accounts[op.account].users[op.name] = user;
+            } else if (op.action == Action::kDelete) {
+                return remove(base + "/users/" + s(op.id) + ".json");
+            } else if (!op.form.empty()) {
+                if (auto r = client_.update(base + "/users/" + s(user) + ".json", op.form); !r) {
+                    return fail(r.error());
+                }
+            }
+            return send_events(base + "/users/" + s(user), op);
+        }
+        case Kind::kApplication: {
+            if (op.action == Action::kDelete) {
+                Id owner = account;
+                for (const auto& [k, v] : op.form) {
+                    if (k == "_account_id") {
+                        owner = std::stoll(v);
+                    }
+                }
+                return remove("/admin/api/accounts/" + s(owner) + "/applications/" + s(op.id) +
+                              ".json");
+            }
+            Id app = op.id;
+            if (op.action == Action::kCreate) {
+                Form form = op.form;
+                {
+                    const std::lock_guard lock(mutex_);
+                    form.emplace_back("plan_id", s(state_.products[op.product].plans[op.plan]));
+                }
+                auto id = create(op, base + "/applications.json", form);
+                if (!id) {
+                    return fail(id.error());
+                }
+                app = *id;
+            } else if (!op.form.empty()) {
+                if (auto r = client_.update(base + "/applications/" + s(app) + ".json", op.form);
+                    !r) {
+                    return fail(r.error());
+                }
+            }
+            return send_events(base + "/applications/" + s(app), op);
+        }
+        case Kind::kApplicationKey: {
+            const std::string keys = base + "/applications/" + s(op.id) + "/keys";
+            const std::string key = op.form.empty() ? "" : op.form.front().second;
+            if (op.action == Action::kDelete) {
+                return remove(keys + "/" + form_encode({{"k", key}}).substr(2) + ".json");
+            }
+            auto r = client_.create(keys + ".json", op.form);
+            if (!r && (r.error().kind == ApiError::Kind::kAmbiguous ||
+                       r.error().message.find("has already been taken") != std::string::npos)) {
+                auto listed = client_.list(keys + ".json", "keys", false);
+                if (listed && std::any_of(listed->begin(), listed->end(), [&](const Json& k) {
+                        return k.value("value", "") == key;
+                    })) {
+                    return {};
+                }
+            }
+            return r ? ApiResult<void>{} : fail(r.error());
+        }
+        default:
+            break;
     }
     return fail(ApiError{ApiError::Kind::kProtocol, 0, "", "", "unknown operation"});
 }
@@ -582,6 +727,52 @@ bool Applier::run_product(const std::string& name,
     return execute(ops);
 }
 
+void Applier::run_account(const std::string& key) {
+    Differ differ(options_);
+    std::vector<Operation> ops;
+    bool exists = false;
+    {
+        const std::lock_guard lock(mutex_);
+        exists = state_.model.accounts.contains(key);
+        ops = differ.account(key, desired_, state_);
+    }
+    if (exists) {
+        execute(ops);
+        return;
+    }
+    if (ops.empty() || !execute(std::vector<Operation>(ops.begin(), ops.begin() + 1))) {
+        return;
+    }
+    // read back what signup made (the admin user, and applications with random keys)
+    Id id = 0;
+    {
+        const std::lock_guard lock(mutex_);
+        id = state_.accounts[key].id;
+    }
+    auto account = client_.get("/admin/api/accounts/" + s(id) + ".json");
+    if (!account) {
+        record(ops.front(), &account.error());
+        return;
+    }
+    std::vector<Operation> rest;
+    {
+        const std::lock_guard lock(mutex_);
+        InstanceState scratch;
+        scratch.products = state_.products;
+        if (auto r = reader_.read_account(scratch, unwrap(*account)); !r) {
+            rest.clear();
+        }
+        state_.model.accounts[key] = scratch.model.accounts[key];
+        state_.accounts[key] = scratch.accounts[key];
+        for (auto& [app_key, app] : scratch.model.applications) {
+            state_.model.applications[app_key] = app;
+            state_.applications[app_key] = scratch.applications[app_key];
+        }
+        rest = differ.account(key, desired_, state_, /*created_in_this_run=*/true);
+    }
+    execute(rest);
+}
+
 ApplyResult Applier::run() {
     // Phase A: backends
     std::vector<std::string> backends;
@@ -613,6 +804,15 @@ ApplyResult Applier::run() {
             }
         }
         run_product(products[i], desired, used);
+        return std::expected<void, ApiError>{};
+    });
+    // Phase E: developer accounts, users, applications (their plans exist now)
+    std::vector<std::string> accounts;
+    for (const auto& [key, a] : desired_.accounts) {
+        accounts.push_back(key);
+    }
+    (void)parallel_for<ApiError>(accounts.size(), concurrency_, [&](std::size_t i) {
+        run_account(accounts[i]);
         return std::expected<void, ApiError>{};
     });
     // Phases C and D (prune): backend metrics now unused by any promoted config, then whole

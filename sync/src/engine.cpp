@@ -57,7 +57,9 @@ std::vector<InstanceReport> for_each_instance(const config::Fleet& fleet,
                 auto http = factory(instance);
                 AdminClient client(*http, instance.admin_url, instance.token, instance.timeout, {},
                                    instance.concurrency);
-                StateReader reader(client, instance.concurrency);
+                StateReader reader(
+                    client, instance.concurrency,
+                    !fleet.desired.accounts.empty() || !fleet.desired.applications.empty());
                 auto state = reader.read();
                 if (!state) {
                     set_error(reports[k], state.error());

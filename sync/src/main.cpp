@@ -101,8 +101,6 @@ int main(int argc, char** argv) {
         std::cerr << "tandem: the limits cannot be split as written; nothing was contacted\n";
         return 1;
     }
-    const bool has_accounts =
-        !fleet->desired.accounts.empty() || !fleet->desired.applications.empty();
     if (validate->parsed()) {
         std::cout << file << ": valid (" << fleet->instances.size() << " instances, "
                   << fleet->desired.products.size() << " products, "
@@ -110,14 +108,6 @@ int main(int argc, char** argv) {
                   << fleet->desired.accounts.size() << " developer accounts, "
                   << fleet->desired.applications.size() << " applications)\n";
         return 0;
-    }
-    if (has_accounts) {
-        // Refuse rather than silently leave them out: the sync engine does not write developer
-        // accounts, users and applications yet.
-        std::cerr << "tandem: DeveloperAccount, DeveloperUser and Application resources are "
-                     "validated but not synchronized yet; move them out of the fleet's "
-                     "resources to plan, apply or drift the products\n";
-        return 1;
     }
     if (plan->parsed() || drift->parsed()) {
         const auto mode = plan->parsed() ? syncer::Mode::kPlan : syncer::Mode::kDrift;

@@ -368,6 +368,98 @@ void StateReader::insert(InstanceState& state, ProductSnapshot snapshot) {
     state.configs[snapshot.name] = snapshot.configs;
 }
 
+ApiResult<void> StateReader::read_account(InstanceState& state, const Json& account) {
+    const Id id = id_of(account);
+    const std::string base = "/admin/api/accounts/" + std::to_string(id);
+    auto users = client_.list(base + "/users.json", "users", false);
+    if (!users) {
+        return std::unexpected(users.error());
+    }
+    config::Account model;
+    model.org_name = str(account, "org_name");
+    model.monthly_billing_enabled = account.value("monthly_billing_enabled", true);
+    model.monthly_charging_enabled = account.value("monthly_charging_enabled", true);
+    AccountIds ids;
+    ids.id = id;
+    std::string admin;
+    for (const Json& u : *users) {
+        config::User user;
+        user.email = str(u, "email");
+        user.role = str(u, "role");
+        user.suspended = str(u, "state") == "suspended";
+        const std::string username = str(u, "username");
+        if (user.role == "admin" && (admin.empty() || username < admin)) {
+            admin = username;
+        }
+        ids.users[username] = id_of(u);
+        model.users[username] = std::move(user);
+    }
+    const std::string key = admin.empty() ? "#" + std::to_string(id) : admin;
+    auto apps = client_.list(base + "/applications.json", "applications", false);
+    if (!apps) {
+        return std::unexpected(apps.error());
+    }
+    for (const Json& a : *apps) {
+        const Id service = id_of(a, "service_id");
+        std::string product;
+        std::string plan;
+        for (const auto& [name, pids] : state.products) {
+            if (pids.id != service) {
+                continue;
+            }
+            product = name;
+            for (const auto& [plan_name, plan_id] : pids.plans) {
+                if (plan_id == id_of(a, "plan_id")) {
+                    plan = plan_name;
+                }
+            }
+        }
+        if (product.empty()) {
+            continue;  // a product being deleted
+        }
+        config::Application app;
+        app.account = key;
+        app.product = product;
+        app.plan = plan.empty() ? "#" + std::to_string(id_of(a, "plan_id")) : plan;
+        app.name = str(a, "name");
+        app.description = str(a, "description");
+        app.suspended = str(a, "state") == "suspended";
+        app.user_key = str(a, "user_key");
+        app.application_id = str(a, "application_id");
+        ApplicationIds app_ids{id_of(a), id, {}};
+        if (!app.application_id.empty()) {
+            auto keys = client_.list(
+                base + "/applications/" + std::to_string(id_of(a)) + "/keys.json", "keys", false);
+            if (!keys) {
+                return std::unexpected(keys.error());
+            }
+            for (const Json& k : *keys) {
+                app.application_keys.push_back(str(k, "value"));
+            }
+            app_ids.keys = app.application_keys;
+        }
+        const std::string app_key = product + "/" + app.credential();
+        state.model.applications[app_key] = std::move(app);
+        state.applications[app_key] = std::move(app_ids);
+    }
+    state.model.accounts[key] = std::move(model);
+    state.accounts[key] = std::move(ids);
+    return {};
+}
+
+ApiResult<void> StateReader::read_accounts(InstanceState& state) {
+    auto accounts = client_.list("/admin/api/accounts.json", "accounts", true);
+    if (!accounts) {
+        return std::unexpected(accounts.error());
+    }
+    for (const Json& a : *accounts) {
+        if (auto r = read_account(state, a); !r) {
+            return r;
+        }
+    }
+    return {};
+}
+
 ApiResult<InstanceState> StateReader::read() {
     InstanceState state;
     auto backends = client_.list("/admin/api/backend_apis.json", "backend_apis", true);
@@ -414,6 +506,11 @@ ApiResult<InstanceState> StateReader::read() {
     }
     for (auto& p : product_snapshots) {
         insert(state, std::move(p));
+    }
+    if (read_accounts_) {
+        if (auto r = read_accounts(state); !r) {
+            return std::unexpected(r.error());
+        }
     }
     return state;
 }

@@ -623,24 +623,129 @@ TEST(SplitE2E, APositiveLimitThatWouldBecomeZeroIsRefusedBeforeAnyCall) {
 
 namespace {
 
-// Until accounts and applications are synchronized, tandem validates them and refuses to run
-// plan/apply/drift with them rather than silently leaving them out.
-TEST(AccountsE2E, ValidatedButNotSilentlyIgnored) {
-    const auto fleet =
-        fs::path(TANDEM_TESTDATA_DIR) / "config" / "valid" / "accounts" / "fleet.yaml";
-    const std::map<std::string, std::string> env = {{"TANDEM_TEST_TOKEN", "t0ken-value"},
-                                                    {"TANDEM_TEST_APP_KEY", "key-from-env-1"}};
-    const auto validate = run_tandem({"validate", "-f", fleet.string()}, env);
-    EXPECT_EQ(validate.code, 0) << validate.out;
-    EXPECT_NE(validate.out.find("1 developer accounts, 2 applications"), std::string::npos)
-        << validate.out;
-    for (const char* cmd : {"plan", "apply", "drift"}) {
-        const auto r = run_tandem({cmd, "-f", fleet.string()}, env);
-        EXPECT_EQ(r.code, 1) << cmd;
-        EXPECT_NE(r.out.find("not synchronized yet"), std::string::npos) << r.out;
-        // no secret value in any output
-        for (const char* secret : {"admin-password-1", "file-password-1", "acme-petstore-user-key",
-                                   "key-from-env-1", "t0ken-value"}) {
+const char* kAccountCrs = R"(apiVersion: capabilities.3scale.net/v1beta1
+kind: DeveloperAccount
+metadata:
+  name: acme
+spec:
+  orgName: Acme Inc.
+---
+apiVersion: capabilities.3scale.net/v1beta1
+kind: DeveloperUser
+metadata:
+  name: acme-admin
+spec:
+  username: acme-admin
+  email: admin@acme.example
+  role: admin
+  passwordCredentialsRef: {name: acme-admin-password}
+  developerAccountRef: {name: acme}
+---
+apiVersion: capabilities.3scale.net/v1beta1
+kind: DeveloperUser
+metadata:
+  name: acme-dev
+spec:
+  username: acme-dev
+  email: dev@acme.example
+  passwordCredentialsRef: {name: acme-dev-password}
+  developerAccountRef: {name: acme}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: acme-admin-password}
+stringData: {password: ADMIN-PASSWORD-CANARY}
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: acme-dev-password
+  annotations: {tandem.3scale.net/env.password: ACME_DEV_PASSWORD}
+---
+apiVersion: capabilities.3scale.net/v1beta1
+kind: Application
+metadata:
+  name: acme-echo
+spec:
+  accountCR: {name: acme}
+  productCR: {name: echo}
+  applicationPlanName: basic
+  name: Acme on Echo
+  description: production
+  authSecretRef: {name: acme-echo-keys}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: acme-echo-keys}
+stringData: {UserKey: split-demo-key}
+)";
+
+// The account, its users and the application with the same user_key, on every instance: 3scale's
+// signup makes applications with random keys on default plans; only the desired one survives.
+TEST(AccountsE2E, IdenticalApplicationsOnEveryInstance) {
+    // default tenants: the "API" product has a default plan, so signup adds an app there
+    std::vector<std::string> args = kFrozen;
+    args.erase(args.begin());  // not --empty
+    Fleet fleet({"east", "west"}, args, {},
+                {{"echo.yaml", kEchoProduct}, {"accounts.yaml", kAccountCrs}});
+    std::map<std::string, std::string> env = fleet.env();
+    env["ACME_DEV_PASSWORD"] = "DEV-PASSWORD-CANARY";
+    const auto tandem = [&](std::vector<std::string> a) {
+        a.insert(a.begin() + 1, {"-f", (fleet.dir() / "fleet.yaml").string()});
+        return run_tandem(a, env);
+    };
+    const auto apply = tandem({"apply"});
+    ASSERT_EQ(apply.code, 0) << apply.out;
+    EXPECT_NE(apply.out.find("create developer account acme-admin"), std::string::npos);
+    EXPECT_NE(apply.out.find("create user acme-admin: acme-dev"), std::string::npos) << apply.out;
+    EXPECT_NE(apply.out.find("create application acme-admin: echo Acme on Echo"),
+              std::string::npos);
+    EXPECT_NE(apply.out.find("delete application acme-admin: api API signup"), std::string::npos)
+        << apply.out;
+    const auto drift = tandem({"drift"});
+    EXPECT_EQ(drift.code, 2) << drift.out;  // the tenant's default "API" product is unmanaged
+    EXPECT_EQ(drift.out.find("application"), std::string::npos) << drift.out;
+    fleet.reset_counters();
+    EXPECT_EQ(tandem({"apply"}).code, 0);
+    EXPECT_EQ(fleet.writes("east"), 0u);
+    EXPECT_EQ(fleet.writes("west"), 0u);
+    // the same key works on both gateways, and the split global limit holds
+    const auto accepted = send(fleet, {"east", "west"}, 140);
+    EXPECT_EQ(sum(accepted), 100);
+    // on each instance: one account with two active users (admin + member) and one application
+    for (const char* name : {"east", "west"}) {
+        const Json state = json_of(fleet.sim(name).control("GET", "/__sim/state"));
+        int acme_apps = 0;
+        for (const auto& a : state["applications"]) {
+            acme_apps += a["name"] == "Acme on Echo" ? 1 : 0;
+            EXPECT_NE(a["name"], "API signup") << name;
+        }
+        EXPECT_EQ(acme_apps, 1);
+        int active = 0;
+        for (const auto& u : state["users"]) {
+            active += (u["username"] == "acme-dev" || u["username"] == "acme-admin") &&
+                              u["state"] == "active"
+                          ? 1
+                          : 0;
+        }
+        EXPECT_EQ(active, 2) << name;
+    }
+    // suspend through the CR: the gateways refuse the key everywhere
+    edit(fleet.dir() / "products" / "accounts.yaml", "description: production",
+         "description: production\n  suspend: true");
+    const auto suspend = tandem({"apply"});
+    ASSERT_EQ(suspend.code, 0) << suspend.out;
+    for (const char* name : {"east", "west"}) {
+        const auto r =
+            support::http_request(fleet.sim(name).gateway_port(), "GET",
+                                  "/x?user_key=split-demo-key", "", {{"Host", "echo.api.test"}});
+        EXPECT_EQ(r.status, 403u) << name;
+    }
+    // no secret in any output
+    for (const auto& r : {apply, drift, suspend, tandem({"plan", "--output", "json"}),
+                          tandem({"drift", "--output", "markdown"})}) {
+        for (const char* secret : {"ADMIN-PASSWORD-CANARY", "DEV-PASSWORD-CANARY", "split-demo-key",
+                                   "tok-east-4a61b3"}) {
             EXPECT_EQ(r.out.find(secret), std::string::npos) << secret;
         }
     }

@@ -46,6 +46,8 @@ private:
                      const std::vector<std::string>& changed_backends);
     bool execute(const std::vector<Operation>& ops);
     ApiResult<void> execute(const Operation& op);
+    ApiResult<void> execute_account_op(const Operation& op);
+    void run_account(const std::string& key);
     ApiResult<Id> create(const Operation& op, const std::string& path, const Form& form);
     ApiResult<void> remove(const std::string& path);
     std::optional<Id> locate(const Operation& op);

@@ -38,6 +38,14 @@ public:
     std::vector<Operation> unmanaged(const config::DesiredState& desired,
                                      const InstanceState& actual) const;
 
+    // Phase E: one developer account, its users, applications and keys (after the products, whose
+    // plans the applications use). `created_in_this_run`: the applications 3scale's signup made
+    // on its own are removed as part of converging.
+    std::vector<Operation> account(const std::string& key,
+                                   const config::DesiredState& desired,
+                                   const InstanceState& actual,
+                                   bool created_in_this_run = false) const;
+
     // Everything, in order (what `plan` prints and `apply` executes).
     std::vector<Operation> diff(const config::DesiredState& desired,
                                 const InstanceState& actual) const;

@@ -27,6 +27,10 @@ enum class Kind {
     kPolicies,
     kProxy,
     kProxyConfig,
+    kAccount,
+    kUser,
+    kApplication,
+    kApplicationKey,
 };
 
 const char* to_string(Action action);
@@ -58,6 +62,10 @@ struct Operation {
     std::int64_t min = 0;                     // pricing rules (replace: the old rule's key)
     std::optional<std::int64_t> max;
     Id id = 0;  // existing object (update/delete/replace)
+    // accounts: the account (admin username) users, applications and keys belong to, and the
+    // state events to send after a create or update ("activate", "admin", "suspend", ...)
+    std::string account;
+    std::vector<std::string> events;
     // limits: the global value this instance's share comes from, its weight and the rule
     std::optional<std::int64_t> global_value;
     std::int64_t weight = 0;

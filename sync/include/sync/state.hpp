@@ -42,13 +42,26 @@ struct ProxyConfigStatus {
     [[nodiscard]] bool unpromoted() const { return staging && staging != production; }
 };
 
+struct AccountIds {
+    Id id = 0;
+    std::map<std::string, Id> users;  // by username
+};
+
+struct ApplicationIds {
+    Id id = 0;
+    Id account = 0;
+    std::vector<std::string> keys;  // application keys as read (v2)
+};
+
 // What one instance has, normalized to the same model as the desired state, plus the ids the
 // applier needs to address it.
 struct InstanceState {
     config::DesiredState model;
     std::map<std::string, ProductIds> products;
     std::map<std::string, BackendIds> backends;
-    std::map<std::string, ProxyConfigStatus> configs;  // by product
+    std::map<std::string, ProxyConfigStatus> configs;    // by product
+    std::map<std::string, AccountIds> accounts;          // by admin username (or "#id")
+    std::map<std::string, ApplicationIds> applications;  // by "product/credential"
 };
 
 }  // namespace syncer

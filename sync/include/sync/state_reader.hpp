@@ -23,8 +23,10 @@ struct ProductSnapshot {
 
 class StateReader {
 public:
-    StateReader(AdminClient& client, int concurrency)
-        : client_(client), concurrency_(concurrency) {}
+    // read_accounts: also read developer accounts, users and applications (only when the
+    // desired state has any: it costs calls per account and application).
+    StateReader(AdminClient& client, int concurrency, bool read_accounts = false)
+        : client_(client), concurrency_(concurrency), read_accounts_(read_accounts) {}
 
     ApiResult<InstanceState> read();
     // One backend or product (e.g. right after creating it). A product's usages are resolved to
@@ -37,12 +39,17 @@ public:
                                             const std::map<std::string, BackendIds>& backends,
                                             const ConfigVersions* versions = nullptr);
     ApiResult<ConfigVersions> read_config_versions();
+    // Developer accounts (keyed by their admin's username), their users and applications.
+    // Needs the products already in `state` (service and plan ids -> system names).
+    ApiResult<void> read_accounts(InstanceState& state);
+    ApiResult<void> read_account(InstanceState& state, const Json& account);
     static void insert(InstanceState& state, BackendSnapshot snapshot);
     static void insert(InstanceState& state, ProductSnapshot snapshot);
 
 private:
     AdminClient& client_;
     int concurrency_;
+    bool read_accounts_;
 };
 
 // Runs fn(0..n-1) on up to `concurrency` threads; stops handing out work after the first error.
