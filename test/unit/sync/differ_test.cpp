@@ -319,3 +319,145 @@ TEST(Differ, OperationsFollowTheDependencyOrder) {
 
 }  // namespace
 }  // namespace syncer
+
+namespace syncer {
+namespace {
+
+struct AccountFixture {
+    config::DesiredState desired;
+    InstanceState actual;
+
+    AccountFixture() {
+        config::Product p;
+        p.plans["basic"] = {};
+        p.plans["gold"] = {};
+        desired.products["pets"] = p;
+        config::Account acme;
+        acme.org_name = "Acme";
+        acme.users["boss"] = {"boss@acme.test", "admin", false, "pw-boss", {}};
+        acme.users["dev"] = {"dev@acme.test", "member", false, "pw-dev", {}};
+        desired.accounts["boss"] = acme;
+        config::Application app;
+        app.account = "boss";
+        app.product = "pets";
+        app.plan = "basic";
+        app.name = "Acme app";
+        app.description = "d";
+        app.user_key = "secret-key-1";
+        desired.applications["pets/secret-key-1"] = app;
+        // the instance has the same, with ids
+        actual.model = desired;
+        actual.products["pets"].plans = {{"basic", 5}, {"gold", 6}};
+        actual.accounts["boss"] = AccountIds{100, {{"boss", 101}, {"dev", 102}}};
+        actual.applications["pets/secret-key-1"] = ApplicationIds{200, 100, {}};
+    }
+};
+
+std::string all_text(const std::vector<Operation>& ops) {
+    std::string out;
+    for (const auto& o : ops) {
+        out += o.summary() + "|";
+        for (const auto& c : o.changes) {
+            out += c.field + "=" + c.expected + "/" + c.actual + ";";
+        }
+    }
+    return out;
+}
+
+TEST(AccountDiffer, InSyncMeansNothing) {
+    AccountFixture f;
+    EXPECT_TRUE(Differ({}).account("boss", f.desired, f.actual).empty());
+    EXPECT_TRUE(Differ({}).diff(f.desired, f.actual).empty());
+}
+
+TEST(AccountDiffer, AMissingAccountIsASignupWithItsAdmin) {
+    AccountFixture f;
+    f.actual.model.accounts.clear();
+    f.actual.accounts.clear();
+    const auto ops = Differ({}).account("boss", f.desired, f.actual);
+    ASSERT_EQ(ops.size(), 1u);
+    EXPECT_EQ(ops[0].summary(), "create developer account boss");
+    // the password is sent but never part of what is shown
+    EXPECT_NE(std::find(ops[0].form.begin(), ops[0].form.end(),
+                        std::pair<std::string, std::string>{"password", "pw-boss"}),
+              ops[0].form.end());
+    EXPECT_EQ(all_text(ops).find("pw-boss"), std::string::npos);
+}
+
+TEST(AccountDiffer, UsersGetStateEventsAndRoleChanges) {
+    AccountFixture f;
+    f.actual.model.accounts["boss"].users.erase("dev");
+    f.desired.accounts["boss"].users["dev"].suspended = true;
+    auto ops = Differ({}).account("boss", f.desired, f.actual);
+    ASSERT_EQ(ops.size(), 1u);
+    EXPECT_EQ(ops[0].summary(), "create user boss: dev");
+    EXPECT_EQ(ops[0].events, (std::vector<std::string>{"activate", "suspend"}));
+    f = AccountFixture{};
+    f.desired.accounts["boss"].users["dev"].role = "admin";
+    ops = Differ({}).account("boss", f.desired, f.actual);
+    ASSERT_EQ(ops.size(), 1u);
+    EXPECT_EQ(ops[0].events, (std::vector<std::string>{"admin"}));
+    EXPECT_EQ(ops[0].id, 102);
+}
+
+TEST(AccountDiffer, ApplicationPlanSuspendAndCredentialsNeverShown) {
+    AccountFixture f;
+    f.desired.applications["pets/secret-key-1"].plan = "gold";
+    f.desired.applications["pets/secret-key-1"].suspended = true;
+    const auto ops = Differ({}).account("boss", f.desired, f.actual);
+    ASSERT_EQ(ops.size(), 1u);
+    EXPECT_EQ(ops[0].summary(), "update application boss: pets Acme app");
+    EXPECT_EQ(ops[0].events, (std::vector<std::string>{"change_plan", "suspend"}));
+    EXPECT_EQ(ops[0].plan, "gold");
+    EXPECT_EQ(all_text(ops).find("secret-key-1"), std::string::npos);
+}
+
+TEST(AccountDiffer, SignupAppsGoOnlyForANewAccountOthersAreUnmanaged) {
+    AccountFixture f;
+    config::Application random = f.desired.applications["pets/secret-key-1"];
+    random.name = "API signup";
+    random.user_key = "random-generated";
+    f.actual.model.applications["pets/random-generated"] = random;
+    f.actual.applications["pets/random-generated"] = ApplicationIds{300, 100, {}};
+    EXPECT_TRUE(Differ({}).account("boss", f.desired, f.actual).empty());
+    const auto fresh = Differ({}).account("boss", f.desired, f.actual, /*created=*/true);
+    ASSERT_EQ(fresh.size(), 1u);
+    EXPECT_EQ(fresh[0].summary(), "delete application boss: pets API signup");
+    EXPECT_FALSE(fresh[0].unmanaged);
+    const auto pruned = Differ({true}).account("boss", f.desired, f.actual);
+    ASSERT_EQ(pruned.size(), 1u);
+    EXPECT_TRUE(pruned[0].unmanaged);
+}
+
+TEST(AccountDiffer, CredentialsHeldByAnotherAccountAreMoved) {
+    AccountFixture f;
+    f.actual.model.applications["pets/secret-key-1"].account = "someone";
+    f.actual.applications["pets/secret-key-1"].account = 999;
+    const auto ops = Differ({}).account("boss", f.desired, f.actual);
+    ASSERT_EQ(ops.size(), 2u);
+    EXPECT_EQ(ops[0].action, Action::kDelete);
+    EXPECT_EQ(ops[1].action, Action::kCreate);
+}
+
+TEST(AccountDiffer, MissingApplicationKeysAreAdded) {
+    AccountFixture f;
+    auto& app = f.desired.applications["pets/secret-key-1"];
+    app.user_key.clear();
+    app.application_id = "app-id";
+    app.application_keys = {"k-one-1", "k-two-2"};
+    f.desired.applications = {{"pets/app-id", app}};
+    auto have = app;
+    have.application_keys = {"k-one-1", "k-old-0"};
+    f.actual.model.applications = {{"pets/app-id", have}};
+    f.actual.applications = {{"pets/app-id", ApplicationIds{200, 100, have.application_keys}}};
+    auto ops = Differ({}).account("boss", f.desired, f.actual);
+    ASSERT_EQ(ops.size(), 1u);
+    EXPECT_EQ(ops[0].summary(), "create application key boss: pets Acme app");
+    ops = Differ({true}).account("boss", f.desired, f.actual);
+    ASSERT_EQ(ops.size(), 2u);
+    EXPECT_EQ(ops[1].action, Action::kDelete);
+    EXPECT_EQ(all_text(ops).find("k-two-2"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace syncer
