@@ -4,8 +4,10 @@
 #   1. applies the example Product/Backend CRs (examples/products) to both with `tandem apply`,
 #   2. shows a clean `tandem drift`, a second apply that changes nothing,
 #   3. changes a limit directly on west and shows drift catching it, then apply restoring it,
-#   4. shows how the global limits are split (tandem split) and sends requests with one user_key
-#      alternately to both gateways: exactly the global limit is admitted.
+#   4. shows how the global limits are split (tandem split) and sends requests with the example
+#      application's user_key (created by tandem on both instances from the
+#      DeveloperAccount/DeveloperUser/Application CRs) alternately to both gateways: exactly the
+#      global limit is admitted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +31,10 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 export TANDEM_EAST_TOKEN TANDEM_WEST_TOKEN
 TANDEM_EAST_TOKEN=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 TANDEM_WEST_TOKEN=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+# The example account's passwords and its application's key (Secrets read them from the env).
+export ACME_ADMIN_PASSWORD ACME_DEV_PASSWORD ACME_PETSTORE_USER_KEY=acme-demo-key
+ACME_ADMIN_PASSWORD=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+ACME_DEV_PASSWORD=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
 
 declare -A admin gateway token=([east]=$TANDEM_EAST_TOKEN [west]=$TANDEM_WEST_TOKEN)
 for name in east west; do
@@ -56,6 +62,7 @@ instances:
     token: {env: TANDEM_WEST_TOKEN}
 resources:
   - $PWD/examples/products/
+  - $PWD/examples/accounts/
 YAML
 
 # curl with the token in a config read from stdin, so it is not in any process's argv.
@@ -70,7 +77,7 @@ say "tandem validate"
 say "tandem split: limit values in the CRs are global; each instance enforces its share"
 "$TANDEM" split -f "$work/fleet.yaml" | head -8
 say "tandem plan (first lines per instance)"
-"$TANDEM" plan -f "$work/fleet.yaml" | grep -E '^[a-z]+:|create product|create backend pets|promote' || true
+"$TANDEM" plan -f "$work/fleet.yaml" | grep -E '^[a-z]+:|create product|create backend pets|create developer|promote' || true
 say "tandem apply"
 "$TANDEM" apply -f "$work/fleet.yaml" | tail -4
 say "tandem drift: both instances carry exactly the desired state"
@@ -91,14 +98,7 @@ say "tandem drift catches it as a split mismatch (exit code 2; --output json|mar
 say "tandem apply puts it back (an in-place update of the limit, nothing else)"
 "$TANDEM" apply -f "$work/fleet.yaml" | grep -E '^\[|summary' || true
 
-say "traffic: one application with the same user_key on both instances"
-for name in east west; do
-  acc=$(api "$name" POST /admin/api/signup.json \
-        'org_name=Acme&username=acme&email=dev@acme.example&password=demo-password' | field '["account"]["id"]')
-  api "$name" POST "/admin/api/accounts/$acc/applications.json" \
-      "plan_id=$(api "$name" GET "/admin/api/services/$(api "$name" GET /admin/api/services.json | field '["services"][0]["service"]["id"]')/application_plans.json" |
-        python3 -c "import json,sys; print([p['application_plan']['id'] for p in json.load(sys.stdin)['plans'] if p['application_plan']['system_name']=='basic'][0])")&name=Acme app&user_key=acme-demo-key" >/dev/null
-done
+say "traffic: tandem created the same application (same user_key) on both instances"
 accepted=0; limited=0; declare -A per=([east]=0 [west]=0)
 for i in $(seq 1 120); do
   name=$([ $((i % 2)) -eq 1 ] && echo east || echo west)   # a round-robin balancer

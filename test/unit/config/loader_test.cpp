@@ -62,6 +62,9 @@ INSTANTIATE_TEST_SUITE_P(Config,
 TEST(Loader, TheExampleFleetLoadsIntoTheModel) {
     ::setenv("TANDEM_EAST_TOKEN", "east-token", 1);
     ::setenv("TANDEM_WEST_TOKEN", "west-token", 1);
+    ::setenv("ACME_ADMIN_PASSWORD", "admin-password", 1);
+    ::setenv("ACME_DEV_PASSWORD", "dev-password", 1);
+    ::setenv("ACME_PETSTORE_USER_KEY", "acme-user-key", 1);
     const auto fleet = load_fleet(kExamples / "fleet.yaml");
     ASSERT_TRUE(fleet.has_value()) << (fleet ? "" : fleet.error().front().to_string());
     ASSERT_EQ(fleet->instances.size(), 2u);
@@ -94,6 +97,9 @@ TEST(Loader, TheExampleFleetLoadsIntoTheModel) {
     EXPECT_EQ(premium.pricing_rules[1].cost_per_unit, "0.005");
     EXPECT_EQ(premium.limits[1].metric.backend, "orders_backend");
     EXPECT_FALSE(p.plans.at("internal").published);  // absent = hidden
+    ASSERT_EQ(fleet->desired.accounts.size(), 1u);
+    EXPECT_EQ(fleet->desired.accounts.at("acme-admin").users.size(), 2u);
+    EXPECT_EQ(fleet->desired.applications.at("petstore/acme-user-key").plan, "basic");
     EXPECT_EQ(p.plans.at("internal").limits[0].value, 0);
 }
 
