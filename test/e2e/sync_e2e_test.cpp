@@ -741,8 +741,32 @@ TEST(AccountsE2E, IdenticalApplicationsOnEveryInstance) {
                                   "/x?user_key=split-demo-key", "", {{"Host", "echo.api.test"}});
         EXPECT_EQ(r.status, 403u) << name;
     }
+    // someone resumes it by hand on east: drift names that application's state, on east only
+    {
+        auto& east = fleet.sim("east");
+        const Json found = json_of(east.admin(
+            "GET", "/admin/api/applications/find.json?user_key=split-demo-key"));
+        const std::string path = "/admin/api/accounts/" + found["application"]["account_id"].dump() +
+                                 "/applications/" + found["application"]["id"].dump() +
+                                 "/resume.json";
+        ASSERT_EQ(east.admin("PUT", path).status, 200u);
+    }
+    const auto direct = tandem({"drift", "--output", "json"});
+    EXPECT_EQ(direct.code, 2);
+    const Json report = Json::parse(direct.out.substr(direct.out.find('{')));
+    int app_drifts = 0;
+    for (const auto& d : report["drifts"]) {
+        if (d["object"]["type"] == "application") {
+            ++app_drifts;
+            EXPECT_EQ(d["instance"], "east");
+            EXPECT_EQ(d["field"], "suspended");
+            EXPECT_EQ(d["expected"], "true");
+            EXPECT_EQ(d["actual"], "false");
+        }
+    }
+    EXPECT_EQ(app_drifts, 1) << direct.out;
     // no secret in any output
-    for (const auto& r : {apply, drift, suspend, tandem({"plan", "--output", "json"}),
+    for (const auto& r : {apply, drift, suspend, direct, tandem({"plan", "--output", "json"}),
                           tandem({"drift", "--output", "markdown"})}) {
         for (const char* secret : {"ADMIN-PASSWORD-CANARY", "DEV-PASSWORD-CANARY", "split-demo-key",
                                    "tok-east-4a61b3"}) {
