@@ -105,18 +105,32 @@ public:
         return node.IsMap();
     }
 
-    std::optional<std::string> str(const YAML::Node& map,
-                                   const std::string& key,
-                                   const std::string& path,
-                                   bool required) {
+    // The value under `key`, or nullopt when it is absent or null ("is required" when it must be
+    // there). The typed readers below start from it.
+    std::optional<YAML::Node> present(const YAML::Node& map,
+                                      const std::string& key,
+                                      const std::string& where,
+                                      bool required) {
         const YAML::Node node = child(map, key);
-        const std::string where = join(path, key);
         if (!node.IsDefined() || node.IsNull()) {
             if (required) {
                 error(node.IsDefined() ? node : map, where, "is required");
             }
             return std::nullopt;
         }
+        return node;
+    }
+
+    std::optional<std::string> str(const YAML::Node& map,
+                                   const std::string& key,
+                                   const std::string& path,
+                                   bool required) {
+        const std::string where = join(path, key);
+        const auto found = present(map, key, where, required);
+        if (!found) {
+            return std::nullopt;
+        }
+        const YAML::Node& node = *found;
         if (!node.IsScalar()) {
             error(node, where, "must be a string");
             return std::nullopt;
@@ -132,14 +146,12 @@ public:
                                         const std::string& key,
                                         const std::string& path,
                                         bool required) {
-        const YAML::Node node = child(map, key);
         const std::string where = join(path, key);
-        if (!node.IsDefined() || node.IsNull()) {
-            if (required) {
-                error(node.IsDefined() ? node : map, where, "is required");
-            }
+        const auto found = present(map, key, where, required);
+        if (!found) {
             return std::nullopt;
         }
+        const YAML::Node& node = *found;
         std::int64_t value = 0;
         const std::string& s = node.IsScalar() ? node.Scalar() : std::string();
         const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
@@ -154,14 +166,12 @@ public:
                                 const std::string& key,
                                 const std::string& path,
                                 bool required) {
-        const YAML::Node node = child(map, key);
         const std::string where = join(path, key);
-        if (!node.IsDefined() || node.IsNull()) {
-            if (required) {
-                error(node.IsDefined() ? node : map, where, "is required");
-            }
+        const auto found = present(map, key, where, required);
+        if (!found) {
             return std::nullopt;
         }
+        const YAML::Node& node = *found;
         const std::string s = node.IsScalar() ? node.Scalar() : "";
         if (s == "true" || s == "True" || s == "TRUE") {
             return true;

@@ -1,5 +1,7 @@
 #include "ratelimit/period.hpp"
 
+#include <cstdio>
+
 namespace ratelimit {
 
 namespace {
@@ -74,6 +76,18 @@ Window window_at(Period period, Seconds now) noexcept {
     const sys_days epoch{std::chrono::year(1970) / std::chrono::January / std::chrono::day(1)};
     const sys_days last{std::chrono::year(9999) / std::chrono::December / std::chrono::day(31)};
     return {to_seconds(epoch), to_seconds(last)};
+}
+
+std::string to_iso8601(Seconds t) {
+    const auto day = std::chrono::floor<days>(t);
+    const year_month_day ymd{day};
+    const std::chrono::hh_mm_ss hms{t - day};
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(ymd.year()),
+                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                  static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
+                  static_cast<int>(hms.seconds().count()));
+    return buf;
 }
 
 }  // namespace ratelimit

@@ -6,21 +6,15 @@
 #include <map>
 #include <regex>
 
+#include "ratelimit/period.hpp"
+
 namespace syncer {
 
 namespace {
 
 std::string now_iso() {
-    const auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
-    const auto day = std::chrono::floor<std::chrono::days>(now);
-    const std::chrono::year_month_day ymd{day};
-    const std::chrono::hh_mm_ss hms{now - day};
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(ymd.year()),
-                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                  static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                  static_cast<int>(hms.seconds().count()));
-    return buf;
+    return ratelimit::to_iso8601(
+        std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()));
 }
 
 const char* sign(Action a) {

@@ -165,7 +165,7 @@ TEST(SimProcessE2E, GatewayLimitsRollOverWithTheControlledClock) {
         return support::http_request(sim.gateway_port(), "GET", "/anything?user_key=e2e-key", "",
                                      {{"Host", "echo.api.test"}});
     };
-    // 1790000000 is 16:53:20 UTC: move to the start of the next minute
+    // 1790000000 is 14:13:20 UTC: move to the start of the next minute (14:14:00)
     ASSERT_EQ(sim.control("POST", "/__sim/clock", R"({"set_epoch":1790000040})").status, 200u);
     EXPECT_EQ(call().status, 200u);
     const auto second = call();
@@ -175,9 +175,9 @@ TEST(SimProcessE2E, GatewayLimitsRollOverWithTheControlledClock) {
     EXPECT_EQ(limited.status, 429u);
     EXPECT_EQ(limited.body, "Usage limit exceeded");
     ASSERT_EQ(sim.control("POST", "/__sim/clock", R"({"advance_seconds":59})").status, 200u);
-    EXPECT_EQ(call().status, 429u);  // 16:54:59, same minute
+    EXPECT_EQ(call().status, 429u);  // 14:14:59, same minute
     ASSERT_EQ(sim.control("POST", "/__sim/clock", R"({"advance_seconds":1})").status, 200u);
-    EXPECT_EQ(call().status, 200u);  // 16:55:00, a new window
+    EXPECT_EQ(call().status, 200u);  // 14:15:00, a new window
     EXPECT_EQ(sim.control("POST", "/__sim/clock", R"({"advance":1})").status, 400u);
     const auto state = json_of(sim.control("GET", "/__sim/state"));
     EXPECT_EQ(state["clock"]["epoch"], 1790000100);

@@ -538,7 +538,7 @@ int sum(const std::map<std::string, int>& m) {
     return total;
 }
 
-// 1790000040 is 16:54:00 UTC: every instance's clock frozen at the start of the same minute.
+// 1790000040 is 14:14:00 UTC: every instance's clock frozen at the start of the same minute.
 const std::vector<std::string> kFrozen = {"--empty", "--freeze-clock", "--clock-start",
                                           "1790000040"};
 

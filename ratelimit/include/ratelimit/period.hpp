@@ -3,6 +3,7 @@
 #include <array>
 #include <chrono>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace ratelimit {
@@ -31,5 +32,8 @@ struct Window {
 };
 
 Window window_at(Period period, Seconds now) noexcept;
+
+// "2026-11-20T10:15:00Z": the UTC instant as the admin API and the reports write it.
+std::string to_iso8601(Seconds t);
 
 }  // namespace ratelimit

@@ -66,3 +66,14 @@ TEST(Period, EternityNeverRollsOver) {
 
 }  // namespace
 }  // namespace ratelimit
+
+namespace ratelimit {
+namespace {
+
+TEST(Period, Iso8601) {
+    EXPECT_EQ(to_iso8601(Seconds(std::chrono::seconds(1790000040))), "2026-09-21T14:14:00Z");
+    EXPECT_EQ(to_iso8601(Seconds(std::chrono::seconds(0))), "1970-01-01T00:00:00Z");
+}
+
+}  // namespace
+}  // namespace ratelimit

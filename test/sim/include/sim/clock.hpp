@@ -11,17 +11,8 @@ namespace sim {
 
 using Seconds = ratelimit::Seconds;
 
-// "2026-11-20T10:15:00Z"
 inline std::string format_iso8601(Seconds t) {
-    const auto day = std::chrono::floor<std::chrono::days>(t);
-    const std::chrono::year_month_day ymd{day};
-    const std::chrono::hh_mm_ss hms{t - day};
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(ymd.year()),
-                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                  static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                  static_cast<int>(hms.seconds().count()));
-    return buf;
+    return ratelimit::to_iso8601(t);
 }
 
 // The simulator's idea of "now": the system clock plus an offset, or a frozen instant. Tests move
