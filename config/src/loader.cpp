@@ -405,6 +405,33 @@ std::optional<MetricRef> read_metric_ref(Reader& r,
     return out;
 }
 
+// hits exists on every product and backend (the operator adds it too).
+void add_hits(std::map<std::string, Metric>& metrics, const Source& source) {
+    if (!metrics.contains("hits")) {
+        metrics.emplace("hits", Metric{"Hits", "hit", "Number of API hits", source});
+    }
+}
+
+// Records `kind system_name` as defined at `source`; false (with an error) when it already was.
+bool first_definition(Reader& r,
+                      const YAML::Node& doc,
+                      std::map<std::string, Source>& seen,
+                      const std::string& kind,
+                      const std::string& system_name,
+                      const Source& source) {
+    if (system_name.empty()) {
+        return false;
+    }
+    if (auto it = seen.find(kind + " " + system_name); it != seen.end()) {
+        r.error(doc, "spec.systemName",
+                kind + " '" + system_name + "' is already defined at " + it->second.file + ":" +
+                    std::to_string(it->second.line));
+        return false;
+    }
+    seen.emplace(kind + " " + system_name, source);
+    return true;
+}
+
 // ------------------------------------------------------------------------------- Product CR
 
 void read_authentication(Reader& r,
@@ -780,20 +807,10 @@ void read_product(Reader& r,
         }
     }
     read_policies(r, spec, product);
-    if (!product.metrics.contains("hits")) {
-        product.metrics.emplace("hits",
-                                Metric{"Hits", "hit", "Number of API hits", product.source});
-    }
-    if (system_name.empty()) {
+    add_hits(product.metrics, product.source);
+    if (!first_definition(r, doc, seen, "product", system_name, product.source)) {
         return;
     }
-    if (auto it = seen.find("product " + system_name); it != seen.end()) {
-        r.error(doc, "spec.systemName",
-                "product '" + system_name + "' is already defined at " + it->second.file + ":" +
-                    std::to_string(it->second.line));
-        return;
-    }
-    seen.emplace("product " + system_name, product.source);
     if (auto cr = r.str(r.child(doc, "metadata"), "name", "metadata", false)) {
         pending.product_names[*cr] = system_name;
     }
@@ -838,20 +855,10 @@ void read_backend(Reader& r,
     read_metrics(r, spec, "metrics", false, backend.metrics);
     read_metrics(r, spec, "methods", true, backend.methods);
     read_mapping_rules(r, spec, backend.mapping_rules);
-    if (!backend.metrics.contains("hits")) {
-        backend.metrics.emplace("hits",
-                                Metric{"Hits", "hit", "Number of API hits", backend.source});
-    }
-    if (system_name.empty()) {
+    add_hits(backend.metrics, backend.source);
+    if (!first_definition(r, doc, seen, "backend", system_name, backend.source)) {
         return;
     }
-    if (auto it = seen.find("backend " + system_name); it != seen.end()) {
-        r.error(doc, "spec.systemName",
-                "backend '" + system_name + "' is already defined at " + it->second.file + ":" +
-                    std::to_string(it->second.line));
-        return;
-    }
-    seen.emplace("backend " + system_name, backend.source);
     fleet.desired.backends.emplace(system_name, std::move(backend));
 }
 

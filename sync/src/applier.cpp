@@ -258,6 +258,17 @@ ApiResult<void> Applier::remove(const std::string& path) {
     return std::unexpected(last);
 }
 
+ApiResult<void> Applier::update_or_remove(const Operation& op,
+                                          const std::string& path,
+                                          const Form& form,
+                                          const std::string& method) {
+    if (op.action == Action::kDelete) {
+        return remove(path);
+    }
+    auto r = client_.update(path, form, method);
+    return r ? ApiResult<void>{} : ApiResult<void>{std::unexpect, r.error()};
+}
+
 ApiResult<void> Applier::execute(const Operation& op) {
     const auto fail = [](ApiError e) -> ApiResult<void> { return std::unexpected(std::move(e)); };
     switch (op.kind) {
@@ -275,12 +286,7 @@ ApiResult<void> Applier::execute(const Operation& op) {
                 (product ? state_.products[op.name].id : state_.backends[op.name].id) = *id;
                 return {};
             }
-            const std::string path = collection + "/" + s(op.id) + ".json";
-            if (op.action == Action::kDelete) {
-                return remove(path);
-            }
-            auto r = client_.update(path, op.form);
-            return r ? ApiResult<void>{} : fail(r.error());
+            return update_or_remove(op, collection + "/" + s(op.id) + ".json", op.form);
         }
         case Kind::kBackendMetric:
         case Kind::kBackendMethod:
@@ -312,12 +318,7 @@ ApiResult<void> Applier::execute(const Operation& op) {
                 const std::lock_guard lock(mutex_);
                 id = ids->contains(op.name) ? ids->at(op.name) : 0;
             }
-            const std::string path = base + "/" + s(id) + ".json";
-            if (op.action == Action::kDelete) {
-                return remove(path);
-            }
-            auto r = client_.update(path, op.form);
-            return r ? ApiResult<void>{} : fail(r.error());
+            return update_or_remove(op, base + "/" + s(id) + ".json", op.form);
         }
         case Kind::kMappingRule:
         case Kind::kBackendRule: {
@@ -342,12 +343,8 @@ ApiResult<void> Applier::execute(const Operation& op) {
                     .push_back(*id);
                 return {};
             }
-            const std::string path = base + "/" + s(op.id) + ".json";
-            if (op.action == Action::kDelete) {
-                return remove(path);
-            }
-            auto r = client_.update(path, form, backend ? "PUT" : "PATCH");
-            return r ? ApiResult<void>{} : fail(r.error());
+            return update_or_remove(op, base + "/" + s(op.id) + ".json", form,
+                                    backend ? "PUT" : "PATCH");
         }
         case Kind::kBackendUsage: {
             const std::string base = owner_path(op) + "/backend_usages";
@@ -365,12 +362,7 @@ ApiResult<void> Applier::execute(const Operation& op) {
                 state_.products[op.product].usages[op.backend] = *id;
                 return {};
             }
-            const std::string path = base + "/" + s(op.id) + ".json";
-            if (op.action == Action::kDelete) {
-                return remove(path);
-            }
-            auto r = client_.update(path, op.form);
-            return r ? ApiResult<void>{} : fail(r.error());
+            return update_or_remove(op, base + "/" + s(op.id) + ".json", op.form);
         }
         case Kind::kPlan: {
             const std::string base = owner_path(op) + "/application_plans";
@@ -383,12 +375,7 @@ ApiResult<void> Applier::execute(const Operation& op) {
                 state_.products[op.product].plans[op.name] = *id;
                 return {};
             }
-            const std::string path = base + "/" + s(op.id) + ".json";
-            if (op.action == Action::kDelete) {
-                return remove(path);
-            }
-            auto r = client_.update(path, op.form);
-            return r ? ApiResult<void>{} : fail(r.error());
+            return update_or_remove(op, base + "/" + s(op.id) + ".json", op.form);
         }
         case Kind::kLimit:
         case Kind::kPricingRule: {

@@ -50,6 +50,11 @@ private:
     void run_account(const std::string& key);
     ApiResult<Id> create(const Operation& op, const std::string& path, const Form& form);
     ApiResult<void> remove(const std::string& path);
+    // The existing object at `path`: deleted for a delete, else updated with `form`.
+    ApiResult<void> update_or_remove(const Operation& op,
+                                     const std::string& path,
+                                     const Form& form,
+                                     const std::string& method = "PUT");
     std::optional<Id> locate(const Operation& op);
     ApiResult<Id> metric_id(const Operation& op, const config::MetricRef& ref);
     std::string owner_path(const Operation& op);
