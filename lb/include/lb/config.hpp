@@ -1,0 +1,117 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <expected>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/diagnostic.hpp"
+
+namespace lb {
+
+using Millis = std::chrono::milliseconds;
+
+struct HostPort {
+    std::string host;  // a hostname, an IPv4 address or an IPv6 address without brackets
+    std::uint16_t port = 0;
+    [[nodiscard]] std::string to_string() const;
+};
+
+struct ClusterConfig {
+    std::string name;
+    HostPort address;
+    std::int64_t weight = 1;  // 1..1000
+    bool backup = false;
+    config::Source source;
+};
+
+// Inclusive status ranges that count as a passing check ("200-399", "200", "204").
+struct StatusRange {
+    unsigned low = 200;
+    unsigned high = 399;
+};
+
+struct HealthCheckConfig {
+    bool enabled = true;
+    std::string method = "GET";
+    std::string path = "/";
+    std::optional<std::string> host;  // Host header; default: the cluster's address host
+    std::vector<StatusRange> expect{StatusRange{}};
+    Millis interval{2000};
+    std::optional<Millis> down_interval;  // interval while the endpoint is down (default: interval)
+    Millis timeout{1000};
+    std::uint32_t rise = 2;
+    std::uint32_t fall = 3;
+    unsigned jitter_percent = 10;  // each interval is spread by +- this share
+};
+
+struct DnsConfig {
+    std::vector<HostPort> servers;  // empty: /etc/resolv.conf
+    Millis min_ttl{1000};           // re-resolve no sooner than this
+    Millis max_ttl{300000};         // and no later than this, whatever the TTL says
+    Millis retry{5000};             // after a failed resolution (the last good answer stays)
+    Millis timeout{2000};           // one resolution attempt
+};
+
+struct TimeoutConfig {
+    Millis client_header{10000};       // whole request header -> 408
+    Millis client_idle{60000};         // keep-alive wait for the next request -> close
+    Millis client_body{30000};         // between reads/writes of a body on the client side
+    Millis upstream_connect{1000};     // -> retry on another cluster, else 502
+    Millis upstream_response{30000};   // request sent -> first response byte; -> 504
+    Millis drain{15000};               // SIGTERM: how long in-flight requests may finish
+};
+
+struct LimitConfig {
+    std::uint32_t max_header_bytes = 16 * 1024;          // -> 431
+    std::uint64_t max_body_bytes = 16ULL * 1024 * 1024;  // -> 413
+    std::uint32_t max_connections = 100000;              // per worker; beyond: refused
+};
+
+struct PoolConfig {
+    std::uint32_t max_idle_per_endpoint = 128;  // per worker
+    Millis idle_timeout{30000};
+};
+
+struct RetryConfig {
+    // One retry on another cluster after a connect failure, or a reset before any response byte
+    // on an idempotent request. 0 disables retries.
+    std::uint32_t attempts = 1;
+    // When set, an idempotent request with no first response byte after this long is retried
+    // on another cluster (a frozen cluster costs one per-try timeout instead of the response
+    // timeout). Off by default: it caps how slow a legitimate response may be.
+    std::optional<Millis> per_try_timeout;
+    // Passive outlier detection: after a connect failure (or a per-try timeout) a worker stops
+    // picking that endpoint for this long, without waiting for the active checks to fail `fall`
+    // times. 0 disables it.
+    Millis eject_for{3000};
+};
+
+struct LbConfig {
+    HostPort listen{"0.0.0.0", 8080};
+    HostPort admin{"127.0.0.1", 9901};
+    unsigned threads = 0;  // 0: the number of cores
+    std::string forwarded_proto = "http";
+    std::vector<ClusterConfig> clusters;
+    HealthCheckConfig health_check;
+    DnsConfig dns;
+    TimeoutConfig timeouts;
+    LimitConfig limits;
+    PoolConfig pool;
+    RetryConfig retry;
+};
+
+// Reads and validates the balancer's YAML file; every problem is reported with file:line.
+std::expected<LbConfig, config::Diagnostics> load_lb_config(const std::string& path);
+// The same from text (tests); `file` names it in diagnostics.
+std::expected<LbConfig, config::Diagnostics> parse_lb_config(const std::string& text,
+                                                             const std::string& file);
+
+// "2s", "500ms", "1m", "1h" (a bare number is milliseconds). nullopt when malformed.
+std::optional<Millis> parse_duration(const std::string& text);
+// "host:port", "[v6]:port"; nullopt when malformed.
+std::optional<HostPort> parse_host_port(const std::string& text);
+
+}  // namespace lb

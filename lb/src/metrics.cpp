@@ -1,0 +1,250 @@
+// prometheus-cpp stays in this file.
+#include "metrics.hpp"
+
+#include <map>
+#include <sstream>
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+namespace lb {
+
+namespace pm = prometheus;
+
+void WorkerMetrics::request(std::size_t cluster, unsigned status, double seconds) {
+    auto& c = clusters_[std::min(cluster, clusters_.size() - 1)];
+    const unsigned cls = status >= 100 && status < 600 ? status / 100 - 1 : 5;
+    c.status[cls]->Increment();
+    c.latency->Observe(seconds);
+}
+
+void WorkerMetrics::retry(std::size_t cluster, RetryReason reason) {
+    clusters_[std::min(cluster, clusters_.size() - 1)]
+        .retries[static_cast<std::size_t>(reason)]
+        ->Increment();
+}
+
+void WorkerMetrics::upstream_connect(std::size_t cluster, bool ok) {
+    auto& c = clusters_[std::min(cluster, clusters_.size() - 1)];
+    (ok ? c.connects_ok : c.connects_failed)->Increment();
+}
+
+void WorkerMetrics::client_connections(int delta) {
+    connections_->Increment(delta);
+    if (delta > 0) {
+        accepted_->Increment(delta);
+    }
+}
+
+void WorkerMetrics::in_flight(std::size_t cluster, int delta) {
+    clusters_[std::min(cluster, clusters_.size() - 1)].in_flight->Increment(delta);
+}
+
+void WorkerMetrics::pool_idle(std::size_t cluster, int delta) {
+    clusters_[std::min(cluster, clusters_.size() - 1)].pool_idle->Increment(delta);
+}
+
+void WorkerMetrics::ejected(std::size_t cluster) {
+    clusters_[std::min(cluster, clusters_.size() - 1)].ejections->Increment();
+}
+
+struct Metrics::Impl {
+    std::shared_ptr<pm::Registry> registry = std::make_shared<pm::Registry>();
+    std::vector<std::string> clusters;
+    pm::Family<pm::Counter>& requests = pm::BuildCounter()
+                                            .Name("tandem_lb_requests_total")
+                                            .Help("Requests answered, by cluster and status class")
+                                            .Register(*registry);
+    pm::Family<pm::Histogram>& latency =
+        pm::BuildHistogram()
+            .Name("tandem_lb_request_duration_seconds")
+            .Help("Time from the request header to the end of the response, by cluster")
+            .Register(*registry);
+    pm::Family<pm::Counter>& retries = pm::BuildCounter()
+                                           .Name("tandem_lb_retries_total")
+                                           .Help("Requests retried on another cluster, by the "
+                                                 "cluster that failed and the reason")
+                                           .Register(*registry);
+    pm::Family<pm::Counter>& connects = pm::BuildCounter()
+                                            .Name("tandem_lb_upstream_connects_total")
+                                            .Help("New upstream connections, by result")
+                                            .Register(*registry);
+    pm::Family<pm::Gauge>& in_flight = pm::BuildGauge()
+                                           .Name("tandem_lb_upstream_requests_in_flight")
+                                           .Help("Requests sent to a cluster and not finished")
+                                           .Register(*registry);
+    pm::Family<pm::Gauge>& pool_idle = pm::BuildGauge()
+                                           .Name("tandem_lb_pool_idle_connections")
+                                           .Help("Idle keep-alive upstream connections")
+                                           .Register(*registry);
+    pm::Family<pm::Counter>& ejections =
+        pm::BuildCounter()
+            .Name("tandem_lb_passive_ejections_total")
+            .Help("Endpoints a worker stopped picking after a connect failure or per-try timeout")
+            .Register(*registry);
+    pm::Family<pm::Gauge>& connections = pm::BuildGauge()
+                                             .Name("tandem_lb_client_connections")
+                                             .Help("Open client connections")
+                                             .Register(*registry);
+    pm::Family<pm::Counter>& accepted = pm::BuildCounter()
+                                            .Name("tandem_lb_client_connections_total")
+                                            .Help("Client connections accepted")
+                                            .Register(*registry);
+    pm::Family<pm::Counter>& checks = pm::BuildCounter()
+                                          .Name("tandem_lb_health_checks_total")
+                                          .Help("Active health checks, by endpoint and result")
+                                          .Register(*registry);
+    pm::Family<pm::Histogram>& check_latency = pm::BuildHistogram()
+                                                   .Name("tandem_lb_health_check_duration_seconds")
+                                                   .Help("Active health check latency")
+                                                   .Register(*registry);
+    pm::Family<pm::Gauge>& endpoint_up = pm::BuildGauge()
+                                             .Name("tandem_lb_endpoint_up")
+                                             .Help("1 while the endpoint passes its checks")
+                                             .Register(*registry);
+    pm::Family<pm::Counter>& transitions = pm::BuildCounter()
+                                               .Name("tandem_lb_endpoint_transitions_total")
+                                               .Help("Endpoint health state changes")
+                                               .Register(*registry);
+    pm::Family<pm::Gauge>& cluster_up = pm::BuildGauge()
+                                            .Name("tandem_lb_cluster_healthy")
+                                            .Help("1 while at least one endpoint is up")
+                                            .Register(*registry);
+    pm::Family<pm::Gauge>& cluster_endpoints = pm::BuildGauge()
+                                                   .Name("tandem_lb_cluster_endpoints")
+                                                   .Help("Endpoints (resolved addresses)")
+                                                   .Register(*registry);
+    pm::Family<pm::Counter>& dns = pm::BuildCounter()
+                                       .Name("tandem_lb_dns_resolutions_total")
+                                       .Help("DNS resolutions of cluster hostnames, by result")
+                                       .Register(*registry);
+};
+
+namespace {
+
+const pm::Histogram::BucketBoundaries& latency_buckets() {
+    static const pm::Histogram::BucketBoundaries b{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                   0.05,   0.1,   0.25,   0.5,   1,    2.5,
+                                                   5,      10,    30};
+    return b;
+}
+
+}  // namespace
+
+Metrics::Metrics(const std::vector<std::string>& clusters, unsigned workers)
+    : impl_(std::make_unique<Impl>()), workers_(workers) {
+    impl_->clusters = clusters;
+    static const char* kClasses[] = {"1xx", "2xx", "3xx", "4xx", "5xx", "other"};
+    static const char* kReasons[] = {"connect", "reset", "per_try_timeout", "stale_connection"};
+    std::vector<std::string> names = clusters;
+    names.emplace_back("none");
+    for (unsigned w = 0; w < workers; ++w) {
+        const std::string worker = std::to_string(w);
+        auto& wm = workers_[w];
+        wm.connections_ = &impl_->connections.Add({{"worker", worker}});
+        wm.accepted_ = &impl_->accepted.Add({{"worker", worker}});
+        for (const auto& name : names) {
+            WorkerMetrics::PerCluster pc;
+            for (std::size_t i = 0; i < 6; ++i) {
+                pc.status[i] = &impl_->requests.Add(
+                    {{"cluster", name}, {"code_class", kClasses[i]}, {"worker", worker}});
+            }
+            pc.latency =
+                &impl_->latency.Add({{"cluster", name}, {"worker", worker}}, latency_buckets());
+            for (std::size_t i = 0; i < 4; ++i) {
+                pc.retries[i] = &impl_->retries.Add(
+                    {{"cluster", name}, {"reason", kReasons[i]}, {"worker", worker}});
+            }
+            pc.connects_ok =
+                &impl_->connects.Add({{"cluster", name}, {"result", "ok"}, {"worker", worker}});
+            pc.connects_failed = &impl_->connects.Add(
+                {{"cluster", name}, {"result", "failed"}, {"worker", worker}});
+            pc.in_flight = &impl_->in_flight.Add({{"cluster", name}, {"worker", worker}});
+            pc.pool_idle = &impl_->pool_idle.Add({{"cluster", name}, {"worker", worker}});
+            pc.ejections = &impl_->ejections.Add({{"cluster", name}, {"worker", worker}});
+            wm.clusters_.push_back(pc);
+        }
+    }
+    for (const auto& name : clusters) {
+        impl_->cluster_up.Add({{"cluster", name}});
+        impl_->cluster_endpoints.Add({{"cluster", name}});
+        impl_->dns.Add({{"cluster", name}, {"result", "ok"}});
+        impl_->dns.Add({{"cluster", name}, {"result", "failed"}});
+    }
+}
+
+Metrics::~Metrics() = default;
+
+void Metrics::health_check(std::size_t cluster, const std::string& endpoint, bool passed,
+                           double seconds) {
+    const auto& name = impl_->clusters[cluster];
+    impl_->checks
+        .Add({{"cluster", name}, {"endpoint", endpoint}, {"result", passed ? "passed" : "failed"}})
+        .Increment();
+    impl_->check_latency.Add({{"cluster", name}}, latency_buckets()).Observe(seconds);
+}
+
+void Metrics::endpoint_state(std::size_t cluster, const std::string& endpoint, bool up) {
+    impl_->endpoint_up.Add({{"cluster", impl_->clusters[cluster]}, {"endpoint", endpoint}})
+        .Set(up ? 1 : 0);
+}
+
+void Metrics::endpoint_transition(std::size_t cluster, const std::string& endpoint, bool up) {
+    impl_->transitions
+        .Add({{"cluster", impl_->clusters[cluster]},
+              {"endpoint", endpoint},
+              {"to", up ? "up" : "down"}})
+        .Increment();
+}
+
+void Metrics::endpoint_removed(std::size_t cluster, const std::string& endpoint) {
+    const auto& name = impl_->clusters[cluster];
+    auto& up = impl_->endpoint_up.Add({{"cluster", name}, {"endpoint", endpoint}});
+    impl_->endpoint_up.Remove(&up);
+}
+
+void Metrics::cluster_state(std::size_t cluster, bool healthy, std::size_t endpoints) {
+    const auto& name = impl_->clusters[cluster];
+    impl_->cluster_up.Add({{"cluster", name}}).Set(healthy ? 1 : 0);
+    impl_->cluster_endpoints.Add({{"cluster", name}}).Set(static_cast<double>(endpoints));
+}
+
+void Metrics::dns_result(std::size_t cluster, bool ok) {
+    impl_->dns.Add({{"cluster", impl_->clusters[cluster]}, {"result", ok ? "ok" : "failed"}})
+        .Increment();
+}
+
+std::int64_t Metrics::in_flight(std::size_t cluster) const {
+    double sum = 0;
+    for (const auto& w : workers_) {
+        sum += w.clusters_[cluster].in_flight->Value();
+    }
+    return static_cast<std::int64_t>(sum);
+}
+
+std::int64_t Metrics::pool_idle(std::size_t cluster) const {
+    double sum = 0;
+    for (const auto& w : workers_) {
+        sum += w.clusters_[cluster].pool_idle->Value();
+    }
+    return static_cast<std::int64_t>(sum);
+}
+
+std::int64_t Metrics::client_connections() const {
+    double sum = 0;
+    for (const auto& w : workers_) {
+        sum += w.connections_->Value();
+    }
+    return static_cast<std::int64_t>(sum);
+}
+
+std::string Metrics::serialize() const {
+    std::ostringstream out;
+    pm::TextSerializer().Serialize(out, impl_->registry->Collect());
+    return out.str();
+}
+
+}  // namespace lb

@@ -1,0 +1,83 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace prometheus {
+class Counter;
+class Gauge;
+class Histogram;
+}  // namespace prometheus
+
+namespace lb {
+
+enum class RetryReason { kConnect, kReset, kPerTryTimeout, kStaleConnection };
+
+// One worker's instruments, resolved once at startup: the request path only touches its own
+// counters (labelled worker="N"), so no two threads share a cache line or a histogram mutex.
+class WorkerMetrics {
+public:
+    static constexpr std::size_t kNoCluster = static_cast<std::size_t>(-1);
+
+    // A finished request: `cluster` that answered (kNoCluster for local answers such as 400,
+    // 408, 413, 431 and 503 with nothing healthy), its status and total latency.
+    void request(std::size_t cluster, unsigned status, double seconds);
+    void retry(std::size_t cluster, RetryReason reason);
+    void upstream_connect(std::size_t cluster, bool ok);
+    void client_connections(int delta);
+    void in_flight(std::size_t cluster, int delta);
+    void pool_idle(std::size_t cluster, int delta);
+    void ejected(std::size_t cluster);
+
+private:
+    friend class Metrics;
+    struct PerCluster {
+        prometheus::Counter* status[6]{};  // 1xx..5xx and "other"
+        prometheus::Histogram* latency = nullptr;
+        prometheus::Counter* retries[4]{};
+        prometheus::Counter* connects_ok = nullptr;
+        prometheus::Counter* connects_failed = nullptr;
+        prometheus::Gauge* in_flight = nullptr;
+        prometheus::Gauge* pool_idle = nullptr;
+        prometheus::Counter* ejections = nullptr;
+    };
+    std::vector<PerCluster> clusters_;  // the last one is "none"
+    prometheus::Gauge* connections_ = nullptr;
+    prometheus::Counter* accepted_ = nullptr;
+};
+
+// The registry and the control plane's instruments; /metrics serializes it.
+class Metrics {
+public:
+    Metrics(const std::vector<std::string>& clusters, unsigned workers);
+    ~Metrics();
+    Metrics(const Metrics&) = delete;
+    Metrics& operator=(const Metrics&) = delete;
+
+    WorkerMetrics& worker(unsigned index) { return workers_[index]; }
+
+    // Control plane (main context only).
+    void health_check(std::size_t cluster, const std::string& endpoint, bool passed,
+                      double seconds);
+    void endpoint_state(std::size_t cluster, const std::string& endpoint, bool up);
+    void endpoint_transition(std::size_t cluster, const std::string& endpoint, bool up);
+    void endpoint_removed(std::size_t cluster, const std::string& endpoint);
+    void cluster_state(std::size_t cluster, bool healthy, std::size_t endpoints);
+    void dns_result(std::size_t cluster, bool ok);
+
+    // Sums over the workers (relaxed reads of atomics), for /status.
+    [[nodiscard]] std::int64_t in_flight(std::size_t cluster) const;
+    [[nodiscard]] std::int64_t pool_idle(std::size_t cluster) const;
+    [[nodiscard]] std::int64_t client_connections() const;
+    [[nodiscard]] std::string serialize() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+    std::vector<WorkerMetrics> workers_;
+};
+
+}  // namespace lb

@@ -1,0 +1,838 @@
+// The request path: accept, parse with Beast, pick a cluster, relay both ways (streamed bodies),
+// keep upstream connections alive in a per-worker pool. Errors are error_code values; nothing
+// here throws on purpose (an exception escaping a session only ends that session).
+#include "worker.hpp"
+
+#include <cerrno>
+
+#include <sys/socket.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http.hpp>
+
+#include "lb/headers.hpp"
+#include "log.hpp"
+
+namespace lb {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+
+namespace {
+
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kChunk = 16 * 1024;
+constexpr std::size_t kMaxFreeChunks = 64;
+constexpr auto kTick = std::chrono::milliseconds(50);
+
+std::vector<Picker::Member> members(const LbConfig& config) {
+    std::vector<Picker::Member> out;
+    for (const auto& c : config.clusters) {
+        out.push_back({c.weight, c.backup});
+    }
+    return out;
+}
+
+bool is_idempotent(http::verb v) {
+    switch (v) {
+        case http::verb::get:
+        case http::verb::head:
+        case http::verb::options:
+        case http::verb::trace:
+        case http::verb::put:
+        case http::verb::delete_:
+            return true;
+        default:
+            return false;
+    }
+}
+
+bool is_parse_error(const error_code& ec) {
+    return ec.category() == http::make_error_code(http::error::bad_target).category() &&
+           ec != http::error::end_of_stream && ec != http::error::partial_message &&
+           ec != http::error::need_buffer;
+}
+
+bool nothing_received(const error_code& ec) {
+    return ec == http::error::end_of_stream || ec == asio::error::eof ||
+           ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
+}
+
+// Closes a socket, ignoring errors (the peer may be gone).
+void close_quietly(tcp::socket& s) {
+    error_code ignored;
+    s.shutdown(tcp::socket::shutdown_both, ignored);
+    s.close(ignored);
+}
+
+}  // namespace
+
+Worker::Worker(unsigned index, const LbConfig& config, WorkerMetrics& metrics,
+               tcp::acceptor::native_handle_type listen_fd, tcp listen_protocol)
+    : index_(index),
+      config_(config),
+      metrics_(metrics),
+      guard_(asio::make_work_guard(ctx_)),
+      acceptor_(ctx_, listen_protocol, listen_fd),
+      picker_(members(config)),
+      eligible_(config.clusters.size(), false) {}
+
+Worker::~Worker() { join(); }
+
+void Worker::start(SnapshotPtr first) {
+    apply(first);
+    snapshot_ = std::move(first);
+    asio::co_spawn(ctx_, accept_loop(), asio::detached);
+    asio::co_spawn(ctx_, ticker(), asio::detached);
+    thread_ = std::thread([this] {
+        for (;;) {
+            try {
+                ctx_.run();
+                return;
+            } catch (const std::exception& e) {  // a bug in one session must not kill the rest
+                log_line(LogLevel::kError,
+                         "worker " + std::to_string(index_) + ": unexpected exception: " + e.what());
+            }
+        }
+    });
+}
+
+void Worker::publish(SnapshotPtr snapshot) {
+    asio::post(ctx_, [this, s = std::move(snapshot)]() mutable {
+        apply(s);
+        snapshot_ = std::move(s);
+    });
+}
+
+void Worker::drain(std::function<void()> done) {
+    asio::post(ctx_, [this, done = std::move(done)]() mutable {
+        draining_ = true;
+        drained_ = std::move(done);
+        error_code ignored;
+        acceptor_.close(ignored);
+        for (auto& w : watches_) {
+            if (w.idle && w.target != nullptr) {
+                w.fired = true;
+                w.target->cancel(ignored);
+            }
+        }
+        close_pools();
+        if (sessions_ == 0) {
+            session_ended();
+        }
+    });
+}
+
+void Worker::stop_now() {
+    asio::post(ctx_, [this] {
+        stopping_ = true;
+        error_code ignored;
+        for (auto& w : watches_) {
+            w.fired = true;
+            if (w.target != nullptr) {
+                w.target->cancel(ignored);
+            }
+        }
+    });
+}
+
+void Worker::join() {
+    if (thread_.joinable()) {
+        thread_.join();
+    }
+}
+
+void Worker::session_ended() {
+    if (draining_ && sessions_ == 0 && drained_) {
+        close_pools();
+        guard_.reset();
+        auto done = std::move(drained_);
+        drained_ = nullptr;
+        done();
+    }
+}
+
+void Worker::apply(const SnapshotPtr& snapshot) {
+    const auto now = Clock::now();
+    std::vector<ClusterLocal> next(snapshot->clusters.size());
+    for (std::size_t c = 0; c < snapshot->clusters.size(); ++c) {
+        auto& old = c < clusters_.size() ? clusters_[c].endpoints : next[c].endpoints;
+        next[c].next = c < clusters_.size() ? clusters_[c].next : 0;
+        for (const auto& e : snapshot->clusters[c].endpoints) {
+            EndpointLocal local;
+            local.address = e.address;
+            local.healthy = e.healthy;
+            for (auto& o : old) {
+                if (o.address == e.address) {
+                    local.ejected_until = o.ejected_until;
+                    local.idle = std::move(o.idle);
+                    // A check passed since the ejection: trust it again.
+                    if (e.healthy && !o.healthy) {
+                        local.ejected_until = {};
+                    }
+                    break;
+                }
+            }
+            if (!local.healthy && !local.idle.empty()) {  // don't reuse connections to it
+                metrics_.pool_idle(c, -static_cast<int>(local.idle.size()));
+                local.idle.clear();
+            }
+            next[c].endpoints.push_back(std::move(local));
+        }
+    }
+    // Endpoints that left the DNS answer: drop their idle connections.
+    for (std::size_t c = 0; c < clusters_.size(); ++c) {
+        for (auto& o : clusters_[c].endpoints) {
+            if (!o.idle.empty()) {
+                metrics_.pool_idle(c, -static_cast<int>(o.idle.size()));
+            }
+        }
+    }
+    clusters_ = std::move(next);
+    (void)now;
+}
+
+std::optional<Worker::Choice> Worker::choose(std::optional<std::size_t> exclude,
+                                             Clock::time_point now) {
+    // First honour passive ejections; if that leaves nothing, fall back to the active checks'
+    // view alone (an ejection must never turn into a 503 by itself).
+    for (const bool honour_ejection : {true, false}) {
+        bool any = false;
+        for (std::size_t c = 0; c < clusters_.size(); ++c) {
+            bool ok = false;
+            for (const auto& e : clusters_[c].endpoints) {
+                if (e.healthy && (!honour_ejection || e.ejected_until <= now)) {
+                    ok = true;
+                    break;
+                }
+            }
+            eligible_[c] = ok;
+            any = any || ok;
+        }
+        if (!any) {
+            continue;
+        }
+        const auto c = picker_.pick(eligible_, exclude);
+        if (!c) {
+            continue;
+        }
+        auto& cl = clusters_[*c];
+        const std::size_t n = cl.endpoints.size();
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::size_t k = (cl.next + i) % n;
+            const auto& e = cl.endpoints[k];
+            if (e.healthy && (!honour_ejection || e.ejected_until <= now)) {
+                cl.next = k + 1;
+                return Choice{*c, e.address};
+            }
+        }
+    }
+    return std::nullopt;
+}
+
+Worker::EndpointLocal* Worker::find(std::size_t cluster, const tcp::endpoint& address) {
+    if (cluster >= clusters_.size()) {
+        return nullptr;
+    }
+    for (auto& e : clusters_[cluster].endpoints) {
+        if (e.address == address) {
+            return &e;
+        }
+    }
+    return nullptr;
+}
+
+Worker::UpstreamPtr Worker::take_idle(const Choice& choice, Clock::time_point now) {
+    auto* e = find(choice.cluster, choice.address);
+    if (e == nullptr) {
+        return nullptr;
+    }
+    while (!e->idle.empty()) {
+        UpstreamPtr up = std::move(e->idle.back());
+        e->idle.pop_back();
+        metrics_.pool_idle(choice.cluster, -1);
+        if (now - up->idle_since > config_.pool.idle_timeout) {
+            continue;
+        }
+        // A connection the upstream closed while idle reads as EOF (or data it should not
+        // have sent): never reuse it. One non-blocking peek; no handler, no timer.
+        char byte = 0;
+        const ssize_t r = ::recv(up->socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            up->reused = true;
+            return up;
+        }
+    }
+    return nullptr;
+}
+
+void Worker::give_back(const Choice& choice, UpstreamPtr upstream, Clock::time_point now) {
+    auto* e = find(choice.cluster, choice.address);
+    if (e == nullptr || !e->healthy || draining_ ||
+        e->idle.size() >= config_.pool.max_idle_per_endpoint) {
+        return;  // closes it
+    }
+    upstream->idle_since = now;
+    e->idle.push_back(std::move(upstream));
+    metrics_.pool_idle(choice.cluster, 1);
+}
+
+void Worker::eject(const Choice& choice, Clock::time_point now) {
+    if (config_.retry.eject_for.count() <= 0) {
+        return;
+    }
+    if (auto* e = find(choice.cluster, choice.address); e != nullptr) {
+        if (e->ejected_until <= now) {
+            metrics_.ejected(choice.cluster);
+        }
+        e->ejected_until = now + config_.retry.eject_for;
+        if (!e->idle.empty()) {
+            metrics_.pool_idle(choice.cluster, -static_cast<int>(e->idle.size()));
+            e->idle.clear();
+        }
+    }
+}
+
+void Worker::prune_pools(Clock::time_point now) {
+    for (std::size_t c = 0; c < clusters_.size(); ++c) {
+        for (auto& e : clusters_[c].endpoints) {
+            const auto before = e.idle.size();
+            std::erase_if(e.idle, [&](const UpstreamPtr& up) {
+                return now - up->idle_since > config_.pool.idle_timeout;
+            });
+            if (before != e.idle.size()) {
+                metrics_.pool_idle(c, -static_cast<int>(before - e.idle.size()));
+            }
+        }
+    }
+}
+
+void Worker::close_pools() {
+    for (std::size_t c = 0; c < clusters_.size(); ++c) {
+        for (auto& e : clusters_[c].endpoints) {
+            if (!e.idle.empty()) {
+                metrics_.pool_idle(c, -static_cast<int>(e.idle.size()));
+                e.idle.clear();
+            }
+        }
+    }
+}
+
+std::unique_ptr<char[]> Worker::take_chunk() {
+    if (chunks_.empty()) {
+        return std::make_unique<char[]>(kChunk);
+    }
+    auto c = std::move(chunks_.back());
+    chunks_.pop_back();
+    return c;
+}
+
+void Worker::give_chunk(std::unique_ptr<char[]> chunk) {
+    if (chunk && chunks_.size() < kMaxFreeChunks) {
+        chunks_.push_back(std::move(chunk));
+    }
+}
+
+asio::awaitable<void> Worker::accept_loop() {
+    asio::steady_timer backoff(ctx_);
+    while (!draining_) {
+        auto [ec, socket] = co_await acceptor_.async_accept(kNoThrow);
+        if (ec) {
+            if (draining_ || ec == asio::error::operation_aborted) {
+                break;
+            }
+            // EMFILE/ENFILE and friends: back off instead of spinning on the same error.
+            log_line(LogLevel::kWarn, "worker " + std::to_string(index_) + ": accept: " +
+                                          ec.message());
+            backoff.expires_after(std::chrono::milliseconds(50));
+            co_await backoff.async_wait(kNoThrow);
+            continue;
+        }
+        if (sessions_ >= config_.limits.max_connections) {
+            close_quietly(socket);
+            continue;
+        }
+        ++sessions_;
+        asio::co_spawn(ctx_, session(std::move(socket)), asio::detached);
+    }
+}
+
+asio::awaitable<void> Worker::ticker() {
+    asio::steady_timer timer(ctx_);
+    unsigned ticks = 0;
+    while (!(draining_ && sessions_ == 0)) {
+        timer.expires_after(kTick);
+        co_await timer.async_wait(kNoThrow);
+        const auto now = Clock::now();
+        error_code ignored;
+        for (auto& w : watches_) {
+            if (!w.fired && w.deadline <= now && w.target != nullptr) {
+                w.fired = true;
+                w.target->cancel(ignored);
+            }
+        }
+        if (++ticks % 20 == 0) {
+            prune_pools(now);
+        }
+    }
+}
+
+
+namespace {
+
+double seconds_since(Clock::time_point start) {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Counts a request as in flight to a cluster for as long as it lives.
+struct InFlight {
+    InFlight(WorkerMetrics& m, std::size_t c) : metrics(m), cluster(c) { metrics.in_flight(c, 1); }
+    ~InFlight() { metrics.in_flight(cluster, -1); }
+    InFlight(const InFlight&) = delete;
+    InFlight& operator=(const InFlight&) = delete;
+    WorkerMetrics& metrics;
+    std::size_t cluster;
+};
+
+}  // namespace
+
+asio::awaitable<void> Worker::session(tcp::socket client) {
+    Watch watch;
+    watches_.push_back(watch);
+    metrics_.client_connections(1);
+    error_code ec;
+    client.set_option(tcp::no_delay(true), ec);
+    const auto remote = client.remote_endpoint(ec);
+    const asio::ip::address client_ip = ec ? asio::ip::address() : remote.address();
+    beast::flat_buffer buffer(config_.limits.max_header_bytes + kChunk);
+    bool first = true;
+    while (!draining_ && !stopping_) {
+        if (buffer.size() == 0) {
+            // Waiting for the next request's first byte: the idle keep-alive timeout (the
+            // header timeout on a new connection); drain closes the connection here.
+            watch.idle = true;
+            watch.arm(client, Clock::now() + (first ? config_.timeouts.client_header
+                                                    : config_.timeouts.client_idle));
+            auto [rec, n] = co_await client.async_read_some(buffer.prepare(4096), kNoThrow);
+            watch.idle = false;
+            if (rec || watch.fired) {
+                break;
+            }
+            buffer.commit(n);
+        }
+        first = false;
+        if (!co_await exchange(client, buffer, watch, client_ip)) {
+            break;
+        }
+        if (buffer.size() == 0 && buffer.capacity() > 64 * 1024) {
+            buffer.shrink_to_fit();
+        }
+    }
+    watch.disarm();
+    close_quietly(client);
+    metrics_.client_connections(-1);
+    watch.unlink();
+    --sessions_;
+    session_ended();
+}
+
+asio::awaitable<bool> Worker::reply(tcp::socket& client, Watch& watch, unsigned status,
+                                    std::string_view text, bool keep_alive,
+                                    Clock::time_point started) {
+    metrics_.request(WorkerMetrics::kNoCluster, status, seconds_since(started));
+    if (stopping_) {
+        co_return false;
+    }
+    keep_alive = keep_alive && !draining_;
+    http::response<http::string_body> res{static_cast<http::status>(status), 11};
+    res.set(http::field::server, "tandem-lb");
+    res.set(http::field::content_type, "text/plain; charset=utf-8");
+    res.body().assign(text);
+    res.body() += '\n';
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    watch.arm(client, Clock::now() + config_.timeouts.client_body);
+    auto [ec, n] = co_await http::async_write(client, res, kNoThrow);
+    co_return !ec && !watch.fired && keep_alive;
+}
+
+asio::awaitable<bool> Worker::exchange(tcp::socket& client, beast::flat_buffer& buffer,
+                                       Watch& watch, const asio::ip::address& client_ip) {
+    struct Disarm {
+        Watch& w;
+        ~Disarm() { w.disarm(); }
+    } disarm{watch};
+    struct ChunkHolder {
+        Worker& worker;
+        std::unique_ptr<char[]> chunk;
+        char* get() {
+            if (!chunk) {
+                chunk = worker.take_chunk();
+            }
+            return chunk.get();
+        }
+        ~ChunkHolder() { worker.give_chunk(std::move(chunk)); }
+    } chunk{*this, nullptr};
+
+    const auto started = Clock::now();
+    const auto& to = config_.timeouts;
+    http::request_parser<http::buffer_body> rp;
+    rp.header_limit(config_.limits.max_header_bytes);
+    rp.body_limit(config_.limits.max_body_bytes);
+    watch.arm(client, started + to.client_header);
+    {
+        auto [ec, n] = co_await http::async_read_header(client, buffer, rp, kNoThrow);
+        if (stopping_) {
+            co_return false;
+        }
+        if (watch.fired) {
+            co_return co_await reply(client, watch, 408,
+                                     "request timeout: the request header did not arrive in time",
+                                     false, started);
+        }
+        if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+            co_return co_await reply(
+                client, watch, 431,
+                "request header fields too large (limit " +
+                    std::to_string(config_.limits.max_header_bytes) + " bytes)",
+                false, started);
+        }
+        if (ec == http::error::body_limit) {
+            co_return co_await reply(client, watch, 413,
+                                     "content too large (limit " +
+                                         std::to_string(config_.limits.max_body_bytes) +
+                                         " bytes)",
+                                     false, started);
+        }
+        if (ec && is_parse_error(ec)) {
+            co_return co_await reply(client, watch, 400, "malformed request: " + ec.message(),
+                                     false, started);
+        }
+        if (ec) {
+            co_return false;  // the client went away
+        }
+    }
+
+    auto& req = rp.get();
+    const http::verb method = req.method();
+    const bool idempotent = is_idempotent(method);
+    const bool client_ka = req.keep_alive();
+    const unsigned client_version = req.version();
+    const bool has_body = !rp.is_done();
+    const bool req_chunked = rp.chunked();
+    bool expect_continue = false;
+    if (auto it = req.find(http::field::expect);
+        it != req.end() && beast::iequals(it->value(), "100-continue")) {
+        // Answered here (as nginx does): the body then streams through as it arrives.
+        expect_continue = has_body;
+        req.erase(it);
+    }
+    strip_hop_by_hop(req);
+    add_forwarding(req, client_ip, config_.forwarded_proto);
+    req.version(11);
+    if (req_chunked) {
+        req.chunked(true);
+    }
+
+    std::optional<std::size_t> exclude;
+    unsigned retries = 0;
+    bool stale_retried = false;
+    bool body_sent = false;  // body bytes consumed from the client: the request cannot be replayed
+    for (;;) {
+        const auto now = Clock::now();
+        const auto choice = choose(exclude, now);
+        if (!choice) {
+            co_return co_await reply(
+                client, watch, 503,
+                "no healthy cluster: every cluster is failing its health checks (see /status on "
+                "the admin listener)",
+                client_ka && !has_body, started);
+        }
+        const std::string& cluster_name = config_.clusters[choice->cluster].name;
+        UpstreamPtr up = take_idle(*choice, now);
+        if (!up) {
+            up = std::make_unique<Upstream>(ctx_);
+            watch.arm(up->socket, now + to.upstream_connect);
+            auto [cec] = co_await up->socket.async_connect(choice->address, kNoThrow);
+            const bool timed_out = watch.fired;
+            if (stopping_) {
+                co_return false;
+            }
+            if (cec || timed_out) {
+                metrics_.upstream_connect(choice->cluster, false);
+                eject(*choice, Clock::now());
+                if (retries < config_.retry.attempts && !body_sent) {
+                    ++retries;
+                    metrics_.retry(choice->cluster, RetryReason::kConnect);
+                    exclude = choice->cluster;
+                    continue;
+                }
+                co_return co_await reply(
+                    client, watch, timed_out ? 504 : 502,
+                    timed_out ? "upstream connect timeout (cluster " + cluster_name + ")"
+                              : "upstream connect failed (cluster " + cluster_name +
+                                    "): " + cec.message(),
+                    client_ka && rp.is_done(), started);
+            }
+            metrics_.upstream_connect(choice->cluster, true);
+            error_code ignored;
+            up->socket.set_option(tcp::no_delay(true), ignored);
+        }
+        InFlight in_flight(metrics_, choice->cluster);
+
+        // The request: header, then the body chunk by chunk as it arrives (never buffered
+        // whole).
+        http::serializer<true, http::buffer_body> sr{req};
+        error_code wec;
+        if (!has_body) {
+            req.body().data = nullptr;
+            req.body().size = 0;
+            req.body().more = false;
+            watch.arm(up->socket, Clock::now() + to.upstream_response);
+            auto [e, n] = co_await http::async_write(up->socket, sr, kNoThrow);
+            wec = watch.fired ? error_code(asio::error::timed_out) : e;
+        } else {
+            if (expect_continue) {
+                expect_continue = false;
+                static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+                watch.arm(client, Clock::now() + to.client_body);
+                auto [e, n] = co_await asio::async_write(
+                    client, asio::buffer(kContinue.data(), kContinue.size()), kNoThrow);
+                if (e || watch.fired) {
+                    co_return false;
+                }
+            }
+            do {
+                if (!rp.is_done()) {
+                    req.body().data = chunk.get();
+                    req.body().size = kChunk;
+                    watch.arm(client, Clock::now() + to.client_body);
+                    auto [e, n] = co_await http::async_read(client, buffer, rp, kNoThrow);
+                    if (e == http::error::need_buffer) {
+                        e = {};
+                    }
+                    if (stopping_) {
+                        co_return false;
+                    }
+                    if (e == http::error::body_limit) {
+                        co_return co_await reply(client, watch, 413,
+                                                 "content too large (limit " +
+                                                     std::to_string(
+                                                         config_.limits.max_body_bytes) +
+                                                     " bytes)",
+                                                 false, started);
+                    }
+                    if (e || watch.fired) {
+                        co_return false;  // the client went away or stalled mid-body
+                    }
+                    body_sent = true;
+                    req.body().size = kChunk - req.body().size;
+                    req.body().data = chunk.get();
+                    req.body().more = !rp.is_done();
+                } else {
+                    req.body().data = nullptr;
+                    req.body().size = 0;
+                    req.body().more = false;
+                }
+                watch.arm(up->socket, Clock::now() + to.upstream_response);
+                auto [e, n] = co_await http::async_write(up->socket, sr, kNoThrow);
+                if (e == http::error::need_buffer) {
+                    e = {};
+                }
+                if (watch.fired) {
+                    e = asio::error::timed_out;
+                }
+                if (e) {
+                    wec = e;
+                    break;
+                }
+            } while (!rp.is_done() && !sr.is_done());
+        }
+        if (stopping_) {
+            co_return false;
+        }
+        if (wec) {
+            // A failed write means the upstream did not take the whole request, so it cannot
+            // have acted on it: safe to send again whatever the method, if nothing of the body
+            // was consumed.
+            if (!body_sent && up->reused && !stale_retried) {
+                stale_retried = true;
+                metrics_.retry(choice->cluster, RetryReason::kStaleConnection);
+                continue;
+            }
+            if (!body_sent && retries < config_.retry.attempts) {
+                ++retries;
+                metrics_.retry(choice->cluster, RetryReason::kReset);
+                exclude = choice->cluster;
+                continue;
+            }
+            co_return co_await reply(client, watch, 502,
+                                     "upstream (cluster " + cluster_name +
+                                         ") closed the connection while receiving the request",
+                                     false, started);
+        }
+
+        // The response header (interim 1xx responses are relayed to 1.1 clients and skipped).
+        const bool can_retry = idempotent && !body_sent;
+        const bool per_try = can_retry && retries < config_.retry.attempts &&
+                             config_.retry.per_try_timeout &&
+                             *config_.retry.per_try_timeout < to.upstream_response;
+        const auto read_deadline =
+            Clock::now() + (per_try ? *config_.retry.per_try_timeout : to.upstream_response);
+        std::optional<http::response_parser<http::buffer_body>> resp;
+        error_code rec;
+        for (;;) {
+            resp.emplace();
+            resp->header_limit(64 * 1024);
+            resp->body_limit(boost::none);
+            if (method == http::verb::head) {
+                resp->skip(true);
+            }
+            watch.arm(up->socket, read_deadline);
+            auto [e, n] = co_await http::async_read_header(up->socket, up->buffer, *resp, kNoThrow);
+            if (watch.fired) {
+                e = asio::error::timed_out;
+            }
+            if (e) {
+                rec = e;
+                break;
+            }
+            const unsigned st = resp->get().result_int();
+            if (st >= 200 || st == 101) {
+                break;
+            }
+            if (client_version >= 11) {
+                http::response<http::empty_body> interim{resp->get().base()};
+                strip_hop_by_hop(interim);
+                watch.arm(client, Clock::now() + to.client_body);
+                auto [ie, in] = co_await http::async_write(client, interim, kNoThrow);
+                if (ie || watch.fired) {
+                    co_return false;
+                }
+            }
+        }
+        if (stopping_) {
+            co_return false;
+        }
+        if (!rec && resp->get().result_int() == 101) {
+            rec = http::error::bad_value;  // Upgrade was stripped: a 101 is a broken upstream
+        }
+        if (rec) {
+            const bool nothing = nothing_received(rec) && up->buffer.size() == 0;
+            if (rec == asio::error::timed_out && per_try) {
+                eject(*choice, Clock::now());
+                ++retries;
+                metrics_.retry(choice->cluster, RetryReason::kPerTryTimeout);
+                exclude = choice->cluster;
+                continue;
+            }
+            if (rec == asio::error::timed_out) {
+                co_return co_await reply(client, watch, 504,
+                                         "upstream response timeout (cluster " + cluster_name +
+                                             ")",
+                                         client_ka && rp.is_done(), started);
+            }
+            if (nothing && can_retry && up->reused && !stale_retried) {
+                stale_retried = true;
+                metrics_.retry(choice->cluster, RetryReason::kStaleConnection);
+                continue;
+            }
+            if (nothing && can_retry && retries < config_.retry.attempts) {
+                ++retries;
+                metrics_.retry(choice->cluster, RetryReason::kReset);
+                exclude = choice->cluster;
+                continue;
+            }
+            co_return co_await reply(client, watch, 502,
+                                     "bad response from upstream (cluster " + cluster_name +
+                                         "): " + rec.message(),
+                                     client_ka && rp.is_done(), started);
+        }
+
+        // The response: header rewritten, body relayed chunk by chunk.
+        auto& res = resp->get();
+        const unsigned status = res.result_int();
+        const bool upstream_ka = res.keep_alive();
+        const bool upstream_chunked = resp->chunked();
+        const bool bodyless = method == http::verb::head || status == 204 || status == 304;
+        const bool close_delimited = !bodyless && !upstream_chunked && !resp->content_length();
+        bool keep = client_ka && rp.is_done() && !draining_;
+        strip_hop_by_hop(res);
+        res.version(11);
+        if (!bodyless && (upstream_chunked || close_delimited)) {
+            if (client_version >= 11) {
+                res.chunked(true);
+            } else {
+                keep = false;  // an HTTP/1.0 client: the end of the body is the close
+            }
+        }
+        if (bodyless && upstream_chunked) {
+            res.set(http::field::transfer_encoding, "chunked");  // what GET would have sent
+        }
+        if (!keep) {
+            res.set(http::field::connection, "close");
+        } else if (client_version < 11) {
+            res.set(http::field::connection, "keep-alive");
+        }
+        http::serializer<false, http::buffer_body> rs{res};
+        if (bodyless) {
+            watch.arm(client, Clock::now() + to.client_body);
+            auto [e, n] = co_await http::async_write_header(client, rs, kNoThrow);
+            if (e || watch.fired) {
+                keep = false;
+            }
+        } else {
+            do {
+                if (!resp->is_done()) {
+                    res.body().data = chunk.get();
+                    res.body().size = kChunk;
+                    watch.arm(up->socket, Clock::now() + to.upstream_response);
+                    auto [e, n] = co_await http::async_read(up->socket, up->buffer, *resp, kNoThrow);
+                    if (e == http::error::need_buffer) {
+                        e = {};
+                    }
+                    if (e || watch.fired) {
+                        // The upstream failed mid-body: closing the client connection is the
+                        // only way left to tell it the response is incomplete.
+                        metrics_.request(choice->cluster, status, seconds_since(started));
+                        co_return false;
+                    }
+                    res.body().size = kChunk - res.body().size;
+                    res.body().data = chunk.get();
+                    res.body().more = !resp->is_done();
+                } else {
+                    res.body().data = nullptr;
+                    res.body().size = 0;
+                    res.body().more = false;
+                }
+                watch.arm(client, Clock::now() + to.client_body);
+                auto [e, n] = co_await http::async_write(client, rs, kNoThrow);
+                if (e == http::error::need_buffer) {
+                    e = {};
+                }
+                if (e || watch.fired) {
+                    keep = false;
+                    break;
+                }
+            } while (!resp->is_done() && !rs.is_done());
+        }
+        metrics_.request(choice->cluster, status, seconds_since(started));
+        watch.disarm();
+        if (upstream_ka && resp->is_done() && !close_delimited && up->buffer.size() == 0 &&
+            !stopping_) {
+            give_back(*choice, std::move(up), Clock::now());
+        }
+        co_return keep && !stopping_;
+    }
+}
+
+}  // namespace lb

@@ -1,0 +1,136 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/intrusive/list.hpp>
+
+#include "lb/config.hpp"
+#include "lb/picker.hpp"
+#include "metrics.hpp"
+#include "snapshot.hpp"
+
+namespace lb {
+
+using Clock = std::chrono::steady_clock;
+
+// One share-nothing worker: its own io_context run by one thread, its own SO_REUSEPORT acceptor,
+// upstream pools and picker. The main context talks to it only by posting: publish() a new
+// snapshot, drain() on SIGTERM, stop_now() at the drain deadline.
+class Worker {
+public:
+    Worker(unsigned index, const LbConfig& config, WorkerMetrics& metrics,
+           boost::asio::ip::tcp::acceptor::native_handle_type listen_fd,
+           boost::asio::ip::tcp listen_protocol);
+    ~Worker();
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+
+    void start(SnapshotPtr first);
+    void publish(SnapshotPtr snapshot);
+    // Stop accepting, close idle keep-alive connections, let in-flight requests finish; calls
+    // `done` (from the worker's thread) once no session is left.
+    void drain(std::function<void()> done);
+    // Cancel whatever is still running (drain deadline passed).
+    void stop_now();
+    void join();
+
+private:
+    // A session's current deadline and what to cancel when it passes. The ticker walks the
+    // list: no timer per operation on the request path.
+    struct Watch : boost::intrusive::list_base_hook<
+                       boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
+        Clock::time_point deadline = Clock::time_point::max();
+        boost::asio::ip::tcp::socket* target = nullptr;
+        bool fired = false;
+        bool idle = false;  // between requests: drain closes it at once
+        void arm(boost::asio::ip::tcp::socket& socket, Clock::time_point at) {
+            target = &socket;
+            deadline = at;
+            fired = false;
+        }
+        void disarm() {
+            target = nullptr;
+            deadline = Clock::time_point::max();
+        }
+    };
+    using WatchList =
+        boost::intrusive::list<Watch, boost::intrusive::constant_time_size<false>>;
+
+    struct Upstream {
+        explicit Upstream(boost::asio::io_context& ctx) : socket(ctx) {}
+        boost::asio::ip::tcp::socket socket;
+        boost::beast::flat_buffer buffer{256 * 1024};
+        Clock::time_point idle_since{};
+        bool reused = false;
+    };
+    using UpstreamPtr = std::unique_ptr<Upstream>;
+
+    struct EndpointLocal {
+        boost::asio::ip::tcp::endpoint address;
+        bool healthy = true;
+        Clock::time_point ejected_until{};
+        std::vector<UpstreamPtr> idle;
+    };
+    struct ClusterLocal {
+        std::vector<EndpointLocal> endpoints;
+        std::size_t next = 0;  // round robin over the endpoints
+    };
+    struct Choice {
+        std::size_t cluster;
+        boost::asio::ip::tcp::endpoint address;
+    };
+
+    boost::asio::awaitable<void> accept_loop();
+    boost::asio::awaitable<void> ticker();
+    boost::asio::awaitable<void> session(boost::asio::ip::tcp::socket client);
+    boost::asio::awaitable<bool> exchange(boost::asio::ip::tcp::socket& client,
+                                          boost::beast::flat_buffer& buffer, Watch& watch,
+                                          const boost::asio::ip::address& client_ip);
+    boost::asio::awaitable<bool> reply(boost::asio::ip::tcp::socket& client, Watch& watch,
+                                       unsigned status, std::string_view text, bool keep_alive,
+                                       Clock::time_point started);
+
+    void apply(const SnapshotPtr& snapshot);
+    std::optional<Choice> choose(std::optional<std::size_t> exclude, Clock::time_point now);
+    EndpointLocal* find(std::size_t cluster, const boost::asio::ip::tcp::endpoint& address);
+    UpstreamPtr take_idle(const Choice& choice, Clock::time_point now);
+    void give_back(const Choice& choice, UpstreamPtr upstream, Clock::time_point now);
+    void eject(const Choice& choice, Clock::time_point now);
+    void prune_pools(Clock::time_point now);
+    void close_pools();
+    void session_ended();
+    std::unique_ptr<char[]> take_chunk();
+    void give_chunk(std::unique_ptr<char[]> chunk);
+
+    unsigned index_;
+    const LbConfig& config_;
+    WorkerMetrics& metrics_;
+    boost::asio::io_context ctx_{1};
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
+    boost::asio::ip::tcp::acceptor acceptor_;
+    std::thread thread_;
+    Picker picker_;
+    SnapshotPtr snapshot_;
+    std::vector<ClusterLocal> clusters_;
+    std::vector<bool> eligible_;  // scratch for choose(), no allocation per request
+    WatchList watches_;
+    std::vector<std::unique_ptr<char[]>> chunks_;  // free relay buffers
+    std::size_t sessions_ = 0;
+    bool draining_ = false;
+    bool stopping_ = false;
+    std::function<void()> drained_;
+};
+
+}  // namespace lb
