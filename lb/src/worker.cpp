@@ -33,6 +33,8 @@ constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kChunk = 16 * 1024;
 constexpr std::size_t kMaxFreeChunks = 64;
 constexpr auto kTick = std::chrono::milliseconds(50);
+constexpr auto kLinger = std::chrono::seconds(2);
+constexpr std::size_t kLingerBytes = 64 * 1024 * 1024;
 
 std::vector<Picker::Member> members(const LbConfig& config) {
     std::vector<Picker::Member> out;
@@ -437,6 +439,23 @@ asio::awaitable<void> Worker::session(tcp::socket client) {
             buffer.shrink_to_fit();
         }
     }
+    if (watch.linger && !stopping_) {
+        // Lingering close (as nginx does): after an early answer the client may still be
+        // sending its request; closing now would turn our answer into a reset. Stop writing,
+        // discard what arrives for a bounded time and amount, then close.
+        error_code ignored;
+        client.shutdown(tcp::socket::shutdown_send, ignored);
+        watch.arm(client, Clock::now() + kLinger);
+        std::size_t discarded = 0;
+        char sink[4096];
+        while (discarded < kLingerBytes && !watch.fired) {
+            auto [rec, n] = co_await client.async_read_some(asio::buffer(sink), kNoThrow);
+            if (rec) {
+                break;
+            }
+            discarded += n;
+        }
+    }
     watch.disarm();
     close_quietly(client);
     metrics_.client_connections(-1);
@@ -460,6 +479,7 @@ asio::awaitable<bool> Worker::reply(tcp::socket& client, Watch& watch, unsigned 
     res.body() += '\n';
     res.keep_alive(keep_alive);
     res.prepare_payload();
+    watch.linger = !keep_alive;
     watch.arm(client, Clock::now() + config_.timeouts.client_body);
     auto [ec, n] = co_await http::async_write(client, res, kNoThrow);
     co_return !ec && !watch.fired && keep_alive;

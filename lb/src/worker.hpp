@@ -54,7 +54,8 @@ private:
         Clock::time_point deadline = Clock::time_point::max();
         boost::asio::ip::tcp::socket* target = nullptr;
         bool fired = false;
-        bool idle = false;  // between requests: drain closes it at once
+        bool idle = false;    // between requests: drain closes it at once
+        bool linger = false;  // answered early (413, 400...): drain what the client still sends
         void arm(boost::asio::ip::tcp::socket& socket, Clock::time_point at) {
             target = &socket;
             deadline = at;

@@ -1,0 +1,518 @@
+// tandem-lb as a real process in front of real upstream processes (fake-upstream) and a real
+// DNS server on loopback. Ports are 0 everywhere; readiness is the processes' ready lines.
+#include <atomic>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "support/child_process.hpp"
+#include "support/dns_server.hpp"
+#include "support/http.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using namespace std::chrono_literals;
+using Json = nlohmann::json;
+using support::ChildProcess;
+
+template <class Pred>
+bool wait_until(Pred pred, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (pred()) {
+            return true;
+        }
+        std::this_thread::sleep_for(10ms);
+    }
+    return pred();
+}
+
+std::uint16_t port_after(const std::string& line, const std::string& key) {
+    const auto pos = line.find(key);
+    if (pos == std::string::npos) {
+        return 0;
+    }
+    const auto colon = line.find(':', pos + key.size());
+    return static_cast<std::uint16_t>(std::stoi(line.substr(colon + 1)));
+}
+
+struct Upstream {
+    std::string name;
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 0;
+    std::unique_ptr<ChildProcess> process;
+
+    static std::unique_ptr<Upstream> start(const std::string& name, std::uint16_t port = 0,
+                                           const std::string& host = "127.0.0.1") {
+        auto u = std::make_unique<Upstream>();
+        u->name = name;
+        u->host = host;
+        u->process = std::make_unique<ChildProcess>(std::vector<std::string>{
+            FAKE_UPSTREAM_PATH, "--name", name, "--host", host, "--port", std::to_string(port)});
+        const auto line = u->process->read_line(10s);
+        if (!line || line->find("listening on") == std::string::npos) {
+            return nullptr;
+        }
+        u->port = static_cast<std::uint16_t>(std::stoi(line->substr(line->rfind(':') + 1)));
+        return u;
+    }
+    std::string address() const { return host + ":" + std::to_string(port); }
+    void kill() {
+        process->signal(SIGKILL);
+        process->wait(5s);
+    }
+};
+
+struct Balancer {
+    fs::path dir;
+    std::uint16_t port = 0;
+    std::uint16_t admin = 0;
+    std::unique_ptr<ChildProcess> process;
+
+    static std::unique_ptr<Balancer> start(const std::string& yaml) {
+        auto b = std::make_unique<Balancer>();
+        b->dir = fs::temp_directory_path() /
+                 ("tandem-lb-e2e-" + std::to_string(::getpid()) + "-" +
+                  std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
+        fs::create_directories(b->dir);
+        std::ofstream(b->dir / "lb.yaml") << "listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\n" << yaml;
+        b->process = std::make_unique<ChildProcess>(
+            std::vector<std::string>{TANDEM_LB_PATH, "-c", (b->dir / "lb.yaml").string()});
+        const auto line = b->process->read_line(15s);
+        if (!line || line->find("tandem-lb ready") == std::string::npos) {
+            return nullptr;
+        }
+        b->port = port_after(*line, "listen=");
+        b->admin = port_after(*line, "admin=");
+        return b;
+    }
+    ~Balancer() {
+        if (process) {
+            process->signal(SIGKILL);
+            process->wait(5s);
+        }
+        std::error_code ec;
+        fs::remove_all(dir, ec);
+    }
+    Json status() const {
+        const auto r = support::http_request(admin, "GET", "/status");
+        return r.status == 200 ? Json::parse(r.body) : Json();
+    }
+    bool endpoint_healthy(const std::string& cluster, bool healthy) const {
+        const auto s = status();
+        if (s.is_null()) {
+            return false;
+        }
+        for (const auto& c : s["clusters"]) {
+            if (c["name"] == cluster) {
+                return c["healthy"].get<bool>() == healthy;
+            }
+        }
+        return false;
+    }
+    double metric(const std::string& prefix) const {
+        const auto r = support::http_request(admin, "GET", "/metrics");
+        double sum = 0;
+        std::istringstream in(r.body);
+        for (std::string line; std::getline(in, line);) {
+            if (line.rfind(prefix, 0) == 0) {
+                sum += std::stod(line.substr(line.rfind(' ') + 1));
+            }
+        }
+        return sum;
+    }
+};
+
+std::string cluster_yaml(const std::vector<std::pair<std::string, std::string>>& clusters,
+                         const std::string& extra_per_cluster = "") {
+    std::string y = "clusters:\n";
+    for (const auto& [name, address] : clusters) {
+        y += "  - name: " + name + "\n    address: " + address + "\n" + extra_per_cluster;
+    }
+    return y;
+}
+
+const std::string kFastChecks =
+    "healthCheck:\n  path: /health\n  interval: 100ms\n  timeout: 80ms\n  rise: 2\n  fall: 2\n"
+    "  jitter: 0%\n";
+
+// Persistent keep-alive connections sending GET / in a loop, counting answers per upstream
+// and every failure (a non-200 or an I/O error on the client side).
+class Load {
+public:
+    Load(std::uint16_t port, int connections) {
+        for (int i = 0; i < connections; ++i) {
+            threads_.emplace_back([this, port] { run(port); });
+        }
+    }
+    ~Load() { stop(); }
+    void stop() {
+        stop_ = true;
+        for (auto& t : threads_) {
+            if (t.joinable()) {
+                t.join();
+            }
+        }
+    }
+    std::size_t ok() const { return ok_; }
+    std::size_t failed() const { return failed_; }
+    std::size_t served_by(const std::string& name) {
+        std::lock_guard lock(mutex_);
+        return by_upstream_[name];
+    }
+    std::vector<std::string> failures() {
+        std::lock_guard lock(mutex_);
+        return failure_notes_;
+    }
+
+private:
+    void run(std::uint16_t port) {
+        asio::io_context ioc;
+        while (!stop_) {
+            beast::tcp_stream stream(ioc);
+            boost::system::error_code ec;
+            stream.expires_after(5s);
+            stream.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
+            if (ec) {
+                note("connect: " + ec.message());
+                continue;
+            }
+            beast::flat_buffer buffer;
+            while (!stop_) {
+                http::request<http::empty_body> req{http::verb::get, "/", 11};
+                req.set(http::field::host, "api.example.com");
+                stream.expires_after(5s);
+                http::write(stream, req, ec);
+                http::response<http::string_body> res;
+                if (!ec) {
+                    http::read(stream, buffer, res, ec);
+                }
+                if (ec) {
+                    note("io: " + ec.message());
+                    break;
+                }
+                if (res.result_int() != 200) {
+                    note("status " + std::to_string(res.result_int()) + ": " + res.body());
+                } else {
+                    ++ok_;
+                    std::lock_guard lock(mutex_);
+                    ++by_upstream_[std::string(res["X-Upstream"])];
+                }
+                if (!res.keep_alive()) {
+                    break;
+                }
+            }
+        }
+    }
+    void note(const std::string& what) {
+        ++failed_;
+        std::lock_guard lock(mutex_);
+        if (failure_notes_.size() < 20) {
+            failure_notes_.push_back(what);
+        }
+    }
+
+    std::atomic<bool> stop_{false};
+    std::atomic<std::size_t> ok_{0};
+    std::atomic<std::size_t> failed_{0};
+    std::mutex mutex_;
+    std::map<std::string, std::size_t> by_upstream_;
+    std::vector<std::string> failure_notes_;
+    std::vector<std::thread> threads_;
+};
+
+TEST(Balancer, RequestsAlternateAcrossTwoUpstreams) {
+    auto a = Upstream::start("east");
+    auto b = Upstream::start("west");
+    ASSERT_TRUE(a && b);
+    auto lb = Balancer::start("threads: 1\n" +
+                              cluster_yaml({{"east", a->address()}, {"west", b->address()}}) +
+                              kFastChecks);
+    ASSERT_TRUE(lb);
+    std::vector<std::string> seen;
+    for (int i = 0; i < 8; ++i) {
+        const auto r = support::http_request(lb->port, "GET", "/");
+        ASSERT_EQ(r.status, 200u) << r.error;
+        seen.push_back(r.headers.at("x-upstream"));
+    }
+    for (std::size_t i = 1; i < seen.size(); ++i) {
+        EXPECT_NE(seen[i], seen[i - 1]) << "request " << i << " did not alternate";
+    }
+    EXPECT_EQ(std::count(seen.begin(), seen.end(), "east"), 4);
+}
+
+TEST(Balancer, WeightsAndTheBackupTier) {
+    auto a = Upstream::start("heavy");
+    auto b = Upstream::start("light");
+    auto dr = Upstream::start("dr");
+    ASSERT_TRUE(a && b && dr);
+    auto lb = Balancer::start("threads: 1\nclusters:\n  - name: heavy\n    address: " +
+                              a->address() + "\n    weight: 3\n  - name: light\n    address: " +
+                              b->address() + "\n  - name: dr\n    address: " + dr->address() +
+                              "\n    backup: true\n" + kFastChecks);
+    ASSERT_TRUE(lb);
+    std::map<std::string, int> count;
+    for (int i = 0; i < 40; ++i) {
+        const auto r = support::http_request(lb->port, "GET", "/");
+        ASSERT_EQ(r.status, 200u);
+        ++count[r.headers.at("x-upstream")];
+    }
+    EXPECT_EQ(count["heavy"], 30);
+    EXPECT_EQ(count["light"], 10);
+    EXPECT_EQ(count["dr"], 0);
+    a->kill();
+    b->kill();
+    ASSERT_TRUE(wait_until([&] { return lb->endpoint_healthy("light", false) &&
+                                        lb->endpoint_healthy("heavy", false); },
+                           5s));
+    for (int i = 0; i < 5; ++i) {
+        const auto r = support::http_request(lb->port, "GET", "/");
+        ASSERT_EQ(r.status, 200u);
+        EXPECT_EQ(r.headers.at("x-upstream"), "dr");
+    }
+    EXPECT_EQ(support::http_request(lb->admin, "GET", "/healthz").status, 200u);
+    dr->kill();
+    ASSERT_TRUE(wait_until([&] { return lb->endpoint_healthy("dr", false); }, 5s));
+    const auto none = support::http_request(lb->port, "GET", "/");
+    EXPECT_EQ(none.status, 503u);
+    EXPECT_NE(none.body.find("no healthy cluster"), std::string::npos) << none.body;
+    EXPECT_EQ(support::http_request(lb->admin, "GET", "/healthz").status, 503u);
+}
+
+TEST(Balancer, ForwardingAndHopByHopHeaders) {
+    auto a = Upstream::start("east");
+    ASSERT_TRUE(a);
+    auto lb = Balancer::start("threads: 1\n" + cluster_yaml({{"east", a->address()}}));
+    ASSERT_TRUE(lb);
+    const auto r = support::http_request(lb->port, "POST", "/echo", "payload",
+                                         {{"Host", "petstore.apps.example.com"},
+                                          {"Connection", "keep-alive, X-Hop"},
+                                          {"X-Hop", "only for the first hop"},
+                                          {"X-Custom", "kept"},
+                                          {"X-Forwarded-For", "203.0.113.7"}});
+    ASSERT_EQ(r.status, 200u) << r.error;
+    EXPECT_EQ(r.body, "payload");
+    EXPECT_EQ(r.headers.at("x-echo-host"), "petstore.apps.example.com");
+    EXPECT_EQ(r.headers.at("x-echo-xff"), "203.0.113.7, 127.0.0.1");
+    EXPECT_EQ(r.headers.at("x-echo-xfp"), "http");
+    EXPECT_EQ(r.headers.at("x-echo-forwarded"), "for=127.0.0.1;proto=http");
+    EXPECT_EQ(r.headers.at("x-echo-hop"), "-");
+    EXPECT_EQ(r.headers.at("x-echo-custom"), "kept");
+    EXPECT_EQ(r.headers.at("x-echo-connection"), "-");
+}
+
+TEST(Balancer, LargeAndChunkedBodiesStreamBothWays) {
+    auto a = Upstream::start("east");
+    ASSERT_TRUE(a);
+    auto lb = Balancer::start("threads: 1\n" + cluster_yaml({{"east", a->address()}}) +
+                              "limits:\n  maxBodyBytes: 8MiB\n");
+    ASSERT_TRUE(lb);
+    std::string big(5 * 1024 * 1024, 'b');
+    for (std::size_t i = 0; i < big.size(); i += 4096) {
+        big[i] = static_cast<char>('a' + (i / 4096) % 26);
+    }
+    const auto echo = support::http_request(lb->port, "PUT", "/echo", big, {}, 30s);
+    ASSERT_EQ(echo.status, 200u) << echo.error;
+    EXPECT_EQ(echo.body.size(), big.size());
+    EXPECT_TRUE(echo.body == big);
+
+    const auto chunked = support::http_request(lb->port, "GET", "/chunked?bytes=3000000");
+    ASSERT_EQ(chunked.status, 200u);
+    EXPECT_EQ(chunked.body.size(), 3000000u);
+    EXPECT_EQ(chunked.headers.at("transfer-encoding"), "chunked");
+
+    // A chunked request body (with Expect: 100-continue) arrives whole.
+    const std::string raw =
+        "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nExpect: "
+        "100-continue\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+    const auto reply = support::raw_exchange(lb->port, raw);
+    EXPECT_EQ(reply.rfind("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK", 0), 0u) << reply;
+    EXPECT_NE(reply.find("X-Echo-Body-Bytes: 11"), std::string::npos) << reply;
+    EXPECT_NE(reply.find("X-Echo-Expect: -"), std::string::npos) << reply;
+    EXPECT_NE(reply.find("hello world"), std::string::npos) << reply;
+
+    const auto too_big = support::http_request(lb->port, "POST", "/echo",
+                                               std::string(9 * 1024 * 1024, 'x'), {}, 30s);
+    EXPECT_EQ(too_big.status, 413u);
+}
+
+TEST(Balancer, LimitsAndMalformedRequests) {
+    auto a = Upstream::start("east");
+    ASSERT_TRUE(a);
+    auto lb = Balancer::start("threads: 1\n" + cluster_yaml({{"east", a->address()}}) +
+                              "limits:\n  maxHeaderBytes: 4KiB\ntimeouts:\n  clientHeader: 300ms\n");
+    ASSERT_TRUE(lb);
+    const auto big = support::http_request(lb->port, "GET", "/", "",
+                                           {{"X-Big", std::string(8000, 'h')}});
+    EXPECT_EQ(big.status, 431u);
+    const auto bad = support::raw_exchange(lb->port, "GET / HTTP/1.1\r\nHost x\r\n\r\n");
+    EXPECT_EQ(bad.rfind("HTTP/1.1 400", 0), 0u) << bad;
+    EXPECT_NE(bad.find("Connection: close"), std::string::npos);
+    const auto slow = support::raw_exchange(lb->port, "GET / HTTP/1.1\r\nHost: x\r\n", 5s);
+    EXPECT_EQ(slow.rfind("HTTP/1.1 408", 0), 0u) << slow;
+    EXPECT_EQ(support::http_request(lb->port, "GET", "/").status, 200u);  // still serving
+}
+
+TEST(Balancer, SlowUpstreamIs504) {
+    auto a = Upstream::start("east");
+    ASSERT_TRUE(a);
+    auto lb = Balancer::start("threads: 1\n" + cluster_yaml({{"east", a->address()}}) +
+                              "timeouts:\n  upstreamResponse: 300ms\n");
+    ASSERT_TRUE(lb);
+    const auto start = std::chrono::steady_clock::now();
+    const auto r = support::http_request(lb->port, "GET", "/slow?ms=3000");
+    const auto took = std::chrono::steady_clock::now() - start;
+    EXPECT_EQ(r.status, 504u);
+    EXPECT_NE(r.body.find("upstream response timeout (cluster east)"), std::string::npos);
+    EXPECT_LT(took, 2s);
+    EXPECT_EQ(support::http_request(lb->port, "GET", "/slow?ms=10").status, 200u);
+}
+
+TEST(Balancer, ConnectFailureIsRetriedOnAnotherCluster) {
+    auto a = Upstream::start("east");
+    auto dead = Upstream::start("dead");
+    ASSERT_TRUE(a && dead);
+    const auto dead_address = dead->address();
+    dead->kill();  // a port nobody listens on: connection refused
+    auto lb = Balancer::start(
+        "threads: 1\n" + cluster_yaml({{"dead", dead_address}, {"east", a->address()}}) +
+        "healthCheck:\n  enabled: false\nretry:\n  ejectFor: 0s\n");
+    ASSERT_TRUE(lb);
+    for (int i = 0; i < 10; ++i) {
+        const auto r = support::http_request(lb->port, "GET", "/");
+        ASSERT_EQ(r.status, 200u) << r.body;
+        EXPECT_EQ(r.headers.at("x-upstream"), "east");
+    }
+    EXPECT_GE(lb->metric("tandem_lb_retries_total{cluster=\"dead\",reason=\"connect\""), 5);
+    // A POST is retried too when the connect failed: nothing was sent.
+    EXPECT_EQ(support::http_request(lb->port, "POST", "/echo", "x").status, 200u);
+}
+
+TEST(Balancer, KilledUpstreamUnderLoadLosesNoRequestAndComesBackAfterRise) {
+    auto a = Upstream::start("east");
+    auto b = Upstream::start("west");
+    ASSERT_TRUE(a && b);
+    const std::uint16_t west_port = b->port;
+    auto lb = Balancer::start("threads: 2\n" +
+                              cluster_yaml({{"east", a->address()}, {"west", b->address()}}) +
+                              kFastChecks);
+    ASSERT_TRUE(lb);
+    Load load(lb->port, 8);
+    ASSERT_TRUE(wait_until([&] { return load.served_by("west") > 200; }, 10s));
+    const auto killed_at = std::chrono::steady_clock::now();
+    b->kill();
+    ASSERT_TRUE(wait_until([&] { return lb->endpoint_healthy("west", false); }, 5s));
+    const auto detected = std::chrono::steady_clock::now() - killed_at;
+    // fall (2) x interval (100 ms) + timeout, with slack for a loaded CI machine.
+    EXPECT_LT(detected, 1500ms);
+    const auto east_before = load.served_by("east");
+    ASSERT_TRUE(wait_until([&] { return load.served_by("east") > east_before + 500; }, 10s));
+
+    // Back on the same port: traffic returns after `rise` passing checks.
+    auto b2 = Upstream::start("west", west_port);
+    ASSERT_TRUE(b2);
+    const auto restarted = std::chrono::steady_clock::now();
+    const auto west_before = load.served_by("west");
+    ASSERT_TRUE(wait_until([&] { return load.served_by("west") > west_before + 100; }, 10s));
+    EXPECT_LT(std::chrono::steady_clock::now() - restarted, 3s);
+    load.stop();
+    EXPECT_EQ(load.failed(), 0u) << (load.failures().empty() ? "" : load.failures().front());
+    EXPECT_GT(load.ok(), 1000u);
+    EXPECT_GE(lb->metric("tandem_lb_endpoint_transitions_total{cluster=\"west\""), 2);
+}
+
+TEST(Balancer, FollowsDnsAfterTheTtlAndKeepsTheLastGoodAnswer) {
+    support::FakeDnsServer dns;
+    auto a = Upstream::start("first", 0, "127.0.0.2");
+    ASSERT_TRUE(a);
+    auto b = Upstream::start("second", a->port, "127.0.0.3");
+    ASSERT_TRUE(b) << "127.0.0.3:" << a->port << " is taken";
+    dns.set("clusters.test", {"127.0.0.2"}, 1);
+    auto lb = Balancer::start("threads: 1\n" +
+                              cluster_yaml({{"svc", "clusters.test:" + std::to_string(a->port)}}) +
+                              "dns:\n  servers: ['127.0.0.1:" + std::to_string(dns.port()) +
+                              "']\n  minTtl: 200ms\n  retry: 200ms\n");
+    ASSERT_TRUE(lb);
+    EXPECT_EQ(support::http_request(lb->port, "GET", "/").headers["x-upstream"], "first");
+    const auto changed_at = std::chrono::steady_clock::now();
+    dns.set("clusters.test", {"127.0.0.3"}, 1);
+    ASSERT_TRUE(wait_until(
+        [&] {
+            return support::http_request(lb->port, "GET", "/").headers["x-upstream"] == "second";
+        },
+        5s));
+    // TTL 1 s: not before it expires (less a little for the time the first answer was in
+    // flight), not much after.
+    const auto followed = std::chrono::steady_clock::now() - changed_at;
+    EXPECT_LT(followed, 2500ms);
+    const auto status = lb->status();
+    EXPECT_EQ(status["clusters"][0]["endpoints"].size(), 1u);
+    EXPECT_EQ(status["clusters"][0]["endpoints"][0]["address"],
+              "127.0.0.3:" + std::to_string(a->port));
+
+    // The name disappears (NXDOMAIN): the last good answer stays in use.
+    dns.remove("clusters.test");
+    const auto queries = dns.queries("clusters.test");
+    ASSERT_TRUE(wait_until([&] { return dns.queries("clusters.test") >= queries + 2; }, 5s));
+    EXPECT_EQ(support::http_request(lb->port, "GET", "/").headers["x-upstream"], "second");
+    EXPECT_GE(lb->metric("tandem_lb_dns_resolutions_total{cluster=\"svc\",result=\"failed\"}"), 1);
+    EXPECT_FALSE(lb->status()["clusters"][0]["dns"]["error"].is_null());
+}
+
+TEST(Balancer, SigtermDrainsInFlightRequests) {
+    auto a = Upstream::start("east");
+    ASSERT_TRUE(a);
+    auto lb = Balancer::start("threads: 2\n" + cluster_yaml({{"east", a->address()}}) +
+                              "timeouts:\n  drain: 10s\n");
+    ASSERT_TRUE(lb);
+    support::HttpReply slow;
+    std::thread t([&] { slow = support::http_request(lb->port, "GET", "/slow?ms=1000"); });
+    ASSERT_TRUE(wait_until(
+        [&] {
+            return support::http_request(a->port, "GET", "/count").body == "1\n";
+        },
+        5s));
+    lb->process->signal(SIGTERM);
+    // Draining: /healthz says so, new connections are refused once the listeners close.
+    ASSERT_TRUE(wait_until(
+        [&] { return support::http_request(lb->admin, "GET", "/healthz").status == 503; }, 2s));
+    t.join();
+    EXPECT_EQ(slow.status, 200u) << slow.error;
+    EXPECT_EQ(slow.body, "east\n");
+    EXPECT_EQ(lb->process->wait(5s), 0);
+    EXPECT_EQ(support::http_request(lb->port, "GET", "/", "", {}, 1s).status, 0u);
+}
+
+TEST(Balancer, CheckConfigReportsFileAndLine) {
+    const auto dir = fs::temp_directory_path() / ("tandem-lb-check-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    std::ofstream(dir / "bad.yaml") << "listen: 0.0.0.0:8080\nclusters:\n  - name: east\n"
+                                       "    adress: east.example.com:80\n";
+    ChildProcess check({TANDEM_LB_PATH, "--check-config", "-c", (dir / "bad.yaml").string()}, {},
+                       true);
+    const auto out = check.read_all(10s);
+    EXPECT_EQ(check.wait(5s), 1);
+    EXPECT_NE(out.find("bad.yaml:4: error: clusters[0].adress: unknown field"), std::string::npos)
+        << out;
+    EXPECT_NE(out.find("bad.yaml:3: error: clusters[0].address: is required"), std::string::npos)
+        << out;
+    std::ofstream(dir / "good.yaml") << "clusters:\n  - name: east\n    address: 10.0.0.1:80\n";
+    ChildProcess ok({TANDEM_LB_PATH, "--check-config", "-c", (dir / "good.yaml").string()});
+    EXPECT_NE(ok.read_all(10s).find("OK (1 clusters"), std::string::npos);
+    EXPECT_EQ(ok.wait(5s), 0);
+    fs::remove_all(dir);
+}
+
+}  // namespace

@@ -1,0 +1,155 @@
+// fake-upstream: a small HTTP/1.1 server standing in for a cluster's router in tandem-lb's tests.
+//   GET /health            200 "ok" (503 after GET /__sick, 200 again after GET /__well)
+//   ANY /slow?ms=N         answers after N ms
+//   ANY /echo              echoes the body; X-Echo-* headers show what the proxy forwarded
+//   GET /chunked?bytes=N   a chunked response of N bytes
+//   GET /count             requests served so far (excluding /health)
+//   anything else          200 "NAME\n" with X-Upstream: NAME
+// Prints "fake-upstream NAME listening on HOST:PORT" once bound.
+#include <atomic>
+#include <charconv>
+#include <iostream>
+#include <string>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+std::string name = "upstream";
+bool sick = false;
+std::uint64_t served = 0;
+
+std::uint64_t query_number(std::string_view target, std::string_view key) {
+    const auto pos = target.find(std::string(key) + "=");
+    if (pos == std::string_view::npos) {
+        return 0;
+    }
+    std::uint64_t v = 0;
+    const auto s = target.substr(pos + key.size() + 1);
+    std::from_chars(s.data(), s.data() + s.size(), v);
+    return v;
+}
+
+asio::awaitable<void> session(tcp::socket socket) {
+    beast::flat_buffer buffer;
+    for (;;) {
+        http::request_parser<http::string_body> parser;
+        parser.body_limit(64 * 1024 * 1024);
+        auto [ec, n] = co_await http::async_read(socket, buffer, parser, kNoThrow);
+        if (ec) {
+            break;
+        }
+        auto req = parser.release();
+        const std::string target(req.target());
+        const std::string path = target.substr(0, target.find('?'));
+        http::response<http::string_body> res{http::status::ok, 11};
+        res.set("X-Upstream", name);
+        res.set(http::field::content_type, "text/plain");
+        if (path == "/health") {
+            res.result(sick ? http::status::service_unavailable : http::status::ok);
+            res.body() = sick ? "sick\n" : "ok\n";
+        } else if (path == "/__sick" || path == "/__well") {
+            sick = path == "/__sick";
+            res.body() = "ok\n";
+        } else {
+            ++served;
+            if (path == "/slow") {
+                asio::steady_timer t(socket.get_executor());
+                t.expires_after(std::chrono::milliseconds(query_number(target, "ms")));
+                co_await t.async_wait(kNoThrow);
+                res.body() = name + "\n";
+            } else if (path == "/echo") {
+                const auto echo = [&](const char* out, std::string_view f) {
+                    if (auto it = req.find(f); it != req.end()) {
+                        res.set(out, it->value());
+                    } else {
+                        res.set(out, "-");
+                    }
+                };
+                echo("X-Echo-XFF", "X-Forwarded-For");
+                echo("X-Echo-XFP", "X-Forwarded-Proto");
+                echo("X-Echo-Forwarded", "Forwarded");
+                echo("X-Echo-Host", "Host");
+                echo("X-Echo-Connection", "Connection");
+                echo("X-Echo-TE", "Transfer-Encoding");
+                echo("X-Echo-Expect", "Expect");
+                res.set("X-Echo-Custom", req["X-Custom"].empty() ? "-" : std::string(req["X-Custom"]));
+                res.set("X-Echo-Hop", req["X-Hop"].empty() ? "-" : std::string(req["X-Hop"]));
+                res.set("X-Echo-Body-Bytes", std::to_string(req.body().size()));
+                res.body() = std::move(req.body());
+            } else if (path == "/count") {
+                res.body() = std::to_string(served) + "\n";
+            } else if (path == "/chunked") {
+                const auto bytes = query_number(target, "bytes");
+                res.body() = std::string(bytes, 'x');
+                res.chunked(true);
+            } else {
+                res.body() = name + "\n";
+            }
+        }
+        res.keep_alive(req.keep_alive());
+        if (!res.chunked()) {
+            res.prepare_payload();
+        }
+        auto [wec, wn] = co_await http::async_write(socket, res, kNoThrow);
+        if (wec || !res.keep_alive()) {
+            break;
+        }
+    }
+    boost::system::error_code ignored;
+    socket.shutdown(tcp::socket::shutdown_both, ignored);
+}
+
+asio::awaitable<void> accept_loop(tcp::acceptor& acceptor) {
+    for (;;) {
+        auto [ec, socket] = co_await acceptor.async_accept(kNoThrow);
+        if (ec) {
+            continue;
+        }
+        asio::co_spawn(acceptor.get_executor(), session(std::move(socket)), asio::detached);
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string host = "127.0.0.1";
+    unsigned short port = 0;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const std::string flag = argv[i];
+        if (flag == "--name") {
+            name = argv[i + 1];
+        } else if (flag == "--host") {
+            host = argv[i + 1];
+        } else if (flag == "--port") {
+            port = static_cast<unsigned short>(std::stoi(argv[i + 1]));
+        }
+    }
+    asio::io_context ctx(1);
+    tcp::acceptor acceptor(ctx);
+    const tcp::endpoint ep(asio::ip::make_address(host), port);
+    acceptor.open(ep.protocol());
+    acceptor.set_option(asio::socket_base::reuse_address(true));
+    boost::system::error_code ec;
+    acceptor.bind(ep, ec);
+    if (ec) {
+        std::cerr << "fake-upstream: bind " << host << ":" << port << ": " << ec.message() << "\n";
+        return 1;
+    }
+    acceptor.listen();
+    std::cout << "fake-upstream " << name << " listening on " << host << ":"
+              << acceptor.local_endpoint().port() << std::endl;
+    asio::co_spawn(ctx, accept_loop(acceptor), asio::detached);
+    asio::signal_set signals(ctx, SIGTERM, SIGINT);
+    signals.async_wait([&](auto, int) { ctx.stop(); });
+    ctx.run();
+    return 0;
+}

@@ -1,0 +1,132 @@
+#include <gtest/gtest.h>
+
+#include "lb/config.hpp"
+
+namespace {
+
+std::vector<std::string> errors_of(const std::string& yaml) {
+    auto r = lb::parse_lb_config(yaml, "lb.yaml");
+    std::vector<std::string> out;
+    if (!r) {
+        for (const auto& d : r.error()) {
+            out.push_back(d.to_string());
+        }
+    }
+    return out;
+}
+
+bool contains(const std::vector<std::string>& lines, const std::string& needle) {
+    for (const auto& l : lines) {
+        if (l.find(needle) != std::string::npos) {
+            return true;
+        }
+    }
+    return false;
+}
+
+TEST(LbConfig, TheIssuesExampleLoadsWithItsValues) {
+    const auto r = lb::parse_lb_config(R"(listen: 0.0.0.0:8080
+admin: 127.0.0.1:9901
+threads: 2
+clusters:
+  - name: east
+    address: router.east.example.com:443     # hostname or IP, with port
+    weight: 1
+  - name: west
+    address: 10.0.2.15:80
+  - name: dr
+    address: router.dr.example.com:80
+    backup: true
+healthCheck:
+  path: /status
+  interval: 2s
+  timeout: 1s
+  rise: 2
+  fall: 3
+)",
+                                       "lb.yaml");
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->listen.port, 8080);
+    EXPECT_EQ(r->threads, 2u);
+    ASSERT_EQ(r->clusters.size(), 3u);
+    EXPECT_EQ(r->clusters[0].address.host, "router.east.example.com");
+    EXPECT_EQ(r->clusters[0].address.port, 443);
+    EXPECT_TRUE(r->clusters[2].backup);
+    EXPECT_FALSE(r->clusters[1].backup);
+    EXPECT_EQ(r->clusters[1].source.line, 8);
+    EXPECT_EQ(r->health_check.path, "/status");
+    EXPECT_EQ(r->health_check.interval, std::chrono::seconds(2));
+    EXPECT_EQ(r->health_check.timeout, std::chrono::seconds(1));
+    EXPECT_EQ(r->health_check.fall, 3u);
+}
+
+TEST(LbConfig, EveryProblemIsReportedWithItsLine) {
+    const auto errors = errors_of(R"(listen: 0.0.0.0
+admin: localhost:9901
+threads: many
+colour: blue
+clusters:
+  - name: east
+    address: east.example.com
+  - name: east
+    address: "[::1]:80"
+    weight: 0
+healthCheck:
+  interval: 1s
+  timeout: 2s
+  method: POST
+  expectStatus: [200, 299-200]
+  jitter: 80%
+timeouts:
+  upstreamConnect: soon
+)");
+    EXPECT_TRUE(contains(errors, "lb.yaml:1: error: listen: must be IP:port")) << errors.size();
+    EXPECT_TRUE(contains(errors, "lb.yaml:2: error: admin: must be IP:port"));
+    EXPECT_TRUE(contains(errors, "lb.yaml:3: error: threads: must be an integer from 0 to 256"));
+    EXPECT_TRUE(contains(errors, "lb.yaml:4: error: colour: unknown field"));
+    EXPECT_TRUE(contains(errors, "lb.yaml:7: error: clusters[0].address: must be host:port"));
+    EXPECT_TRUE(contains(errors, "lb.yaml:8: error: clusters[1].name: duplicate cluster name"));
+    EXPECT_TRUE(contains(errors, "lb.yaml:10: error: clusters[1].weight: must be an integer"));
+    EXPECT_TRUE(contains(errors, "lb.yaml:13: error: healthCheck.timeout: must not exceed"));
+    EXPECT_TRUE(contains(errors, "lb.yaml:14: error: healthCheck.method: must be GET"));
+    EXPECT_TRUE(contains(errors, "lb.yaml:15: error: healthCheck.expectStatus"));
+    EXPECT_TRUE(contains(errors, "lb.yaml:16: error: healthCheck.jitter"));
+    EXPECT_TRUE(contains(errors, "lb.yaml:18: error: timeouts.upstreamConnect: must be a duration"));
+}
+
+TEST(LbConfig, NeedsAPrimaryCluster) {
+    EXPECT_TRUE(contains(errors_of("clusters:\n  - name: dr\n    address: 10.0.0.1:80\n    "
+                                   "backup: true\n"),
+                         "every cluster is a backup"));
+    EXPECT_TRUE(contains(errors_of("listen: 127.0.0.1:80\n"), "clusters: is required"));
+    EXPECT_TRUE(contains(errors_of("clusters: [\n"), "not valid YAML"));
+}
+
+TEST(LbConfig, DurationsSizesAndAddresses) {
+    EXPECT_EQ(lb::parse_duration("250ms"), std::chrono::milliseconds(250));
+    EXPECT_EQ(lb::parse_duration("2s"), std::chrono::seconds(2));
+    EXPECT_EQ(lb::parse_duration("1m"), std::chrono::minutes(1));
+    EXPECT_EQ(lb::parse_duration("15"), std::chrono::milliseconds(15));
+    EXPECT_FALSE(lb::parse_duration("2 s"));
+    EXPECT_FALSE(lb::parse_duration("-1s"));
+    EXPECT_FALSE(lb::parse_duration("s"));
+    auto v6 = lb::parse_host_port("[::1]:8080");
+    ASSERT_TRUE(v6);
+    EXPECT_EQ(v6->host, "::1");
+    EXPECT_EQ(v6->to_string(), "[::1]:8080");
+    EXPECT_FALSE(lb::parse_host_port("::1:8080"));
+    EXPECT_FALSE(lb::parse_host_port("host:99999"));
+    EXPECT_FALSE(lb::parse_host_port("host"));
+    const auto r = lb::parse_lb_config(
+        "clusters:\n  - {name: a, address: 'a:1'}\nlimits:\n  maxHeaderBytes: 8KiB\n  "
+        "maxBodyBytes: 1MiB\nretry:\n  perTryTimeout: 500ms\ndns:\n  servers: [127.0.0.1]\n",
+        "x.yaml");
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->limits.max_header_bytes, 8192u);
+    EXPECT_EQ(r->limits.max_body_bytes, 1024u * 1024u);
+    EXPECT_EQ(r->retry.per_try_timeout, std::chrono::milliseconds(500));
+    ASSERT_EQ(r->dns.servers.size(), 1u);
+    EXPECT_EQ(r->dns.servers[0].port, 53);
+}
+
+}  // namespace
