@@ -29,7 +29,7 @@ using boost::system::error_code;
 
 namespace {
 
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable_t<Executor>{});
 constexpr std::size_t kChunk = 16 * 1024;
 constexpr std::size_t kMaxFreeChunks = 64;
 constexpr auto kTick = std::chrono::milliseconds(50);
@@ -70,12 +70,65 @@ bool nothing_received(const error_code& ec) {
 }
 
 // Closes a socket, ignoring errors (the peer may be gone).
-void close_quietly(tcp::socket& s) {
+void close_quietly(Socket& s) {
     error_code ignored;
-    s.shutdown(tcp::socket::shutdown_both, ignored);
+    s.shutdown(Socket::shutdown_both, ignored);
     s.close(ignored);
 }
 
+
+// Reads from `socket` into `parser` through `buffer`: parses what is already buffered first and
+// reads only when the parser needs more. Returns once the header is complete (header_only), or
+// once the parser produced some body bytes, filled the body buffer or finished the message —
+// so a slowly trickling body is relayed as it comes. Beast's composed operations do the same
+// with more machinery (and a posted completion when the data is already buffered); this runs
+// twice per proxied request.
+template <bool isRequest>
+Task<error_code> read_message(Socket& socket, beast::flat_buffer& buffer,
+                              http::parser<isRequest, http::buffer_body>& parser,
+                              bool header_only) {
+    const std::size_t room_before = header_only ? 0 : parser.get().body().size;
+    for (;;) {
+        if (header_only ? parser.is_header_done() : parser.is_done()) {
+            co_return error_code{};
+        }
+        if (buffer.size() > 0) {
+            error_code ec;
+            const std::size_t n = parser.put(buffer.data(), ec);
+            buffer.consume(n);
+            if (ec == http::error::need_buffer) {
+                co_return error_code{};  // the body buffer is full
+            }
+            if (ec && ec != http::error::need_more) {
+                co_return ec;
+            }
+            if (header_only ? parser.is_header_done()
+                            : parser.is_done() || parser.get().body().size != room_before) {
+                co_return error_code{};
+            }
+            if (!ec && n > 0) {
+                continue;  // e.g. the header just completed: parse on into the body
+            }
+        }
+        if (buffer.size() >= buffer.max_size()) {
+            co_return error_code(http::error::buffer_overflow);
+        }
+        const std::size_t room = std::min<std::size_t>(buffer.max_size() - buffer.size(), kChunk);
+        auto [rec, m] = co_await socket.async_read_some(buffer.prepare(room), kNoThrow);
+        if (rec == asio::error::eof) {
+            if (!parser.got_some()) {
+                co_return error_code(http::error::end_of_stream);
+            }
+            error_code ec;
+            parser.put_eof(ec);  // fine when the body ends at the close; else partial_message
+            co_return ec;
+        }
+        if (rec) {
+            co_return rec;
+        }
+        buffer.commit(m);
+    }
+}
 }  // namespace
 
 Worker::Worker(unsigned index, const LbConfig& config, WorkerMetrics& metrics,
@@ -84,7 +137,7 @@ Worker::Worker(unsigned index, const LbConfig& config, WorkerMetrics& metrics,
       config_(config),
       metrics_(metrics),
       guard_(asio::make_work_guard(ctx_)),
-      acceptor_(ctx_, listen_protocol, listen_fd),
+      acceptor_(ctx_.get_executor(), listen_protocol, listen_fd),
       picker_(members(config)),
       eligible_(config.clusters.size(), false) {}
 
@@ -93,8 +146,8 @@ Worker::~Worker() { join(); }
 void Worker::start(SnapshotPtr first) {
     apply(first);
     snapshot_ = std::move(first);
-    asio::co_spawn(ctx_, accept_loop(), asio::detached);
-    asio::co_spawn(ctx_, ticker(), asio::detached);
+    asio::co_spawn(ctx_.get_executor(), accept_loop(), asio::detached);
+    asio::co_spawn(ctx_.get_executor(), ticker(), asio::detached);
     thread_ = std::thread([this] {
         for (;;) {
             try {
@@ -253,7 +306,7 @@ Worker::EndpointLocal* Worker::find(std::size_t cluster, const tcp::endpoint& ad
     return nullptr;
 }
 
-Worker::UpstreamPtr Worker::take_idle(const Choice& choice, Clock::time_point now) {
+Worker::UpstreamPtr Worker::take_idle(const Choice& choice, Clock::time_point now, bool probe) {
     auto* e = find(choice.cluster, choice.address);
     if (e == nullptr) {
         return nullptr;
@@ -264,6 +317,10 @@ Worker::UpstreamPtr Worker::take_idle(const Choice& choice, Clock::time_point no
         metrics_.pool_idle(choice.cluster, -1);
         if (now - up->idle_since > config_.pool.idle_timeout) {
             continue;
+        }
+        if (!probe) {
+            up->reused = true;
+            return up;
         }
         // A connection the upstream closed while idle reads as EOF (or data it should not
         // have sent): never reuse it. One non-blocking peek; no handler, no timer.
@@ -344,8 +401,8 @@ void Worker::give_chunk(std::unique_ptr<char[]> chunk) {
     }
 }
 
-asio::awaitable<void> Worker::accept_loop() {
-    asio::steady_timer backoff(ctx_);
+Task<void> Worker::accept_loop() {
+    Timer backoff(ctx_.get_executor());
     while (!draining_) {
         auto [ec, socket] = co_await acceptor_.async_accept(kNoThrow);
         if (ec) {
@@ -364,12 +421,12 @@ asio::awaitable<void> Worker::accept_loop() {
             continue;
         }
         ++sessions_;
-        asio::co_spawn(ctx_, session(std::move(socket)), asio::detached);
+        asio::co_spawn(ctx_.get_executor(), session(std::move(socket)), asio::detached);
     }
 }
 
-asio::awaitable<void> Worker::ticker() {
-    asio::steady_timer timer(ctx_);
+Task<void> Worker::ticker() {
+    Timer timer(ctx_.get_executor());
     unsigned ticks = 0;
     while (!(draining_ && sessions_ == 0)) {
         timer.expires_after(kTick);
@@ -407,7 +464,7 @@ struct InFlight {
 
 }  // namespace
 
-asio::awaitable<void> Worker::session(tcp::socket client) {
+Task<void> Worker::session(Socket client) {
     Watch watch;
     watches_.push_back(watch);
     metrics_.client_connections(1);
@@ -444,7 +501,7 @@ asio::awaitable<void> Worker::session(tcp::socket client) {
         // sending its request; closing now would turn our answer into a reset. Stop writing,
         // discard what arrives for a bounded time and amount, then close.
         error_code ignored;
-        client.shutdown(tcp::socket::shutdown_send, ignored);
+        client.shutdown(Socket::shutdown_send, ignored);
         watch.arm(client, Clock::now() + kLinger);
         std::size_t discarded = 0;
         char sink[4096];
@@ -464,7 +521,7 @@ asio::awaitable<void> Worker::session(tcp::socket client) {
     session_ended();
 }
 
-asio::awaitable<bool> Worker::reply(tcp::socket& client, Watch& watch, unsigned status,
+Task<bool> Worker::reply(Socket& client, Watch& watch, unsigned status,
                                     std::string_view text, bool keep_alive,
                                     Clock::time_point started) {
     metrics_.request(WorkerMetrics::kNoCluster, status, seconds_since(started));
@@ -485,7 +542,7 @@ asio::awaitable<bool> Worker::reply(tcp::socket& client, Watch& watch, unsigned 
     co_return !ec && !watch.fired && keep_alive;
 }
 
-asio::awaitable<bool> Worker::exchange(tcp::socket& client, beast::flat_buffer& buffer,
+Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer,
                                        Watch& watch, const asio::ip::address& client_ip) {
     struct Disarm {
         Watch& w;
@@ -510,7 +567,7 @@ asio::awaitable<bool> Worker::exchange(tcp::socket& client, beast::flat_buffer& 
     rp.body_limit(config_.limits.max_body_bytes);
     watch.arm(client, started + to.client_header);
     {
-        auto [ec, n] = co_await http::async_read_header(client, buffer, rp, kNoThrow);
+        const error_code ec = co_await read_message(client, buffer, rp, true);
         if (stopping_) {
             co_return false;
         }
@@ -578,7 +635,9 @@ asio::awaitable<bool> Worker::exchange(tcp::socket& client, beast::flat_buffer& 
                 client_ka && !has_body, started);
         }
         const std::string& cluster_name = config_.clusters[choice->cluster].name;
-        UpstreamPtr up = take_idle(*choice, now);
+        // A non-idempotent request cannot be retried if a pooled connection turns out to be
+        // closed, so only then is the pooled connection probed first (one syscall).
+        UpstreamPtr up = take_idle(*choice, now, !idempotent);
         if (!up) {
             up = std::make_unique<Upstream>(ctx_);
             watch.arm(up->socket, now + to.upstream_connect);
@@ -636,10 +695,8 @@ asio::awaitable<bool> Worker::exchange(tcp::socket& client, beast::flat_buffer& 
                     req.body().data = chunk.get();
                     req.body().size = kChunk;
                     watch.arm(client, Clock::now() + to.client_body);
-                    auto [e, n] = co_await http::async_read(client, buffer, rp, kNoThrow);
-                    if (e == http::error::need_buffer) {
-                        e = {};
-                    }
+                    rp.eager(true);
+                    const error_code e = co_await read_message(client, buffer, rp, false);
                     if (stopping_) {
                         co_return false;
                     }
@@ -718,7 +775,7 @@ asio::awaitable<bool> Worker::exchange(tcp::socket& client, beast::flat_buffer& 
                 resp->skip(true);
             }
             watch.arm(up->socket, read_deadline);
-            auto [e, n] = co_await http::async_read_header(up->socket, up->buffer, *resp, kNoThrow);
+            error_code e = co_await read_message(up->socket, up->buffer, *resp, true);
             if (watch.fired) {
                 e = asio::error::timed_out;
             }
@@ -816,10 +873,8 @@ asio::awaitable<bool> Worker::exchange(tcp::socket& client, beast::flat_buffer& 
                     res.body().data = chunk.get();
                     res.body().size = kChunk;
                     watch.arm(up->socket, Clock::now() + to.upstream_response);
-                    auto [e, n] = co_await http::async_read(up->socket, up->buffer, *resp, kNoThrow);
-                    if (e == http::error::need_buffer) {
-                        e = {};
-                    }
+                    resp->eager(true);
+                    const error_code e = co_await read_message(up->socket, up->buffer, *resp, false);
                     if (e || watch.fired) {
                         // The upstream failed mid-body: closing the client connection is the
                         // only way left to tell it the response is incomplete.

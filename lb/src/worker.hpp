@@ -24,6 +24,14 @@
 namespace lb {
 
 using Clock = std::chrono::steady_clock;
+// The worker's I/O objects and coroutines use the io_context's concrete executor: the
+// type-erased any_io_executor costs a few percent of the request path.
+using Executor = boost::asio::io_context::executor_type;
+using Socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp, Executor>;
+using Acceptor = boost::asio::basic_socket_acceptor<boost::asio::ip::tcp, Executor>;
+using Timer = boost::asio::basic_waitable_timer<Clock, boost::asio::wait_traits<Clock>, Executor>;
+template <class T>
+using Task = boost::asio::awaitable<T, Executor>;
 
 // One share-nothing worker: its own io_context run by one thread, its own SO_REUSEPORT acceptor,
 // upstream pools and picker. The main context talks to it only by posting: publish() a new
@@ -52,11 +60,11 @@ private:
     struct Watch : boost::intrusive::list_base_hook<
                        boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
         Clock::time_point deadline = Clock::time_point::max();
-        boost::asio::ip::tcp::socket* target = nullptr;
+        Socket* target = nullptr;
         bool fired = false;
         bool idle = false;    // between requests: drain closes it at once
         bool linger = false;  // answered early (413, 400...): drain what the client still sends
-        void arm(boost::asio::ip::tcp::socket& socket, Clock::time_point at) {
+        void arm(Socket& socket, Clock::time_point at) {
             target = &socket;
             deadline = at;
             fired = false;
@@ -70,8 +78,8 @@ private:
         boost::intrusive::list<Watch, boost::intrusive::constant_time_size<false>>;
 
     struct Upstream {
-        explicit Upstream(boost::asio::io_context& ctx) : socket(ctx) {}
-        boost::asio::ip::tcp::socket socket;
+        explicit Upstream(boost::asio::io_context& ctx) : socket(ctx.get_executor()) {}
+        Socket socket;
         boost::beast::flat_buffer buffer{256 * 1024};
         Clock::time_point idle_since{};
         bool reused = false;
@@ -93,20 +101,20 @@ private:
         boost::asio::ip::tcp::endpoint address;
     };
 
-    boost::asio::awaitable<void> accept_loop();
-    boost::asio::awaitable<void> ticker();
-    boost::asio::awaitable<void> session(boost::asio::ip::tcp::socket client);
-    boost::asio::awaitable<bool> exchange(boost::asio::ip::tcp::socket& client,
+    Task<void> accept_loop();
+    Task<void> ticker();
+    Task<void> session(Socket client);
+    Task<bool> exchange(Socket& client,
                                           boost::beast::flat_buffer& buffer, Watch& watch,
                                           const boost::asio::ip::address& client_ip);
-    boost::asio::awaitable<bool> reply(boost::asio::ip::tcp::socket& client, Watch& watch,
+    Task<bool> reply(Socket& client, Watch& watch,
                                        unsigned status, std::string_view text, bool keep_alive,
                                        Clock::time_point started);
 
     void apply(const SnapshotPtr& snapshot);
     std::optional<Choice> choose(std::optional<std::size_t> exclude, Clock::time_point now);
     EndpointLocal* find(std::size_t cluster, const boost::asio::ip::tcp::endpoint& address);
-    UpstreamPtr take_idle(const Choice& choice, Clock::time_point now);
+    UpstreamPtr take_idle(const Choice& choice, Clock::time_point now, bool probe);
     void give_back(const Choice& choice, UpstreamPtr upstream, Clock::time_point now);
     void eject(const Choice& choice, Clock::time_point now);
     void prune_pools(Clock::time_point now);
@@ -120,7 +128,7 @@ private:
     WorkerMetrics& metrics_;
     boost::asio::io_context ctx_{1};
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
-    boost::asio::ip::tcp::acceptor acceptor_;
+    Acceptor acceptor_;
     std::thread thread_;
     Picker picker_;
     SnapshotPtr snapshot_;

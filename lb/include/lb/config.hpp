@@ -72,7 +72,7 @@ struct LimitConfig {
 
 struct PoolConfig {
     std::uint32_t max_idle_per_endpoint = 128;  // per worker
-    Millis idle_timeout{30000};
+    Millis idle_timeout{15000};  // below the usual upstream keep-alive timeouts
 };
 
 struct RetryConfig {

@@ -1,0 +1,415 @@
+#!/usr/bin/env bash
+# tandem-lb side by side with HAProxy 2.6 and nginx (Debian 12), all on loopback.
+#
+#   bash bench/lb_bench.sh [--reps N] [--duration S] [--threads "1 2"] [--sizes "/ /1k /16k"]
+#                          [--only throughput,rss,failover] [--out DIR]
+#
+# throughput: two nginx upstreams; every proxy runs at the same time on its own port; wrk
+#   (1 thread, 50 connections, keep-alive, pinned to CPU 1) measures each target x size, the
+#   order rotated every repetition (interleaved); medians of --reps runs. Before each run the
+#   script waits until the machine is quiet (CPU used by other processes < 10% of one CPU).
+# rss: 10 000 idle keep-alive client connections (one request each) on tandem-lb and HAProxy;
+#   resident memory before and after.
+# failover: wrk -d20s with a 100 ms timeline; at t=5 s one upstream is stopped (SIGTERM:
+#   listener closed) or frozen (SIGSTOP: connections accepted, nothing answered; SIGCONT at
+#   t=12 s). Failed requests, socket errors, the longest time with no successful response,
+#   and when the balancer marked it down.
+# Results: $OUT/results.tsv, $OUT/summary.md (also printed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+REPS=3 DURATION=10 THREADS="1 2" SIZES="/ /1k /16k" ONLY="throughput,rss,failover"
+OUT="$ROOT/build/bench-lb-$(date +%Y%m%d-%H%M%S)"
+while (($#)); do
+  case $1 in
+    --reps) REPS=$2; shift 2 ;;
+    --duration) DURATION=$2; shift 2 ;;
+    --threads) THREADS=$2; shift 2 ;;
+    --sizes) SIZES=$2; shift 2 ;;
+    --only) ONLY=$2; shift 2 ;;
+    --out) OUT=$2; shift 2 ;;
+    *) echo "unknown option $1 (see the header of $0)" >&2; exit 2 ;;
+  esac
+done
+for t in nginx haproxy wrk curl python3 taskset; do
+  command -v $t >/dev/null || { echo "missing $t: bash scripts/install-deps.sh" >&2; exit 1; }
+done
+LB="$ROOT/build/release/lb/tandem-lb"
+if [[ ! -x $LB ]]; then
+  cmake --preset release >/dev/null && cmake --build --preset release --target tandem-lb >/dev/null
+fi
+mkdir -p "$OUT"
+TMP=$(mktemp -d /tmp/tandem-lbbench.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill -CONT "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+ulimit -n "$(ulimit -Hn)"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_http() { # PORT PATH PID
+  for _ in $(seq 1 200); do
+    kill -0 "$3" 2>/dev/null || { echo "process $3 exited; see $TMP" >&2; return 1; }
+    [[ $(curl -s -o /dev/null -m 1 -w '%{http_code}' "http://127.0.0.1:$1$2" || true) == 200 ]] && return 0
+    sleep 0.05
+  done
+  echo "port $1 did not answer" >&2; return 1
+}
+start() { # NAME cmd... -> pid in $LAST
+  "${@:2}" >"$TMP/$1.out" 2>&1 &
+  LAST=$!; PIDS+=("$LAST")
+}
+
+# ---- upstreams --------------------------------------------------------------------------
+head -c 1024 /dev/zero | tr '\0' a >"$TMP/1k"
+head -c 16384 /dev/zero | tr '\0' b >"$TMP/16k"
+upstream() { # NAME PORT -> pid in $LAST
+  mkdir -p "$TMP/$1"
+  cat >"$TMP/$1/nginx.conf" <<EOF
+worker_processes 1; daemon off; pid $TMP/$1/nginx.pid; error_log $TMP/$1/error.log warn;
+events { worker_connections 16384; }
+http {
+  access_log off; keepalive_requests 1000000; keepalive_timeout 65s; sendfile on;
+  client_body_temp_path $TMP/$1/b; proxy_temp_path $TMP/$1/p; fastcgi_temp_path $TMP/$1/f;
+  uwsgi_temp_path $TMP/$1/u; scgi_temp_path $TMP/$1/s; default_type text/plain;
+  open_file_cache max=16 inactive=600s;
+  server {
+    listen 127.0.0.1:$2 backlog=4096; add_header X-Upstream $1 always;
+    location = / { return 200 "ok\n"; }
+    location = /healthz { return 200 "healthy\n"; }
+    location = /1k { root $TMP; }
+    location = /16k { root $TMP; }
+  }
+}
+EOF
+  start "$1" nginx -c "$TMP/$1/nginx.conf" -p "$TMP/$1/"
+  wait_http "$2" / "$LAST"
+}
+
+# ---- proxies ----------------------------------------------------------------------------
+tandem_lb() { # NAME PORT THREADS U1 U2 [extra yaml] -> pid
+  cat >"$TMP/$1.yaml" <<EOF
+listen: 127.0.0.1:$2
+admin: 127.0.0.1:0
+threads: $3
+clusters:
+  - name: u1
+    address: 127.0.0.1:$4
+  - name: u2
+    address: 127.0.0.1:$5
+healthCheck:
+  path: /healthz
+  interval: 1s
+  timeout: 1s
+  rise: 2
+  fall: 3
+limits:
+  maxConnections: 100000
+${6:-}
+EOF
+  start "$1" "$LB" -c "$TMP/$1.yaml"
+  wait_http "$2" / "$LAST"
+}
+haproxy_proxy() { # NAME PORT THREADS U1 U2 [maxconn] -> pid
+  mkdir -p "$TMP/$1"
+  cat >"$TMP/$1/haproxy.cfg" <<EOF
+global
+  nbthread $3
+  maxconn ${6:-8000}
+  stats socket $TMP/$1/admin.sock mode 600 level admin
+defaults
+  mode http
+  option dontlognull
+  option http-keep-alive
+  http-reuse always
+  timeout connect 2s
+  timeout client 30s
+  timeout server 30s
+  timeout http-request 10s
+  timeout http-keep-alive 60s
+  timeout check 1s
+frontend fe
+  bind 127.0.0.1:$2
+  default_backend clusters
+backend clusters
+  balance roundrobin
+  option httpchk
+  http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host bench
+  http-check expect status 200
+  default-server inter 1s fall 3 rise 2
+  server u1 127.0.0.1:$4 check
+  server u2 127.0.0.1:$5 check
+EOF
+  haproxy -c -q -f "$TMP/$1/haproxy.cfg"
+  start "$1" haproxy -db -f "$TMP/$1/haproxy.cfg"
+  wait_http "$2" / "$LAST"
+}
+nginx_proxy() { # NAME PORT WORKERS U1 U2 -> pid
+  mkdir -p "$TMP/$1"
+  cat >"$TMP/$1/nginx.conf" <<EOF
+worker_processes $3; daemon off; pid $TMP/$1/nginx.pid; error_log $TMP/$1/error.log warn;
+events { worker_connections 16384; }
+http {
+  access_log off; keepalive_requests 1000000; keepalive_timeout 65s;
+  client_body_temp_path $TMP/$1/b; proxy_temp_path $TMP/$1/p; fastcgi_temp_path $TMP/$1/f;
+  uwsgi_temp_path $TMP/$1/u; scgi_temp_path $TMP/$1/s;
+  upstream clusters {
+    server 127.0.0.1:$4 max_fails=1 fail_timeout=10s;
+    server 127.0.0.1:$5 max_fails=1 fail_timeout=10s;
+    keepalive 64; keepalive_requests 1000000;
+  }
+  server {
+    listen 127.0.0.1:$2 backlog=4096;
+    location / { proxy_pass http://clusters; proxy_http_version 1.1;
+                 proxy_set_header Connection ""; proxy_connect_timeout 2s;
+                 proxy_next_upstream error timeout; }
+  }
+}
+EOF
+  start "$1" nginx -c "$TMP/$1/nginx.conf" -p "$TMP/$1/"
+  wait_http "$2" / "$LAST"
+}
+
+# Busy jiffies of the whole machine, and of the processes this script started.
+busy_all() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
+steal() { awk '/^cpu /{print $9}' /proc/stat; }
+wait_quiet() { # until the machine is < 10% of one CPU busy for 1 s (max 60 s)
+  local hz; hz=$(getconf CLK_TCK)
+  for _ in $(seq 1 60); do
+    local a b; a=$(busy_all); sleep 1; b=$(busy_all)
+    (( (b - a) * 10 < hz )) && return 0
+  done
+  log "machine not quiet after 60 s; measuring anyway (noted in results)"
+  return 1
+}
+
+run_wrk() { # URL DURATION [extra wrk args] -> wrk output on stdout
+  taskset -c 1 wrk -t1 -c50 -d"$2"s --latency "${@:3}" "$1" 2>&1
+}
+parse_wrk() { # wrk output on stdin -> "rps p50 p99 non2xx errors"
+  python3 -c '
+import re, sys
+t = sys.stdin.read()
+def ms(v, u): return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[u]
+rps = re.search(r"Requests/sec:\s+([\d.]+)", t)
+lat = dict((p, ms(v, u)) for p, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", t, re.M))
+non2 = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", t)
+err = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t)
+errs = sum(int(x) for x in err.groups()) if err else 0
+print(rps.group(1) if rps else 0, lat.get("50", 0), lat.get("99", 0), non2.group(1) if non2 else 0, errs)'
+}
+
+RESULTS="$OUT/results.tsv"
+echo -e "rep\ttarget\tthreads\tsize\trps\tp50_ms\tp99_ms\tnon2xx\tsocket_errors\tquiet" >"$RESULTS"
+SUMMARY="$OUT/summary.md"
+{
+  echo "# tandem-lb vs HAProxy $(haproxy -v | head -1 | awk '{print $3}') vs nginx $(nginx -v 2>&1 | sed 's|.*/||')"
+  echo
+  echo "$(date -u +%FT%TZ), $(nproc) CPUs, $(uname -r); wrk -t1 -c50 -d${DURATION}s pinned to CPU 1, $REPS interleaved repetitions, medians."
+} >"$SUMMARY"
+
+if [[ $ONLY == *throughput* ]]; then
+  U1=$(free_port); upstream u1 "$U1"
+  U2=$(free_port); upstream u2 "$U2"
+  declare -A PORT THR
+  TARGETS=()
+  for T in $THREADS; do
+    p=$(free_port); tandem_lb "tandem-lb-${T}t" "$p" "$T" "$U1" "$U2"; PORT[tandem-lb-${T}t]=$p
+    p=$(free_port); haproxy_proxy "haproxy-${T}t" "$p" "$T" "$U1" "$U2"; PORT[haproxy-${T}t]=$p
+    p=$(free_port); nginx_proxy "nginx-${T}w" "$p" "$T" "$U1" "$U2"; PORT[nginx-${T}w]=$p
+    THR[tandem-lb-${T}t]=$T; THR[haproxy-${T}t]=$T; THR[nginx-${T}w]=$T
+    TARGETS+=("tandem-lb-${T}t" "haproxy-${T}t" "nginx-${T}w")
+  done
+  PORT[direct]=$U1; THR[direct]=0
+  TARGETS+=(direct)
+  # Each proxy must spread requests over both upstreams.
+  for t in "${TARGETS[@]}"; do
+    [[ $t == direct ]] && continue
+    seen=$(for _ in 1 2 3 4; do curl -s -D- -o /dev/null "http://127.0.0.1:${PORT[$t]}/" | tr -d '\r' | awk 'tolower($1)=="x-upstream:"{print $2}'; done | sort -u | wc -l)
+    [[ $seen == 2 ]] || { echo "$t does not alternate between the upstreams" >&2; exit 1; }
+  done
+  log "warm-up"
+  for t in "${TARGETS[@]}"; do run_wrk "http://127.0.0.1:${PORT[$t]}/" 2 >/dev/null; done
+  n=${#TARGETS[@]}
+  for ((rep = 1; rep <= REPS; rep++)); do
+    for size in $SIZES; do
+      for ((i = 0; i < n; i++)); do
+        t=${TARGETS[$(((i + rep) % n))]}
+        quiet=1; wait_quiet || quiet=0
+        read -r rps p50 p99 non2 errs < <(run_wrk "http://127.0.0.1:${PORT[$t]}$size" "$DURATION" | parse_wrk)
+        log "rep $rep $t $size: $rps req/s p99 ${p99} ms non2xx $non2 errors $errs"
+        echo -e "$rep\t$t\t${THR[$t]}\t$size\t$rps\t$p50\t$p99\t$non2\t$errs\t$quiet" >>"$RESULTS"
+      done
+    done
+  done
+  python3 - "$RESULTS" >>"$SUMMARY" <<'EOF'
+import csv, statistics, sys
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+sizes = list(dict.fromkeys(r["size"] for r in rows))
+targets = list(dict.fromkeys(r["target"] for r in rows))
+med = {}
+for t in targets:
+    for s in sizes:
+        rs = [r for r in rows if r["target"] == t and r["size"] == s]
+        if rs:
+            med[t, s] = (statistics.median(float(r["rps"]) for r in rs),
+                         statistics.median(float(r["p99_ms"]) for r in rs),
+                         min(float(r["rps"]) for r in rs), max(float(r["rps"]) for r in rs),
+                         sum(int(r["non2xx"]) + int(r["socket_errors"]) for r in rs))
+print("\n## Throughput (median req/s, [min..max], p99 ms, errors)\n")
+print("| target | " + " | ".join(f"`{s}` rps | p99" for s in sizes) + " |")
+print("|---|" + "---|---|" * len(sizes))
+for t in targets:
+    cells = []
+    for s in sizes:
+        m = med.get((t, s))
+        cells.append(f"{m[0]:,.0f} [{m[2]:,.0f}..{m[3]:,.0f}]{' ERR ' + str(m[4]) if m[4] else ''} | {m[1]:.2f}" if m else "- | -")
+    print(f"| {t} | " + " | ".join(cells) + " |")
+print("\n## tandem-lb / HAProxy at the same thread count (target: rps >= 1.2x, p99 <= 1.0x)\n")
+print("| threads | size | rps ratio | p99 ratio | verdict |")
+print("|---|---|---|---|---|")
+for t in targets:
+    if not t.startswith("tandem-lb-"):
+        continue
+    th = t.split("-")[-1]
+    h = "haproxy-" + th
+    for s in sizes:
+        if (t, s) in med and (h, s) in med:
+            r = med[t, s][0] / med[h, s][0]
+            p = med[t, s][1] / med[h, s][1] if med[h, s][1] else float("inf")
+            ok = "meets" if r >= 1.2 and p <= 1.0 else "MISSES"
+            print(f"| {th} | `{s}` | {r:.2f} | {p:.2f} | {ok} |")
+quiet = sum(1 for r in rows if r["quiet"] == "1")
+print(f"\n{quiet} of {len(rows)} runs started on a quiet machine.")
+EOF
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  PIDS=()
+fi
+
+rss_kib() { # PID [children too] -> KiB
+  local total=0 p
+  for p in "$1" $(pgrep -P "$1" 2>/dev/null || true); do
+    total=$((total + $(awk '/^VmRSS/{print $2}' /proc/$p/status 2>/dev/null || echo 0)))
+  done
+  echo $total
+}
+if [[ $ONLY == *rss* ]]; then
+  U1=$(free_port); upstream u1 "$U1"
+  U2=$(free_port); upstream u2 "$U2"
+  {
+    echo
+    echo "## Memory with 10 000 idle keep-alive client connections (one request each, 1 thread)"
+    echo
+    echo "| proxy | RSS before | RSS with 10k idle | per connection |"
+    echo "|---|---|---|---|"
+  } >>"$SUMMARY"
+  for kind in tandem-lb haproxy; do
+    p=$(free_port)
+    if [[ $kind == tandem-lb ]]; then
+      tandem_lb rss-lb "$p" 1 "$U1" "$U2" "timeouts:
+  clientIdle: 120s"
+    else
+      haproxy_proxy rss-haproxy "$p" 1 "$U1" "$U2" 30000
+    fi
+    pid=$LAST
+    # Warm the proxy (pools, buffers) the same way for both.
+    run_wrk "http://127.0.0.1:$p/" 2 >/dev/null
+    before=$(rss_kib "$pid")
+    python3 "$ROOT/bench/idle_conns.py" "$p" 10000 "$TMP/idle.ready" "$TMP/idle.stop" &
+    holder=$!
+    for _ in $(seq 1 600); do [[ -f $TMP/idle.ready ]] && break; sleep 0.1; done
+    [[ -f $TMP/idle.ready ]] || { echo "idle connections did not open" >&2; exit 1; }
+    opened=$(cat "$TMP/idle.ready")
+    sleep 1
+    after=$(rss_kib "$pid")
+    touch "$TMP/idle.stop"; wait "$holder" || true
+    rm -f "$TMP/idle.ready" "$TMP/idle.stop"
+    per=$(( (after - before) * 1024 / (opened > 0 ? opened : 1) ))
+    log "$kind: RSS ${before} KiB -> ${after} KiB with $opened idle connections"
+    echo "| $kind | $((before / 1024)) MiB | $((after / 1024)) MiB ($opened conns) | $per B |" >>"$SUMMARY"
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+  done
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  PIDS=()
+fi
+
+if [[ $ONLY == *failover* ]]; then
+  {
+    echo
+    echo "## Failover: one upstream stopped (SIGTERM) or frozen (SIGSTOP) at t=5 s of a 20 s wrk run (1 thread)"
+    echo
+    echo "| scenario | proxy | non-2xx | socket errors | longest time with no successful response | marked down after | retries |"
+    echo "|---|---|---|---|---|---|---|"
+  } >>"$SUMMARY"
+  for scenario in stop freeze; do
+    for kind in tandem-lb tandem-lb-pertry haproxy; do
+      [[ $scenario == stop && $kind == tandem-lb-pertry ]] && continue
+      U1=$(free_port); upstream u1 "$U1"; u1pid=$LAST
+      U2=$(free_port); upstream u2 "$U2"; u2pid=$LAST
+      p=$(free_port)
+      case $kind in
+        tandem-lb) tandem_lb fo-lb "$p" 1 "$U1" "$U2" ;;
+        tandem-lb-pertry) tandem_lb fo-lb "$p" 1 "$U1" "$U2" "retry:
+  perTryTimeout: 500ms" ;;
+        haproxy) haproxy_proxy fo-haproxy "$p" 1 "$U1" "$U2" ;;
+      esac
+      ppid=$LAST
+      admin=""
+      [[ $kind == tandem-lb* ]] && admin=$(sed -n 's/.*admin=127.0.0.1:\([0-9]*\).*/\1/p' "$TMP/fo-lb.out")
+      t0=$(date +%s.%N)
+      WRK_TIMELINE="$TMP/timeline.tsv" taskset -c 1 wrk -t1 -c50 -d20s --latency \
+        -s "$ROOT/bench/wrk_timeline.lua" "http://127.0.0.1:$p/" >"$TMP/wrk.out" 2>&1 &
+      wrkpid=$!
+      # Poll the balancer's view of u2 every 100 ms.
+      python3 "$ROOT/bench/poll_down.py" "$kind" "${admin:-$TMP/fo-haproxy/admin.sock}" "$TMP/down.txt" 19 &
+      poller=$!
+      sleep 5
+      tkill=$(date +%s.%N)
+      if [[ $scenario == stop ]]; then
+        kill -TERM "$u2pid"
+      else
+        kill -STOP "$u2pid" $(pgrep -P "$u2pid")
+        sleep 7
+        kill -CONT "$u2pid" $(pgrep -P "$u2pid")
+      fi
+      wait "$wrkpid" || true
+      wait "$poller" || true
+      read -r rps p50 p99 non2 errs < <(parse_wrk <"$TMP/wrk.out")
+      gap=$(python3 - "$TMP/timeline.tsv" "$t0" <<'EOF'
+import sys
+rows = [l.split("\t") for l in open(sys.argv[1]).read().split("\n")[1:] if l]
+ok = {int(r[0]): int(r[1]) for r in rows}
+start = int(float(sys.argv[2]) * 10) + 10   # skip the first second and the last one
+end = max(ok) - 10 if ok else start
+longest = cur = 0
+for d in range(start, end):
+    cur = cur + 1 if ok.get(d, 0) == 0 else 0
+    longest = max(longest, cur)
+print(f"{longest / 10:.1f} s")
+EOF
+)
+      down=$(python3 -c "
+import sys
+t = open('$TMP/down.txt').read().split()
+print(f'{float(t[0]) - $tkill:.1f} s' if t else 'never')" 2>/dev/null || echo never)
+      retries="-"
+      if [[ -n $admin ]]; then
+        retries=$(curl -s "http://127.0.0.1:$admin/metrics" | awk '/^tandem_lb_retries_total/{s+=$2} END{print s+0}')
+      fi
+      log "$scenario $kind: non2xx $non2 errors $errs gap $gap down $down retries $retries"
+      echo "| $scenario | $kind | $non2 | $errs | $gap | $down | $retries |" >>"$SUMMARY"
+      cp "$TMP/wrk.out" "$OUT/failover-$scenario-$kind.wrk.txt"
+      for q in "$ppid" "$u1pid" "$u2pid"; do kill -CONT "$q" 2>/dev/null || true; kill "$q" 2>/dev/null || true; done
+      wait 2>/dev/null || true
+      PIDS=()
+    done
+  done
+fi
+cat "$SUMMARY"
