@@ -34,6 +34,7 @@ constexpr std::size_t kChunk = 16 * 1024;
 constexpr std::size_t kMaxFreeChunks = 64;
 constexpr auto kTick = std::chrono::milliseconds(50);
 constexpr auto kLinger = std::chrono::seconds(2);
+constexpr auto kParkAfter = std::chrono::seconds(1);
 constexpr std::size_t kLingerBytes = 64 * 1024 * 1024;
 
 std::vector<Picker::Member> members(const LbConfig& config) {
@@ -113,7 +114,10 @@ Task<error_code> read_message(Socket& socket, beast::flat_buffer& buffer,
         if (buffer.size() >= buffer.max_size()) {
             co_return error_code(http::error::buffer_overflow);
         }
-        const std::size_t room = std::min<std::size_t>(buffer.max_size() - buffer.size(), kChunk);
+        // Headers are read in small steps (an idle keep-alive connection then holds 1-4 KiB,
+        // not a body-sized buffer); bodies in chunks.
+        const std::size_t room =
+            std::min<std::size_t>(buffer.max_size() - buffer.size(), header_only ? 4096 : kChunk);
         auto [rec, m] = co_await socket.async_read_some(buffer.prepare(room), kNoThrow);
         if (rec == asio::error::eof) {
             if (!parser.got_some()) {
@@ -437,6 +441,10 @@ Task<void> Worker::ticker() {
             if (!w.fired && w.deadline <= now && w.target != nullptr) {
                 w.fired = true;
                 w.target->cancel(ignored);
+            } else if (w.idle && !w.parked && now - w.idle_since >= kParkAfter &&
+                       w.target != nullptr) {
+                w.park = w.parked = true;  // the session re-waits without a buffer
+                w.target->cancel(ignored);
             }
         }
         if (++ticks % 20 == 0) {
@@ -479,11 +487,29 @@ Task<void> Worker::session(Socket client) {
             // Waiting for the next request's first byte: the idle keep-alive timeout (the
             // header timeout on a new connection); drain closes the connection here.
             watch.idle = true;
-            watch.arm(client, Clock::now() + (first ? config_.timeouts.client_header
-                                                    : config_.timeouts.client_idle));
-            auto [rec, n] = co_await client.async_read_some(buffer.prepare(4096), kNoThrow);
+            watch.park = watch.parked = false;
+            watch.idle_since = Clock::now();
+            watch.arm(client, watch.idle_since + (first ? config_.timeouts.client_header
+                                                        : config_.timeouts.client_idle));
+            auto [rec, n] = co_await client.async_read_some(buffer.prepare(1024), kNoThrow);
+            if (rec == asio::error::operation_aborted && watch.park && !watch.fired) {
+                // Idle for a while (the ticker cancelled the read): give the buffer back and
+                // wait for readability with none, as nginx and HAProxy do; an idle keep-alive
+                // connection then costs little more than its socket.
+                watch.park = false;
+                buffer.shrink_to_fit();
+                auto [wec] = co_await client.async_wait(Socket::wait_read, kNoThrow);
+                rec = wec;
+                n = 0;
+                if (!rec && !watch.fired) {
+                    error_code mode;
+                    client.non_blocking(true, mode);
+                    n = client.read_some(buffer.prepare(1024), rec);
+                    client.non_blocking(false, mode);
+                }
+            }
             watch.idle = false;
-            if (rec || watch.fired) {
+            if (rec || watch.fired || n == 0) {
                 break;
             }
             buffer.commit(n);
@@ -492,8 +518,8 @@ Task<void> Worker::session(Socket client) {
         if (!co_await exchange(client, buffer, watch, client_ip)) {
             break;
         }
-        if (buffer.size() == 0 && buffer.capacity() > 64 * 1024) {
-            buffer.shrink_to_fit();
+        if (buffer.size() == 0 && buffer.capacity() > 1024) {
+            buffer.shrink_to_fit();  // give a body's buffer back before waiting idle
         }
     }
     if (watch.linger && !stopping_) {
@@ -504,9 +530,10 @@ Task<void> Worker::session(Socket client) {
         client.shutdown(Socket::shutdown_send, ignored);
         watch.arm(client, Clock::now() + kLinger);
         std::size_t discarded = 0;
-        char sink[4096];
         while (discarded < kLingerBytes && !watch.fired) {
-            auto [rec, n] = co_await client.async_read_some(asio::buffer(sink), kNoThrow);
+            // Into the worker's shared sink: the bytes are thrown away, so sessions may share
+            // it, and the session's coroutine frame stays small (an idle connection's cost).
+            auto [rec, n] = co_await client.async_read_some(asio::buffer(sink_), kNoThrow);
             if (rec) {
                 break;
             }

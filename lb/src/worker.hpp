@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -64,6 +65,9 @@ private:
         bool fired = false;
         bool idle = false;    // between requests: drain closes it at once
         bool linger = false;  // answered early (413, 400...): drain what the client still sends
+        bool park = false;    // set by the ticker: an idle wait is to continue without a buffer
+        bool parked = false;  // ... and was already moved (once per idle period)
+        Clock::time_point idle_since{};
         void arm(Socket& socket, Clock::time_point at) {
             target = &socket;
             deadline = at;
@@ -136,6 +140,7 @@ private:
     std::vector<bool> eligible_;  // scratch for choose(), no allocation per request
     WatchList watches_;
     std::vector<std::unique_ptr<char[]>> chunks_;  // free relay buffers
+    std::array<char, 4096> sink_{};                  // lingering close discards into it
     std::size_t sessions_ = 0;
     bool draining_ = false;
     bool stopping_ = false;

@@ -313,6 +313,30 @@ TEST(Balancer, ForwardingAndHopByHopHeaders) {
     EXPECT_EQ(r.headers.at("x-echo-connection"), "-");
 }
 
+TEST(Balancer, KeepAliveConnectionsSurviveIdlePeriods) {
+    auto a = Upstream::start("east");
+    ASSERT_TRUE(a);
+    auto lb = Balancer::start("threads: 1\n" + cluster_yaml({{"east", a->address()}}));
+    ASSERT_TRUE(lb);
+    asio::io_context ioc;
+    beast::tcp_stream stream(ioc);
+    stream.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), lb->port));
+    beast::flat_buffer buffer;
+    // The second request comes after the balancer has parked the idle connection (1 s).
+    for (int i = 0; i < 2; ++i) {
+        http::request<http::string_body> req{http::verb::get, "/", 11};
+        req.set(http::field::host, "x");
+        http::write(stream, req);
+        http::response<http::string_body> res;
+        http::read(stream, buffer, res);
+        EXPECT_EQ(res.result_int(), 200u);
+        EXPECT_EQ(res.body(), "east\n");
+        if (i == 0) {
+            std::this_thread::sleep_for(1500ms);  // the idle period under test
+        }
+    }
+}
+
 TEST(Balancer, LargeAndChunkedBodiesStreamBothWays) {
     auto a = Upstream::start("east");
     ASSERT_TRUE(a);
