@@ -41,6 +41,7 @@ if [[ ! -x $LB ]]; then
 fi
 mkdir -p "$OUT"
 TMP=$(mktemp -d /tmp/tandem-lbbench.XXXXXX)
+chmod 755 "$TMP"   # nginx workers (nobody) serve the payload files from here
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill -CONT "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done
@@ -232,6 +233,10 @@ if [[ $ONLY == *throughput* ]]; then
     [[ $t == direct ]] && continue
     seen=$(for _ in 1 2 3 4; do curl -s -D- -o /dev/null "http://127.0.0.1:${PORT[$t]}/" | tr -d '\r' | awk 'tolower($1)=="x-upstream:"{print $2}'; done | sort -u | wc -l)
     [[ $seen == 2 ]] || { echo "$t does not alternate between the upstreams" >&2; exit 1; }
+  done
+  for size in $SIZES; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$U1$size")
+    [[ $code == 200 ]] || { echo "upstream answers $code for $size; see $TMP" >&2; exit 1; }
   done
   log "warm-up"
   for t in "${TARGETS[@]}"; do run_wrk "http://127.0.0.1:${PORT[$t]}/" 2 >/dev/null; done

@@ -4,18 +4,21 @@
 #   1. applies the example Product/Backend CRs (examples/products) to both with `tandem apply`,
 #   2. shows a clean `tandem drift`, a second apply that changes nothing,
 #   3. changes a limit directly on west and shows drift catching it, then apply restoring it,
-#   4. shows how the global limits are split (tandem split) and sends requests with the example
-#      application's user_key (created by tandem on both instances from the
-#      DeveloperAccount/DeveloperUser/Application CRs) alternately to both gateways: exactly the
-#      global limit is admitted.
+#   4. shows how the global limits are split (tandem split), puts tandem-lb in front of both
+#      gateways and sends requests with the example application's user_key (created by tandem on
+#      both instances from the DeveloperAccount/DeveloperUser/Application CRs): they alternate
+#      between the clusters and exactly the global limit is admitted,
+#   5. stops the east instance: tandem-lb keeps serving from west without a failed request, and
+#      `tandem apply --without east` gives west the whole global limit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
 cmake --preset release >/dev/null
-cmake --build --preset release -j "$(nproc)" --target threescale-sim tandem
+cmake --build --preset release -j "$(nproc)" --target threescale-sim tandem tandem-lb
 SIM=build/release/test/sim/threescale-sim
 TANDEM=build/release/sync/tandem
+LB=build/release/lb/tandem-lb
 
 work=$(mktemp -d)
 pids=()
@@ -98,19 +101,65 @@ say "tandem drift catches it as a split mismatch (exit code 2; --output json|mar
 say "tandem apply puts it back (an in-place update of the limit, nothing else)"
 "$TANDEM" apply -f "$work/fleet.yaml" | grep -E '^\[|summary' || true
 
-say "traffic: tandem created the same application (same user_key) on both instances"
-accepted=0; limited=0; declare -A per=([east]=0 [west]=0)
-for i in $(seq 1 120); do
-  name=$([ $((i % 2)) -eq 1 ] && echo east || echo west)   # a round-robin balancer
-  code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: api.petstore.example.com' \
-         -H 'api-key: acme-demo-key' "${gateway[$name]}/pets")
-  case $code in
-    200) accepted=$((accepted + 1)); per[$name]=$((per[$name] + 1)) ;;
-    429) limited=$((limited + 1)) ;;
-  esac
-done
-echo "   120 calls alternating east/west in one minute -> $accepted accepted" \
-     "(east ${per[east]}, west ${per[west]}), $limited limited"
+say "tandem-lb in front of both gateways: round robin per request, health checks on each"
+cat >"$work/lb.yaml" <<YAML
+listen: 127.0.0.1:0
+admin: 127.0.0.1:0
+threads: 1            # one worker, so the round robin alternates strictly call by call
+clusters:
+  - name: east
+    address: ${gateway[east]#http://}
+  - name: west
+    address: ${gateway[west]#http://}
+healthCheck:
+  path: /status/ready
+  interval: 200ms
+  timeout: 150ms
+  rise: 2
+  fall: 2
+YAML
+"$LB" --check-config -c "$work/lb.yaml"
+mkfifo "$work/lb.out"
+"$LB" -c "$work/lb.yaml" >"$work/lb.out" 2>"$work/lb.log" &
+pids+=($!)
+read -r line <"$work/lb.out"
+echo "started $line"
+lb="http://$(sed -E 's/.*listen=([^ ]+).*/\1/' <<<"$line")"
+lbadmin="http://$(sed -E 's/.*admin=([^ ]+).*/\1/' <<<"$line")"
+
+# traffic N -> "accepted limited errors east west first-six-instances"
+traffic() {
+  local n=$1 ok=0 lim=0 err=0 e=0 w=0 order="" code inst
+  for _ in $(seq 1 "$n"); do
+    read -r code inst < <(curl -s -o /dev/null -D - -H 'Host: api.petstore.example.com' \
+      -H 'api-key: acme-demo-key' "$lb/pets" |
+      tr -d '\r' | awk 'NR==1{c=$2} tolower($1)=="x-sim-instance:"{i=$2} END{print c, i}')
+    case $code in 200) ok=$((ok + 1)) ;; 429) lim=$((lim + 1)) ;; *) err=$((err + 1)) ;; esac
+    case $inst in east) e=$((e + 1)) ;; west) w=$((w + 1)) ;; esac
+    [[ $(wc -w <<<"$order") -lt 6 ]] && order+="$inst "
+  done
+  echo "$ok $lim $err $e $w $order"
+}
+read -r ok lim err e w order < <(traffic 120)
+echo "   the first calls went to: $order..."
+echo "   120 calls through tandem-lb in one minute -> $ok accepted, $lim limited, $err errors" \
+     "(east answered $e, west $w)"
 echo
 echo "The Basic plan says 100/minute; split 50/50, the two independent instances together admit"
 echo "exactly 100. (Without the split each would admit 100: 200 in total.)"
+
+say "east goes down (its process is stopped); traffic continues on west"
+kill "${pids[0]}"
+wait "${pids[0]}" 2>/dev/null || true
+for name in west; do   # the next minute (the clocks are frozen; move west's on)
+  curl -s -X POST -d '{"advance_seconds":60}' "${admin[$name]}/__sim/clock" >/dev/null
+done
+read -r ok lim err e w order < <(traffic 60)
+echo "   60 calls right after the stop -> $ok accepted, $lim limited, $err errors (west answered $w)"
+echo "   (calls that tandem-lb sent to east were retried on west; its checks marked east down:)"
+curl -s "$lbadmin/status" | python3 -c "import json,sys; [print('     ', c['name'], 'healthy' if c['healthy'] else 'DOWN') for c in json.load(sys.stdin)['clusters']]"
+echo "   West alone admits only its share (50/minute). Re-split for the survivors:"
+"$TANDEM" apply -f "$work/fleet.yaml" --without east | grep -E 'limit|summary' | head -4 || true
+curl -s -X POST -d '{"advance_seconds":60}' "${admin[west]}/__sim/clock" >/dev/null
+read -r ok lim err e w order < <(traffic 120)
+echo "   120 calls in the next minute -> $ok accepted, $lim limited, $err errors (all on west: $w)"

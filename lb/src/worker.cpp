@@ -31,6 +31,11 @@ namespace {
 
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable_t<Executor>{});
 constexpr std::size_t kChunk = 16 * 1024;
+// Client headers are read in small steps (an idle keep-alive connection then holds 1-4 KiB, not
+// a body-sized buffer). Upstream connections are few (pooled): read a header and a whole chunk
+// of body at once.
+constexpr std::size_t kClientHeaderRead = 4096;
+constexpr std::size_t kUpstreamRead = kChunk + 4096;
 constexpr std::size_t kMaxFreeChunks = 64;
 constexpr auto kTick = std::chrono::milliseconds(50);
 constexpr auto kLinger = std::chrono::seconds(2);
@@ -87,7 +92,7 @@ void close_quietly(Socket& s) {
 template <bool isRequest>
 Task<error_code> read_message(Socket& socket, beast::flat_buffer& buffer,
                               http::parser<isRequest, http::buffer_body>& parser,
-                              bool header_only) {
+                              bool header_only, std::size_t read_size) {
     const std::size_t room_before = header_only ? 0 : parser.get().body().size;
     for (;;) {
         if (header_only ? parser.is_header_done() : parser.is_done()) {
@@ -114,10 +119,7 @@ Task<error_code> read_message(Socket& socket, beast::flat_buffer& buffer,
         if (buffer.size() >= buffer.max_size()) {
             co_return error_code(http::error::buffer_overflow);
         }
-        // Headers are read in small steps (an idle keep-alive connection then holds 1-4 KiB,
-        // not a body-sized buffer); bodies in chunks.
-        const std::size_t room =
-            std::min<std::size_t>(buffer.max_size() - buffer.size(), header_only ? 4096 : kChunk);
+        const std::size_t room = std::min<std::size_t>(buffer.max_size() - buffer.size(), read_size);
         auto [rec, m] = co_await socket.async_read_some(buffer.prepare(room), kNoThrow);
         if (rec == asio::error::eof) {
             if (!parser.got_some()) {
@@ -594,7 +596,7 @@ Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer,
     rp.body_limit(config_.limits.max_body_bytes);
     watch.arm(client, started + to.client_header);
     {
-        const error_code ec = co_await read_message(client, buffer, rp, true);
+        const error_code ec = co_await read_message(client, buffer, rp, true, kClientHeaderRead);
         if (stopping_) {
             co_return false;
         }
@@ -723,7 +725,7 @@ Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer,
                     req.body().size = kChunk;
                     watch.arm(client, Clock::now() + to.client_body);
                     rp.eager(true);
-                    const error_code e = co_await read_message(client, buffer, rp, false);
+                    const error_code e = co_await read_message(client, buffer, rp, false, kChunk);
                     if (stopping_) {
                         co_return false;
                     }
@@ -802,7 +804,7 @@ Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer,
                 resp->skip(true);
             }
             watch.arm(up->socket, read_deadline);
-            error_code e = co_await read_message(up->socket, up->buffer, *resp, true);
+            error_code e = co_await read_message(up->socket, up->buffer, *resp, true, kUpstreamRead);
             if (watch.fired) {
                 e = asio::error::timed_out;
             }
@@ -901,7 +903,7 @@ Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer,
                     res.body().size = kChunk;
                     watch.arm(up->socket, Clock::now() + to.upstream_response);
                     resp->eager(true);
-                    const error_code e = co_await read_message(up->socket, up->buffer, *resp, false);
+                    const error_code e = co_await read_message(up->socket, up->buffer, *resp, false, kUpstreamRead);
                     if (e || watch.fired) {
                         // The upstream failed mid-body: closing the client connection is the
                         // only way left to tell it the response is incomplete.

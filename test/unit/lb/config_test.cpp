@@ -94,6 +94,19 @@ timeouts:
     EXPECT_TRUE(contains(errors, "lb.yaml:18: error: timeouts.upstreamConnect: must be a duration"));
 }
 
+TEST(LbConfig, TheShippedExampleLoads) {
+    const auto r = lb::load_lb_config(std::string(TANDEM_EXAMPLES_DIR) + "/tandem-lb.yaml");
+    ASSERT_TRUE(r.has_value()) << r.error().front().to_string();
+    EXPECT_EQ(r->clusters.size(), 3u);
+    EXPECT_EQ(r->health_check.down_interval, std::chrono::seconds(5));
+    EXPECT_EQ(r->health_check.host, "api.example.com");
+    EXPECT_EQ(r->retry.per_try_timeout, std::chrono::seconds(2));
+    EXPECT_EQ(r->dns.max_ttl, std::chrono::minutes(5));
+    const auto missing = lb::load_lb_config("/nonexistent/lb.yaml");
+    ASSERT_FALSE(missing.has_value());
+    EXPECT_NE(missing.error().front().to_string().find("cannot read the file"), std::string::npos);
+}
+
 TEST(LbConfig, NeedsAPrimaryCluster) {
     EXPECT_TRUE(contains(errors_of("clusters:\n  - name: dr\n    address: 10.0.0.1:80\n    "
                                    "backup: true\n"),
