@@ -1097,6 +1097,322 @@ std::optional<std::vector<YAML::Node>> parse_yaml(const fs::path& file, Diagnost
     }
 }
 
+
+// ------------------------------------------------------------------------------ HA inputs
+
+// A value in the fleet file's `ha:` / `databases:` sections: a literal string, {env: VAR} or
+// {file: PATH} (the whole file, without its trailing newline).
+std::optional<std::string> read_value(Reader& r, const YAML::Node& node, const std::string& where,
+                                      const fs::path& base) {
+    if (node.IsScalar()) {
+        return node.Scalar();
+    }
+    if (!node.IsMap()) {
+        r.error(node, where, "must be a string, {env: VARIABLE} or {file: PATH}");
+        return std::nullopt;
+    }
+    r.only(node, where, {"env", "file"});
+    const auto env = r.str(node, "env", where, false);
+    const auto file = r.str(node, "file", where, false);
+    if (env.has_value() == file.has_value()) {
+        r.error(node, where, "set exactly one of env, file");
+        return std::nullopt;
+    }
+    if (env) {
+        const char* value = std::getenv(env->c_str());
+        if (value == nullptr || *value == '\0') {
+            r.error(node, where + ".env", "environment variable " + *env + " is not set or empty");
+            return std::nullopt;
+        }
+        return std::string(value);
+    }
+    fs::path path = *file;
+    if (path.is_relative()) {
+        path = base / path;
+    }
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        r.error(node, where + ".file", "cannot read " + path.string());
+        return std::nullopt;
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    std::string value = text.str();
+    while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) {
+        value.pop_back();
+    }
+    return value;
+}
+
+// secret name -> key -> value, as in `databases:` and `ha.mirroredSecrets:`.
+std::map<std::string, std::map<std::string, std::string>> read_secret_values(
+    Reader& r, const YAML::Node& node, const std::string& where, const fs::path& base,
+    const std::set<std::string>& allowed_secrets) {
+    std::map<std::string, std::map<std::string, std::string>> out;
+    if (!r.is_map(node, where)) {
+        return out;
+    }
+    for (auto it = node.begin(); it != node.end(); ++it) {
+        const std::string secret = it->first.Scalar();
+        const std::string path = where + "." + secret;
+        if (!allowed_secrets.contains(secret)) {
+            std::string known;
+            for (const auto& a : allowed_secrets) {
+                known += (known.empty() ? "" : ", ") + a;
+            }
+            r.error(it->first, path, "not one of the secrets that belong here (" + known + ")");
+            continue;
+        }
+        if (!r.is_map(it->second, path)) {
+            continue;
+        }
+        auto& keys = out[secret];
+        for (auto kv = it->second.begin(); kv != it->second.end(); ++kv) {
+            if (auto v = read_value(r, kv->second, path + "." + kv->first.Scalar(), base)) {
+                keys[kv->first.Scalar()] = *v;
+            }
+        }
+    }
+    return out;
+}
+
+// Records the line of every node under `node` by JSON pointer.
+void record_lines(const YAML::Node& node, const std::string& pointer,
+                  std::map<std::string, int>& lines) {
+    lines[pointer] = node.Mark().line + 1;
+    if (node.IsMap()) {
+        for (auto it = node.begin(); it != node.end(); ++it) {
+            std::string key = it->first.IsScalar() ? it->first.Scalar() : "?";
+            std::string escaped;
+            for (const char ch : key) {
+                escaped += ch == '~' ? std::string("~0") : ch == '/' ? std::string("~1")
+                                                                     : std::string(1, ch);
+            }
+            lines[pointer + "/" + escaped] = it->first.Mark().line + 1;
+            record_lines(it->second, pointer + "/" + escaped, lines);
+        }
+    } else if (node.IsSequence()) {
+        for (std::size_t i = 0; i < node.size(); ++i) {
+            record_lines(node[i], pointer + "/" + std::to_string(i), lines);
+        }
+    }
+}
+
+void read_apimanager_document(Reader& r, const YAML::Node& doc, const fs::path& base,
+                              ApiManagerDoc& out, bool& found, Pending& secrets) {
+    if (!doc.IsDefined() || doc.IsNull()) {
+        return;
+    }
+    if (!doc.IsMap()) {
+        r.error(doc, "", "a document must be a mapping with apiVersion and kind");
+        return;
+    }
+    const std::string api = r.str(doc, "apiVersion", "", true).value_or("");
+    const std::string kind = r.str(doc, "kind", "", true).value_or("");
+    if (api == "v1" && kind == "List") {
+        const YAML::Node items = r.child(doc, "items");
+        if (items.IsSequence()) {
+            for (const auto& item : items) {
+                read_apimanager_document(r, item, base, out, found, secrets);
+            }
+        }
+        return;
+    }
+    if (api == "v1" && kind == "Secret") {
+        read_secret(r, doc, base, secrets);
+        return;
+    }
+    if (kind == "APIManager") {
+        if (api != "apps.3scale.net/v1alpha1") {
+            r.error(r.child(doc, "apiVersion"), "apiVersion",
+                    "an APIManager is apps.3scale.net/v1alpha1 (got " + api + ")");
+            return;
+        }
+        if (found) {
+            r.error(doc, "kind",
+                    "a second APIManager: an instance has exactly one (first at " +
+                        out.source.file + ":" + std::to_string(out.source.line) + ")");
+            return;
+        }
+        found = true;
+        out.source = r.at(doc);
+        const YAML::Node metadata = r.child(doc, "metadata");
+        out.name = r.str(metadata, "name", "metadata", false).value_or("apimanager");
+        out.namespace_name = r.str(metadata, "namespace", "metadata", false).value_or("");
+        const YAML::Node annotations = r.child(metadata, "annotations");
+        if (annotations.IsMap()) {
+            for (auto it = annotations.begin(); it != annotations.end(); ++it) {
+                out.annotations[it->first.Scalar()] =
+                    it->second.IsScalar() ? it->second.Scalar() : "";
+            }
+        }
+        const YAML::Node spec = r.child(doc, "spec");
+        if (!spec.IsMap()) {
+            r.error(spec.IsDefined() ? spec : doc, "spec",
+                    "is required: an APIManager needs at least spec.wildcardDomain");
+            return;
+        }
+        out.spec = to_json(spec);
+        record_lines(spec, "/spec", out.lines);
+        return;
+    }
+    r.notice(doc, "kind",
+             "ignored: " + api + "/" + kind + " (an APIManager directory is read for the APIManager "
+                                              "and v1 Secrets)");
+}
+
+std::optional<ApiManagerDoc> read_apimanager(Reader& fleet_reader, const YAML::Node& node,
+                                             const std::string& where, const fs::path& base,
+                                             Diagnostics& diags) {
+    if (!node.IsScalar() || node.Scalar().empty()) {
+        fleet_reader.error(node, where, "must be the path of a YAML file or a directory of them");
+        return std::nullopt;
+    }
+    fs::path path = node.Scalar();
+    if (path.is_relative()) {
+        path = base / path;
+    }
+    std::vector<fs::path> files;
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) {
+        for (const auto& entry : fs::directory_iterator(path, ec)) {
+            const auto ext = entry.path().extension();
+            if (entry.is_regular_file() && (ext == ".yaml" || ext == ".yml")) {
+                files.push_back(entry.path());
+            }
+        }
+        std::sort(files.begin(), files.end());
+    } else if (fs::is_regular_file(path, ec)) {
+        files.push_back(path);
+    } else {
+        fleet_reader.error(node, where, "no such file or directory: " + path.string());
+        return std::nullopt;
+    }
+    ApiManagerDoc out;
+    out.path = path;
+    bool found = false;
+    Pending secrets;
+    std::map<std::string, std::string> secret_files;
+    for (const auto& file : files) {
+        auto docs = parse_yaml(file, diags);
+        if (!docs) {
+            continue;
+        }
+        Reader r(file.string(), diags);
+        for (const auto& doc : *docs) {
+            try {
+                const auto before = secrets.secrets.size();
+                read_apimanager_document(r, doc, file.parent_path(), out, found, secrets);
+                (void)before;
+            } catch (const YAML::Exception& e) {
+                diags.push_back(
+                    {Diagnostic::Severity::kError, {file.string(), e.mark.line + 1}, "", e.msg});
+            }
+        }
+    }
+    if (!found) {
+        fleet_reader.error(node, where,
+                           "no APIManager (apps.3scale.net/v1alpha1) in " + path.string());
+    }
+    for (auto& [name, raw] : secrets.secrets) {
+        SecretDoc secret;
+        secret.name = name;
+        secret.source = raw.source;
+        secret.values = raw.values;
+        for (const auto& [key, problem] : raw.problems) {
+            diags.push_back({Diagnostic::Severity::kError, raw.source, "Secret " + name + "." + key,
+                             problem});
+        }
+        out.secrets.emplace(name, std::move(secret));
+    }
+    return out;
+}
+
+const std::set<std::string>& database_secret_names() {
+    static const std::set<std::string> names{"backend-redis", "system-redis", "system-database",
+                                             "zync"};
+    return names;
+}
+
+const std::set<std::string>& mirrored_secret_names() {
+    static const std::set<std::string> names{"backend-internal-api", "system-app",
+                                             "system-events-hook", "system-master-apicast",
+                                             "system-seed"};
+    return names;
+}
+
+void read_instance_ha(Reader& r, const YAML::Node& node, const std::string& where,
+                      const fs::path& base, Instance& instance, Diagnostics& diags) {
+    instance.ha.source = r.at(node);
+    if (const YAML::Node am = r.child(node, "apimanager"); am.IsDefined() && !am.IsNull()) {
+        instance.ha.apimanager = read_apimanager(r, am, where + ".apimanager", base, diags);
+    }
+    if (auto zones = r.integer(node, "zones", where, false)) {
+        if (*zones < 1 || *zones > 16) {
+            r.error(r.child(node, "zones"), where + ".zones",
+                    "must be the number of availability zones the instance's nodes span (1..16)");
+        } else {
+            instance.ha.zones = static_cast<int>(*zones);
+        }
+    }
+    if (auto role = r.str(node, "role", where, false)) {
+        if (*role != "active" && *role != "standby") {
+            r.error(r.child(node, "role"), where + ".role",
+                    "must be active or standby (standby: the passive side of ha.mode "
+                    "active-passive)");
+        } else {
+            instance.ha.role = *role;
+        }
+    }
+    if (const YAML::Node db = r.child(node, "databases"); db.IsDefined() && !db.IsNull()) {
+        instance.ha.databases =
+            read_secret_values(r, db, where + ".databases", base, database_secret_names());
+    }
+}
+
+void read_ha(Reader& r, const YAML::Node& root, const fs::path& base, Fleet& fleet) {
+    const YAML::Node ha = r.child(root, "ha");
+    if (!r.is_map(ha, "ha")) {
+        return;
+    }
+    r.only(ha, "ha",
+           {"version", "wildcardDomain", "tenantName", "namespace", "mode", "mirroredSecrets"});
+    auto& out = fleet.ha;
+    out.present = true;
+    out.source = r.at(ha);
+    if (auto v = r.str(ha, "version", "ha", false)) {
+        const int minor = minor_version(*v);
+        if (minor < 9 || minor > 16) {
+            r.error(r.child(ha, "version"), "ha.version",
+                    "must be a 3scale version from 2.9 to 2.16, e.g. \"2.15\" (quote it)");
+        } else {
+            out.version = *v;
+        }
+    }
+    if (auto w = r.str(ha, "wildcardDomain", "ha", false)) {
+        out.wildcard_domain = *w;
+    }
+    if (auto t = r.str(ha, "tenantName", "ha", false)) {
+        out.tenant_name = *t;
+    }
+    if (auto n = r.str(ha, "namespace", "ha", false)) {
+        out.namespace_name = *n;
+    }
+    if (auto m = r.str(ha, "mode", "ha", false)) {
+        if (*m != "active-active" && *m != "active-passive") {
+            r.error(r.child(ha, "mode"), "ha.mode",
+                    "must be active-active (independent instances, each with its own databases) "
+                    "or active-passive (one standby sharing the active's databases)");
+        } else {
+            out.mode = *m;
+        }
+    }
+    if (const YAML::Node m = r.child(ha, "mirroredSecrets"); m.IsDefined() && !m.IsNull()) {
+        out.mirrored =
+            read_secret_values(r, m, "ha.mirroredSecrets", base, mirrored_secret_names());
+    }
+}
+
 // ------------------------------------------------------------------------------ fleet file
 
 std::optional<std::chrono::milliseconds> parse_duration(const std::string& s) {
@@ -1175,7 +1491,8 @@ void read_token(Reader& r,
     instance.token = Secret(token);
 }
 
-void read_instances(Reader& r, const YAML::Node& root, const fs::path& base, Fleet& fleet) {
+void read_instances(Reader& r, const YAML::Node& root, const fs::path& base, Fleet& fleet,
+                    const LoadOptions& options, Diagnostics& diags) {
     const YAML::Node instances = r.child(root, "instances");
     if (!instances.IsSequence() || instances.size() == 0) {
         r.error(instances.IsDefined() ? instances : root, "instances",
@@ -1192,7 +1509,7 @@ void read_instances(Reader& r, const YAML::Node& root, const fs::path& base, Fle
         }
         r.only(node, where,
                {"name", "adminUrl", "token", "weight", "caBundle", "insecureSkipTlsVerify",
-                "timeout", "concurrency"});
+                "timeout", "concurrency", "apimanager", "zones", "role", "databases"});
         Instance instance;
         instance.source = r.at(node);
         instance.name = r.str(node, "name", where, true).value_or("");
@@ -1233,7 +1550,10 @@ void read_instances(Reader& r, const YAML::Node& root, const fs::path& base, Fle
                 }
             }
         }
-        read_token(r, r.child(node, "token"), where + ".token", base, instance);
+        if (options.require_tokens) {
+            read_token(r, r.child(node, "token"), where + ".token", base, instance);
+        }
+        read_instance_ha(r, node, where, base, instance, diags);
         if (auto w = r.integer(node, "weight", where, false)) {
             if (*w < 1 || *w > 1000) {
                 r.error(r.child(node, "weight"), where + ".weight", "must be an integer 1..1000");
@@ -1598,7 +1918,8 @@ void resolve_accounts(Fleet& fleet, const Pending& pending, Diagnostics& out) {
 
 }  // namespace
 
-std::expected<Fleet, Diagnostics> load_fleet(const std::filesystem::path& file) {
+std::expected<Fleet, Diagnostics> load_fleet(const std::filesystem::path& file,
+                                             const LoadOptions& options) {
     Diagnostics diags;
     Fleet fleet;
     fleet.file = file;
@@ -1616,7 +1937,7 @@ std::expected<Fleet, Diagnostics> load_fleet(const std::filesystem::path& file) 
         return std::unexpected(diags);
     }
     const YAML::Node root = (*docs)[0];
-    r.only(root, "", {"apiVersion", "kind", "instances", "resources", "split"});
+    r.only(root, "", {"apiVersion", "kind", "instances", "resources", "split", "ha"});
     const auto api = r.str(root, "apiVersion", "", true);
     const auto kind = r.str(root, "kind", "", true);
     if (api && *api != "tandem/v1") {
@@ -1625,7 +1946,8 @@ std::expected<Fleet, Diagnostics> load_fleet(const std::filesystem::path& file) 
     if (kind && *kind != "Fleet") {
         r.error(r.child(root, "kind"), "kind", "must be Fleet");
     }
-    read_instances(r, root, base, fleet);
+    read_instances(r, root, base, fleet, options, diags);
+    read_ha(r, root, base, fleet);
     const YAML::Node split = r.child(root, "split");
     if (r.is_map(split, "split")) {
         r.only(split, "split", {"policy", "products"});
@@ -1652,7 +1974,10 @@ std::expected<Fleet, Diagnostics> load_fleet(const std::filesystem::path& file) 
     }
     std::map<std::string, Source> seen;
     Pending pending;
-    for (const auto& resource : resource_files(r, root, base)) {
+    const bool read_resources =
+        options.require_resources || r.child(root, "resources").IsDefined();
+    for (const auto& resource :
+         read_resources ? resource_files(r, root, base) : std::vector<fs::path>{}) {
         auto resource_docs = parse_yaml(resource, diags);
         if (!resource_docs) {
             continue;

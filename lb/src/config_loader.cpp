@@ -421,6 +421,85 @@ void read_rest(Reader& r, const YAML::Node& root, LbConfig& out) {
     }
 }
 
+
+void read_keepalived(Reader& r, const YAML::Node& root, KeepalivedConfig& k) {
+    const YAML::Node node = root["keepalived"];
+    const std::string path = "keepalived";
+    if (!node.IsDefined() || node.IsNull() ||
+        !r.mapping(node, path,
+                   {"interface", "virtualRouterIdBase", "vips", "nodes", "advertInterval",
+                    "checkInterval", "fall", "rise", "tandemLbPath", "configPath"})) {
+        return;
+    }
+    k.present = true;
+    k.source = r.at(node);
+    r.text(node, "interface", path, k.interface);
+    r.number(node, "virtualRouterIdBase", path, 1, 255, k.virtual_router_id_base);
+    r.duration(node, "advertInterval", path, k.advert_interval, Millis(100));
+    r.duration(node, "checkInterval", path, k.check_interval, Millis(100));
+    r.number(node, "fall", path, 1, 100, k.fall);
+    r.number(node, "rise", path, 1, 100, k.rise);
+    r.text(node, "tandemLbPath", path, k.tandem_lb_path);
+    r.text(node, "configPath", path, k.config_path);
+    for (const auto* p : {&k.tandem_lb_path, &k.config_path}) {
+        if (p->empty() || p->front() != '/' ||
+            p->find_first_of(" \t\"'\\;") != std::string::npos) {
+            r.error(node, path, "tandemLbPath and configPath must be absolute paths without "
+                                "spaces or quotes (keepalived runs the track script by them)");
+        }
+    }
+    const YAML::Node vips = node["vips"];
+    if (!vips.IsSequence() || vips.size() == 0) {
+        r.error(vips.IsDefined() ? vips : node, path + ".vips",
+                "is required: a list of addresses or ranges, e.g. [192.0.2.10-12/24, "
+                "198.51.100.7/24]");
+    } else {
+        for (std::size_t i = 0; i < vips.size(); ++i) {
+            const std::string text = vips[i].IsScalar() ? vips[i].Scalar() : "";
+            auto expanded = expand_vips(text);
+            if (!expanded) {
+                r.error(vips[i], path + ".vips[" + std::to_string(i) + "]",
+                        "must be an address or a range within the last octet, with an optional "
+                        "prefix: 192.0.2.10/24, 192.0.2.10-12/24 (got '" + text + "')");
+                continue;
+            }
+            k.vips.insert(k.vips.end(), expanded->begin(), expanded->end());
+        }
+        if (k.virtual_router_id_base + k.vips.size() - 1 > 255) {
+            r.error(vips, path + ".vips",
+                    std::to_string(k.vips.size()) + " VIPs from virtualRouterIdBase " +
+                        std::to_string(k.virtual_router_id_base) +
+                        " exceed VRRP's 255 router ids: lower the base or use fewer VIPs");
+        }
+    }
+    const YAML::Node nodes = node["nodes"];
+    if (!nodes.IsSequence() || nodes.size() < 2) {
+        r.error(nodes.IsDefined() ? nodes : node, path + ".nodes",
+                "needs at least two nodes ({name, address}): VIPs float between them");
+        return;
+    }
+    std::set<std::string> names;
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+        const std::string p = path + ".nodes[" + std::to_string(i) + "]";
+        if (!r.mapping(nodes[i], p, {"name", "address"})) {
+            continue;
+        }
+        KeepalivedNode n;
+        n.source = r.at(nodes[i]);
+        r.text(nodes[i], "name", p, n.name);
+        r.text(nodes[i], "address", p, n.address);
+        boost::system::error_code ec;
+        (void)boost::asio::ip::make_address(n.address, ec);
+        if (n.name.empty() || n.address.empty() || ec) {
+            r.error(nodes[i], p, "needs a name and an IP address");
+            continue;
+        }
+        if (!names.insert(n.name).second) {
+            r.error(nodes[i]["name"], p + ".name", "duplicate node name '" + n.name + "'");
+        }
+        k.nodes.push_back(n);
+    }
+}
 }  // namespace
 
 std::optional<Millis> parse_duration(const std::string& text) {
@@ -493,7 +572,7 @@ std::expected<LbConfig, Diagnostics> parse_lb_config(const std::string& text,
     try {
         if (!r.mapping(root, "",
                        {"listen", "admin", "threads", "forwardedProto", "clusters", "healthCheck",
-                        "dns", "timeouts", "limits", "pool", "retry"})) {
+                        "dns", "timeouts", "limits", "pool", "retry", "keepalived"})) {
             return std::unexpected(diags);
         }
         r.address(root, "listen", "", true, out.listen);
@@ -512,6 +591,7 @@ std::expected<LbConfig, Diagnostics> parse_lb_config(const std::string& text,
         read_health(r, root, out.health_check);
         read_dns(r, root, out.dns);
         read_rest(r, root, out);
+        read_keepalived(r, root, out.keepalived);
     } catch (const YAML::Exception& e) {
         diags.push_back({Diagnostic::Severity::kError, {file, e.mark.line + 1}, "", e.msg});
     }

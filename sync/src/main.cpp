@@ -1,4 +1,7 @@
 // tandem: one desired 3scale configuration, applied identically to every instance of a fleet.
+#include <chrono>
+#include <ctime>
+#include <filesystem>
 #include <iostream>
 #include <mutex>
 
@@ -6,13 +9,16 @@
 #include <unistd.h>
 
 #include "config/fleet.hpp"
+#include "config/yaml_writer.hpp"
+#include "ha/doctor.hpp"
+#include "ha/render.hpp"
 #include "sync/curl_http_client.hpp"
 #include "sync/engine.hpp"
 
 namespace {
 
-std::optional<config::Fleet> load(const std::string& file) {
-    auto fleet = config::load_fleet(file);
+std::optional<config::Fleet> load(const std::string& file, const config::LoadOptions& options = {}) {
+    auto fleet = config::load_fleet(file, options);
     if (!fleet) {
         std::size_t errors = 0;
         for (const auto& d : fleet.error()) {
@@ -27,6 +33,69 @@ std::optional<config::Fleet> load(const std::string& file) {
         std::cerr << d.to_string() << "\n";
     }
     return std::move(*fleet);
+}
+
+std::string now_iso8601() {
+    const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+int run_doctor(const config::Fleet& fleet, const std::string& output) {
+    const auto report = ha::doctor(fleet);
+    std::cout << (output == "json"       ? ha::format_json(report, now_iso8601())
+                  : output == "markdown" ? ha::format_markdown(report)
+                                         : ha::format_text(report));
+    return report.exit_code();
+}
+
+int run_render(const config::Fleet& fleet, const std::string& out_dir) {
+    const std::filesystem::path out = out_dir;
+    ha::SecretValues previous;
+    const auto kept = out / ha::kMirroredSecretsFile;
+    if (std::filesystem::exists(kept)) {
+        config::Diagnostics diags;
+        auto values = config::load_secrets_file(kept, diags);
+        if (!values) {
+            for (const auto& d : diags) {
+                std::cerr << d.to_string() << "\n";
+            }
+            std::cerr << "tandem: cannot reuse the mirrored values in " << kept.string()
+                      << "; nothing was written\n";
+            return 1;
+        }
+        previous = std::move(*values);
+    }
+    std::vector<ha::RenderedFile> files;
+    try {
+        auto rendered = ha::render(fleet, previous, ha::csprng());
+        if (!rendered) {
+            for (const auto& d : rendered.error()) {
+                std::cerr << d.to_string() << "\n";
+            }
+            std::cerr << "tandem: " << rendered.error().size()
+                      << " problem(s) in the fleet file; nothing was written\n";
+            return 1;
+        }
+        files = std::move(*rendered);
+    } catch (const std::exception& e) {
+        std::cerr << "tandem: " << e.what() << "; nothing was written\n";
+        return 1;
+    }
+    if (const auto error = ha::write_rendered(out, files); !error.empty()) {
+        std::cerr << "tandem: " << error << "\n";
+        return 1;
+    }
+    for (const auto& f : files) {
+        std::cout << "wrote " << (out / f.path).string() << (f.secret ? "  (0600)" : "") << "\n";
+    }
+    std::cout << (previous.empty() ? "mirrored secrets generated" : "mirrored secrets reused")
+              << " (" << (out / ha::kMirroredSecretsFile).string()
+              << "): every instance gets the same values\n";
+    return 0;
 }
 
 }  // namespace
@@ -45,7 +114,20 @@ int main(int argc, char** argv) {
     auto* drift =
         app.add_subcommand("drift", "Report where instances differ from the desired state");
     auto* split = app.add_subcommand("split", "Show how every global limit is split per instance");
-    for (auto* cmd : {validate, plan, apply, drift, split}) {
+    auto* doctor = app.add_subcommand(
+        "doctor",
+        "Check every instance's HA deployment (APIManager CR and Secrets) and what the instances "
+        "must share or must not share");
+    auto* render = app.add_subcommand(
+        "render",
+        "Write per instance an HA APIManager CR, the mirrored and database Secrets, and for "
+        "active-passive the standby patch and the failover checklist");
+    std::string out_dir;
+    render->add_option("--out", out_dir, "Output directory")->required();
+    doctor->add_option("-o,--output", output, "text, json or markdown")
+        ->check(CLI::IsMember({"text", "json", "markdown"}))
+        ->capture_default_str();
+    for (auto* cmd : {validate, plan, apply, drift, split, doctor, render}) {
         cmd->add_option("-f,--file", file, "Fleet file")->capture_default_str();
     }
     for (auto* cmd : {plan, apply, drift}) {
@@ -60,8 +142,8 @@ int main(int argc, char** argv) {
         cmd->add_flag("--prune", options.prune,
                       "Also delete what the instances have beyond the desired state");
     }
-    plan->add_option("-o,--output", output, "text or json")
-        ->check(CLI::IsMember({"text", "json"}))
+    plan->add_option("-o,--output", output, "text, json or markdown")
+        ->check(CLI::IsMember({"text", "json", "markdown"}))
         ->capture_default_str();
     split->add_option("-o,--output", output, "text or json")
         ->check(CLI::IsMember({"text", "json"}))
@@ -76,6 +158,14 @@ int main(int argc, char** argv) {
         return rc == 0 ? 0 : 1;
     }
 
+    if (doctor->parsed() || render->parsed()) {
+        // Neither contacts an instance: no admin tokens, no Product/Backend resources needed.
+        auto fleet = load(file, {.require_tokens = false, .require_resources = false});
+        if (!fleet) {
+            return 1;
+        }
+        return doctor->parsed() ? run_doctor(*fleet, output) : run_render(*fleet, out_dir);
+    }
     auto fleet = load(file);
     if (!fleet) {
         return 1;
@@ -113,8 +203,9 @@ int main(int argc, char** argv) {
         const auto mode = plan->parsed() ? syncer::Mode::kPlan : syncer::Mode::kDrift;
         const auto reports = syncer::plan(*fleet, fleet_split, options, mode);
         if (mode == syncer::Mode::kPlan) {
-            std::cout << (output == "json" ? syncer::plan_json(reports, file)
-                                           : syncer::plan_text(reports));
+            std::cout << (output == "json"       ? syncer::plan_json(reports, file)
+                          : output == "markdown" ? syncer::plan_markdown(reports)
+                                                 : syncer::plan_text(reports));
         } else {
             std::cout << (output == "json"       ? syncer::drift_json(reports, file)
                           : output == "markdown" ? syncer::drift_markdown(reports)

@@ -199,6 +199,55 @@ std::string plan_text(const std::vector<InstanceReport>& reports) {
     return out;
 }
 
+std::string plan_markdown(const std::vector<InstanceReport>& reports) {
+    std::string out = "### tandem plan\n\n| instance | status | create | update | delete |\n|---|---|---|---|---|\n";
+    std::size_t total = 0;
+    for (const auto& r : reports) {
+        std::map<Action, int> counts;
+        for (const auto& op : r.operations) {
+            ++counts[op.action];
+        }
+        total += r.operations.size();
+        const std::string status = !r.error.empty() ? (r.reachable ? "⛔ error" : "⚠️ unreachable")
+                                   : r.operations.empty() ? "✅ no changes"
+                                                          : "📝 changes";
+        out += "| " + md_escape(r.name) + " | " + status + " | " +
+               std::to_string(counts[Action::kCreate]) + " | " +
+               std::to_string(counts[Action::kUpdate] + counts[Action::kReplace]) + " | " +
+               std::to_string(counts[Action::kDelete]) + " |\n";
+    }
+    if (total > 0) {
+        out += "\n<details><summary>" + std::to_string(total) +
+               " operations</summary>\n\n| instance | operation | changes |\n|---|---|---|\n";
+        for (const auto& r : reports) {
+            for (const auto& op : r.operations) {
+                std::string changes;
+                if (op.action == Action::kUpdate || op.action == Action::kReplace) {
+                    for (const auto& c : op.changes) {
+                        if (c.field.starts_with("old_")) {
+                            continue;
+                        }
+                        changes += (changes.empty() ? "" : "<br>") + md_escape(c.field) + ": `" +
+                                   md_escape(shorten(redact(c.field, c.actual), 40)) + "` → `" +
+                                   md_escape(shorten(redact(c.field, c.expected), 40)) + "`";
+                    }
+                }
+                out += "| " + md_escape(r.name) + " | " + std::string(sign(op.action)) + " " +
+                       md_escape(op.summary()) +
+                       (op.unmanaged && op.action == Action::kDelete ? " (--prune)" : "") + " | " +
+                       changes + " |\n";
+            }
+        }
+        out += "\n</details>\n";
+    }
+    for (const auto& r : reports) {
+        if (!r.error.empty()) {
+            out += "\n> **" + md_escape(r.name) + "**: " + md_escape(r.error) + "\n";
+        }
+    }
+    return out;
+}
+
 std::string plan_json(const std::vector<InstanceReport>& reports, const std::string& fleet_file) {
     Json instances = Json::array();
     std::map<std::string, int> totals;

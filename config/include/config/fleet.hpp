@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "config/diagnostic.hpp"
+#include "config/ha.hpp"
 #include "config/model.hpp"
 
 namespace config {
@@ -35,6 +36,7 @@ struct Instance {
     std::chrono::milliseconds timeout{30000};  // per request
     int concurrency = 8;                       // requests in flight against this instance
     Source source;
+    InstanceHa ha;  // doctor / render inputs
 };
 
 struct Fleet {
@@ -46,10 +48,19 @@ struct Fleet {
     Source split_source;
     DesiredState desired;
     Diagnostics notices;  // ignored fields and other things worth saying
+    HaSettings ha;        // the `ha:` section (doctor / render)
+};
+
+struct LoadOptions {
+    // plan/apply/drift need every admin token; doctor/render never contact an instance.
+    bool require_tokens = true;
+    // Product/Backend/account resources; doctor/render read them only when listed.
+    bool require_resources = true;
 };
 
 // Reads the fleet file, every resource file it names and the token sources, and validates all of
 // it. Every problem is reported (file:line, field path, what to do); nothing is contacted.
-std::expected<Fleet, Diagnostics> load_fleet(const std::filesystem::path& file);
+std::expected<Fleet, Diagnostics> load_fleet(const std::filesystem::path& file,
+                                             const LoadOptions& options = {});
 
 }  // namespace config

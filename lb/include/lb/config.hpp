@@ -89,6 +89,28 @@ struct RetryConfig {
     Millis eject_for{3000};
 };
 
+// keepalived in front of tandem-lb on VMs or bare metal (floating VIPs, unicast VRRP): one VRRP
+// instance per VIP, spread over the nodes, each tracking the local tandem-lb's /healthz.
+struct KeepalivedNode {
+    std::string name;
+    std::string address;  // the node's own address (unicast VRRP source / peer)
+    config::Source source;
+};
+struct KeepalivedConfig {
+    bool present = false;
+    std::string interface = "eth0";
+    unsigned virtual_router_id_base = 51;  // VIP i uses base + i (1..255)
+    std::vector<std::string> vips;         // expanded: "192.0.2.10/24", one per address
+    std::vector<KeepalivedNode> nodes;
+    Millis advert_interval{1000};
+    Millis check_interval{1000};
+    std::uint32_t fall = 2;
+    std::uint32_t rise = 2;
+    std::string tandem_lb_path = "/usr/local/bin/tandem-lb";  // the track script runs it
+    std::string config_path = "/etc/tandem-lb/tandem-lb.yaml";
+    config::Source source;
+};
+
 struct LbConfig {
     HostPort listen{"0.0.0.0", 8080};
     HostPort admin{"127.0.0.1", 9901};
@@ -101,7 +123,16 @@ struct LbConfig {
     LimitConfig limits;
     PoolConfig pool;
     RetryConfig retry;
+    KeepalivedConfig keepalived;
 };
+
+// "10.1.1.5-8/24" -> 10.1.1.5/24 .. 10.1.1.8/24; "42.42.42.42" -> itself (/32). nullopt when
+// malformed (ranges only within the last octet of IPv4 addresses; IPv6 single addresses).
+std::optional<std::vector<std::string>> expand_vips(const std::string& text);
+
+// keepalived.conf for one node of `keepalived.nodes` (name), or an error message.
+std::expected<std::string, std::string> render_keepalived(const LbConfig& config,
+                                                          const std::string& node);
 
 // Reads and validates the balancer's YAML file; every problem is reported with file:line.
 std::expected<LbConfig, config::Diagnostics> load_lb_config(const std::string& path);

@@ -44,6 +44,7 @@ std::vector<DriftEntry> drift_entries(const std::vector<InstanceReport>& reports
 
 std::string plan_text(const std::vector<InstanceReport>& reports);
 std::string plan_json(const std::vector<InstanceReport>& reports, const std::string& fleet_file);
+std::string plan_markdown(const std::vector<InstanceReport>& reports);
 std::string drift_text(const std::vector<InstanceReport>& reports);
 std::string drift_json(const std::vector<InstanceReport>& reports, const std::string& fleet_file);
 std::string drift_markdown(const std::vector<InstanceReport>& reports);
