@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git curl ca-certificates python3
   libboost1.81-dev libcurl4-openssl-dev nlohmann-json3-dev libc-ares-dev prometheus-cpp-dev
   libyaml-cpp-dev libcli11-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
-  nginx haproxy wrk
+  nginx haproxy wrk keepalived python3-yaml
 )
 
 missing=()
@@ -32,8 +32,9 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# The nginx and haproxy packages start system services; the tests run their own instances.
-for svc in nginx haproxy; do
+# nginx, haproxy and keepalived start system services; the tests run their own instances (and
+# only check keepalived configurations, never start VRRP).
+for svc in nginx haproxy keepalived; do
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
     systemctl stop "$svc" || true
   fi

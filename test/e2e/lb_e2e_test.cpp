@@ -519,6 +519,98 @@ TEST(Balancer, SigtermDrainsInFlightRequests) {
     EXPECT_EQ(support::http_request(lb->port, "GET", "/", "", {}, 1s).status, 0u);
 }
 
+TEST(Balancer, HealthcheckCommandFollowsHealthz) {
+    auto a = Upstream::start("east");
+    ASSERT_TRUE(a);
+    auto lb = Balancer::start("threads: 1\n" + cluster_yaml({{"east", a->address()}}) +
+                              kFastChecks);
+    ASSERT_TRUE(lb);
+    // The probe reads the admin address from the same file the balancer runs with.
+    const auto config = lb->dir / "probe.yaml";
+    std::ofstream(config) << "admin: 127.0.0.1:" << lb->admin << "\n"
+                          << cluster_yaml({{"east", a->address()}});
+    const auto probe = [&] {
+        ChildProcess p({TANDEM_LB_PATH, "--healthcheck", "-c", config.string()}, {}, true);
+        p.read_all(10s);
+        return p.wait(10s);
+    };
+    EXPECT_EQ(probe(), 0);
+    a->kill();
+    ASSERT_TRUE(wait_until([&] { return lb->endpoint_healthy("east", false); }, 5s));
+    EXPECT_EQ(probe(), 1);  // no healthy cluster: keepalived gives the VIPs up
+    lb->process->signal(SIGTERM);
+    lb->process->wait(10s);
+    EXPECT_EQ(probe(), 1);  // nothing listening
+}
+
+// keepalived refuses (or silently disables) a track script that is missing or lives under a
+// directory others can write to, so the check runs the real binary from a root-only directory.
+TEST(Keepalived, RenderedConfigurationPassesKeepalivedsCheck) {
+    ASSERT_EQ(::geteuid(), 0u) << "keepalived's script security check needs root (CI runs as root)";
+    const fs::path secure = "/run/tandem-lb-keepalived-test-" + std::to_string(::getpid());
+    fs::create_directories(secure);
+    fs::permissions(secure, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                fs::perms::others_read | fs::perms::others_exec);
+    fs::copy_file(TANDEM_LB_PATH, secure / "tandem-lb", fs::copy_options::overwrite_existing);
+    // keepalived checks the interface exists and is not the loopback: use this machine's first.
+    std::vector<std::string> interfaces;
+    for (const auto& e : fs::directory_iterator("/sys/class/net")) {
+        if (e.path().filename() != "lo") {
+            interfaces.push_back(e.path().filename().string());
+        }
+    }
+    std::sort(interfaces.begin(), interfaces.end());
+    const std::string interface = interfaces.empty() ? "" : interfaces.front();
+    ASSERT_FALSE(interface.empty()) << "no network interface besides lo";
+    const auto render = [&](const std::string& binary, const std::string& node,
+                            const fs::path& out) {
+        std::ofstream(secure / "lb.yaml")
+            << "clusters:\n  - {name: east, address: 10.0.0.1:80}\nkeepalived:\n"
+            << "  interface: " << interface << "\n  vips: [192.0.2.10-12/24, 198.51.100.7]\n"
+            << "  tandemLbPath: " << binary << "\n  configPath: " << (secure / "lb.yaml").string()
+            << "\n  nodes:\n    - {name: lb1, address: 10.0.0.11}\n"
+            << "    - {name: lb2, address: 10.0.0.12}\n    - {name: lb3, address: 10.0.0.13}\n";
+        ChildProcess r({TANDEM_LB_PATH, "-c", (secure / "lb.yaml").string(),
+                        "--render-keepalived", node});
+        std::ofstream(out) << r.read_all(10s);
+        return r.wait(10s);
+    };
+    const auto check = [](const fs::path& conf, std::string& output) {
+        ChildProcess k({"/usr/sbin/keepalived", "-t", "-l", "-f", conf.string()}, {}, true);
+        output = k.read_all(20s);
+        return k.wait(20s);
+    };
+    std::string output;
+    for (const char* node : {"lb1", "lb2", "lb3"}) {
+        const fs::path conf = secure / (std::string(node) + ".conf");
+        ASSERT_EQ(render((secure / "tandem-lb").string(), node, conf), 0);
+        EXPECT_EQ(check(conf, output), 0) << node << ":\n" << output;
+        EXPECT_EQ(output.find("Disabling track script"), std::string::npos) << output;
+        std::ifstream in(conf);
+        const std::string text((std::istreambuf_iterator<char>(in)), {});
+        EXPECT_EQ(std::count(text.begin(), text.end(), '{'),
+                  std::count(text.begin(), text.end(), '}'));
+        EXPECT_NE(text.find("virtual_router_id 54"), std::string::npos);  // 4 VIPs: 51..54
+        const std::string self = std::string("10.0.0.1") + node[2];
+        EXPECT_NE(text.find("unicast_src_ip " + self + "\n"), std::string::npos);
+        EXPECT_EQ(text.find("        " + self + "\n"), std::string::npos);  // never its own peer
+    }
+    // The check can fail: a track script in a world-writable directory is unsafe.
+    const fs::path conf = secure / "unsafe.conf";
+    ASSERT_EQ(render("/tmp/tandem-lb", "lb1", conf), 0);
+    check(conf, output);
+    EXPECT_NE(output.find("chk_tandem_lb"), std::string::npos) << output;
+    EXPECT_NE(output.find("isabl"), std::string::npos) << output;  // "Disabling track script"
+    // An unknown node is refused with the known ones listed.
+    ChildProcess bad({TANDEM_LB_PATH, "-c", (secure / "lb.yaml").string(), "--render-keepalived",
+                      "lb9"},
+                     {}, true);
+    EXPECT_NE(bad.read_all(10s).find("no node named 'lb9' in keepalived.nodes (lb1, lb2, lb3)"),
+              std::string::npos);
+    EXPECT_EQ(bad.wait(10s), 1);
+    fs::remove_all(secure);
+}
+
 TEST(Balancer, CheckConfigReportsFileAndLine) {
     const auto dir = fs::temp_directory_path() / ("tandem-lb-check-" + std::to_string(::getpid()));
     fs::create_directories(dir);

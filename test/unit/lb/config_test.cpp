@@ -107,6 +107,41 @@ TEST(LbConfig, TheShippedExampleLoads) {
     EXPECT_NE(missing.error().front().to_string().find("cannot read the file"), std::string::npos);
 }
 
+TEST(LbConfig, KeepalivedSectionAndVipRanges) {
+    const auto vips = lb::expand_vips("10.1.1.5-8/24");
+    ASSERT_TRUE(vips);
+    EXPECT_EQ(*vips, (std::vector<std::string>{"10.1.1.5/24", "10.1.1.6/24", "10.1.1.7/24",
+                                                "10.1.1.8/24"}));
+    EXPECT_EQ(lb::expand_vips("42.42.42.42"), (std::vector<std::string>{"42.42.42.42/32"}));
+    EXPECT_EQ(lb::expand_vips("2001:db8::10/64"), (std::vector<std::string>{"2001:db8::10/64"}));
+    EXPECT_FALSE(lb::expand_vips("10.1.1.8-5"));
+    EXPECT_FALSE(lb::expand_vips("10.1.1.5/33"));
+    EXPECT_FALSE(lb::expand_vips("2001:db8::1-5"));
+    EXPECT_FALSE(lb::expand_vips("vip.example.com"));
+    const auto errors = errors_of(
+        "clusters: [{name: a, address: 'a:1'}]\nkeepalived:\n  virtualRouterIdBase: 254\n"
+        "  vips: [10.0.0.1-5, nope]\n  nodes: [{name: lb1, address: 10.0.0.11}]\n"
+        "  tandemLbPath: relative/tandem-lb\n");
+    EXPECT_TRUE(contains(errors, "lb.yaml:4: error: keepalived.vips[1]: must be an address"));
+    EXPECT_TRUE(contains(errors, "exceed VRRP's 255 router ids"));
+    EXPECT_TRUE(contains(errors, "keepalived.nodes: needs at least two nodes"));
+    EXPECT_TRUE(contains(errors, "must be absolute paths"));
+    const auto ok = lb::parse_lb_config(
+        "clusters: [{name: a, address: 'a:1'}]\nkeepalived:\n  vips: [192.0.2.1-2/24]\n"
+        "  nodes: [{name: lb1, address: 10.0.0.11}, {name: lb2, address: 10.0.0.12}]\n",
+        "x.yaml");
+    ASSERT_TRUE(ok.has_value());
+    const auto lb2 = lb::render_keepalived(*ok, "lb2");
+    ASSERT_TRUE(lb2.has_value());
+    // VIP 0's home is lb1 (lb2 backs it up), VIP 1's home is lb2.
+    const auto vip0 = lb2->find("tandem_vip_0");
+    const auto vip1 = lb2->find("tandem_vip_1");
+    EXPECT_NE(lb2->find("priority 99", vip0), std::string::npos);
+    EXPECT_LT(lb2->find("priority 99", vip0), vip1);
+    EXPECT_NE(lb2->find("priority 150", vip1), std::string::npos);
+    EXPECT_FALSE(lb::render_keepalived(*ok, "lb3").has_value());
+}
+
 TEST(LbConfig, NeedsAPrimaryCluster) {
     EXPECT_TRUE(contains(errors_of("clusters:\n  - name: dr\n    address: 10.0.0.1:80\n    "
                                    "backup: true\n"),
