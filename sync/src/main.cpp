@@ -104,6 +104,7 @@ int main(int argc, char** argv) {
     syncer::CurlHttpClient::global_init();
     CLI::App app{"tandem: keep N independent 3scale instances identical"};
     app.require_subcommand(1);
+    app.set_version_flag("--version", "tandem 0.1.0");
     std::string file = "fleet.yaml";
     std::string output = "text";
     syncer::RunOptions options;

@@ -502,7 +502,7 @@ TEST(Balancer, SigtermDrainsInFlightRequests) {
                               "timeouts:\n  drain: 10s\n");
     ASSERT_TRUE(lb);
     support::HttpReply slow;
-    std::thread t([&] { slow = support::http_request(lb->port, "GET", "/slow?ms=1000"); });
+    std::jthread t([&] { slow = support::http_request(lb->port, "GET", "/slow?ms=1000"); });
     ASSERT_TRUE(wait_until(
         [&] {
             return support::http_request(a->port, "GET", "/count").body == "1\n";

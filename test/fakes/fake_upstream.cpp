@@ -60,7 +60,9 @@ asio::awaitable<void> session(tcp::socket socket) {
             sick = path == "/__sick";
             res.body() = "ok\n";
         } else {
-            ++served;
+            if (path != "/count") {
+                ++served;
+            }
             if (path == "/slow") {
                 asio::steady_timer t(socket.get_executor());
                 t.expires_after(std::chrono::milliseconds(query_number(target, "ms")));

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -42,11 +43,18 @@ ChildProcess::ChildProcess(std::vector<std::string> argv,
         cenv.push_back(e.data());
     }
     cenv.push_back(nullptr);
+    const pid_t parent = ::getpid();
     pid_ = ::fork();
     if (pid_ < 0) {
         throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
     }
     if (pid_ == 0) {
+        // A test that crashes must not leave its children running: they would hold ctest's
+        // output pipe open until ctest's timeout.
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent) {
+            ::_exit(127);
+        }
         ::dup2(fds[1], STDOUT_FILENO);
         if (merge_stderr) {
             ::dup2(fds[1], STDERR_FILENO);

@@ -72,8 +72,8 @@ TEST_P(Corpus, FindingsAreExactlyTheExpectedOnes) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Ha, Corpus, ::testing::ValuesIn(cases()),
-                         [](const auto& info) {
-                             std::string n = info.param;
+                         [](const auto& param_info) {
+                             std::string n = param_info.param;
                              std::replace_if(n.begin(), n.end(),
                                              [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); },
                                              '_');
