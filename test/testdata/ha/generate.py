@@ -161,6 +161,7 @@ class Instance:
 def write_case(name, instances, expected, version="2.15", mode="active-active"):
     case_dir = os.path.join(HERE, name)
     os.makedirs(case_dir)
+    open(os.path.join(case_dir, ".generated"), "w").close()
     lines = ["apiVersion: tandem/v1", "kind: Fleet", "ha:", f'  version: "{version}"',
              "  wildcardDomain: apps.example.com", f"  mode: {mode}", "instances:"]
     for i in instances:
@@ -180,8 +181,8 @@ def two(legacy=False, zones=3):
 
 
 def main():
-    for entry in os.listdir(HERE):
-        if os.path.isdir(os.path.join(HERE, entry)):
+    for entry in os.listdir(HERE):  # only what an earlier run generated
+        if os.path.exists(os.path.join(HERE, entry, ".generated")):
             shutil.rmtree(os.path.join(HERE, entry))
 
     write_case("good", two(), [])
