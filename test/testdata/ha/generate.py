@@ -340,6 +340,19 @@ def main():
                ["error database-secrets east Secret_system-redis MESSAGE_BUS_URL"], version="2.11")
 
     e, w = two()
+    put(e.apimanager["spec"], "apicast.productionSpec.replica", 3)
+    e.apimanager["spec"]["podDisruptionBudgets"] = {"enabled": True}
+    write_case("unknown-field", [e, w],
+               ["warning unknown-field east APIManager_apimanager spec.apicast.productionSpec.replica",
+                "warning unknown-field east APIManager_apimanager spec.podDisruptionBudgets"])
+
+    e, w = two()
+    put(w.apimanager["spec"], "system.searchdSpec", {})
+    write_case("field-of-another-version", [e, w],
+               ["warning unknown-field west APIManager_apimanager spec.system.searchdSpec"],
+               version="2.13")
+
+    e, w = two()
     e.secrets["system-seed"]["TENANT_NAME"] = "acme"
     w.secrets["system-seed"]["TENANT_NAME"] = "acme"
     write_case("tenant-name-differs", [e, w],
