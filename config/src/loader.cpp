@@ -1292,7 +1292,6 @@ std::optional<ApiManagerDoc> read_apimanager(Reader& fleet_reader, const YAML::N
     out.path = path;
     bool found = false;
     Pending secrets;
-    std::map<std::string, std::string> secret_files;
     for (const auto& file : files) {
         auto docs = parse_yaml(file, diags);
         if (!docs) {
@@ -1301,9 +1300,7 @@ std::optional<ApiManagerDoc> read_apimanager(Reader& fleet_reader, const YAML::N
         Reader r(file.string(), diags);
         for (const auto& doc : *docs) {
             try {
-                const auto before = secrets.secrets.size();
                 read_apimanager_document(r, doc, file.parent_path(), out, found, secrets);
-                (void)before;
             } catch (const YAML::Exception& e) {
                 diags.push_back(
                     {Diagnostic::Severity::kError, {file.string(), e.mark.line + 1}, "", e.msg});

@@ -896,8 +896,7 @@ void check_wildcard_domains(const config::Fleet& fleet, const std::vector<Checke
     }
 }
 
-void check_mirrored(const config::Fleet& fleet, const std::vector<Checked>& checked,
-                    std::vector<Finding>& out) {
+void check_mirrored(const std::vector<Checked>& checked, std::vector<Finding>& out) {
     static const char* kMirrored[] = {"backend-internal-api", "system-app", "system-events-hook",
                                       "system-master-apicast", "system-seed"};
     for (const char* name : kMirrored) {
@@ -965,7 +964,6 @@ void check_mirrored(const config::Fleet& fleet, const std::vector<Checked>& chec
             }
         }
     }
-    (void)fleet;
 }
 
 // The database identity of each connection key, to tell shared databases from independent ones.
@@ -1073,7 +1071,7 @@ DoctorReport doctor(const config::Fleet& fleet) {
         InstanceChecker(fleet, instance, *instance.ha.apimanager, report.findings).run();
     }
     check_wildcard_domains(fleet, checked, report.findings);
-    check_mirrored(fleet, checked, report.findings);
+    check_mirrored(checked, report.findings);
     check_independence(fleet, checked, report.findings);
     std::stable_sort(report.findings.begin(), report.findings.end(),
                      [](const Finding& a, const Finding& b) {

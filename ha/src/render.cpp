@@ -241,11 +241,14 @@ std::expected<std::vector<RenderedFile>, config::Diagnostics> render(const confi
              "active-passive needs one instance with role: active and at least one with role: "
              "standby");
     }
+    // A standby shares the active's databases; it may leave `databases` out.
+    const auto databases_of = [&](const config::Instance& i) -> const SecretValues& {
+        return passive && i.ha.role == "standby" && i.ha.databases.empty() && active != nullptr
+                   ? active->ha.databases
+                   : i.ha.databases;
+    };
     for (const auto& i : fleet.instances) {
-        // A standby shares the active's databases; it may leave `databases` out.
-        const auto& dbs = passive && i.ha.role == "standby" && i.ha.databases.empty() && active
-                              ? active->ha.databases
-                              : i.ha.databases;
+        const auto& dbs = databases_of(i);
         for (const auto& [secret, keys] : kRequired) {
             auto it = dbs.find(secret);
             for (const auto& key : keys) {
@@ -286,9 +289,7 @@ std::expected<std::vector<RenderedFile>, config::Diagnostics> render(const confi
         for (const auto& [name, values] : mirrored) {
             secrets += "---\n" + config::to_yaml(secret_doc(name, fleet.ha.namespace_name, values));
         }
-        const auto& dbs = passive && i.ha.role == "standby" && i.ha.databases.empty() && active
-                              ? active->ha.databases
-                              : i.ha.databases;
+        const auto& dbs = databases_of(i);
         for (const auto& [name, values] : dbs) {
             secrets += "---\n" + config::to_yaml(secret_doc(name, fleet.ha.namespace_name, values));
         }

@@ -15,20 +15,20 @@ namespace lb {
 namespace pm = prometheus;
 
 void WorkerMetrics::request(std::size_t cluster, unsigned status, double seconds) {
-    auto& c = clusters_[std::min(cluster, clusters_.size() - 1)];
+    auto& c = at(cluster);
     const unsigned cls = status >= 100 && status < 600 ? status / 100 - 1 : 5;
     c.status[cls]->Increment();
     c.latency->Observe(seconds);
 }
 
 void WorkerMetrics::retry(std::size_t cluster, RetryReason reason) {
-    clusters_[std::min(cluster, clusters_.size() - 1)]
+    at(cluster)
         .retries[static_cast<std::size_t>(reason)]
         ->Increment();
 }
 
 void WorkerMetrics::upstream_connect(std::size_t cluster, bool ok) {
-    auto& c = clusters_[std::min(cluster, clusters_.size() - 1)];
+    auto& c = at(cluster);
     (ok ? c.connects_ok : c.connects_failed)->Increment();
 }
 
@@ -40,15 +40,15 @@ void WorkerMetrics::client_connections(int delta) {
 }
 
 void WorkerMetrics::in_flight(std::size_t cluster, int delta) {
-    clusters_[std::min(cluster, clusters_.size() - 1)].in_flight->Increment(delta);
+    at(cluster).in_flight->Increment(delta);
 }
 
 void WorkerMetrics::pool_idle(std::size_t cluster, int delta) {
-    clusters_[std::min(cluster, clusters_.size() - 1)].pool_idle->Increment(delta);
+    at(cluster).pool_idle->Increment(delta);
 }
 
 void WorkerMetrics::ejected(std::size_t cluster) {
-    clusters_[std::min(cluster, clusters_.size() - 1)].ejections->Increment();
+    at(cluster).ejections->Increment();
 }
 
 struct Metrics::Impl {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -44,6 +45,10 @@ private:
         prometheus::Gauge* pool_idle = nullptr;
         prometheus::Counter* ejections = nullptr;
     };
+    // A cluster's instruments; kNoCluster (and anything out of range) is "none", the last.
+    PerCluster& at(std::size_t cluster) {
+        return clusters_[std::min(cluster, clusters_.size() - 1)];
+    }
     std::vector<PerCluster> clusters_;  // the last one is "none"
     prometheus::Gauge* connections_ = nullptr;
     prometheus::Counter* accepted_ = nullptr;

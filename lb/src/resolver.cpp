@@ -81,32 +81,30 @@ struct Resolver::Impl : std::enable_shared_from_this<Impl> {
     }
 
     void arm(int fd, const std::shared_ptr<Watch>& w) {
-        if (w->want_read && !w->reading) {
-            w->reading = true;
-            w->descriptor.async_wait(asio::posix::descriptor_base::wait_read,
-                                     [weak = weak_from_this(), fd, w](boost::system::error_code ec) {
-                                         w->reading = false;
-                                         auto self = weak.lock();
-                                         if (ec || !self || self->destroying || !w->want_read) {
-                                             return;
-                                         }
-                                         ares_process_fd(self->channel, fd, ARES_SOCKET_BAD);
-                                         self->after_process(fd, w);
-                                     });
+        arm_one(fd, w, false);
+        arm_one(fd, w, true);
+    }
+
+    // Waits for readability (or writability) of a c-ares socket, then lets c-ares process it.
+    void arm_one(int fd, const std::shared_ptr<Watch>& w, bool write) {
+        bool& waiting = write ? w->writing : w->reading;
+        if (!(write ? w->want_write : w->want_read) || waiting) {
+            return;
         }
-        if (w->want_write && !w->writing) {
-            w->writing = true;
-            w->descriptor.async_wait(asio::posix::descriptor_base::wait_write,
-                                     [weak = weak_from_this(), fd, w](boost::system::error_code ec) {
-                                         w->writing = false;
-                                         auto self = weak.lock();
-                                         if (ec || !self || self->destroying || !w->want_write) {
-                                             return;
-                                         }
-                                         ares_process_fd(self->channel, ARES_SOCKET_BAD, fd);
-                                         self->after_process(fd, w);
-                                     });
-        }
+        waiting = true;
+        w->descriptor.async_wait(
+            write ? asio::posix::descriptor_base::wait_write
+                  : asio::posix::descriptor_base::wait_read,
+            [weak = weak_from_this(), fd, w, write](boost::system::error_code ec) {
+                (write ? w->writing : w->reading) = false;
+                auto self = weak.lock();
+                if (ec || !self || self->destroying || !(write ? w->want_write : w->want_read)) {
+                    return;
+                }
+                ares_process_fd(self->channel, write ? ARES_SOCKET_BAD : fd,
+                                write ? fd : ARES_SOCKET_BAD);
+                self->after_process(fd, w);
+            });
     }
 
     void after_process(int fd, const std::shared_ptr<Watch>& w) {

@@ -133,6 +133,25 @@ struct Server::Impl {
 
     // ---- startup ----------------------------------------------------------------------------
 
+    // open, SO_REUSEADDR (and SO_REUSEPORT for the workers' sockets), bind, listen.
+    static error_code open_listener(tcp::acceptor& a, const tcp::endpoint& ep, bool reuse_port) {
+        error_code ec;
+        a.open(ep.protocol(), ec);
+        if (!ec) {
+            a.set_option(asio::socket_base::reuse_address(true), ec);
+        }
+        if (!ec && reuse_port) {
+            a.set_option(ReusePort(true), ec);
+        }
+        if (!ec) {
+            a.bind(ep, ec);
+        }
+        if (!ec) {
+            a.listen(asio::socket_base::max_listen_connections, ec);
+        }
+        return ec;
+    }
+
     std::vector<tcp::acceptor::native_handle_type> bind_listeners(std::string& error) {
         std::vector<tcp::acceptor::native_handle_type> fds;
         error_code ec;
@@ -140,20 +159,7 @@ struct Server::Impl {
         tcp::endpoint ep(address, config.listen.port);
         for (unsigned i = 0; i < threads; ++i) {
             tcp::acceptor a(ctx);
-            a.open(ep.protocol(), ec);
-            if (!ec) {
-                a.set_option(asio::socket_base::reuse_address(true), ec);
-            }
-            if (!ec) {
-                a.set_option(ReusePort(true), ec);
-            }
-            if (!ec) {
-                a.bind(ep, ec);
-            }
-            if (!ec) {
-                a.listen(asio::socket_base::max_listen_connections, ec);
-            }
-            if (ec) {
+            if (ec = open_listener(a, ep, true); ec) {
                 error = "cannot listen on " + config.listen.to_string() + ": " + ec.message();
                 for (auto fd : fds) {
                     ::close(fd);
@@ -172,17 +178,7 @@ struct Server::Impl {
     bool bind_admin(std::string& error) {
         error_code ec;
         const tcp::endpoint ep(asio::ip::make_address(config.admin.host, ec), config.admin.port);
-        admin.open(ep.protocol(), ec);
-        if (!ec) {
-            admin.set_option(asio::socket_base::reuse_address(true), ec);
-        }
-        if (!ec) {
-            admin.bind(ep, ec);
-        }
-        if (!ec) {
-            admin.listen(asio::socket_base::max_listen_connections, ec);
-        }
-        if (ec) {
+        if (ec = open_listener(admin, ep, false); ec) {
             error = "cannot listen on admin " + config.admin.to_string() + ": " + ec.message();
             return false;
         }

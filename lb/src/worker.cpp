@@ -223,7 +223,6 @@ void Worker::session_ended() {
 }
 
 void Worker::apply(const SnapshotPtr& snapshot) {
-    const auto now = Clock::now();
     std::vector<ClusterLocal> next(snapshot->clusters.size());
     for (std::size_t c = 0; c < snapshot->clusters.size(); ++c) {
         auto& old = c < clusters_.size() ? clusters_[c].endpoints : next[c].endpoints;
@@ -259,7 +258,6 @@ void Worker::apply(const SnapshotPtr& snapshot) {
         }
     }
     clusters_ = std::move(next);
-    (void)now;
 }
 
 std::optional<Worker::Choice> Worker::choose(std::optional<std::size_t> exclude,
@@ -696,6 +694,22 @@ Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer,
             up->socket.set_option(tcp::no_delay(true), ignored);
         }
         InFlight in_flight(metrics_, choice->cluster);
+        // After a failure before any response byte, when `allowed`: a pooled connection that
+        // turned out stale is retried on a fresh one, anything else once on another cluster.
+        const auto retry_elsewhere = [&](bool allowed) {
+            if (allowed && up->reused && !stale_retried) {
+                stale_retried = true;
+                metrics_.retry(choice->cluster, RetryReason::kStaleConnection);
+                return true;
+            }
+            if (allowed && retries < config_.retry.attempts) {
+                ++retries;
+                metrics_.retry(choice->cluster, RetryReason::kReset);
+                exclude = choice->cluster;
+                return true;
+            }
+            return false;
+        };
 
         // The request: header, then the body chunk by chunk as it arrives (never buffered
         // whole).
@@ -770,15 +784,7 @@ Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer,
             // A failed write means the upstream did not take the whole request, so it cannot
             // have acted on it: safe to send again whatever the method, if nothing of the body
             // was consumed.
-            if (!body_sent && up->reused && !stale_retried) {
-                stale_retried = true;
-                metrics_.retry(choice->cluster, RetryReason::kStaleConnection);
-                continue;
-            }
-            if (!body_sent && retries < config_.retry.attempts) {
-                ++retries;
-                metrics_.retry(choice->cluster, RetryReason::kReset);
-                exclude = choice->cluster;
+            if (retry_elsewhere(!body_sent)) {
                 continue;
             }
             co_return co_await reply(client, watch, 502,
@@ -847,15 +853,7 @@ Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer,
                                              ")",
                                          client_ka && rp.is_done(), started);
             }
-            if (nothing && can_retry && up->reused && !stale_retried) {
-                stale_retried = true;
-                metrics_.retry(choice->cluster, RetryReason::kStaleConnection);
-                continue;
-            }
-            if (nothing && can_retry && retries < config_.retry.attempts) {
-                ++retries;
-                metrics_.retry(choice->cluster, RetryReason::kReset);
-                exclude = choice->cluster;
+            if (retry_elsewhere(nothing && can_retry)) {
                 continue;
             }
             co_return co_await reply(client, watch, 502,
