@@ -498,8 +498,9 @@ TEST(Balancer, FollowsDnsAfterTheTtlAndKeepsTheLastGoodAnswer) {
 TEST(Balancer, SigtermDrainsInFlightRequests) {
     auto a = Upstream::start("east");
     ASSERT_TRUE(a);
+    // Checks go to /health, which the upstream's /count leaves out: only the slow request counts.
     auto lb = Balancer::start("threads: 2\n" + cluster_yaml({{"east", a->address()}}) +
-                              "timeouts:\n  drain: 10s\n");
+                              "timeouts:\n  drain: 10s\nhealthCheck:\n  path: /health\n");
     ASSERT_TRUE(lb);
     support::HttpReply slow;
     std::jthread t([&] { slow = support::http_request(lb->port, "GET", "/slow?ms=1000"); });
