@@ -83,6 +83,83 @@ void close_quietly(Socket& s) {
 }
 
 
+// A deadline's "now": the coarse monotonic clock (the same clock as steady_clock, a few ms of
+// resolution, no TSC read). Deadlines are checked by a 50 ms ticker anyway.
+Clock::time_point coarse_now() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return Clock::time_point(std::chrono::duration_cast<Clock::duration>(
+        std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
+}
+
+// What one write puts on the wire: the message head (once), then a piece of the body framed
+// for the next hop. At most five buffers, written with one sendmsg.
+class Out {
+public:
+    using value_type = asio::const_buffer;
+    using const_iterator = const asio::const_buffer*;
+    [[nodiscard]] const_iterator begin() const { return b_.data() + first_; }
+    [[nodiscard]] const_iterator end() const { return b_.data() + n_; }
+
+    void add(std::string_view s) { add(s.data(), s.size()); }
+    void add(const void* p, std::size_t len) {
+        if (len > 0) {
+            b_[n_++] = asio::const_buffer(p, len);
+        }
+    }
+    // A piece of body `data` (`len` bytes), the `last` one or not, framed as `framing` says.
+    void body(Framing framing, const char* data, std::size_t len, bool last) {
+        if (framing != Framing::kChunked) {
+            add(data, len);
+            return;
+        }
+        if (len > 0) {
+            static constexpr char kHex[] = "0123456789abcdef";
+            char* p = size_line_.data() + size_line_.size();
+            *--p = '\n';
+            *--p = '\r';
+            for (std::size_t v = len; v != 0; v >>= 4) {
+                *--p = kHex[v & 0xf];
+            }
+            add(p, static_cast<std::size_t>(size_line_.data() + size_line_.size() - p));
+            add(data, len);
+            add(std::string_view("\r\n"));
+        }
+        if (last) {
+            add(std::string_view("0\r\n\r\n"));
+        }
+    }
+    [[nodiscard]] bool empty() const { return first_ == n_; }
+    // Drops the first `bytes` bytes (written already).
+    void consume(std::size_t bytes) {
+        while (first_ < n_ && bytes >= b_[first_].size()) {
+            bytes -= b_[first_].size();
+            ++first_;
+        }
+        if (first_ < n_) {
+            b_[first_] += bytes;
+        }
+    }
+
+private:
+    std::array<asio::const_buffer, 5> b_{};
+    std::size_t first_ = 0;
+    std::size_t n_ = 0;
+    std::array<char, 20> size_line_{};
+};
+
+// Writes what the socket takes at once (most writes: no suspension, no posted completion);
+// false when something is left for an asynchronous write. Sockets on the request path are in
+// non-blocking mode.
+bool write_now(Socket& socket, Out& out, error_code& ec) {
+    const std::size_t n = socket.write_some(out, ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        ec = {};
+    }
+    out.consume(n);
+    return ec || out.empty();
+}
+
 // Reads from `socket` into `parser` through `buffer`: parses what is already buffered first and
 // reads only when the parser needs more. Returns once the header is complete (header_only), or
 // once the parser produced some body bytes, filled the body buffer or finished the message —
@@ -91,7 +168,7 @@ void close_quietly(Socket& s) {
 // twice per proxied request.
 template <bool isRequest>
 Task<error_code> read_message(Socket& socket, beast::flat_buffer& buffer,
-                              http::parser<isRequest, http::buffer_body>& parser,
+                              http::parser<isRequest, http::buffer_body, PoolAllocator<char>>& parser,
                               bool header_only, std::size_t read_size) {
     const std::size_t room_before = header_only ? 0 : parser.get().body().size;
     for (;;) {
@@ -405,6 +482,24 @@ void Worker::give_chunk(std::unique_ptr<char[]> chunk) {
     }
 }
 
+std::string Worker::take_head() {
+    if (heads_.empty()) {
+        std::string s;
+        s.reserve(1024);
+        return s;
+    }
+    std::string s = std::move(heads_.back());
+    heads_.pop_back();
+    return s;
+}
+
+void Worker::give_head(std::string head) {
+    // Kept for the next request unless a huge header grew it (or enough are kept already).
+    if (heads_.size() < kMaxFreeChunks && head.capacity() <= kChunk) {
+        heads_.push_back(std::move(head));
+    }
+}
+
 Task<void> Worker::accept_loop() {
     Timer backoff(ctx_.get_executor());
     while (!draining_) {
@@ -478,8 +573,9 @@ Task<void> Worker::session(Socket client) {
     metrics_.client_connections(1);
     error_code ec;
     client.set_option(tcp::no_delay(true), ec);
+    client.non_blocking(true, ec);
     const auto remote = client.remote_endpoint(ec);
-    const asio::ip::address client_ip = ec ? asio::ip::address() : remote.address();
+    const ClientAddress client_address(ec ? asio::ip::address() : remote.address());
     beast::flat_buffer buffer(config_.limits.max_header_bytes + kChunk);
     bool first = true;
     while (!draining_ && !stopping_) {
@@ -488,7 +584,7 @@ Task<void> Worker::session(Socket client) {
             // header timeout on a new connection); drain closes the connection here.
             watch.idle = true;
             watch.park = watch.parked = false;
-            watch.idle_since = Clock::now();
+            watch.idle_since = coarse_now();
             watch.arm(client, watch.idle_since + (first ? config_.timeouts.client_header
                                                         : config_.timeouts.client_idle));
             auto [rec, n] = co_await client.async_read_some(buffer.prepare(1024), kNoThrow);
@@ -502,10 +598,7 @@ Task<void> Worker::session(Socket client) {
                 rec = wec;
                 n = 0;
                 if (!rec && !watch.fired) {
-                    error_code mode;
-                    client.non_blocking(true, mode);
-                    n = client.read_some(buffer.prepare(1024), rec);
-                    client.non_blocking(false, mode);
+                    n = client.read_some(buffer.prepare(1024), rec);  // non-blocking
                 }
             }
             watch.idle = false;
@@ -515,7 +608,7 @@ Task<void> Worker::session(Socket client) {
             buffer.commit(n);
         }
         first = false;
-        if (!co_await exchange(client, buffer, watch, client_ip)) {
+        if (!co_await exchange(client, buffer, watch, client_address)) {
             break;
         }
         if (buffer.size() == 0 && buffer.capacity() > 1024) {
@@ -528,7 +621,7 @@ Task<void> Worker::session(Socket client) {
         // discard what arrives for a bounded time and amount, then close.
         error_code ignored;
         client.shutdown(Socket::shutdown_send, ignored);
-        watch.arm(client, Clock::now() + kLinger);
+        watch.arm(client, coarse_now() + kLinger);
         std::size_t discarded = 0;
         while (discarded < kLingerBytes && !watch.fired) {
             // Into the worker's shared sink: the bytes are thrown away, so sessions may share
@@ -564,13 +657,13 @@ Task<bool> Worker::reply(Socket& client, Watch& watch, unsigned status,
     res.keep_alive(keep_alive);
     res.prepare_payload();
     watch.linger = !keep_alive;
-    watch.arm(client, Clock::now() + config_.timeouts.client_body);
+    watch.arm(client, coarse_now() + config_.timeouts.client_body);
     auto [ec, n] = co_await http::async_write(client, res, kNoThrow);
     co_return !ec && !watch.fired && keep_alive;
 }
 
-Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer,
-                                       Watch& watch, const asio::ip::address& client_ip) {
+Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer, Watch& watch,
+                            const ClientAddress& client_address) {
     struct Disarm {
         Watch& w;
         ~Disarm() { w.disarm(); }
@@ -586,10 +679,16 @@ Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer,
         }
         ~ChunkHolder() { worker.give_chunk(std::move(chunk)); }
     } chunk{*this, nullptr};
+    // The message head for the next hop: the request's, then the response's.
+    struct HeadHolder {
+        Worker& worker;
+        std::string text;
+        ~HeadHolder() { worker.give_head(std::move(text)); }
+    } head{*this, take_head()};
 
     const auto started = Clock::now();
     const auto& to = config_.timeouts;
-    http::request_parser<http::buffer_body> rp;
+    http::request_parser<http::buffer_body, PoolAllocator<char>> rp;
     rp.header_limit(config_.limits.max_header_bytes);
     rp.body_limit(config_.limits.max_body_bytes);
     watch.arm(client, started + to.client_header);
@@ -634,25 +733,23 @@ Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer,
     const bool has_body = !rp.is_done();
     const bool req_chunked = rp.chunked();
     bool expect_continue = false;
+    bool drop_expect = false;
     if (auto it = req.find(http::field::expect);
         it != req.end() && beast::iequals(it->value(), "100-continue")) {
         // Answered here (as nginx does): the body then streams through as it arrives.
         expect_continue = has_body;
-        req.erase(it);
+        drop_expect = true;
     }
-    strip_hop_by_hop(req);
-    add_forwarding(req, client_ip, config_.forwarded_proto);
-    req.version(11);
-    if (req_chunked) {
-        req.chunked(true);
-    }
+    const Framing req_framing = req_chunked ? Framing::kChunked : Framing::kAsIs;
+    write_request_head(req, client_address, config_.forwarded_proto, req_framing, drop_expect,
+                       head.text);
 
     std::optional<std::size_t> exclude;
     unsigned retries = 0;
     bool stale_retried = false;
     bool body_sent = false;  // body bytes consumed from the client: the request cannot be replayed
     for (;;) {
-        const auto now = Clock::now();
+        const auto now = coarse_now();
         const auto choice = choose(exclude, now);
         if (!choice) {
             co_return co_await reply(
@@ -692,6 +789,7 @@ Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer,
             metrics_.upstream_connect(choice->cluster, true);
             error_code ignored;
             up->socket.set_option(tcp::no_delay(true), ignored);
+            up->socket.non_blocking(true, ignored);
         }
         InFlight in_flight(metrics_, choice->cluster);
         // After a failure before any response byte, when `allowed`: a pooled connection that
@@ -711,33 +809,38 @@ Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer,
             return false;
         };
 
-        // The request: header, then the body chunk by chunk as it arrives (never buffered
-        // whole).
-        http::serializer<true, http::buffer_body> sr{req};
+        // The request: head, then the body piece by piece as it arrives (never buffered whole).
         error_code wec;
         if (!has_body) {
-            req.body().data = nullptr;
-            req.body().size = 0;
-            req.body().more = false;
-            watch.arm(up->socket, Clock::now() + to.upstream_response);
-            auto [e, n] = co_await http::async_write(up->socket, sr, kNoThrow);
-            wec = watch.fired ? error_code(asio::error::timed_out) : e;
+            watch.arm(up->socket, coarse_now() + to.upstream_response);
+            Out out;
+            out.add(head.text);
+            if (!write_now(up->socket, out, wec)) {
+                auto [e, n] = co_await asio::async_write(up->socket, out, kNoThrow);
+                wec = e;
+            }
+            if (watch.fired) {
+                wec = asio::error::timed_out;
+            }
         } else {
             if (expect_continue) {
                 expect_continue = false;
                 static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-                watch.arm(client, Clock::now() + to.client_body);
+                watch.arm(client, coarse_now() + to.client_body);
                 auto [e, n] = co_await asio::async_write(
                     client, asio::buffer(kContinue.data(), kContinue.size()), kNoThrow);
                 if (e || watch.fired) {
                     co_return false;
                 }
             }
-            do {
+            bool head_sent = false;
+            for (bool last = false; !last;) {
+                auto& body = req.body();
+                std::size_t len = 0;
                 if (!rp.is_done()) {
-                    req.body().data = chunk.get();
-                    req.body().size = kChunk;
-                    watch.arm(client, Clock::now() + to.client_body);
+                    body.data = chunk.get();
+                    body.size = kChunk;
+                    watch.arm(client, coarse_now() + to.client_body);
                     rp.eager(true);
                     const error_code e = co_await read_message(client, buffer, rp, false, kChunk);
                     if (stopping_) {
@@ -755,18 +858,20 @@ Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer,
                         co_return false;  // the client went away or stalled mid-body
                     }
                     body_sent = true;
-                    req.body().size = kChunk - req.body().size;
-                    req.body().data = chunk.get();
-                    req.body().more = !rp.is_done();
-                } else {
-                    req.body().data = nullptr;
-                    req.body().size = 0;
-                    req.body().more = false;
+                    len = kChunk - body.size;
                 }
-                watch.arm(up->socket, Clock::now() + to.upstream_response);
-                auto [e, n] = co_await http::async_write(up->socket, sr, kNoThrow);
-                if (e == http::error::need_buffer) {
-                    e = {};
+                last = rp.is_done();
+                Out out;
+                if (!head_sent) {
+                    out.add(head.text);
+                    head_sent = true;
+                }
+                out.body(req_framing, chunk.chunk.get(), len, last);
+                watch.arm(up->socket, coarse_now() + to.upstream_response);
+                error_code e;
+                if (!write_now(up->socket, out, e)) {
+                    auto [ae, n] = co_await asio::async_write(up->socket, out, kNoThrow);
+                    e = ae;
                 }
                 if (watch.fired) {
                     e = asio::error::timed_out;
@@ -775,7 +880,7 @@ Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer,
                     wec = e;
                     break;
                 }
-            } while (!rp.is_done() && !sr.is_done());
+            }
         }
         if (stopping_) {
             co_return false;
@@ -799,8 +904,8 @@ Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer,
                              config_.retry.per_try_timeout &&
                              *config_.retry.per_try_timeout < to.upstream_response;
         const auto read_deadline =
-            Clock::now() + (per_try ? *config_.retry.per_try_timeout : to.upstream_response);
-        std::optional<http::response_parser<http::buffer_body>> resp;
+            coarse_now() + (per_try ? *config_.retry.per_try_timeout : to.upstream_response);
+        std::optional<http::response_parser<http::buffer_body, PoolAllocator<char>>> resp;
         error_code rec;
         for (;;) {
             resp.emplace();
@@ -823,10 +928,10 @@ Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer,
                 break;
             }
             if (client_version >= 11) {
-                http::response<http::empty_body> interim{resp->get().base()};
-                strip_hop_by_hop(interim);
-                watch.arm(client, Clock::now() + to.client_body);
-                auto [ie, in] = co_await http::async_write(client, interim, kNoThrow);
+                std::string interim;  // not head.text: a retry may still send the request
+                write_response_head(resp->get(), Framing::kAsIs, ConnectionToken::kNone, interim);
+                watch.arm(client, coarse_now() + to.client_body);
+                auto [ie, in] = co_await asio::async_write(client, asio::buffer(interim), kNoThrow);
                 if (ie || watch.fired) {
                     co_return false;
                 }
@@ -870,68 +975,64 @@ Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer,
         const bool bodyless = method == http::verb::head || status == 204 || status == 304;
         const bool close_delimited = !bodyless && !upstream_chunked && !resp->content_length();
         bool keep = client_ka && rp.is_done() && !draining_;
-        strip_hop_by_hop(res);
-        res.version(11);
+        Framing res_framing = Framing::kAsIs;
         if (!bodyless && (upstream_chunked || close_delimited)) {
             if (client_version >= 11) {
-                res.chunked(true);
+                res_framing = Framing::kChunked;
             } else {
                 keep = false;  // an HTTP/1.0 client: the end of the body is the close
             }
         }
-        if (bodyless && upstream_chunked) {
-            res.set(http::field::transfer_encoding, "chunked");  // what GET would have sent
-        }
-        if (!keep) {
-            res.set(http::field::connection, "close");
-        } else if (client_version < 11) {
-            res.set(http::field::connection, "keep-alive");
-        }
-        http::serializer<false, http::buffer_body> rs{res};
-        if (bodyless) {
-            watch.arm(client, Clock::now() + to.client_body);
-            auto [e, n] = co_await http::async_write_header(client, rs, kNoThrow);
+        write_response_head(
+            res, bodyless && upstream_chunked ? Framing::kChunked : res_framing,  // HEAD: as GET
+            !keep                 ? ConnectionToken::kClose
+            : client_version < 11 ? ConnectionToken::kKeepAlive
+                                  : ConnectionToken::kNone,
+            head.text);
+        bool head_sent = false;
+        for (bool last = false; !last;) {
+            auto& body = res.body();
+            std::size_t len = 0;
+            if (!bodyless && !resp->is_done()) {
+                body.data = chunk.get();
+                body.size = kChunk;
+                watch.arm(up->socket, coarse_now() + to.upstream_response);
+                resp->eager(true);
+                const error_code e =
+                    co_await read_message(up->socket, up->buffer, *resp, false, kUpstreamRead);
+                if (e || watch.fired) {
+                    // The upstream failed mid-body: closing the client connection is the
+                    // only way left to tell it the response is incomplete.
+                    metrics_.request(choice->cluster, status, seconds_since(started));
+                    co_return false;
+                }
+                len = kChunk - body.size;
+            }
+            last = bodyless || resp->is_done();
+            Out out;
+            if (!head_sent) {
+                out.add(head.text);
+                head_sent = true;
+            }
+            if (!bodyless) {
+                out.body(res_framing, chunk.chunk.get(), len, last);
+            }
+            watch.arm(client, coarse_now() + to.client_body);
+            error_code e;
+            if (!write_now(client, out, e)) {
+                auto [ae, n] = co_await asio::async_write(client, out, kNoThrow);
+                e = ae;
+            }
             if (e || watch.fired) {
                 keep = false;
+                break;
             }
-        } else {
-            do {
-                if (!resp->is_done()) {
-                    res.body().data = chunk.get();
-                    res.body().size = kChunk;
-                    watch.arm(up->socket, Clock::now() + to.upstream_response);
-                    resp->eager(true);
-                    const error_code e = co_await read_message(up->socket, up->buffer, *resp, false, kUpstreamRead);
-                    if (e || watch.fired) {
-                        // The upstream failed mid-body: closing the client connection is the
-                        // only way left to tell it the response is incomplete.
-                        metrics_.request(choice->cluster, status, seconds_since(started));
-                        co_return false;
-                    }
-                    res.body().size = kChunk - res.body().size;
-                    res.body().data = chunk.get();
-                    res.body().more = !resp->is_done();
-                } else {
-                    res.body().data = nullptr;
-                    res.body().size = 0;
-                    res.body().more = false;
-                }
-                watch.arm(client, Clock::now() + to.client_body);
-                auto [e, n] = co_await http::async_write(client, rs, kNoThrow);
-                if (e == http::error::need_buffer) {
-                    e = {};
-                }
-                if (e || watch.fired) {
-                    keep = false;
-                    break;
-                }
-            } while (!resp->is_done() && !rs.is_done());
         }
         metrics_.request(choice->cluster, status, seconds_since(started));
         watch.disarm();
         if (upstream_ka && resp->is_done() && !close_delimited && up->buffer.size() == 0 &&
             !stopping_) {
-            give_back(*choice, std::move(up), Clock::now());
+            give_back(*choice, std::move(up), coarse_now());
         }
         co_return keep && !stopping_;
     }

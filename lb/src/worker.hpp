@@ -18,6 +18,7 @@
 #include <boost/intrusive/list.hpp>
 
 #include "lb/config.hpp"
+#include "lb/headers.hpp"
 #include "lb/picker.hpp"
 #include "metrics.hpp"
 #include "snapshot.hpp"
@@ -108,12 +109,10 @@ private:
     Task<void> accept_loop();
     Task<void> ticker();
     Task<void> session(Socket client);
-    Task<bool> exchange(Socket& client,
-                                          boost::beast::flat_buffer& buffer, Watch& watch,
-                                          const boost::asio::ip::address& client_ip);
-    Task<bool> reply(Socket& client, Watch& watch,
-                                       unsigned status, std::string_view text, bool keep_alive,
-                                       Clock::time_point started);
+    Task<bool> exchange(Socket& client, boost::beast::flat_buffer& buffer, Watch& watch,
+                        const ClientAddress& client_address);
+    Task<bool> reply(Socket& client, Watch& watch, unsigned status, std::string_view text,
+                     bool keep_alive, Clock::time_point started);
 
     void apply(const SnapshotPtr& snapshot);
     std::optional<Choice> choose(std::optional<std::size_t> exclude, Clock::time_point now);
@@ -126,11 +125,15 @@ private:
     void session_ended();
     std::unique_ptr<char[]> take_chunk();
     void give_chunk(std::unique_ptr<char[]> chunk);
+    std::string take_head();
+    void give_head(std::string head);
 
     unsigned index_;
     const LbConfig& config_;
     WorkerMetrics& metrics_;
-    boost::asio::io_context ctx_{1};
+    // One thread runs it, and only that thread touches its sockets: no per-descriptor locking
+    // (posts from the main context still lock the scheduler).
+    boost::asio::io_context ctx_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
     Acceptor acceptor_;
     std::thread thread_;
@@ -140,6 +143,7 @@ private:
     std::vector<bool> eligible_;  // scratch for choose(), no allocation per request
     WatchList watches_;
     std::vector<std::unique_ptr<char[]>> chunks_;  // free relay buffers
+    std::vector<std::string> heads_;                // free message-head buffers
     std::array<char, 4096> sink_{};                  // lingering close discards into it
     std::size_t sessions_ = 0;
     bool draining_ = false;

@@ -1,22 +1,48 @@
 #pragma once
 
+#include <string>
 #include <string_view>
 
 #include <boost/asio/ip/address.hpp>
-#include <boost/beast/http/fields.hpp>
+#include <boost/beast/http/message.hpp>
+
+#include "lb/pool.hpp"
 
 namespace lb {
 
-// Removes the hop-by-hop fields (RFC 9110 7.6.1): Connection and every field it names,
-// Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding and Upgrade. The proxy frames the
-// message again on the next hop.
-void strip_hop_by_hop(boost::beast::http::fields& fields);
+using RequestHead = boost::beast::http::request_header<Fields>;
+using ResponseHead = boost::beast::http::response_header<Fields>;
 
-// Appends the client to X-Forwarded-For and Forwarded (RFC 7239: for="[v6]"), and sets
-// X-Forwarded-Proto to how the client reached the balancer. Host is left as it is (every cluster
-// serves the same wildcard domain).
-void add_forwarding(boost::beast::http::fields& fields,
-                    const boost::asio::ip::address& client,
-                    std::string_view proto);
+// How a client appears in the forwarding fields; computed once per connection.
+struct ClientAddress {
+    explicit ClientAddress(const boost::asio::ip::address& address);
+    std::string text;  // 192.0.2.7, 2001:db8::1
+    std::string node;  // RFC 7239 node: 192.0.2.7, "[2001:db8::1]"
+};
+
+// How the next hop learns where the body ends.
+enum class Framing {
+    kAsIs,     // Content-Length as received (or no body)
+    kChunked,  // Transfer-Encoding: chunked (the proxy frames the body again)
+};
+// What the response says about the client connection.
+enum class ConnectionToken { kNone, kClose, kKeepAlive };
+
+// Writes the request head for the upstream into `out` (replacing its contents): the request
+// line as HTTP/1.1, every end-to-end field in order, then X-Forwarded-For and Forwarded with
+// the client appended to what earlier proxies wrote, X-Forwarded-Proto set to how the client
+// reached the balancer, the framing and the blank line. Hop-by-hop fields (RFC 9110 7.6.1:
+// Connection and every field it names, Keep-Alive, Proxy-Connection, TE, Trailer,
+// Transfer-Encoding, Upgrade) are dropped, as is Expect when `drop_expect` (100-continue was
+// answered here). Host is kept: every cluster serves the same wildcard domain.
+void write_request_head(const RequestHead& head, const ClientAddress& client,
+                        std::string_view proto, Framing framing, bool drop_expect,
+                        std::string& out);
+
+// Writes the response head for the client into `out` (replacing its contents): the status line
+// as HTTP/1.1 with the upstream's reason, every end-to-end field, the framing, the Connection
+// token and the blank line.
+void write_response_head(const ResponseHead& head, Framing framing, ConnectionToken connection,
+                         std::string& out);
 
 }  // namespace lb

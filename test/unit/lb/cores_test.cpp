@@ -83,37 +83,120 @@ TEST(Picker, ARetryGoesToAnotherMemberWhenThereIsOne) {
     EXPECT_EQ(p.pick({true, false}, 0), 0u);  // the only one left
 }
 
-TEST(Headers, HopByHopFieldsAndTheOnesConnectionNamesGo) {
-    http::fields f;
-    f.set(http::field::host, "api.example.com");
-    f.insert(http::field::connection, "keep-alive, X-Secret-Hop");
-    f.insert(http::field::connection, "Upgrade");
-    f.set("X-Secret-Hop", "1");
-    f.set(http::field::keep_alive, "timeout=5");
-    f.set(http::field::transfer_encoding, "chunked");
-    f.set(http::field::te, "trailers");
-    f.set(http::field::upgrade, "websocket");
-    f.set("Proxy-Connection", "keep-alive");
-    f.set("X-Keep", "yes");
-    strip_hop_by_hop(f);
-    EXPECT_EQ(f[http::field::host], "api.example.com");
-    EXPECT_EQ(f["X-Keep"], "yes");
-    for (const char* gone : {"Connection", "X-Secret-Hop", "Keep-Alive", "Transfer-Encoding", "TE",
-                             "Upgrade", "Proxy-Connection"}) {
-        EXPECT_EQ(f.count(gone), 0u) << gone;
-    }
+TEST(Headers, RequestHeadDropsHopByHopFieldsAndTheOnesConnectionNames) {
+    RequestHead h;
+    h.method(http::verb::post);
+    h.target("/v1/things?x=1");
+    h.version(10);
+    h.set(http::field::host, "api.example.com");
+    h.insert(http::field::connection, "keep-alive, X-Secret-Hop");
+    h.insert(http::field::connection, "Upgrade");
+    h.set("X-Secret-Hop", "1");
+    h.set(http::field::keep_alive, "timeout=5");
+    h.set(http::field::transfer_encoding, "chunked");
+    h.set(http::field::te, "trailers");
+    h.set(http::field::trailer, "X-Checksum");
+    h.set(http::field::upgrade, "websocket");
+    h.set("Proxy-Connection", "keep-alive");
+    h.set(http::field::expect, "100-continue");
+    h.set("X-Keep", "yes");
+    std::string out = "previous contents";
+    write_request_head(h, ClientAddress(boost::asio::ip::make_address("192.0.2.7")), "https",
+                       Framing::kChunked, true, out);
+    EXPECT_EQ(out,
+              "POST /v1/things?x=1 HTTP/1.1\r\n"
+              "Host: api.example.com\r\n"
+              "X-Keep: yes\r\n"
+              "X-Forwarded-For: 192.0.2.7\r\n"
+              "X-Forwarded-Proto: https\r\n"
+              "Forwarded: for=192.0.2.7;proto=https\r\n"
+              "Transfer-Encoding: chunked\r\n"
+              "\r\n");
+    // Expect stays when it was not answered here.
+    write_request_head(h, ClientAddress(boost::asio::ip::make_address("192.0.2.7")), "https",
+                       Framing::kAsIs, false, out);
+    EXPECT_NE(out.find("Expect: 100-continue\r\n"), std::string::npos);
+    EXPECT_EQ(out.find("Transfer-Encoding"), std::string::npos);
 }
 
-TEST(Headers, ForwardingHeadersAppendTheClient) {
-    http::fields f;
-    add_forwarding(f, boost::asio::ip::make_address("192.0.2.7"), "https");
-    EXPECT_EQ(f["X-Forwarded-For"], "192.0.2.7");
-    EXPECT_EQ(f["X-Forwarded-Proto"], "https");
-    EXPECT_EQ(f["Forwarded"], "for=192.0.2.7;proto=https");
-    add_forwarding(f, boost::asio::ip::make_address("2001:db8::1"), "http");
-    EXPECT_EQ(f["X-Forwarded-For"], "192.0.2.7, 2001:db8::1");
-    EXPECT_EQ(f["X-Forwarded-Proto"], "http");
-    EXPECT_EQ(f["Forwarded"], "for=192.0.2.7;proto=https, for=\"[2001:db8::1]\";proto=http");
+TEST(Headers, ForwardingFieldsAppendTheClientToEveryEarlierEntry) {
+    RequestHead h;
+    h.method(http::verb::get);
+    h.target("/");
+    h.insert("X-Forwarded-For", "198.51.100.1");
+    h.insert("x-forwarded-for", "198.51.100.2, 198.51.100.3");
+    h.insert("X-Forwarded-Proto", "http");
+    h.insert(http::field::forwarded, "for=198.51.100.1");
+    std::string out;
+    write_request_head(h, ClientAddress(boost::asio::ip::make_address("2001:db8::1")), "https",
+                       Framing::kAsIs, false, out);
+    EXPECT_EQ(out,
+              "GET / HTTP/1.1\r\n"
+              "X-Forwarded-For: 198.51.100.1, 198.51.100.2, 198.51.100.3, 2001:db8::1\r\n"
+              "X-Forwarded-Proto: https\r\n"
+              "Forwarded: for=198.51.100.1, for=\"[2001:db8::1]\";proto=https\r\n"
+              "\r\n");
+    // More earlier entries than the inline slots hold: none is lost, order kept.
+    RequestHead many;
+    many.method(http::verb::get);
+    many.target("/");
+    std::string expected = "X-Forwarded-For: ";
+    for (int i = 1; i <= 7; ++i) {
+        many.insert("X-Forwarded-For", "10.0.0." + std::to_string(i));
+        expected += "10.0.0." + std::to_string(i) + ", ";
+    }
+    write_request_head(many, ClientAddress(boost::asio::ip::make_address("192.0.2.7")), "http",
+                       Framing::kAsIs, false, out);
+    EXPECT_NE(out.find(expected + "192.0.2.7\r\n"), std::string::npos) << out;
+}
+
+TEST(Headers, ResponseHeadKeepsTheReasonAndSetsFramingAndConnection) {
+    ResponseHead h;
+    h.result(http::status::not_found);
+    h.reason("Nothing Here");
+    h.version(10);
+    h.set(http::field::server, "nginx");
+    h.set(http::field::connection, "keep-alive");
+    h.set(http::field::keep_alive, "timeout=65");
+    h.set(http::field::content_length, "12");
+    std::string out;
+    write_response_head(h, Framing::kAsIs, ConnectionToken::kNone, out);
+    EXPECT_EQ(out,
+              "HTTP/1.1 404 Nothing Here\r\n"
+              "Server: nginx\r\n"
+              "Content-Length: 12\r\n"
+              "\r\n");
+    ResponseHead c;
+    c.result(http::status::ok);  // no reason from upstream: the standard one
+    c.set(http::field::transfer_encoding, "chunked");
+    write_response_head(c, Framing::kChunked, ConnectionToken::kClose, out);
+    EXPECT_EQ(out,
+              "HTTP/1.1 200 OK\r\n"
+              "Transfer-Encoding: chunked\r\n"
+              "Connection: close\r\n"
+              "\r\n");
+    write_response_head(c, Framing::kAsIs, ConnectionToken::kKeepAlive, out);
+    EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n\r\n");
+}
+
+TEST(BlockPool, RecyclesBlocksBySizeClassAndBoundsWhatItKeeps) {
+    detail::BlockPool pool;
+    void* a = pool.allocate(40);
+    pool.deallocate(a, 40);
+    EXPECT_EQ(pool.allocate(64), a);  // the same class (64 bytes) reuses the block
+    void* big = pool.allocate(4096);  // beyond the largest class: operator new
+    pool.deallocate(big, 4096);
+    std::vector<void*> blocks;
+    for (unsigned i = 0; i < detail::BlockPool::kMaxFree + 10; ++i) {
+        blocks.push_back(pool.allocate(200));
+    }
+    for (void* b : blocks) {
+        pool.deallocate(b, 200);  // the ones beyond kMaxFree go back to operator delete
+    }
+    pool.deallocate(a, 64);
+    Fields f{PoolAllocator<char>{}};
+    f.set("X-Test", std::string(300, 'v'));
+    EXPECT_EQ(f["X-Test"].size(), 300u);
 }
 
 }  // namespace
