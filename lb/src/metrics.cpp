@@ -33,18 +33,18 @@ void WorkerMetrics::upstream_connect(std::size_t cluster, bool ok) {
 }
 
 void WorkerMetrics::client_connections(int delta) {
-    connections_->Increment(delta);
+    levels_->connections.add(delta);
     if (delta > 0) {
         accepted_->Increment(delta);
     }
 }
 
 void WorkerMetrics::in_flight(std::size_t cluster, int delta) {
-    at(cluster).in_flight->Increment(delta);
+    levels_->in_flight[std::min(cluster, clusters_.size() - 1)].add(delta);
 }
 
 void WorkerMetrics::pool_idle(std::size_t cluster, int delta) {
-    at(cluster).pool_idle->Increment(delta);
+    levels_->pool_idle[std::min(cluster, clusters_.size() - 1)].add(delta);
 }
 
 void WorkerMetrics::ejected(std::size_t cluster) {
@@ -144,6 +144,7 @@ Metrics::Metrics(const std::vector<std::string>& clusters, unsigned workers)
     for (unsigned w = 0; w < workers; ++w) {
         const std::string worker = std::to_string(w);
         auto& wm = workers_[w];
+        wm.levels_ = std::make_unique<WorkerMetrics::Levels>(names.size());
         wm.connections_ = &impl_->connections.Add({{"worker", worker}});
         wm.accepted_ = &impl_->accepted.Add({{"worker", worker}});
         for (const auto& name : names) {
@@ -218,30 +219,37 @@ void Metrics::dns_result(std::size_t cluster, bool ok) {
 }
 
 std::int64_t Metrics::in_flight(std::size_t cluster) const {
-    double sum = 0;
+    std::int64_t sum = 0;
     for (const auto& w : workers_) {
-        sum += w.clusters_[cluster].in_flight->Value();
+        sum += w.levels_->in_flight[cluster].get();
     }
-    return static_cast<std::int64_t>(sum);
+    return sum;
 }
 
 std::int64_t Metrics::pool_idle(std::size_t cluster) const {
-    double sum = 0;
+    std::int64_t sum = 0;
     for (const auto& w : workers_) {
-        sum += w.clusters_[cluster].pool_idle->Value();
+        sum += w.levels_->pool_idle[cluster].get();
     }
-    return static_cast<std::int64_t>(sum);
+    return sum;
 }
 
 std::int64_t Metrics::client_connections() const {
-    double sum = 0;
+    std::int64_t sum = 0;
     for (const auto& w : workers_) {
-        sum += w.connections_->Value();
+        sum += w.levels_->connections.get();
     }
-    return static_cast<std::int64_t>(sum);
+    return sum;
 }
 
 std::string Metrics::serialize() const {
+    for (const auto& w : workers_) {
+        w.connections_->Set(static_cast<double>(w.levels_->connections.get()));
+        for (std::size_t c = 0; c < w.clusters_.size(); ++c) {
+            w.clusters_[c].in_flight->Set(static_cast<double>(w.levels_->in_flight[c].get()));
+            w.clusters_[c].pool_idle->Set(static_cast<double>(w.levels_->pool_idle[c].get()));
+        }
+    }
     std::ostringstream out;
     pm::TextSerializer().Serialize(out, impl_->registry->Collect());
     return out.str();

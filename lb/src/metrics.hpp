@@ -1,6 +1,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -35,6 +36,23 @@ public:
 
 private:
     friend class Metrics;
+    // Levels change twice per request: plain per-worker atomics with one writer (a load and a
+    // store, no read-modify-write), copied into the gauges when /metrics is scraped.
+    struct Level {
+        std::atomic<std::int64_t> value{0};
+        void add(int delta) {
+            value.store(value.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+        }
+        [[nodiscard]] std::int64_t get() const { return value.load(std::memory_order_relaxed); }
+    };
+    struct Levels {
+        explicit Levels(std::size_t clusters)
+            : in_flight(std::make_unique<Level[]>(clusters)),
+              pool_idle(std::make_unique<Level[]>(clusters)) {}
+        std::unique_ptr<Level[]> in_flight;
+        std::unique_ptr<Level[]> pool_idle;
+        Level connections;
+    };
     struct PerCluster {
         prometheus::Counter* status[6]{};  // 1xx..5xx and "other"
         prometheus::Histogram* latency = nullptr;
@@ -50,6 +68,7 @@ private:
         return clusters_[std::min(cluster, clusters_.size() - 1)];
     }
     std::vector<PerCluster> clusters_;  // the last one is "none"
+    std::unique_ptr<Levels> levels_;    // indexed like clusters_
     prometheus::Gauge* connections_ = nullptr;
     prometheus::Counter* accepted_ = nullptr;
 };
