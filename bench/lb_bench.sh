@@ -4,7 +4,8 @@
 #   bash bench/lb_bench.sh [--reps N] [--duration S] [--threads "1 2"] [--sizes "/ /1k /16k"]
 #                          [--only throughput,rss,failover] [--out DIR]
 #
-# throughput: two nginx upstreams; every proxy runs at the same time on its own port; wrk
+# throughput: two nginx upstreams; every proxy runs at the same time on its own port (one-thread
+#   proxies pinned to CPU 0); wrk
 #   (1 thread, 50 connections, keep-alive, pinned to CPU 1) measures each target x size, the
 #   order rotated every repetition (interleaved); medians of --reps runs. Before each run the
 #   script waits until the machine is quiet (CPU used by other processes < 10% of one CPU).
@@ -61,8 +62,13 @@ wait_http() { # PORT PATH PID
   done
   echo "port $1 did not answer" >&2; return 1
 }
+PIN=""  # when set: the CPUs a started process may use (taskset -c)
 start() { # NAME cmd... -> pid in $LAST
-  "${@:2}" >"$TMP/$1.out" 2>&1 &
+  if [[ -n $PIN ]]; then
+    taskset -c "$PIN" "${@:2}" >"$TMP/$1.out" 2>&1 &
+  else
+    "${@:2}" >"$TMP/$1.out" 2>&1 &
+  fi
   LAST=$!; PIDS+=("$LAST")
 }
 
@@ -211,7 +217,7 @@ SUMMARY="$OUT/summary.md"
 {
   echo "# tandem-lb vs HAProxy $(haproxy -v | head -1 | awk '{print $3}') vs nginx $(nginx -v 2>&1 | sed 's|.*/||')"
   echo
-  echo "$(date -u +%FT%TZ), $(nproc) CPUs, $(uname -r); wrk -t1 -c50 -d${DURATION}s pinned to CPU 1, $REPS interleaved repetitions, medians."
+  echo "$(date -u +%FT%TZ), $(nproc) CPUs, $(uname -r); wrk -t1 -c50 -d${DURATION}s pinned to CPU 1, one-thread proxies pinned to CPU 0, $REPS interleaved repetitions, medians."
 } >"$SUMMARY"
 
 if [[ $ONLY == *throughput* ]]; then
@@ -220,12 +226,17 @@ if [[ $ONLY == *throughput* ]]; then
   declare -A PORT THR
   TARGETS=()
   for T in $THREADS; do
+    # One-thread proxies all run on CPU 0 (wrk has CPU 1): the same placement for each, not
+    # whichever CPU the scheduler picked at start (which moved single runs by 10-15%).
+    # Two-thread proxies use both CPUs.
+    PIN=""; [[ $T == 1 ]] && PIN=0
     p=$(free_port); tandem_lb "tandem-lb-${T}t" "$p" "$T" "$U1" "$U2"; PORT[tandem-lb-${T}t]=$p
     p=$(free_port); haproxy_proxy "haproxy-${T}t" "$p" "$T" "$U1" "$U2"; PORT[haproxy-${T}t]=$p
     p=$(free_port); nginx_proxy "nginx-${T}w" "$p" "$T" "$U1" "$U2"; PORT[nginx-${T}w]=$p
     THR[tandem-lb-${T}t]=$T; THR[haproxy-${T}t]=$T; THR[nginx-${T}w]=$T
     TARGETS+=("tandem-lb-${T}t" "haproxy-${T}t" "nginx-${T}w")
   done
+  PIN=""
   PORT[direct]=$U1; THR[direct]=0
   TARGETS+=(direct)
   # Each proxy must spread requests over both upstreams.

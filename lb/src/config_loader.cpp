@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -222,7 +223,62 @@ bool valid_cluster_name(const std::string& name) {
            });
 }
 
-void read_clusters(Reader& r, const YAML::Node& root, LbConfig& out) {
+// `tls: true`, or a mapping {enabled, serverName, caFile, verify} (present means enabled unless
+// it says enabled: false).
+void read_tls(Reader& r, const YAML::Node& cluster, const std::string& cluster_path,
+              const std::filesystem::path& base_dir, TlsConfig& out) {
+    const YAML::Node node = cluster["tls"];
+    const std::string path = cluster_path + ".tls";
+    if (!node.IsDefined() || node.IsNull()) {
+        return;
+    }
+    if (node.IsScalar()) {
+        r.flag(cluster, "tls", cluster_path, out.enabled);
+        return;
+    }
+    if (!r.mapping(node, path, {"enabled", "serverName", "caFile", "verify"})) {
+        return;
+    }
+    out.enabled = true;
+    r.flag(node, "enabled", path, out.enabled);
+    r.flag(node, "verify", path, out.verify);
+    if (auto s = r.scalar(node, "serverName", path)) {
+        boost::system::error_code ec;
+        (void)boost::asio::ip::make_address(s->first, ec);
+        const bool hostname =
+            !s->first.empty() && s->first.size() <= 253 &&
+            std::all_of(s->first.begin(), s->first.end(), [](unsigned char ch) {
+                return std::isalnum(ch) != 0 || ch == '-' || ch == '.' || ch == '*';
+            });
+        if (!hostname && ec) {
+            r.error(s->second, path + ".serverName",
+                    "must be a DNS name or an IP address (got '" + s->first + "')");
+        } else {
+            out.server_name = s->first;
+        }
+    }
+    if (auto s = r.scalar(node, "caFile", path)) {
+        std::filesystem::path file(s->first);
+        if (file.is_relative()) {
+            file = base_dir / file;  // relative to the configuration file
+        }
+        std::ifstream probe(file);
+        if (s->first.empty() || !probe) {
+            r.error(s->second, path + ".caFile",
+                    "cannot read '" + file.string() +
+                        "' (a PEM file of the CA certificates that sign the cluster's "
+                        "certificate; relative paths are from the configuration file)");
+        } else {
+            out.ca_file = file.string();
+        }
+    }
+    if (!out.verify && out.ca_file) {
+        r.error(node["caFile"], path + ".caFile", "is not used when verify is false: remove one");
+    }
+}
+
+void read_clusters(Reader& r, const YAML::Node& root, LbConfig& out,
+                   const std::filesystem::path& base_dir) {
     const YAML::Node list = root["clusters"];
     if (!list.IsDefined() || list.IsNull()) {
         r.error(root, "clusters", "is required: list the clusters to balance across");
@@ -236,7 +292,7 @@ void read_clusters(Reader& r, const YAML::Node& root, LbConfig& out) {
     for (std::size_t i = 0; i < list.size(); ++i) {
         const YAML::Node node = list[i];
         const std::string path = "clusters[" + std::to_string(i) + "]";
-        if (!r.mapping(node, path, {"name", "address", "weight", "backup"})) {
+        if (!r.mapping(node, path, {"name", "address", "weight", "backup", "tls"})) {
             continue;
         }
         ClusterConfig c;
@@ -256,6 +312,7 @@ void read_clusters(Reader& r, const YAML::Node& root, LbConfig& out) {
         r.address(node, "address", path, false, c.address);
         r.number(node, "weight", path, 1, 1000, c.weight);
         r.flag(node, "backup", path, c.backup);
+        read_tls(r, node, path, base_dir, c.tls);
         out.clusters.push_back(std::move(c));
     }
     if (!out.clusters.empty() &&
@@ -587,7 +644,7 @@ std::expected<LbConfig, Diagnostics> parse_lb_config(const std::string& text,
                 out.forwarded_proto = s->first;
             }
         }
-        read_clusters(r, root, out);
+        read_clusters(r, root, out, std::filesystem::path(file).parent_path());
         read_health(r, root, out.health_check);
         read_dns(r, root, out.dns);
         read_rest(r, root, out);

@@ -21,6 +21,7 @@
 #include "log.hpp"
 #include "metrics.hpp"
 #include "snapshot.hpp"
+#include "tls.hpp"
 #include "worker.hpp"
 
 namespace lb {
@@ -117,6 +118,7 @@ struct Server::Impl {
     std::unique_ptr<Resolver> resolver;
     std::vector<ClusterState> clusters;
     std::vector<std::unique_ptr<Worker>> workers;
+    std::vector<TlsContextPtr> tls;  // per cluster; nullptr where TLS is off
     tcp::acceptor admin;
     asio::signal_set signals;
     asio::steady_timer drain_timer;
@@ -393,39 +395,61 @@ struct Server::Impl {
         const auto elapsed = [&] {
             return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         };
-        const auto failed = [&](const char* stage, const error_code& ec) {
+        const auto failed = [&](const char* stage, const error_code& ec,
+                                std::string detail = {}) {
             out.seconds = elapsed();
             out.error = std::string(stage) + ": " +
                         (ec == beast::error::timeout
                              ? "timed out after " + std::to_string(hc.timeout.count()) + "ms"
-                             : ec.message());
+                         : detail.empty() ? ec.message()
+                                          : std::move(detail));
             return out;
         };
-        stream->expires_after(hc.timeout);
+        const ClusterConfig& cluster = *clusters[c].config;
+        stream->expires_after(hc.timeout);  // one deadline for connect, handshake and exchange
         auto [cec] = co_await stream->async_connect(ep->address, kNoThrow);
         if (cec) {
             ep->probe.reset();
             co_return failed("connect", cec);
         }
         http::request<http::empty_body> req{http::string_to_verb(hc.method), hc.path, 11};
-        req.set(http::field::host, hc.host.value_or(clusters[c].config->address.host));
+        req.set(http::field::host, hc.host.value_or(cluster.address.host));
         req.set(http::field::user_agent, "tandem-lb-health-check");
         req.set(http::field::connection, "close");
-        auto [wec, wn] = co_await http::async_write(*stream, req, kNoThrow);
-        if (wec) {
-            ep->probe.reset();
-            co_return failed("send", wec);
-        }
         beast::flat_buffer buffer(64 * 1024);
         http::response_parser<http::empty_body> parser;
         parser.skip(true);  // the status is all a check needs
-        auto [rec, rn] = co_await http::async_read_header(*stream, buffer, parser, kNoThrow);
+        const char* stage = "send";
+        error_code ec;
+        if (tls[c]) {
+            asio::ssl::stream<beast::tcp_stream&> secure(*stream, *tls[c]);
+            prepare_tls(secure, cluster);
+            auto [hec] =
+                co_await secure.async_handshake(asio::ssl::stream_base::client, kNoThrow);
+            if (hec) {
+                ep->probe.reset();
+                co_return failed("tls", hec, tls_failure(hec, secure.native_handle(), cluster));
+            }
+            std::tie(ec, std::ignore) = co_await http::async_write(secure, req, kNoThrow);
+            if (!ec) {
+                stage = "response";
+                std::tie(ec, std::ignore) =
+                    co_await http::async_read_header(secure, buffer, parser, kNoThrow);
+            }
+        } else {
+            std::tie(ec, std::ignore) = co_await http::async_write(*stream, req, kNoThrow);
+            if (!ec) {
+                stage = "response";
+                std::tie(ec, std::ignore) =
+                    co_await http::async_read_header(*stream, buffer, parser, kNoThrow);
+            }
+        }
         error_code ignored;
         stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
         stream->close();
         ep->probe.reset();
-        if (rec) {
-            co_return failed("response", rec);
+        if (ec) {
+            co_return failed(stage, ec);
         }
         out.status = parser.get().result_int();
         out.seconds = elapsed();
@@ -714,6 +738,12 @@ Server::~Server() = default;
 int Server::run(std::ostream& ready) {
     auto& s = *impl_;
     std::string error;
+    try {
+        s.tls = make_tls_contexts(s.config);
+    } catch (const std::runtime_error& e) {
+        log_line(LogLevel::kError, e.what());
+        return 1;
+    }
     auto fds = s.bind_listeners(error);
     if (fds.empty() || !s.bind_admin(error)) {
         log_line(LogLevel::kError, error + " (is another process using the port?)");
@@ -748,7 +778,7 @@ int Server::run(std::ostream& ready) {
     const tcp protocol = s.listen_endpoint.protocol();
     for (unsigned i = 0; i < s.threads; ++i) {
         s.workers.push_back(
-            std::make_unique<Worker>(i, s.config, s.metrics.worker(i), fds[i], protocol));
+            std::make_unique<Worker>(i, s.config, s.tls, s.metrics.worker(i), fds[i], protocol));
     }
     asio::co_spawn(s.ctx, s.startup(ready), [](std::exception_ptr e) {
         if (e) {

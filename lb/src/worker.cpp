@@ -72,6 +72,7 @@ bool is_parse_error(const error_code& ec) {
 
 bool nothing_received(const error_code& ec) {
     return ec == http::error::end_of_stream || ec == asio::error::eof ||
+           ec == asio::ssl::error::stream_truncated ||
            ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
 }
 
@@ -160,14 +161,25 @@ bool write_now(Socket& socket, Out& out, error_code& ec) {
     return ec || out.empty();
 }
 
+// Writes what write_now() left on an upstream connection, or all of it over TLS.
+template <class Upstream>
+Task<error_code> send_rest(Upstream& up, Out& out) {
+    if (up.tls) {
+        auto [e, n] = co_await asio::async_write(*up.tls, out, kNoThrow);
+        co_return e;
+    }
+    auto [e, n] = co_await asio::async_write(up.socket, out, kNoThrow);
+    co_return e;
+}
+
 // Reads from `socket` into `parser` through `buffer`: parses what is already buffered first and
 // reads only when the parser needs more. Returns once the header is complete (header_only), or
 // once the parser produced some body bytes, filled the body buffer or finished the message —
 // so a slowly trickling body is relayed as it comes. Beast's composed operations do the same
 // with more machinery (and a posted completion when the data is already buffered); this runs
 // twice per proxied request.
-template <bool isRequest>
-Task<error_code> read_message(Socket& socket, beast::flat_buffer& buffer,
+template <class Stream, bool isRequest>
+Task<error_code> read_message(Stream& socket, beast::flat_buffer& buffer,
                               http::parser<isRequest, http::buffer_body, PoolAllocator<char>>& parser,
                               bool header_only, std::size_t read_size) {
     const std::size_t room_before = header_only ? 0 : parser.get().body().size;
@@ -198,7 +210,9 @@ Task<error_code> read_message(Socket& socket, beast::flat_buffer& buffer,
         }
         const std::size_t room = std::min<std::size_t>(buffer.max_size() - buffer.size(), read_size);
         auto [rec, m] = co_await socket.async_read_some(buffer.prepare(room), kNoThrow);
-        if (rec == asio::error::eof) {
+        if (rec == asio::error::eof || rec == asio::ssl::error::stream_truncated) {
+            // (A TLS peer that closes without close_notify: the same end of stream; a body
+            // whose length is known is still checked by the parser.)
             if (!parser.got_some()) {
                 co_return error_code(http::error::end_of_stream);
             }
@@ -214,10 +228,12 @@ Task<error_code> read_message(Socket& socket, beast::flat_buffer& buffer,
 }
 }  // namespace
 
-Worker::Worker(unsigned index, const LbConfig& config, WorkerMetrics& metrics,
-               tcp::acceptor::native_handle_type listen_fd, tcp listen_protocol)
+Worker::Worker(unsigned index, const LbConfig& config, const std::vector<TlsContextPtr>& tls,
+               WorkerMetrics& metrics, tcp::acceptor::native_handle_type listen_fd,
+               tcp listen_protocol)
     : index_(index),
       config_(config),
+      tls_(tls),
       metrics_(metrics),
       guard_(asio::make_work_guard(ctx_)),
       acceptor_(ctx_.get_executor(), listen_protocol, listen_fd),
@@ -763,9 +779,22 @@ Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer, Watch& w
         // closed, so only then is the pooled connection probed first (one syscall).
         UpstreamPtr up = take_idle(*choice, now, !idempotent);
         if (!up) {
-            up = std::make_unique<Upstream>(ctx_);
-            watch.arm(up->socket, now + to.upstream_connect);
+            up = std::make_unique<Upstream>(ctx_, tls_[choice->cluster].get());
+            watch.arm(up->socket, now + to.upstream_connect);  // connect and TLS handshake
             auto [cec] = co_await up->socket.async_connect(choice->address, kNoThrow);
+            std::string tls_problem;
+            if (!cec && !watch.fired && up->tls) {
+                error_code ignored;
+                up->socket.set_option(tcp::no_delay(true), ignored);
+                prepare_tls(*up->tls, config_.clusters[choice->cluster]);
+                auto [hec] =
+                    co_await up->tls->async_handshake(asio::ssl::stream_base::client, kNoThrow);
+                if (hec && !watch.fired) {
+                    cec = hec;
+                    tls_problem = tls_failure(hec, up->tls->native_handle(),
+                                              config_.clusters[choice->cluster]);
+                }
+            }
             const bool timed_out = watch.fired;
             if (stopping_) {
                 co_return false;
@@ -779,12 +808,19 @@ Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer, Watch& w
                     exclude = choice->cluster;
                     continue;
                 }
-                co_return co_await reply(
-                    client, watch, timed_out ? 504 : 502,
-                    timed_out ? "upstream connect timeout (cluster " + cluster_name + ")"
-                              : "upstream connect failed (cluster " + cluster_name +
-                                    "): " + cec.message(),
-                    client_ka && rp.is_done(), started);
+                // (Built first: GCC 12 destroys a temporary of a conditional expression
+                // inside a co_await twice.)
+                std::string why;
+                if (timed_out) {
+                    why = "upstream connect timeout (cluster " + cluster_name + ")";
+                } else if (tls_problem.empty()) {
+                    why = "upstream connect failed (cluster " + cluster_name +
+                          "): " + cec.message();
+                } else {
+                    why = "TLS handshake with cluster " + cluster_name + " failed: " + tls_problem;
+                }
+                co_return co_await reply(client, watch, timed_out ? 504 : 502, why,
+                                         client_ka && rp.is_done(), started);
             }
             metrics_.upstream_connect(choice->cluster, true);
             error_code ignored;
@@ -815,9 +851,8 @@ Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer, Watch& w
             watch.arm(up->socket, coarse_now() + to.upstream_response);
             Out out;
             out.add(head.text);
-            if (!write_now(up->socket, out, wec)) {
-                auto [e, n] = co_await asio::async_write(up->socket, out, kNoThrow);
-                wec = e;
+            if (up->tls || !write_now(up->socket, out, wec)) {
+                wec = co_await send_rest(*up, out);
             }
             if (watch.fired) {
                 wec = asio::error::timed_out;
@@ -869,9 +904,8 @@ Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer, Watch& w
                 out.body(req_framing, chunk.chunk.get(), len, last);
                 watch.arm(up->socket, coarse_now() + to.upstream_response);
                 error_code e;
-                if (!write_now(up->socket, out, e)) {
-                    auto [ae, n] = co_await asio::async_write(up->socket, out, kNoThrow);
-                    e = ae;
+                if (up->tls || !write_now(up->socket, out, e)) {
+                    e = co_await send_rest(*up, out);
                 }
                 if (watch.fired) {
                     e = asio::error::timed_out;
@@ -915,7 +949,9 @@ Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer, Watch& w
                 resp->skip(true);
             }
             watch.arm(up->socket, read_deadline);
-            error_code e = co_await read_message(up->socket, up->buffer, *resp, true, kUpstreamRead);
+            error_code e =
+                up->tls ? co_await read_message(*up->tls, up->buffer, *resp, true, kUpstreamRead)
+                        : co_await read_message(up->socket, up->buffer, *resp, true, kUpstreamRead);
             if (watch.fired) {
                 e = asio::error::timed_out;
             }
@@ -999,7 +1035,10 @@ Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer, Watch& w
                 watch.arm(up->socket, coarse_now() + to.upstream_response);
                 resp->eager(true);
                 const error_code e =
-                    co_await read_message(up->socket, up->buffer, *resp, false, kUpstreamRead);
+                    up->tls
+                        ? co_await read_message(*up->tls, up->buffer, *resp, false, kUpstreamRead)
+                        : co_await read_message(up->socket, up->buffer, *resp, false,
+                                                kUpstreamRead);
                 if (e || watch.fired) {
                     // The upstream failed mid-body: closing the client connection is the
                     // only way left to tell it the response is incomplete.

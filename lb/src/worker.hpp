@@ -22,6 +22,7 @@
 #include "lb/picker.hpp"
 #include "metrics.hpp"
 #include "snapshot.hpp"
+#include "tls.hpp"
 
 namespace lb {
 
@@ -40,7 +41,8 @@ using Task = boost::asio::awaitable<T, Executor>;
 // snapshot, drain() on SIGTERM, stop_now() at the drain deadline.
 class Worker {
 public:
-    Worker(unsigned index, const LbConfig& config, WorkerMetrics& metrics,
+    Worker(unsigned index, const LbConfig& config, const std::vector<TlsContextPtr>& tls,
+           WorkerMetrics& metrics,
            boost::asio::ip::tcp::acceptor::native_handle_type listen_fd,
            boost::asio::ip::tcp listen_protocol);
     ~Worker();
@@ -83,8 +85,14 @@ private:
         boost::intrusive::list<Watch, boost::intrusive::constant_time_size<false>>;
 
     struct Upstream {
-        explicit Upstream(boost::asio::io_context& ctx) : socket(ctx.get_executor()) {}
+        Upstream(boost::asio::io_context& ctx, boost::asio::ssl::context* tls_context)
+            : socket(ctx.get_executor()) {
+            if (tls_context != nullptr) {
+                tls.emplace(socket, *tls_context);
+            }
+        }
         Socket socket;
+        std::optional<boost::asio::ssl::stream<Socket&>> tls;  // over `socket` when TLS is on
         boost::beast::flat_buffer buffer{256 * 1024};
         Clock::time_point idle_since{};
         bool reused = false;
@@ -130,6 +138,7 @@ private:
 
     unsigned index_;
     const LbConfig& config_;
+    const std::vector<TlsContextPtr>& tls_;
     WorkerMetrics& metrics_;
     // One thread runs it, and only that thread touches its sockets: no per-descriptor locking
     // (posts from the main context still lock the scheduler).

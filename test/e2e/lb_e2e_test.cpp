@@ -55,12 +55,15 @@ struct Upstream {
     std::unique_ptr<ChildProcess> process;
 
     static std::unique_ptr<Upstream> start(const std::string& name, std::uint16_t port = 0,
-                                           const std::string& host = "127.0.0.1") {
+                                           const std::string& host = "127.0.0.1",
+                                           std::vector<std::string> extra = {}) {
         auto u = std::make_unique<Upstream>();
         u->name = name;
         u->host = host;
-        u->process = std::make_unique<ChildProcess>(std::vector<std::string>{
-            FAKE_UPSTREAM_PATH, "--name", name, "--host", host, "--port", std::to_string(port)});
+        std::vector<std::string> argv{FAKE_UPSTREAM_PATH, "--name", name, "--host", host,
+                                      "--port", std::to_string(port)};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        u->process = std::make_unique<ChildProcess>(std::move(argv));
         const auto line = u->process->read_line(10s);
         if (!line || line->find("listening on") == std::string::npos) {
             return nullptr;
@@ -387,6 +390,130 @@ TEST(Balancer, LimitsAndMalformedRequests) {
     const auto slow = support::raw_exchange(lb->port, "GET / HTTP/1.1\r\nHost: x\r\n", 5s);
     EXPECT_EQ(slow.rfind("HTTP/1.1 408", 0), 0u) << slow;
     EXPECT_EQ(support::http_request(lb->port, "GET", "/").status, 200u);  // still serving
+}
+
+// A throwaway PKI made with the openssl command: a CA, a second CA that signed nothing we
+// serve, and a certificate for router.test and 127.0.0.1 signed by the first.
+struct TestPki {
+    fs::path dir;
+    bool ok = false;
+    TestPki() {
+        dir = fs::temp_directory_path() / ("tandem-lb-pki-" + std::to_string(::getpid()));
+        fs::create_directories(dir);
+        const std::string d = dir.string();
+        const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+        const std::string cmd =
+            "set -e; cd '" + d + "'; exec >openssl.log 2>&1\n"
+            "openssl req -x509" + ec + " -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca\n"
+            "openssl req -x509" + ec + " -keyout other.key -out other-ca.pem -days 2 "
+            "-subj /CN=other-ca\n"
+            "openssl req" + ec + " -keyout server.key -out server.csr -subj /CN=router.test\n"
+            "printf 'subjectAltName=DNS:router.test,IP:127.0.0.1\\n' >san.ext\n"
+            "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+            "-out server.pem -days 2 -extfile san.ext\n";
+        ok = std::system(("bash -c \"" + cmd + "\"").c_str()) == 0;
+    }
+    ~TestPki() {
+        std::error_code ignored;
+        fs::remove_all(dir, ignored);
+    }
+    std::vector<std::string> server_args() const {
+        return {"--tls-cert", (dir / "server.pem").string(), "--tls-key",
+                (dir / "server.key").string()};
+    }
+};
+
+std::string endpoint_error(const Json& status, const std::string& cluster) {
+    for (const auto& c : status["clusters"]) {
+        if (c["name"] == cluster && !c["endpoints"].empty()) {
+            const auto& last = c["endpoints"][0]["last_check"];
+            return last.is_object() && last["error"].is_string() ? last["error"].get<std::string>()
+                                                                  : "";
+        }
+    }
+    return "";
+}
+
+TEST(Balancer, TlsClustersAreVerifiedAndGetSni) {
+    TestPki pki;
+    ASSERT_TRUE(pki.ok) << "openssl failed; see " << (pki.dir / "openssl.log");
+    auto secure = Upstream::start("secure", 0, "127.0.0.1", pki.server_args());
+    ASSERT_TRUE(secure);
+    const std::string ca = (pki.dir / "ca.pem").string();
+    const std::string other = (pki.dir / "other-ca.pem").string();
+    const std::string addr = secure->address();
+    auto lb = Balancer::start(
+        "threads: 1\nclusters:\n"
+        "  - {name: good, address: '" + addr + "', tls: {serverName: router.test, caFile: '" + ca +
+        "'}}\n"
+        "  - {name: wrongname, address: '" + addr + "', tls: {serverName: other.test, caFile: '" +
+        ca + "'}}\n"
+        "  - {name: wrongca, address: '" + addr + "', tls: {serverName: router.test, caFile: '" +
+        other + "'}}\n"
+        "  - {name: unverified, address: '" + addr + "', tls: {verify: false}}\n" + kFastChecks +
+        "retry:\n  ejectFor: 0s\n");
+    ASSERT_TRUE(lb);
+    ASSERT_TRUE(wait_until(
+        [&] {
+            return lb->endpoint_healthy("good", true) && lb->endpoint_healthy("unverified", true) &&
+                   lb->endpoint_healthy("wrongname", false) &&
+                   lb->endpoint_healthy("wrongca", false);
+        },
+        5s))
+        << lb->status().dump(2);
+    const auto status = lb->status();
+    EXPECT_NE(endpoint_error(status, "wrongname").find("hostname mismatch"), std::string::npos)
+        << status.dump(2);
+    EXPECT_NE(endpoint_error(status, "wrongname").find("name checked: other.test"),
+              std::string::npos);
+    EXPECT_NE(endpoint_error(status, "wrongca").find("certificate verify failed"),
+              std::string::npos)
+        << status.dump(2);
+    // Requests go over TLS to the healthy clusters: SNI router.test for good, none for the
+    // unverified cluster addressed by IP; bodies and headers pass through.
+    std::map<std::string, int> sni;
+    for (int i = 0; i < 8; ++i) {
+        const auto r = support::http_request(lb->port, "POST", "/echo", "over tls",
+                                             {{"Host", "petstore.apps.example.com"}});
+        ASSERT_EQ(r.status, 200u) << r.body;
+        EXPECT_EQ(r.body, "over tls");
+        EXPECT_EQ(r.headers.at("x-echo-host"), "petstore.apps.example.com");
+        ++sni[r.headers.at("x-echo-sni")];
+    }
+    EXPECT_EQ(sni["router.test"], 4) << "good";
+    EXPECT_EQ(sni["-"], 4) << "unverified";
+    const auto big = support::http_request(lb->port, "GET", "/chunked?bytes=300000");
+    EXPECT_EQ(big.status, 200u);
+    EXPECT_EQ(big.body.size(), 300000u);
+
+    // Without health checks the request path meets the failure itself: the handshake fails,
+    // the request is retried on another cluster; with nowhere else to go it is a 502 that
+    // says why.
+    auto only_bad = Balancer::start(
+        "threads: 1\nclusters:\n"
+        "  - {name: wrongname, address: '" + addr + "', tls: {serverName: other.test, caFile: '" +
+        ca + "'}}\n  - {name: good, address: '" + addr +
+        "', tls: {serverName: router.test, caFile: '" + ca +
+        "'}}\nhealthCheck:\n  enabled: false\nretry:\n  ejectFor: 0s\n");
+    ASSERT_TRUE(only_bad);
+    for (int i = 0; i < 4; ++i) {
+        EXPECT_EQ(support::http_request(only_bad->port, "GET", "/").status, 200u);
+    }
+    EXPECT_GE(only_bad->metric("tandem_lb_retries_total{cluster=\"wrongname\",reason=\"connect\""),
+              2);
+    auto none = Balancer::start(
+        "threads: 1\nclusters:\n"
+        "  - {name: wrongname, address: '" + addr + "', tls: {serverName: other.test, caFile: '" +
+        ca + "'}}\nhealthCheck:\n  enabled: false\n");
+    ASSERT_TRUE(none);
+    const auto r = support::http_request(none->port, "GET", "/");
+    EXPECT_EQ(r.status, 502u);
+    EXPECT_NE(r.body.find("TLS handshake with cluster wrongname failed: certificate verify "
+                          "failed: hostname mismatch (name checked: other.test)"),
+              std::string::npos)
+        << r.body;
+    // ... and the balancer is still there to say it again.
+    EXPECT_EQ(support::http_request(none->port, "GET", "/").status, 502u);
 }
 
 TEST(Balancer, SlowUpstreamIs504) {

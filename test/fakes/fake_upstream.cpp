@@ -5,6 +5,8 @@
 //   GET /chunked?bytes=N   a chunked response of N bytes
 //   GET /count             requests served so far (excluding /health)
 //   anything else          200 "NAME\n" with X-Upstream: NAME
+//   with --tls-cert FILE --tls-key FILE it speaks only TLS; /echo then shows the SNI it got
+//   (X-Echo-SNI)
 // Prints "fake-upstream NAME listening on HOST:PORT" once bound.
 #include <atomic>
 #include <charconv>
@@ -12,6 +14,7 @@
 #include <string>
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -38,7 +41,16 @@ std::uint64_t query_number(std::string_view target, std::string_view key) {
     return v;
 }
 
-asio::awaitable<void> session(tcp::socket socket) {
+std::string sni(tcp::socket& /*plain*/) { return "-"; }
+std::string sni(asio::ssl::stream<tcp::socket>& s) {
+    const char* server_name = SSL_get_servername(s.native_handle(), TLSEXT_NAMETYPE_host_name);
+    return server_name != nullptr ? server_name : "-";
+}
+tcp::socket& lowest(tcp::socket& s) { return s; }
+tcp::socket& lowest(asio::ssl::stream<tcp::socket>& s) { return s.next_layer(); }
+
+template <class Stream>
+asio::awaitable<void> session(Stream socket) {
     beast::flat_buffer buffer;
     for (;;) {
         http::request_parser<http::string_body> parser;
@@ -86,6 +98,7 @@ asio::awaitable<void> session(tcp::socket socket) {
                 res.set("X-Echo-Custom", req["X-Custom"].empty() ? "-" : std::string(req["X-Custom"]));
                 res.set("X-Echo-Hop", req["X-Hop"].empty() ? "-" : std::string(req["X-Hop"]));
                 res.set("X-Echo-Body-Bytes", std::to_string(req.body().size()));
+                res.set("X-Echo-SNI", sni(socket));
                 res.body() = std::move(req.body());
             } else if (path == "/count") {
                 res.body() = std::to_string(served) + "\n";
@@ -107,16 +120,29 @@ asio::awaitable<void> session(tcp::socket socket) {
         }
     }
     boost::system::error_code ignored;
-    socket.shutdown(tcp::socket::shutdown_both, ignored);
+    lowest(socket).shutdown(tcp::socket::shutdown_both, ignored);
 }
 
-asio::awaitable<void> accept_loop(tcp::acceptor& acceptor) {
+asio::awaitable<void> tls_session(tcp::socket socket, asio::ssl::context& tls) {
+    asio::ssl::stream<tcp::socket> stream(std::move(socket), tls);
+    auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kNoThrow);
+    if (!ec) {
+        co_await session(std::move(stream));
+    }
+}
+
+asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, asio::ssl::context* tls) {
     for (;;) {
         auto [ec, socket] = co_await acceptor.async_accept(kNoThrow);
         if (ec) {
             continue;
         }
-        asio::co_spawn(acceptor.get_executor(), session(std::move(socket)), asio::detached);
+        if (tls != nullptr) {
+            asio::co_spawn(acceptor.get_executor(), tls_session(std::move(socket), *tls),
+                           asio::detached);
+        } else {
+            asio::co_spawn(acceptor.get_executor(), session(std::move(socket)), asio::detached);
+        }
     }
 }
 
@@ -125,6 +151,8 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor) {
 int main(int argc, char** argv) {
     std::string host = "127.0.0.1";
     unsigned short port = 0;
+    std::string cert;
+    std::string key;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string flag = argv[i];
         if (flag == "--name") {
@@ -133,7 +161,17 @@ int main(int argc, char** argv) {
             host = argv[i + 1];
         } else if (flag == "--port") {
             port = static_cast<unsigned short>(std::stoi(argv[i + 1]));
+        } else if (flag == "--tls-cert") {
+            cert = argv[i + 1];
+        } else if (flag == "--tls-key") {
+            key = argv[i + 1];
         }
+    }
+    std::unique_ptr<asio::ssl::context> tls;
+    if (!cert.empty()) {
+        tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+        tls->use_certificate_chain_file(cert);
+        tls->use_private_key_file(key, asio::ssl::context::pem);
     }
     asio::io_context ctx(1);
     tcp::acceptor acceptor(ctx);
@@ -149,7 +187,7 @@ int main(int argc, char** argv) {
     acceptor.listen();
     std::cout << "fake-upstream " << name << " listening on " << host << ":"
               << acceptor.local_endpoint().port() << std::endl;
-    asio::co_spawn(ctx, accept_loop(acceptor), asio::detached);
+    asio::co_spawn(ctx, accept_loop(acceptor, tls.get()), asio::detached);
     asio::signal_set signals(ctx, SIGTERM, SIGINT);
     signals.async_wait([&](auto, int) { ctx.stop(); });
     ctx.run();

@@ -19,12 +19,27 @@ struct HostPort {
     [[nodiscard]] std::string to_string() const;
 };
 
+// TLS to a cluster (an OpenShift router on :443). Verification is on unless turned off.
+struct TlsConfig {
+    bool enabled = false;
+    // SNI and the name the certificate must match; default: the address host (an IP address
+    // is matched against the certificate's IP SANs and sent without SNI).
+    std::optional<std::string> server_name;
+    std::optional<std::string> ca_file;  // PEM bundle; default: the system trust store
+    bool verify = true;
+};
+
 struct ClusterConfig {
     std::string name;
     HostPort address;
     std::int64_t weight = 1;  // 1..1000
     bool backup = false;
+    TlsConfig tls;
     config::Source source;
+    // The name TLS verifies and sends as SNI.
+    [[nodiscard]] const std::string& tls_name() const {
+        return tls.server_name ? *tls.server_name : address.host;
+    }
 };
 
 // Inclusive status ranges that count as a passing check ("200-399", "200", "204").

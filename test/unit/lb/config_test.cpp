@@ -1,3 +1,8 @@
+#include <filesystem>
+#include <fstream>
+
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include "lb/config.hpp"
@@ -148,6 +153,61 @@ TEST(LbConfig, NeedsAPrimaryCluster) {
                          "every cluster is a backup"));
     EXPECT_TRUE(contains(errors_of("listen: 127.0.0.1:80\n"), "clusters: is required"));
     EXPECT_TRUE(contains(errors_of("clusters: [\n"), "not valid YAML"));
+}
+
+TEST(LbConfig, ClusterTls) {
+    const auto dir = std::filesystem::temp_directory_path() /
+                     ("tandem-lb-tls-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir / "ca.pem") << "-----BEGIN CERTIFICATE-----\n";
+    const std::string file = (dir / "lb.yaml").string();
+    auto r = lb::parse_lb_config(R"(clusters:
+  - name: east
+    address: router.east.example.com:443
+    tls: true
+  - name: west
+    address: 10.0.2.15:443
+    tls:
+      serverName: api.apps.example.com
+      caFile: ca.pem
+  - name: lab
+    address: 10.0.2.16:443
+    tls: {verify: false}
+  - name: plain
+    address: 10.0.2.17:80
+    tls: {enabled: false, serverName: x.example.com}
+)",
+                                 file);
+    ASSERT_TRUE(r) << (r ? "" : r.error().front().to_string());
+    const auto& c = r->clusters;
+    EXPECT_TRUE(c[0].tls.enabled);
+    EXPECT_TRUE(c[0].tls.verify);
+    EXPECT_EQ(c[0].tls_name(), "router.east.example.com");  // the address host by default
+    EXPECT_EQ(c[1].tls_name(), "api.apps.example.com");
+    EXPECT_EQ(c[1].tls.ca_file, (dir / "ca.pem").string());  // relative to the file
+    EXPECT_TRUE(c[2].tls.enabled);
+    EXPECT_FALSE(c[2].tls.verify);
+    EXPECT_FALSE(c[3].tls.enabled);
+
+    const auto errors = [&](const std::string& tls) {
+        std::vector<std::string> out;
+        auto bad = lb::parse_lb_config("clusters:\n  - name: a\n    address: a.example.com:443\n"
+                                       "    tls: " + tls + "\n",
+                                       file);
+        if (!bad) {
+            for (const auto& d : bad.error()) {
+                out.push_back(d.to_string());
+            }
+        }
+        return out;
+    };
+    EXPECT_TRUE(contains(errors("{caFile: missing.pem}"), "lb.yaml:4"));
+    EXPECT_TRUE(contains(errors("{caFile: missing.pem}"), "clusters[0].tls.caFile: cannot read"));
+    EXPECT_TRUE(contains(errors("{verify: false, caFile: ca.pem}"), "is not used when verify"));
+    EXPECT_TRUE(contains(errors("{serverName: 'bad name!'}"), "tls.serverName: must be a DNS"));
+    EXPECT_TRUE(contains(errors("{sni: x}"), "tls.sni: unknown field"));
+    EXPECT_TRUE(contains(errors("yes"), "must be true or false"));
+    std::filesystem::remove_all(dir);
 }
 
 TEST(LbConfig, DurationsSizesAndAddresses) {
