@@ -962,9 +962,12 @@ Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer, Watch& w
                 // now is an EAGAIN half the time (~15% after one yield).
                 co_await asio::post(ctx_.get_executor(), asio::use_awaitable_t<Executor>{});
             }
-            error_code e =
-                up->tls ? co_await read_message(*up->tls, up->buffer, *resp, true, kUpstreamRead)
-                        : co_await read_message(up->socket, up->buffer, *resp, true, kUpstreamRead);
+            error_code e;
+            if (up->tls) {  // (if/else, not ?: around co_await: GCC 12's coroutine bugs)
+                e = co_await read_message(*up->tls, up->buffer, *resp, true, kUpstreamRead);
+            } else {
+                e = co_await read_message(up->socket, up->buffer, *resp, true, kUpstreamRead);
+            }
             if (watch.fired) {
                 e = asio::error::timed_out;
             }
@@ -1047,11 +1050,13 @@ Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer, Watch& w
                 body.size = kChunk;
                 watch.arm(up->socket, coarse_now() + to.upstream_response);
                 resp->eager(true);
-                const error_code e =
-                    up->tls
-                        ? co_await read_message(*up->tls, up->buffer, *resp, false, kUpstreamRead)
-                        : co_await read_message(up->socket, up->buffer, *resp, false,
-                                                kUpstreamRead);
+                error_code e;
+                if (up->tls) {
+                    e = co_await read_message(*up->tls, up->buffer, *resp, false, kUpstreamRead);
+                } else {
+                    e = co_await read_message(up->socket, up->buffer, *resp, false,
+                                              kUpstreamRead);
+                }
                 if (e || watch.fired) {
                     // The upstream failed mid-body: closing the client connection is the
                     // only way left to tell it the response is incomplete.
