@@ -536,7 +536,7 @@ Task<void> Worker::accept_loop() {
             continue;
         }
         ++sessions_;
-        asio::co_spawn(ctx_.get_executor(), session(std::move(socket)), asio::detached);
+        asio::co_spawn(ctx_.get_executor(), session(std::move(socket), false), asio::detached);
     }
 }
 
@@ -583,18 +583,53 @@ struct InFlight {
 
 }  // namespace
 
-Task<void> Worker::session(Socket client) {
+void Worker::park(Socket client, Clock::time_point deadline) {
+    auto parked = std::make_unique<Parked>(std::move(client));
+    Parked& p = *parked;
+    p.watch.idle = true;
+    p.watch.parked = true;  // the ticker only checks its deadline
+    p.watch.arm(p.socket, deadline);
+    watches_.push_back(p.watch);
+    // The handler owns the connection: if the worker's io_context goes away first, destroying
+    // the handler closes it.
+    p.socket.async_wait(Socket::wait_read, [this, parked = std::move(parked)](error_code ec) mutable {
+        parked->watch.unlink();
+        if (ec || parked->watch.fired || draining_ || stopping_) {
+            close_quietly(parked->socket);
+            metrics_.client_connections(-1);
+            --sessions_;
+            session_ended();
+            return;
+        }
+        asio::co_spawn(ctx_.get_executor(), session(std::move(parked->socket), true),
+                       asio::detached);
+    });
+}
+
+Task<void> Worker::session(Socket client, bool resumed) {
     Watch watch;
     watches_.push_back(watch);
-    metrics_.client_connections(1);
     error_code ec;
-    client.set_option(tcp::no_delay(true), ec);
-    client.non_blocking(true, ec);
+    if (!resumed) {
+        metrics_.client_connections(1);
+        client.set_option(tcp::no_delay(true), ec);
+        client.non_blocking(true, ec);
+    }
     const auto remote = client.remote_endpoint(ec);
     const ClientAddress client_address(ec ? asio::ip::address() : remote.address());
     beast::flat_buffer buffer(config_.limits.max_header_bytes + kChunk);
-    bool first = true;
-    while (!draining_ && !stopping_) {
+    bool first = !resumed;
+    error_code gone;  // the client closed or reset while parked
+    if (resumed) {
+        // Back from parking: the next request is readable now.
+        const std::size_t n = client.read_some(buffer.prepare(1024), gone);  // non-blocking
+        if (gone == asio::error::would_block || gone == asio::error::try_again) {
+            gone = {};
+        } else if (!gone) {
+            buffer.commit(n);
+        }
+    }
+    while (!gone && !draining_ && !stopping_) {
         if (buffer.size() == 0) {
             // Waiting for the next request's first byte: the idle keep-alive timeout (the
             // header timeout on a new connection); drain closes the connection here.
@@ -612,18 +647,15 @@ Task<void> Worker::session(Socket client) {
                 co_await asio::post(ctx_.get_executor(), asio::use_awaitable_t<Executor>{});
             }
             auto [rec, n] = co_await client.async_read_some(buffer.prepare(1024), kNoThrow);
-            if (rec == asio::error::operation_aborted && watch.park && !watch.fired) {
-                // Idle for a while (the ticker cancelled the read): give the buffer back and
-                // wait for readability with none, as nginx and HAProxy do; an idle keep-alive
-                // connection then costs little more than its socket.
-                watch.park = false;
-                buffer.shrink_to_fit();
-                auto [wec] = co_await client.async_wait(Socket::wait_read, kNoThrow);
-                rec = wec;
-                n = 0;
-                if (!rec && !watch.fired) {
-                    n = client.read_some(buffer.prepare(1024), rec);  // non-blocking
-                }
+            if (rec == asio::error::operation_aborted && watch.park && !watch.fired &&
+                !draining_ && !stopping_) {
+                // Idle for a while (the ticker cancelled the read): this coroutine ends and
+                // the connection waits for readability as a small parked object, with no
+                // buffer and no coroutine frame (as nginx and HAProxy keep idle connections);
+                // a new session starts when the next request arrives.
+                watch.unlink();
+                park(std::move(client), watch.deadline);
+                co_return;
             }
             watch.idle = false;
             if (rec || watch.fired || n == 0) {

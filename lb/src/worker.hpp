@@ -83,6 +83,11 @@ private:
     };
     using WatchList =
         boost::intrusive::list<Watch, boost::intrusive::constant_time_size<false>>;
+    struct Parked {
+        explicit Parked(Socket s) : socket(std::move(s)) {}
+        Watch watch;
+        Socket socket;
+    };
 
     struct Upstream {
         Upstream(boost::asio::io_context& ctx, boost::asio::ssl::context* tls_context)
@@ -116,7 +121,11 @@ private:
 
     Task<void> accept_loop();
     Task<void> ticker();
-    Task<void> session(Socket client);
+    // A client connection's requests; `resumed` when it comes back from parking.
+    Task<void> session(Socket client, bool resumed);
+    // An idle keep-alive connection without a coroutine: waits for readability (or `deadline`,
+    // or drain) as a small heap object, then starts a new session.
+    void park(Socket client, Clock::time_point deadline);
     Task<bool> exchange(Socket& client, boost::beast::flat_buffer& buffer, Watch& watch,
                         const ClientAddress& client_address);
     Task<bool> reply(Socket& client, Watch& watch, unsigned status, std::string_view text,

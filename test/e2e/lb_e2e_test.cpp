@@ -319,25 +319,53 @@ TEST(Balancer, ForwardingAndHopByHopHeaders) {
 TEST(Balancer, KeepAliveConnectionsSurviveIdlePeriods) {
     auto a = Upstream::start("east");
     ASSERT_TRUE(a);
-    auto lb = Balancer::start("threads: 1\n" + cluster_yaml({{"east", a->address()}}));
+    auto lb = Balancer::start("threads: 1\ntimeouts:\n  clientIdle: 2500ms\n" +
+                              cluster_yaml({{"east", a->address()}}));
     ASSERT_TRUE(lb);
     asio::io_context ioc;
-    beast::tcp_stream stream(ioc);
-    stream.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), lb->port));
-    beast::flat_buffer buffer;
-    // The second request comes after the balancer has parked the idle connection (1 s).
-    for (int i = 0; i < 2; ++i) {
+    const asio::ip::tcp::endpoint at(asio::ip::make_address("127.0.0.1"), lb->port);
+    const auto get = [](beast::tcp_stream& s, beast::flat_buffer& b) {
         http::request<http::string_body> req{http::verb::get, "/", 11};
         req.set(http::field::host, "x");
-        http::write(stream, req);
+        http::write(s, req);
         http::response<http::string_body> res;
-        http::read(stream, buffer, res);
+        http::read(s, b, res);
         EXPECT_EQ(res.result_int(), 200u);
         EXPECT_EQ(res.body(), "east\n");
-        if (i == 0) {
-            std::this_thread::sleep_for(1500ms);  // the idle period under test
-        }
-    }
+    };
+    const auto closed_by_balancer = [](beast::tcp_stream& s, beast::flat_buffer& b) {
+        http::response<http::string_body> res;
+        boost::system::error_code ec;
+        s.expires_after(10s);
+        http::read(s, b, res, ec);
+        return ec == http::error::end_of_stream;
+    };
+    beast::tcp_stream stream(ioc);
+    stream.connect(at);
+    beast::flat_buffer buffer;
+    // The second request comes after the balancer has parked the idle connection (1 s).
+    get(stream, buffer);
+    std::this_thread::sleep_for(1500ms);  // the idle period under test
+    get(stream, buffer);
+    EXPECT_EQ(lb->status()["client_connections"], 1);
+
+    // A parked connection is still closed at clientIdle.
+    const auto idle_from = std::chrono::steady_clock::now();
+    EXPECT_TRUE(closed_by_balancer(stream, buffer));
+    const auto idle_for = std::chrono::steady_clock::now() - idle_from;
+    EXPECT_GE(idle_for, 2000ms);
+    EXPECT_LT(idle_for, 4000ms);
+    EXPECT_TRUE(wait_until([&] { return lb->status()["client_connections"] == 0; }, 2s));
+
+    // SIGTERM closes parked connections at once and exits.
+    beast::tcp_stream last(ioc);
+    last.connect(at);
+    beast::flat_buffer last_buffer;
+    get(last, last_buffer);
+    std::this_thread::sleep_for(1300ms);  // parked
+    lb->process->signal(SIGTERM);
+    EXPECT_EQ(lb->process->wait(3s), 0);
+    EXPECT_TRUE(closed_by_balancer(last, last_buffer));
 }
 
 TEST(Balancer, LargeAndChunkedBodiesStreamBothWays) {
