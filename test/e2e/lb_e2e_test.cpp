@@ -544,6 +544,40 @@ TEST(Balancer, TlsClustersAreVerifiedAndGetSni) {
     EXPECT_EQ(support::http_request(none->port, "GET", "/").status, 502u);
 }
 
+// Routers close idle keep-alive connections; one the balancer still holds in its pool must not
+// cost a request: an idempotent one is retried on a fresh connection, a non-idempotent one
+// probes the pooled connection first. Plain and TLS (close_notify) both.
+TEST(Balancer, PooledConnectionsTheClusterClosedCostNoRequest) {
+    TestPki pki;
+    ASSERT_TRUE(pki.ok) << "openssl failed; see " << (pki.dir / "openssl.log");
+    auto tls_args = pki.server_args();
+    tls_args.insert(tls_args.end(), {"--close-idle-ms", "300"});
+    auto plain = Upstream::start("plain", 0, "127.0.0.1", {"--close-idle-ms", "300"});
+    auto secure = Upstream::start("secure", 0, "127.0.0.1", tls_args);
+    ASSERT_TRUE(plain && secure);
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"plain", "clusters:\n  - {name: plain, address: '" + plain->address() + "'}\n"},
+        {"secure", "clusters:\n  - {name: secure, address: '" + secure->address() +
+                       "', tls: {serverName: router.test, caFile: '" +
+                       (pki.dir / "ca.pem").string() + "'}}\n"}};
+    for (const auto& [name, clusters] : cases) {
+        SCOPED_TRACE(name);
+        auto lb = Balancer::start("threads: 1\n" + clusters + "healthCheck:\n  enabled: false\n");
+        ASSERT_TRUE(lb);
+        EXPECT_EQ(support::http_request(lb->port, "GET", "/").status, 200u);  // pools one
+        std::this_thread::sleep_for(600ms);  // the cluster closes it after 300 ms idle
+        const auto get = support::http_request(lb->port, "GET", "/");
+        EXPECT_EQ(get.status, 200u) << get.body;
+        EXPECT_EQ(lb->metric("tandem_lb_retries_total{cluster=\"" + name +
+                             "\",reason=\"stale_connection\""),
+                  1);
+        std::this_thread::sleep_for(600ms);
+        const auto post = support::http_request(lb->port, "POST", "/echo", "once");
+        EXPECT_EQ(post.status, 200u) << post.body;
+        EXPECT_EQ(post.body, "once");
+    }
+}
+
 TEST(Balancer, SlowUpstreamIs504) {
     auto a = Upstream::start("east");
     ASSERT_TRUE(a);

@@ -6,7 +6,7 @@
 //   GET /count             requests served so far (excluding /health)
 //   anything else          200 "NAME\n" with X-Upstream: NAME
 //   with --tls-cert FILE --tls-key FILE it speaks only TLS; /echo then shows the SNI it got
-//   (X-Echo-SNI)
+//   (X-Echo-SNI); with --close-idle-ms N it closes keep-alive connections idle N ms
 // Prints "fake-upstream NAME listening on HOST:PORT" once bound.
 #include <atomic>
 #include <charconv>
@@ -27,6 +27,7 @@ constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 namespace {
 
 std::string name = "upstream";
+unsigned close_idle_ms = 0;  // --close-idle-ms: close a keep-alive connection idle this long
 bool sick = false;
 std::uint64_t served = 0;
 
@@ -52,10 +53,43 @@ tcp::socket& lowest(asio::ssl::stream<tcp::socket>& s) { return s.next_layer(); 
 template <class Stream>
 asio::awaitable<void> session(Stream socket) {
     beast::flat_buffer buffer;
+    asio::steady_timer idle(socket.get_executor());
+    unsigned generation = 0;
+    bool idled_out = false;
     for (;;) {
         http::request_parser<http::string_body> parser;
         parser.body_limit(64 * 1024 * 1024);
+        // With --close-idle-ms, a connection with no request that long is closed (a TLS one with
+        // close_notify first), as routers do to idle keep-alive connections.
+        idled_out = false;
+        if (close_idle_ms > 0 && buffer.size() == 0) {
+            const unsigned armed = ++generation;
+            idle.expires_after(std::chrono::milliseconds(close_idle_ms));
+            idle.async_wait([&, armed](boost::system::error_code tec) {
+                if (!tec && armed == generation) {  // not a fire left over from a request
+                    idled_out = true;
+                    lowest(socket).cancel();
+                }
+            });
+        }
         auto [ec, n] = co_await http::async_read(socket, buffer, parser, kNoThrow);
+        ++generation;
+        idle.cancel();
+        if (idled_out) {
+            if constexpr (!std::is_same_v<Stream, tcp::socket>) {
+                // Sends close_notify; the peer's answer is not waited for long.
+                asio::steady_timer bound(socket.get_executor());
+                bound.expires_after(std::chrono::milliseconds(200));
+                bound.async_wait([&](boost::system::error_code tec) {
+                    if (!tec) {
+                        lowest(socket).cancel();
+                    }
+                });
+                co_await socket.async_shutdown(kNoThrow);
+                bound.cancel();
+            }
+            break;
+        }
         if (ec) {
             break;
         }
@@ -161,6 +195,8 @@ int main(int argc, char** argv) {
             host = argv[i + 1];
         } else if (flag == "--port") {
             port = static_cast<unsigned short>(std::stoi(argv[i + 1]));
+        } else if (flag == "--close-idle-ms") {
+            close_idle_ms = static_cast<unsigned>(std::stoi(argv[i + 1]));
         } else if (flag == "--tls-cert") {
             cert = argv[i + 1];
         } else if (flag == "--tls-key") {
