@@ -1,9 +1,10 @@
 #include "lb/headers.hpp"
 
-#include <array>
-#include <vector>
+#include <algorithm>
 
 #include <boost/beast/core/string.hpp>
+#include <boost/beast/http/rfc7230.hpp>
+#include <boost/container/small_vector.hpp>
 
 namespace lb {
 
@@ -14,14 +15,8 @@ namespace {
 constexpr std::string_view kXForwardedFor = "X-Forwarded-For";
 constexpr std::string_view kXForwardedProto = "X-Forwarded-Proto";
 
-std::string_view trim(std::string_view s) {
-    const auto b = s.find_first_not_of(" \t");
-    if (b == std::string_view::npos) {
-        return {};
-    }
-    const auto e = s.find_last_not_of(" \t");
-    return s.substr(b, e - b + 1);
-}
+// A few views into a message's fields; on the stack unless a message carries many.
+using Views = boost::container::small_vector<std::string_view, 8>;
 
 bool is_hop_by_hop(http::field f) {
     switch (f) {
@@ -40,52 +35,24 @@ bool is_hop_by_hop(http::field f) {
 
 // The field names the Connection fields list (besides the usual close / keep-alive, which
 // name no field): those fields are hop-by-hop too. Views into `head`'s storage.
-class Named {
-public:
-    explicit Named(const Fields& head) {
-        auto [it, end] = head.equal_range(http::field::connection);
-        for (; it != end; ++it) {
-            std::string_view value = it->value();
-            while (!value.empty()) {
-                const auto comma = value.find(',');
-                const std::string_view token = trim(value.substr(0, comma));
-                if (!token.empty() && !boost::beast::iequals(token, "close") &&
-                    !boost::beast::iequals(token, "keep-alive")) {
-                    add(token);
-                }
-                value = comma == std::string_view::npos ? std::string_view{}
-                                                        : value.substr(comma + 1);
+Views connection_named(const Fields& head) {
+    Views out;
+    auto [it, end] = head.equal_range(http::field::connection);
+    for (; it != end; ++it) {
+        for (const auto token : http::token_list{it->value()}) {
+            if (!boost::beast::iequals(token, "close") &&
+                !boost::beast::iequals(token, "keep-alive")) {
+                out.emplace_back(token);
             }
         }
     }
-    [[nodiscard]] bool contains(std::string_view name) const {
-        for (std::size_t i = 0; i < size_ && i < inline_.size(); ++i) {
-            if (boost::beast::iequals(inline_[i], name)) {
-                return true;
-            }
-        }
-        for (const auto n : more_) {
-            if (boost::beast::iequals(n, name)) {
-                return true;
-            }
-        }
-        return false;
-    }
-    [[nodiscard]] bool empty() const { return size_ == 0; }
+    return out;
+}
 
-private:
-    void add(std::string_view token) {
-        if (size_ < inline_.size()) {
-            inline_[size_] = token;
-        } else {
-            more_.push_back(token);
-        }
-        ++size_;
-    }
-    std::array<std::string_view, 8> inline_{};
-    std::vector<std::string_view> more_;
-    std::size_t size_ = 0;
-};
+bool contains(const Views& names, std::string_view name) {
+    return std::any_of(names.begin(), names.end(),
+                       [&](std::string_view n) { return boost::beast::iequals(n, name); });
+}
 
 void append_field(std::string& out, std::string_view name, std::string_view value) {
     out.append(name);
@@ -98,13 +65,13 @@ void append_field(std::string& out, std::string_view name, std::string_view valu
 // Connection fields name and the ones `skip` says no to).
 template <class Skip>
 void append_end_to_end(const Fields& head, Skip skip, std::string& out) {
-    const Named named(head);
+    const Views named = connection_named(head);
     for (const auto& f : head) {
         const http::field id = f.name();
         if (is_hop_by_hop(id) || skip(f)) {
             continue;
         }
-        if (!named.empty() && named.contains(f.name_string())) {
+        if (!named.empty() && contains(named, f.name_string())) {
             continue;
         }
         append_field(out, f.name_string(), f.value());
@@ -132,21 +99,8 @@ void write_request_head(const RequestHead& head, const ClientAddress& client,
     out.append(head.target());
     out.append(" HTTP/1.1\r\n");
     // Earlier proxies' entries, in order, joined as one list each.
-    std::array<std::string_view, 4> xff{};
-    std::array<std::string_view, 4> fwd{};
-    std::size_t nxff = 0;
-    std::size_t nfwd = 0;
-    std::string overflow_xff;  // only when a request carries more than four such fields
-    std::string overflow_fwd;
-    const auto remember = [](std::string_view v, auto& inline_list, std::size_t& n,
-                             std::string& overflow) {
-        if (n < inline_list.size()) {
-            inline_list[n++] = v;
-        } else {
-            overflow.append(", ");
-            overflow.append(v);
-        }
-    };
+    Views xff;
+    Views fwd;
     append_end_to_end(
         head,
         [&](const Fields::value_type& f) {
@@ -154,12 +108,12 @@ void write_request_head(const RequestHead& head, const ClientAddress& client,
                 case http::field::expect:
                     return drop_expect;
                 case http::field::forwarded:
-                    remember(f.value(), fwd, nfwd, overflow_fwd);
+                    fwd.emplace_back(f.value());
                     return true;
                 case http::field::unknown: {
                     const std::string_view name = f.name_string();
                     if (boost::beast::iequals(name, kXForwardedFor)) {
-                        remember(f.value(), xff, nxff, overflow_xff);
+                        xff.emplace_back(f.value());
                         return true;
                     }
                     return boost::beast::iequals(name, kXForwardedProto);
@@ -169,24 +123,20 @@ void write_request_head(const RequestHead& head, const ClientAddress& client,
             }
         },
         out);
-    const auto append_list = [&out](const auto& list, std::size_t n, const std::string& overflow) {
-        for (std::size_t i = 0; i < n; ++i) {
-            out.append(list[i]);
-            out.append(", ");
-        }
-        if (!overflow.empty()) {
-            out.append(std::string_view(overflow).substr(2));
+    const auto append_list = [&out](const Views& list) {
+        for (const auto v : list) {
+            out.append(v);
             out.append(", ");
         }
     };
     out.append(kXForwardedFor);
     out.append(": ");
-    append_list(xff, nxff, overflow_xff);
+    append_list(xff);
     out.append(client.text);
     out.append("\r\n");
     append_field(out, kXForwardedProto, proto);
     out.append("Forwarded: ");
-    append_list(fwd, nfwd, overflow_fwd);
+    append_list(fwd);
     out.append("for=");
     out.append(client.node);
     out.append(";proto=");

@@ -60,6 +60,20 @@ struct ProbeResult {
     std::string error;
 };
 
+// A health check's request and the response header, over a plain or a TLS stream: the stage
+// that failed ("send" or "response") and why, or no error.
+template <class Stream>
+asio::awaitable<std::pair<const char*, error_code>> check_exchange(
+    Stream& stream, const http::request<http::empty_body>& req, beast::flat_buffer& buffer,
+    http::response_parser<http::empty_body>& parser) {
+    auto [wec, wn] = co_await http::async_write(stream, req, kNoThrow);
+    if (wec) {
+        co_return std::pair<const char*, error_code>{"send", wec};
+    }
+    auto [rec, rn] = co_await http::async_read_header(stream, buffer, parser, kNoThrow);
+    co_return std::pair<const char*, error_code>{"response", rec};
+}
+
 }  // namespace
 
 struct Server::Impl {
@@ -419,8 +433,7 @@ struct Server::Impl {
         beast::flat_buffer buffer(64 * 1024);
         http::response_parser<http::empty_body> parser;
         parser.skip(true);  // the status is all a check needs
-        const char* stage = "send";
-        error_code ec;
+        std::pair<const char*, error_code> sent;
         if (tls[c]) {
             asio::ssl::stream<beast::tcp_stream&> secure(*stream, *tls[c]);
             prepare_tls(secure, cluster);
@@ -430,20 +443,11 @@ struct Server::Impl {
                 ep->probe.reset();
                 co_return failed("tls", hec, tls_failure(hec, secure.native_handle(), cluster));
             }
-            std::tie(ec, std::ignore) = co_await http::async_write(secure, req, kNoThrow);
-            if (!ec) {
-                stage = "response";
-                std::tie(ec, std::ignore) =
-                    co_await http::async_read_header(secure, buffer, parser, kNoThrow);
-            }
+            sent = co_await check_exchange(secure, req, buffer, parser);
         } else {
-            std::tie(ec, std::ignore) = co_await http::async_write(*stream, req, kNoThrow);
-            if (!ec) {
-                stage = "response";
-                std::tie(ec, std::ignore) =
-                    co_await http::async_read_header(*stream, buffer, parser, kNoThrow);
-            }
+            sent = co_await check_exchange(*stream, req, buffer, parser);
         }
+        const auto [stage, ec] = sent;
         error_code ignored;
         stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
         stream->close();
