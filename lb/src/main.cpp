@@ -116,6 +116,6 @@ int main(int argc, char** argv) {
     // SIGPIPE would kill the process on a write to a closed peer; SIGTERM/SIGINT are handled by
     // the main context's signal_set.
     std::signal(SIGPIPE, SIG_IGN);
-    lb::Server server(std::move(*config));
+    lb::Server server(std::move(*config), file);
     return server.run(std::cout);
 }

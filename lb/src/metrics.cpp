@@ -2,6 +2,7 @@
 #include "metrics.hpp"
 
 #include <map>
+#include <set>
 #include <sstream>
 
 #include <prometheus/counter.h>
@@ -51,9 +52,11 @@ void WorkerMetrics::ejected(std::size_t cluster) {
     at(cluster).ejections->Increment();
 }
 
-struct Metrics::Impl {
+class MetricsRegistry {
+public:
     std::shared_ptr<pm::Registry> registry = std::make_shared<pm::Registry>();
-    std::vector<std::string> clusters;
+    std::vector<const Metrics*> live;  // generations still running
+    std::set<pm::Gauge*> levels;       // gauges set from worker levels at scrape time
     pm::Family<pm::Counter>& requests = pm::BuildCounter()
                                             .Name("tandem_lb_requests_total")
                                             .Help("Requests answered, by cluster and status class")
@@ -121,7 +124,18 @@ struct Metrics::Impl {
                                        .Name("tandem_lb_dns_resolutions_total")
                                        .Help("DNS resolutions of cluster hostnames, by result")
                                        .Register(*registry);
+    pm::Family<pm::Counter>& reloads = pm::BuildCounter()
+                                           .Name("tandem_lb_config_reloads_total")
+                                           .Help("Configuration reloads (SIGHUP), by result")
+                                           .Register(*registry);
 };
+
+std::shared_ptr<MetricsRegistry> make_metrics_registry() {
+    auto r = std::make_shared<MetricsRegistry>();
+    r->reloads.Add({{"result", "ok"}});
+    r->reloads.Add({{"result", "failed"}});
+    return r;
+}
 
 namespace {
 
@@ -134,9 +148,10 @@ const pm::Histogram::BucketBoundaries& latency_buckets() {
 
 }  // namespace
 
-Metrics::Metrics(const std::vector<std::string>& clusters, unsigned workers)
-    : impl_(std::make_unique<Impl>()), workers_(workers) {
-    impl_->clusters = clusters;
+Metrics::Metrics(std::shared_ptr<MetricsRegistry> registry,
+                 const std::vector<std::string>& clusters, unsigned workers)
+    : registry_(std::move(registry)), clusters_(clusters), workers_(workers) {
+    auto& r = *registry_;
     static const char* kClasses[] = {"1xx", "2xx", "3xx", "4xx", "5xx", "other"};
     static const char* kReasons[] = {"connect", "reset", "per_try_timeout", "stale_connection"};
     std::vector<std::string> names = clusters;
@@ -145,76 +160,96 @@ Metrics::Metrics(const std::vector<std::string>& clusters, unsigned workers)
         const std::string worker = std::to_string(w);
         auto& wm = workers_[w];
         wm.levels_ = std::make_unique<WorkerMetrics::Levels>(names.size());
-        wm.connections_ = &impl_->connections.Add({{"worker", worker}});
-        wm.accepted_ = &impl_->accepted.Add({{"worker", worker}});
+        wm.connections_ = &r.connections.Add({{"worker", worker}});
+        r.levels.insert(wm.connections_);
+        wm.accepted_ = &r.accepted.Add({{"worker", worker}});
         for (const auto& name : names) {
             WorkerMetrics::PerCluster pc;
             for (std::size_t i = 0; i < 6; ++i) {
-                pc.status[i] = &impl_->requests.Add(
+                pc.status[i] = &r.requests.Add(
                     {{"cluster", name}, {"code_class", kClasses[i]}, {"worker", worker}});
             }
             pc.latency =
-                &impl_->latency.Add({{"cluster", name}, {"worker", worker}}, latency_buckets());
+                &r.latency.Add({{"cluster", name}, {"worker", worker}}, latency_buckets());
             for (std::size_t i = 0; i < 4; ++i) {
-                pc.retries[i] = &impl_->retries.Add(
+                pc.retries[i] = &r.retries.Add(
                     {{"cluster", name}, {"reason", kReasons[i]}, {"worker", worker}});
             }
             pc.connects_ok =
-                &impl_->connects.Add({{"cluster", name}, {"result", "ok"}, {"worker", worker}});
-            pc.connects_failed = &impl_->connects.Add(
+                &r.connects.Add({{"cluster", name}, {"result", "ok"}, {"worker", worker}});
+            pc.connects_failed = &r.connects.Add(
                 {{"cluster", name}, {"result", "failed"}, {"worker", worker}});
-            pc.in_flight = &impl_->in_flight.Add({{"cluster", name}, {"worker", worker}});
-            pc.pool_idle = &impl_->pool_idle.Add({{"cluster", name}, {"worker", worker}});
-            pc.ejections = &impl_->ejections.Add({{"cluster", name}, {"worker", worker}});
+            pc.in_flight = &r.in_flight.Add({{"cluster", name}, {"worker", worker}});
+            pc.pool_idle = &r.pool_idle.Add({{"cluster", name}, {"worker", worker}});
+            r.levels.insert(pc.in_flight);
+            r.levels.insert(pc.pool_idle);
+            pc.ejections = &r.ejections.Add({{"cluster", name}, {"worker", worker}});
             wm.clusters_.push_back(pc);
         }
     }
     for (const auto& name : clusters) {
-        impl_->cluster_up.Add({{"cluster", name}});
-        impl_->cluster_endpoints.Add({{"cluster", name}});
-        impl_->dns.Add({{"cluster", name}, {"result", "ok"}});
-        impl_->dns.Add({{"cluster", name}, {"result", "failed"}});
+        r.cluster_up.Add({{"cluster", name}});
+        r.cluster_endpoints.Add({{"cluster", name}});
+        r.dns.Add({{"cluster", name}, {"result", "ok"}});
+        r.dns.Add({{"cluster", name}, {"result", "failed"}});
     }
+    r.live.push_back(this);
 }
 
-Metrics::~Metrics() = default;
+Metrics::~Metrics() {
+    std::erase(registry_->live, this);
+}
 
 void Metrics::health_check(std::size_t cluster, const std::string& endpoint, bool passed,
                            double seconds) {
-    const auto& name = impl_->clusters[cluster];
-    impl_->checks
+    const auto& name = clusters_[cluster];
+    registry_->checks
         .Add({{"cluster", name}, {"endpoint", endpoint}, {"result", passed ? "passed" : "failed"}})
         .Increment();
-    impl_->check_latency.Add({{"cluster", name}}, latency_buckets()).Observe(seconds);
+    registry_->check_latency.Add({{"cluster", name}}, latency_buckets()).Observe(seconds);
 }
 
 void Metrics::endpoint_state(std::size_t cluster, const std::string& endpoint, bool up) {
-    impl_->endpoint_up.Add({{"cluster", impl_->clusters[cluster]}, {"endpoint", endpoint}})
+    registry_->endpoint_up.Add({{"cluster", clusters_[cluster]}, {"endpoint", endpoint}})
         .Set(up ? 1 : 0);
 }
 
 void Metrics::endpoint_transition(std::size_t cluster, const std::string& endpoint, bool up) {
-    impl_->transitions
-        .Add({{"cluster", impl_->clusters[cluster]},
+    registry_->transitions
+        .Add({{"cluster", clusters_[cluster]},
               {"endpoint", endpoint},
               {"to", up ? "up" : "down"}})
         .Increment();
 }
 
 void Metrics::endpoint_removed(std::size_t cluster, const std::string& endpoint) {
-    const auto& name = impl_->clusters[cluster];
-    auto& up = impl_->endpoint_up.Add({{"cluster", name}, {"endpoint", endpoint}});
-    impl_->endpoint_up.Remove(&up);
+    const auto& name = clusters_[cluster];
+    auto& up = registry_->endpoint_up.Add({{"cluster", name}, {"endpoint", endpoint}});
+    registry_->endpoint_up.Remove(&up);
 }
 
 void Metrics::cluster_state(std::size_t cluster, bool healthy, std::size_t endpoints) {
-    const auto& name = impl_->clusters[cluster];
-    impl_->cluster_up.Add({{"cluster", name}}).Set(healthy ? 1 : 0);
-    impl_->cluster_endpoints.Add({{"cluster", name}}).Set(static_cast<double>(endpoints));
+    const auto& name = clusters_[cluster];
+    registry_->cluster_up.Add({{"cluster", name}}).Set(healthy ? 1 : 0);
+    registry_->cluster_endpoints.Add({{"cluster", name}}).Set(static_cast<double>(endpoints));
+}
+
+void Metrics::cluster_removed(std::size_t cluster, const std::vector<std::string>& endpoints) {
+    const auto& name = clusters_[cluster];
+    auto& r = *registry_;
+    for (const auto& e : endpoints) {
+        r.endpoint_up.Remove(&r.endpoint_up.Add({{"cluster", name}, {"endpoint", e}}));
+    }
+    r.cluster_up.Remove(&r.cluster_up.Add({{"cluster", name}}));
+    r.cluster_endpoints.Remove(&r.cluster_endpoints.Add({{"cluster", name}}));
+}
+
+void Metrics::reload(bool ok) {
+    registry_->reloads.Add({{"result", ok ? "ok" : "failed"}}).Increment();
 }
 
 void Metrics::dns_result(std::size_t cluster, bool ok) {
-    impl_->dns.Add({{"cluster", impl_->clusters[cluster]}, {"result", ok ? "ok" : "failed"}})
+    registry_->dns.Add({{"cluster", clusters_[cluster]}, {"result", ok ? "ok" : "failed"}})
         .Increment();
 }
 
@@ -243,15 +278,26 @@ std::int64_t Metrics::client_connections() const {
 }
 
 std::string Metrics::serialize() const {
-    for (const auto& w : workers_) {
-        w.connections_->Set(static_cast<double>(w.levels_->connections.get()));
-        for (std::size_t c = 0; c < w.clusters_.size(); ++c) {
-            w.clusters_[c].in_flight->Set(static_cast<double>(w.levels_->in_flight[c].get()));
-            w.clusters_[c].pool_idle->Set(static_cast<double>(w.levels_->pool_idle[c].get()));
+    // Levels of the same series (a cluster kept across a reload, a worker index) add up over
+    // the generations still running; series nobody reports any more read 0.
+    std::map<pm::Gauge*, std::int64_t> sums;
+    for (auto* g : registry_->levels) {
+        sums[g] = 0;
+    }
+    for (const Metrics* m : registry_->live) {
+        for (const auto& w : m->workers_) {
+            sums[w.connections_] += w.levels_->connections.get();
+            for (std::size_t c = 0; c < w.clusters_.size(); ++c) {
+                sums[w.clusters_[c].in_flight] += w.levels_->in_flight[c].get();
+                sums[w.clusters_[c].pool_idle] += w.levels_->pool_idle[c].get();
+            }
         }
     }
+    for (const auto& [gauge, value] : sums) {
+        gauge->Set(static_cast<double>(value));
+    }
     std::ostringstream out;
-    pm::TextSerializer().Serialize(out, impl_->registry->Collect());
+    pm::TextSerializer().Serialize(out, registry_->registry->Collect());
     return out.str();
 }
 

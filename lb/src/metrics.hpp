@@ -73,10 +73,17 @@ private:
     prometheus::Counter* accepted_ = nullptr;
 };
 
-// The registry and the control plane's instruments; /metrics serializes it.
+// The process-wide registry: every series, whichever configuration generation made it. A reload
+// asks for the same labels again and gets the same series, so counters carry on.
+class MetricsRegistry;
+std::shared_ptr<MetricsRegistry> make_metrics_registry();
+
+// One configuration generation's instruments (its clusters, its workers), in the shared
+// registry; /metrics serializes the registry with the levels of every live generation.
 class Metrics {
 public:
-    Metrics(const std::vector<std::string>& clusters, unsigned workers);
+    Metrics(std::shared_ptr<MetricsRegistry> registry, const std::vector<std::string>& clusters,
+            unsigned workers);
     ~Metrics();
     Metrics(const Metrics&) = delete;
     Metrics& operator=(const Metrics&) = delete;
@@ -90,17 +97,22 @@ public:
     void endpoint_transition(std::size_t cluster, const std::string& endpoint, bool up);
     void endpoint_removed(std::size_t cluster, const std::string& endpoint);
     void cluster_state(std::size_t cluster, bool healthy, std::size_t endpoints);
+    // The cluster left the configuration: its state series go (its counters stay).
+    void cluster_removed(std::size_t cluster, const std::vector<std::string>& endpoints);
     void dns_result(std::size_t cluster, bool ok);
+    void reload(bool ok);
 
     // Sums over the workers (relaxed reads of atomics), for /status.
     [[nodiscard]] std::int64_t in_flight(std::size_t cluster) const;
     [[nodiscard]] std::int64_t pool_idle(std::size_t cluster) const;
     [[nodiscard]] std::int64_t client_connections() const;
+    // The whole registry; levels summed over every live generation.
     [[nodiscard]] std::string serialize() const;
 
 private:
-    struct Impl;
-    std::unique_ptr<Impl> impl_;
+    friend class MetricsRegistry;
+    std::shared_ptr<MetricsRegistry> registry_;
+    std::vector<std::string> clusters_;
     std::vector<WorkerMetrics> workers_;
 };
 

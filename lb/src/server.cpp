@@ -1,10 +1,15 @@
 // The main context: listeners, DNS refreshes (c-ares), active health checks, snapshot
-// publication to the workers, the admin listener and graceful shutdown.
+// publication to the workers, configuration reloads, the admin listener and graceful shutdown.
 #include "lb/server.hpp"
 
+#include <cerrno>
+#include <cstring>
 #include <random>
+#include <stdexcept>
 #include <set>
 #include <thread>
+
+#include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -98,6 +103,7 @@ struct Server::Impl {
     struct ClusterState {
         const ClusterConfig* config = nullptr;
         bool is_ip = false;
+        bool resolved = false;  // has an answer (an IP address, or DNS, or the previous generation's)
         std::vector<EndpointPtr> endpoints;
         bool healthy = true;
         std::unique_ptr<asio::steady_timer> dns_timer;
@@ -107,13 +113,38 @@ struct Server::Impl {
         std::uint64_t dns_failures = 0;
     };
 
-    explicit Impl(LbConfig c)
-        : config(std::move(c)),
-          threads(config.threads != 0 ? config.threads
-                                      : std::max(1u, std::thread::hardware_concurrency())),
-          metrics(cluster_names(config), threads),
+    // One configuration generation: its clusters with their DNS and health-check state, its
+    // metrics view and its workers. A reload builds the next one beside it; the old one hands
+    // its connections over and goes away when its last request has finished.
+    struct Plane {
+        Plane(asio::io_context& ctx, LbConfig c, std::uint64_t generation,
+              const std::shared_ptr<MetricsRegistry>& registry, unsigned threads)
+            : config(std::move(c)),
+              id(generation),
+              metrics(registry, cluster_names(config), threads),
+              drain_timer(ctx),
+              loaded_at(std::chrono::system_clock::now()) {}
+        LbConfig config;  // never changed: workers and cluster states point into it
+        std::uint64_t id;
+        std::vector<TlsContextPtr> tls;  // per cluster; nullptr where TLS is off
+        std::vector<ClusterState> clusters;
+        Metrics metrics;
+        std::vector<std::unique_ptr<Worker>> workers;
+        asio::steady_timer drain_timer;
+        std::vector<bool> done;       // per worker: no session left (drained or handed over)
+        bool requests_done = false;  // every worker done
+        bool retired = false;        // replaced by a reload: its checks and DNS refreshes stop
+        std::chrono::system_clock::time_point loaded_at;
+    };
+    using PlanePtr = std::shared_ptr<Plane>;
+
+    Impl(LbConfig c, std::string path)
+        : config_path(std::move(path)),
+          first(std::move(c)),
+          threads(first.threads != 0 ? first.threads
+                                     : std::max(1u, std::thread::hardware_concurrency())),
           admin(ctx),
-          signals(ctx, SIGTERM, SIGINT),
+          signals(ctx, SIGTERM, SIGINT, SIGHUP),
           drain_timer(ctx),
           rng(std::random_device{}()) {}
 
@@ -125,22 +156,32 @@ struct Server::Impl {
         return out;
     }
 
-    LbConfig config;
+    std::string config_path;
+    LbConfig first;  // the configuration at startup (listen, admin, threads and dns stay)
     unsigned threads;
     asio::io_context ctx{1};
-    Metrics metrics;
+    std::shared_ptr<MetricsRegistry> registry = make_metrics_registry();
     std::unique_ptr<Resolver> resolver;
-    std::vector<ClusterState> clusters;
-    std::vector<std::unique_ptr<Worker>> workers;
-    std::vector<TlsContextPtr> tls;  // per cluster; nullptr where TLS is off
+    PlanePtr plane;                  // the current generation
+    std::vector<PlanePtr> retiring;  // earlier generations still finishing requests
+    std::vector<int> listen_fds;     // one SO_REUSEPORT socket per worker index, kept open
     tcp::acceptor admin;
     asio::signal_set signals;
     asio::steady_timer drain_timer;
     std::mt19937 rng;
-    std::uint64_t generation = 0;
+    std::uint64_t generation = 0;         // snapshots published
+    std::uint64_t config_generation = 0;  // configurations loaded
     bool draining = false;
     bool finished = false;
-    unsigned drained = 0;
+    bool reloading = false;
+    bool reload_again = false;
+    struct ReloadResult {
+        std::chrono::system_clock::time_point at{};
+        bool ok = false;
+        std::string error;
+    };
+    std::optional<ReloadResult> last_reload;
+    std::uint64_t reloads = 0;  // SIGHUPs handled (applied or not)
     std::set<std::shared_ptr<beast::tcp_stream>> admin_sessions;
     std::set<asio::steady_timer*> resolving;  // resolutions in flight, woken at shutdown
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
@@ -168,37 +209,110 @@ struct Server::Impl {
         return ec;
     }
 
-    std::vector<tcp::acceptor::native_handle_type> bind_listeners(std::string& error) {
-        std::vector<tcp::acceptor::native_handle_type> fds;
+    bool bind_listeners(std::string& error) {
         error_code ec;
-        const auto address = asio::ip::make_address(config.listen.host, ec);
-        tcp::endpoint ep(address, config.listen.port);
+        const auto address = asio::ip::make_address(first.listen.host, ec);
+        tcp::endpoint ep(address, first.listen.port);
         for (unsigned i = 0; i < threads; ++i) {
             tcp::acceptor a(ctx);
             if (ec = open_listener(a, ep, true); ec) {
-                error = "cannot listen on " + config.listen.to_string() + ": " + ec.message();
-                for (auto fd : fds) {
-                    ::close(fd);
-                }
-                return {};
+                error = "cannot listen on " + first.listen.to_string() + ": " + ec.message();
+                close_listeners();
+                return false;
             }
             if (i == 0) {
                 ep = a.local_endpoint(ec);  // port 0: the others join the port the first got
                 listen_endpoint = ep;
             }
-            fds.push_back(a.release());
+            listen_fds.push_back(a.release());
         }
-        return fds;
+        return true;
+    }
+
+    void close_listeners() {
+        for (auto fd : listen_fds) {
+            ::close(fd);
+        }
+        listen_fds.clear();
     }
 
     bool bind_admin(std::string& error) {
         error_code ec;
-        const tcp::endpoint ep(asio::ip::make_address(config.admin.host, ec), config.admin.port);
+        const tcp::endpoint ep(asio::ip::make_address(first.admin.host, ec), first.admin.port);
         if (ec = open_listener(admin, ep, false); ec) {
-            error = "cannot listen on admin " + config.admin.to_string() + ": " + ec.message();
+            error = "cannot listen on admin " + first.admin.to_string() + ": " + ec.message();
             return false;
         }
         return true;
+    }
+
+    // A generation for `c`: TLS contexts (throws std::runtime_error naming the problem) and
+    // cluster states; clusters given by IP address have their endpoint already.
+    PlanePtr make_plane(LbConfig c) {
+        auto p = std::make_shared<Plane>(ctx, std::move(c), config_generation + 1, registry, threads);
+        p->tls = make_tls_contexts(p->config);
+        for (const auto& cc : p->config.clusters) {
+            ClusterState cl;
+            cl.config = &cc;
+            error_code ec;
+            const auto ip = asio::ip::make_address(cc.address.host, ec);
+            cl.is_ip = !ec;
+            if (cl.is_ip) {
+                cl.endpoints.push_back(std::make_shared<EndpointState>(
+                    ctx, tcp::endpoint(ip, cc.address.port), p->config.health_check));
+                cl.resolved = true;
+            }
+            p->clusters.push_back(std::move(cl));
+        }
+        return p;
+    }
+
+    // A reload keeps what the previous generation knew about a cluster of the same name and
+    // address: its DNS answer (no new lookup before serving) and, when the health check is
+    // configured the same way, each endpoint's health and check history (no endpoint that is
+    // down is tried again, none that is up waits for `rise` checks).
+    void inherit(Plane& next, const Plane& prev) {
+        for (std::size_t c = 0; c < next.clusters.size(); ++c) {
+            auto& cl = next.clusters[c];
+            const auto it = std::find_if(
+                prev.clusters.begin(), prev.clusters.end(), [&](const ClusterState& o) {
+                    return o.config->name == cl.config->name &&
+                           o.config->address == cl.config->address;
+                });
+            if (it == prev.clusters.end()) {
+                continue;
+            }
+            const bool same_check = next.config.health_check == prev.config.health_check &&
+                                    it->config->tls == cl.config->tls;
+            cl.healthy = it->healthy;  // (logged as a change only when it changes)
+            if (!cl.is_ip) {
+                cl.dns_error = it->dns_error;
+                cl.dns_at = it->dns_at;
+                cl.dns_ttl = it->dns_ttl;
+                cl.dns_failures = it->dns_failures;
+                cl.resolved = it->resolved;
+                cl.endpoints.clear();
+                for (const auto& old : it->endpoints) {
+                    cl.endpoints.push_back(std::make_shared<EndpointState>(
+                        ctx, old->address, next.config.health_check));
+                }
+            }
+            if (!same_check) {
+                continue;
+            }
+            for (auto& ep : cl.endpoints) {
+                for (const auto& old : it->endpoints) {
+                    if (old->address == ep->address) {
+                        ep->health = old->health;
+                        ep->checked = old->checked;
+                        ep->last = old->last;
+                        ep->last_at = old->last_at;
+                        ep->checks = old->checks;
+                        ep->failures = old->failures;
+                    }
+                }
+            }
+        }
     }
 
     // One resolution as an awaitable: the callback (always posted, so it runs after this
@@ -225,22 +339,20 @@ struct Server::Impl {
         co_return std::move(*wait->result);
     }
 
-    asio::awaitable<void> startup(std::ostream& ready) {
-        // The first resolution of every hostname, all at once, before serving.
-        std::vector<std::size_t> pending;
-        for (std::size_t c = 0; c < clusters.size(); ++c) {
-            if (!clusters[c].is_ip) {
-                pending.push_back(c);
-            }
-        }
-        std::size_t left = pending.size();
+    // The first resolution of every hostname without an answer yet, all at once.
+    asio::awaitable<void> resolve_plane(PlanePtr p) {
+        std::size_t left = 0;
         asio::steady_timer wake(ctx, asio::steady_timer::time_point::max());
-        for (const auto c : pending) {
+        for (std::size_t c = 0; c < p->clusters.size(); ++c) {
+            if (p->clusters[c].resolved) {
+                continue;
+            }
+            ++left;
             asio::co_spawn(
                 ctx,
-                [this, c, &left, &wake]() -> asio::awaitable<void> {
-                    auto r = co_await resolve(clusters[c].config->address.host);
-                    apply_resolution(c, r, false);
+                [this, p, c, &left, &wake]() -> asio::awaitable<void> {
+                    auto r = co_await resolve(p->clusters[c].config->address.host);
+                    apply_resolution(p, c, r, false);
                     if (--left == 0) {
                         wake.cancel();
                     }
@@ -250,18 +362,41 @@ struct Server::Impl {
         if (left > 0) {
             co_await wake.async_wait(kNoThrow);
         }
-        auto first = build_snapshot();
-        for (auto& w : workers) {
-            w->start(first);
-        }
-        for (std::size_t c = 0; c < clusters.size(); ++c) {
-            for (const auto& ep : clusters[c].endpoints) {
-                start_checks(c, ep);
+    }
+
+    // Workers (on duplicates of the listening sockets), the first snapshot, checks and DNS
+    // refreshes. Throws std::runtime_error when a socket cannot be duplicated.
+    void start_plane(const PlanePtr& p) {
+        const tcp protocol = listen_endpoint.protocol();
+        for (unsigned i = 0; i < threads; ++i) {
+            const int fd = ::dup(listen_fds[i]);
+            if (fd < 0) {
+                p->workers.clear();
+                throw std::runtime_error(std::string("duplicating a listening socket: ") +
+                                         std::strerror(errno));
             }
-            if (!clusters[c].is_ip) {
-                asio::co_spawn(ctx, dns_loop(c), asio::detached);
+            p->workers.push_back(std::make_unique<Worker>(i, p->config, p->tls,
+                                                          p->metrics.worker(i), fd, protocol));
+        }
+        p->done.assign(p->workers.size(), false);
+        auto snapshot = build_snapshot(*p);
+        for (auto& w : p->workers) {
+            w->start(snapshot);
+        }
+        for (std::size_t c = 0; c < p->clusters.size(); ++c) {
+            for (const auto& ep : p->clusters[c].endpoints) {
+                start_checks(p, c, ep);
+            }
+            if (!p->clusters[c].is_ip) {
+                asio::co_spawn(ctx, dns_loop(p, c), asio::detached);
             }
         }
+    }
+
+    asio::awaitable<void> startup(std::ostream& ready) {
+        config_generation = plane->id;
+        co_await resolve_plane(plane);
+        start_plane(plane);
         asio::co_spawn(ctx, admin_loop(), asio::detached);
         signals.async_wait([this](error_code ec, int sig) { on_signal(ec, sig); });
         ready << "tandem-lb ready listen=" << endpoint_label(listen_endpoint)
@@ -270,42 +405,261 @@ struct Server::Impl {
         log_line(LogLevel::kInfo, "listening on " + endpoint_label(listen_endpoint) + ", admin on " +
                                       endpoint_label(admin.local_endpoint()) + ", " +
                                       std::to_string(threads) + " workers, " +
-                                      std::to_string(clusters.size()) + " clusters");
+                                      std::to_string(plane->clusters.size()) + " clusters");
+    }
+
+    // ---- reload (SIGHUP) --------------------------------------------------------------------
+
+    // What a reload cannot change in a running process.
+    std::string needs_restart(const LbConfig& next) const {
+        std::string what;
+        const auto add = [&](const std::string& field, const std::string& from,
+                             const std::string& to) {
+            what += (what.empty() ? "" : "; ") + field + " changed (" + from + " -> " + to + ")";
+        };
+        if (!(next.listen == first.listen)) {
+            add("listen", first.listen.to_string(), next.listen.to_string());
+        }
+        if (!(next.admin == first.admin)) {
+            add("admin", first.admin.to_string(), next.admin.to_string());
+        }
+        if (next.threads != first.threads) {
+            add("threads", std::to_string(first.threads), std::to_string(next.threads));
+        }
+        if (!(next.dns == first.dns)) {
+            add("dns", "the resolver's settings", "new ones");
+        }
+        return what;
+    }
+
+    void reload_failed(std::string why) {
+        plane->metrics.reload(false);
+        log_line(LogLevel::kError, "reload of " + config_path + " failed: " + why +
+                                       "; still serving generation " + std::to_string(plane->id));
+        last_reload = ReloadResult{std::chrono::system_clock::now(), false, std::move(why)};
+        ++reloads;
+    }
+
+    asio::awaitable<void> reload() {
+        if (reloading) {
+            reload_again = true;  // once the current one is done, read the file again
+            co_return;
+        }
+        reloading = true;
+        do {
+            reload_again = false;
+            co_await reload_once();
+        } while (reload_again && !draining && !finished);
+        reloading = false;
+    }
+
+    asio::awaitable<void> reload_once() {
+        log_line(LogLevel::kInfo, "SIGHUP: reloading " + config_path);
+        auto loaded = load_lb_config(config_path);
+        if (!loaded) {
+            std::string why;
+            for (const auto& d : loaded.error()) {
+                if (d.severity == config::Diagnostic::Severity::kError) {
+                    why += (why.empty() ? "" : "; ") + d.to_string();
+                }
+            }
+            reload_failed(why.empty() ? "the file is not valid" : why);
+            co_return;
+        }
+        if (const auto what = needs_restart(*loaded); !what.empty()) {
+            reload_failed(what + ": only a restart of tandem-lb applies that; nothing was changed");
+            co_return;
+        }
+        PlanePtr next;
+        try {
+            next = make_plane(std::move(*loaded));
+        } catch (const std::runtime_error& e) {
+            reload_failed(e.what());
+            co_return;
+        }
+        inherit(*next, *plane);
+        co_await resolve_plane(next);
+        if (draining || finished) {
+            co_return;  // SIGTERM meanwhile: nothing was started
+        }
+        try {
+            start_plane(next);
+        } catch (const std::runtime_error& e) {
+            reload_failed(e.what());
+            co_return;
+        }
+        config_generation = next->id;
+        auto prev = std::exchange(plane, next);
+        retire(prev, *next);
+        next->metrics.reload(true);
+        last_reload = ReloadResult{std::chrono::system_clock::now(), true, {}};
+        ++reloads;
+        log_line(LogLevel::kInfo, "reloaded " + config_path + ": generation " +
+                                      std::to_string(next->id) + ", " +
+                                      std::to_string(next->clusters.size()) + " clusters (" +
+                                      describe_changes(*prev, *next) +
+                                      "); connections move over as they finish their requests");
+    }
+
+    static std::string describe_changes(const Plane& prev, const Plane& next) {
+        std::vector<std::string> added, removed, changed;
+        for (const auto& c : next.config.clusters) {
+            const auto it = std::find_if(prev.config.clusters.begin(), prev.config.clusters.end(),
+                                         [&](const ClusterConfig& o) { return o.name == c.name; });
+            if (it == prev.config.clusters.end()) {
+                added.push_back(c.name);
+            } else if (!(it->address == c.address) || it->weight != c.weight ||
+                       it->backup != c.backup || !(it->tls == c.tls)) {
+                changed.push_back(c.name);
+            }
+        }
+        for (const auto& c : prev.config.clusters) {
+            if (std::none_of(next.config.clusters.begin(), next.config.clusters.end(),
+                             [&](const ClusterConfig& o) { return o.name == c.name; })) {
+                removed.push_back(c.name);
+            }
+        }
+        const auto list = [](const char* what, const std::vector<std::string>& names) {
+            std::string out = std::string(what) + ": ";
+            if (names.empty()) {
+                return out + "none";
+            }
+            for (std::size_t i = 0; i < names.size(); ++i) {
+                out += (i ? ", " : "") + names[i];
+            }
+            return out;
+        };
+        return list("added", added) + "; " + list("removed", removed) + "; " +
+               list("changed", changed);
+    }
+
+    // The previous generation: checks and DNS refreshes stop now; its workers stop accepting and
+    // pass each connection on between requests; requests in flight get its drain timeout.
+    void retire(const PlanePtr& prev, Plane& next) {
+        prev->retired = true;
+        stop_loops(*prev);
+        for (std::size_t c = 0; c < prev->clusters.size(); ++c) {
+            const auto& name = prev->clusters[c].config->name;
+            if (std::none_of(next.clusters.begin(), next.clusters.end(),
+                             [&](const ClusterState& n) { return n.config->name == name; })) {
+                std::vector<std::string> labels;
+                for (const auto& ep : prev->clusters[c].endpoints) {
+                    labels.push_back(ep->label);
+                }
+                prev->metrics.cluster_removed(c, labels);
+            }
+        }
+        retiring.push_back(prev);
+        for (std::size_t i = 0; i < prev->workers.size(); ++i) {
+            prev->workers[i]->hand_over(*next.workers[i], worker_done(prev, i));
+        }
+        prev->drain_timer.expires_after(prev->config.timeouts.drain);
+        prev->drain_timer.async_wait([this, prev](error_code ec) {
+            if (ec || prev->requests_done) {
+                return;
+            }
+            log_line(LogLevel::kWarn, "generation " + std::to_string(prev->id) +
+                                          ": drain deadline passed after the reload; cancelling "
+                                          "its remaining requests");
+            for (auto& w : prev->workers) {
+                w->stop_now();
+            }
+        });
+    }
+
+    // Called on a worker's thread when it has no session left; counted on the main context.
+    std::function<void()> worker_done(const PlanePtr& p, std::size_t worker) {
+        return [this, p, worker] {
+            asio::post(ctx, [this, p, worker] { on_worker_done(p, worker); });
+        };
+    }
+
+    void on_worker_done(const PlanePtr& p, std::size_t worker) {
+        if (p->done[worker]) {
+            return;  // (handed over, then drained at shutdown: reported twice)
+        }
+        p->done[worker] = true;
+        if (std::find(p->done.begin(), p->done.end(), false) != p->done.end()) {
+            return;
+        }
+        p->requests_done = true;
+        p->drain_timer.cancel();
+        // Generations go oldest first: an older one may still pass connections through a newer
+        // one's workers, so those keep running until every older generation is gone.
+        while (!retiring.empty() && retiring.front()->requests_done) {
+            auto old = retiring.front();
+            retiring.erase(retiring.begin());
+            for (auto& w : old->workers) {
+                w->finish();
+            }
+            for (auto& w : old->workers) {
+                w->join();
+            }
+            log_line(LogLevel::kInfo, "generation " + std::to_string(old->id) +
+                                          " finished its last request");
+        }
+        if (draining && plane->requests_done && retiring.empty()) {
+            finish();
+        }
+    }
+
+    void stop_loops(Plane& p) {
+        error_code ignored;
+        for (auto& cl : p.clusters) {
+            if (cl.dns_timer) {
+                cl.dns_timer->cancel();
+            }
+            for (auto& ep : cl.endpoints) {
+                ep->active = false;
+                ep->timer.cancel();
+                if (ep->probe) {
+                    ep->probe->socket().cancel(ignored);
+                }
+            }
+        }
     }
 
     // ---- DNS --------------------------------------------------------------------------------
 
-    std::chrono::milliseconds next_refresh(const ClusterState& cl, bool ok) const {
+    std::chrono::milliseconds next_refresh(const Plane& p, const ClusterState& cl, bool ok) const {
         if (!ok) {
-            return config.dns.retry;
+            return p.config.dns.retry;
         }
         const auto ttl = std::chrono::duration_cast<std::chrono::milliseconds>(cl.dns_ttl);
-        return std::clamp(ttl, config.dns.min_ttl, config.dns.max_ttl);
+        return std::clamp(ttl, p.config.dns.min_ttl, p.config.dns.max_ttl);
     }
 
-    asio::awaitable<void> dns_loop(std::size_t c) {
-        auto& cl = clusters[c];
+    asio::awaitable<void> dns_loop(PlanePtr p, std::size_t c) {
+        auto& cl = p->clusters[c];
         cl.dns_timer = std::make_unique<asio::steady_timer>(ctx);
-        auto delay = next_refresh(cl, cl.dns_error.empty());
-        while (!finished) {
+        auto delay = next_refresh(*p, cl, cl.dns_error.empty());
+        if (cl.resolved && cl.dns_at != std::chrono::system_clock::time_point{}) {
+            // Inherited from the previous generation: refresh when that answer is due.
+            const auto age = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::system_clock::now() - cl.dns_at);
+            delay = std::max(std::chrono::milliseconds(0), delay - age);
+        }
+        while (!finished && !p->retired) {
             cl.dns_timer->expires_after(delay);
             co_await cl.dns_timer->async_wait(kNoThrow);
-            if (finished) {
+            if (finished || p->retired) {
                 break;
             }
             auto r = co_await resolve(cl.config->address.host);
-            if (finished) {
+            if (finished || p->retired) {
                 break;
             }
-            apply_resolution(c, r, true);
-            delay = next_refresh(cl, r.ok);
+            apply_resolution(p, c, r, true);
+            delay = next_refresh(*p, cl, r.ok);
         }
     }
 
-    void apply_resolution(std::size_t c, const Resolution& r, bool publish_changes) {
-        auto& cl = clusters[c];
-        metrics.dns_result(c, r.ok);
+    void apply_resolution(const PlanePtr& p, std::size_t c, const Resolution& r,
+                          bool publish_changes) {
+        auto& cl = p->clusters[c];
+        p->metrics.dns_result(c, r.ok);
         cl.dns_at = std::chrono::system_clock::now();
+        cl.resolved = true;
         if (!r.ok) {
             ++cl.dns_failures;
             cl.dns_error = r.error;
@@ -326,7 +680,7 @@ struct Server::Impl {
             if (wanted.contains(ep->address)) {
                 return false;
             }
-            retire(c, ep);
+            retire_endpoint(*p, c, ep);
             changed = true;
             return true;
         });
@@ -334,44 +688,44 @@ struct Server::Impl {
             const bool known = std::any_of(cl.endpoints.begin(), cl.endpoints.end(),
                                            [&](const EndpointPtr& ep) { return ep->address == w; });
             if (!known) {
-                auto ep = std::make_shared<EndpointState>(ctx, w, config.health_check);
+                auto ep = std::make_shared<EndpointState>(ctx, w, p->config.health_check);
                 cl.endpoints.push_back(ep);
-                metrics.endpoint_state(c, ep->label, true);
+                p->metrics.endpoint_state(c, ep->label, true);
                 log_line(LogLevel::kInfo, "cluster " + cl.config->name + ": endpoint " +
                                               ep->label + " added (DNS, TTL " +
                                               std::to_string(r.ttl.count()) + "s)");
                 if (publish_changes) {
-                    start_checks(c, ep);
+                    start_checks(p, c, ep);
                 }
                 changed = true;
             }
         }
         if (changed && publish_changes) {
-            publish();
+            publish(*p);
         }
     }
 
-    void retire(std::size_t c, const EndpointPtr& ep) {
+    void retire_endpoint(Plane& p, std::size_t c, const EndpointPtr& ep) {
         ep->active = false;
         ep->timer.cancel();
         if (ep->probe) {
             ep->probe->close();
         }
-        metrics.endpoint_removed(c, ep->label);
-        log_line(LogLevel::kInfo, "cluster " + clusters[c].config->name + ": endpoint " +
+        p.metrics.endpoint_removed(c, ep->label);
+        log_line(LogLevel::kInfo, "cluster " + p.clusters[c].config->name + ": endpoint " +
                                       ep->label + " removed (no longer in DNS)");
     }
 
     // ---- health checks ----------------------------------------------------------------------
 
-    void start_checks(std::size_t c, const EndpointPtr& ep) {
-        if (config.health_check.enabled) {
-            asio::co_spawn(ctx, check_loop(c, ep), asio::detached);
+    void start_checks(const PlanePtr& p, std::size_t c, const EndpointPtr& ep) {
+        if (p->config.health_check.enabled) {
+            asio::co_spawn(ctx, check_loop(p, c, ep), asio::detached);
         }
     }
 
-    std::chrono::milliseconds jittered(std::chrono::milliseconds base) {
-        const auto spread = base.count() * config.health_check.jitter_percent / 100;
+    std::chrono::milliseconds jittered(const HealthCheckConfig& hc, std::chrono::milliseconds base) {
+        const auto spread = base.count() * hc.jitter_percent / 100;
         if (spread <= 0) {
             return base;
         }
@@ -379,29 +733,30 @@ struct Server::Impl {
         return base + std::chrono::milliseconds(d(rng));
     }
 
-    asio::awaitable<void> check_loop(std::size_t c, EndpointPtr ep) {
-        const auto& hc = config.health_check;
+    asio::awaitable<void> check_loop(PlanePtr p, std::size_t c, EndpointPtr ep) {
+        const auto& hc = p->config.health_check;
         // Spread the first checks so endpoints are not probed in lockstep.
-        std::uniform_int_distribution<std::int64_t> first(0, std::min<std::int64_t>(
-                                                                 hc.interval.count(), 100));
-        auto delay = std::chrono::milliseconds(first(rng));
-        while (!finished && ep->active) {
+        std::uniform_int_distribution<std::int64_t> first_delay(
+            0, std::min<std::int64_t>(hc.interval.count(), 100));
+        auto delay = std::chrono::milliseconds(first_delay(rng));
+        while (!finished && !p->retired && ep->active) {
             ep->timer.expires_after(delay);
             co_await ep->timer.async_wait(kNoThrow);
-            if (finished || !ep->active) {
+            if (finished || p->retired || !ep->active) {
                 break;
             }
-            ProbeResult result = co_await probe(c, ep);
-            if (finished || !ep->active) {
+            ProbeResult result = co_await probe(p, c, ep);
+            if (finished || p->retired || !ep->active) {
                 break;
             }
-            record(c, *ep, result);
-            delay = jittered(ep->health.up() ? hc.interval : hc.down_interval.value_or(hc.interval));
+            record(*p, c, *ep, result);
+            delay = jittered(hc, ep->health.up() ? hc.interval
+                                                 : hc.down_interval.value_or(hc.interval));
         }
     }
 
-    asio::awaitable<ProbeResult> probe(std::size_t c, EndpointPtr ep) {
-        const auto& hc = config.health_check;
+    asio::awaitable<ProbeResult> probe(PlanePtr p, std::size_t c, EndpointPtr ep) {
+        const auto& hc = p->config.health_check;
         const auto start = std::chrono::steady_clock::now();
         auto stream = std::make_shared<beast::tcp_stream>(ctx);
         ep->probe = stream;
@@ -419,7 +774,7 @@ struct Server::Impl {
                                           : std::move(detail));
             return out;
         };
-        const ClusterConfig& cluster = *clusters[c].config;
+        const ClusterConfig& cluster = *p->clusters[c].config;
         stream->expires_after(hc.timeout);  // one deadline for connect, handshake and exchange
         auto [cec] = co_await stream->async_connect(ep->address, kNoThrow);
         if (cec) {
@@ -434,8 +789,8 @@ struct Server::Impl {
         http::response_parser<http::empty_body> parser;
         parser.skip(true);  // the status is all a check needs
         std::pair<const char*, error_code> sent;
-        if (tls[c]) {
-            asio::ssl::stream<beast::tcp_stream&> secure(*stream, *tls[c]);
+        if (p->tls[c]) {
+            asio::ssl::stream<beast::tcp_stream&> secure(*stream, *p->tls[c]);
             prepare_tls(secure, cluster);
             auto [hec] =
                 co_await secure.async_handshake(asio::ssl::stream_base::client, kNoThrow);
@@ -466,7 +821,7 @@ struct Server::Impl {
         co_return out;
     }
 
-    void record(std::size_t c, EndpointState& ep, const ProbeResult& result) {
+    void record(Plane& p, std::size_t c, EndpointState& ep, const ProbeResult& result) {
         ep.checked = true;
         ep.last = result;
         ep.last_at = std::chrono::system_clock::now();
@@ -474,30 +829,30 @@ struct Server::Impl {
         if (!result.ok) {
             ++ep.failures;
         }
-        metrics.health_check(c, ep.label, result.ok, result.seconds);
+        p.metrics.health_check(c, ep.label, result.ok, result.seconds);
         const auto t = ep.health.record(result.ok);
         if (t == Transition::kNone) {
             return;
         }
         const bool up = t == Transition::kWentUp;
-        metrics.endpoint_state(c, ep.label, up);
-        metrics.endpoint_transition(c, ep.label, up);
+        p.metrics.endpoint_state(c, ep.label, up);
+        p.metrics.endpoint_transition(c, ep.label, up);
         log_line(up ? LogLevel::kInfo : LogLevel::kWarn,
-                 "cluster " + clusters[c].config->name + ": endpoint " + ep.label + " is " +
+                 "cluster " + p.clusters[c].config->name + ": endpoint " + ep.label + " is " +
                      (up ? "UP" : "DOWN") + " (" +
                      (result.ok ? "check passed, status " + std::to_string(result.status)
                                 : result.error) +
                      ")");
-        publish();
+        publish(p);
     }
 
     // ---- snapshots --------------------------------------------------------------------------
 
-    SnapshotPtr build_snapshot() {
+    SnapshotPtr build_snapshot(Plane& p) {
         auto s = std::make_shared<Snapshot>();
         s->generation = ++generation;
-        for (std::size_t c = 0; c < clusters.size(); ++c) {
-            auto& cl = clusters[c];
+        for (std::size_t c = 0; c < p.clusters.size(); ++c) {
+            auto& cl = p.clusters[c];
             Snapshot::Cluster out;
             bool any = false;
             for (const auto& ep : cl.endpoints) {
@@ -510,21 +865,24 @@ struct Server::Impl {
                              (any ? " is healthy again" : " is DOWN: no endpoint passes its checks"));
             }
             cl.healthy = any;
-            metrics.cluster_state(c, any, cl.endpoints.size());
+            p.metrics.cluster_state(c, any, cl.endpoints.size());
             s->clusters.push_back(std::move(out));
         }
         return s;
     }
 
-    void publish() {
-        auto s = build_snapshot();
-        for (auto& w : workers) {
+    void publish(Plane& p) {
+        if (p.retired) {
+            return;
+        }
+        auto s = build_snapshot(p);
+        for (auto& w : p.workers) {
             w->publish(s);
         }
     }
 
     bool any_healthy() const {
-        return std::any_of(clusters.begin(), clusters.end(),
+        return std::any_of(plane->clusters.begin(), plane->clusters.end(),
                            [](const ClusterState& c) { return c.healthy; });
     }
 
@@ -598,7 +956,7 @@ struct Server::Impl {
             res.body() = status_json().dump(2) + "\n";
         } else if (path == "/metrics") {
             res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-            res.body() = metrics.serialize();
+            res.body() = plane->metrics.serialize();
         } else {
             text(http::status::not_found, "not found: try /healthz, /status or /metrics\n");
         }
@@ -620,18 +978,38 @@ struct Server::Impl {
         out["listen"] = endpoint_label(listen_endpoint);
         out["workers"] = threads;
         out["generation"] = generation;
-        out["client_connections"] = metrics.client_connections();
+        Json cfg;
+        cfg["file"] = config_path;
+        cfg["generation"] = plane->id;
+        cfg["loaded_at"] = iso8601(plane->loaded_at);
+        cfg["previous_generations_finishing"] = retiring.size();
+        cfg["reloads"] = reloads;
+        if (last_reload) {
+            Json r;
+            r["at"] = iso8601(last_reload->at);
+            r["ok"] = last_reload->ok;
+            r["error"] = last_reload->ok ? Json() : Json(last_reload->error);
+            cfg["last_reload"] = r;
+        } else {
+            cfg["last_reload"] = nullptr;
+        }
+        out["config"] = cfg;
+        std::int64_t connections = 0;
+        for (const auto& p : retiring) {
+            connections += p->metrics.client_connections();
+        }
+        out["client_connections"] = plane->metrics.client_connections() + connections;
         Json list = Json::array();
-        for (std::size_t c = 0; c < clusters.size(); ++c) {
-            const auto& cl = clusters[c];
+        for (std::size_t c = 0; c < plane->clusters.size(); ++c) {
+            const auto& cl = plane->clusters[c];
             Json j;
             j["name"] = cl.config->name;
             j["address"] = cl.config->address.to_string();
             j["weight"] = cl.config->weight;
             j["backup"] = cl.config->backup;
             j["healthy"] = cl.healthy;
-            j["in_flight"] = metrics.in_flight(c);
-            j["pool_idle"] = metrics.pool_idle(c);
+            j["in_flight"] = plane->metrics.in_flight(c);
+            j["pool_idle"] = plane->metrics.pool_idle(c);
             if (!cl.is_ip) {
                 Json dns;
                 dns["host"] = cl.config->address.host;
@@ -669,42 +1047,58 @@ struct Server::Impl {
         return out;
     }
 
-    // ---- shutdown ---------------------------------------------------------------------------
+    // ---- signals and shutdown ---------------------------------------------------------------
+
+    std::vector<PlanePtr> planes() const {
+        auto all = retiring;
+        all.push_back(plane);
+        return all;
+    }
 
     void on_signal(const error_code& ec, int sig) {
         if (ec || finished) {
             return;
         }
-        if (draining) {
+        if (sig == SIGHUP) {
+            if (!draining) {
+                asio::co_spawn(ctx, reload(), asio::detached);
+            }
+        } else if (draining) {
             log_line(LogLevel::kWarn, "second signal: cancelling in-flight requests now");
-            for (auto& w : workers) {
-                w->stop_now();
+            for (const auto& p : planes()) {
+                for (auto& w : p->workers) {
+                    w->stop_now();
+                }
             }
         } else {
             draining = true;
             log_line(LogLevel::kInfo,
                      std::string(sig == SIGTERM ? "SIGTERM" : "SIGINT") +
                          ": draining; no new connections, in-flight requests get " +
-                         std::to_string(config.timeouts.drain.count()) + "ms to finish");
-            for (auto& w : workers) {
-                w->drain([this] { asio::post(ctx, [this] { on_worker_drained(); }); });
+                         std::to_string(plane->config.timeouts.drain.count()) + "ms to finish");
+            for (const auto& p : planes()) {
+                for (std::size_t i = 0; i < p->workers.size(); ++i) {
+                    p->workers[i]->drain(worker_done(p, i));
+                }
             }
-            drain_timer.expires_after(config.timeouts.drain);
+            drain_timer.expires_after(plane->config.timeouts.drain);
             drain_timer.async_wait([this](error_code tec) {
                 if (tec || finished) {
                     return;
                 }
                 log_line(LogLevel::kWarn, "drain deadline passed: cancelling what is left");
-                for (auto& w : workers) {
-                    w->stop_now();
+                for (const auto& p : planes()) {
+                    for (auto& w : p->workers) {
+                        w->stop_now();
+                    }
                 }
             });
         }
         signals.async_wait([this](error_code e, int s) { on_signal(e, s); });
     }
 
-    void on_worker_drained() {
-        if (++drained < workers.size() || finished) {
+    void finish() {
+        if (finished) {
             return;
         }
         finished = true;
@@ -716,18 +1110,7 @@ struct Server::Impl {
         for (const auto& s : admin_sessions) {
             s->socket().cancel(ignored);
         }
-        for (auto& cl : clusters) {
-            if (cl.dns_timer) {
-                cl.dns_timer->cancel();
-            }
-            for (auto& ep : cl.endpoints) {
-                ep->active = false;
-                ep->timer.cancel();
-                if (ep->probe) {
-                    ep->probe->socket().cancel(ignored);
-                }
-            }
-        }
+        stop_loops(*plane);
         for (auto* t : resolving) {
             t->cancel();
         }
@@ -735,7 +1118,8 @@ struct Server::Impl {
     }
 };
 
-Server::Server(LbConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+Server::Server(LbConfig config, std::string config_path)
+    : impl_(std::make_unique<Impl>(std::move(config), std::move(config_path))) {}
 
 Server::~Server() = default;
 
@@ -743,46 +1127,23 @@ int Server::run(std::ostream& ready) {
     auto& s = *impl_;
     std::string error;
     try {
-        s.tls = make_tls_contexts(s.config);
+        s.plane = s.make_plane(s.first);
     } catch (const std::runtime_error& e) {
         log_line(LogLevel::kError, e.what());
         return 1;
     }
-    auto fds = s.bind_listeners(error);
-    if (fds.empty() || !s.bind_admin(error)) {
+    if (!s.bind_listeners(error) || !s.bind_admin(error)) {
         log_line(LogLevel::kError, error + " (is another process using the port?)");
-        for (auto fd : fds) {
-            ::close(fd);
-        }
+        s.close_listeners();
         return 1;
     }
-    bool needs_dns = false;
-    for (const auto& c : s.config.clusters) {
-        Impl::ClusterState cl;
-        cl.config = &c;
-        error_code ec;
-        const auto ip = asio::ip::make_address(c.address.host, ec);
-        cl.is_ip = !ec;
-        if (cl.is_ip) {
-            cl.endpoints.push_back(std::make_shared<Impl::EndpointState>(
-                s.ctx, tcp::endpoint(ip, c.address.port), s.config.health_check));
-        } else {
-            needs_dns = true;
-        }
-        s.clusters.push_back(std::move(cl));
-    }
-    s.resolver = std::make_unique<Resolver>(s.ctx, s.config.dns);
+    const bool needs_dns = std::any_of(s.plane->clusters.begin(), s.plane->clusters.end(),
+                                       [](const Impl::ClusterState& c) { return !c.is_ip; });
+    s.resolver = std::make_unique<Resolver>(s.ctx, s.first.dns);
     if (needs_dns && !s.resolver->init_error().empty()) {
         log_line(LogLevel::kError, "DNS: " + s.resolver->init_error());
-        for (auto fd : fds) {
-            ::close(fd);
-        }
+        s.close_listeners();
         return 1;
-    }
-    const tcp protocol = s.listen_endpoint.protocol();
-    for (unsigned i = 0; i < s.threads; ++i) {
-        s.workers.push_back(
-            std::make_unique<Worker>(i, s.config, s.tls, s.metrics.worker(i), fds[i], protocol));
     }
     asio::co_spawn(s.ctx, s.startup(ready), [](std::exception_ptr e) {
         if (e) {
@@ -790,9 +1151,12 @@ int Server::run(std::ostream& ready) {
         }
     });
     s.ctx.run();
-    for (auto& w : s.workers) {
-        w->join();
+    for (const auto& p : s.planes()) {
+        for (auto& w : p->workers) {
+            w->join();
+        }
     }
+    s.close_listeners();
     return s.exit_code;
 }
 

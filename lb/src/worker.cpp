@@ -4,8 +4,10 @@
 #include "worker.hpp"
 
 #include <cerrno>
+#include <utility>
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -286,6 +288,83 @@ void Worker::drain(std::function<void()> done) {
     });
 }
 
+void Worker::hand_over(Worker& next, std::function<void()> done) {
+    asio::post(ctx_, [this, &next, done = std::move(done)]() mutable {
+        handing_over_ = true;
+        successor_ = &next;
+        drained_ = std::move(done);
+        error_code ignored;
+        acceptor_.close(ignored);  // this worker's descriptor only: `next` accepts on its own
+        for (auto& w : watches_) {
+            if (w.idle && w.target != nullptr) {
+                w.target->cancel(ignored);  // the session (or parked wait) passes it on
+            }
+        }
+        close_pools();
+        if (sessions_ == 0) {
+            session_ended();
+        }
+    });
+}
+
+namespace {
+// A descriptor in transit between workers: closed if the handler never runs.
+struct OwnedFd {
+    explicit OwnedFd(int f) : fd(f) {}
+    OwnedFd(OwnedFd&& o) noexcept : fd(std::exchange(o.fd, -1)) {}
+    OwnedFd& operator=(OwnedFd&&) = delete;
+    OwnedFd(const OwnedFd&) = delete;
+    ~OwnedFd() {
+        if (fd >= 0) {
+            ::close(fd);
+        }
+    }
+    int release() { return std::exchange(fd, -1); }
+    int fd;
+};
+}  // namespace
+
+void Worker::adopt(int fd, tcp protocol) {
+    asio::post(ctx_, [this, owned = OwnedFd(fd), protocol]() mutable {
+        Socket client(ctx_.get_executor());
+        error_code ec;
+        const int native = owned.release();
+        client.assign(protocol, native, ec);
+        if (ec) {
+            ::close(native);
+            return;
+        }
+        if (draining_ || stopping_) {
+            close_quietly(client);
+            return;
+        }
+        ++sessions_;
+        metrics_.client_connections(1);
+        if (handing_over_) {  // reloaded again meanwhile
+            pass_on(std::move(client));
+            return;
+        }
+        asio::co_spawn(ctx_.get_executor(), session(std::move(client), true), asio::detached);
+    });
+}
+
+void Worker::pass_on(Socket client) {
+    error_code ec;
+    const auto local = client.local_endpoint(ec);
+    if (!ec) {
+        const int fd = client.release(ec);
+        if (!ec) {
+            successor_->adopt(fd, local.protocol());
+        }
+    }
+    if (ec) {
+        close_quietly(client);
+    }
+    metrics_.client_connections(-1);
+    --sessions_;
+    session_ended();
+}
+
 void Worker::stop_now() {
     asio::post(ctx_, [this] {
         stopping_ = true;
@@ -299,6 +378,10 @@ void Worker::stop_now() {
     });
 }
 
+void Worker::finish() {
+    asio::post(ctx_, [this] { guard_.reset(); });
+}
+
 void Worker::join() {
     if (thread_.joinable()) {
         thread_.join();
@@ -306,9 +389,11 @@ void Worker::join() {
 }
 
 void Worker::session_ended() {
-    if (draining_ && sessions_ == 0 && drained_) {
+    if ((draining_ || handing_over_) && sessions_ == 0 && drained_) {
         close_pools();
-        guard_.reset();
+        if (draining_) {
+            guard_.reset();  // handing over: finish() ends the thread
+        }
         auto done = std::move(drained_);
         drained_ = nullptr;
         done();
@@ -433,7 +518,7 @@ Worker::UpstreamPtr Worker::take_idle(const Choice& choice, Clock::time_point no
 
 void Worker::give_back(const Choice& choice, UpstreamPtr upstream, Clock::time_point now) {
     auto* e = find(choice.cluster, choice.address);
-    if (e == nullptr || !e->healthy || draining_ ||
+    if (e == nullptr || !e->healthy || draining_ || handing_over_ ||
         e->idle.size() >= config_.pool.max_idle_per_endpoint) {
         return;  // closes it
     }
@@ -518,10 +603,10 @@ void Worker::give_head(std::string head) {
 
 Task<void> Worker::accept_loop() {
     Timer backoff(ctx_.get_executor());
-    while (!draining_) {
+    while (!draining_ && !handing_over_) {
         auto [ec, socket] = co_await acceptor_.async_accept(kNoThrow);
         if (ec) {
-            if (draining_ || ec == asio::error::operation_aborted) {
+            if (draining_ || handing_over_ || ec == asio::error::operation_aborted) {
                 break;
             }
             // EMFILE/ENFILE and friends: back off instead of spinning on the same error.
@@ -543,7 +628,7 @@ Task<void> Worker::accept_loop() {
 Task<void> Worker::ticker() {
     Timer timer(ctx_.get_executor());
     unsigned ticks = 0;
-    while (!(draining_ && sessions_ == 0)) {
+    while (!((draining_ || handing_over_) && sessions_ == 0)) {
         timer.expires_after(kTick);
         co_await timer.async_wait(kNoThrow);
         const auto now = Clock::now();
@@ -594,6 +679,10 @@ void Worker::park(Socket client, Clock::time_point deadline) {
     // the handler closes it.
     p.socket.async_wait(Socket::wait_read, [this, parked = std::move(parked)](error_code ec) mutable {
         parked->watch.unlink();
+        if (handing_over_ && !parked->watch.fired && !draining_ && !stopping_) {
+            pass_on(std::move(parked->socket));  // readable or not: the successor waits for it
+            return;
+        }
         if (ec || parked->watch.fired || draining_ || stopping_) {
             close_quietly(parked->socket);
             metrics_.client_connections(-1);
@@ -630,6 +719,11 @@ Task<void> Worker::session(Socket client, bool resumed) {
         }
     }
     while (!gone && !draining_ && !stopping_) {
+        if (buffer.size() == 0 && handing_over_) {
+            watch.unlink();
+            pass_on(std::move(client));  // between requests: the new generation serves the rest
+            co_return;
+        }
         if (buffer.size() == 0) {
             // Waiting for the next request's first byte: the idle keep-alive timeout (the
             // header timeout on a new connection); drain closes the connection here.
@@ -657,6 +751,12 @@ Task<void> Worker::session(Socket client, bool resumed) {
                 // a new session starts when the next request arrives.
                 watch.unlink();
                 park(std::move(client), watch.deadline);
+                co_return;
+            }
+            if (rec == asio::error::operation_aborted && handing_over_ && !watch.fired &&
+                !draining_ && !stopping_) {
+                watch.unlink();
+                pass_on(std::move(client));  // cancelled by hand_over(): nothing was read
                 co_return;
             }
             watch.idle = false;

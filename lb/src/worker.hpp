@@ -54,8 +54,18 @@ public:
     // Stop accepting, close idle keep-alive connections, let in-flight requests finish; calls
     // `done` (from the worker's thread) once no session is left.
     void drain(std::function<void()> done);
+    // A reload: stop accepting (the successor shares the listening socket) and pass every
+    // keep-alive connection to `next` (the same index in the new generation) as soon as it is
+    // between requests: idle ones at once, the others after their response. No connection is
+    // closed. Calls `done` (from the worker's thread) once no session is left.
+    void hand_over(Worker& next, std::function<void()> done);
+    // A connection handed over by the previous generation (any thread); it is between requests.
+    void adopt(int fd, boost::asio::ip::tcp protocol);
     // Cancel whatever is still running (drain deadline passed).
     void stop_now();
+    // After hand_over() has reported done, the thread keeps running (an older generation may
+    // still pass connections through it) until this says no more will come.
+    void finish();
     void join();
 
 private:
@@ -140,6 +150,8 @@ private:
     void prune_pools(Clock::time_point now);
     void close_pools();
     void session_ended();
+    // Hands a session's connection (between requests) to successor_; ends the session here.
+    void pass_on(Socket client);
     std::unique_ptr<char[]> take_chunk();
     void give_chunk(std::unique_ptr<char[]> chunk);
     std::string take_head();
@@ -165,6 +177,8 @@ private:
     std::array<char, 4096> sink_{};                  // lingering close discards into it
     std::size_t sessions_ = 0;
     bool draining_ = false;
+    bool handing_over_ = false;  // a reload: connections go to successor_
+    Worker* successor_ = nullptr;
     bool stopping_ = false;
     std::function<void()> drained_;
 };

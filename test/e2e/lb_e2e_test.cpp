@@ -109,6 +109,15 @@ struct Balancer {
         std::error_code ec;
         fs::remove_all(dir, ec);
     }
+    // Replaces the configuration file (listen/admin as at startup unless `yaml` sets them) and
+    // sends SIGHUP; returns once /status reports the reload's outcome.
+    bool reload(const std::string& yaml, bool keep_addresses = true) {
+        const auto before = status()["config"]["reloads"].get<int>();
+        std::ofstream(dir / "lb.yaml", std::ios::trunc)
+            << (keep_addresses ? "listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\n" : "") << yaml;
+        process->signal(SIGHUP);
+        return wait_until([&] { return status()["config"]["reloads"] == before + 1; }, 10s);
+    }
     Json status() const {
         const auto r = support::http_request(admin, "GET", "/status");
         return r.status == 200 ? Json::parse(r.body) : Json();
@@ -171,6 +180,7 @@ public:
     }
     std::size_t ok() const { return ok_; }
     std::size_t failed() const { return failed_; }
+    std::size_t connects() const { return connects_; }
     std::size_t served_by(const std::string& name) {
         std::lock_guard lock(mutex_);
         return by_upstream_[name];
@@ -192,6 +202,7 @@ private:
                 note("connect: " + ec.message());
                 continue;
             }
+            ++connects_;
             beast::flat_buffer buffer;
             while (!stop_) {
                 http::request<http::empty_body> req{http::verb::get, "/", 11};
@@ -230,6 +241,7 @@ private:
     std::atomic<bool> stop_{false};
     std::atomic<std::size_t> ok_{0};
     std::atomic<std::size_t> failed_{0};
+    std::atomic<std::size_t> connects_{0};
     std::mutex mutex_;
     std::map<std::string, std::size_t> by_upstream_;
     std::vector<std::string> failure_notes_;
@@ -707,6 +719,174 @@ TEST(Balancer, SigtermDrainsInFlightRequests) {
     EXPECT_EQ(slow.body, "east\n");
     EXPECT_EQ(lb->process->wait(5s), 0);
     EXPECT_EQ(support::http_request(lb->port, "GET", "/", "", {}, 1s).status, 0u);
+}
+
+TEST(Balancer, SighupReloadsWithoutClosingAConnection) {
+    auto east = Upstream::start("east");
+    auto west = Upstream::start("west");
+    auto dr = Upstream::start("dr");
+    ASSERT_TRUE(east && west && dr);
+    auto lb = Balancer::start("threads: 2\n" + cluster_yaml({{"east", east->address()}}) +
+                              kFastChecks);
+    ASSERT_TRUE(lb);
+    EXPECT_EQ(lb->status()["config"]["generation"], 1);
+    EXPECT_TRUE(lb->status()["config"]["last_reload"].is_null());
+    Load load(lb->port, 4);
+    ASSERT_TRUE(wait_until([&] { return load.served_by("east") >= 100; }, 10s));
+    // A slow request is in flight to east when the reload removes east.
+    support::HttpReply slow;
+    std::jthread t([&] { slow = support::http_request(lb->port, "GET", "/slow?ms=800"); });
+    ASSERT_TRUE(wait_until([&] { return lb->status()["clusters"][0]["in_flight"] >= 1; }, 5s));
+
+    ASSERT_TRUE(lb->reload("threads: 2\nclusters:\n  - name: west\n    address: " +
+                           west->address() + "\n  - name: dr\n    address: " + dr->address() +
+                           "\n    backup: true\n" + kFastChecks));
+    const auto s = lb->status();
+    EXPECT_EQ(s["config"]["generation"], 2);
+    EXPECT_EQ(s["config"]["last_reload"]["ok"], true) << s.dump(2);
+    ASSERT_EQ(s["clusters"].size(), 2u);
+    EXPECT_EQ(s["clusters"][0]["name"], "west");
+    EXPECT_EQ(s["clusters"][1]["backup"], true);
+    // The previous generation finishes the slow request, then goes away.
+    t.join();
+    EXPECT_EQ(slow.status, 200u) << slow.error;
+    EXPECT_EQ(slow.body, "east\n");
+    ASSERT_TRUE(wait_until(
+        [&] { return lb->status()["config"]["previous_generations_finishing"] == 0; }, 5s));
+    const auto east_total = load.served_by("east");
+    const auto west_before = load.served_by("west");
+    ASSERT_TRUE(wait_until([&] { return load.served_by("west") >= west_before + 200; }, 10s));
+    EXPECT_EQ(load.served_by("east"), east_total);
+    EXPECT_EQ(load.served_by("dr"), 0u);
+    load.stop();
+    // Not one connection was closed or failed: the same four carried on.
+    EXPECT_EQ(load.failed(), 0u) << (load.failures().empty() ? "" : load.failures()[0]);
+    EXPECT_EQ(load.connects(), 4u);
+    EXPECT_EQ(lb->metric("tandem_lb_config_reloads_total{result=\"ok\"}"), 1);
+    const auto metrics = support::http_request(lb->admin, "GET", "/metrics").body;
+    EXPECT_EQ(metrics.find("tandem_lb_cluster_healthy{cluster=\"east\"}"), std::string::npos);
+    EXPECT_NE(metrics.find("tandem_lb_cluster_healthy{cluster=\"west\"} 1"), std::string::npos);
+    // Counters carry on across generations (east's requests are still counted).
+    EXPECT_GE(lb->metric("tandem_lb_requests_total{cluster=\"east\",code_class=\"2xx\""),
+              static_cast<double>(east_total));
+    lb->process->signal(SIGTERM);
+    EXPECT_EQ(lb->process->wait(5s), 0);
+}
+
+TEST(Balancer, InvalidReloadChangesNothing) {
+    auto east = Upstream::start("east");
+    auto west = Upstream::start("west");
+    ASSERT_TRUE(east && west);
+    auto lb = Balancer::start("threads: 1\n" + cluster_yaml({{"east", east->address()}}) +
+                              kFastChecks);
+    ASSERT_TRUE(lb);
+    const auto last_error = [&] {
+        const auto s = lb->status();
+        EXPECT_EQ(s["config"]["generation"], 1);
+        EXPECT_EQ(s["config"]["last_reload"]["ok"], false);
+        return s["config"]["last_reload"]["error"].get<std::string>();
+    };
+    // A mistake in the file: reported with its line, nothing changes.
+    ASSERT_TRUE(lb->reload("threads: 1\n" + cluster_yaml({{"west", west->address()}}) +
+                           "    wieght: 2\n" + kFastChecks));
+    auto error = last_error();
+    EXPECT_NE(error.find("lb.yaml:7"), std::string::npos) << error;
+    EXPECT_NE(error.find("wieght"), std::string::npos) << error;
+    // What only a restart can change is refused as a whole.
+    ASSERT_TRUE(lb->reload("listen: 127.0.0.1:1\nadmin: 127.0.0.1:0\nthreads: 1\n" +
+                               cluster_yaml({{"west", west->address()}}) + kFastChecks,
+                           false));
+    error = last_error();
+    EXPECT_NE(error.find("listen changed (127.0.0.1:0 -> 127.0.0.1:1)"), std::string::npos)
+        << error;
+    EXPECT_NE(error.find("only a restart of tandem-lb applies that"), std::string::npos) << error;
+    ASSERT_TRUE(lb->reload("threads: 2\n" + cluster_yaml({{"west", west->address()}}) +
+                           kFastChecks));
+    EXPECT_NE(last_error().find("threads changed"), std::string::npos);
+    for (int i = 0; i < 4; ++i) {
+        const auto r = support::http_request(lb->port, "GET", "/");
+        EXPECT_EQ(r.status, 200u);
+        EXPECT_EQ(r.body, "east\n");
+    }
+    EXPECT_EQ(lb->metric("tandem_lb_config_reloads_total{result=\"failed\"}"), 3);
+    // The file fixed: the next SIGHUP applies it.
+    ASSERT_TRUE(lb->reload("threads: 1\n" + cluster_yaml({{"west", west->address()}}) +
+                           kFastChecks));
+    EXPECT_EQ(lb->status()["config"]["generation"], 2);
+    EXPECT_EQ(lb->status()["config"]["last_reload"]["ok"], true);
+    EXPECT_EQ(support::http_request(lb->port, "GET", "/").body, "west\n");
+}
+
+TEST(Balancer, ReloadKeepsWhatTheChecksKnow) {
+    auto east = Upstream::start("east");
+    auto west = Upstream::start("west");
+    ASSERT_TRUE(east && west);
+    // Slow checks: after the reload, nothing is re-learnt within this test.
+    const std::string checks =
+        "healthCheck:\n  path: /health\n  interval: 300ms\n  timeout: 200ms\n  rise: 20\n"
+        "  fall: 1\n  jitter: 0%\n";
+    auto lb = Balancer::start("threads: 1\nretry:\n  ejectFor: 0s\n" +
+                              cluster_yaml({{"east", east->address()}, {"west", west->address()}}) +
+                              checks);
+    ASSERT_TRUE(lb);
+    west->kill();
+    ASSERT_TRUE(wait_until([&] { return lb->endpoint_healthy("west", false); }, 5s));
+    const auto checks_before = lb->status()["clusters"][1]["endpoints"][0]["checks"].get<int>();
+    // Weights change; west is still known to be down (not reset to up, which would cost a
+    // failed connect and a retry per request until `fall` checks), and its history stays.
+    ASSERT_TRUE(lb->reload("threads: 1\nretry:\n  ejectFor: 0s\nclusters:\n  - name: east\n"
+                           "    address: " + east->address() + "\n    weight: 5\n  - name: west\n"
+                           "    address: 127.0.0.1:" + std::to_string(west->port) + "\n" +
+                           checks));
+    const auto s = lb->status();
+    EXPECT_EQ(s["config"]["generation"], 2);
+    EXPECT_EQ(s["clusters"][1]["healthy"], false) << s.dump(2);
+    EXPECT_GE(s["clusters"][1]["endpoints"][0]["checks"].get<int>(), checks_before);
+    EXPECT_EQ(s["clusters"][0]["weight"], 5);
+    for (int i = 0; i < 10; ++i) {
+        EXPECT_EQ(support::http_request(lb->port, "GET", "/").body, "east\n");
+    }
+    EXPECT_EQ(lb->metric("tandem_lb_retries_total"), 0);
+}
+
+TEST(Balancer, ReloadsInQuickSuccessionUnderLoadThenSigterm) {
+    auto east = Upstream::start("east");
+    auto west = Upstream::start("west");
+    ASSERT_TRUE(east && west);
+    const auto config = [&](int east_weight) {
+        return "threads: 2\ntimeouts:\n  drain: 10s\nclusters:\n  - name: east\n    address: " +
+               east->address() + "\n    weight: " + std::to_string(east_weight) +
+               "\n  - name: west\n    address: " + west->address() + "\n" + kFastChecks;
+    };
+    auto lb = Balancer::start(config(1));
+    ASSERT_TRUE(lb);
+    Load load(lb->port, 8);
+    ASSERT_TRUE(wait_until([&] { return load.ok() >= 200; }, 10s));
+    // Slow requests keep earlier generations alive while the next reloads arrive: connections
+    // go from generation to generation through the ones still finishing.
+    std::vector<std::jthread> slow;
+    std::vector<support::HttpReply> replies(5);
+    for (int g = 0; g < 5; ++g) {
+        slow.emplace_back([&, g] {
+            replies[g] = support::http_request(lb->port, "GET", "/slow?ms=1500");
+        });
+        const auto before = load.ok();
+        ASSERT_TRUE(lb->reload(config(g + 2)));
+        EXPECT_EQ(lb->status()["config"]["last_reload"]["ok"], true);
+        ASSERT_TRUE(wait_until([&] { return load.ok() >= before + 50; }, 10s));
+    }
+    EXPECT_EQ(lb->status()["config"]["generation"], 6);
+    EXPECT_GE(lb->status()["config"]["previous_generations_finishing"].get<int>(), 1);
+    load.stop();
+    EXPECT_EQ(load.failed(), 0u) << (load.failures().empty() ? "" : load.failures()[0]);
+    EXPECT_EQ(load.connects(), 8u);
+    // SIGTERM while earlier generations are still finishing: every slow request completes.
+    lb->process->signal(SIGTERM);
+    slow.clear();  // joins
+    for (const auto& r : replies) {
+        EXPECT_EQ(r.status, 200u) << r.error;
+    }
+    EXPECT_EQ(lb->process->wait(10s), 0);
 }
 
 TEST(Balancer, HealthcheckCommandFollowsHealthz) {

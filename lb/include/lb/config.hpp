@@ -17,6 +17,7 @@ struct HostPort {
     std::string host;  // a hostname, an IPv4 address or an IPv6 address without brackets
     std::uint16_t port = 0;
     [[nodiscard]] std::string to_string() const;
+    bool operator==(const HostPort&) const = default;
 };
 
 // TLS to a cluster (an OpenShift router on :443). Verification is on unless turned off.
@@ -27,6 +28,7 @@ struct TlsConfig {
     std::optional<std::string> server_name;
     std::optional<std::string> ca_file;  // PEM bundle; default: the system trust store
     bool verify = true;
+    bool operator==(const TlsConfig&) const = default;
 };
 
 struct ClusterConfig {
@@ -46,6 +48,7 @@ struct ClusterConfig {
 struct StatusRange {
     unsigned low = 200;
     unsigned high = 399;
+    bool operator==(const StatusRange&) const = default;
 };
 
 struct HealthCheckConfig {
@@ -60,6 +63,7 @@ struct HealthCheckConfig {
     std::uint32_t rise = 2;
     std::uint32_t fall = 3;
     unsigned jitter_percent = 10;  // each interval is spread by +- this share
+    bool operator==(const HealthCheckConfig&) const = default;
 };
 
 struct DnsConfig {
@@ -68,6 +72,7 @@ struct DnsConfig {
     Millis max_ttl{300000};         // and no later than this, whatever the TTL says
     Millis retry{5000};             // after a failed resolution (the last good answer stays)
     Millis timeout{2000};           // one resolution attempt
+    bool operator==(const DnsConfig&) const = default;
 };
 
 struct TimeoutConfig {

@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <ostream>
+#include <string>
 
 #include "lb/config.hpp"
 
@@ -10,10 +11,12 @@ namespace lb {
 // The whole balancer: binds the listeners, resolves the clusters, starts the workers, runs the
 // health checks, DNS refreshes and the admin listener on the calling thread, and returns the
 // exit code after SIGTERM/SIGINT and a graceful drain. Startup problems (a port in use) are
-// reported on stderr with exit code 1 before anything is served.
+// reported on stderr with exit code 1 before anything is served. SIGHUP reloads `config_path`:
+// a valid file becomes the next generation (clusters, weights, checks, timeouts, limits...)
+// without closing a connection; an invalid one is reported and changes nothing.
 class Server {
 public:
-    explicit Server(LbConfig config);
+    Server(LbConfig config, std::string config_path);
     ~Server();
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
