@@ -259,6 +259,8 @@ class Checker:
         unit = open(self.path("deploy/systemd/tandem-lb.service")).read()
         for needed in ("ExecStart=/usr/local/bin/tandem-lb -c /etc/tandem-lb/tandem-lb.yaml",
                        "KillSignal=SIGTERM", "Restart=on-failure", "NoNewPrivileges=yes",
+                       "ExecReload=/usr/local/bin/tandem-lb --check-config -c /etc/tandem-lb/tandem-lb.yaml",
+                       "ExecReload=/bin/kill -HUP $MAINPID",
                        "[Install]"):
             if needed not in unit:
                 self.fail("deploy/systemd/tandem-lb.service", f"missing {needed}")
