@@ -223,6 +223,58 @@ bool valid_cluster_name(const std::string& name) {
            });
 }
 
+// A file named at `key`, relative to the configuration file's directory; an error with its line
+// when it cannot be read. `what` says what the file should be.
+std::optional<std::string> readable_file(Reader& r, const YAML::Node& map, const std::string& key,
+                                         const std::string& path,
+                                         const std::filesystem::path& base_dir,
+                                         const std::string& what) {
+    auto s = r.scalar(map, key, path);
+    if (!s) {
+        return std::nullopt;
+    }
+    std::filesystem::path file(s->first);
+    if (file.is_relative()) {
+        file = base_dir / file;
+    }
+    std::ifstream probe(file);
+    if (s->first.empty() || !probe) {
+        r.error(s->second, path + "." + key,
+                "cannot read '" + file.string() + "' (" + what +
+                    "; relative paths are from the configuration file)");
+        return std::nullopt;
+    }
+    return file.string();
+}
+
+// https: {listen, certFile, keyFile}: all three required when the section is there.
+void read_https(Reader& r, const YAML::Node& root, const std::filesystem::path& base_dir,
+                HttpsConfig& out) {
+    const YAML::Node node = root["https"];
+    if (!node.IsDefined() || node.IsNull()) {
+        return;
+    }
+    if (!r.mapping(node, "https", {"listen", "certFile", "keyFile"})) {
+        return;
+    }
+    out.enabled = true;
+    for (const char* key : {"listen", "certFile", "keyFile"}) {
+        if (!node[key].IsDefined() || node[key].IsNull()) {
+            r.error(node, std::string("https.") + key,
+                    "is required with https (listen: IP:port, certFile and keyFile: PEM files)");
+        }
+    }
+    r.address(node, "listen", "https", true, out.listen);
+    if (auto f = readable_file(r, node, "certFile", "https", base_dir,
+                               "the PEM certificate chain clients get, the leaf first")) {
+        out.cert_file = *f;
+    }
+    if (auto f = readable_file(r, node, "keyFile", "https", base_dir,
+                               "the PEM private key of that certificate")) {
+        out.key_file = *f;
+    }
+}
+
 // `tls: true`, or a mapping {enabled, serverName, caFile, verify} (present means enabled unless
 // it says enabled: false).
 void read_tls(Reader& r, const YAML::Node& cluster, const std::string& cluster_path,
@@ -257,21 +309,9 @@ void read_tls(Reader& r, const YAML::Node& cluster, const std::string& cluster_p
             out.server_name = s->first;
         }
     }
-    if (auto s = r.scalar(node, "caFile", path)) {
-        std::filesystem::path file(s->first);
-        if (file.is_relative()) {
-            file = base_dir / file;  // relative to the configuration file
-        }
-        std::ifstream probe(file);
-        if (s->first.empty() || !probe) {
-            r.error(s->second, path + ".caFile",
-                    "cannot read '" + file.string() +
-                        "' (a PEM file of the CA certificates that sign the cluster's "
-                        "certificate; relative paths are from the configuration file)");
-        } else {
-            out.ca_file = file.string();
-        }
-    }
+    out.ca_file = readable_file(r, node, "caFile", path, base_dir,
+                                "a PEM file of the CA certificates that sign the cluster's "
+                                "certificate");
     if (!out.verify && out.ca_file) {
         r.error(node["caFile"], path + ".caFile", "is not used when verify is false: remove one");
     }
@@ -628,7 +668,7 @@ std::expected<LbConfig, Diagnostics> parse_lb_config(const std::string& text,
     LbConfig out;
     try {
         if (!r.mapping(root, "",
-                       {"listen", "admin", "threads", "forwardedProto", "clusters", "healthCheck",
+                       {"listen", "https", "admin", "threads", "forwardedProto", "clusters", "healthCheck",
                         "dns", "timeouts", "limits", "pool", "retry", "keepalived"})) {
             return std::unexpected(diags);
         }
@@ -643,6 +683,11 @@ std::expected<LbConfig, Diagnostics> parse_lb_config(const std::string& text,
             } else {
                 out.forwarded_proto = s->first;
             }
+        }
+        read_https(r, root, std::filesystem::path(file).parent_path(), out.https);
+        if (out.https.enabled && out.https.listen == out.listen && out.listen.port != 0) {
+            r.error(root["https"]["listen"], "https.listen",
+                    "must differ from listen (" + out.listen.to_string() + ")");
         }
         read_clusters(r, root, out, std::filesystem::path(file).parent_path());
         read_health(r, root, out.health_check);

@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 
 #include "lb/config.hpp"
+#include "tls.hpp"
 #include "lb/server.hpp"
 
 namespace {
@@ -96,6 +97,15 @@ int main(int argc, char** argv) {
         return 1;
     }
     if (check_only) {
+        // The certificate, key and CA files' contents too (the loader checked they are readable).
+        try {
+            (void)lb::make_tls_contexts(*config);
+            (void)lb::make_server_tls_context(config->https);
+        } catch (const std::runtime_error& e) {
+            std::cerr << file << ": error: " << e.what() << "\ntandem-lb: 1 error in " << file
+                      << "\n";
+            return 1;
+        }
         std::cout << file << ": OK (" << config->clusters.size() << " clusters, listen "
                   << config->listen.to_string() << ", admin " << config->admin.to_string()
                   << ")\n";

@@ -5,11 +5,9 @@
 #include <cerrno>
 #include <cstring>
 #include <random>
-#include <stdexcept>
 #include <set>
+#include <stdexcept>
 #include <thread>
-
-#include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -20,6 +18,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
+#include <unistd.h>
 
 #include "lb/health_state.hpp"
 #include "lb/resolver.hpp"
@@ -69,7 +68,9 @@ struct ProbeResult {
 // that failed ("send" or "response") and why, or no error.
 template <class Stream>
 asio::awaitable<std::pair<const char*, error_code>> check_exchange(
-    Stream& stream, const http::request<http::empty_body>& req, beast::flat_buffer& buffer,
+    Stream& stream,
+    const http::request<http::empty_body>& req,
+    beast::flat_buffer& buffer,
     http::response_parser<http::empty_body>& parser) {
     auto [wec, wn] = co_await http::async_write(stream, req, kNoThrow);
     if (wec) {
@@ -84,7 +85,9 @@ asio::awaitable<std::pair<const char*, error_code>> check_exchange(
 struct Server::Impl {
     struct EndpointState {
         EndpointState(asio::io_context& ctx, tcp::endpoint a, const HealthCheckConfig& hc)
-            : address(a), label(endpoint_label(a)), health(hc.rise, hc.fall, Health::kUp),
+            : address(a),
+              label(endpoint_label(a)),
+              health(hc.rise, hc.fall, Health::kUp),
               timer(ctx) {}
         tcp::endpoint address;
         std::string label;
@@ -103,7 +106,8 @@ struct Server::Impl {
     struct ClusterState {
         const ClusterConfig* config = nullptr;
         bool is_ip = false;
-        bool resolved = false;  // has an answer (an IP address, or DNS, or the previous generation's)
+        bool resolved =
+            false;  // has an answer (an IP address, or DNS, or the previous generation's)
         std::vector<EndpointPtr> endpoints;
         bool healthy = true;
         std::unique_ptr<asio::steady_timer> dns_timer;
@@ -117,8 +121,11 @@ struct Server::Impl {
     // metrics view and its workers. A reload builds the next one beside it; the old one hands
     // its connections over and goes away when its last request has finished.
     struct Plane {
-        Plane(asio::io_context& ctx, LbConfig c, std::uint64_t generation,
-              const std::shared_ptr<MetricsRegistry>& registry, unsigned threads)
+        Plane(asio::io_context& ctx,
+              LbConfig c,
+              std::uint64_t generation,
+              const std::shared_ptr<MetricsRegistry>& registry,
+              unsigned threads)
             : config(std::move(c)),
               id(generation),
               metrics(registry, cluster_names(config), threads),
@@ -127,11 +134,12 @@ struct Server::Impl {
         LbConfig config;  // never changed: workers and cluster states point into it
         std::uint64_t id;
         std::vector<TlsContextPtr> tls;  // per cluster; nullptr where TLS is off
+        TlsContextPtr server_tls;        // the https listener's certificate (a reload renews it)
         std::vector<ClusterState> clusters;
         Metrics metrics;
         std::vector<std::unique_ptr<Worker>> workers;
         asio::steady_timer drain_timer;
-        std::vector<bool> done;       // per worker: no session left (drained or handed over)
+        std::vector<bool> done;      // per worker: no session left (drained or handed over)
         bool requests_done = false;  // every worker done
         bool retired = false;        // replaced by a reload: its checks and DNS refreshes stop
         std::chrono::system_clock::time_point loaded_at;
@@ -165,6 +173,7 @@ struct Server::Impl {
     PlanePtr plane;                  // the current generation
     std::vector<PlanePtr> retiring;  // earlier generations still finishing requests
     std::vector<int> listen_fds;     // one SO_REUSEPORT socket per worker index, kept open
+    std::vector<int> https_fds;      // the same for the https listener (empty without one)
     tcp::acceptor admin;
     asio::signal_set signals;
     asio::steady_timer drain_timer;
@@ -186,6 +195,7 @@ struct Server::Impl {
     std::set<asio::steady_timer*> resolving;  // resolutions in flight, woken at shutdown
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
     tcp::endpoint listen_endpoint;
+    tcp::endpoint https_endpoint;
     int exit_code = 0;
 
     // ---- startup ----------------------------------------------------------------------------
@@ -209,22 +219,36 @@ struct Server::Impl {
         return ec;
     }
 
-    bool bind_listeners(std::string& error) {
+    // `threads` sockets on `where` in one SO_REUSEPORT group (port 0: the others join the port
+    // the first got).
+    bool bind_group(const HostPort& where,
+                    std::vector<int>& fds,
+                    tcp::endpoint& bound,
+                    std::string& error) {
         error_code ec;
-        const auto address = asio::ip::make_address(first.listen.host, ec);
-        tcp::endpoint ep(address, first.listen.port);
+        const auto address = asio::ip::make_address(where.host, ec);
+        tcp::endpoint ep(address, where.port);
         for (unsigned i = 0; i < threads; ++i) {
             tcp::acceptor a(ctx);
             if (ec = open_listener(a, ep, true); ec) {
-                error = "cannot listen on " + first.listen.to_string() + ": " + ec.message();
-                close_listeners();
+                error = "cannot listen on " + where.to_string() + ": " + ec.message();
                 return false;
             }
             if (i == 0) {
-                ep = a.local_endpoint(ec);  // port 0: the others join the port the first got
-                listen_endpoint = ep;
+                ep = a.local_endpoint(ec);
+                bound = ep;
             }
-            listen_fds.push_back(a.release());
+            fds.push_back(a.release());
+        }
+        return true;
+    }
+
+    bool bind_listeners(std::string& error) {
+        if (!bind_group(first.listen, listen_fds, listen_endpoint, error) ||
+            (first.https.enabled &&
+             !bind_group(first.https.listen, https_fds, https_endpoint, error))) {
+            close_listeners();
+            return false;
         }
         return true;
     }
@@ -233,7 +257,11 @@ struct Server::Impl {
         for (auto fd : listen_fds) {
             ::close(fd);
         }
+        for (auto fd : https_fds) {
+            ::close(fd);
+        }
         listen_fds.clear();
+        https_fds.clear();
     }
 
     bool bind_admin(std::string& error) {
@@ -249,8 +277,10 @@ struct Server::Impl {
     // A generation for `c`: TLS contexts (throws std::runtime_error naming the problem) and
     // cluster states; clusters given by IP address have their endpoint already.
     PlanePtr make_plane(LbConfig c) {
-        auto p = std::make_shared<Plane>(ctx, std::move(c), config_generation + 1, registry, threads);
+        auto p =
+            std::make_shared<Plane>(ctx, std::move(c), config_generation + 1, registry, threads);
         p->tls = make_tls_contexts(p->config);
+        p->server_tls = make_server_tls_context(p->config.https);
         for (const auto& cc : p->config.clusters) {
             ClusterState cl;
             cl.config = &cc;
@@ -274,11 +304,11 @@ struct Server::Impl {
     void inherit(Plane& next, const Plane& prev) {
         for (std::size_t c = 0; c < next.clusters.size(); ++c) {
             auto& cl = next.clusters[c];
-            const auto it = std::find_if(
-                prev.clusters.begin(), prev.clusters.end(), [&](const ClusterState& o) {
-                    return o.config->name == cl.config->name &&
-                           o.config->address == cl.config->address;
-                });
+            const auto it = std::find_if(prev.clusters.begin(), prev.clusters.end(),
+                                         [&](const ClusterState& o) {
+                                             return o.config->name == cl.config->name &&
+                                                    o.config->address == cl.config->address;
+                                         });
             if (it == prev.clusters.end()) {
                 continue;
             }
@@ -367,16 +397,22 @@ struct Server::Impl {
     // Workers (on duplicates of the listening sockets), the first snapshot, checks and DNS
     // refreshes. Throws std::runtime_error when a socket cannot be duplicated.
     void start_plane(const PlanePtr& p) {
-        const tcp protocol = listen_endpoint.protocol();
         for (unsigned i = 0; i < threads; ++i) {
             const int fd = ::dup(listen_fds[i]);
-            if (fd < 0) {
+            const int https_fd = https_fds.empty() ? -1 : ::dup(https_fds[i]);
+            if (fd < 0 || (!https_fds.empty() && https_fd < 0)) {
+                const std::string why = std::strerror(errno);
+                for (const int f : {fd, https_fd}) {
+                    if (f >= 0) {
+                        ::close(f);
+                    }
+                }
                 p->workers.clear();
-                throw std::runtime_error(std::string("duplicating a listening socket: ") +
-                                         std::strerror(errno));
+                throw std::runtime_error("duplicating a listening socket: " + why);
             }
-            p->workers.push_back(std::make_unique<Worker>(i, p->config, p->tls,
-                                                          p->metrics.worker(i), fd, protocol));
+            p->workers.push_back(std::make_unique<Worker>(
+                i, p->config, p->tls, p->metrics.worker(i), fd, listen_endpoint.protocol(),
+                https_fd, https_endpoint.protocol(), p->server_tls.get()));
         }
         p->done.assign(p->workers.size(), false);
         auto snapshot = build_snapshot(*p);
@@ -401,11 +437,14 @@ struct Server::Impl {
         signals.async_wait([this](error_code ec, int sig) { on_signal(ec, sig); });
         ready << "tandem-lb ready listen=" << endpoint_label(listen_endpoint)
               << " admin=" << endpoint_label(admin.local_endpoint()) << " workers=" << threads
-              << std::endl;
-        log_line(LogLevel::kInfo, "listening on " + endpoint_label(listen_endpoint) + ", admin on " +
-                                      endpoint_label(admin.local_endpoint()) + ", " +
-                                      std::to_string(threads) + " workers, " +
-                                      std::to_string(plane->clusters.size()) + " clusters");
+              << (https_fds.empty() ? "" : " https=" + endpoint_label(https_endpoint)) << std::endl;
+        log_line(LogLevel::kInfo,
+                 "listening on " + endpoint_label(listen_endpoint) +
+                     (https_fds.empty() ? std::string()
+                                        : ", https on " + endpoint_label(https_endpoint)) +
+                     ", admin on " + endpoint_label(admin.local_endpoint()) + ", " +
+                     std::to_string(threads) + " workers, " +
+                     std::to_string(plane->clusters.size()) + " clusters");
     }
 
     // ---- reload (SIGHUP) --------------------------------------------------------------------
@@ -422,6 +461,13 @@ struct Server::Impl {
         }
         if (!(next.admin == first.admin)) {
             add("admin", first.admin.to_string(), next.admin.to_string());
+        }
+        if (next.https.enabled != first.https.enabled ||
+            !(next.https.listen == first.https.listen)) {
+            const auto show = [](const HttpsConfig& h) {
+                return h.enabled ? h.listen.to_string() : std::string("none");
+            };
+            add("https.listen", show(first.https), show(next.https));
         }
         if (next.threads != first.threads) {
             add("threads", std::to_string(first.threads), std::to_string(next.threads));
@@ -595,8 +641,8 @@ struct Server::Impl {
             for (auto& w : old->workers) {
                 w->join();
             }
-            log_line(LogLevel::kInfo, "generation " + std::to_string(old->id) +
-                                          " finished its last request");
+            log_line(LogLevel::kInfo,
+                     "generation " + std::to_string(old->id) + " finished its last request");
         }
         if (draining && plane->requests_done && retiring.empty()) {
             finish();
@@ -654,7 +700,9 @@ struct Server::Impl {
         }
     }
 
-    void apply_resolution(const PlanePtr& p, std::size_t c, const Resolution& r,
+    void apply_resolution(const PlanePtr& p,
+                          std::size_t c,
+                          const Resolution& r,
                           bool publish_changes) {
         auto& cl = p->clusters[c];
         p->metrics.dns_result(c, r.ok);
@@ -691,9 +739,9 @@ struct Server::Impl {
                 auto ep = std::make_shared<EndpointState>(ctx, w, p->config.health_check);
                 cl.endpoints.push_back(ep);
                 p->metrics.endpoint_state(c, ep->label, true);
-                log_line(LogLevel::kInfo, "cluster " + cl.config->name + ": endpoint " +
-                                              ep->label + " added (DNS, TTL " +
-                                              std::to_string(r.ttl.count()) + "s)");
+                log_line(LogLevel::kInfo, "cluster " + cl.config->name + ": endpoint " + ep->label +
+                                              " added (DNS, TTL " + std::to_string(r.ttl.count()) +
+                                              "s)");
                 if (publish_changes) {
                     start_checks(p, c, ep);
                 }
@@ -724,7 +772,8 @@ struct Server::Impl {
         }
     }
 
-    std::chrono::milliseconds jittered(const HealthCheckConfig& hc, std::chrono::milliseconds base) {
+    std::chrono::milliseconds jittered(const HealthCheckConfig& hc,
+                                       std::chrono::milliseconds base) {
         const auto spread = base.count() * hc.jitter_percent / 100;
         if (spread <= 0) {
             return base;
@@ -750,8 +799,8 @@ struct Server::Impl {
                 break;
             }
             record(*p, c, *ep, result);
-            delay = jittered(hc, ep->health.up() ? hc.interval
-                                                 : hc.down_interval.value_or(hc.interval));
+            delay = jittered(
+                hc, ep->health.up() ? hc.interval : hc.down_interval.value_or(hc.interval));
         }
     }
 
@@ -764,8 +813,7 @@ struct Server::Impl {
         const auto elapsed = [&] {
             return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         };
-        const auto failed = [&](const char* stage, const error_code& ec,
-                                std::string detail = {}) {
+        const auto failed = [&](const char* stage, const error_code& ec, std::string detail = {}) {
             out.seconds = elapsed();
             out.error = std::string(stage) + ": " +
                         (ec == beast::error::timeout
@@ -792,8 +840,7 @@ struct Server::Impl {
         if (p->tls[c]) {
             asio::ssl::stream<beast::tcp_stream&> secure(*stream, *p->tls[c]);
             prepare_tls(secure, cluster);
-            auto [hec] =
-                co_await secure.async_handshake(asio::ssl::stream_base::client, kNoThrow);
+            auto [hec] = co_await secure.async_handshake(asio::ssl::stream_base::client, kNoThrow);
             if (hec) {
                 ep->probe.reset();
                 co_return failed("tls", hec, tls_failure(hec, secure.native_handle(), cluster));
@@ -860,9 +907,10 @@ struct Server::Impl {
                 any = any || ep->health.up();
             }
             if (any != cl.healthy) {
-                log_line(any ? LogLevel::kInfo : LogLevel::kWarn,
-                         "cluster " + cl.config->name +
-                             (any ? " is healthy again" : " is DOWN: no endpoint passes its checks"));
+                log_line(
+                    any ? LogLevel::kInfo : LogLevel::kWarn,
+                    "cluster " + cl.config->name +
+                        (any ? " is healthy again" : " is DOWN: no endpoint passes its checks"));
             }
             cl.healthy = any;
             p.metrics.cluster_state(c, any, cl.endpoints.size());
@@ -971,11 +1019,11 @@ struct Server::Impl {
     Json status_json() {
         Json out;
         out["status"] = draining ? "draining" : any_healthy() ? "ok" : "no healthy cluster";
-        out["uptime_seconds"] =
-            std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() -
-                                                             started)
-                .count();
+        out["uptime_seconds"] = std::chrono::duration_cast<std::chrono::seconds>(
+                                    std::chrono::steady_clock::now() - started)
+                                    .count();
         out["listen"] = endpoint_label(listen_endpoint);
+        out["https"] = https_fds.empty() ? Json() : Json(endpoint_label(https_endpoint));
         out["workers"] = threads;
         out["generation"] = generation;
         Json cfg;

@@ -20,6 +20,11 @@ using TlsContextPtr = std::shared_ptr<boost::asio::ssl::context>;
 // std::runtime_error naming the cluster and what failed (an unreadable or empty caFile).
 std::vector<TlsContextPtr> make_tls_contexts(const LbConfig& config);
 
+// The server context of the https listener (nullptr when there is none): TLS 1.2 or later, the
+// certificate chain and key of `https`, ALPN http/1.1 when the client offers it. Throws
+// std::runtime_error saying which file is wrong (not PEM, key not matching the certificate).
+TlsContextPtr make_server_tls_context(const HttpsConfig& https);
+
 // Sets SNI (for a DNS name) and the name the certificate must match (OpenSSL's own check:
 // a mismatch fails the handshake with "hostname mismatch") on a new connection to `cluster`.
 void prepare_tls(SSL* ssl, const ClusterConfig& cluster);

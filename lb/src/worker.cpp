@@ -6,9 +6,6 @@
 #include <cerrno>
 #include <utility>
 
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -17,6 +14,8 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http.hpp>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "lb/headers.hpp"
 #include "log.hpp"
@@ -74,8 +73,8 @@ bool is_parse_error(const error_code& ec) {
 
 bool nothing_received(const error_code& ec) {
     return ec == http::error::end_of_stream || ec == asio::error::eof ||
-           ec == asio::ssl::error::stream_truncated ||
-           ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
+           ec == asio::ssl::error::stream_truncated || ec == asio::error::connection_reset ||
+           ec == asio::error::broken_pipe;
 }
 
 // Closes a socket, ignoring errors (the peer may be gone).
@@ -85,6 +84,41 @@ void close_quietly(Socket& s) {
     s.close(ignored);
 }
 
+// A client connection's socket and stream, plain or TLS.
+Socket& lowest(Socket& s) {
+    return s;
+}
+Socket& lowest(TlsClient& t) {
+    return t.next_layer();
+}
+Socket& lowest(TlsClientPtr& t) {
+    return t->next_layer();
+}
+Socket& stream_of(Socket& s) {
+    return s;
+}
+TlsClient& stream_of(TlsClientPtr& t) {
+    return *t;
+}
+
+// Ends a client connection: over TLS a close_notify first (written without waiting for the
+// peer's), then the socket.
+void close_quietly(TlsClientPtr& t) {
+    error_code ignored;
+    t->shutdown(ignored);  // non-blocking socket: sends close_notify, does not wait for the reply
+    close_quietly(t->next_layer());
+}
+
+// Whether a TLS stream holds bytes that a read would return without the socket being readable
+// (decrypted but unread, or received but not yet decrypted): such a connection must not wait
+// for readability.
+bool buffered(TlsClientPtr& t) {
+    SSL* ssl = t->native_handle();
+    return SSL_pending(ssl) > 0 || BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0;
+}
+bool buffered(Socket&) {
+    return false;
+}
 
 // A deadline's "now": the coarse monotonic clock (the same clock as steady_clock, a few ms of
 // resolution, no TSC read). Deadlines are checked by a 50 ms ticker anyway.
@@ -162,6 +196,10 @@ bool write_now(Socket& socket, Out& out, error_code& ec) {
     out.consume(n);
     return ec || out.empty();
 }
+// Over TLS everything goes through the asynchronous write (the engine encrypts as it goes).
+bool write_now(TlsClient&, Out&, error_code&) {
+    return false;
+}
 
 // Writes what write_now() left on an upstream connection, or all of it over TLS.
 template <class Upstream>
@@ -181,9 +219,12 @@ Task<error_code> send_rest(Upstream& up, Out& out) {
 // with more machinery (and a posted completion when the data is already buffered); this runs
 // twice per proxied request.
 template <class Stream, bool isRequest>
-Task<error_code> read_message(Stream& socket, beast::flat_buffer& buffer,
-                              http::parser<isRequest, http::buffer_body, PoolAllocator<char>>& parser,
-                              bool header_only, std::size_t read_size) {
+Task<error_code> read_message(
+    Stream& socket,
+    beast::flat_buffer& buffer,
+    http::parser<isRequest, http::buffer_body, PoolAllocator<char>>& parser,
+    bool header_only,
+    std::size_t read_size) {
     const std::size_t room_before = header_only ? 0 : parser.get().body().size;
     for (;;) {
         if (header_only ? parser.is_header_done() : parser.is_done()) {
@@ -210,7 +251,8 @@ Task<error_code> read_message(Stream& socket, beast::flat_buffer& buffer,
         if (buffer.size() >= buffer.max_size()) {
             co_return error_code(http::error::buffer_overflow);
         }
-        const std::size_t room = std::min<std::size_t>(buffer.max_size() - buffer.size(), read_size);
+        const std::size_t room =
+            std::min<std::size_t>(buffer.max_size() - buffer.size(), read_size);
         auto [rec, m] = co_await socket.async_read_some(buffer.prepare(room), kNoThrow);
         if (rec == asio::error::eof || rec == asio::ssl::error::stream_truncated) {
             // (A TLS peer that closes without close_notify: the same end of stream; a body
@@ -230,24 +272,40 @@ Task<error_code> read_message(Stream& socket, beast::flat_buffer& buffer,
 }
 }  // namespace
 
-Worker::Worker(unsigned index, const LbConfig& config, const std::vector<TlsContextPtr>& tls,
-               WorkerMetrics& metrics, tcp::acceptor::native_handle_type listen_fd,
-               tcp listen_protocol)
+Worker::Worker(unsigned index,
+               const LbConfig& config,
+               const std::vector<TlsContextPtr>& tls,
+               WorkerMetrics& metrics,
+               tcp::acceptor::native_handle_type listen_fd,
+               tcp listen_protocol,
+               int https_fd,
+               tcp https_protocol,
+               asio::ssl::context* server_tls)
     : index_(index),
       config_(config),
       tls_(tls),
       metrics_(metrics),
       guard_(asio::make_work_guard(ctx_)),
       acceptor_(ctx_.get_executor(), listen_protocol, listen_fd),
+      server_tls_(server_tls),
       picker_(members(config)),
-      eligible_(config.clusters.size(), false) {}
+      eligible_(config.clusters.size(), false) {
+    if (https_fd >= 0) {
+        https_acceptor_.emplace(ctx_.get_executor(), https_protocol, https_fd);
+    }
+}
 
-Worker::~Worker() { join(); }
+Worker::~Worker() {
+    join();
+}
 
 void Worker::start(SnapshotPtr first) {
     apply(first);
     snapshot_ = std::move(first);
-    asio::co_spawn(ctx_.get_executor(), accept_loop(), asio::detached);
+    asio::co_spawn(ctx_.get_executor(), accept_loop(acceptor_, false), asio::detached);
+    if (https_acceptor_) {
+        asio::co_spawn(ctx_.get_executor(), accept_loop(*https_acceptor_, true), asio::detached);
+    }
     asio::co_spawn(ctx_.get_executor(), ticker(), asio::detached);
     thread_ = std::thread([this] {
         for (;;) {
@@ -255,8 +313,8 @@ void Worker::start(SnapshotPtr first) {
                 ctx_.run();
                 return;
             } catch (const std::exception& e) {  // a bug in one session must not kill the rest
-                log_line(LogLevel::kError,
-                         "worker " + std::to_string(index_) + ": unexpected exception: " + e.what());
+                log_line(LogLevel::kError, "worker " + std::to_string(index_) +
+                                               ": unexpected exception: " + e.what());
             }
         }
     });
@@ -275,6 +333,9 @@ void Worker::drain(std::function<void()> done) {
         drained_ = std::move(done);
         error_code ignored;
         acceptor_.close(ignored);
+        if (https_acceptor_) {
+            https_acceptor_->close(ignored);
+        }
         for (auto& w : watches_) {
             if (w.idle && w.target != nullptr) {
                 w.fired = true;
@@ -295,6 +356,9 @@ void Worker::hand_over(Worker& next, std::function<void()> done) {
         drained_ = std::move(done);
         error_code ignored;
         acceptor_.close(ignored);  // this worker's descriptor only: `next` accepts on its own
+        if (https_acceptor_) {
+            https_acceptor_->close(ignored);
+        }
         for (auto& w : watches_) {
             if (w.idle && w.target != nullptr) {
                 w.target->cancel(ignored);  // the session (or parked wait) passes it on
@@ -601,17 +665,17 @@ void Worker::give_head(std::string head) {
     }
 }
 
-Task<void> Worker::accept_loop() {
+Task<void> Worker::accept_loop(Acceptor& acceptor, bool tls) {
     Timer backoff(ctx_.get_executor());
     while (!draining_ && !handing_over_) {
-        auto [ec, socket] = co_await acceptor_.async_accept(kNoThrow);
+        auto [ec, socket] = co_await acceptor.async_accept(kNoThrow);
         if (ec) {
             if (draining_ || handing_over_ || ec == asio::error::operation_aborted) {
                 break;
             }
             // EMFILE/ENFILE and friends: back off instead of spinning on the same error.
-            log_line(LogLevel::kWarn, "worker " + std::to_string(index_) + ": accept: " +
-                                          ec.message());
+            log_line(LogLevel::kWarn,
+                     "worker " + std::to_string(index_) + ": accept: " + ec.message());
             backoff.expires_after(std::chrono::milliseconds(50));
             co_await backoff.async_wait(kNoThrow);
             continue;
@@ -621,7 +685,14 @@ Task<void> Worker::accept_loop() {
             continue;
         }
         ++sessions_;
-        asio::co_spawn(ctx_.get_executor(), session(std::move(socket), false), asio::detached);
+        if (tls) {
+            asio::co_spawn(
+                ctx_.get_executor(),
+                session(std::make_unique<TlsClient>(std::move(socket), *server_tls_), false),
+                asio::detached);
+        } else {
+            asio::co_spawn(ctx_.get_executor(), session(std::move(socket), false), asio::detached);
+        }
     }
 }
 
@@ -649,7 +720,6 @@ Task<void> Worker::ticker() {
     }
 }
 
-
 namespace {
 
 double seconds_since(Clock::time_point start) {
@@ -668,61 +738,81 @@ struct InFlight {
 
 }  // namespace
 
-void Worker::park(Socket client, Clock::time_point deadline) {
-    auto parked = std::make_unique<Parked>(std::move(client));
-    Parked& p = *parked;
+template <class Conn>
+void Worker::park(Conn client, Clock::time_point deadline) {
+    auto parked = std::make_unique<Parked<Conn>>(std::move(client));
+    Parked<Conn>& p = *parked;
     p.watch.idle = true;
     p.watch.parked = true;  // the ticker only checks its deadline
-    p.watch.arm(p.socket, deadline);
+    p.watch.arm(lowest(p.conn), deadline);
     watches_.push_back(p.watch);
     // The handler owns the connection: if the worker's io_context goes away first, destroying
     // the handler closes it.
-    p.socket.async_wait(Socket::wait_read, [this, parked = std::move(parked)](error_code ec) mutable {
+    lowest(p.conn).async_wait(Socket::wait_read, [this, parked = std::move(parked)](
+                                                     error_code ec) mutable {
         parked->watch.unlink();
-        if (handing_over_ && !parked->watch.fired && !draining_ && !stopping_) {
-            pass_on(std::move(parked->socket));  // readable or not: the successor waits for it
-            return;
+        if constexpr (std::is_same_v<Conn, Socket>) {
+            if (handing_over_ && !parked->watch.fired && !draining_ && !stopping_) {
+                pass_on(std::move(parked->conn));  // the successor waits for the request
+                return;
+            }
         }
-        if (ec || parked->watch.fired || draining_ || stopping_) {
-            close_quietly(parked->socket);
+        if (ec || parked->watch.fired ||
+            closing<std::remove_reference_t<decltype(stream_of(parked->conn))>>() || stopping_) {
+            close_quietly(parked->conn);
             metrics_.client_connections(-1);
             --sessions_;
             session_ended();
             return;
         }
-        asio::co_spawn(ctx_.get_executor(), session(std::move(parked->socket), true),
-                       asio::detached);
+        asio::co_spawn(ctx_.get_executor(), session(std::move(parked->conn), true), asio::detached);
     });
 }
 
-Task<void> Worker::session(Socket client, bool resumed) {
+template <class Conn>
+Task<void> Worker::session(Conn conn, bool resumed) {
+    using Stream = std::remove_reference_t<decltype(stream_of(conn))>;
+    constexpr bool kTls = !std::is_same_v<Stream, Socket>;
+    Socket& sock = lowest(conn);
+    Stream& client = stream_of(conn);
     Watch watch;
     watches_.push_back(watch);
     error_code ec;
+    error_code gone;  // the client closed or reset while parked, or the handshake failed
     if (!resumed) {
         metrics_.client_connections(1);
-        client.set_option(tcp::no_delay(true), ec);
-        client.non_blocking(true, ec);
+        sock.set_option(tcp::no_delay(true), ec);
+        sock.non_blocking(true, ec);
+        if constexpr (kTls) {
+            watch.arm(sock, coarse_now() + config_.timeouts.client_header);
+            auto [hec] = co_await client.async_handshake(asio::ssl::stream_base::server, kNoThrow);
+            if (hec || watch.fired) {
+                gone = hec ? hec : asio::error::timed_out;
+            }
+        }
     }
-    const auto remote = client.remote_endpoint(ec);
+    const auto remote = sock.remote_endpoint(ec);
     const ClientAddress client_address(ec ? asio::ip::address() : remote.address());
     beast::flat_buffer buffer(config_.limits.max_header_bytes + kChunk);
     bool first = !resumed;
-    error_code gone;  // the client closed or reset while parked
-    if (resumed) {
-        // Back from parking: the next request is readable now.
-        const std::size_t n = client.read_some(buffer.prepare(1024), gone);  // non-blocking
-        if (gone == asio::error::would_block || gone == asio::error::try_again) {
-            gone = {};
-        } else if (!gone) {
-            buffer.commit(n);
+    if constexpr (!kTls) {
+        if (resumed) {
+            // Back from parking: the next request is readable now.
+            const std::size_t n = client.read_some(buffer.prepare(1024), gone);  // non-blocking
+            if (gone == asio::error::would_block || gone == asio::error::try_again) {
+                gone = {};
+            } else if (!gone) {
+                buffer.commit(n);
+            }
         }
     }
-    while (!gone && !draining_ && !stopping_) {
-        if (buffer.size() == 0 && handing_over_) {
-            watch.unlink();
-            pass_on(std::move(client));  // between requests: the new generation serves the rest
-            co_return;
+    while (!gone && !closing<Stream>() && !stopping_) {
+        if constexpr (!kTls) {
+            if (buffer.size() == 0 && handing_over_) {
+                watch.unlink();
+                pass_on(std::move(conn));  // between requests: the new generation serves it
+                co_return;
+            }
         }
         if (buffer.size() == 0) {
             // Waiting for the next request's first byte: the idle keep-alive timeout (the
@@ -730,8 +820,8 @@ Task<void> Worker::session(Socket client, bool resumed) {
             watch.idle = true;
             watch.park = watch.parked = false;
             watch.idle_since = coarse_now();
-            watch.arm(client, watch.idle_since + (first ? config_.timeouts.client_header
-                                                        : config_.timeouts.client_idle));
+            watch.arm(sock, watch.idle_since + (first ? config_.timeouts.client_header
+                                                      : config_.timeouts.client_idle));
             if (!first) {
                 // Let the other ready sessions run first. Asio reads speculatively after every
                 // readiness event, and the client's next request has rarely arrived the moment
@@ -744,20 +834,26 @@ Task<void> Worker::session(Socket client, bool resumed) {
             }
             auto [rec, n] = co_await client.async_read_some(buffer.prepare(1024), kNoThrow);
             if (rec == asio::error::operation_aborted && watch.park && !watch.fired &&
-                !draining_ && !stopping_) {
+                !closing<Stream>() && !stopping_ && !buffered(conn)) {
                 // Idle for a while (the ticker cancelled the read): this coroutine ends and
                 // the connection waits for readability as a small parked object, with no
                 // buffer and no coroutine frame (as nginx and HAProxy keep idle connections);
                 // a new session starts when the next request arrives.
                 watch.unlink();
-                park(std::move(client), watch.deadline);
+                park(std::move(conn), watch.deadline);
                 co_return;
             }
-            if (rec == asio::error::operation_aborted && handing_over_ && !watch.fired &&
-                !draining_ && !stopping_) {
-                watch.unlink();
-                pass_on(std::move(client));  // cancelled by hand_over(): nothing was read
-                co_return;
+            if (rec == asio::error::operation_aborted && !watch.fired && !stopping_) {
+                if constexpr (!kTls) {
+                    if (handing_over_ && !draining_) {
+                        watch.unlink();
+                        pass_on(std::move(conn));  // cancelled by hand_over(): nothing was read
+                        co_return;
+                    }
+                }
+                if (watch.park && buffered(conn)) {
+                    continue;  // TLS bytes already here: read them instead of parking
+                }
             }
             watch.idle = false;
             if (rec || watch.fired || n == 0) {
@@ -778,35 +874,40 @@ Task<void> Worker::session(Socket client, bool resumed) {
         // sending its request; closing now would turn our answer into a reset. Stop writing,
         // discard what arrives for a bounded time and amount, then close.
         error_code ignored;
-        client.shutdown(Socket::shutdown_send, ignored);
-        watch.arm(client, coarse_now() + kLinger);
+        sock.shutdown(Socket::shutdown_send, ignored);
+        watch.arm(sock, coarse_now() + kLinger);
         std::size_t discarded = 0;
         while (discarded < kLingerBytes && !watch.fired) {
             // Into the worker's shared sink: the bytes are thrown away, so sessions may share
             // it, and the session's coroutine frame stays small (an idle connection's cost).
-            auto [rec, n] = co_await client.async_read_some(asio::buffer(sink_), kNoThrow);
+            auto [rec, n] = co_await sock.async_read_some(asio::buffer(sink_), kNoThrow);
             if (rec) {
                 break;
             }
             discarded += n;
         }
+        close_quietly(sock);  // (no close_notify after the write side was shut)
     }
     watch.disarm();
-    close_quietly(client);
+    close_quietly(conn);
     metrics_.client_connections(-1);
     watch.unlink();
     --sessions_;
     session_ended();
 }
 
-Task<bool> Worker::reply(Socket& client, Watch& watch, unsigned status,
-                                    std::string_view text, bool keep_alive,
-                                    Clock::time_point started) {
+template <class Stream>
+Task<bool> Worker::reply(Stream& client,
+                         Watch& watch,
+                         unsigned status,
+                         std::string_view text,
+                         bool keep_alive,
+                         Clock::time_point started) {
     metrics_.request(WorkerMetrics::kNoCluster, status, seconds_since(started));
     if (stopping_) {
         co_return false;
     }
-    keep_alive = keep_alive && !draining_;
+    keep_alive = keep_alive && !closing<Stream>();
     http::response<http::string_body> res{static_cast<http::status>(status), 11};
     res.set(http::field::server, "tandem-lb");
     res.set(http::field::content_type, "text/plain; charset=utf-8");
@@ -815,13 +916,17 @@ Task<bool> Worker::reply(Socket& client, Watch& watch, unsigned status,
     res.keep_alive(keep_alive);
     res.prepare_payload();
     watch.linger = !keep_alive;
-    watch.arm(client, coarse_now() + config_.timeouts.client_body);
+    watch.arm(lowest(client), coarse_now() + config_.timeouts.client_body);
     auto [ec, n] = co_await http::async_write(client, res, kNoThrow);
     co_return !ec && !watch.fired && keep_alive;
 }
 
-Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer, Watch& watch,
+template <class Stream>
+Task<bool> Worker::exchange(Stream& client,
+                            beast::flat_buffer& buffer,
+                            Watch& watch,
                             const ClientAddress& client_address) {
+    constexpr bool kTls = !std::is_same_v<Stream, Socket>;
     struct Disarm {
         Watch& w;
         ~Disarm() { w.disarm(); }
@@ -849,7 +954,7 @@ Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer, Watch& w
     http::request_parser<http::buffer_body, PoolAllocator<char>> rp;
     rp.header_limit(config_.limits.max_header_bytes);
     rp.body_limit(config_.limits.max_body_bytes);
-    watch.arm(client, started + to.client_header);
+    watch.arm(lowest(client), started + to.client_header);
     {
         const error_code ec = co_await read_message(client, buffer, rp, true, kClientHeaderRead);
         if (stopping_) {
@@ -861,17 +966,16 @@ Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer, Watch& w
                                      false, started);
         }
         if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
-            co_return co_await reply(
-                client, watch, 431,
-                "request header fields too large (limit " +
-                    std::to_string(config_.limits.max_header_bytes) + " bytes)",
-                false, started);
+            co_return co_await reply(client, watch, 431,
+                                     "request header fields too large (limit " +
+                                         std::to_string(config_.limits.max_header_bytes) +
+                                         " bytes)",
+                                     false, started);
         }
         if (ec == http::error::body_limit) {
             co_return co_await reply(client, watch, 413,
                                      "content too large (limit " +
-                                         std::to_string(config_.limits.max_body_bytes) +
-                                         " bytes)",
+                                         std::to_string(config_.limits.max_body_bytes) + " bytes)",
                                      false, started);
         }
         if (ec && is_parse_error(ec)) {
@@ -899,8 +1003,9 @@ Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer, Watch& w
         drop_expect = true;
     }
     const Framing req_framing = req_chunked ? Framing::kChunked : Framing::kAsIs;
-    write_request_head(req, client_address, config_.forwarded_proto, req_framing, drop_expect,
-                       head.text);
+    write_request_head(req, client_address,
+                       kTls ? std::string_view("https") : config_.forwarded_proto, req_framing,
+                       drop_expect, head.text);
 
     std::optional<std::size_t> exclude;
     unsigned retries = 0;
@@ -956,8 +1061,8 @@ Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer, Watch& w
                 if (timed_out) {
                     why = "upstream connect timeout (cluster " + cluster_name + ")";
                 } else if (tls_problem.empty()) {
-                    why = "upstream connect failed (cluster " + cluster_name +
-                          "): " + cec.message();
+                    why =
+                        "upstream connect failed (cluster " + cluster_name + "): " + cec.message();
                 } else {
                     why = "TLS handshake with cluster " + cluster_name + " failed: " + tls_problem;
                 }
@@ -1003,7 +1108,7 @@ Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer, Watch& w
             if (expect_continue) {
                 expect_continue = false;
                 static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-                watch.arm(client, coarse_now() + to.client_body);
+                watch.arm(lowest(client), coarse_now() + to.client_body);
                 auto [e, n] = co_await asio::async_write(
                     client, asio::buffer(kContinue.data(), kContinue.size()), kNoThrow);
                 if (e || watch.fired) {
@@ -1017,7 +1122,7 @@ Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer, Watch& w
                 if (!rp.is_done()) {
                     body.data = chunk.get();
                     body.size = kChunk;
-                    watch.arm(client, coarse_now() + to.client_body);
+                    watch.arm(lowest(client), coarse_now() + to.client_body);
                     rp.eager(true);
                     const error_code e = co_await read_message(client, buffer, rp, false, kChunk);
                     if (stopping_) {
@@ -1026,8 +1131,7 @@ Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer, Watch& w
                     if (e == http::error::body_limit) {
                         co_return co_await reply(client, watch, 413,
                                                  "content too large (limit " +
-                                                     std::to_string(
-                                                         config_.limits.max_body_bytes) +
+                                                     std::to_string(config_.limits.max_body_bytes) +
                                                      " bytes)",
                                                  false, started);
                     }
@@ -1111,7 +1215,7 @@ Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer, Watch& w
             if (client_version >= 11) {
                 std::string interim;  // not head.text: a retry may still send the request
                 write_response_head(resp->get(), Framing::kAsIs, ConnectionToken::kNone, interim);
-                watch.arm(client, coarse_now() + to.client_body);
+                watch.arm(lowest(client), coarse_now() + to.client_body);
                 auto [ie, in] = co_await asio::async_write(client, asio::buffer(interim), kNoThrow);
                 if (ie || watch.fired) {
                     co_return false;
@@ -1135,17 +1239,16 @@ Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer, Watch& w
             }
             if (rec == asio::error::timed_out) {
                 co_return co_await reply(client, watch, 504,
-                                         "upstream response timeout (cluster " + cluster_name +
-                                             ")",
+                                         "upstream response timeout (cluster " + cluster_name + ")",
                                          client_ka && rp.is_done(), started);
             }
             if (retry_elsewhere(nothing && can_retry)) {
                 continue;
             }
-            co_return co_await reply(client, watch, 502,
-                                     "bad response from upstream (cluster " + cluster_name +
-                                         "): " + rec.message(),
-                                     client_ka && rp.is_done(), started);
+            co_return co_await reply(
+                client, watch, 502,
+                "bad response from upstream (cluster " + cluster_name + "): " + rec.message(),
+                client_ka && rp.is_done(), started);
         }
 
         // The response: header rewritten, body relayed chunk by chunk.
@@ -1155,7 +1258,7 @@ Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer, Watch& w
         const bool upstream_chunked = resp->chunked();
         const bool bodyless = method == http::verb::head || status == 204 || status == 304;
         const bool close_delimited = !bodyless && !upstream_chunked && !resp->content_length();
-        bool keep = client_ka && rp.is_done() && !draining_;
+        bool keep = client_ka && rp.is_done() && !closing<Stream>();
         Framing res_framing = Framing::kAsIs;
         if (!bodyless && (upstream_chunked || close_delimited)) {
             if (client_version >= 11) {
@@ -1183,8 +1286,7 @@ Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer, Watch& w
                 if (up->tls) {
                     e = co_await read_message(*up->tls, up->buffer, *resp, false, kUpstreamRead);
                 } else {
-                    e = co_await read_message(up->socket, up->buffer, *resp, false,
-                                              kUpstreamRead);
+                    e = co_await read_message(up->socket, up->buffer, *resp, false, kUpstreamRead);
                 }
                 if (e || watch.fired) {
                     // The upstream failed mid-body: closing the client connection is the
@@ -1203,7 +1305,7 @@ Task<bool> Worker::exchange(Socket& client, beast::flat_buffer& buffer, Watch& w
             if (!bodyless) {
                 out.body(res_framing, chunk.chunk.get(), len, last);
             }
-            watch.arm(client, coarse_now() + to.client_body);
+            watch.arm(lowest(client), coarse_now() + to.client_body);
             error_code e;
             if (!write_now(client, out, e)) {
                 auto [ae, n] = co_await asio::async_write(client, out, kNoThrow);

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
@@ -35,16 +36,25 @@ using Acceptor = boost::asio::basic_socket_acceptor<boost::asio::ip::tcp, Execut
 using Timer = boost::asio::basic_waitable_timer<Clock, boost::asio::wait_traits<Clock>, Executor>;
 template <class T>
 using Task = boost::asio::awaitable<T, Executor>;
+// A client of the https listener: the TLS stream over its socket, on the heap (parking moves it).
+using TlsClient = boost::asio::ssl::stream<Socket>;
+using TlsClientPtr = std::unique_ptr<TlsClient>;
 
 // One share-nothing worker: its own io_context run by one thread, its own SO_REUSEPORT acceptor,
 // upstream pools and picker. The main context talks to it only by posting: publish() a new
 // snapshot, drain() on SIGTERM, stop_now() at the drain deadline.
 class Worker {
 public:
-    Worker(unsigned index, const LbConfig& config, const std::vector<TlsContextPtr>& tls,
+    // `https_fd` is the https listener's socket (-1 without one), served with `server_tls`.
+    Worker(unsigned index,
+           const LbConfig& config,
+           const std::vector<TlsContextPtr>& tls,
            WorkerMetrics& metrics,
            boost::asio::ip::tcp::acceptor::native_handle_type listen_fd,
-           boost::asio::ip::tcp listen_protocol);
+           boost::asio::ip::tcp listen_protocol,
+           int https_fd,
+           boost::asio::ip::tcp https_protocol,
+           boost::asio::ssl::context* server_tls);
     ~Worker();
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
@@ -91,12 +101,13 @@ private:
             deadline = Clock::time_point::max();
         }
     };
-    using WatchList =
-        boost::intrusive::list<Watch, boost::intrusive::constant_time_size<false>>;
+    using WatchList = boost::intrusive::list<Watch, boost::intrusive::constant_time_size<false>>;
+    // An idle keep-alive connection without a coroutine (Conn: Socket or TlsClientPtr).
+    template <class Conn>
     struct Parked {
-        explicit Parked(Socket s) : socket(std::move(s)) {}
+        explicit Parked(Conn c) : conn(std::move(c)) {}
         Watch watch;
-        Socket socket;
+        Conn conn;
     };
 
     struct Upstream {
@@ -129,17 +140,34 @@ private:
         boost::asio::ip::tcp::endpoint address;
     };
 
-    Task<void> accept_loop();
+    Task<void> accept_loop(Acceptor& acceptor, bool tls);
     Task<void> ticker();
-    // A client connection's requests; `resumed` when it comes back from parking.
-    Task<void> session(Socket client, bool resumed);
+    // A client connection's requests (Conn: Socket, or TlsClientPtr from the https listener);
+    // `resumed` when it comes back from parking or from the previous generation.
+    template <class Conn>
+    Task<void> session(Conn client, bool resumed);
     // An idle keep-alive connection without a coroutine: waits for readability (or `deadline`,
     // or drain) as a small heap object, then starts a new session.
-    void park(Socket client, Clock::time_point deadline);
-    Task<bool> exchange(Socket& client, boost::beast::flat_buffer& buffer, Watch& watch,
+    template <class Conn>
+    void park(Conn client, Clock::time_point deadline);
+    template <class Stream>
+    Task<bool> exchange(Stream& client,
+                        boost::beast::flat_buffer& buffer,
+                        Watch& watch,
                         const ClientAddress& client_address);
-    Task<bool> reply(Socket& client, Watch& watch, unsigned status, std::string_view text,
-                     bool keep_alive, Clock::time_point started);
+    template <class Stream>
+    Task<bool> reply(Stream& client,
+                     Watch& watch,
+                     unsigned status,
+                     std::string_view text,
+                     bool keep_alive,
+                     Clock::time_point started);
+    // Whether a connection of this kind is to close after the current response: draining, or
+    // (TLS state cannot move to the next generation) a reload.
+    template <class Stream>
+    [[nodiscard]] bool closing() const {
+        return draining_ || (!std::is_same_v<Stream, Socket> && handing_over_);
+    }
 
     void apply(const SnapshotPtr& snapshot);
     std::optional<Choice> choose(std::optional<std::size_t> exclude, Clock::time_point now);
@@ -166,6 +194,8 @@ private:
     boost::asio::io_context ctx_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
     Acceptor acceptor_;
+    std::optional<Acceptor> https_acceptor_;
+    boost::asio::ssl::context* server_tls_;
     std::thread thread_;
     Picker picker_;
     SnapshotPtr snapshot_;
@@ -173,8 +203,8 @@ private:
     std::vector<bool> eligible_;  // scratch for choose(), no allocation per request
     WatchList watches_;
     std::vector<std::unique_ptr<char[]>> chunks_;  // free relay buffers
-    std::vector<std::string> heads_;                // free message-head buffers
-    std::array<char, 4096> sink_{};                  // lingering close discards into it
+    std::vector<std::string> heads_;               // free message-head buffers
+    std::array<char, 4096> sink_{};                // lingering close discards into it
     std::size_t sessions_ = 0;
     bool draining_ = false;
     bool handing_over_ = false;  // a reload: connections go to successor_

@@ -8,10 +8,13 @@
 #include <thread>
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #include "support/child_process.hpp"
 #include "support/dns_server.hpp"
@@ -82,6 +85,7 @@ struct Balancer {
     fs::path dir;
     std::uint16_t port = 0;
     std::uint16_t admin = 0;
+    std::uint16_t https = 0;
     std::unique_ptr<ChildProcess> process;
 
     static std::unique_ptr<Balancer> start(const std::string& yaml) {
@@ -99,6 +103,7 @@ struct Balancer {
         }
         b->port = port_after(*line, "listen=");
         b->admin = port_after(*line, "admin=");
+        b->https = port_after(*line, "https=");
         return b;
     }
     ~Balancer() {
@@ -450,7 +455,12 @@ struct TestPki {
             "openssl req" + ec + " -keyout server.key -out server.csr -subj /CN=router.test\n"
             "printf 'subjectAltName=DNS:router.test,IP:127.0.0.1\\n' >san.ext\n"
             "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
-            "-out server.pem -days 2 -extfile san.ext\n";
+            "-out server.pem -days 2 -extfile san.ext\n"
+            // The balancer's own certificate for clients, and its renewal (a new key).
+            "printf 'subjectAltName=DNS:api.test\\n' >api.ext\n"
+            "for n in api api2; do openssl req" + ec + " -keyout \\$n.key -out \\$n.csr "
+            "-subj /CN=api.test; openssl x509 -req -in \\$n.csr -CA ca.pem -CAkey ca.key "
+            "-CAcreateserial -out \\$n.pem -days 2 -extfile api.ext; done\n";
         ok = std::system(("bash -c \"" + cmd + "\"").c_str()) == 0;
     }
     ~TestPki() {
@@ -559,6 +569,151 @@ TEST(Balancer, TlsClustersAreVerifiedAndGetSni) {
 // Routers close idle keep-alive connections; one the balancer still holds in its pool must not
 // cost a request: an idempotent one is retried on a fresh connection, a non-idempotent one
 // probes the pooled connection first. Plain and TLS (close_notify) both.
+// A certificate's serial number in hex ("" without one); frees `cert`.
+std::string serial(X509* cert) {
+    if (cert == nullptr) {
+        return "";
+    }
+    BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get_serialNumber(cert), nullptr);
+    char* hex = BN_bn2hex(bn);
+    std::string out = hex;
+    OPENSSL_free(hex);
+    BN_free(bn);
+    X509_free(cert);
+    return out;
+}
+
+// A TLS client of the balancer's https listener: verifies its certificate against the test CA
+// for api.test, keeps the connection alive.
+struct HttpsClient {
+    asio::io_context ioc;
+    asio::ssl::context ctx{asio::ssl::context::tls_client};
+    std::unique_ptr<asio::ssl::stream<beast::tcp_stream>> stream;
+    beast::flat_buffer buffer;
+
+    bool connect(std::uint16_t port, const fs::path& ca) {
+        ctx.load_verify_file(ca.string());
+        ctx.set_verify_mode(asio::ssl::verify_peer);
+        stream = std::make_unique<asio::ssl::stream<beast::tcp_stream>>(ioc, ctx);
+        SSL_set_tlsext_host_name(stream->native_handle(), "api.test");
+        SSL_set1_host(stream->native_handle(), "api.test");
+        beast::get_lowest_layer(*stream).expires_after(5s);
+        boost::system::error_code ec;
+        beast::get_lowest_layer(*stream).connect(
+            asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
+        if (!ec) {
+            stream->handshake(asio::ssl::stream_base::client, ec);
+        }
+        return !ec;
+    }
+    // GET `path`; the error when the connection failed (end_of_stream: closed by the balancer).
+    boost::system::error_code get(const std::string& path,
+                                  http::response<http::string_body>& res) {
+        http::request<http::empty_body> req{http::verb::get, path, 11};
+        req.set(http::field::host, "api.test");
+        boost::system::error_code ec;
+        beast::get_lowest_layer(*stream).expires_after(5s);
+        http::write(*stream, req, ec);
+        if (!ec) {
+            http::read(*stream, buffer, res, ec);
+        }
+        return ec;
+    }
+    std::string peer_serial() {
+        return serial(SSL_get1_peer_certificate(stream->native_handle()));
+    }
+};
+
+std::string serial_of(const fs::path& pem) {
+    FILE* f = std::fopen(pem.c_str(), "r");
+    X509* cert = f != nullptr ? PEM_read_X509(f, nullptr, nullptr, nullptr) : nullptr;
+    if (f != nullptr) {
+        std::fclose(f);
+    }
+    return serial(cert);
+}
+
+TEST(Balancer, HttpsListenerTerminatesTlsAndRenewsItsCertificateOnReload) {
+    TestPki pki;
+    ASSERT_TRUE(pki.ok) << "openssl failed; see " << (pki.dir / "openssl.log");
+    auto east = Upstream::start("east");
+    auto west = Upstream::start("west");
+    ASSERT_TRUE(east && west);
+    const auto https = [&](const std::string& name) {
+        return "https:\n  listen: 127.0.0.1:0\n  certFile: " + (pki.dir / (name + ".pem")).string() +
+               "\n  keyFile: " + (pki.dir / (name + ".key")).string() + "\n";
+    };
+    const std::string rest = "threads: 1\ntimeouts:\n  clientIdle: 5s\n" +
+                             cluster_yaml({{"east", east->address()}, {"west", west->address()}}) +
+                             kFastChecks;
+    auto lb = Balancer::start(https("api") + rest);
+    ASSERT_TRUE(lb);
+    ASSERT_NE(lb->https, 0);
+    EXPECT_EQ(lb->status()["https"], "127.0.0.1:" + std::to_string(lb->https));
+
+    // Verified against the CA for api.test; keep-alive; requests alternate; the clusters learn
+    // that the client came over https.
+    HttpsClient client;
+    ASSERT_TRUE(client.connect(lb->https, pki.dir / "ca.pem"));
+    EXPECT_EQ(client.peer_serial(), serial_of(pki.dir / "api.pem"));
+    std::map<std::string, int> by;
+    for (int i = 0; i < 4; ++i) {
+        http::response<http::string_body> res;
+        ASSERT_FALSE(client.get("/echo", res));
+        EXPECT_EQ(res.result_int(), 200u);
+        EXPECT_EQ(res["X-Echo-XFP"], "https");
+        ++by[std::string(res["X-Upstream"])];
+    }
+    EXPECT_EQ(by["east"], 2);
+    EXPECT_EQ(by["west"], 2);
+    // The plain listener still says http.
+    EXPECT_EQ(support::http_request(lb->port, "GET", "/echo").headers.at("x-echo-xfp"), "http");
+    // An idle TLS connection is parked (1 s) and resumes with its TLS state.
+    std::this_thread::sleep_for(1300ms);  // the idle period under test
+    {
+        http::response<http::string_body> res;
+        ASSERT_FALSE(client.get("/", res));
+        EXPECT_EQ(res.result_int(), 200u);
+    }
+    // Plain HTTP on the https port fails its handshake and costs nothing else.
+    EXPECT_EQ(support::http_request(lb->https, "GET", "/", "", {}, 2s).status, 0u);
+
+    // A renewed certificate: SIGHUP. New connections get it; the open TLS connection (its state
+    // cannot move to the new generation) is closed between requests, cleanly.
+    ASSERT_TRUE(lb->reload(https("api2") + rest));
+    EXPECT_EQ(lb->status()["config"]["last_reload"]["ok"], true) << lb->status().dump(2);
+    {
+        http::response<http::string_body> res;
+        EXPECT_EQ(client.get("/", res), http::error::end_of_stream);
+    }
+    HttpsClient renewed;
+    ASSERT_TRUE(renewed.connect(lb->https, pki.dir / "ca.pem"));
+    EXPECT_EQ(renewed.peer_serial(), serial_of(pki.dir / "api2.pem"));
+    EXPECT_NE(renewed.peer_serial(), serial_of(pki.dir / "api.pem"));
+    http::response<http::string_body> res;
+    ASSERT_FALSE(renewed.get("/", res));
+    EXPECT_EQ(res.result_int(), 200u);
+
+    // A key that does not belong to the certificate: the reload is refused and says so.
+    ASSERT_TRUE(lb->reload("https:\n  listen: 127.0.0.1:0\n  certFile: " +
+                           (pki.dir / "api.pem").string() + "\n  keyFile: " +
+                           (pki.dir / "api2.key").string() + "\n" + rest));
+    const auto s = lb->status();
+    EXPECT_EQ(s["config"]["last_reload"]["ok"], false);
+    EXPECT_NE(s["config"]["last_reload"]["error"].get<std::string>().find(
+                  "does not belong to the certificate"),
+              std::string::npos)
+        << s.dump(2);
+    // --check-config finds the same before anything runs.
+    ChildProcess check({TANDEM_LB_PATH, "--check-config", "-c", (lb->dir / "lb.yaml").string()},
+                       {}, true);
+    const auto out = check.read_all(10s);
+    EXPECT_EQ(check.wait(5s), 1);
+    EXPECT_NE(out.find("does not belong to the certificate"), std::string::npos) << out;
+    lb->process->signal(SIGTERM);
+    EXPECT_EQ(lb->process->wait(5s), 0);
+}
+
 TEST(Balancer, PooledConnectionsTheClusterClosedCostNoRequest) {
     TestPki pki;
     ASSERT_TRUE(pki.ok) << "openssl failed; see " << (pki.dir / "openssl.log");

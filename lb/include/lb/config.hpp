@@ -131,8 +131,18 @@ struct KeepalivedConfig {
     config::Source source;
 };
 
+// TLS towards clients: a second listener that terminates HTTPS with one certificate chain.
+struct HttpsConfig {
+    bool enabled = false;
+    HostPort listen{"0.0.0.0", 8443};
+    std::string cert_file;  // PEM, the leaf first, then the intermediates
+    std::string key_file;   // PEM private key of the leaf
+    bool operator==(const HttpsConfig&) const = default;
+};
+
 struct LbConfig {
     HostPort listen{"0.0.0.0", 8080};
+    HttpsConfig https;
     HostPort admin{"127.0.0.1", 9901};
     unsigned threads = 0;  // 0: the number of cores
     std::string forwarded_proto = "http";

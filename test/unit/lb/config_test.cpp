@@ -238,3 +238,49 @@ TEST(LbConfig, DurationsSizesAndAddresses) {
 }
 
 }  // namespace
+
+TEST(LbConfig, HttpsListener) {
+    const auto dir = std::filesystem::temp_directory_path() /
+                     ("tandem-lb-https-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir / "tls.crt") << "-----BEGIN CERTIFICATE-----\n";
+    std::ofstream(dir / "tls.key") << "-----BEGIN PRIVATE KEY-----\n";
+    const std::string file = (dir / "lb.yaml").string();
+    const std::string clusters = "clusters:\n  - name: a\n    address: 10.0.0.1:80\n";
+    auto r = lb::parse_lb_config(
+        "https:\n  listen: 0.0.0.0:8443\n  certFile: tls.crt\n  keyFile: tls.key\n" + clusters,
+        file);
+    ASSERT_TRUE(r) << (r ? "" : r.error().front().to_string());
+    EXPECT_TRUE(r->https.enabled);
+    EXPECT_EQ(r->https.listen.to_string(), "0.0.0.0:8443");
+    EXPECT_EQ(r->https.cert_file, (dir / "tls.crt").string());  // relative to the file
+    EXPECT_EQ(r->https.key_file, (dir / "tls.key").string());
+    auto none = lb::parse_lb_config(clusters, file);
+    ASSERT_TRUE(none);
+    EXPECT_FALSE(none->https.enabled);
+
+    const auto errors = [&](const std::string& https) {
+        std::vector<std::string> out;
+        auto bad = lb::parse_lb_config("listen: 0.0.0.0:8080\nhttps:\n" + https + clusters, file);
+        if (!bad) {
+            for (const auto& d : bad.error()) {
+                out.push_back(d.to_string());
+            }
+        }
+        return out;
+    };
+    const auto e1 = errors("  listen: 0.0.0.0:8443\n  certFile: missing.crt\n  keyFile: tls.key\n");
+    EXPECT_TRUE(contains(e1, "lb.yaml:4"));
+    EXPECT_TRUE(contains(e1, "https.certFile: cannot read"));
+    EXPECT_TRUE(contains(errors("  listen: 0.0.0.0:8443\n  certFile: tls.crt\n"),
+                         "https.keyFile: is required"));
+    EXPECT_TRUE(contains(errors("  listen: example.com:8443\n  certFile: tls.crt\n  keyFile: "
+                                "tls.key\n"),
+                         "https.listen: must be IP:port"));
+    EXPECT_TRUE(contains(errors("  listen: 0.0.0.0:8080\n  certFile: tls.crt\n  keyFile: "
+                                "tls.key\n"),
+                         "https.listen: must differ from listen"));
+    EXPECT_TRUE(contains(errors("  listen: 0.0.0.0:8443\n  cert: tls.crt\n"),
+                         "https.cert: unknown field"));
+    std::filesystem::remove_all(dir);
+}
