@@ -484,7 +484,8 @@ void read_rest(Reader& r, const YAML::Node& root, LbConfig& out) {
                                                r.mapping(t, "timeouts",
                                                          {"clientHeader", "clientIdle",
                                                           "clientBody", "upstreamConnect",
-                                                          "upstreamResponse", "drain"})) {
+                                                          "upstreamResponse", "drain",
+                                                          "tunnelIdle"})) {
         auto& to = out.timeouts;
         r.duration(t, "clientHeader", "timeouts", to.client_header);
         r.duration(t, "clientIdle", "timeouts", to.client_idle);
@@ -492,6 +493,7 @@ void read_rest(Reader& r, const YAML::Node& root, LbConfig& out) {
         r.duration(t, "upstreamConnect", "timeouts", to.upstream_connect);
         r.duration(t, "upstreamResponse", "timeouts", to.upstream_response);
         r.duration(t, "drain", "timeouts", to.drain, Millis(0));
+        r.duration(t, "tunnelIdle", "timeouts", to.tunnel_idle);
     }
     if (const YAML::Node l = root["limits"];
         l.IsDefined() && !l.IsNull() &&

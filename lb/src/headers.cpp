@@ -87,12 +87,22 @@ void append_framing(Framing framing, std::string& out) {
 }  // namespace
 
 ClientAddress::ClientAddress(const boost::asio::ip::address& address)
-    : text(address.to_string()),
-      node(address.is_v6() ? "\"[" + text + "]\"" : text) {}
+    : text(address.to_string()), node(address.is_v6() ? "\"[" + text + "]\"" : text) {}
 
-void write_request_head(const RequestHead& head, const ClientAddress& client,
-                        std::string_view proto, Framing framing, bool drop_expect,
-                        std::string& out) {
+namespace {
+void append_upgrade(std::string_view upgrade, std::string& out) {
+    out.append("Connection: upgrade\r\n");
+    append_field(out, "Upgrade", upgrade);
+}
+}  // namespace
+
+void write_request_head(const RequestHead& head,
+                        const ClientAddress& client,
+                        std::string_view proto,
+                        Framing framing,
+                        bool drop_expect,
+                        std::string& out,
+                        std::string_view upgrade) {
     out.clear();
     out.append(head.method_string());
     out.push_back(' ');
@@ -143,11 +153,17 @@ void write_request_head(const RequestHead& head, const ClientAddress& client,
     out.append(proto);
     out.append("\r\n");
     append_framing(framing, out);
+    if (!upgrade.empty()) {
+        append_upgrade(upgrade, out);
+    }
     out.append("\r\n");
 }
 
-void write_response_head(const ResponseHead& head, Framing framing, ConnectionToken connection,
-                         std::string& out) {
+void write_response_head(const ResponseHead& head,
+                         Framing framing,
+                         ConnectionToken connection,
+                         std::string& out,
+                         std::string_view upgrade) {
     out.clear();
     out.append("HTTP/1.1 ");
     const unsigned status = head.result_int();
@@ -159,9 +175,12 @@ void write_response_head(const ResponseHead& head, Framing framing, ConnectionTo
     const std::string_view reason = head.reason();
     out.append(reason.empty() ? std::string_view(http::obsolete_reason(head.result())) : reason);
     out.append("\r\n");
-    append_end_to_end(head, [](const Fields::value_type& /*unused*/) { return false; }, out);
+    append_end_to_end(
+        head, [](const Fields::value_type& /*unused*/) { return false; }, out);
     append_framing(framing, out);
-    if (connection == ConnectionToken::kClose) {
+    if (!upgrade.empty()) {
+        append_upgrade(upgrade, out);
+    } else if (connection == ConnectionToken::kClose) {
         out.append("Connection: close\r\n");
     } else if (connection == ConnectionToken::kKeepAlive) {
         out.append("Connection: keep-alive\r\n");

@@ -9,6 +9,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -896,6 +897,86 @@ Task<void> Worker::session(Conn conn, bool resumed) {
     session_ended();
 }
 
+namespace {
+// One direction of a tunnel: what `from` sends goes to `to` until `from` ends (then `to` is
+// told with a half close, or over TLS the tunnel ends) or something fails (then both are cancelled,
+// which ends the other direction too). Each byte moved pushes the idle deadline.
+template <class From, class To>
+Task<void> pump(From& from,
+                To& to,
+                char* chunk,
+                Clock::duration idle,
+                Clock::time_point& deadline,
+                Socket& a,
+                Socket& b) {
+    for (;;) {
+        auto [re, n] = co_await from.async_read_some(asio::buffer(chunk, kChunk), kNoThrow);
+        if (re == asio::error::eof || re == asio::ssl::error::stream_truncated) {
+            error_code ignored;
+            if constexpr (std::is_same_v<To, Socket>) {
+                lowest(to).shutdown(Socket::shutdown_send, ignored);  // a half close, as TCP
+            } else {
+                // TLS has no half close: the tunnel ends, and the session's close sends
+                // close_notify before the FIN.
+                a.cancel(ignored);
+                b.cancel(ignored);
+            }
+            co_return;
+        }
+        if (!re) {
+            deadline = coarse_now() + idle;
+            auto [we, wn] = co_await asio::async_write(to, asio::buffer(chunk, n), kNoThrow);
+            re = we;
+        }
+        if (re) {
+            error_code ignored;
+            a.cancel(ignored);
+            b.cancel(ignored);
+            co_return;
+        }
+    }
+}
+}  // namespace
+
+template <class Stream>
+Task<void> Worker::tunnel(Stream& client, beast::flat_buffer& pending, Upstream& up, Watch& watch) {
+    using namespace asio::experimental::awaitable_operators;
+    const auto idle = config_.timeouts.tunnel_idle;
+    watch.arm(lowest(client), coarse_now() + idle);
+    if (pending.size() > 0) {  // the client did not wait for the 101
+        error_code e;
+        if (up.tls) {
+            auto [we, n] = co_await asio::async_write(*up.tls, pending.data(), kNoThrow);
+            e = we;
+        } else {
+            auto [we, n] = co_await asio::async_write(up.socket, pending.data(), kNoThrow);
+            e = we;
+        }
+        pending.consume(pending.size());
+        if (e || watch.fired) {
+            co_return;
+        }
+    }
+    struct Chunks {
+        Worker& worker;
+        std::unique_ptr<char[]> in = worker.take_chunk();
+        std::unique_ptr<char[]> out = worker.take_chunk();
+        ~Chunks() {
+            worker.give_chunk(std::move(in));
+            worker.give_chunk(std::move(out));
+        }
+    } chunks{*this};
+    Socket& a = lowest(client);
+    Socket& b = up.socket;
+    if (up.tls) {
+        co_await (pump(client, *up.tls, chunks.in.get(), idle, watch.deadline, a, b) &&
+                  pump(*up.tls, client, chunks.out.get(), idle, watch.deadline, a, b));
+    } else {
+        co_await (pump(client, up.socket, chunks.in.get(), idle, watch.deadline, a, b) &&
+                  pump(up.socket, client, chunks.out.get(), idle, watch.deadline, a, b));
+    }
+}
+
 template <class Stream>
 Task<bool> Worker::reply(Stream& client,
                          Watch& watch,
@@ -1002,10 +1083,24 @@ Task<bool> Worker::exchange(Stream& client,
         expect_continue = has_body;
         drop_expect = true;
     }
+    // A WebSocket handshake (RFC 6455: GET, HTTP/1.1, Connection: upgrade, Upgrade): asked of
+    // the cluster as it came; a 101 then turns the exchange into a tunnel. (h2c is not: the
+    // balancer speaks HTTP/1.1 to the clusters.)
+    std::string_view upgrade;
+    if (method == http::verb::get && !has_body && client_version == 11) {
+        const auto up_it = req.find(http::field::upgrade);
+        if (up_it != req.end() && !beast::iequals(up_it->value(), "h2c")) {
+            for (const auto token : http::token_list{req[http::field::connection]}) {
+                if (beast::iequals(token, "upgrade")) {
+                    upgrade = up_it->value();
+                }
+            }
+        }
+    }
     const Framing req_framing = req_chunked ? Framing::kChunked : Framing::kAsIs;
     write_request_head(req, client_address,
                        kTls ? std::string_view("https") : config_.forwarded_proto, req_framing,
-                       drop_expect, head.text);
+                       drop_expect, head.text, upgrade);
 
     std::optional<std::size_t> exclude;
     unsigned retries = 0;
@@ -1226,7 +1321,31 @@ Task<bool> Worker::exchange(Stream& client,
             co_return false;
         }
         if (!rec && resp->get().result_int() == 101) {
-            rec = http::error::bad_value;  // Upgrade was stripped: a 101 is a broken upstream
+            if (upgrade.empty()) {
+                rec = http::error::bad_value;  // nothing asked to switch: a broken upstream
+            } else {
+                // Switching protocols: the 101 (and whatever the cluster sent after it), then
+                // bytes both ways. The connection is the tunnel's: not pooled, not kept.
+                metrics_.request(choice->cluster, 101, seconds_since(started));
+                const auto& res = resp->get();
+                std::string_view answer =
+                    upgrade;  // (the cluster's own Upgrade value if it sent one)
+                if (const auto their = res.find(http::field::upgrade); their != res.end()) {
+                    answer = their->value();
+                }
+                write_response_head(res, Framing::kAsIs, ConnectionToken::kNone, head.text, answer);
+                Out out;
+                out.add(head.text);
+                out.add(up->buffer.data().data(), up->buffer.size());
+                watch.arm(lowest(client), coarse_now() + to.client_body);
+                auto [we, wn] = co_await asio::async_write(client, out, kNoThrow);
+                up->buffer.consume(up->buffer.size());
+                if (we || watch.fired) {
+                    co_return false;
+                }
+                co_await tunnel(client, buffer, *up, watch);
+                co_return false;
+            }
         }
         if (rec) {
             const bool nothing = nothing_received(rec) && up->buffer.size() == 0;

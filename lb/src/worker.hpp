@@ -155,6 +155,12 @@ private:
                         boost::beast::flat_buffer& buffer,
                         Watch& watch,
                         const ClientAddress& client_address);
+    // After a 101: bytes both ways between the client and the upstream until either closes,
+    // an error, or timeouts.tunnelIdle without a byte; `pending` holds what the client sent
+    // after its request head.
+    template <class Stream>
+    Task<void> tunnel(Stream& client, boost::beast::flat_buffer& pending, Upstream& up,
+                      Watch& watch);
     template <class Stream>
     Task<bool> reply(Stream& client,
                      Watch& watch,

@@ -11,6 +11,8 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <openssl/pem.h>
@@ -420,6 +422,79 @@ TEST(Balancer, LargeAndChunkedBodiesStreamBothWays) {
     EXPECT_EQ(too_big.status, 413u);
 }
 
+TEST(Balancer, WebSocketsAreTunneled) {
+    auto east = Upstream::start("east");
+    auto west = Upstream::start("west");
+    ASSERT_TRUE(east && west);
+    auto lb = Balancer::start("threads: 1\ntimeouts:\n  tunnelIdle: 1s\n" +
+                              cluster_yaml({{"east", east->address()}, {"west", west->address()}}) +
+                              kFastChecks);
+    ASSERT_TRUE(lb);
+    asio::io_context ioc;
+    using Ws = beast::websocket::stream<beast::tcp_stream>;
+    const auto open = [&](Ws& ws, std::string& upstream) {
+        beast::get_lowest_layer(ws).expires_after(5s);
+        beast::get_lowest_layer(ws).connect(
+            asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), lb->port));
+        beast::get_lowest_layer(ws).expires_never();
+        beast::websocket::response_type res;
+        ws.handshake(res, "api.example.com", "/ws");
+        upstream = std::string(res["X-Upstream"]);
+    };
+    const auto say = [](Ws& ws, const std::string& text) {
+        ws.write(asio::buffer(text));
+        beast::flat_buffer in;
+        ws.read(in);
+        return beast::buffers_to_string(in.data());
+    };
+    // Two WebSockets: one per cluster (each handshake is a request of the round robin); messages
+    // go both ways through the balancer, many times over.
+    Ws first(ioc);
+    Ws second(ioc);
+    std::string u1;
+    std::string u2;
+    open(first, u1);
+    open(second, u2);
+    EXPECT_NE(u1, u2);
+    for (int i = 0; i < 20; ++i) {
+        EXPECT_EQ(say(first, "hello " + std::to_string(i)), u1 + ": hello " + std::to_string(i));
+        EXPECT_EQ(say(second, std::string(70000, 'x')), u2 + ": " + std::string(70000, 'x'));
+    }
+    const auto s = lb->status();
+    EXPECT_EQ(s["clusters"][0]["in_flight"].get<int>() + s["clusters"][1]["in_flight"].get<int>(),
+              2);
+    EXPECT_EQ(lb->metric("tandem_lb_requests_total{cluster=\"east\",code_class=\"1xx\"") +
+                  lb->metric("tandem_lb_requests_total{cluster=\"west\",code_class=\"1xx\""),
+              2);
+    // The closing handshake passes through too (close() waits for the cluster's close frame).
+    boost::system::error_code ec;
+    beast::get_lowest_layer(first).expires_after(5s);
+    first.close(beast::websocket::close_code::normal, ec);
+    EXPECT_FALSE(ec) << ec.message();
+    beast::flat_buffer rest;
+    // A tunnel with no byte either way for tunnelIdle is closed.
+    const auto idle_from = std::chrono::steady_clock::now();
+    beast::get_lowest_layer(second).expires_after(10s);
+    second.read(rest, ec);
+    EXPECT_TRUE(ec) << "the idle tunnel stayed open";
+    const auto idle_for = std::chrono::steady_clock::now() - idle_from;
+    EXPECT_GE(idle_for, 900ms);
+    EXPECT_LT(idle_for, 3s);
+    EXPECT_TRUE(wait_until(
+        [&] {
+            const auto st = lb->status();
+            return st["clusters"][0]["in_flight"] == 0 && st["clusters"][1]["in_flight"] == 0;
+        },
+        3s));
+    // Upgrade: h2c is not asked of the clusters: a plain request.
+    const auto h2c = support::http_request(lb->port, "GET", "/echo", "",
+                                           {{"Connection", "Upgrade, HTTP2-Settings"},
+                                            {"Upgrade", "h2c"},
+                                            {"HTTP2-Settings", "AAMAAABkAAQCAAAAAAIAAAAA"}});
+    EXPECT_EQ(h2c.status, 200u);
+    EXPECT_EQ(h2c.headers.at("x-echo-connection"), "-");
+}
+
 TEST(Balancer, LimitsAndMalformedRequests) {
     auto a = Upstream::start("east");
     ASSERT_TRUE(a);
@@ -583,6 +658,12 @@ std::string serial(X509* cert) {
     return out;
 }
 
+// SNI api.test (SSL_set_tlsext_host_name without its C cast).
+void set_sni(SSL* ssl) {
+    SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+             const_cast<char*>("api.test"));
+}
+
 // A TLS client of the balancer's https listener: verifies its certificate against the test CA
 // for api.test, keeps the connection alive.
 struct HttpsClient {
@@ -595,7 +676,7 @@ struct HttpsClient {
         ctx.load_verify_file(ca.string());
         ctx.set_verify_mode(asio::ssl::verify_peer);
         stream = std::make_unique<asio::ssl::stream<beast::tcp_stream>>(ioc, ctx);
-        SSL_set_tlsext_host_name(stream->native_handle(), "api.test");
+        set_sni(stream->native_handle());
         SSL_set1_host(stream->native_handle(), "api.test");
         beast::get_lowest_layer(*stream).expires_after(5s);
         boost::system::error_code ec;
@@ -666,6 +747,30 @@ TEST(Balancer, HttpsListenerTerminatesTlsAndRenewsItsCertificateOnReload) {
     }
     EXPECT_EQ(by["east"], 2);
     EXPECT_EQ(by["west"], 2);
+    // A WebSocket over TLS (wss): tunneled through the TLS session.
+    {
+        asio::ssl::context wctx{asio::ssl::context::tls_client};
+        wctx.load_verify_file((pki.dir / "ca.pem").string());
+        wctx.set_verify_mode(asio::ssl::verify_peer);
+        beast::websocket::stream<asio::ssl::stream<beast::tcp_stream>> wss(client.ioc, wctx);
+        set_sni(wss.next_layer().native_handle());
+        beast::get_lowest_layer(wss).expires_after(5s);
+        beast::get_lowest_layer(wss).connect(
+            asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), lb->https));
+        wss.next_layer().handshake(asio::ssl::stream_base::client);
+        beast::websocket::response_type wres;
+        wss.handshake(wres, "api.test", "/ws");
+        const std::string who(wres["X-Upstream"]);
+        for (int i = 0; i < 5; ++i) {
+            wss.write(asio::buffer(std::string("ping")));
+            beast::flat_buffer in;
+            wss.read(in);
+            EXPECT_EQ(beast::buffers_to_string(in.data()), who + ": ping");
+        }
+        boost::system::error_code wec;
+        wss.close(beast::websocket::close_code::normal, wec);
+        EXPECT_FALSE(wec) << wec.message();
+    }
     // The plain listener still says http.
     EXPECT_EQ(support::http_request(lb->port, "GET", "/echo").headers.at("x-echo-xfp"), "http");
     // An idle TLS connection is parked (1 s) and resumes with its TLS state.
@@ -1021,12 +1126,12 @@ TEST(Balancer, ReloadsInQuickSuccessionUnderLoadThenSigterm) {
     // go from generation to generation through the ones still finishing.
     std::vector<std::jthread> slow;
     std::vector<support::HttpReply> replies(5);
-    for (int g = 0; g < 5; ++g) {
+    for (std::size_t g = 0; g < 5; ++g) {
         slow.emplace_back([&, g] {
             replies[g] = support::http_request(lb->port, "GET", "/slow?ms=1500");
         });
         const auto before = load.ok();
-        ASSERT_TRUE(lb->reload(config(g + 2)));
+        ASSERT_TRUE(lb->reload(config(static_cast<int>(g) + 2)));
         EXPECT_EQ(lb->status()["config"]["last_reload"]["ok"], true);
         ASSERT_TRUE(wait_until([&] { return load.ok() >= before + 50; }, 10s));
     }

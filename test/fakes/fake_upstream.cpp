@@ -4,6 +4,7 @@
 //   ANY /echo              echoes the body; X-Echo-* headers show what the proxy forwarded
 //   GET /chunked?bytes=N   a chunked response of N bytes
 //   GET /count             requests served so far (excluding /health)
+//   GET /ws (WebSocket)    accepts the upgrade, answers each message with "NAME: message"
 //   anything else          200 "NAME\n" with X-Upstream: NAME
 //   with --tls-cert FILE --tls-key FILE it speaks only TLS; /echo then shows the SNI it got
 //   (X-Echo-SNI); with --close-idle-ms N it closes keep-alive connections idle N ms
@@ -17,6 +18,8 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -96,6 +99,26 @@ asio::awaitable<void> session(Stream socket) {
         auto req = parser.release();
         const std::string target(req.target());
         const std::string path = target.substr(0, target.find('?'));
+        if (path == "/ws" && beast::websocket::is_upgrade(req)) {
+            ++served;
+            beast::websocket::stream<Stream&> ws(socket);
+            ws.set_option(beast::websocket::stream_base::decorator(
+                [](beast::websocket::response_type& r) { r.set("X-Upstream", name); }));
+            auto [aec] = co_await ws.async_accept(req, kNoThrow);
+            while (!aec) {
+                beast::flat_buffer message;
+                auto [rec, rn] = co_await ws.async_read(message, kNoThrow);
+                if (rec) {
+                    break;
+                }
+                const std::string answer = name + ": " + beast::buffers_to_string(message.data());
+                auto [wec, wn] = co_await ws.async_write(asio::buffer(answer), kNoThrow);
+                if (wec) {
+                    break;
+                }
+            }
+            co_return;
+        }
         http::response<http::string_body> res{http::status::ok, 11};
         res.set("X-Upstream", name);
         res.set(http::field::content_type, "text/plain");

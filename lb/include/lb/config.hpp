@@ -82,6 +82,7 @@ struct TimeoutConfig {
     Millis upstream_connect{1000};     // -> retry on another cluster, else 502
     Millis upstream_response{30000};   // request sent -> first response byte; -> 504
     Millis drain{15000};               // SIGTERM: how long in-flight requests may finish
+    Millis tunnel_idle{3600000};       // an upgraded connection (WebSocket) with no byte either way
 };
 
 struct LimitConfig {

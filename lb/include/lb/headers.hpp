@@ -34,15 +34,17 @@ enum class ConnectionToken { kNone, kClose, kKeepAlive };
 // reached the balancer, the framing and the blank line. Hop-by-hop fields (RFC 9110 7.6.1:
 // Connection and every field it names, Keep-Alive, Proxy-Connection, TE, Trailer,
 // Transfer-Encoding, Upgrade) are dropped, as is Expect when `drop_expect` (100-continue was
-// answered here). Host is kept: every cluster serves the same wildcard domain.
+// answered here). Host is kept: every cluster serves the same wildcard domain. A non-empty
+// `upgrade` (a WebSocket handshake) is asked of the next hop: Connection: upgrade, Upgrade.
 void write_request_head(const RequestHead& head, const ClientAddress& client,
                         std::string_view proto, Framing framing, bool drop_expect,
-                        std::string& out);
+                        std::string& out, std::string_view upgrade = {});
 
 // Writes the response head for the client into `out` (replacing its contents): the status line
 // as HTTP/1.1 with the upstream's reason, every end-to-end field, the framing, the Connection
-// token and the blank line.
+// token and the blank line; with a non-empty `upgrade` (a 101 answer) Connection: upgrade and
+// Upgrade instead of the token.
 void write_response_head(const ResponseHead& head, Framing framing, ConnectionToken connection,
-                         std::string& out);
+                         std::string& out, std::string_view upgrade = {});
 
 }  // namespace lb
