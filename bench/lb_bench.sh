@@ -2,13 +2,17 @@
 # tandem-lb side by side with HAProxy 2.6 and nginx (Debian 12), all on loopback.
 #
 #   bash bench/lb_bench.sh [--reps N] [--duration S] [--threads "1 2"] [--sizes "/ /1k /16k"]
-#                          [--only throughput,rss,failover] [--out DIR]
+#                          [--only throughput,tls,rss,failover] [--out DIR]
 #
 # throughput: two nginx upstreams; every proxy runs at the same time on its own port (one-thread
 #   proxies pinned to CPU 0); wrk
 #   (1 thread, 50 connections, keep-alive, pinned to CPU 1) measures each target x size, the
 #   order rotated every repetition (interleaved); medians of --reps runs. Before each run the
 #   script waits until the machine is quiet (CPU used by other processes < 10% of one CPU).
+# tls: TLS termination towards clients (ECDSA P-256 certificate, TLS 1.3, keep-alive: the
+#   handshakes are amortized): tandem-lb's https listener, HAProxy `bind ... ssl` and nginx
+#   `listen ... ssl`, one thread each pinned to CPU 0, plain HTTP to the same two upstreams; wrk as
+#   above on https://, `/` and `/16k`, interleaved, medians.
 # rss: 10 000 idle keep-alive client connections (one request each) on tandem-lb and HAProxy;
 #   resident memory before and after.
 # failover: wrk -d20s with a 100 ms timeline; at t=5 s one upstream is stopped (SIGTERM:
@@ -20,7 +24,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-REPS=3 DURATION=10 THREADS="1 2" SIZES="/ /1k /16k" ONLY="throughput,rss,failover"
+REPS=3 DURATION=10 THREADS="1 2" SIZES="/ /1k /16k" ONLY="throughput,tls,rss,failover"
 OUT="$ROOT/build/bench-lb-$(date +%Y%m%d-%H%M%S)"
 while (($#)); do
   case $1 in
@@ -61,6 +65,14 @@ wait_http() { # PORT PATH PID
     sleep 0.05
   done
   echo "port $1 did not answer" >&2; return 1
+}
+wait_https() { # PORT PID
+  for _ in $(seq 1 200); do
+    kill -0 "$2" 2>/dev/null || { echo "process $2 exited; see $TMP" >&2; return 1; }
+    [[ $(curl -sk -o /dev/null -m 1 -w '%{http_code}' "https://127.0.0.1:$1/" || true) == 200 ]] && return 0
+    sleep 0.05
+  done
+  echo "port $1 did not answer over TLS" >&2; return 1
 }
 PIN=""  # when set: the CPUs a started process may use (taskset -c)
 start() { # NAME cmd... -> pid in $LAST
@@ -141,7 +153,7 @@ defaults
   timeout http-keep-alive 60s
   timeout check 1s
 frontend fe
-  bind 127.0.0.1:$2
+  bind 127.0.0.1:$2 ${HAPROXY_BIND:-}
   default_backend clusters
 backend clusters
   balance roundrobin
@@ -154,7 +166,7 @@ backend clusters
 EOF
   haproxy -c -q -f "$TMP/$1/haproxy.cfg"
   start "$1" haproxy -db -f "$TMP/$1/haproxy.cfg"
-  wait_http "$2" / "$LAST"
+  if [[ -n ${HAPROXY_BIND:-} ]]; then wait_https "$2" "$LAST"; else wait_http "$2" / "$LAST"; fi
 }
 nginx_proxy() { # NAME PORT WORKERS U1 U2 -> pid
   mkdir -p "$TMP/$1"
@@ -171,7 +183,8 @@ http {
     keepalive 64; keepalive_requests 1000000;
   }
   server {
-    listen 127.0.0.1:$2 backlog=4096;
+    listen 127.0.0.1:$2 backlog=4096 ${NGINX_LISTEN:-};
+    ${NGINX_SSL:-}
     location / { proxy_pass http://clusters; proxy_http_version 1.1;
                  proxy_set_header Connection ""; proxy_connect_timeout 2s;
                  proxy_next_upstream error timeout; }
@@ -179,7 +192,7 @@ http {
 }
 EOF
   start "$1" nginx -c "$TMP/$1/nginx.conf" -p "$TMP/$1/"
-  wait_http "$2" / "$LAST"
+  if [[ -n ${NGINX_SSL:-} ]]; then wait_https "$2" "$LAST"; else wait_http "$2" / "$LAST"; fi
 }
 
 # Busy jiffies of the whole machine, and of the processes this script started.
@@ -302,6 +315,74 @@ for t in targets:
             print(f"| {th} | `{s}` | {r:.2f} | {p:.2f} | {ok} |")
 quiet = sum(1 for r in rows if r["quiet"] == "1")
 print(f"\n{quiet} of {len(rows)} runs started on a quiet machine.")
+EOF
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  PIDS=()
+fi
+
+if [[ $ONLY == *tls* ]]; then
+  U1=$(free_port); upstream u1 "$U1"
+  U2=$(free_port); upstream u2 "$U2"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj /CN=bench.test -keyout "$TMP/tls.key" -out "$TMP/tls.crt" 2>/dev/null
+  cat "$TMP/tls.crt" "$TMP/tls.key" >"$TMP/tls.pem"
+  declare -A TPORT
+  PIN=0
+  p=$(free_port); hp=$(free_port)
+  tandem_lb "tls-tandem-lb" "$p" 1 "$U1" "$U2" "https:
+  listen: 127.0.0.1:$hp
+  certFile: $TMP/tls.crt
+  keyFile: $TMP/tls.key"
+  wait_https "$hp" "$LAST"; TPORT[tandem-lb-1t]=$hp
+  p=$(free_port)
+  HAPROXY_BIND="ssl crt $TMP/tls.pem alpn http/1.1" haproxy_proxy "tls-haproxy" "$p" 1 "$U1" "$U2"
+  TPORT[haproxy-1t]=$p
+  p=$(free_port)
+  NGINX_LISTEN="ssl" NGINX_SSL="ssl_certificate $TMP/tls.crt; ssl_certificate_key $TMP/tls.key;" \
+    nginx_proxy "tls-nginx" "$p" 1 "$U1" "$U2"
+  TPORT[nginx-1w]=$p
+  PIN=""
+  TLS_TARGETS=(tandem-lb-1t haproxy-1t nginx-1w)
+  TLS_RESULTS="$OUT/tls.tsv"
+  echo -e "rep\ttarget\tsize\trps\tp50_ms\tp99_ms\tnon2xx\tsocket_errors\tquiet" >"$TLS_RESULTS"
+  log "TLS warm-up"
+  for t in "${TLS_TARGETS[@]}"; do run_wrk "https://127.0.0.1:${TPORT[$t]}/" 2 >/dev/null; done
+  n=${#TLS_TARGETS[@]}
+  for ((rep = 1; rep <= REPS; rep++)); do
+    for size in / /16k; do
+      for ((i = 0; i < n; i++)); do
+        t=${TLS_TARGETS[$(((i + rep) % n))]}
+        quiet=1; wait_quiet || quiet=0
+        read -r rps p50 p99 non2 errs < <(run_wrk "https://127.0.0.1:${TPORT[$t]}$size" "$DURATION" | parse_wrk)
+        log "TLS rep $rep $t $size: $rps req/s p99 ${p99} ms non2xx $non2 errors $errs"
+        echo -e "$rep\t$t\t$size\t$rps\t$p50\t$p99\t$non2\t$errs\t$quiet" >>"$TLS_RESULTS"
+      done
+    done
+  done
+  python3 - "$TLS_RESULTS" >>"$SUMMARY" <<'EOF'
+import csv, statistics, sys
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+sizes = list(dict.fromkeys(r["size"] for r in rows))
+targets = list(dict.fromkeys(r["target"] for r in rows))
+print("\n## TLS termination, 1 thread (median req/s [min..max], p99 ms, errors)\n")
+print("| target | " + " | ".join(f"`{s}` rps | p99" for s in sizes) + " |")
+print("|---|" + "---|---|" * len(sizes))
+med = {}
+for t in targets:
+    cells = []
+    for s in sizes:
+        rs = [r for r in rows if r["target"] == t and r["size"] == s]
+        m = (statistics.median(float(r["rps"]) for r in rs), statistics.median(float(r["p99_ms"]) for r in rs),
+             min(float(r["rps"]) for r in rs), max(float(r["rps"]) for r in rs),
+             sum(int(r["non2xx"]) + int(r["socket_errors"]) for r in rs))
+        med[t, s] = m
+        cells.append(f"{m[0]:,.0f} [{m[2]:,.0f}..{m[3]:,.0f}]{' ERR ' + str(m[4]) if m[4] else ''} | {m[1]:.2f}")
+    print(f"| {t} | " + " | ".join(cells) + " |")
+for s in sizes:
+    t, h = med.get(("tandem-lb-1t", s)), med.get(("haproxy-1t", s))
+    if t and h:
+        print(f"\ntandem-lb / HAProxy over TLS at `{s}`: {t[0] / h[0]:.2f}x req/s, p99 {t[1] / h[1]:.2f}x")
 EOF
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
