@@ -119,6 +119,43 @@ TEST(Headers, RequestHeadDropsHopByHopFieldsAndTheOnesConnectionNames) {
     EXPECT_EQ(out.find("Transfer-Encoding"), std::string::npos);
 }
 
+TEST(Headers, AWebSocketHandshakeAsksTheUpgradeOfTheNextHop) {
+    RequestHead h;
+    h.method(http::verb::get);
+    h.target("/chat");
+    h.set(http::field::host, "api.example.com");
+    h.set(http::field::connection, "keep-alive, Upgrade");
+    h.set(http::field::upgrade, "websocket");
+    h.set(http::field::sec_websocket_key, "dGhlIHNhbXBsZSBub25jZQ==");
+    h.set(http::field::sec_websocket_version, "13");
+    std::string out;
+    write_request_head(h, ClientAddress(boost::asio::ip::make_address("192.0.2.7")), "http",
+                       Framing::kAsIs, false, out, "websocket");
+    EXPECT_EQ(out,
+              "GET /chat HTTP/1.1\r\n"
+              "Host: api.example.com\r\n"
+              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+              "Sec-WebSocket-Version: 13\r\n"
+              "X-Forwarded-For: 192.0.2.7\r\n"
+              "X-Forwarded-Proto: http\r\n"
+              "Forwarded: for=192.0.2.7;proto=http\r\n"
+              "Connection: upgrade\r\n"
+              "Upgrade: websocket\r\n"
+              "\r\n");
+    ResponseHead r;
+    r.result(http::status::switching_protocols);
+    r.set(http::field::connection, "Upgrade");
+    r.set(http::field::upgrade, "websocket");
+    r.set(http::field::sec_websocket_accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    write_response_head(r, Framing::kAsIs, ConnectionToken::kNone, out, "websocket");
+    EXPECT_EQ(out,
+              "HTTP/1.1 101 Switching Protocols\r\n"
+              "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+              "Connection: upgrade\r\n"
+              "Upgrade: websocket\r\n"
+              "\r\n");
+}
+
 TEST(Headers, ForwardingFieldsAppendTheClientToEveryEarlierEntry) {
     RequestHead h;
     h.method(http::verb::get);
