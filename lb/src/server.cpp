@@ -421,6 +421,7 @@ struct Server::Impl {
         }
         for (std::size_t c = 0; c < p->clusters.size(); ++c) {
             for (const auto& ep : p->clusters[c].endpoints) {
+                p->metrics.endpoint_state(c, ep->label, ep->health.up());  // (from the start)
                 start_checks(p, c, ep);
             }
             if (!p->clusters[c].is_ip) {

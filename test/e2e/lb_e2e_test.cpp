@@ -1026,6 +1026,11 @@ TEST(Balancer, SighupReloadsWithoutClosingAConnection) {
     const auto metrics = support::http_request(lb->admin, "GET", "/metrics").body;
     EXPECT_EQ(metrics.find("tandem_lb_cluster_healthy{cluster=\"east\"}"), std::string::npos);
     EXPECT_NE(metrics.find("tandem_lb_cluster_healthy{cluster=\"west\"} 1"), std::string::npos);
+    EXPECT_NE(metrics.find("tandem_lb_endpoint_up{cluster=\"west\",endpoint=\"" +
+                           west->address() + "\"} 1"),
+              std::string::npos)
+        << metrics;
+    EXPECT_EQ(metrics.find("tandem_lb_endpoint_up{cluster=\"east\""), std::string::npos);
     // Counters carry on across generations (east's requests are still counted).
     EXPECT_GE(lb->metric("tandem_lb_requests_total{cluster=\"east\",code_class=\"2xx\""),
               static_cast<double>(east_total));
