@@ -872,9 +872,13 @@ Task<void> Worker::session(Conn conn, bool resumed) {
     }
     if (watch.linger && !stopping_) {
         // Lingering close (as nginx does): after an early answer the client may still be
-        // sending its request; closing now would turn our answer into a reset. Stop writing,
-        // discard what arrives for a bounded time and amount, then close.
+        // sending its request (or, after a tunnel, its TLS close_notify); closing now would turn
+        // our last bytes into a reset. Stop writing, discard what arrives for a bounded time and
+        // amount, then close.
         error_code ignored;
+        if constexpr (kTls) {
+            client.shutdown(ignored);  // close_notify first (non-blocking: not waiting for theirs)
+        }
         sock.shutdown(Socket::shutdown_send, ignored);
         watch.arm(sock, coarse_now() + kLinger);
         std::size_t discarded = 0;
@@ -1344,6 +1348,8 @@ Task<bool> Worker::exchange(Stream& client,
                     co_return false;
                 }
                 co_await tunnel(client, buffer, *up, watch);
+                watch.linger =
+                    true;  // the client's last bytes (TLS close_notify) must not meet a reset
                 co_return false;
             }
         }
