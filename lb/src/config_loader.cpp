@@ -275,7 +275,7 @@ void read_https(Reader& r, const YAML::Node& root, const std::filesystem::path& 
     }
 }
 
-// `tls: true`, or a mapping {enabled, serverName, caFile, verify} (present means enabled unless
+// `tls: true`, or a mapping {enabled, serverName, caFile, verify, certFile, keyFile} (present means enabled unless
 // it says enabled: false).
 void read_tls(Reader& r, const YAML::Node& cluster, const std::string& cluster_path,
               const std::filesystem::path& base_dir, TlsConfig& out) {
@@ -288,7 +288,8 @@ void read_tls(Reader& r, const YAML::Node& cluster, const std::string& cluster_p
         r.flag(cluster, "tls", cluster_path, out.enabled);
         return;
     }
-    if (!r.mapping(node, path, {"enabled", "serverName", "caFile", "verify"})) {
+    if (!r.mapping(node, path,
+                   {"enabled", "serverName", "caFile", "verify", "certFile", "keyFile"})) {
         return;
     }
     out.enabled = true;
@@ -312,6 +313,17 @@ void read_tls(Reader& r, const YAML::Node& cluster, const std::string& cluster_p
     out.ca_file = readable_file(r, node, "caFile", path, base_dir,
                                 "a PEM file of the CA certificates that sign the cluster's "
                                 "certificate");
+    out.cert_file = readable_file(r, node, "certFile", path, base_dir,
+                                  "the PEM client certificate chain presented to the cluster");
+    out.key_file = readable_file(r, node, "keyFile", path, base_dir,
+                                 "the PEM private key of that client certificate");
+    for (const char* key : {"certFile", "keyFile"}) {
+        const char* other = std::string_view(key) == "certFile" ? "keyFile" : "certFile";
+        if (node[key].IsDefined() && !node[other].IsDefined()) {
+            r.error(node[key], path + "." + key,
+                    std::string("needs ") + other + " too (a client certificate and its key)");
+        }
+    }
     if (!out.verify && out.ca_file) {
         r.error(node["caFile"], path + ".caFile", "is not used when verify is false: remove one");
     }

@@ -10,6 +10,56 @@ namespace lb {
 
 namespace ssl = boost::asio::ssl;
 
+namespace {
+int select_http11(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+                  unsigned int inlen, void*) {
+    static const unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    unsigned char* selected = nullptr;
+    if (SSL_select_next_proto(&selected, outlen, kAlpn, sizeof(kAlpn), in, inlen) !=
+        OPENSSL_NPN_NEGOTIATED) {
+        return SSL_TLSEXT_ERR_NOACK;  // (a client offering only h2 still gets HTTP/1.1)
+    }
+    *out = selected;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+std::string openssl_reason(const boost::system::error_code& ec) {
+    const unsigned long e = ERR_peek_last_error();
+    ERR_clear_error();
+    if (e != 0) {
+        char buf[256];
+        ERR_error_string_n(e, buf, sizeof buf);
+        return buf;
+    }
+    return ec.message();
+}
+
+// The certificate chain and key a context presents (`what` prefixes the field names in errors:
+// "https." or "cluster east: tls."). Throws std::runtime_error saying which file is wrong.
+void load_key_pair(ssl::context& ctx, const std::string& cert_file, const std::string& key_file,
+                   const std::string& what) {
+    boost::system::error_code ec;
+    ctx.use_certificate_chain_file(cert_file, ec);
+    if (ec) {
+        throw std::runtime_error(what + "certFile '" + cert_file +
+                                 "' is not a usable PEM certificate chain: " + openssl_reason(ec));
+    }
+    ctx.use_private_key_file(key_file, ssl::context::pem, ec);
+    const bool mismatch =
+        ec && ec.category() == boost::asio::error::get_ssl_category() &&
+        ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == X509_R_KEY_VALUES_MISMATCH;
+    if (mismatch || (!ec && SSL_CTX_check_private_key(ctx.native_handle()) != 1)) {
+        ERR_clear_error();
+        throw std::runtime_error(what + "keyFile '" + key_file +
+                                 "' does not belong to the certificate in '" + cert_file + "'");
+    }
+    if (ec) {
+        throw std::runtime_error(what + "keyFile '" + key_file +
+                                 "' is not a usable PEM private key: " + openssl_reason(ec));
+    }
+}
+}  // namespace
+
 std::vector<TlsContextPtr> make_tls_contexts(const LbConfig& config) {
     std::vector<TlsContextPtr> out;
     for (const auto& c : config.clusters) {
@@ -45,35 +95,15 @@ std::vector<TlsContextPtr> make_tls_contexts(const LbConfig& config) {
         } else {
             ctx->set_verify_mode(ssl::verify_none, ec);
         }
+        if (c.tls.cert_file && c.tls.key_file) {
+            load_key_pair(*ctx, *c.tls.cert_file, *c.tls.key_file,
+                          "cluster " + c.name + ": tls.");
+        }
         out.push_back(std::move(ctx));
     }
     return out;
 }
 
-namespace {
-int select_http11(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
-                  unsigned int inlen, void*) {
-    static const unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
-    unsigned char* selected = nullptr;
-    if (SSL_select_next_proto(&selected, outlen, kAlpn, sizeof(kAlpn), in, inlen) !=
-        OPENSSL_NPN_NEGOTIATED) {
-        return SSL_TLSEXT_ERR_NOACK;  // (a client offering only h2 still gets HTTP/1.1)
-    }
-    *out = selected;
-    return SSL_TLSEXT_ERR_OK;
-}
-
-std::string openssl_reason(const boost::system::error_code& ec) {
-    const unsigned long e = ERR_peek_last_error();
-    ERR_clear_error();
-    if (e != 0) {
-        char buf[256];
-        ERR_error_string_n(e, buf, sizeof buf);
-        return buf;
-    }
-    return ec.message();
-}
-}  // namespace
 
 TlsContextPtr make_server_tls_context(const HttpsConfig& https) {
     if (!https.enabled) {
@@ -85,29 +115,7 @@ TlsContextPtr make_server_tls_context(const HttpsConfig& https) {
                          ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
                          ssl::context::no_tlsv1_1 | ssl::context::single_dh_use,
                      ec);
-    ctx->use_certificate_chain_file(https.cert_file, ec);
-    if (ec) {
-        throw std::runtime_error("https.certFile '" + https.cert_file +
-                                 "' is not a usable PEM certificate chain: " + openssl_reason(ec));
-    }
-    ctx->use_private_key_file(https.key_file, ssl::context::pem, ec);
-    if (ec && ec.category() == boost::asio::error::get_ssl_category() &&
-        ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == X509_R_KEY_VALUES_MISMATCH) {
-        ERR_clear_error();
-        throw std::runtime_error("https.keyFile '" + https.key_file +
-                                 "' does not belong to the certificate in '" + https.cert_file +
-                                 "'");
-    }
-    if (ec) {
-        throw std::runtime_error("https.keyFile '" + https.key_file +
-                                 "' is not a usable PEM private key: " + openssl_reason(ec));
-    }
-    if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
-        ERR_clear_error();
-        throw std::runtime_error("https.keyFile '" + https.key_file +
-                                 "' does not belong to the certificate in '" + https.cert_file +
-                                 "'");
-    }
+    load_key_pair(*ctx, https.cert_file, https.key_file, "https.");
     SSL_CTX_set_alpn_select_cb(ctx->native_handle(), select_http11, nullptr);
     return ctx;
 }

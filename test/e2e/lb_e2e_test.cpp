@@ -533,6 +533,10 @@ struct TestPki {
             "-out server.pem -days 2 -extfile san.ext\n"
             // The balancer's own certificate for clients, and its renewal (a new key).
             "printf 'subjectAltName=DNS:api.test\\n' >api.ext\n"
+            // A client certificate (mutual TLS towards clusters that ask for one).
+            "openssl req" + ec + " -keyout client.key -out client.csr -subj /CN=tandem-lb\n"
+            "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+            "-out client.pem -days 2\n"
             "for n in api api2; do openssl req" + ec + " -keyout \\$n.key -out \\$n.csr "
             "-subj /CN=api.test; openssl x509 -req -in \\$n.csr -CA ca.pem -CAkey ca.key "
             "-CAcreateserial -out \\$n.pem -days 2 -extfile api.ext; done\n";
@@ -824,6 +828,49 @@ TEST(Balancer, HttpsListenerTerminatesTlsAndRenewsItsCertificateOnReload) {
     EXPECT_NE(out.find("does not belong to the certificate"), std::string::npos) << out;
     lb->process->signal(SIGTERM);
     EXPECT_EQ(lb->process->wait(5s), 0);
+}
+
+TEST(Balancer, ClientCertificatesForClustersThatAskForThem) {
+    TestPki pki;
+    ASSERT_TRUE(pki.ok) << "openssl failed; see " << (pki.dir / "openssl.log");
+    const std::string ca = (pki.dir / "ca.pem").string();
+    auto args = pki.server_args();
+    args.insert(args.end(), {"--tls-client-ca", ca});
+    auto strict = Upstream::start("strict", 0, "127.0.0.1", args);
+    ASSERT_TRUE(strict);
+    const std::string tls = "tls: {serverName: router.test, caFile: '" + ca + "'";
+    auto lb = Balancer::start(
+        "threads: 1\nclusters:\n"
+        "  - {name: mtls, address: '" + strict->address() + "', " + tls + ", certFile: '" +
+        (pki.dir / "client.pem").string() + "', keyFile: '" + (pki.dir / "client.key").string() +
+        "'}}\n"
+        "  - {name: anonymous, address: '" + strict->address() + "', " + tls + "}}\n" +
+        kFastChecks + "retry:\n  ejectFor: 0s\n");
+    ASSERT_TRUE(lb);
+    // The cluster that asks for a certificate accepts the one that has it, checks included.
+    ASSERT_TRUE(wait_until(
+        [&] {
+            return lb->endpoint_healthy("mtls", true) && lb->endpoint_healthy("anonymous", false);
+        },
+        5s))
+        << lb->status().dump(2);
+    EXPECT_FALSE(endpoint_error(lb->status(), "anonymous").empty());
+    for (int i = 0; i < 4; ++i) {
+        const auto r = support::http_request(lb->port, "GET", "/echo");
+        ASSERT_EQ(r.status, 200u) << r.body;
+        EXPECT_EQ(r.headers.at("x-echo-client-cn"), "tandem-lb");
+    }
+    // A certificate without its key is a configuration error with its line.
+    std::ofstream(lb->dir / "half.yaml")
+        << "clusters:\n  - name: a\n    address: 10.0.0.1:443\n    tls:\n      certFile: '"
+        << (pki.dir / "client.pem").string() << "'\n";
+    ChildProcess check({TANDEM_LB_PATH, "--check-config", "-c", (lb->dir / "half.yaml").string()},
+                       {}, true);
+    const auto out = check.read_all(10s);
+    EXPECT_EQ(check.wait(5s), 1);
+    EXPECT_NE(out.find("half.yaml:5: error: clusters[0].tls.certFile: needs keyFile too"),
+              std::string::npos)
+        << out;
 }
 
 TEST(Balancer, PooledConnectionsTheClusterClosedCostNoRequest) {

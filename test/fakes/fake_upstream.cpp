@@ -7,7 +7,8 @@
 //   GET /ws (WebSocket)    accepts the upgrade, answers each message with "NAME: message"
 //   anything else          200 "NAME\n" with X-Upstream: NAME
 //   with --tls-cert FILE --tls-key FILE it speaks only TLS; /echo then shows the SNI it got
-//   (X-Echo-SNI); with --close-idle-ms N it closes keep-alive connections idle N ms
+//   (X-Echo-SNI); with --tls-client-ca FILE it requires a client certificate signed by it and
+//   /echo shows its subject CN (X-Echo-Client-CN); with --close-idle-ms N it closes keep-alive connections idle N ms
 // Prints "fake-upstream NAME listening on HOST:PORT" once bound.
 #include <atomic>
 #include <charconv>
@@ -49,6 +50,17 @@ std::string sni(tcp::socket& /*plain*/) { return "-"; }
 std::string sni(asio::ssl::stream<tcp::socket>& s) {
     const char* server_name = SSL_get_servername(s.native_handle(), TLSEXT_NAMETYPE_host_name);
     return server_name != nullptr ? server_name : "-";
+}
+std::string client_cn(tcp::socket& /*plain*/) { return "-"; }
+std::string client_cn(asio::ssl::stream<tcp::socket>& s) {
+    X509* cert = SSL_get1_peer_certificate(s.native_handle());
+    if (cert == nullptr) {
+        return "-";
+    }
+    char cn[256] = "-";
+    X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn);
+    X509_free(cert);
+    return cn;
 }
 tcp::socket& lowest(tcp::socket& s) { return s; }
 tcp::socket& lowest(asio::ssl::stream<tcp::socket>& s) { return s.next_layer(); }
@@ -156,6 +168,7 @@ asio::awaitable<void> session(Stream socket) {
                 res.set("X-Echo-Hop", req["X-Hop"].empty() ? "-" : std::string(req["X-Hop"]));
                 res.set("X-Echo-Body-Bytes", std::to_string(req.body().size()));
                 res.set("X-Echo-SNI", sni(socket));
+                res.set("X-Echo-Client-CN", client_cn(socket));
                 res.body() = std::move(req.body());
             } else if (path == "/count") {
                 res.body() = std::to_string(served) + "\n";
@@ -210,6 +223,7 @@ int main(int argc, char** argv) {
     unsigned short port = 0;
     std::string cert;
     std::string key;
+    std::string client_ca;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string flag = argv[i];
         if (flag == "--name") {
@@ -224,6 +238,8 @@ int main(int argc, char** argv) {
             cert = argv[i + 1];
         } else if (flag == "--tls-key") {
             key = argv[i + 1];
+        } else if (flag == "--tls-client-ca") {
+            client_ca = argv[i + 1];
         }
     }
     std::unique_ptr<asio::ssl::context> tls;
@@ -231,6 +247,10 @@ int main(int argc, char** argv) {
         tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
         tls->use_certificate_chain_file(cert);
         tls->use_private_key_file(key, asio::ssl::context::pem);
+        if (!client_ca.empty()) {
+            tls->load_verify_file(client_ca);
+            tls->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
+        }
     }
     asio::io_context ctx(1);
     tcp::acceptor acceptor(ctx);

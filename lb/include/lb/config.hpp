@@ -28,6 +28,9 @@ struct TlsConfig {
     std::optional<std::string> server_name;
     std::optional<std::string> ca_file;  // PEM bundle; default: the system trust store
     bool verify = true;
+    // A client certificate for clusters that ask for one (mutual TLS): PEM chain and key.
+    std::optional<std::string> cert_file;
+    std::optional<std::string> key_file;
     bool operator==(const TlsConfig&) const = default;
 };
 

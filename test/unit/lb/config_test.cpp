@@ -207,6 +207,15 @@ TEST(LbConfig, ClusterTls) {
     EXPECT_TRUE(contains(errors("{serverName: 'bad name!'}"), "tls.serverName: must be a DNS"));
     EXPECT_TRUE(contains(errors("{sni: x}"), "tls.sni: unknown field"));
     EXPECT_TRUE(contains(errors("yes"), "must be true or false"));
+    EXPECT_TRUE(contains(errors("{keyFile: ca.pem}"), "tls.keyFile: needs certFile too"));
+    EXPECT_TRUE(contains(errors("{certFile: missing.pem, keyFile: ca.pem}"),
+                         "tls.certFile: cannot read"));
+    auto mtls = lb::parse_lb_config("clusters:\n  - name: a\n    address: a.example.com:443\n"
+                                    "    tls: {certFile: ca.pem, keyFile: ca.pem}\n",
+                                    file);
+    ASSERT_TRUE(mtls);
+    EXPECT_EQ(mtls->clusters[0].tls.cert_file, (dir / "ca.pem").string());
+    EXPECT_EQ(mtls->clusters[0].tls.key_file, (dir / "ca.pem").string());
     std::filesystem::remove_all(dir);
 }
 
