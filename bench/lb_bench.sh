@@ -211,6 +211,24 @@ wait_quiet() { # until the machine is < 10% of one CPU busy for 1 s (max 60 s)
 run_wrk() { # URL DURATION [extra wrk args] -> wrk output on stdout
   taskset -c 1 wrk -t1 -c50 -d"$2"s --latency "${@:3}" "$1" 2>&1
 }
+# Every target x size, REPS times, the order rotated every repetition (interleaved); a row each
+# in RESULTS. measure SCHEME "SIZES" RESULTS TARGETS-array PORT-map THREADS-map
+measure() {
+  local scheme=$1 sizes=$2 results=$3
+  local -n targets=$4 ports=$5 threads=$6
+  local n=${#targets[@]} rep size i t quiet rps p50 p99 non2 errs
+  for ((rep = 1; rep <= REPS; rep++)); do
+    for size in $sizes; do
+      for ((i = 0; i < n; i++)); do
+        t=${targets[$(((i + rep) % n))]}
+        quiet=1; wait_quiet || quiet=0
+        read -r rps p50 p99 non2 errs < <(run_wrk "$scheme://127.0.0.1:${ports[$t]}$size" "$DURATION" | parse_wrk)
+        log "$scheme rep $rep $t $size: $rps req/s p99 ${p99} ms non2xx $non2 errors $errs"
+        echo -e "$rep\t$t\t${threads[$t]}\t$size\t$rps\t$p50\t$p99\t$non2\t$errs\t$quiet" >>"$results"
+      done
+    done
+  done
+}
 parse_wrk() { # wrk output on stdin -> "rps p50 p99 non2xx errors"
   python3 -c '
 import re, sys
@@ -264,18 +282,7 @@ if [[ $ONLY == *throughput* ]]; then
   done
   log "warm-up"
   for t in "${TARGETS[@]}"; do run_wrk "http://127.0.0.1:${PORT[$t]}/" 2 >/dev/null; done
-  n=${#TARGETS[@]}
-  for ((rep = 1; rep <= REPS; rep++)); do
-    for size in $SIZES; do
-      for ((i = 0; i < n; i++)); do
-        t=${TARGETS[$(((i + rep) % n))]}
-        quiet=1; wait_quiet || quiet=0
-        read -r rps p50 p99 non2 errs < <(run_wrk "http://127.0.0.1:${PORT[$t]}$size" "$DURATION" | parse_wrk)
-        log "rep $rep $t $size: $rps req/s p99 ${p99} ms non2xx $non2 errors $errs"
-        echo -e "$rep\t$t\t${THR[$t]}\t$size\t$rps\t$p50\t$p99\t$non2\t$errs\t$quiet" >>"$RESULTS"
-      done
-    done
-  done
+  measure http "$SIZES" "$RESULTS" TARGETS PORT THR
   python3 - "$RESULTS" >>"$SUMMARY" <<'EOF'
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
@@ -344,22 +351,12 @@ if [[ $ONLY == *tls* ]]; then
   TPORT[nginx-1w]=$p
   PIN=""
   TLS_TARGETS=(tandem-lb-1t haproxy-1t nginx-1w)
+  declare -A TTHR=([tandem-lb-1t]=1 [haproxy-1t]=1 [nginx-1w]=1)
   TLS_RESULTS="$OUT/tls.tsv"
-  echo -e "rep\ttarget\tsize\trps\tp50_ms\tp99_ms\tnon2xx\tsocket_errors\tquiet" >"$TLS_RESULTS"
+  echo -e "rep\ttarget\tthreads\tsize\trps\tp50_ms\tp99_ms\tnon2xx\tsocket_errors\tquiet" >"$TLS_RESULTS"
   log "TLS warm-up"
   for t in "${TLS_TARGETS[@]}"; do run_wrk "https://127.0.0.1:${TPORT[$t]}/" 2 >/dev/null; done
-  n=${#TLS_TARGETS[@]}
-  for ((rep = 1; rep <= REPS; rep++)); do
-    for size in / /16k; do
-      for ((i = 0; i < n; i++)); do
-        t=${TLS_TARGETS[$(((i + rep) % n))]}
-        quiet=1; wait_quiet || quiet=0
-        read -r rps p50 p99 non2 errs < <(run_wrk "https://127.0.0.1:${TPORT[$t]}$size" "$DURATION" | parse_wrk)
-        log "TLS rep $rep $t $size: $rps req/s p99 ${p99} ms non2xx $non2 errors $errs"
-        echo -e "$rep\t$t\t$size\t$rps\t$p50\t$p99\t$non2\t$errs\t$quiet" >>"$TLS_RESULTS"
-      done
-    done
-  done
+  measure https "/ /16k" "$TLS_RESULTS" TLS_TARGETS TPORT TTHR
   python3 - "$TLS_RESULTS" >>"$SUMMARY" <<'EOF'
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))

@@ -331,22 +331,7 @@ void Worker::publish(SnapshotPtr snapshot) {
 void Worker::drain(std::function<void()> done) {
     asio::post(ctx_, [this, done = std::move(done)]() mutable {
         draining_ = true;
-        drained_ = std::move(done);
-        error_code ignored;
-        acceptor_.close(ignored);
-        if (https_acceptor_) {
-            https_acceptor_->close(ignored);
-        }
-        for (auto& w : watches_) {
-            if (w.idle && w.target != nullptr) {
-                w.fired = true;
-                w.target->cancel(ignored);
-            }
-        }
-        close_pools();
-        if (sessions_ == 0) {
-            session_ended();
-        }
+        wind_down(std::move(done));
     });
 }
 
@@ -354,22 +339,29 @@ void Worker::hand_over(Worker& next, std::function<void()> done) {
     asio::post(ctx_, [this, &next, done = std::move(done)]() mutable {
         handing_over_ = true;
         successor_ = &next;
-        drained_ = std::move(done);
-        error_code ignored;
-        acceptor_.close(ignored);  // this worker's descriptor only: `next` accepts on its own
-        if (https_acceptor_) {
-            https_acceptor_->close(ignored);
-        }
-        for (auto& w : watches_) {
-            if (w.idle && w.target != nullptr) {
-                w.target->cancel(ignored);  // the session (or parked wait) passes it on
-            }
-        }
-        close_pools();
-        if (sessions_ == 0) {
-            session_ended();
-        }
+        wind_down(std::move(done));
     });
+}
+
+void Worker::wind_down(std::function<void()> done) {
+    drained_ = std::move(done);
+    error_code ignored;
+    acceptor_.close(ignored);  // this worker's descriptors only (a successor accepts on its own)
+    if (https_acceptor_) {
+        https_acceptor_->close(ignored);
+    }
+    // Idle sessions and parked waits end now: draining closes them (fired), a hand-over passes
+    // them on.
+    for (auto& w : watches_) {
+        if (w.idle && w.target != nullptr) {
+            w.fired = w.fired || draining_;
+            w.target->cancel(ignored);
+        }
+    }
+    close_pools();
+    if (sessions_ == 0) {
+        session_ended();
+    }
 }
 
 namespace {
@@ -870,7 +862,8 @@ Task<void> Worker::session(Conn conn, bool resumed) {
             buffer.shrink_to_fit();  // give a body's buffer back before waiting idle
         }
     }
-    if (watch.linger && !stopping_) {
+    const bool lingers = watch.linger && !stopping_;
+    if (lingers) {
         // Lingering close (as nginx does): after an early answer the client may still be
         // sending its request (or, after a tunnel, its TLS close_notify); closing now would turn
         // our last bytes into a reset. Stop writing, discard what arrives for a bounded time and
@@ -891,10 +884,13 @@ Task<void> Worker::session(Conn conn, bool resumed) {
             }
             discarded += n;
         }
-        close_quietly(sock);  // (no close_notify after the write side was shut)
     }
     watch.disarm();
-    close_quietly(conn);
+    if (lingers) {
+        close_quietly(sock);  // (close_notify, if any, went before the write side was shut)
+    } else {
+        close_quietly(conn);
+    }
     metrics_.client_connections(-1);
     watch.unlink();
     --sessions_;
@@ -948,14 +944,9 @@ Task<void> Worker::tunnel(Stream& client, beast::flat_buffer& pending, Upstream&
     const auto idle = config_.timeouts.tunnel_idle;
     watch.arm(lowest(client), coarse_now() + idle);
     if (pending.size() > 0) {  // the client did not wait for the 101
-        error_code e;
-        if (up.tls) {
-            auto [we, n] = co_await asio::async_write(*up.tls, pending.data(), kNoThrow);
-            e = we;
-        } else {
-            auto [we, n] = co_await asio::async_write(up.socket, pending.data(), kNoThrow);
-            e = we;
-        }
+        Out out;
+        out.add(pending.data().data(), pending.size());
+        const error_code e = co_await send_rest(up, out);
         pending.consume(pending.size());
         if (e || watch.fired) {
             co_return;

@@ -159,7 +159,9 @@ private:
     // an error, or timeouts.tunnelIdle without a byte; `pending` holds what the client sent
     // after its request head.
     template <class Stream>
-    Task<void> tunnel(Stream& client, boost::beast::flat_buffer& pending, Upstream& up,
+    Task<void> tunnel(Stream& client,
+                      boost::beast::flat_buffer& pending,
+                      Upstream& up,
                       Watch& watch);
     template <class Stream>
     Task<bool> reply(Stream& client,
@@ -183,6 +185,9 @@ private:
     void eject(const Choice& choice, Clock::time_point now);
     void prune_pools(Clock::time_point now);
     void close_pools();
+    // drain() and hand_over(): stop accepting, end idle sessions, close the pools; `done` once
+    // no session is left.
+    void wind_down(std::function<void()> done);
     void session_ended();
     // Hands a session's connection (between requests) to successor_; ends the session here.
     void pass_on(Socket client);

@@ -22,7 +22,8 @@ public:
     Server& operator=(const Server&) = delete;
 
     // `ready` gets one line once the listeners are bound and the clusters resolved:
-    // "tandem-lb ready listen=127.0.0.1:PORT admin=127.0.0.1:PORT workers=N".
+    // "tandem-lb ready listen=127.0.0.1:PORT admin=127.0.0.1:PORT workers=N", then
+    // " https=IP:PORT" when there is an https listener.
     int run(std::ostream& ready);
 
 private:
