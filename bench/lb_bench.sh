@@ -346,9 +346,10 @@ import os
 stalled = [x for x in (l.split("\t") for l in open(os.path.join(os.path.dirname(sys.argv[1]), "stalled-runs.tsv")).read().split("\n")[1:] if l) if x[0] == "http"]
 still = [r for r in rows if float(r["stall_ms"]) >= 25]
 longest = max([float(x[6]) for x in stalled] + [0])
+p99s = [float(x[5]) for x in stalled]
 print(f"{len(stalled)} runs were repeated because the host stalled the machine during them "
-      f"(up to {longest:.0f} ms; their p99: "
-      f"{', '.join(sorted(set(f'{float(x[5]):.0f}' for x in stalled), key=float)) or '-'} ms); "
+      f"(stalls up to {longest:.0f} ms; those runs' p99 {min(p99s, default=0):.1f}-{max(p99s, default=0):.1f} ms, "
+      f"median {statistics.median(p99s) if p99s else 0:.1f}); "
       f"{len(still)} kept runs still had a stall (after 5 attempts).")
 EOF
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done

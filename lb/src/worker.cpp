@@ -379,10 +379,25 @@ struct OwnedFd {
     int release() { return std::exchange(fd, -1); }
     int fd;
 };
+
+// A TLS session in transit: freed if the handler never runs.
+struct OwnedSsl {
+    explicit OwnedSsl(SSL* s) : ssl(s) {}
+    OwnedSsl(OwnedSsl&& o) noexcept : ssl(std::exchange(o.ssl, nullptr)) {}
+    OwnedSsl& operator=(OwnedSsl&&) = delete;
+    OwnedSsl(const OwnedSsl&) = delete;
+    ~OwnedSsl() {
+        if (ssl != nullptr) {
+            SSL_free(ssl);
+        }
+    }
+    SSL* release() { return std::exchange(ssl, nullptr); }
+    SSL* ssl;
+};
 }  // namespace
 
-void Worker::adopt(int fd, tcp protocol) {
-    asio::post(ctx_, [this, owned = OwnedFd(fd), protocol]() mutable {
+void Worker::adopt(int fd, tcp protocol, SSL* ssl) {
+    asio::post(ctx_, [this, owned = OwnedFd(fd), protocol, tls = OwnedSsl(ssl)]() mutable {
         Socket client(ctx_.get_executor());
         error_code ec;
         const int native = owned.release();
@@ -391,18 +406,58 @@ void Worker::adopt(int fd, tcp protocol) {
             ::close(native);
             return;
         }
+        // The descriptor is non-blocking already, but a socket object assigned one does not
+        // know it: its synchronous reads (the resumed session's first one, a TLS close) would
+        // poll until the client sends something, stopping this whole worker.
+        client.non_blocking(true, ec);
         if (draining_ || stopping_) {
             close_quietly(client);
             return;
         }
         ++sessions_;
         metrics_.client_connections(1);
-        if (handing_over_) {  // reloaded again meanwhile
+        if (tls.ssl != nullptr) {
+            // The same OpenSSL session over a fresh BIO pair on this worker's socket.
+            auto stream = std::make_unique<TlsClient>(std::move(client), tls.release());
+            if (handing_over_) {  // reloaded again meanwhile
+                pass_on(std::move(stream));
+                return;
+            }
+            asio::co_spawn(ctx_.get_executor(), session(std::move(stream), true), asio::detached);
+            return;
+        }
+        if (handing_over_) {
             pass_on(std::move(client));
             return;
         }
         asio::co_spawn(ctx_.get_executor(), session(std::move(client), true), asio::detached);
     });
+}
+
+void Worker::pass_on(TlsClientPtr client) {
+    SSL* ssl = client->native_handle();
+    Socket& sock = client->next_layer();
+    error_code ec;
+    const auto local = sock.local_endpoint(ec);
+    // Another reference, so that destroying the stream here (its BIO pair, its timers) leaves
+    // the session to the successor.
+    if (!ec && !buffered(client) && SSL_up_ref(ssl) == 1) {
+        const int fd = sock.release(ec);
+        if (ec) {
+            SSL_free(ssl);
+        } else {
+            client.reset();
+            successor_->adopt(fd, local.protocol(), ssl);
+        }
+    } else if (!ec) {
+        ec = asio::error::in_progress;
+    }
+    if (ec) {
+        close_quietly(client);
+    }
+    metrics_.client_connections(-1);
+    --sessions_;
+    session_ended();
 }
 
 void Worker::pass_on(Socket client) {
@@ -744,14 +799,11 @@ void Worker::park(Conn client, Clock::time_point deadline) {
     lowest(p.conn).async_wait(Socket::wait_read, [this, parked = std::move(parked)](
                                                      error_code ec) mutable {
         parked->watch.unlink();
-        if constexpr (std::is_same_v<Conn, Socket>) {
-            if (handing_over_ && !parked->watch.fired && !draining_ && !stopping_) {
-                pass_on(std::move(parked->conn));  // the successor waits for the request
-                return;
-            }
+        if (handing_over_ && !parked->watch.fired && !draining_ && !stopping_) {
+            pass_on(std::move(parked->conn));  // the successor waits for the request
+            return;
         }
-        if (ec || parked->watch.fired ||
-            closing<std::remove_reference_t<decltype(stream_of(parked->conn))>>() || stopping_) {
+        if (ec || parked->watch.fired || closing() || stopping_) {
             close_quietly(parked->conn);
             metrics_.client_connections(-1);
             --sessions_;
@@ -799,14 +851,7 @@ Task<void> Worker::session(Conn conn, bool resumed) {
             }
         }
     }
-    while (!gone && !closing<Stream>() && !stopping_) {
-        if constexpr (!kTls) {
-            if (buffer.size() == 0 && handing_over_) {
-                watch.unlink();
-                pass_on(std::move(conn));  // between requests: the new generation serves it
-                co_return;
-            }
-        }
+    while (!gone && !closing() && !stopping_) {
         if (buffer.size() == 0) {
             // Waiting for the next request's first byte: the idle keep-alive timeout (the
             // header timeout on a new connection); drain closes the connection here.
@@ -815,7 +860,7 @@ Task<void> Worker::session(Conn conn, bool resumed) {
             watch.idle_since = coarse_now();
             watch.arm(sock, watch.idle_since + (first ? config_.timeouts.client_header
                                                       : config_.timeouts.client_idle));
-            if (!first) {
+            if (!first && !handing_over_) {
                 // Let the other ready sessions run first. Asio reads speculatively after every
                 // readiness event, and the client's next request has rarely arrived the moment
                 // the response left: that read was an EAGAIN on nearly every request. Yielding
@@ -825,9 +870,33 @@ Task<void> Worker::session(Conn conn, bool resumed) {
                 // (1.2 -> 4 ms) for no throughput.
                 co_await asio::post(ctx_.get_executor(), asio::use_awaitable_t<Executor>{});
             }
+            if (handing_over_ && !draining_) {
+                // Between requests during a reload: the new generation serves the connection.
+                if constexpr (!kTls) {
+                    watch.unlink();
+                    pass_on(std::move(conn));
+                    co_return;
+                } else {
+                    // A TLS stream may hold bytes it read from the socket beyond what OpenSSL
+                    // was given; none while its read waits for the socket. So it is passed on
+                    // from there: this cancel runs once the read below has started (if a
+                    // request was already there, it is served here and the next turn tries
+                    // again).
+                    asio::post(ctx_, [&sock] {
+                        error_code ignored;
+                        sock.cancel(ignored);
+                    });
+                }
+            }
             auto [rec, n] = co_await client.async_read_some(buffer.prepare(1024), kNoThrow);
+            if (rec == asio::error::operation_aborted && handing_over_ && !draining_ &&
+                !watch.fired && !stopping_ && !buffered(conn)) {
+                watch.unlink();
+                pass_on(std::move(conn));  // cancelled by hand_over() or the ticker: nothing read
+                co_return;
+            }
             if (rec == asio::error::operation_aborted && watch.park && !watch.fired &&
-                !closing<Stream>() && !stopping_ && !buffered(conn)) {
+                !closing() && !stopping_ && !buffered(conn)) {
                 // Idle for a while (the ticker cancelled the read): this coroutine ends and
                 // the connection waits for readability as a small parked object, with no
                 // buffer and no coroutine frame (as nginx and HAProxy keep idle connections);
@@ -836,17 +905,9 @@ Task<void> Worker::session(Conn conn, bool resumed) {
                 park(std::move(conn), watch.deadline);
                 co_return;
             }
-            if (rec == asio::error::operation_aborted && !watch.fired && !stopping_) {
-                if constexpr (!kTls) {
-                    if (handing_over_ && !draining_) {
-                        watch.unlink();
-                        pass_on(std::move(conn));  // cancelled by hand_over(): nothing was read
-                        co_return;
-                    }
-                }
-                if (watch.park && buffered(conn)) {
-                    continue;  // TLS bytes already here: read them instead of parking
-                }
+            if (rec == asio::error::operation_aborted && !watch.fired && !stopping_ &&
+                watch.park && buffered(conn)) {
+                continue;  // TLS bytes already here: read them instead of parking or passing on
             }
             watch.idle = false;
             if (rec || watch.fired || n == 0) {
@@ -983,7 +1044,7 @@ Task<bool> Worker::reply(Stream& client,
     if (stopping_) {
         co_return false;
     }
-    keep_alive = keep_alive && !closing<Stream>();
+    keep_alive = keep_alive && !closing();
     http::response<http::string_body> res{static_cast<http::status>(status), 11};
     res.set(http::field::server, "tandem-lb");
     res.set(http::field::content_type, "text/plain; charset=utf-8");
@@ -1374,7 +1435,7 @@ Task<bool> Worker::exchange(Stream& client,
         const bool upstream_chunked = resp->chunked();
         const bool bodyless = method == http::verb::head || status == 204 || status == 304;
         const bool close_delimited = !bodyless && !upstream_chunked && !resp->content_length();
-        bool keep = client_ka && rp.is_done() && !closing<Stream>();
+        bool keep = client_ka && rp.is_done() && !closing();
         Framing res_framing = Framing::kAsIs;
         if (!bodyless && (upstream_chunked || close_delimited)) {
             if (client_version >= 11) {

@@ -70,7 +70,8 @@ public:
     // closed. Calls `done` (from the worker's thread) once no session is left.
     void hand_over(Worker& next, std::function<void()> done);
     // A connection handed over by the previous generation (any thread); it is between requests.
-    void adopt(int fd, boost::asio::ip::tcp protocol);
+    // With `ssl` (owned from here on) it is a TLS connection whose session goes on as it was.
+    void adopt(int fd, boost::asio::ip::tcp protocol, SSL* ssl = nullptr);
     // Cancel whatever is still running (drain deadline passed).
     void stop_now();
     // After hand_over() has reported done, the thread keeps running (an older generation may
@@ -170,12 +171,8 @@ private:
                      std::string_view text,
                      bool keep_alive,
                      Clock::time_point started);
-    // Whether a connection of this kind is to close after the current response: draining, or
-    // (TLS state cannot move to the next generation) a reload.
-    template <class Stream>
-    [[nodiscard]] bool closing() const {
-        return draining_ || (!std::is_same_v<Stream, Socket> && handing_over_);
-    }
+    // Whether connections are to close after the current response (draining).
+    [[nodiscard]] bool closing() const { return draining_; }
 
     void apply(const SnapshotPtr& snapshot);
     std::optional<Choice> choose(std::optional<std::size_t> exclude, Clock::time_point now);
@@ -191,6 +188,10 @@ private:
     void session_ended();
     // Hands a session's connection (between requests) to successor_; ends the session here.
     void pass_on(Socket client);
+    // The same for a TLS connection, with its OpenSSL session (keys, sequence numbers): only
+    // while nothing is buffered on the way in (a read of it was waiting for the socket, and
+    // neither OpenSSL nor its BIO hold bytes); otherwise it is closed.
+    void pass_on(TlsClientPtr client);
     std::unique_ptr<char[]> take_chunk();
     void give_chunk(std::unique_ptr<char[]> chunk);
     std::string take_head();

@@ -335,6 +335,23 @@ TEST(Balancer, ForwardingAndHopByHopHeaders) {
     EXPECT_EQ(r.headers.at("x-echo-connection"), "-");
 }
 
+// GET / on an open keep-alive connection (5 s at most); status 0 when it failed.
+http::response<http::string_body> get_on(beast::tcp_stream& s, beast::flat_buffer& b) {
+    http::request<http::string_body> req{http::verb::get, "/", 11};
+    req.set(http::field::host, "x");
+    boost::system::error_code ec;
+    s.expires_after(5s);
+    http::write(s, req, ec);
+    http::response<http::string_body> res;
+    if (!ec) {
+        http::read(s, b, res, ec);
+    }
+    if (ec) {
+        res.result(0);
+    }
+    return res;
+}
+
 TEST(Balancer, KeepAliveConnectionsSurviveIdlePeriods) {
     auto a = Upstream::start("east");
     ASSERT_TRUE(a);
@@ -344,11 +361,7 @@ TEST(Balancer, KeepAliveConnectionsSurviveIdlePeriods) {
     asio::io_context ioc;
     const asio::ip::tcp::endpoint at(asio::ip::make_address("127.0.0.1"), lb->port);
     const auto get = [](beast::tcp_stream& s, beast::flat_buffer& b) {
-        http::request<http::string_body> req{http::verb::get, "/", 11};
-        req.set(http::field::host, "x");
-        http::write(s, req);
-        http::response<http::string_body> res;
-        http::read(s, b, res);
+        const auto res = get_on(s, b);
         EXPECT_EQ(res.result_int(), 200u);
         EXPECT_EQ(res.body(), "east\n");
     };
@@ -787,21 +800,70 @@ TEST(Balancer, HttpsListenerTerminatesTlsAndRenewsItsCertificateOnReload) {
     // Plain HTTP on the https port fails its handshake and costs nothing else.
     EXPECT_EQ(support::http_request(lb->https, "GET", "/", "", {}, 2s).status, 0u);
 
-    // A renewed certificate: SIGHUP. New connections get it; the open TLS connection (its state
-    // cannot move to the new generation) is closed between requests, cleanly.
-    ASSERT_TRUE(lb->reload(https("api2") + rest));
+    // A renewed certificate and west removed: SIGHUP. New connections get the new certificate;
+    // the open TLS connection (idle, not parked yet) moves to the new generation with its TLS
+    // session: it keeps working, on the same connection, and now sees east only.
+    const std::string east_only = "threads: 1\ntimeouts:\n  clientIdle: 5s\n" +
+                                  cluster_yaml({{"east", east->address()}}) + kFastChecks;
+    ASSERT_TRUE(lb->reload(https("api2") + east_only));
     EXPECT_EQ(lb->status()["config"]["last_reload"]["ok"], true) << lb->status().dump(2);
-    {
-        // Closed idle by the old generation; or, when the request won the race with the
-        // hand-over, answered with Connection: close — then closed.
-        http::response<http::string_body> res;
-        auto ec = client.get("/", res);
-        if (!ec) {
-            EXPECT_FALSE(res.keep_alive());
-            ec = client.get("/", res);
+    const auto moved_requests = [&](const std::string& path, std::map<std::string, int>& seen) {
+        for (int i = 0; i < 4; ++i) {
+            http::response<http::string_body> r;
+            const auto ec = client.get(path, r);
+            if (ec) {
+                return ::testing::AssertionFailure() << "request " << i << ": " << ec.message();
+            }
+            if (r.result_int() != 200 || !r.keep_alive()) {
+                return ::testing::AssertionFailure() << "request " << i << ": " << r;
+            }
+            ++seen[std::string(r["X-Upstream"])];
         }
-        EXPECT_EQ(ec, http::error::end_of_stream) << ec.message();
+        return ::testing::AssertionSuccess();
+    };
+    std::map<std::string, int> seen;
+    ASSERT_TRUE(moved_requests("/echo", seen));
+    EXPECT_EQ(seen["east"], 4);
+    // The old generation ends while the connection stays open.
+    ASSERT_TRUE(wait_until(
+        [&] { return lb->status()["config"]["previous_generations_finishing"] == 0; }, 5s))
+        << lb->status().dump(2);
+    EXPECT_EQ(lb->metric("tandem_lb_client_connections{"), 1);
+    seen.clear();
+    ASSERT_TRUE(moved_requests("/", seen));
+    // A request in flight during a reload (west back): answered by the old generation with
+    // keep-alive, then the connection moves on, between requests (a request that is already
+    // there when the response has gone is served where it is; the next turn moves it).
+    {
+        http::response<http::string_body> slow;
+        boost::system::error_code slow_ec;
+        std::jthread t([&] { slow_ec = client.get("/slow?ms=700", slow); });
+        ASSERT_TRUE(wait_until(
+            [&] { return lb->metric("tandem_lb_upstream_requests_in_flight") == 1; }, 5s));
+        ASSERT_TRUE(lb->reload(https("api2") + rest));
+        t.join();
+        ASSERT_FALSE(slow_ec) << slow_ec.message();
+        EXPECT_EQ(slow.result_int(), 200u);
+        EXPECT_TRUE(slow.keep_alive());
+        ASSERT_TRUE(wait_until(
+            [&] { return lb->status()["config"]["previous_generations_finishing"] == 0; }, 5s));
+        seen.clear();
+        ASSERT_TRUE(moved_requests("/echo", seen));
+        EXPECT_EQ(seen["east"], 2);
+        EXPECT_EQ(seen["west"], 2);
     }
+    // Parked (idle > 1 s) during a reload: moved while parked.
+    std::this_thread::sleep_for(1300ms);  // the idle period under test
+    ASSERT_TRUE(lb->reload(https("api2") + east_only));
+    ASSERT_TRUE(wait_until(
+        [&] { return lb->status()["config"]["previous_generations_finishing"] == 0; }, 5s));
+    seen.clear();
+    ASSERT_TRUE(moved_requests("/echo", seen));
+    EXPECT_EQ(seen["east"], 4);
+    // Still the first TLS session (certificate of before the renewal).
+    EXPECT_EQ(client.peer_serial(), serial_of(pki.dir / "api.pem"));
+    EXPECT_EQ(lb->status()["config"]["generation"], 4);
+
     HttpsClient renewed;
     ASSERT_TRUE(renewed.connect(lb->https, pki.dir / "ca.pem"));
     EXPECT_EQ(renewed.peer_serial(), serial_of(pki.dir / "api2.pem"));
@@ -1166,6 +1228,41 @@ TEST(Balancer, ReloadKeepsWhatTheChecksKnow) {
         EXPECT_EQ(support::http_request(lb->port, "GET", "/").body, "east\n");
     }
     EXPECT_EQ(lb->metric("tandem_lb_retries_total"), 0);
+}
+
+TEST(Balancer, IdleConnectionsMovedByAReloadHoldUpNothing) {
+    auto east = Upstream::start("east");
+    ASSERT_TRUE(east);
+    const std::string yaml = "threads: 1\n" + cluster_yaml({{"east", east->address()}});
+    auto lb = Balancer::start(yaml);
+    ASSERT_TRUE(lb);
+    asio::io_context ioc;
+    const asio::ip::tcp::endpoint at(asio::ip::make_address("127.0.0.1"), lb->port);
+    const auto get = [](beast::tcp_stream& s, beast::flat_buffer& b) {
+        return get_on(s, b).result_int();
+    };
+    // Two keep-alive connections that go quiet after a request: one idle, one parked (1 s).
+    beast::tcp_stream parked(ioc), idle(ioc);
+    beast::flat_buffer parked_buffer, idle_buffer;
+    parked.connect(at);
+    ASSERT_EQ(get(parked, parked_buffer), 200u);
+    std::this_thread::sleep_for(1300ms);  // the idle period under test
+    idle.connect(at);
+    ASSERT_EQ(get(idle, idle_buffer), 200u);
+    // Both move to the new generation (whose one worker must not wait on either of them).
+    ASSERT_TRUE(lb->reload(yaml));
+    ASSERT_TRUE(wait_until(
+        [&] { return lb->status()["config"]["previous_generations_finishing"] == 0; }, 5s));
+    EXPECT_EQ(lb->status()["client_connections"], 2);
+    for (int i = 0; i < 5; ++i) {
+        const auto r = support::http_request(lb->port, "GET", "/", "", {}, 2s);
+        EXPECT_EQ(r.status, 200u) << r.error;
+    }
+    EXPECT_EQ(get(idle, idle_buffer), 200u);
+    EXPECT_EQ(get(parked, parked_buffer), 200u);
+    // SIGTERM closes them at once.
+    lb->process->signal(SIGTERM);
+    EXPECT_EQ(lb->process->wait(3s), 0);
 }
 
 TEST(Balancer, ReloadsInQuickSuccessionUnderLoadThenSigterm) {
