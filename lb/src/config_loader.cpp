@@ -519,6 +519,17 @@ void read_rest(Reader& r, const YAML::Node& root, LbConfig& out) {
         r.number(p, "maxIdlePerEndpoint", "pool", 0, 100000, out.pool.max_idle_per_endpoint);
         r.duration(p, "idleTimeout", "pool", out.pool.idle_timeout);
     }
+    if (const YAML::Node p = root["reload"];
+        p.IsDefined() && !p.IsNull() && r.mapping(p, "reload", {"watchInterval"})) {
+        Millis every{0};
+        r.duration(p, "watchInterval", "reload", every, Millis(0));
+        if (every.count() > 0 && every < Millis(100)) {
+            r.error(r.scalar(p, "watchInterval", "reload")->second, "reload.watchInterval",
+                    "must be 0 (off: only SIGHUP reloads) or at least 100ms");
+        } else {
+            out.reload.watch_interval = every;
+        }
+    }
     if (const YAML::Node p = root["retry"];
         p.IsDefined() && !p.IsNull() &&
         r.mapping(p, "retry", {"attempts", "perTryTimeout", "ejectFor"})) {
@@ -683,7 +694,7 @@ std::expected<LbConfig, Diagnostics> parse_lb_config(const std::string& text,
     try {
         if (!r.mapping(root, "",
                        {"listen", "https", "admin", "threads", "forwardedProto", "clusters", "healthCheck",
-                        "dns", "timeouts", "limits", "pool", "retry", "keepalived"})) {
+                        "dns", "timeouts", "limits", "pool", "retry", "reload", "keepalived"})) {
             return std::unexpected(diags);
         }
         r.address(root, "listen", "", true, out.listen);

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <random>
 #include <set>
 #include <stdexcept>
@@ -54,6 +55,59 @@ std::string iso8601(std::chrono::system_clock::time_point t) {
     gmtime_r(&secs, &tm);
     char out[32];
     std::strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return out;
+}
+
+// What the file watcher compares: the configuration file and every file it names, each by a
+// hash of its content (a Kubernetes volume swaps a symlink; an editor may keep the inode). A file
+// that cannot be read hashes as such, so its return is a change too.
+using FileHashes = std::vector<std::pair<std::string, std::size_t>>;
+FileHashes hash_files(const std::string& config_path, const LbConfig& c) {
+    std::vector<std::string> paths{config_path};
+    if (c.https.enabled) {
+        paths.push_back(c.https.cert_file);
+        paths.push_back(c.https.key_file);
+    }
+    for (const auto& cl : c.clusters) {
+        for (const auto* f : {&cl.tls.ca_file, &cl.tls.cert_file, &cl.tls.key_file}) {
+            if (*f) {
+                paths.push_back(**f);
+            }
+        }
+    }
+    constexpr std::streamsize kMaxBytes = 16 * 1024 * 1024;  // far beyond any PEM or YAML here
+    FileHashes out;
+    for (auto& path : paths) {
+        std::ifstream in(path, std::ios::binary);
+        std::string content(in ? "" : "\x01unreadable");
+        if (in) {
+            char chunk[8192];
+            while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
+                content.append(chunk, static_cast<std::size_t>(in.gcount()));
+                if (static_cast<std::streamsize>(content.size()) > kMaxBytes) {
+                    break;
+                }
+            }
+        }
+        out.emplace_back(std::move(path), std::hash<std::string>{}(content));
+    }
+    return out;
+}
+// The files of `now` that differ from `before` (added, removed or changed), comma-separated.
+std::string changed_files(const FileHashes& before, const FileHashes& now) {
+    std::string out;
+    for (const auto& [path, hash] : now) {
+        const auto it = std::find_if(before.begin(), before.end(),
+                                     [&](const auto& b) { return b.first == path; });
+        if (it == before.end() || it->second != hash) {
+            out += (out.empty() ? "" : ", ") + path;
+        }
+    }
+    for (const auto& [path, hash] : before) {
+        if (std::none_of(now.begin(), now.end(), [&](const auto& n) { return n.first == path; })) {
+            out += (out.empty() ? "" : ", ") + path;
+        }
+    }
     return out;
 }
 
@@ -184,6 +238,8 @@ struct Server::Impl {
     bool finished = false;
     bool reloading = false;
     bool reload_again = false;
+    FileHashes watched;  // the files as the last reload (or the start) read them
+    asio::steady_timer watch_timer{ctx};
     struct ReloadResult {
         std::chrono::system_clock::time_point at{};
         bool ok = false;
@@ -435,6 +491,8 @@ struct Server::Impl {
         co_await resolve_plane(plane);
         start_plane(plane);
         asio::co_spawn(ctx, admin_loop(), asio::detached);
+        watched = hash_files(config_path, plane->config);
+        asio::co_spawn(ctx, watch_files(), asio::detached);
         signals.async_wait([this](error_code ec, int sig) { on_signal(ec, sig); });
         ready << "tandem-lb ready listen=" << endpoint_label(listen_endpoint)
               << " admin=" << endpoint_label(admin.local_endpoint()) << " workers=" << threads
@@ -448,7 +506,26 @@ struct Server::Impl {
                      std::to_string(plane->clusters.size()) + " clusters");
     }
 
-    // ---- reload (SIGHUP) --------------------------------------------------------------------
+    // ---- reload (SIGHUP, or a watched file changed) ---------------------------------------
+
+    // reload.watchInterval: compares the files with what was loaded; a difference reloads.
+    // With the watch off it still wakes each second, so a reload can turn it on.
+    asio::awaitable<void> watch_files() {
+        while (!draining && !finished) {
+            const auto every = plane->config.reload.watch_interval;
+            watch_timer.expires_after(every.count() > 0 ? every : std::chrono::seconds(1));
+            auto [ec] = co_await watch_timer.async_wait(kNoThrow);
+            if (ec || draining || finished) {
+                co_return;
+            }
+            if (plane->config.reload.watch_interval.count() == 0 || reloading) {
+                continue;
+            }
+            if (const auto now = hash_files(config_path, plane->config); now != watched) {
+                co_await reload("changed: " + changed_files(watched, now));
+            }
+        }
+    }
 
     // What a reload cannot change in a running process.
     std::string needs_restart(const LbConfig& next) const {
@@ -487,7 +564,8 @@ struct Server::Impl {
         ++reloads;
     }
 
-    asio::awaitable<void> reload() {
+    // `why`: "SIGHUP", or the files the watcher saw change.
+    asio::awaitable<void> reload(std::string why) {
         if (reloading) {
             reload_again = true;  // once the current one is done, read the file again
             co_return;
@@ -495,13 +573,16 @@ struct Server::Impl {
         reloading = true;
         do {
             reload_again = false;
-            co_await reload_once();
+            co_await reload_once(why);
+            why = "SIGHUP";
         } while (reload_again && !draining && !finished);
         reloading = false;
     }
 
-    asio::awaitable<void> reload_once() {
-        log_line(LogLevel::kInfo, "SIGHUP: reloading " + config_path);
+    asio::awaitable<void> reload_once(const std::string& cause) {
+        log_line(LogLevel::kInfo, cause + ": reloading " + config_path);
+        // Read before the file is parsed: a change made meanwhile is seen by the next look.
+        watched = hash_files(config_path, plane->config);
         auto loaded = load_lb_config(config_path);
         if (!loaded) {
             std::string why;
@@ -536,6 +617,7 @@ struct Server::Impl {
             co_return;
         }
         config_generation = next->id;
+        watched = hash_files(config_path, next->config);  // the files it names now
         auto prev = std::exchange(plane, next);
         retire(prev, *next);
         next->metrics.reload(true);
@@ -1032,6 +1114,7 @@ struct Server::Impl {
         cfg["generation"] = plane->id;
         cfg["loaded_at"] = iso8601(plane->loaded_at);
         cfg["previous_generations_finishing"] = retiring.size();
+        cfg["watch_interval_ms"] = plane->config.reload.watch_interval.count();
         cfg["reloads"] = reloads;
         if (last_reload) {
             Json r;
@@ -1110,7 +1193,7 @@ struct Server::Impl {
         }
         if (sig == SIGHUP) {
             if (!draining) {
-                asio::co_spawn(ctx, reload(), asio::detached);
+                asio::co_spawn(ctx, reload("SIGHUP"), asio::detached);
             }
         } else if (draining) {
             log_line(LogLevel::kWarn, "second signal: cancelling in-flight requests now");
@@ -1154,6 +1237,7 @@ struct Server::Impl {
         log_line(LogLevel::kInfo, "drained; exiting");
         error_code ignored;
         drain_timer.cancel();
+        watch_timer.cancel();
         signals.cancel(ignored);
         admin.close(ignored);
         for (const auto& s : admin_sessions) {

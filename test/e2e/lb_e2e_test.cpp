@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <thread>
 
 #include <boost/asio.hpp>
@@ -888,6 +889,99 @@ TEST(Balancer, HttpsListenerTerminatesTlsAndRenewsItsCertificateOnReload) {
     const auto out = check.read_all(10s);
     EXPECT_EQ(check.wait(5s), 1);
     EXPECT_NE(out.find("does not belong to the certificate"), std::string::npos) << out;
+    lb->process->signal(SIGTERM);
+    EXPECT_EQ(lb->process->wait(5s), 0);
+}
+
+// Replaces a file as editors and Kubernetes volumes do: a new file renamed over the old one.
+void replace_file(const fs::path& path, const std::string& content) {
+    const fs::path tmp = path.string() + ".new";
+    std::ofstream(tmp, std::ios::trunc) << content;
+    fs::rename(tmp, path);
+}
+std::string file_text(const fs::path& path) {
+    std::ifstream in(path);
+    return {std::istreambuf_iterator<char>(in), {}};
+}
+
+TEST(Balancer, ChangedFilesAreAppliedWithoutASignal) {
+    TestPki pki;
+    ASSERT_TRUE(pki.ok) << "openssl failed; see " << (pki.dir / "openssl.log");
+    auto east = Upstream::start("east");
+    auto west = Upstream::start("west");
+    ASSERT_TRUE(east && west);
+    const fs::path cert = pki.dir / "live.pem";
+    const fs::path key = pki.dir / "live.key";
+    replace_file(cert, file_text(pki.dir / "api.pem"));
+    replace_file(key, file_text(pki.dir / "api.key"));
+    const auto yaml = [&](const std::string& interval, bool both) {
+        std::vector<std::pair<std::string, std::string>> clusters{{"east", east->address()}};
+        if (both) {
+            clusters.emplace_back("west", west->address());
+        }
+        return "threads: 1\nreload:\n  watchInterval: " +
+               interval + "\nhttps:\n  listen: 127.0.0.1:0\n  certFile: " + cert.string() +
+               "\n  keyFile: " + key.string() + "\n" + cluster_yaml(clusters) + kFastChecks;
+    };
+    auto lb = Balancer::start(yaml("100ms", true));
+    ASSERT_TRUE(lb);
+    // Edits keep the addresses (a changed listen needs a restart).
+    const auto edit = [&](const std::string& text) {
+        replace_file(lb->dir / "lb.yaml", "listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\n" + text);
+    };
+    const auto config = [&] { return lb->status()["config"]; };
+    EXPECT_EQ(config()["watch_interval_ms"], 100);
+    const auto served_serial = [&] {
+        HttpsClient c;
+        return c.connect(lb->https, pki.dir / "ca.pem") ? c.peer_serial() : std::string();
+    };
+    EXPECT_EQ(served_serial(), serial_of(pki.dir / "api.pem"));
+
+    // The certificate renewed in place (as cert-manager does to a mounted Secret), no signal: new
+    // connections get it. (Between the two files the key does not match: that look is refused,
+    // the next one applies.)
+    replace_file(key, file_text(pki.dir / "api2.key"));
+    replace_file(cert, file_text(pki.dir / "api2.pem"));
+    ASSERT_TRUE(wait_until([&] { return served_serial() == serial_of(pki.dir / "api2.pem"); }, 5s))
+        << config().dump(2);
+    EXPECT_EQ(config()["last_reload"]["ok"], true);
+
+    // The configuration edited (west removed): applied, traffic follows.
+    const int gen = config()["generation"].get<int>();
+    edit(yaml("100ms", false));
+    ASSERT_TRUE(wait_until([&] { return config()["generation"] == gen + 1; }, 5s));
+    for (int i = 0; i < 4; ++i) {
+        EXPECT_EQ(support::http_request(lb->port, "GET", "/").body, "east\n");
+    }
+
+    // A broken edit is refused once, not again while the file stays as it is; fixing it applies.
+    const int reloads = config()["reloads"].get<int>();
+    edit(yaml("100ms", true) + "bogus: 1\n");
+    ASSERT_TRUE(wait_until([&] { return config()["reloads"] == reloads + 1; }, 5s));
+    EXPECT_EQ(config()["last_reload"]["ok"], false);
+    EXPECT_NE(config()["last_reload"]["error"].get<std::string>().find("unknown field"),
+              std::string::npos)
+        << config().dump(2);
+    std::this_thread::sleep_for(600ms);  // six more looks at the unchanged broken file
+    EXPECT_EQ(config()["reloads"], reloads + 1);
+    EXPECT_EQ(config()["generation"], gen + 1);
+    edit(yaml("100ms", true));
+    ASSERT_TRUE(wait_until([&] { return config()["generation"] == gen + 2; }, 5s));
+    std::set<std::string> seen;
+    for (int i = 0; i < 4; ++i) {
+        seen.insert(support::http_request(lb->port, "GET", "/").body);
+    }
+    EXPECT_EQ(seen.size(), 2u);
+
+    // The watch turned off by an edit: later edits wait for SIGHUP.
+    edit(yaml("0s", true));
+    ASSERT_TRUE(wait_until([&] { return config()["generation"] == gen + 3; }, 5s));
+    EXPECT_EQ(config()["watch_interval_ms"], 0);
+    edit(yaml("0s", false));
+    std::this_thread::sleep_for(1500ms);  // the period under test: not applied by itself
+    EXPECT_EQ(config()["generation"], gen + 3);
+    lb->process->signal(SIGHUP);
+    ASSERT_TRUE(wait_until([&] { return config()["generation"] == gen + 4; }, 5s));
     lb->process->signal(SIGTERM);
     EXPECT_EQ(lb->process->wait(5s), 0);
 }

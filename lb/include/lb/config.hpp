@@ -144,6 +144,14 @@ struct HttpsConfig {
     bool operator==(const HttpsConfig&) const = default;
 };
 
+// Applying a changed file without a signal: Kubernetes updates a mounted ConfigMap or Secret in
+// place (cert-manager rotates certificates that way).
+struct ReloadConfig {
+    // How often the configuration file and the files it names (certificates, keys, CA bundles)
+    // are compared with what was loaded; a change reloads as SIGHUP does. 0: only on SIGHUP.
+    Millis watch_interval{0};
+};
+
 struct LbConfig {
     HostPort listen{"0.0.0.0", 8080};
     HttpsConfig https;
@@ -157,6 +165,7 @@ struct LbConfig {
     LimitConfig limits;
     PoolConfig pool;
     RetryConfig retry;
+    ReloadConfig reload;
     KeepalivedConfig keepalived;
 };
 

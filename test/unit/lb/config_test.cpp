@@ -244,6 +244,30 @@ TEST(LbConfig, DurationsSizesAndAddresses) {
     EXPECT_EQ(r->retry.per_try_timeout, std::chrono::milliseconds(500));
     ASSERT_EQ(r->dns.servers.size(), 1u);
     EXPECT_EQ(r->dns.servers[0].port, 53);
+    EXPECT_EQ(r->reload.watch_interval.count(), 0);  // off unless asked for
+}
+
+TEST(LbConfig, ReloadWatchInterval) {
+    const std::string clusters = "clusters:\n  - {name: a, address: 'a:1'}\n";
+    const auto watch = lb::parse_lb_config(clusters + "reload:\n  watchInterval: 10s\n", "x.yaml");
+    ASSERT_TRUE(watch.has_value());
+    EXPECT_EQ(watch->reload.watch_interval, std::chrono::seconds(10));
+    const auto off = lb::parse_lb_config(clusters + "reload:\n  watchInterval: 0s\n", "x.yaml");
+    ASSERT_TRUE(off.has_value());
+    EXPECT_EQ(off->reload.watch_interval.count(), 0);
+    for (const auto& [text, says] :
+         std::vector<std::pair<std::string, std::string>>{
+             {"reload:\n  watchInterval: 20ms\n", "x.yaml:4: error: reload.watchInterval: must be "
+                                                   "0 (off: only SIGHUP reloads) or at least 100ms"},
+             {"reload:\n  watchInterval: soon\n", "x.yaml:4: error: reload.watchInterval: must be a "
+                                                   "duration"},
+             {"reload:\n  every: 1s\n", "x.yaml:4: error: reload.every: unknown field (known: "
+                                         "watchInterval)"}}) {
+        const auto bad = lb::parse_lb_config(clusters + text, "x.yaml");
+        ASSERT_FALSE(bad.has_value()) << text;
+        EXPECT_EQ(bad.error().front().to_string().rfind(says, 0), 0u)
+            << bad.error().front().to_string();
+    }
 }
 
 }  // namespace
