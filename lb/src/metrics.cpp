@@ -40,6 +40,10 @@ void WorkerMetrics::client_connections(int delta) {
     }
 }
 
+void WorkerMetrics::client_connection_moved_in() {
+    levels_->connections.add(1);
+}
+
 void WorkerMetrics::in_flight(std::size_t cluster, int delta) {
     levels_->in_flight[std::min(cluster, clusters_.size() - 1)].add(delta);
 }

@@ -30,6 +30,8 @@ public:
     void retry(std::size_t cluster, RetryReason reason);
     void upstream_connect(std::size_t cluster, bool ok);
     void client_connections(int delta);
+    // A connection handed over by the previous generation: open here, not accepted again.
+    void client_connection_moved_in();
     void in_flight(std::size_t cluster, int delta);
     void pool_idle(std::size_t cluster, int delta);
     void ejected(std::size_t cluster);

@@ -415,7 +415,7 @@ void Worker::adopt(int fd, tcp protocol, SSL* ssl) {
             return;
         }
         ++sessions_;
-        metrics_.client_connections(1);
+        metrics_.client_connection_moved_in();
         if (tls.ssl != nullptr) {
             // The same OpenSSL session over a fresh BIO pair on this worker's socket.
             auto stream = std::make_unique<TlsClient>(std::move(client), tls.release());

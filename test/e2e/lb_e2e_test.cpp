@@ -732,19 +732,36 @@ std::string serial_of(const fs::path& pem) {
     return serial(cert);
 }
 
-TEST(Balancer, HttpsListenerTerminatesTlsAndRenewsItsCertificateOnReload) {
+// The https listener's tests: a test PKI and two upstreams, east and west.
+struct TlsBed {
     TestPki pki;
-    ASSERT_TRUE(pki.ok) << "openssl failed; see " << (pki.dir / "openssl.log");
-    auto east = Upstream::start("east");
-    auto west = Upstream::start("west");
-    ASSERT_TRUE(east && west);
+    std::unique_ptr<Upstream> east = Upstream::start("east");
+    std::unique_ptr<Upstream> west = Upstream::start("west");
+    [[nodiscard]] bool ready() const { return pki.ok && east && west; }
+    // An https section serving `cert` and `key`.
+    static std::string https(const fs::path& cert, const fs::path& key) {
+        return "https:\n  listen: 127.0.0.1:0\n  certFile: " + cert.string() +
+               "\n  keyFile: " + key.string() + "\n";
+    }
+    // east, and west too when `both`.
+    [[nodiscard]] std::string clusters(bool both) const {
+        std::vector<std::pair<std::string, std::string>> c{{"east", east->address()}};
+        if (both) {
+            c.emplace_back("west", west->address());
+        }
+        return cluster_yaml(c);
+    }
+};
+
+TEST(Balancer, HttpsListenerTerminatesTlsAndRenewsItsCertificateOnReload) {
+    TlsBed bed;
+    ASSERT_TRUE(bed.ready()) << "see " << (bed.pki.dir / "openssl.log");
+    const TestPki& pki = bed.pki;
     const auto https = [&](const std::string& name) {
-        return "https:\n  listen: 127.0.0.1:0\n  certFile: " + (pki.dir / (name + ".pem")).string() +
-               "\n  keyFile: " + (pki.dir / (name + ".key")).string() + "\n";
+        return TlsBed::https(pki.dir / (name + ".pem"), pki.dir / (name + ".key"));
     };
-    const std::string rest = "threads: 1\ntimeouts:\n  clientIdle: 5s\n" +
-                             cluster_yaml({{"east", east->address()}, {"west", west->address()}}) +
-                             kFastChecks;
+    const std::string rest =
+        "threads: 1\ntimeouts:\n  clientIdle: 5s\n" + bed.clusters(true) + kFastChecks;
     auto lb = Balancer::start(https("api") + rest);
     ASSERT_TRUE(lb);
     ASSERT_NE(lb->https, 0);
@@ -804,8 +821,8 @@ TEST(Balancer, HttpsListenerTerminatesTlsAndRenewsItsCertificateOnReload) {
     // A renewed certificate and west removed: SIGHUP. New connections get the new certificate;
     // the open TLS connection (idle, not parked yet) moves to the new generation with its TLS
     // session: it keeps working, on the same connection, and now sees east only.
-    const std::string east_only = "threads: 1\ntimeouts:\n  clientIdle: 5s\n" +
-                                  cluster_yaml({{"east", east->address()}}) + kFastChecks;
+    const std::string east_only =
+        "threads: 1\ntimeouts:\n  clientIdle: 5s\n" + bed.clusters(false) + kFastChecks;
     ASSERT_TRUE(lb->reload(https("api2") + east_only));
     EXPECT_EQ(lb->status()["config"]["last_reload"]["ok"], true) << lb->status().dump(2);
     const auto moved_requests = [&](const std::string& path, std::map<std::string, int>& seen) {
@@ -893,6 +910,67 @@ TEST(Balancer, HttpsListenerTerminatesTlsAndRenewsItsCertificateOnReload) {
     EXPECT_EQ(lb->process->wait(5s), 0);
 }
 
+TEST(Balancer, TlsConnectionsUnderLoadMoveAcrossReloads) {
+    TlsBed bed;
+    ASSERT_TRUE(bed.ready()) << "see " << (bed.pki.dir / "openssl.log");
+    const TestPki& pki = bed.pki;
+    const auto yaml = [&](bool both) {
+        return "threads: 2\n" + TlsBed::https(pki.dir / "api.pem", pki.dir / "api.key") +
+               bed.clusters(both) + kFastChecks;
+    };
+    auto lb = Balancer::start(yaml(true));
+    ASSERT_TRUE(lb);
+    // Keep-alive TLS clients sending back to back; any failure (a close, a reset, a non-200, a
+    // Connection: close) ends one, and none reconnects.
+    constexpr int kClients = 4;
+    std::atomic<bool> stop{false};
+    std::atomic<int> answered{0};
+    std::vector<std::string> failures(kClients);
+    std::vector<std::jthread> clients;
+    for (int i = 0; i < kClients; ++i) {
+        clients.emplace_back([&, i] {
+            HttpsClient c;
+            if (!c.connect(lb->https, pki.dir / "ca.pem")) {
+                failures[static_cast<std::size_t>(i)] = "connect failed";
+                return;
+            }
+            while (!stop) {
+                http::response<http::string_body> res;
+                const auto ec = c.get("/echo", res);
+                if (ec || res.result_int() != 200 || !res.keep_alive()) {
+                    failures[static_cast<std::size_t>(i)] =
+                        ec ? ec.message() : "status " + std::to_string(res.result_int());
+                    return;
+                }
+                ++answered;
+            }
+        });
+    }
+    const auto more = [&](int n) {
+        const int from = answered;
+        return wait_until([&] { return answered >= from + n; }, 10s);
+    };
+    ASSERT_TRUE(more(200));
+    for (int r = 0; r < 4; ++r) {
+        ASSERT_TRUE(lb->reload(yaml(r % 2 == 1)));
+        EXPECT_EQ(lb->status()["config"]["last_reload"]["ok"], true);
+        ASSERT_TRUE(more(200)) << "traffic stopped after reload " << r;
+    }
+    // Every connection left the old generations while the clients kept sending.
+    EXPECT_TRUE(wait_until(
+        [&] { return lb->status()["config"]["previous_generations_finishing"] == 0; }, 10s))
+        << lb->status().dump(2);
+    // Still the same four connections, open, accepted once each (a move is not an accept).
+    EXPECT_EQ(lb->metric("tandem_lb_client_connections{"), kClients);
+    EXPECT_EQ(lb->metric("tandem_lb_client_connections_total"), kClients);
+    stop = true;
+    clients.clear();
+    for (const auto& f : failures) {
+        EXPECT_EQ(f, "");
+    }
+    EXPECT_EQ(lb->status()["config"]["generation"], 5);
+}
+
 // Replaces a file as editors and Kubernetes volumes do: a new file renamed over the old one.
 void replace_file(const fs::path& path, const std::string& content) {
     const fs::path tmp = path.string() + ".new";
@@ -905,23 +983,16 @@ std::string file_text(const fs::path& path) {
 }
 
 TEST(Balancer, ChangedFilesAreAppliedWithoutASignal) {
-    TestPki pki;
-    ASSERT_TRUE(pki.ok) << "openssl failed; see " << (pki.dir / "openssl.log");
-    auto east = Upstream::start("east");
-    auto west = Upstream::start("west");
-    ASSERT_TRUE(east && west);
+    TlsBed bed;
+    ASSERT_TRUE(bed.ready()) << "see " << (bed.pki.dir / "openssl.log");
+    const TestPki& pki = bed.pki;
     const fs::path cert = pki.dir / "live.pem";
     const fs::path key = pki.dir / "live.key";
     replace_file(cert, file_text(pki.dir / "api.pem"));
     replace_file(key, file_text(pki.dir / "api.key"));
     const auto yaml = [&](const std::string& interval, bool both) {
-        std::vector<std::pair<std::string, std::string>> clusters{{"east", east->address()}};
-        if (both) {
-            clusters.emplace_back("west", west->address());
-        }
-        return "threads: 1\nreload:\n  watchInterval: " +
-               interval + "\nhttps:\n  listen: 127.0.0.1:0\n  certFile: " + cert.string() +
-               "\n  keyFile: " + key.string() + "\n" + cluster_yaml(clusters) + kFastChecks;
+        return "threads: 1\nreload:\n  watchInterval: " + interval + "\n" +
+               TlsBed::https(cert, key) + bed.clusters(both) + kFastChecks;
     };
     auto lb = Balancer::start(yaml("100ms", true));
     ASSERT_TRUE(lb);
