@@ -262,7 +262,8 @@ print(rps.group(1) if rps else 0, lat.get("50", 0), lat.get("99", 0), non2.group
 }
 
 RESULTS="$OUT/results.tsv"
-echo -e "rep\ttarget\tthreads\tsize\trps\tp50_ms\tp99_ms\tnon2xx\tsocket_errors\tquiet\tstall_ms" >"$RESULTS"
+RESULTS_HEADER="rep\ttarget\tthreads\tsize\trps\tp50_ms\tp99_ms\tnon2xx\tsocket_errors\tquiet\tstall_ms"
+echo -e "$RESULTS_HEADER" >"$RESULTS"
 echo -e "scheme\trep\ttarget\tsize\trps\tp99_ms\tstall_ms" >"$OUT/stalled-runs.tsv"
 SUMMARY="$OUT/summary.md"
 {
@@ -303,55 +304,7 @@ if [[ $ONLY == *throughput* ]]; then
   log "warm-up"
   for t in "${TARGETS[@]}"; do run_wrk "http://127.0.0.1:${PORT[$t]}/" 2 >/dev/null; done
   measure http "$SIZES" "$RESULTS" TARGETS PORT THR
-  python3 - "$RESULTS" >>"$SUMMARY" <<'EOF'
-import csv, statistics, sys
-rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
-sizes = list(dict.fromkeys(r["size"] for r in rows))
-targets = list(dict.fromkeys(r["target"] for r in rows))
-med = {}
-for t in targets:
-    for s in sizes:
-        rs = [r for r in rows if r["target"] == t and r["size"] == s]
-        if rs:
-            med[t, s] = (statistics.median(float(r["rps"]) for r in rs),
-                         statistics.median(float(r["p99_ms"]) for r in rs),
-                         min(float(r["rps"]) for r in rs), max(float(r["rps"]) for r in rs),
-                         sum(int(r["non2xx"]) + int(r["socket_errors"]) for r in rs))
-print("\n## Throughput (median req/s, [min..max], p99 ms, errors)\n")
-print("| target | " + " | ".join(f"`{s}` rps | p99" for s in sizes) + " |")
-print("|---|" + "---|---|" * len(sizes))
-for t in targets:
-    cells = []
-    for s in sizes:
-        m = med.get((t, s))
-        cells.append(f"{m[0]:,.0f} [{m[2]:,.0f}..{m[3]:,.0f}]{' ERR ' + str(m[4]) if m[4] else ''} | {m[1]:.2f}" if m else "- | -")
-    print(f"| {t} | " + " | ".join(cells) + " |")
-print("\n## tandem-lb / HAProxy at the same thread count (target: rps >= 1.2x, p99 <= 1.0x)\n")
-print("| threads | size | rps ratio | p99 ratio | verdict |")
-print("|---|---|---|---|---|")
-for t in targets:
-    if not t.startswith("tandem-lb-"):
-        continue
-    th = t.split("-")[-1]
-    h = "haproxy-" + th
-    for s in sizes:
-        if (t, s) in med and (h, s) in med:
-            r = med[t, s][0] / med[h, s][0]
-            p = med[t, s][1] / med[h, s][1] if med[h, s][1] else float("inf")
-            ok = "meets" if r >= 1.2 and p <= 1.0 else "MISSES"
-            print(f"| {th} | `{s}` | {r:.2f} | {p:.2f} | {ok} |")
-quiet = sum(1 for r in rows if r["quiet"] == "1")
-print(f"\n{quiet} of {len(rows)} runs started on a quiet machine.", end=" ")
-import os
-stalled = [x for x in (l.split("\t") for l in open(os.path.join(os.path.dirname(sys.argv[1]), "stalled-runs.tsv")).read().split("\n")[1:] if l) if x[0] == "http"]
-still = [r for r in rows if float(r["stall_ms"]) >= 25]
-longest = max([float(x[6]) for x in stalled] + [0])
-p99s = [float(x[5]) for x in stalled]
-print(f"{len(stalled)} runs were repeated because the host stalled the machine during them "
-      f"(stalls up to {longest:.0f} ms; those runs' p99 {min(p99s, default=0):.1f}-{max(p99s, default=0):.1f} ms, "
-      f"median {statistics.median(p99s) if p99s else 0:.1f}); "
-      f"{len(still)} kept runs still had a stall (after 5 attempts).")
-EOF
+  python3 "$ROOT/bench/lb_summary.py" http "$RESULTS" "$OUT/stalled-runs.tsv" >>"$SUMMARY"
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   PIDS=()
@@ -382,39 +335,11 @@ if [[ $ONLY == *tls* ]]; then
   TLS_TARGETS=(tandem-lb-1t haproxy-1t nginx-1w)
   declare -A TTHR=([tandem-lb-1t]=1 [haproxy-1t]=1 [nginx-1w]=1)
   TLS_RESULTS="$OUT/tls.tsv"
-  echo -e "rep\ttarget\tthreads\tsize\trps\tp50_ms\tp99_ms\tnon2xx\tsocket_errors\tquiet\tstall_ms" >"$TLS_RESULTS"
+  echo -e "$RESULTS_HEADER" >"$TLS_RESULTS"
   log "TLS warm-up"
   for t in "${TLS_TARGETS[@]}"; do run_wrk "https://127.0.0.1:${TPORT[$t]}/" 2 >/dev/null; done
   measure https "/ /16k" "$TLS_RESULTS" TLS_TARGETS TPORT TTHR
-  python3 - "$TLS_RESULTS" >>"$SUMMARY" <<'EOF'
-import csv, statistics, sys
-rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
-sizes = list(dict.fromkeys(r["size"] for r in rows))
-targets = list(dict.fromkeys(r["target"] for r in rows))
-print("\n## TLS termination, 1 thread (median req/s [min..max], p99 ms, errors)\n")
-print("| target | " + " | ".join(f"`{s}` rps | p99" for s in sizes) + " |")
-print("|---|" + "---|---|" * len(sizes))
-med = {}
-for t in targets:
-    cells = []
-    for s in sizes:
-        rs = [r for r in rows if r["target"] == t and r["size"] == s]
-        m = (statistics.median(float(r["rps"]) for r in rs), statistics.median(float(r["p99_ms"]) for r in rs),
-             min(float(r["rps"]) for r in rs), max(float(r["rps"]) for r in rs),
-             sum(int(r["non2xx"]) + int(r["socket_errors"]) for r in rs))
-        med[t, s] = m
-        cells.append(f"{m[0]:,.0f} [{m[2]:,.0f}..{m[3]:,.0f}]{' ERR ' + str(m[4]) if m[4] else ''} | {m[1]:.2f}")
-    print(f"| {t} | " + " | ".join(cells) + " |")
-for s in sizes:
-    t, h = med.get(("tandem-lb-1t", s)), med.get(("haproxy-1t", s))
-    if t and h:
-        print(f"\ntandem-lb / HAProxy over TLS at `{s}`: {t[0] / h[0]:.2f}x req/s, p99 {t[1] / h[1]:.2f}x")
-import os
-stalled = [x for x in (l.split("\t") for l in open(os.path.join(os.path.dirname(sys.argv[1]), "stalled-runs.tsv")).read().split("\n")[1:] if l) if x[0] == "https"]
-still = [r for r in rows if float(r["stall_ms"]) >= 25]
-print(f"\n{len(stalled)} TLS runs were repeated because the host stalled the machine; "
-      f"{len(still)} kept runs still had a stall.")
-EOF
+  python3 "$ROOT/bench/lb_summary.py" https "$TLS_RESULTS" "$OUT/stalled-runs.tsv" >>"$SUMMARY"
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   PIDS=()

@@ -416,62 +416,53 @@ void Worker::adopt(int fd, tcp protocol, SSL* ssl) {
         }
         ++sessions_;
         metrics_.client_connection_moved_in();
-        if (tls.ssl != nullptr) {
-            // The same OpenSSL session over a fresh BIO pair on this worker's socket.
-            auto stream = std::make_unique<TlsClient>(std::move(client), tls.release());
+        const auto resume = [this](auto conn) {
             if (handing_over_) {  // reloaded again meanwhile
-                pass_on(std::move(stream));
+                pass_on(std::move(conn));
                 return;
             }
-            asio::co_spawn(ctx_.get_executor(), session(std::move(stream), true), asio::detached);
-            return;
+            asio::co_spawn(ctx_.get_executor(), session(std::move(conn), true), asio::detached);
+        };
+        if (tls.ssl != nullptr) {
+            // The same OpenSSL session over a fresh BIO pair on this worker's socket.
+            resume(std::make_unique<TlsClient>(std::move(client), tls.release()));
+        } else {
+            resume(std::move(client));
         }
-        if (handing_over_) {
-            pass_on(std::move(client));
-            return;
-        }
-        asio::co_spawn(ctx_.get_executor(), session(std::move(client), true), asio::detached);
     });
 }
 
 void Worker::pass_on(TlsClientPtr client) {
     SSL* ssl = client->native_handle();
-    Socket& sock = client->next_layer();
-    error_code ec;
-    const auto local = sock.local_endpoint(ec);
     // Another reference, so that destroying the stream here (its BIO pair, its timers) leaves
     // the session to the successor.
-    if (!ec && !buffered(client) && SSL_up_ref(ssl) == 1) {
-        const int fd = sock.release(ec);
-        if (ec) {
-            SSL_free(ssl);
-        } else {
-            client.reset();
-            successor_->adopt(fd, local.protocol(), ssl);
-        }
-    } else if (!ec) {
-        ec = asio::error::in_progress;
-    }
-    if (ec) {
+    if (buffered(client) || SSL_up_ref(ssl) != 1) {
         close_quietly(client);
+        connection_left();
+        return;
     }
-    metrics_.client_connections(-1);
-    --sessions_;
-    session_ended();
+    Socket sock(std::move(client->next_layer()));
+    client.reset();
+    pass_on(std::move(sock), ssl);
 }
 
-void Worker::pass_on(Socket client) {
+void Worker::pass_on(Socket client, SSL* ssl) {
+    OwnedSsl tls(ssl);  // freed here unless the successor takes it
     error_code ec;
     const auto local = client.local_endpoint(ec);
     if (!ec) {
         const int fd = client.release(ec);
         if (!ec) {
-            successor_->adopt(fd, local.protocol());
+            successor_->adopt(fd, local.protocol(), tls.release());
         }
     }
     if (ec) {
         close_quietly(client);
     }
+    connection_left();
+}
+
+void Worker::connection_left() {
     metrics_.client_connections(-1);
     --sessions_;
     session_ended();
@@ -805,9 +796,7 @@ void Worker::park(Conn client, Clock::time_point deadline) {
         }
         if (ec || parked->watch.fired || closing() || stopping_) {
             close_quietly(parked->conn);
-            metrics_.client_connections(-1);
-            --sessions_;
-            session_ended();
+            connection_left();
             return;
         }
         asio::co_spawn(ctx_.get_executor(), session(std::move(parked->conn), true), asio::detached);
@@ -952,10 +941,8 @@ Task<void> Worker::session(Conn conn, bool resumed) {
     } else {
         close_quietly(conn);
     }
-    metrics_.client_connections(-1);
     watch.unlink();
-    --sessions_;
-    session_ended();
+    connection_left();
 }
 
 namespace {

@@ -186,8 +186,11 @@ private:
     // no session is left.
     void wind_down(std::function<void()> done);
     void session_ended();
-    // Hands a session's connection (between requests) to successor_; ends the session here.
-    void pass_on(Socket client);
+    // A client connection is no longer this worker's (closed or passed on).
+    void connection_left();
+    // Hands a session's connection (between requests) to successor_, with its OpenSSL session
+    // when `ssl` (owned); ends the session here.
+    void pass_on(Socket client, SSL* ssl = nullptr);
     // The same for a TLS connection, with its OpenSSL session (keys, sequence numbers): only
     // while nothing is buffered on the way in (a read of it was waiting for the socket, and
     // neither OpenSSL nor its BIO hold bytes); otherwise it is closed.

@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Markdown summary of bench/lb_bench.sh's measurements (appended to summary.md).
+
+    python3 bench/lb_summary.py http  RESULTS.tsv STALLED.tsv   # throughput, ratios vs HAProxy
+    python3 bench/lb_summary.py https RESULTS.tsv STALLED.tsv   # TLS termination, 1 thread
+"""
+import csv
+import statistics
+import sys
+
+scheme, results, stalled_file = sys.argv[1:4]
+rows = list(csv.DictReader(open(results), delimiter="\t"))
+sizes = list(dict.fromkeys(r["size"] for r in rows))
+targets = list(dict.fromkeys(r["target"] for r in rows))
+# Runs repeated because the host stalled the machine during them (this scheme's only).
+stalled = [x for x in (l.split("\t") for l in open(stalled_file).read().split("\n")[1:] if l)
+           if x[0] == scheme]
+still = [r for r in rows if float(r["stall_ms"]) >= 25]
+
+# Per target and size: median req/s, median p99, min and max req/s, errors.
+med = {}
+for t in targets:
+    for s in sizes:
+        rs = [r for r in rows if r["target"] == t and r["size"] == s]
+        if rs:
+            med[t, s] = (statistics.median(float(r["rps"]) for r in rs),
+                         statistics.median(float(r["p99_ms"]) for r in rs),
+                         min(float(r["rps"]) for r in rs), max(float(r["rps"]) for r in rs),
+                         sum(int(r["non2xx"]) + int(r["socket_errors"]) for r in rs))
+
+title = ("Throughput (median req/s, [min..max], p99 ms, errors)" if scheme == "http"
+         else "TLS termination, 1 thread (median req/s [min..max], p99 ms, errors)")
+print(f"\n## {title}\n")
+print("| target | " + " | ".join(f"`{s}` rps | p99" for s in sizes) + " |")
+print("|---|" + "---|---|" * len(sizes))
+for t in targets:
+    cells = []
+    for s in sizes:
+        m = med.get((t, s))
+        cells.append(f"{m[0]:,.0f} [{m[2]:,.0f}..{m[3]:,.0f}]{' ERR ' + str(m[4]) if m[4] else ''} | {m[1]:.2f}" if m else "- | -")
+    print(f"| {t} | " + " | ".join(cells) + " |")
+
+if scheme == "https":
+    for s in sizes:
+        t, h = med.get(("tandem-lb-1t", s)), med.get(("haproxy-1t", s))
+        if t and h:
+            print(f"\ntandem-lb / HAProxy over TLS at `{s}`: {t[0] / h[0]:.2f}x req/s, p99 {t[1] / h[1]:.2f}x")
+    print(f"\n{len(stalled)} TLS runs were repeated because the host stalled the machine; "
+          f"{len(still)} kept runs still had a stall.")
+    sys.exit(0)
+
+print("\n## tandem-lb / HAProxy at the same thread count (target: rps >= 1.2x, p99 <= 1.0x)\n")
+print("| threads | size | rps ratio | p99 ratio | verdict |")
+print("|---|---|---|---|---|")
+for t in targets:
+    if not t.startswith("tandem-lb-"):
+        continue
+    th = t.split("-")[-1]
+    h = "haproxy-" + th
+    for s in sizes:
+        if (t, s) in med and (h, s) in med:
+            r = med[t, s][0] / med[h, s][0]
+            p = med[t, s][1] / med[h, s][1] if med[h, s][1] else float("inf")
+            ok = "meets" if r >= 1.2 and p <= 1.0 else "MISSES"
+            print(f"| {th} | `{s}` | {r:.2f} | {p:.2f} | {ok} |")
+quiet = sum(1 for r in rows if r["quiet"] == "1")
+print(f"\n{quiet} of {len(rows)} runs started on a quiet machine.", end=" ")
+longest = max([float(x[6]) for x in stalled] + [0])
+p99s = [float(x[5]) for x in stalled]
+print(f"{len(stalled)} runs were repeated because the host stalled the machine during them "
+      f"(stalls up to {longest:.0f} ms; those runs' p99 {min(p99s, default=0):.1f}-{max(p99s, default=0):.1f} ms, "
+      f"median {statistics.median(p99s) if p99s else 0:.1f}); "
+      f"{len(still)} kept runs still had a stall (after 5 attempts).")
