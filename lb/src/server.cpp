@@ -19,6 +19,8 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
+#include <linux/filter.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "lb/health_state.hpp"
@@ -42,6 +44,12 @@ namespace {
 
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+bool is_ip_address(const std::string& host) {
+    error_code ec;
+    asio::ip::make_address(host, ec);
+    return !ec;
+}
 
 std::string endpoint_label(const tcp::endpoint& e) {
     const auto a = e.address();
@@ -169,6 +177,7 @@ struct Server::Impl {
         std::chrono::system_clock::time_point dns_at{};
         std::chrono::seconds dns_ttl{0};
         std::uint64_t dns_failures = 0;
+        bool refresh_now = false;  // an answer inherited from other DNS servers: ask the new ones
     };
 
     // One configuration generation: its clusters with their DNS and health-check state, its
@@ -189,6 +198,9 @@ struct Server::Impl {
         std::uint64_t id;
         std::vector<TlsContextPtr> tls;  // per cluster; nullptr where TLS is off
         TlsContextPtr server_tls;        // the https listener's certificate (a reload renews it)
+        // c-ares channel (dns.servers, dns.timeout): the previous generation's when those are
+        // the same. A generation whose refresh is still resolving keeps its own alive.
+        std::shared_ptr<Resolver> resolver;
         std::vector<ClusterState> clusters;
         Metrics metrics;
         std::vector<std::unique_ptr<Worker>> workers;
@@ -203,9 +215,6 @@ struct Server::Impl {
     Impl(LbConfig c, std::string path)
         : config_path(std::move(path)),
           first(std::move(c)),
-          threads(first.threads != 0 ? first.threads
-                                     : std::max(1u, std::thread::hardware_concurrency())),
-          admin(ctx),
           signals(ctx, SIGTERM, SIGINT, SIGHUP),
           drain_timer(ctx),
           rng(std::random_device{}()) {}
@@ -218,17 +227,41 @@ struct Server::Impl {
         return out;
     }
 
+    static unsigned threads_of(const LbConfig& c) {
+        return c.threads != 0 ? c.threads : std::max(1u, std::thread::hardware_concurrency());
+    }
+
+    // A listener: one SO_REUSEPORT socket per worker index, kept open here (each worker accepts
+    // on a duplicate of its own).
+    struct ListenGroup {
+        HostPort where;       // as configured
+        tcp::endpoint bound;  // what it got (port 0: the kernel's choice)
+        std::vector<int> fds;
+    };
+    // What a generation listens on, and for a reload what to close if it is applied (`retired`)
+    // or if it is not (`opened`).
+    struct Listeners {
+        ListenGroup http;
+        std::optional<ListenGroup> https;
+        HostPort admin_where;
+        std::shared_ptr<tcp::acceptor> admin;
+        std::vector<int> retired;
+        std::vector<int> opened;
+        bool admin_moved = false;
+        bool http_moved = false;   // a new address (or https turned off): every socket of the
+        bool https_moved = false;  // previous generation is given up, not only the extra ones
+    };
+
     std::string config_path;
-    LbConfig first;  // the configuration at startup (listen, admin, threads and dns stay)
-    unsigned threads;
+    LbConfig first;  // the configuration at startup
     asio::io_context ctx{1};
     std::shared_ptr<MetricsRegistry> registry = make_metrics_registry();
-    std::unique_ptr<Resolver> resolver;
     PlanePtr plane;                  // the current generation
     std::vector<PlanePtr> retiring;  // earlier generations still finishing requests
-    std::vector<int> listen_fds;     // one SO_REUSEPORT socket per worker index, kept open
-    std::vector<int> https_fds;      // the same for the https listener (empty without one)
-    tcp::acceptor admin;
+    Listeners live;  // what the current generation listens on
+    // Workers of earlier generations still taking what arrives on a socket given up
+    // (Worker::GiveUp::kAfterGrace); while there are, new connections are steered.
+    std::size_t giving_up = 0;
     asio::signal_set signals;
     asio::steady_timer drain_timer;
     std::mt19937 rng;
@@ -250,13 +283,13 @@ struct Server::Impl {
     std::set<std::shared_ptr<beast::tcp_stream>> admin_sessions;
     std::set<asio::steady_timer*> resolving;  // resolutions in flight, woken at shutdown
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
-    tcp::endpoint listen_endpoint;
-    tcp::endpoint https_endpoint;
     int exit_code = 0;
 
     // ---- startup ----------------------------------------------------------------------------
 
-    // open, SO_REUSEADDR (and SO_REUSEPORT for the workers' sockets), bind, listen.
+    // open, SO_REUSEADDR (and SO_REUSEPORT for the workers' sockets), bind; listen() comes once
+    // every socket a configuration needs is bound (a socket bound but not listening receives
+    // no connection, so one given up then loses none).
     static error_code open_listener(tcp::acceptor& a, const tcp::endpoint& ep, bool reuse_port) {
         error_code ec;
         a.open(ep.protocol(), ec);
@@ -269,81 +302,180 @@ struct Server::Impl {
         if (!ec) {
             a.bind(ep, ec);
         }
-        if (!ec) {
-            a.listen(asio::socket_base::max_listen_connections, ec);
-        }
         return ec;
     }
 
-    // `threads` sockets on `where` in one SO_REUSEPORT group (port 0: the others join the port
-    // the first got).
-    bool bind_group(const HostPort& where,
-                    std::vector<int>& fds,
-                    tcp::endpoint& bound,
-                    std::string& error) {
+    // Grows `g` to `count` sockets in one SO_REUSEPORT group: the first on `g.where` (port 0:
+    // the kernel picks one), the others on the port it got. Each new descriptor is also added
+    // to `opened`.
+    bool grow_group(ListenGroup& g, unsigned count, std::vector<int>& opened, std::string& error) {
         error_code ec;
-        const auto address = asio::ip::make_address(where.host, ec);
-        tcp::endpoint ep(address, where.port);
-        for (unsigned i = 0; i < threads; ++i) {
+        while (g.fds.size() < count) {
+            tcp::endpoint ep = g.bound;
+            if (g.fds.empty()) {
+                ep = tcp::endpoint(asio::ip::make_address(g.where.host, ec), g.where.port);
+            }
             tcp::acceptor a(ctx);
             if (ec = open_listener(a, ep, true); ec) {
-                error = "cannot listen on " + where.to_string() + ": " + ec.message();
+                error = "cannot listen on " + g.where.to_string() + ": " + ec.message() +
+                        " (is another process using the port?)";
                 return false;
             }
-            if (i == 0) {
-                ep = a.local_endpoint(ec);
-                bound = ep;
+            if (g.fds.empty()) {
+                g.bound = a.local_endpoint(ec);
             }
-            fds.push_back(a.release());
+            g.fds.push_back(a.release());
+            opened.push_back(g.fds.back());
         }
         return true;
     }
 
-    bool bind_listeners(std::string& error) {
-        if (!bind_group(first.listen, listen_fds, listen_endpoint, error) ||
-            (first.https.enabled &&
-             !bind_group(first.https.listen, https_fds, https_endpoint, error))) {
-            close_listeners();
-            return false;
+    // While sockets of a group are given up, new connections go only to the ones it keeps: a
+    // classic BPF program on the group picks among its first `fds.size()` sockets (the kernel
+    // lists a group's sockets in the order they began listening, and only the last ones are
+    // given up) by the packet's flow hash. Off again, the kernel's own hash spreads them.
+    static void steer(const ListenGroup& g, bool on) {
+        if (g.fds.empty()) {
+            return;
         }
-        return true;
+        if (on) {
+            sock_filter code[] = {
+                {BPF_LD | BPF_W | BPF_ABS, 0, 0,
+                 static_cast<std::uint32_t>(SKF_AD_OFF + SKF_AD_RXHASH)},
+                {BPF_ALU | BPF_MOD | BPF_K, 0, 0, static_cast<std::uint32_t>(g.fds.size())},
+                {BPF_RET | BPF_A, 0, 0, 0},
+            };
+            const sock_fprog prog{3, code};
+            if (::setsockopt(g.fds[0], SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog,
+                             sizeof prog) != 0) {
+                log_line(LogLevel::kWarn,
+                         "listener " + endpoint_label(g.bound) +
+                             ": cannot steer new connections away from the sockets given up (" +
+                             std::strerror(errno) + "); a few may be reset when they close");
+            }
+        } else {
+            const int unused = 0;
+            ::setsockopt(g.fds[0], SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, &unused, sizeof unused);
+        }
+    }
+    void steer_live(bool on) {
+        steer(live.http, on);
+        if (live.https) {
+            steer(*live.https, on);
+        }
+    }
+
+    static void close_fds(std::vector<int>& fds) {
+        for (const auto fd : fds) {
+            ::close(fd);
+        }
+        fds.clear();
+    }
+
+    // The listeners `c` needs with `count` workers. At startup (`current` null) every socket
+    // is new. For a reload, a listener whose address did not change keeps its sockets (the
+    // workers of both generations accept on the same ones: nothing is refused meanwhile) and
+    // grows or shrinks to `count`; one that moved gets new sockets, and the old ones are
+    // retired. Nothing is closed here: on failure `out.opened` is closed, nothing else changed.
+    bool open_listeners(const LbConfig& c,
+                        unsigned count,
+                        const Listeners* current,
+                        Listeners& out,
+                        std::string& error) {
+        const auto take = [&](const ListenGroup* now, const HostPort& where, ListenGroup& into,
+                              bool& moved) {
+            into.where = where;
+            if (now != nullptr && now->where == where) {
+                into.bound = now->bound;
+                const auto keep = std::min<std::size_t>(count, now->fds.size());
+                into.fds.assign(now->fds.begin(), now->fds.begin() + static_cast<long>(keep));
+                out.retired.insert(out.retired.end(), now->fds.begin() + static_cast<long>(keep),
+                                   now->fds.end());
+            } else if (now != nullptr) {
+                out.retired.insert(out.retired.end(), now->fds.begin(), now->fds.end());
+                moved = true;
+            }
+            return grow_group(into, count, out.opened, error);
+        };
+        bool ok = take(current != nullptr ? &current->http : nullptr, c.listen, out.http,
+                       out.http_moved);
+        const ListenGroup* now_https =
+            current != nullptr && current->https ? &*current->https : nullptr;
+        if (ok && c.https.enabled) {
+            ok = take(now_https, c.https.listen, out.https.emplace(), out.https_moved);
+        } else if (ok && now_https != nullptr) {
+            out.retired.insert(out.retired.end(), now_https->fds.begin(), now_https->fds.end());
+            out.https_moved = true;
+        }
+        out.admin_where = c.admin;
+        if (ok && current != nullptr && current->admin_where == c.admin) {
+            out.admin = current->admin;
+        } else if (ok) {
+            out.admin = std::make_shared<tcp::acceptor>(ctx);
+            out.admin_moved = current != nullptr;
+            error_code ec;
+            const tcp::endpoint ep(asio::ip::make_address(c.admin.host, ec), c.admin.port);
+            if (ec = open_listener(*out.admin, ep, false); ec) {
+                error = "cannot listen on admin " + c.admin.to_string() + ": " + ec.message() +
+                        " (is another process using the port?)";
+                ok = false;
+            }
+        }
+        for (std::size_t i = 0; ok && i < out.opened.size(); ++i) {
+            if (::listen(out.opened[i], asio::socket_base::max_listen_connections) != 0) {
+                error = std::string("listen(): ") + std::strerror(errno);
+                ok = false;
+            }
+        }
+        if (ok && (current == nullptr || out.admin != current->admin)) {
+            error_code ec;
+            out.admin->listen(asio::socket_base::max_listen_connections, ec);
+            if (ec) {
+                error = "cannot listen on admin " + c.admin.to_string() + ": " + ec.message();
+                ok = false;
+            }
+        }
+        if (!ok) {
+            discard(out, current);
+        }
+        return ok;
     }
 
     void close_listeners() {
-        for (auto fd : listen_fds) {
-            ::close(fd);
+        close_fds(live.http.fds);
+        if (live.https) {
+            close_fds(live.https->fds);
         }
-        for (auto fd : https_fds) {
-            ::close(fd);
-        }
-        listen_fds.clear();
-        https_fds.clear();
     }
 
-    bool bind_admin(std::string& error) {
-        error_code ec;
-        const tcp::endpoint ep(asio::ip::make_address(first.admin.host, ec), first.admin.port);
-        if (ec = open_listener(admin, ep, false); ec) {
-            error = "cannot listen on admin " + first.admin.to_string() + ": " + ec.message();
-            return false;
-        }
-        return true;
-    }
-
-    // A generation for `c`: TLS contexts (throws std::runtime_error naming the problem) and
-    // cluster states; clusters given by IP address have their endpoint already.
-    PlanePtr make_plane(LbConfig c) {
+    // A generation for `c`: TLS contexts, the DNS channel (`prev`'s when its settings are the
+    // same; throws std::runtime_error naming the problem) and cluster states; clusters given by
+    // IP address have their endpoint already.
+    PlanePtr make_plane(LbConfig c, const Plane* prev) {
+        const auto workers = threads_of(c);
         auto p =
-            std::make_shared<Plane>(ctx, std::move(c), config_generation + 1, registry, threads);
+            std::make_shared<Plane>(ctx, std::move(c), config_generation + 1, registry, workers);
         p->tls = make_tls_contexts(p->config);
         p->server_tls = make_server_tls_context(p->config.https);
+        const auto& dns = p->config.dns;
+        if (prev != nullptr && prev->resolver && prev->config.dns.servers == dns.servers &&
+            prev->config.dns.timeout == dns.timeout) {
+            p->resolver = prev->resolver;
+        } else {
+            p->resolver = std::make_shared<Resolver>(ctx, dns);
+            const bool needs_dns =
+                std::any_of(p->config.clusters.begin(), p->config.clusters.end(),
+                            [](const ClusterConfig& cc) { return !is_ip_address(cc.address.host); });
+            if (needs_dns && !p->resolver->init_error().empty()) {
+                throw std::runtime_error("DNS: " + p->resolver->init_error());
+            }
+        }
         for (const auto& cc : p->config.clusters) {
             ClusterState cl;
             cl.config = &cc;
-            error_code ec;
-            const auto ip = asio::ip::make_address(cc.address.host, ec);
-            cl.is_ip = !ec;
+            cl.is_ip = is_ip_address(cc.address.host);
             if (cl.is_ip) {
+                const auto ip = asio::ip::make_address(cc.address.host);
                 cl.endpoints.push_back(std::make_shared<EndpointState>(
                     ctx, tcp::endpoint(ip, cc.address.port), p->config.health_check));
                 cl.resolved = true;
@@ -354,7 +486,8 @@ struct Server::Impl {
     }
 
     // A reload keeps what the previous generation knew about a cluster of the same name and
-    // address: its DNS answer (no new lookup before serving) and, when the health check is
+    // address: its DNS answer (no new lookup before serving; with new DNS servers, a lookup
+    // right after) and, when the health check is
     // configured the same way, each endpoint's health and check history (no endpoint that is
     // down is tried again, none that is up waits for `rise` checks).
     void inherit(Plane& next, const Plane& prev) {
@@ -377,6 +510,7 @@ struct Server::Impl {
                 cl.dns_ttl = it->dns_ttl;
                 cl.dns_failures = it->dns_failures;
                 cl.resolved = it->resolved;
+                cl.refresh_now = next.resolver != prev.resolver;  // (served meanwhile)
                 cl.endpoints.clear();
                 for (const auto& old : it->endpoints) {
                     cl.endpoints.push_back(std::make_shared<EndpointState>(
@@ -403,14 +537,14 @@ struct Server::Impl {
 
     // One resolution as an awaitable: the callback (always posted, so it runs after this
     // coroutine is suspended) stores the result and wakes the timer.
-    asio::awaitable<Resolution> resolve(std::string host) {
+    asio::awaitable<Resolution> resolve(Resolver& resolver, std::string host) {
         struct Wait {
             explicit Wait(asio::io_context& c) : timer(c, asio::steady_timer::time_point::max()) {}
             asio::steady_timer timer;
             std::optional<Resolution> result;
         };
         auto wait = std::make_shared<Wait>(ctx);
-        resolver->resolve(host, [wait](Resolution r) {
+        resolver.resolve(host, [wait](Resolution r) {
             wait->result = std::move(r);
             wait->timer.cancel();
         });
@@ -437,7 +571,7 @@ struct Server::Impl {
             asio::co_spawn(
                 ctx,
                 [this, p, c, &left, &wake]() -> asio::awaitable<void> {
-                    auto r = co_await resolve(p->clusters[c].config->address.host);
+                    auto r = co_await resolve(*p->resolver, p->clusters[c].config->address.host);
                     apply_resolution(p, c, r, false);
                     if (--left == 0) {
                         wake.cancel();
@@ -450,13 +584,13 @@ struct Server::Impl {
         }
     }
 
-    // Workers (on duplicates of the listening sockets), the first snapshot, checks and DNS
-    // refreshes. Throws std::runtime_error when a socket cannot be duplicated.
-    void start_plane(const PlanePtr& p) {
-        for (unsigned i = 0; i < threads; ++i) {
-            const int fd = ::dup(listen_fds[i]);
-            const int https_fd = https_fds.empty() ? -1 : ::dup(https_fds[i]);
-            if (fd < 0 || (!https_fds.empty() && https_fd < 0)) {
+    // Workers (on duplicates of `l`'s sockets), the first snapshot, checks and DNS refreshes.
+    // Throws std::runtime_error when a socket cannot be duplicated.
+    void start_plane(const PlanePtr& p, const Listeners& l) {
+        for (unsigned i = 0; i < l.http.fds.size(); ++i) {
+            const int fd = ::dup(l.http.fds[i]);
+            const int https_fd = l.https ? ::dup(l.https->fds[i]) : -1;
+            if (fd < 0 || (l.https && https_fd < 0)) {
                 const std::string why = std::strerror(errno);
                 for (const int f : {fd, https_fd}) {
                     if (f >= 0) {
@@ -467,8 +601,8 @@ struct Server::Impl {
                 throw std::runtime_error("duplicating a listening socket: " + why);
             }
             p->workers.push_back(std::make_unique<Worker>(
-                i, p->config, p->tls, p->metrics.worker(i), fd, listen_endpoint.protocol(),
-                https_fd, https_endpoint.protocol(), p->server_tls.get()));
+                i, p->config, p->tls, p->metrics.worker(i), fd, l.http.bound.protocol(), https_fd,
+                l.https ? l.https->bound.protocol() : tcp::v4(), p->server_tls.get()));
         }
         p->done.assign(p->workers.size(), false);
         auto snapshot = build_snapshot(*p);
@@ -489,20 +623,18 @@ struct Server::Impl {
     asio::awaitable<void> startup(std::ostream& ready) {
         config_generation = plane->id;
         co_await resolve_plane(plane);
-        start_plane(plane);
-        asio::co_spawn(ctx, admin_loop(), asio::detached);
+        start_plane(plane, live);
+        asio::co_spawn(ctx, admin_loop(live.admin), asio::detached);
         watched = hash_files(config_path, plane->config);
         asio::co_spawn(ctx, watch_files(), asio::detached);
         signals.async_wait([this](error_code ec, int sig) { on_signal(ec, sig); });
-        ready << "tandem-lb ready listen=" << endpoint_label(listen_endpoint)
-              << " admin=" << endpoint_label(admin.local_endpoint()) << " workers=" << threads
-              << (https_fds.empty() ? "" : " https=" + endpoint_label(https_endpoint)) << std::endl;
+        ready << "tandem-lb ready listen=" << endpoint_label(live.http.bound)
+              << " admin=" << endpoint_label(live.admin->local_endpoint())
+              << " workers=" << plane->workers.size()
+              << (live.https ? " https=" + endpoint_label(live.https->bound) : "") << std::endl;
         log_line(LogLevel::kInfo,
-                 "listening on " + endpoint_label(listen_endpoint) +
-                     (https_fds.empty() ? std::string()
-                                        : ", https on " + endpoint_label(https_endpoint)) +
-                     ", admin on " + endpoint_label(admin.local_endpoint()) + ", " +
-                     std::to_string(threads) + " workers, " +
+                 "listening on " + describe_listeners(live) + ", " +
+                     std::to_string(plane->workers.size()) + " workers, " +
                      std::to_string(plane->clusters.size()) + " clusters");
     }
 
@@ -525,35 +657,6 @@ struct Server::Impl {
                 co_await reload("changed: " + changed_files(watched, now));
             }
         }
-    }
-
-    // What a reload cannot change in a running process.
-    std::string needs_restart(const LbConfig& next) const {
-        std::string what;
-        const auto add = [&](const std::string& field, const std::string& from,
-                             const std::string& to) {
-            what += (what.empty() ? "" : "; ") + field + " changed (" + from + " -> " + to + ")";
-        };
-        if (!(next.listen == first.listen)) {
-            add("listen", first.listen.to_string(), next.listen.to_string());
-        }
-        if (!(next.admin == first.admin)) {
-            add("admin", first.admin.to_string(), next.admin.to_string());
-        }
-        if (next.https.enabled != first.https.enabled ||
-            !(next.https.listen == first.https.listen)) {
-            const auto show = [](const HttpsConfig& h) {
-                return h.enabled ? h.listen.to_string() : std::string("none");
-            };
-            add("https.listen", show(first.https), show(next.https));
-        }
-        if (next.threads != first.threads) {
-            add("threads", std::to_string(first.threads), std::to_string(next.threads));
-        }
-        if (!(next.dns == first.dns)) {
-            add("dns", "the resolver's settings", "new ones");
-        }
-        return what;
     }
 
     void reload_failed(std::string why) {
@@ -594,13 +697,9 @@ struct Server::Impl {
             reload_failed(why.empty() ? "the file is not valid" : why);
             co_return;
         }
-        if (const auto what = needs_restart(*loaded); !what.empty()) {
-            reload_failed(what + ": only a restart of tandem-lb applies that; nothing was changed");
-            co_return;
-        }
         PlanePtr next;
         try {
-            next = make_plane(std::move(*loaded));
+            next = make_plane(std::move(*loaded), plane.get());
         } catch (const std::runtime_error& e) {
             reload_failed(e.what());
             co_return;
@@ -610,24 +709,99 @@ struct Server::Impl {
         if (draining || finished) {
             co_return;  // SIGTERM meanwhile: nothing was started
         }
+        Listeners l;
+        std::string error;
+        if (!open_listeners(next->config, threads_of(next->config), &live, l, error)) {
+            reload_failed(error);
+            co_return;
+        }
         try {
-            start_plane(next);
+            start_plane(next, l);
         } catch (const std::runtime_error& e) {
+            discard(l, &live);
             reload_failed(e.what());
             co_return;
         }
         config_generation = next->id;
         watched = hash_files(config_path, next->config);  // the files it names now
         auto prev = std::exchange(plane, next);
-        retire(prev, *next);
+        const auto moved = describe_moves(*prev, *next, live, l);
+        // This context's descriptors of the sockets given up; the previous generation's workers
+        // still hold theirs, take what is queued on them and then close them.
+        close_fds(l.retired);
+        if (l.admin_moved) {
+            error_code ignored;
+            live.admin->close(ignored);
+            asio::co_spawn(ctx, admin_loop(l.admin), asio::detached);
+        }
+        const auto before = giving_up;
+        retire(prev, *next, l);
+        l.retired.clear();
+        l.opened.clear();
+        l.admin_moved = l.http_moved = l.https_moved = false;
+        live = std::move(l);
+        if (giving_up > 0 || before > 0) {
+            steer_live(giving_up > 0);  // (the counts may have changed again)
+        }
         next->metrics.reload(true);
         last_reload = ReloadResult{std::chrono::system_clock::now(), true, {}};
         ++reloads;
         log_line(LogLevel::kInfo, "reloaded " + config_path + ": generation " +
                                       std::to_string(next->id) + ", " +
                                       std::to_string(next->clusters.size()) + " clusters (" +
-                                      describe_changes(*prev, *next) +
-                                      "); connections move over as they finish their requests");
+                                      describe_changes(*prev, *next) + ")" + moved +
+                                      "; connections move over as they finish their requests");
+    }
+
+    // Undoes open_listeners() (for a reload that is not applied).
+    static void discard(Listeners& l, const Listeners* current) {
+        close_fds(l.opened);
+        if (l.admin && (current == nullptr || l.admin != current->admin)) {
+            error_code ignored;
+            l.admin->close(ignored);
+        }
+    }
+
+    static std::string admin_label(const Listeners& l) {
+        error_code ec;
+        const auto at = l.admin->local_endpoint(ec);
+        return ec ? l.admin_where.to_string() : endpoint_label(at);
+    }
+
+    static std::string describe_listeners(const Listeners& l) {
+        return endpoint_label(l.http.bound) +
+               (l.https ? ", https on " + endpoint_label(l.https->bound) : std::string()) +
+               ", admin on " + admin_label(l);
+    }
+
+    // What a reload changes besides the clusters: listeners, workers, the DNS channel.
+    static std::string describe_moves(const Plane& prev,
+                                      const Plane& next,
+                                      const Listeners& before,
+                                      const Listeners& after) {
+        std::string out;
+        const auto show = [](const std::optional<ListenGroup>& g) {
+            return g ? endpoint_label(g->bound) : std::string("none");
+        };
+        if (!(before.http.where == after.http.where)) {
+            out += "; listen " + endpoint_label(before.http.bound) + " -> " +
+                   endpoint_label(after.http.bound);
+        }
+        if (before.https.has_value() != after.https.has_value() ||
+            (before.https && !(before.https->where == after.https->where))) {
+            out += "; https " + show(before.https) + " -> " + show(after.https);
+        }
+        if (after.admin_moved) {
+            out += "; admin " + admin_label(before) + " -> " + admin_label(after);
+        }
+        if (prev.workers.size() != next.workers.size()) {
+            out += "; workers " + std::to_string(prev.workers.size()) + " -> " +
+                   std::to_string(next.workers.size());
+        }
+        if (prev.resolver != next.resolver) {
+            out += "; DNS resolver: new dns.servers/timeout";
+        }
+        return out;
     }
 
     static std::string describe_changes(const Plane& prev, const Plane& next) {
@@ -664,7 +838,9 @@ struct Server::Impl {
 
     // The previous generation: checks and DNS refreshes stop now; its workers stop accepting and
     // pass each connection on between requests; requests in flight get its drain timeout.
-    void retire(const PlanePtr& prev, Plane& next) {
+    // Its workers beyond the next generation's count, and all of them when a listener moved,
+    // first take what is queued on the sockets given up (`l`) and pass it on.
+    void retire(const PlanePtr& prev, Plane& next, const Listeners& l) {
         prev->retired = true;
         stop_loops(*prev);
         for (std::size_t c = 0; c < prev->clusters.size(); ++c) {
@@ -679,8 +855,27 @@ struct Server::Impl {
             }
         }
         retiring.push_back(prev);
+        using GiveUp = Worker::GiveUp;
+        const auto n = next.workers.size();
         for (std::size_t i = 0; i < prev->workers.size(); ++i) {
-            prev->workers[i]->hand_over(*next.workers[i], worker_done(prev, i));
+            const auto how = [&](bool moved) {
+                return moved ? GiveUp::kNow : i >= n ? GiveUp::kAfterGrace : GiveUp::kNo;
+            };
+            const auto http_how = how(l.http_moved);
+            const auto https_how = how(l.https_moved);
+            std::function<void()> given_up;
+            if (http_how == GiveUp::kAfterGrace || https_how == GiveUp::kAfterGrace) {
+                ++giving_up;
+                given_up = [this] {
+                    asio::post(ctx, [this] {
+                        if (--giving_up == 0 && !finished) {
+                            steer_live(false);
+                        }
+                    });
+                };
+            }
+            prev->workers[i]->hand_over(*next.workers[i % n], worker_done(prev, i), http_how,
+                                        https_how, std::move(given_up));
         }
         prev->drain_timer.expires_after(prev->config.timeouts.drain);
         prev->drain_timer.async_wait([this, prev](error_code ec) {
@@ -768,13 +963,16 @@ struct Server::Impl {
                 std::chrono::system_clock::now() - cl.dns_at);
             delay = std::max(std::chrono::milliseconds(0), delay - age);
         }
+        if (cl.refresh_now) {
+            delay = std::chrono::milliseconds(0);
+        }
         while (!finished && !p->retired) {
             cl.dns_timer->expires_after(delay);
             co_await cl.dns_timer->async_wait(kNoThrow);
             if (finished || p->retired) {
                 break;
             }
-            auto r = co_await resolve(cl.config->address.host);
+            auto r = co_await resolve(*p->resolver, cl.config->address.host);
             if (finished || p->retired) {
                 break;
             }
@@ -1019,11 +1217,12 @@ struct Server::Impl {
 
     // ---- admin ------------------------------------------------------------------------------
 
-    asio::awaitable<void> admin_loop() {
-        while (!finished) {
-            auto [ec, socket] = co_await admin.async_accept(kNoThrow);
+    // Until `acceptor` is closed (shutdown, or a reload moved the admin listener).
+    asio::awaitable<void> admin_loop(std::shared_ptr<tcp::acceptor> acceptor) {
+        while (!finished && acceptor->is_open()) {
+            auto [ec, socket] = co_await acceptor->async_accept(kNoThrow);
             if (ec) {
-                if (finished || ec == asio::error::operation_aborted) {
+                if (finished || ec == asio::error::operation_aborted || !acceptor->is_open()) {
                     break;
                 }
                 continue;
@@ -1105,9 +1304,10 @@ struct Server::Impl {
         out["uptime_seconds"] = std::chrono::duration_cast<std::chrono::seconds>(
                                     std::chrono::steady_clock::now() - started)
                                     .count();
-        out["listen"] = endpoint_label(listen_endpoint);
-        out["https"] = https_fds.empty() ? Json() : Json(endpoint_label(https_endpoint));
-        out["workers"] = threads;
+        out["listen"] = endpoint_label(live.http.bound);
+        out["https"] = live.https ? Json(endpoint_label(live.https->bound)) : Json();
+        out["admin"] = admin_label(live);
+        out["workers"] = plane->workers.size();
         out["generation"] = generation;
         Json cfg;
         cfg["file"] = config_path;
@@ -1239,7 +1439,7 @@ struct Server::Impl {
         drain_timer.cancel();
         watch_timer.cancel();
         signals.cancel(ignored);
-        admin.close(ignored);
+        live.admin->close(ignored);
         for (const auto& s : admin_sessions) {
             s->socket().cancel(ignored);
         }
@@ -1247,7 +1447,9 @@ struct Server::Impl {
         for (auto* t : resolving) {
             t->cancel();
         }
-        resolver.reset();
+        for (const auto& p : planes()) {
+            p->resolver.reset();  // (the resolutions in flight were woken above)
+        }
     }
 };
 
@@ -1260,24 +1462,16 @@ int Server::run(std::ostream& ready) {
     auto& s = *impl_;
     std::string error;
     try {
-        s.plane = s.make_plane(s.first);
+        s.plane = s.make_plane(s.first, nullptr);
     } catch (const std::runtime_error& e) {
         log_line(LogLevel::kError, e.what());
         return 1;
     }
-    if (!s.bind_listeners(error) || !s.bind_admin(error)) {
-        log_line(LogLevel::kError, error + " (is another process using the port?)");
-        s.close_listeners();
+    if (!s.open_listeners(s.first, Impl::threads_of(s.first), nullptr, s.live, error)) {
+        log_line(LogLevel::kError, error);
         return 1;
     }
-    const bool needs_dns = std::any_of(s.plane->clusters.begin(), s.plane->clusters.end(),
-                                       [](const Impl::ClusterState& c) { return !c.is_ip; });
-    s.resolver = std::make_unique<Resolver>(s.ctx, s.first.dns);
-    if (needs_dns && !s.resolver->init_error().empty()) {
-        log_line(LogLevel::kError, "DNS: " + s.resolver->init_error());
-        s.close_listeners();
-        return 1;
-    }
+    s.live.opened.clear();
     asio::co_spawn(s.ctx, s.startup(ready), [](std::exception_ptr e) {
         if (e) {
             std::rethrow_exception(e);

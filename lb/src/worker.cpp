@@ -335,10 +335,22 @@ void Worker::drain(std::function<void()> done) {
     });
 }
 
-void Worker::hand_over(Worker& next, std::function<void()> done) {
-    asio::post(ctx_, [this, &next, done = std::move(done)]() mutable {
+void Worker::hand_over(Worker& next,
+                       std::function<void()> done,
+                       GiveUp http,
+                       GiveUp https,
+                       std::function<void()> given_up) {
+    asio::post(ctx_, [this, &next, done = std::move(done), http, https,
+                      given_up = std::move(given_up)]() mutable {
         handing_over_ = true;
         successor_ = &next;
+        give_up_http_ = http;
+        give_up_https_ = https_acceptor_ ? https : GiveUp::kNo;
+        given_up_ = std::move(given_up);
+        if (give_up_http_ != GiveUp::kAfterGrace && give_up_https_ != GiveUp::kAfterGrace &&
+            given_up_) {
+            std::exchange(given_up_, nullptr)();  // (nothing to wait for after all)
+        }
         wind_down(std::move(done));
     });
 }
@@ -346,9 +358,26 @@ void Worker::hand_over(Worker& next, std::function<void()> done) {
 void Worker::wind_down(std::function<void()> done) {
     drained_ = std::move(done);
     error_code ignored;
-    acceptor_.close(ignored);  // this worker's descriptors only (a successor accepts on its own)
+    // This worker's descriptors only: a successor accepts on its own.
+    const auto stop_accepting = [&](Acceptor& a, GiveUp how, bool tls) {
+        if (draining_ || how == GiveUp::kNo) {
+            a.close(ignored);
+        } else if (how == GiveUp::kNow) {
+            accept_queued(a, tls);
+            a.close(ignored);
+        }  // kAfterGrace: the accept loop passes connections on until the grace ends
+    };
+    stop_accepting(acceptor_, handing_over_ ? give_up_http_ : GiveUp::kNo, false);
     if (https_acceptor_) {
-        https_acceptor_->close(ignored);
+        stop_accepting(*https_acceptor_, handing_over_ ? give_up_https_ : GiveUp::kNo, true);
+    }
+    if (draining_ && give_up_timer_) {
+        give_up_timer_->cancel();
+    } else if (handing_over_ && !give_up_timer_ &&
+               (give_up_http_ == GiveUp::kAfterGrace || give_up_https_ == GiveUp::kAfterGrace)) {
+        give_up_timer_.emplace(ctx_.get_executor());
+        giving_up_ = true;
+        asio::co_spawn(ctx_.get_executor(), give_up_after_grace(), asio::detached);
     }
     // Idle sessions and parked waits end now: draining closes them (fired), a hand-over passes
     // them on.
@@ -396,22 +425,90 @@ struct OwnedSsl {
 };
 }  // namespace
 
-void Worker::adopt(int fd, tcp protocol, SSL* ssl) {
-    asio::post(ctx_, [this, owned = OwnedFd(fd), protocol, tls = OwnedSsl(ssl)]() mutable {
-        Socket client(ctx_.get_executor());
-        error_code ec;
-        const int native = owned.release();
-        client.assign(protocol, native, ec);
-        if (ec) {
-            ::close(native);
+void Worker::accept_queued(Acceptor& acceptor, bool tls) {
+    // The server closed its descriptor of this socket before the hand-over: once this one is
+    // closed too, the kernel resets whatever is still queued, so take it all now. (Between the
+    // last accept and the close, a few microseconds, a connection can still arrive and be reset;
+    // net.ipv4.tcp_migrate_req=1 makes the kernel move those to another socket of the group.)
+    error_code ec;
+    acceptor.non_blocking(true, ec);
+    while (!ec) {
+        Socket socket(ctx_.get_executor());
+        acceptor.accept(socket, ec);
+        if (!ec) {  // (would_block: nothing left)
+            pass_new(std::move(socket), tls);
+        }
+    }
+}
+
+void Worker::pass_new(Socket socket, bool tls) {
+    error_code ec;
+    const auto protocol = socket.local_endpoint(ec).protocol();
+    const int fd = ec ? -1 : socket.release(ec);
+    if (ec) {
+        close_quietly(socket);
+        return;
+    }
+    successor_->take_new(fd, protocol, tls);
+}
+
+Task<void> Worker::give_up_after_grace() {
+    give_up_timer_->expires_after(kGiveUpGrace);
+    co_await give_up_timer_->async_wait(kNoThrow);
+    error_code ignored;
+    if (give_up_http_ == GiveUp::kAfterGrace && acceptor_.is_open()) {
+        accept_queued(acceptor_, false);
+        acceptor_.close(ignored);
+    }
+    if (give_up_https_ == GiveUp::kAfterGrace && https_acceptor_ && https_acceptor_->is_open()) {
+        accept_queued(*https_acceptor_, true);
+        https_acceptor_->close(ignored);
+    }
+    if (given_up_) {
+        std::exchange(given_up_, nullptr)();
+    }
+    giving_up_ = false;
+    session_ended();
+}
+
+void Worker::take_new(int fd, tcp protocol, bool tls) {
+    asio::post(ctx_, [this, owned = OwnedFd(fd), protocol, tls]() mutable {
+        if (handing_over_) {  // reloaded again meanwhile
+            successor_->take_new(owned.release(), protocol, tls);
             return;
         }
-        // The descriptor is non-blocking already, but a socket object assigned one does not
-        // know it: its synchronous reads (the resumed session's first one, a TLS close) would
-        // poll until the client sends something, stopping this whole worker.
-        client.non_blocking(true, ec);
-        if (draining_ || stopping_) {
-            close_quietly(client);
+        auto client = take_socket(owned.release(), protocol);
+        if (client && tls && server_tls_ == nullptr) {
+            close_quietly(*client);  // https was turned off
+        } else if (client) {
+            start_session(std::move(*client), tls);
+        }
+    });
+}
+
+std::optional<Socket> Worker::take_socket(int fd, tcp protocol) {
+    Socket client(ctx_.get_executor());
+    error_code ec;
+    client.assign(protocol, fd, ec);
+    if (ec) {
+        ::close(fd);
+        return std::nullopt;
+    }
+    // The descriptor is non-blocking already, but a socket object assigned one does not know
+    // it: its synchronous reads (a resumed session's first one, a TLS close) would poll until
+    // the client sends something, stopping this whole worker.
+    client.non_blocking(true, ec);
+    if (draining_ || stopping_) {
+        close_quietly(client);
+        return std::nullopt;
+    }
+    return client;
+}
+
+void Worker::adopt(int fd, tcp protocol, SSL* ssl) {
+    asio::post(ctx_, [this, owned = OwnedFd(fd), protocol, tls = OwnedSsl(ssl)]() mutable {
+        auto client = take_socket(owned.release(), protocol);
+        if (!client) {
             return;
         }
         ++sessions_;
@@ -425,9 +522,9 @@ void Worker::adopt(int fd, tcp protocol, SSL* ssl) {
         };
         if (tls.ssl != nullptr) {
             // The same OpenSSL session over a fresh BIO pair on this worker's socket.
-            resume(std::make_unique<TlsClient>(std::move(client), tls.release()));
+            resume(std::make_unique<TlsClient>(std::move(*client), tls.release()));
         } else {
-            resume(std::move(client));
+            resume(std::move(*client));
         }
     });
 }
@@ -492,7 +589,8 @@ void Worker::join() {
 }
 
 void Worker::session_ended() {
-    if ((draining_ || handing_over_) && sessions_ == 0 && drained_) {
+    // (A socket still being given up holds the hand-over open: its thread is joined after.)
+    if ((draining_ || handing_over_) && sessions_ == 0 && drained_ && !giving_up_) {
         close_pools();
         if (draining_) {
             guard_.reset();  // handing over: finish() ends the thread
@@ -706,10 +804,10 @@ void Worker::give_head(std::string head) {
 
 Task<void> Worker::accept_loop(Acceptor& acceptor, bool tls) {
     Timer backoff(ctx_.get_executor());
-    while (!draining_ && !handing_over_) {
+    while (!draining_ && acceptor.is_open()) {
         auto [ec, socket] = co_await acceptor.async_accept(kNoThrow);
         if (ec) {
-            if (draining_ || handing_over_ || ec == asio::error::operation_aborted) {
+            if (draining_ || !acceptor.is_open() || ec == asio::error::operation_aborted) {
                 break;
             }
             // EMFILE/ENFILE and friends: back off instead of spinning on the same error.
@@ -719,19 +817,26 @@ Task<void> Worker::accept_loop(Acceptor& acceptor, bool tls) {
             co_await backoff.async_wait(kNoThrow);
             continue;
         }
-        if (sessions_ >= config_.limits.max_connections) {
-            close_quietly(socket);
-            continue;
-        }
-        ++sessions_;
-        if (tls) {
-            asio::co_spawn(
-                ctx_.get_executor(),
-                session(std::make_unique<TlsClient>(std::move(socket), *server_tls_), false),
-                asio::detached);
+        if (handing_over_) {  // a socket being given up (GiveUp::kAfterGrace)
+            pass_new(std::move(socket), tls);
         } else {
-            asio::co_spawn(ctx_.get_executor(), session(std::move(socket), false), asio::detached);
+            start_session(std::move(socket), tls);
         }
+    }
+}
+
+void Worker::start_session(Socket socket, bool tls) {
+    if (sessions_ >= config_.limits.max_connections) {
+        close_quietly(socket);
+        return;
+    }
+    ++sessions_;
+    if (tls) {
+        asio::co_spawn(ctx_.get_executor(),
+                       session(std::make_unique<TlsClient>(std::move(socket), *server_tls_), false),
+                       asio::detached);
+    } else {
+        asio::co_spawn(ctx_.get_executor(), session(std::move(socket), false), asio::detached);
     }
 }
 

@@ -64,11 +64,28 @@ public:
     // Stop accepting, close idle keep-alive connections, let in-flight requests finish; calls
     // `done` (from the worker's thread) once no session is left.
     void drain(std::function<void()> done);
-    // A reload: stop accepting (the successor shares the listening socket) and pass every
-    // keep-alive connection to `next` (the same index in the new generation) as soon as it is
-    // between requests: idle ones at once, the others after their response. No connection is
-    // closed. Calls `done` (from the worker's thread) once no session is left.
-    void hand_over(Worker& next, std::function<void()> done);
+    // What a reload does with this worker's listening sockets (the server has closed its own
+    // descriptors of those given up).
+    enum class GiveUp {
+        kNo,          // the successor accepts on the same socket: stop accepting
+        kNow,         // its address moved: take what is queued on it, pass it on, close it
+        kAfterGrace,  // fewer workers: new connections are steered to the others; keep taking
+                      // (and passing on) what still arrives, e.g. handshakes begun before,
+                      // for kGiveUpGrace, then close it and call `given_up`
+    };
+    static constexpr std::chrono::milliseconds kGiveUpGrace{2000};
+    // A reload: stop accepting and pass every keep-alive connection to `next` (in the new
+    // generation) as soon as it is between requests: idle ones at once, the others after their
+    // response. No connection is closed. Calls `done` (from the worker's thread) once no session
+    // is left.
+    void hand_over(Worker& next,
+                   std::function<void()> done,
+                   GiveUp http,
+                   GiveUp https,
+                   std::function<void()> given_up);
+    // A connection accepted by the previous generation on a socket it gave up, not served yet
+    // (any thread): a new session, with the TLS handshake when `tls`.
+    void take_new(int fd, boost::asio::ip::tcp protocol, bool tls);
     // A connection handed over by the previous generation (any thread); it is between requests.
     // With `ssl` (owned from here on) it is a TLS connection whose session goes on as it was.
     void adopt(int fd, boost::asio::ip::tcp protocol, SSL* ssl = nullptr);
@@ -142,6 +159,18 @@ private:
     };
 
     Task<void> accept_loop(Acceptor& acceptor, bool tls);
+    // A new client connection's session (over TLS with `tls`), unless the connection limit is
+    // reached.
+    void start_session(Socket socket, bool tls);
+    // What is queued on a listening socket this worker is the last to hold: to the successor.
+    void accept_queued(Acceptor& acceptor, bool tls);
+    // A descriptor from another worker as this worker's socket; nothing (closed) when it
+    // cannot be taken or this worker is shutting down.
+    std::optional<Socket> take_socket(int fd, boost::asio::ip::tcp protocol);
+    // A connection accepted here but not served: to the successor, as new.
+    void pass_new(Socket socket, bool tls);
+    // GiveUp::kAfterGrace: after kGiveUpGrace, the last of the queue, then close.
+    Task<void> give_up_after_grace();
     Task<void> ticker();
     // A client connection's requests (Conn: Socket, or TlsClientPtr from the https listener);
     // `resumed` when it comes back from parking or from the previous generation.
@@ -224,6 +253,11 @@ private:
     bool draining_ = false;
     bool handing_over_ = false;  // a reload: connections go to successor_
     Worker* successor_ = nullptr;
+    GiveUp give_up_http_ = GiveUp::kNo;  // hand_over(): what becomes of the listening sockets
+    GiveUp give_up_https_ = GiveUp::kNo;
+    std::function<void()> given_up_;
+    std::optional<Timer> give_up_timer_;
+    bool giving_up_ = false;  // give_up_after_grace() has not finished
     bool stopping_ = false;
     std::function<void()> drained_;
 };

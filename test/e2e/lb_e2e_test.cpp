@@ -88,6 +88,7 @@ struct Balancer {
     fs::path dir;
     std::uint16_t port = 0;
     std::uint16_t admin = 0;
+    std::string admin_ip = "127.0.0.1";  // (a reload may move the admin listener)
     std::uint16_t https = 0;
     std::unique_ptr<ChildProcess> process;
 
@@ -127,7 +128,7 @@ struct Balancer {
         return wait_until([&] { return status()["config"]["reloads"] == before + 1; }, 10s);
     }
     Json status() const {
-        const auto r = support::http_request(admin, "GET", "/status");
+        const auto r = support::http_request_at(admin_ip, admin, "GET", "/status");
         return r.status == 200 ? Json::parse(r.body) : Json();
     }
     bool endpoint_healthy(const std::string& cluster, bool healthy) const {
@@ -143,7 +144,7 @@ struct Balancer {
         return false;
     }
     double metric(const std::string& prefix) const {
-        const auto r = support::http_request(admin, "GET", "/metrics");
+        const auto r = support::http_request_at(admin_ip, admin, "GET", "/metrics");
         double sum = 0;
         std::istringstream in(r.body);
         for (std::string line; std::getline(in, line);) {
@@ -690,7 +691,7 @@ struct HttpsClient {
     std::unique_ptr<asio::ssl::stream<beast::tcp_stream>> stream;
     beast::flat_buffer buffer;
 
-    bool connect(std::uint16_t port, const fs::path& ca) {
+    bool connect(std::uint16_t port, const fs::path& ca, const std::string& ip = "127.0.0.1") {
         ctx.load_verify_file(ca.string());
         ctx.set_verify_mode(asio::ssl::verify_peer);
         stream = std::make_unique<asio::ssl::stream<beast::tcp_stream>>(ioc, ctx);
@@ -699,7 +700,7 @@ struct HttpsClient {
         beast::get_lowest_layer(*stream).expires_after(5s);
         boost::system::error_code ec;
         beast::get_lowest_layer(*stream).connect(
-            asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
+            asio::ip::tcp::endpoint(asio::ip::make_address(ip), port), ec);
         if (!ec) {
             stream->handshake(asio::ssl::stream_base::client, ec);
         }
@@ -996,7 +997,7 @@ TEST(Balancer, ChangedFilesAreAppliedWithoutASignal) {
     };
     auto lb = Balancer::start(yaml("100ms", true));
     ASSERT_TRUE(lb);
-    // Edits keep the addresses (a changed listen needs a restart).
+    // Edits keep the addresses (port 0 as at the start: the same sockets).
     const auto edit = [&](const std::string& text) {
         replace_file(lb->dir / "lb.yaml", "listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\n" + text);
     };
@@ -1199,12 +1200,18 @@ TEST(Balancer, KilledUpstreamUnderLoadLosesNoRequestAndComesBackAfterRise) {
     EXPECT_GE(lb->metric("tandem_lb_endpoint_transitions_total{cluster=\"west\""), 2);
 }
 
+// "first" on 127.0.0.2 and "second" on 127.0.0.3, on the same port: which one serves is up to
+// the DNS answer for a name.
+std::pair<std::unique_ptr<Upstream>, std::unique_ptr<Upstream>> upstreams_on_two_addresses() {
+    auto a = Upstream::start("first", 0, "127.0.0.2");
+    auto b = a ? Upstream::start("second", a->port, "127.0.0.3") : nullptr;
+    return {std::move(a), std::move(b)};
+}
+
 TEST(Balancer, FollowsDnsAfterTheTtlAndKeepsTheLastGoodAnswer) {
     support::FakeDnsServer dns;
-    auto a = Upstream::start("first", 0, "127.0.0.2");
-    ASSERT_TRUE(a);
-    auto b = Upstream::start("second", a->port, "127.0.0.3");
-    ASSERT_TRUE(b) << "127.0.0.3:" << a->port << " is taken";
+    auto [a, b] = upstreams_on_two_addresses();
+    ASSERT_TRUE(a && b) << "127.0.0.3:" << (a ? a->port : 0) << " is taken";
     dns.set("clusters.test", {"127.0.0.2"}, 1);
     auto lb = Balancer::start("threads: 1\n" +
                               cluster_yaml({{"svc", "clusters.test:" + std::to_string(a->port)}}) +
@@ -1338,17 +1345,28 @@ TEST(Balancer, InvalidReloadChangesNothing) {
     auto error = last_error();
     EXPECT_NE(error.find("lb.yaml:7"), std::string::npos) << error;
     EXPECT_NE(error.find("wieght"), std::string::npos) << error;
-    // What only a restart can change is refused as a whole.
-    ASSERT_TRUE(lb->reload("listen: 127.0.0.1:1\nadmin: 127.0.0.1:0\nthreads: 1\n" +
+    // A listener that cannot be opened (its port is taken: here by tandem-lb's own admin
+    // listener) refuses the reload as a whole.
+    const auto port = [](std::uint16_t p) { return std::to_string(p); };
+    ASSERT_TRUE(lb->reload("listen: 127.0.0.1:" + port(lb->admin) +
+                               "\nadmin: 127.0.0.1:0\nthreads: 1\n" +
                                cluster_yaml({{"west", west->address()}}) + kFastChecks,
                            false));
     error = last_error();
-    EXPECT_NE(error.find("listen changed (127.0.0.1:0 -> 127.0.0.1:1)"), std::string::npos)
+    EXPECT_NE(error.find("cannot listen on 127.0.0.1:" + port(lb->admin) +
+                         ": Address already in use"),
+              std::string::npos)
         << error;
-    EXPECT_NE(error.find("only a restart of tandem-lb applies that"), std::string::npos) << error;
-    ASSERT_TRUE(lb->reload("threads: 2\n" + cluster_yaml({{"west", west->address()}}) +
-                           kFastChecks));
-    EXPECT_NE(last_error().find("threads changed"), std::string::npos);
+    // The same for the admin listener; the extra worker's socket, bound before that failed, is
+    // given back unused.
+    ASSERT_TRUE(lb->reload("listen: 127.0.0.1:0\nadmin: 127.0.0.1:" + port(lb->port) +
+                               "\nthreads: 2\n" + cluster_yaml({{"west", west->address()}}) +
+                               kFastChecks,
+                           false));
+    error = last_error();
+    EXPECT_NE(error.find("cannot listen on admin 127.0.0.1:" + port(lb->port)), std::string::npos)
+        << error;
+    EXPECT_EQ(lb->status()["workers"], 1);
     for (int i = 0; i < 4; ++i) {
         const auto r = support::http_request(lb->port, "GET", "/");
         EXPECT_EQ(r.status, 200u);
@@ -1361,6 +1379,201 @@ TEST(Balancer, InvalidReloadChangesNothing) {
     EXPECT_EQ(lb->status()["config"]["generation"], 2);
     EXPECT_EQ(lb->status()["config"]["last_reload"]["ok"], true);
     EXPECT_EQ(support::http_request(lb->port, "GET", "/").body, "west\n");
+}
+
+TEST(Balancer, ReloadMovesListenersAndChangesWorkersWithoutClosingAConnection) {
+    auto east = Upstream::start("east");
+    auto west = Upstream::start("west");
+    ASSERT_TRUE(east && west);
+    const auto clusters =
+        cluster_yaml({{"east", east->address()}, {"west", west->address()}}) + kFastChecks;
+    auto lb = Balancer::start("threads: 2\n" + clusters);
+    ASSERT_TRUE(lb);
+    const auto port = std::to_string(lb->port);
+    const auto admin = std::to_string(lb->admin);
+    Load load(lb->port, 4);
+    ASSERT_TRUE(wait_until([&] { return load.ok() >= 200; }, 10s));
+    // Both listeners move to 127.0.0.2 (the same port numbers), with 3 workers instead of 2.
+    replace_file(lb->dir / "lb.yaml", "listen: 127.0.0.2:" + port + "\nadmin: 127.0.0.2:" +
+                                          admin + "\nthreads: 3\n" + clusters);
+    lb->process->signal(SIGHUP);
+    lb->admin_ip = "127.0.0.2";
+    ASSERT_TRUE(wait_until([&] { return lb->status()["config"]["generation"] == 2; }, 10s));
+    auto status = lb->status();
+    EXPECT_EQ(status["listen"], "127.0.0.2:" + port);
+    EXPECT_EQ(status["admin"], "127.0.0.2:" + admin);
+    EXPECT_EQ(status["workers"], 3);
+    // The old addresses are closed; the new ones serve, across both clusters.
+    EXPECT_EQ(support::http_request(lb->port, "GET", "/", "", {}, 2s).status, 0u);
+    EXPECT_EQ(support::http_request(lb->admin, "GET", "/status", "", {}, 2s).status, 0u);
+    // (Each worker takes its turns on its own, with the load's requests in between.)
+    std::map<std::string, int> seen;
+    for (int i = 0; i < 20; ++i) {
+        const auto r = support::http_request_at("127.0.0.2", lb->port, "GET", "/");
+        EXPECT_EQ(r.status, 200u) << r.error;
+        ++seen[r.body];
+    }
+    EXPECT_GE(seen["east\n"], 1);
+    EXPECT_GE(seen["west\n"], 1);
+    EXPECT_EQ(seen["east\n"] + seen["west\n"], 20);
+    // The open connections went on in the new generation.
+    auto ok_before = load.ok();
+    ASSERT_TRUE(wait_until([&] { return load.ok() >= ok_before + 200; }, 10s));
+    ASSERT_TRUE(wait_until(
+        [&] { return lb->status()["config"]["previous_generations_finishing"] == 0; }, 10s));
+    // Back to 127.0.0.1 with 1 worker (the admin listener stays where it is now).
+    replace_file(lb->dir / "lb.yaml", "listen: 127.0.0.1:" + port + "\nadmin: 127.0.0.2:" +
+                                          admin + "\nthreads: 1\n" + clusters);
+    lb->process->signal(SIGHUP);
+    ASSERT_TRUE(wait_until([&] { return lb->status()["config"]["generation"] == 3; }, 10s));
+    status = lb->status();
+    EXPECT_EQ(status["listen"], "127.0.0.1:" + port);
+    EXPECT_EQ(status["workers"], 1);
+    EXPECT_EQ(status["config"]["last_reload"]["ok"], true);
+    EXPECT_EQ(support::http_request_at("127.0.0.2", lb->port, "GET", "/", "", {}, 2s).status, 0u);
+    EXPECT_EQ(support::http_request(lb->port, "GET", "/").status, 200u);
+    ok_before = load.ok();
+    ASSERT_TRUE(wait_until([&] { return load.ok() >= ok_before + 200; }, 10s));
+    ASSERT_TRUE(wait_until(
+        [&] { return lb->status()["config"]["previous_generations_finishing"] == 0; }, 10s));
+    load.stop();
+    // Not one of the four connections was closed or failed.
+    EXPECT_EQ(load.failed(), 0u) << (load.failures().empty() ? "" : load.failures()[0]);
+    EXPECT_EQ(load.connects(), 4u);
+    EXPECT_EQ(lb->metric("tandem_lb_config_reloads_total{result=\"ok\"}"), 2);
+    EXPECT_EQ(lb->metric("tandem_lb_client_connections_total"), 4 + 20 + 1);
+    lb->process->signal(SIGTERM);
+    EXPECT_EQ(lb->process->wait(5s), 0);
+}
+
+// New connections arrive all the time (one per request) while the number of workers goes down
+// and up: the sockets given up are drained into the remaining workers, none is reset.
+TEST(Balancer, FewerWorkersRefuseNoNewConnection) {
+    auto east = Upstream::start("east");
+    ASSERT_TRUE(east);
+    const auto clusters = cluster_yaml({{"east", east->address()}}) + kFastChecks;
+    auto lb = Balancer::start("threads: 4\n" + clusters);
+    ASSERT_TRUE(lb);
+    std::atomic<bool> stop{false};
+    std::atomic<int> ok{0};
+    std::atomic<int> failed{0};
+    std::mutex mutex;
+    std::string first_failure;
+    std::vector<std::jthread> clients;
+    for (int i = 0; i < 3; ++i) {
+        clients.emplace_back([&] {
+            while (!stop) {
+                const auto r = support::http_request(lb->port, "GET", "/", "", {}, 5s);
+                if (r.status == 200) {
+                    ++ok;
+                } else if (++failed == 1) {
+                    std::lock_guard lock(mutex);
+                    first_failure = std::to_string(r.status) + " " + r.error;
+                }
+            }
+        });
+    }
+    // Each time until the previous generation is gone: a socket given up closes only after
+    // its grace (Worker::kGiveUpGrace), while connections keep coming.
+    int generation = 1;
+    for (const int threads : {1, 3, 2, 4, 1}) {
+        ASSERT_TRUE(lb->reload("threads: " + std::to_string(threads) + "\n" + clusters));
+        ++generation;
+        const auto status = lb->status();
+        ASSERT_EQ(status["config"]["generation"], generation) << status.dump();
+        EXPECT_EQ(status["workers"], threads);
+        ASSERT_TRUE(wait_until(
+            [&] { return lb->status()["config"]["previous_generations_finishing"] == 0; }, 10s));
+        const int before = ok;
+        ASSERT_TRUE(wait_until([&] { return ok >= before + 100; }, 10s));
+    }
+    stop = true;
+    clients.clear();
+    EXPECT_EQ(failed, 0) << first_failure;
+    EXPECT_EQ(lb->metric("tandem_lb_config_reloads_total{result=\"ok\"}"), 5);
+}
+
+// New DNS servers apply on reload: the answer the previous ones gave is served meanwhile, the
+// new servers are asked right away (not when that answer's TTL is due).
+TEST(Balancer, ReloadAsksNewDnsServersAtOnce) {
+    support::FakeDnsServer dns_a;
+    support::FakeDnsServer dns_b;
+    auto [a, b] = upstreams_on_two_addresses();
+    ASSERT_TRUE(a && b) << "127.0.0.3:" << (a ? a->port : 0) << " is taken";
+    dns_a.set("clusters.test", {"127.0.0.2"}, 300);
+    dns_b.set("clusters.test", {"127.0.0.3"}, 300);
+    const auto yaml = [&](const support::FakeDnsServer& dns) {
+        return "threads: 1\n" +
+               cluster_yaml({{"svc", "clusters.test:" + std::to_string(a->port)}}) +
+               "dns:\n  servers: ['127.0.0.1:" + std::to_string(dns.port()) + "']\n";
+    };
+    auto lb = Balancer::start(yaml(dns_a));
+    ASSERT_TRUE(lb);
+    EXPECT_EQ(support::http_request(lb->port, "GET", "/").headers["x-upstream"], "first");
+    const auto changed_at = std::chrono::steady_clock::now();
+    ASSERT_TRUE(lb->reload(yaml(dns_b)));
+    EXPECT_EQ(lb->status()["config"]["last_reload"]["ok"], true);
+    ASSERT_TRUE(wait_until(
+        [&] {
+            return support::http_request(lb->port, "GET", "/").headers["x-upstream"] == "second";
+        },
+        5s));
+    EXPECT_LT(std::chrono::steady_clock::now() - changed_at, 3s);  // (the TTL is 300 s)
+    EXPECT_EQ(dns_b.queries("clusters.test"), 1u);
+    EXPECT_EQ(dns_a.queries("clusters.test"), 1u);
+}
+
+// https turned on, moved (with more workers) and turned off by reloads; a TLS connection open
+// all along carries on.
+TEST(Balancer, ReloadTurnsHttpsOnMovesItAndTurnsItOff) {
+    TlsBed bed;
+    ASSERT_TRUE(bed.ready()) << "see " << (bed.pki.dir / "openssl.log");
+    const auto ca = bed.pki.dir / "ca.pem";
+    const auto https = TlsBed::https(bed.pki.dir / "api.pem", bed.pki.dir / "api.key");
+    const std::string rest = bed.clusters(false) + kFastChecks;
+    auto lb = Balancer::start("threads: 2\n" + rest);
+    ASSERT_TRUE(lb);
+    EXPECT_TRUE(lb->status()["https"].is_null());
+    const auto https_at = [&] {
+        const auto h = lb->status()["https"];
+        return h.is_null() ? std::string() : h.get<std::string>();
+    };
+    const auto get = [](HttpsClient& c) {
+        http::response<http::string_body> res;
+        const auto ec = c.get("/", res);
+        return ec ? "error: " + ec.message() : res.body();
+    };
+    // On.
+    ASSERT_TRUE(lb->reload("threads: 2\n" + https + rest));
+    const auto on = https_at();
+    ASSERT_EQ(on.rfind("127.0.0.1:", 0), 0u) << on;
+    const auto port = static_cast<std::uint16_t>(std::stoi(on.substr(on.find(':') + 1)));
+    HttpsClient open;
+    ASSERT_TRUE(open.connect(port, ca));
+    EXPECT_EQ(get(open), "east\n");
+    // Moved to 127.0.0.2 (the same port), 3 workers.
+    auto moved = https;
+    moved.replace(moved.find("127.0.0.1:0"), 11, "127.0.0.2:" + std::to_string(port));
+    ASSERT_TRUE(lb->reload("threads: 3\n" + moved + rest));
+    EXPECT_EQ(lb->status()["config"]["last_reload"]["ok"], true);
+    EXPECT_EQ(https_at(), "127.0.0.2:" + std::to_string(port));
+    EXPECT_EQ(get(open), "east\n");
+    HttpsClient old_address;
+    EXPECT_FALSE(old_address.connect(port, ca));
+    HttpsClient new_address;
+    ASSERT_TRUE(new_address.connect(port, ca, "127.0.0.2"));
+    EXPECT_EQ(get(new_address), "east\n");
+    // Off: no https listener any more; the connections open on it are served until they close.
+    ASSERT_TRUE(lb->reload("threads: 1\n" + rest));
+    EXPECT_EQ(lb->status()["config"]["last_reload"]["ok"], true);
+    EXPECT_EQ(https_at(), "");
+    HttpsClient after;
+    EXPECT_FALSE(after.connect(port, ca, "127.0.0.2"));
+    EXPECT_EQ(get(open), "east\n");
+    EXPECT_EQ(get(new_address), "east\n");
+    EXPECT_EQ(support::http_request(lb->port, "GET", "/").body, "east\n");
+    lb->process->signal(SIGTERM);
+    EXPECT_EQ(lb->process->wait(5s), 0);
 }
 
 TEST(Balancer, ReloadKeepsWhatTheChecksKnow) {

@@ -12,8 +12,9 @@ namespace lb {
 // health checks, DNS refreshes and the admin listener on the calling thread, and returns the
 // exit code after SIGTERM/SIGINT and a graceful drain. Startup problems (a port in use) are
 // reported on stderr with exit code 1 before anything is served. SIGHUP reloads `config_path`:
-// a valid file becomes the next generation (clusters, weights, checks, timeouts, limits...)
-// without closing a connection; an invalid one is reported and changes nothing.
+// a valid file becomes the next generation (clusters, weights, checks, timeouts, limits...,
+// listeners, threads, DNS servers) without closing a connection; an invalid one, or one whose
+// listener cannot be opened, is reported and changes nothing.
 class Server {
 public:
     Server(LbConfig config, std::string config_path);

@@ -20,6 +20,16 @@ HttpReply http_request(std::uint16_t port,
                        const std::string& body,
                        const std::vector<std::pair<std::string, std::string>>& headers,
                        std::chrono::milliseconds timeout) {
+    return http_request_at("127.0.0.1", port, method, target, body, headers, timeout);
+}
+
+HttpReply http_request_at(const std::string& ip,
+                          std::uint16_t port,
+                          const std::string& method,
+                          const std::string& target,
+                          const std::string& body,
+                          const std::vector<std::pair<std::string, std::string>>& headers,
+                          std::chrono::milliseconds timeout) {
     HttpReply reply;
     asio::io_context ioc;
     beast::tcp_stream stream(ioc);
@@ -27,7 +37,7 @@ HttpReply http_request(std::uint16_t port,
     if (req.method() == http::verb::unknown) {
         req.method_string(method);
     }
-    req.set(http::field::host, "127.0.0.1:" + std::to_string(port));
+    req.set(http::field::host, ip + ":" + std::to_string(port));
     for (const auto& [name, value] : headers) {
         req.set(name, value);
     }
@@ -38,7 +48,7 @@ HttpReply http_request(std::uint16_t port,
     parser.body_limit(64 * 1024 * 1024);
     stream.expires_after(timeout);
     stream.async_connect(
-        tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), [&](beast::error_code ec) {
+        tcp::endpoint(asio::ip::make_address(ip), port), [&](beast::error_code ec) {
             if (ec) {
                 reply.error = "connect: " + ec.message();
                 return;

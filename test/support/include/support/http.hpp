@@ -23,6 +23,15 @@ HttpReply http_request(std::uint16_t port,
                        const std::vector<std::pair<std::string, std::string>>& headers = {},
                        std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
+// The same to `ip` (another loopback address, 127.0.0.2...).
+HttpReply http_request_at(const std::string& ip,
+                          std::uint16_t port,
+                          const std::string& method,
+                          const std::string& target,
+                          const std::string& body = "",
+                          const std::vector<std::pair<std::string, std::string>>& headers = {},
+                          std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
 // Sends raw bytes and returns whatever comes back until the peer closes or the deadline passes.
 std::string raw_exchange(std::uint16_t port,
                          const std::string& bytes,
