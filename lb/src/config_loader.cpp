@@ -710,9 +710,24 @@ std::expected<LbConfig, Diagnostics> parse_lb_config(const std::string& text,
             }
         }
         read_https(r, root, std::filesystem::path(file).parent_path(), out.https);
-        if (out.https.enabled && out.https.listen == out.listen && out.listen.port != 0) {
+        // Two listeners on one port: the same address, or one of them on every address.
+        const auto clash = [](const HostPort& a, const HostPort& b) {
+            const auto any = [](const std::string& h) { return h == "0.0.0.0" || h == "::"; };
+            return a.port != 0 && a.port == b.port &&
+                   (a.host == b.host || any(a.host) || any(b.host));
+        };
+        if (out.https.enabled && clash(out.https.listen, out.listen)) {
             r.error(root["https"]["listen"], "https.listen",
                     "must differ from listen (" + out.listen.to_string() + ")");
+        }
+        if (clash(out.admin, out.listen)) {
+            r.error(root["admin"], "admin",
+                    "must differ from listen (" + out.listen.to_string() +
+                        "): the admin listener needs a port of its own");
+        } else if (out.https.enabled && clash(out.admin, out.https.listen)) {
+            r.error(root["admin"], "admin",
+                    "must differ from https.listen (" + out.https.listen.to_string() +
+                        "): the admin listener needs a port of its own");
         }
         read_clusters(r, root, out, std::filesystem::path(file).parent_path());
         read_health(r, root, out.health_check);

@@ -292,15 +292,19 @@ TEST(LbConfig, HttpsListener) {
     ASSERT_TRUE(none);
     EXPECT_FALSE(none->https.enabled);
 
-    const auto errors = [&](const std::string& https) {
+    // The errors of a file with `top` before the clusters; of one with an https section.
+    const auto admin_errors = [&](const std::string& top) {
         std::vector<std::string> out;
-        auto bad = lb::parse_lb_config("listen: 0.0.0.0:8080\nhttps:\n" + https + clusters, file);
+        auto bad = lb::parse_lb_config(top + clusters, file);
         if (!bad) {
             for (const auto& d : bad.error()) {
                 out.push_back(d.to_string());
             }
         }
         return out;
+    };
+    const auto errors = [&](const std::string& https) {
+        return admin_errors("listen: 0.0.0.0:8080\nhttps:\n" + https);
     };
     const auto e1 = errors("  listen: 0.0.0.0:8443\n  certFile: missing.crt\n  keyFile: tls.key\n");
     EXPECT_TRUE(contains(e1, "lb.yaml:4"));
@@ -315,5 +319,22 @@ TEST(LbConfig, HttpsListener) {
                          "https.listen: must differ from listen"));
     EXPECT_TRUE(contains(errors("  listen: 0.0.0.0:8443\n  cert: tls.crt\n"),
                          "https.cert: unknown field"));
+    // One of them on every address (0.0.0.0) takes the port on 127.0.0.1 too.
+    EXPECT_TRUE(contains(errors("  listen: 127.0.0.1:8080\n  certFile: tls.crt\n  keyFile: "
+                                "tls.key\n"),
+                         "https.listen: must differ from listen"));
+    EXPECT_TRUE(errors("  listen: 127.0.0.1:8443\n  certFile: tls.crt\n  keyFile: tls.key\n")
+                    .empty());
+    const auto a1 = admin_errors("listen: 127.0.0.1:8080\nadmin: 127.0.0.1:8080\n");
+    EXPECT_TRUE(contains(a1, "lb.yaml:2"));
+    EXPECT_TRUE(contains(a1, "admin: must differ from listen (127.0.0.1:8080)"));
+    EXPECT_TRUE(contains(admin_errors("listen: 0.0.0.0:8080\nadmin: 127.0.0.1:8080\n"),
+                         "admin: must differ from listen"));
+    EXPECT_TRUE(contains(
+        admin_errors("admin: 127.0.0.1:8443\nhttps:\n  listen: 0.0.0.0:8443\n  certFile: "
+                     "tls.crt\n  keyFile: tls.key\n"),
+        "admin: must differ from https.listen (0.0.0.0:8443)"));
+    EXPECT_TRUE(admin_errors("listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\n").empty());
+    EXPECT_TRUE(admin_errors("listen: 127.0.0.1:8080\nadmin: 127.0.0.2:8080\n").empty());
     std::filesystem::remove_all(dir);
 }
