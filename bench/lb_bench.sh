@@ -17,8 +17,8 @@
 #   handshakes are amortized): tandem-lb's https listener, HAProxy `bind ... ssl` and nginx
 #   `listen ... ssl`, one thread each pinned to CPU 0, plain HTTP to the same two upstreams; wrk as
 #   above on https://, `/` and `/16k`, interleaved, medians.
-# rss: 10 000 idle keep-alive client connections (one request each) on tandem-lb and HAProxy;
-#   resident memory before and after.
+# rss: 10 000 idle keep-alive client connections (one request each) on tandem-lb and HAProxy,
+#   opened 500 at a time and one at a time; resident memory before and after.
 # failover: wrk -d20s with a 100 ms timeline; at t=5 s one upstream is stopped (SIGTERM:
 #   listener closed) or frozen (SIGSTOP: connections accepted, nothing answered; SIGCONT at
 #   t=12 s). Failed requests, socket errors, the longest time with no successful response,
@@ -364,9 +364,14 @@ if [[ $ONLY == *rss* ]]; then
     echo "(HAProxy reserves two descriptors per connection and refuses to start when maxconn x 2 exceeds"
     echo "the hard descriptor limit, $(ulimit -Hn) here, so both are measured at $IDLE connections.)"
     echo
-    echo "| proxy | RSS before | RSS with 10k idle | per connection |"
-    echo "|---|---|---|---|"
+    echo "Opened 500 at a time (a burst: what a proxy keeps after that many requests in flight"
+    echo "counts too), and one at a time (what an idle connection itself costs); measured 2 s after"
+    echo "the last one was answered (tandem-lb parks an idle connection after 1 s)."
+    echo
+    echo "| proxy | opened | RSS before | RSS with the idle connections | per connection |"
+    echo "|---|---|---|---|---|"
   } >>"$SUMMARY"
+  for conc in 500 1; do
   for kind in tandem-lb haproxy; do
     p=$(free_port)
     if [[ $kind == tandem-lb ]]; then
@@ -379,19 +384,20 @@ if [[ $ONLY == *rss* ]]; then
     # Warm the proxy (pools, buffers) the same way for both.
     run_wrk "http://127.0.0.1:$p/" 2 >/dev/null
     before=$(rss_kib "$pid")
-    python3 "$ROOT/bench/idle_conns.py" "$p" "$IDLE" "$TMP/idle.ready" "$TMP/idle.stop" &
+    python3 "$ROOT/bench/idle_conns.py" "$p" "$IDLE" "$TMP/idle.ready" "$TMP/idle.stop" "$conc" &
     holder=$!
     for _ in $(seq 1 600); do [[ -f $TMP/idle.ready ]] && break; sleep 0.1; done
     [[ -f $TMP/idle.ready ]] || { echo "idle connections did not open" >&2; exit 1; }
     opened=$(cat "$TMP/idle.ready")
-    sleep 1
+    sleep 2
     after=$(rss_kib "$pid")
     touch "$TMP/idle.stop"; wait "$holder" || true
     rm -f "$TMP/idle.ready" "$TMP/idle.stop"
     per=$(( (after - before) * 1024 / (opened > 0 ? opened : 1) ))
-    log "$kind: RSS ${before} KiB -> ${after} KiB with $opened idle connections"
-    echo "| $kind | $((before / 1024)) MiB | $((after / 1024)) MiB ($opened connections) | $per B |" >>"$SUMMARY"
+    log "$kind: RSS ${before} KiB -> ${after} KiB with $opened idle connections ($conc at a time)"
+    echo "| $kind | $conc at a time | $((before / 1024)) MiB | $((after / 1024)) MiB ($opened connections) | $per B |" >>"$SUMMARY"
     kill "$pid"; wait "$pid" 2>/dev/null || true
+  done
   done
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
