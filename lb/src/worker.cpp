@@ -505,20 +505,26 @@ std::optional<Socket> Worker::take_socket(int fd, tcp protocol) {
     return client;
 }
 
-void Worker::adopt(int fd, tcp protocol, SSL* ssl) {
-    asio::post(ctx_, [this, owned = OwnedFd(fd), protocol, tls = OwnedSsl(ssl)]() mutable {
+void Worker::adopt(int fd, tcp protocol, SSL* ssl, std::string pending) {
+    asio::post(ctx_, [this, owned = OwnedFd(fd), protocol, tls = OwnedSsl(ssl),
+                      pending = std::move(pending)]() mutable {
         auto client = take_socket(owned.release(), protocol);
         if (!client) {
             return;
         }
         ++sessions_;
         metrics_.client_connection_moved_in();
-        const auto resume = [this](auto conn) {
+        const auto resume = [this, &pending](auto conn) {
             if (handing_over_) {  // reloaded again meanwhile
-                pass_on(std::move(conn));
+                if constexpr (std::is_same_v<decltype(conn), Socket>) {
+                    pass_on(std::move(conn), nullptr, std::move(pending));
+                } else {
+                    pass_on(std::move(conn));
+                }
                 return;
             }
-            asio::co_spawn(ctx_.get_executor(), session(std::move(conn), true), asio::detached);
+            asio::co_spawn(ctx_.get_executor(), session(std::move(conn), true, std::move(pending)),
+                           asio::detached);
         };
         if (tls.ssl != nullptr) {
             // The same OpenSSL session over a fresh BIO pair on this worker's socket.
@@ -543,14 +549,14 @@ void Worker::pass_on(TlsClientPtr client) {
     pass_on(std::move(sock), ssl);
 }
 
-void Worker::pass_on(Socket client, SSL* ssl) {
+void Worker::pass_on(Socket client, SSL* ssl, std::string pending) {
     OwnedSsl tls(ssl);  // freed here unless the successor takes it
     error_code ec;
     const auto local = client.local_endpoint(ec);
     if (!ec) {
         const int fd = client.release(ec);
         if (!ec) {
-            successor_->adopt(fd, local.protocol(), tls.release());
+            successor_->adopt(fd, local.protocol(), tls.release(), std::move(pending));
         }
     }
     if (ec) {
@@ -909,7 +915,7 @@ void Worker::park(Conn client, Clock::time_point deadline) {
 }
 
 template <class Conn>
-Task<void> Worker::session(Conn conn, bool resumed) {
+Task<void> Worker::session(Conn conn, bool resumed, std::string pending) {
     using Stream = std::remove_reference_t<decltype(stream_of(conn))>;
     constexpr bool kTls = !std::is_same_v<Stream, Socket>;
     Socket& sock = lowest(conn);
@@ -933,9 +939,15 @@ Task<void> Worker::session(Conn conn, bool resumed) {
     const auto remote = sock.remote_endpoint(ec);
     const ClientAddress client_address(ec ? asio::ip::address() : remote.address());
     beast::flat_buffer buffer(config_.limits.max_header_bytes + kChunk);
+    if (pending.size() > buffer.max_size()) {
+        gone = asio::error::message_size;  // (a reload lowered limits.maxHeaderBytes meanwhile)
+    } else if (!pending.empty()) {
+        buffer.commit(asio::buffer_copy(buffer.prepare(pending.size()), asio::buffer(pending)));
+        std::string().swap(pending);
+    }
     bool first = !resumed;
     if constexpr (!kTls) {
-        if (resumed) {
+        if (resumed && buffer.size() == 0) {
             // Back from parking: the next request is readable now.
             const std::size_t n = client.read_some(buffer.prepare(1024), gone);  // non-blocking
             if (gone == asio::error::would_block || gone == asio::error::try_again) {
@@ -1010,6 +1022,17 @@ Task<void> Worker::session(Conn conn, bool resumed) {
             buffer.commit(n);
         }
         first = false;
+        if constexpr (!kTls) {
+            if (handing_over_ && !draining_ && !watch.fired) {
+                // A reload, and the client's next request (pipelined) is here already: it goes
+                // along with the connection.
+                watch.unlink();
+                const auto data = buffer.data();
+                pass_on(std::move(conn), nullptr,
+                        std::string(static_cast<const char*>(data.data()), data.size()));
+                co_return;
+            }
+        }
         if (!co_await exchange(client, buffer, watch, client_address)) {
             break;
         }

@@ -88,7 +88,12 @@ public:
     void take_new(int fd, boost::asio::ip::tcp protocol, bool tls);
     // A connection handed over by the previous generation (any thread); it is between requests.
     // With `ssl` (owned from here on) it is a TLS connection whose session goes on as it was.
-    void adopt(int fd, boost::asio::ip::tcp protocol, SSL* ssl = nullptr);
+    // `pending`: bytes of its next request(s) the previous worker had read already (plain
+    // connections: a client that pipelines).
+    void adopt(int fd,
+               boost::asio::ip::tcp protocol,
+               SSL* ssl = nullptr,
+               std::string pending = {});
     // Cancel whatever is still running (drain deadline passed).
     void stop_now();
     // After hand_over() has reported done, the thread keeps running (an older generation may
@@ -175,7 +180,7 @@ private:
     // A client connection's requests (Conn: Socket, or TlsClientPtr from the https listener);
     // `resumed` when it comes back from parking or from the previous generation.
     template <class Conn>
-    Task<void> session(Conn client, bool resumed);
+    Task<void> session(Conn client, bool resumed, std::string pending = {});
     // An idle keep-alive connection without a coroutine: waits for readability (or `deadline`,
     // or drain) as a small heap object, then starts a new session.
     template <class Conn>
@@ -219,7 +224,7 @@ private:
     void connection_left();
     // Hands a session's connection (between requests) to successor_, with its OpenSSL session
     // when `ssl` (owned); ends the session here.
-    void pass_on(Socket client, SSL* ssl = nullptr);
+    void pass_on(Socket client, SSL* ssl = nullptr, std::string pending = {});
     // The same for a TLS connection, with its OpenSSL session (keys, sequence numbers): only
     // while nothing is buffered on the way in (a read of it was waiting for the socket, and
     // neither OpenSSL nor its BIO hold bytes); otherwise it is closed.

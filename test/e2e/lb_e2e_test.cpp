@@ -1446,6 +1446,49 @@ TEST(Balancer, ReloadMovesListenersAndChangesWorkersWithoutClosingAConnection) {
     EXPECT_EQ(lb->process->wait(5s), 0);
 }
 
+// A client that pipelines: a reload moves its connection together with the requests the
+// balancer has read but not served yet, without waiting for a pause between them.
+TEST(Balancer, APipeliningClientMovesWithTheRequestsAlreadyRead) {
+    auto east = Upstream::start("east");
+    ASSERT_TRUE(east);
+    const auto config = "threads: 1\n" + cluster_yaml({{"east", east->address()}}) + kFastChecks;
+    auto lb = Balancer::start(config);
+    ASSERT_TRUE(lb);
+    asio::io_context ioc;
+    beast::tcp_stream s(ioc);
+    s.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), lb->port));
+    // 40 requests in one write, 4 s of work: 20 slow ones and 20 numbered echoes, alternating.
+    std::string batch;
+    for (int i = 0; i < 40; ++i) {
+        batch += i % 2 == 0 ? "GET /slow?ms=200 HTTP/1.1\r\nHost: x\r\n\r\n"
+                            : "GET /echo HTTP/1.1\r\nHost: x\r\nX-Custom: " + std::to_string(i) +
+                                  "\r\n\r\n";
+    }
+    s.expires_after(10s);
+    asio::write(s, asio::buffer(batch));
+    beast::flat_buffer b;
+    boost::system::error_code ec;
+    http::response<http::string_body> first;
+    http::read(s, b, first, ec);
+    ASSERT_FALSE(ec) << ec.message();
+    EXPECT_EQ(first.result_int(), 200u);
+    ASSERT_TRUE(lb->reload(config));
+    // The previous generation lets go of the connection after the request it is serving, not
+    // after the batch.
+    ASSERT_TRUE(wait_until(
+        [&] { return lb->status()["config"]["previous_generations_finishing"] == 0; }, 1500ms));
+    // Every answer arrives, in order, on the same connection.
+    for (int i = 1; i < 40; ++i) {
+        http::response<http::string_body> r;
+        http::read(s, b, r, ec);
+        ASSERT_FALSE(ec) << i << ": " << ec.message();
+        EXPECT_EQ(r.result_int(), 200u);
+        EXPECT_EQ(std::string(r["X-Echo-Custom"]), i % 2 == 0 ? "" : std::to_string(i));
+        EXPECT_TRUE(r.keep_alive());
+    }
+    EXPECT_EQ(lb->metric("tandem_lb_client_connections_total"), 1);
+}
+
 // New connections arrive all the time (one per request) while the number of workers goes down
 // and up: the sockets given up are drained into the remaining workers, none is reset.
 TEST(Balancer, FewerWorkersRefuseNoNewConnection) {
