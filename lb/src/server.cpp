@@ -333,29 +333,44 @@ struct Server::Impl {
     // While sockets of a group are given up, new connections go only to the ones it keeps: a
     // classic BPF program on the group picks among its first `fds.size()` sockets (the kernel
     // lists a group's sockets in the order they began listening, and only the last ones are
-    // given up) by the packet's flow hash. Off again, the kernel's own hash spreads them.
+    // given up) by the packet's flow hash, or where the NIC gave none, by the client's port.
+    // Off again, the kernel's own hash spreads them.
     static void steer(const ListenGroup& g, bool on) {
         if (g.fds.empty()) {
             return;
         }
-        if (on) {
-            sock_filter code[] = {
-                {BPF_LD | BPF_W | BPF_ABS, 0, 0,
-                 static_cast<std::uint32_t>(SKF_AD_OFF + SKF_AD_RXHASH)},
-                {BPF_ALU | BPF_MOD | BPF_K, 0, 0, static_cast<std::uint32_t>(g.fds.size())},
-                {BPF_RET | BPF_A, 0, 0, 0},
-            };
-            const sock_fprog prog{3, code};
-            if (::setsockopt(g.fds[0], SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog,
-                             sizeof prog) != 0) {
-                log_line(LogLevel::kWarn,
-                         "listener " + endpoint_label(g.bound) +
-                             ": cannot steer new connections away from the sockets given up (" +
-                             std::strerror(errno) + "); a few may be reset when they close");
-            }
-        } else {
+        if (!on) {
             const int unused = 0;
             ::setsockopt(g.fds[0], SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, &unused, sizeof unused);
+            return;
+        }
+        const auto n = static_cast<std::uint32_t>(g.fds.size());
+        const auto at = [](int offset) { return static_cast<std::uint32_t>(offset); };
+        sock_filter code[] = {
+            /* 0 */ {BPF_LD | BPF_W | BPF_ABS, 0, 0, at(SKF_AD_OFF + SKF_AD_RXHASH)},
+            /* 1 */ {BPF_JMP | BPF_JEQ | BPF_K, 2, 0, 0},  // no flow hash: 4
+            /* 2 */ {BPF_ALU | BPF_MOD | BPF_K, 0, 0, n},
+            /* 3 */ {BPF_RET | BPF_A, 0, 0, 0},
+            /* 4 */ {BPF_LD | BPF_B | BPF_ABS, 0, 0, at(SKF_NET_OFF)},  // IP version, IHL
+            /* 5 */ {BPF_ALU | BPF_RSH | BPF_K, 0, 0, 4},
+            /* 6 */ {BPF_JMP | BPF_JEQ | BPF_K, 3, 0, 6},                // IPv6: 10
+            /* 7 */ {BPF_LDX | BPF_B | BPF_MSH, 0, 0, at(SKF_NET_OFF)},  // X = IPv4 header length
+            /* 8 */ {BPF_LD | BPF_H | BPF_IND, 0, 0, at(SKF_NET_OFF)},  // the TCP source port
+            /* 9 */ {BPF_JMP | BPF_JA, 0, 0, 1},
+            /* 10 */ {BPF_LD | BPF_H | BPF_ABS, 0, 0, at(SKF_NET_OFF + 40)},  // IPv6 source port
+            // Mixed (Knuth's multiplicative hash): Linux hands out even ports to connect() first.
+            /* 11 */ {BPF_ALU | BPF_MUL | BPF_K, 0, 0, 2654435761U},
+            /* 12 */ {BPF_ALU | BPF_RSH | BPF_K, 0, 0, 16},
+            /* 13 */ {BPF_ALU | BPF_MOD | BPF_K, 0, 0, n},
+            /* 14 */ {BPF_RET | BPF_A, 0, 0, 0},
+        };
+        const sock_fprog prog{static_cast<unsigned short>(std::size(code)), code};
+        if (::setsockopt(g.fds[0], SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) !=
+            0) {
+            log_line(LogLevel::kWarn,
+                     "listener " + endpoint_label(g.bound) +
+                         ": cannot steer new connections away from the sockets given up (" +
+                         std::strerror(errno) + "); a few may be reset when they close");
         }
     }
     void steer_live(bool on) {
