@@ -45,12 +45,6 @@ namespace {
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
-bool is_ip_address(const std::string& host) {
-    error_code ec;
-    asio::ip::make_address(host, ec);
-    return !ec;
-}
-
 std::string endpoint_label(const tcp::endpoint& e) {
     const auto a = e.address();
     return a.is_v6() ? "[" + a.to_string() + "]:" + std::to_string(e.port())
@@ -472,30 +466,30 @@ struct Server::Impl {
             std::make_shared<Plane>(ctx, std::move(c), config_generation + 1, registry, workers);
         p->tls = make_tls_contexts(p->config);
         p->server_tls = make_server_tls_context(p->config.https);
+        for (const auto& cc : p->config.clusters) {
+            ClusterState cl;
+            cl.config = &cc;
+            error_code ec;
+            const auto ip = asio::ip::make_address(cc.address.host, ec);
+            cl.is_ip = !ec;
+            if (cl.is_ip) {
+                cl.endpoints.push_back(std::make_shared<EndpointState>(
+                    ctx, tcp::endpoint(ip, cc.address.port), p->config.health_check));
+                cl.resolved = true;
+            }
+            p->clusters.push_back(std::move(cl));
+        }
         const auto& dns = p->config.dns;
         if (prev != nullptr && prev->resolver && prev->config.dns.servers == dns.servers &&
             prev->config.dns.timeout == dns.timeout) {
             p->resolver = prev->resolver;
         } else {
             p->resolver = std::make_shared<Resolver>(ctx, dns);
-            const bool needs_dns =
-                std::any_of(p->config.clusters.begin(), p->config.clusters.end(),
-                            [](const ClusterConfig& cc) { return !is_ip_address(cc.address.host); });
+            const bool needs_dns = std::any_of(p->clusters.begin(), p->clusters.end(),
+                                               [](const ClusterState& cl) { return !cl.is_ip; });
             if (needs_dns && !p->resolver->init_error().empty()) {
                 throw std::runtime_error("DNS: " + p->resolver->init_error());
             }
-        }
-        for (const auto& cc : p->config.clusters) {
-            ClusterState cl;
-            cl.config = &cc;
-            cl.is_ip = is_ip_address(cc.address.host);
-            if (cl.is_ip) {
-                const auto ip = asio::ip::make_address(cc.address.host);
-                cl.endpoints.push_back(std::make_shared<EndpointState>(
-                    ctx, tcp::endpoint(ip, cc.address.port), p->config.health_check));
-                cl.resolved = true;
-            }
-            p->clusters.push_back(std::move(cl));
         }
         return p;
     }

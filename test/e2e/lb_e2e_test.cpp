@@ -169,6 +169,29 @@ const std::string kFastChecks =
     "healthCheck:\n  path: /health\n  interval: 100ms\n  timeout: 80ms\n  rise: 2\n  fall: 2\n"
     "  jitter: 0%\n";
 
+// GET / on an open keep-alive connection (5 s at most); status 0 when it failed (why in
+// `error` when given).
+http::response<http::string_body> get_on(beast::tcp_stream& s,
+                                         beast::flat_buffer& b,
+                                         boost::system::error_code* error = nullptr) {
+    http::request<http::string_body> req{http::verb::get, "/", 11};
+    req.set(http::field::host, "x");
+    boost::system::error_code ec;
+    s.expires_after(5s);
+    http::write(s, req, ec);
+    http::response<http::string_body> res;
+    if (!ec) {
+        http::read(s, b, res, ec);
+    }
+    if (ec) {
+        res.result(0);
+    }
+    if (error != nullptr) {
+        *error = ec;
+    }
+    return res;
+}
+
 // Persistent keep-alive connections sending GET / in a loop, counting answers per upstream
 // and every failure (a non-200 or an I/O error on the client side).
 class Load {
@@ -214,14 +237,7 @@ private:
             ++connects_;
             beast::flat_buffer buffer;
             while (!stop_) {
-                http::request<http::empty_body> req{http::verb::get, "/", 11};
-                req.set(http::field::host, "api.example.com");
-                stream.expires_after(5s);
-                http::write(stream, req, ec);
-                http::response<http::string_body> res;
-                if (!ec) {
-                    http::read(stream, buffer, res, ec);
-                }
+                const auto res = get_on(stream, buffer, &ec);
                 if (ec) {
                     note("io: " + ec.message());
                     break;
@@ -335,23 +351,6 @@ TEST(Balancer, ForwardingAndHopByHopHeaders) {
     EXPECT_EQ(r.headers.at("x-echo-hop"), "-");
     EXPECT_EQ(r.headers.at("x-echo-custom"), "kept");
     EXPECT_EQ(r.headers.at("x-echo-connection"), "-");
-}
-
-// GET / on an open keep-alive connection (5 s at most); status 0 when it failed.
-http::response<http::string_body> get_on(beast::tcp_stream& s, beast::flat_buffer& b) {
-    http::request<http::string_body> req{http::verb::get, "/", 11};
-    req.set(http::field::host, "x");
-    boost::system::error_code ec;
-    s.expires_after(5s);
-    http::write(s, req, ec);
-    http::response<http::string_body> res;
-    if (!ec) {
-        http::read(s, b, res, ec);
-    }
-    if (ec) {
-        res.result(0);
-    }
-    return res;
 }
 
 TEST(Balancer, KeepAliveConnectionsSurviveIdlePeriods) {
