@@ -1097,12 +1097,13 @@ std::optional<std::vector<YAML::Node>> parse_yaml(const fs::path& file, Diagnost
     }
 }
 
-
 // ------------------------------------------------------------------------------ HA inputs
 
 // A value in the fleet file's `ha:` / `databases:` sections: a literal string, {env: VAR} or
 // {file: PATH} (the whole file, without its trailing newline).
-std::optional<std::string> read_value(Reader& r, const YAML::Node& node, const std::string& where,
+std::optional<std::string> read_value(Reader& r,
+                                      const YAML::Node& node,
+                                      const std::string& where,
                                       const fs::path& base) {
     if (node.IsScalar()) {
         return node.Scalar();
@@ -1146,7 +1147,10 @@ std::optional<std::string> read_value(Reader& r, const YAML::Node& node, const s
 
 // secret name -> key -> value, as in `databases:` and `ha.mirroredSecrets:`.
 std::map<std::string, std::map<std::string, std::string>> read_secret_values(
-    Reader& r, const YAML::Node& node, const std::string& where, const fs::path& base,
+    Reader& r,
+    const YAML::Node& node,
+    const std::string& where,
+    const fs::path& base,
     const std::set<std::string>& allowed_secrets) {
     std::map<std::string, std::map<std::string, std::string>> out;
     if (!r.is_map(node, where)) {
@@ -1177,7 +1181,8 @@ std::map<std::string, std::map<std::string, std::string>> read_secret_values(
 }
 
 // Records the line of every node under `node` by JSON pointer.
-void record_lines(const YAML::Node& node, const std::string& pointer,
+void record_lines(const YAML::Node& node,
+                  const std::string& pointer,
                   std::map<std::string, int>& lines) {
     lines[pointer] = node.Mark().line + 1;
     if (node.IsMap()) {
@@ -1185,8 +1190,9 @@ void record_lines(const YAML::Node& node, const std::string& pointer,
             std::string key = it->first.IsScalar() ? it->first.Scalar() : "?";
             std::string escaped;
             for (const char ch : key) {
-                escaped += ch == '~' ? std::string("~0") : ch == '/' ? std::string("~1")
-                                                                     : std::string(1, ch);
+                escaped += ch == '~'   ? std::string("~0")
+                           : ch == '/' ? std::string("~1")
+                                       : std::string(1, ch);
             }
             lines[pointer + "/" + escaped] = it->first.Mark().line + 1;
             record_lines(it->second, pointer + "/" + escaped, lines);
@@ -1198,8 +1204,12 @@ void record_lines(const YAML::Node& node, const std::string& pointer,
     }
 }
 
-void read_apimanager_document(Reader& r, const YAML::Node& doc, const fs::path& base,
-                              ApiManagerDoc& out, bool& found, Pending& secrets) {
+void read_apimanager_document(Reader& r,
+                              const YAML::Node& doc,
+                              const fs::path& base,
+                              ApiManagerDoc& out,
+                              bool& found,
+                              Pending& secrets) {
     if (!doc.IsDefined() || doc.IsNull()) {
         return;
     }
@@ -1257,12 +1267,15 @@ void read_apimanager_document(Reader& r, const YAML::Node& doc, const fs::path& 
         return;
     }
     r.notice(doc, "kind",
-             "ignored: " + api + "/" + kind + " (an APIManager directory is read for the APIManager "
-                                              "and v1 Secrets)");
+             "ignored: " + api + "/" + kind +
+                 " (an APIManager directory is read for the APIManager "
+                 "and v1 Secrets)");
 }
 
-std::optional<ApiManagerDoc> read_apimanager(Reader& fleet_reader, const YAML::Node& node,
-                                             const std::string& where, const fs::path& base,
+std::optional<ApiManagerDoc> read_apimanager(Reader& fleet_reader,
+                                             const YAML::Node& node,
+                                             const std::string& where,
+                                             const fs::path& base,
                                              Diagnostics& diags) {
     if (!node.IsScalar() || node.Scalar().empty()) {
         fleet_reader.error(node, where, "must be the path of a YAML file or a directory of them");
@@ -1317,8 +1330,8 @@ std::optional<ApiManagerDoc> read_apimanager(Reader& fleet_reader, const YAML::N
         secret.source = raw.source;
         secret.values = raw.values;
         for (const auto& [key, problem] : raw.problems) {
-            diags.push_back({Diagnostic::Severity::kError, raw.source, "Secret " + name + "." + key,
-                             problem});
+            diags.push_back(
+                {Diagnostic::Severity::kError, raw.source, "Secret " + name + "." + key, problem});
         }
         out.secrets.emplace(name, std::move(secret));
     }
@@ -1338,8 +1351,12 @@ const std::set<std::string>& mirrored_secret_names() {
     return names;
 }
 
-void read_instance_ha(Reader& r, const YAML::Node& node, const std::string& where,
-                      const fs::path& base, Instance& instance, Diagnostics& diags) {
+void read_instance_ha(Reader& r,
+                      const YAML::Node& node,
+                      const std::string& where,
+                      const fs::path& base,
+                      Instance& instance,
+                      Diagnostics& diags) {
     instance.ha.source = r.at(node);
     if (const YAML::Node am = r.child(node, "apimanager"); am.IsDefined() && !am.IsNull()) {
         instance.ha.apimanager = read_apimanager(r, am, where + ".apimanager", base, diags);
@@ -1488,8 +1505,12 @@ void read_token(Reader& r,
     instance.token = Secret(token);
 }
 
-void read_instances(Reader& r, const YAML::Node& root, const fs::path& base, Fleet& fleet,
-                    const LoadOptions& options, Diagnostics& diags) {
+void read_instances(Reader& r,
+                    const YAML::Node& root,
+                    const fs::path& base,
+                    Fleet& fleet,
+                    const LoadOptions& options,
+                    Diagnostics& diags) {
     const YAML::Node instances = r.child(root, "instances");
     if (!instances.IsSequence() || instances.size() == 0) {
         r.error(instances.IsDefined() ? instances : root, "instances",
@@ -1971,8 +1992,7 @@ std::expected<Fleet, Diagnostics> load_fleet(const std::filesystem::path& file,
     }
     std::map<std::string, Source> seen;
     Pending pending;
-    const bool read_resources =
-        options.require_resources || r.child(root, "resources").IsDefined();
+    const bool read_resources = options.require_resources || r.child(root, "resources").IsDefined();
     for (const auto& resource :
          read_resources ? resource_files(r, root, base) : std::vector<fs::path>{}) {
         auto resource_docs = parse_yaml(resource, diags);

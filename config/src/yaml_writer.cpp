@@ -13,9 +13,10 @@ bool needs_quotes(const std::string& s) {
     if (s.empty()) {
         return true;
     }
-    static const char* kReserved[] = {"true", "false", "yes", "no", "on", "off", "null", "~",
-                                      "True", "False", "Yes", "No", "On", "Off", "Null", "NULL",
-                                      "TRUE", "FALSE", "YES", "NO", "ON", "OFF", "y", "n", "Y", "N"};
+    static const char* kReserved[] = {"true", "false", "yes",   "no",    "on",  "off", "null",
+                                      "~",    "True",  "False", "Yes",   "No",  "On",  "Off",
+                                      "Null", "NULL",  "TRUE",  "FALSE", "YES", "NO",  "ON",
+                                      "OFF",  "y",     "n",     "Y",     "N"};
     for (const char* r : kReserved) {
         if (s == r) {
             return true;
@@ -88,8 +89,8 @@ std::optional<std::map<std::string, std::map<std::string, std::string>>> load_se
             continue;
         }
         const std::string name = doc["metadata"] && doc["metadata"]["name"]
-                                      ? doc["metadata"]["name"].as<std::string>("")
-                                      : "";
+                                     ? doc["metadata"]["name"].as<std::string>("")
+                                     : "";
         if (name.empty()) {
             diagnostics.push_back({Diagnostic::Severity::kError,
                                    {file.string(), doc.Mark().line + 1},

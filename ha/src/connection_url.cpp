@@ -197,7 +197,8 @@ std::optional<DatabaseUrl> parse_database_url(const std::string& text, std::stri
     } else if (out.scheme == "oracle-enhanced") {
         out.port = port.value_or(1521);
     } else {
-        error = "has scheme " + out.scheme + "://: use mysql2://, postgresql:// or oracle-enhanced://";
+        error =
+            "has scheme " + out.scheme + "://: use mysql2://, postgresql:// or oracle-enhanced://";
         return std::nullopt;
     }
     return out;

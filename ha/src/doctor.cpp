@@ -49,12 +49,13 @@ const Json* at(const Json& root, const std::string& pointer) {
     return &root.at(p);
 }
 
-bool truthy(const Json* j) { return j != nullptr && j->is_boolean() && j->get<bool>(); }
+bool truthy(const Json* j) {
+    return j != nullptr && j->is_boolean() && j->get<bool>();
+}
 
 std::string value_or(const Json* j, const std::string& fallback) {
     return j != nullptr && j->is_string() ? j->get<std::string>() : fallback;
 }
-
 
 // ---- the operator's spec paths (unknown-field rule) ---------------------------------------
 
@@ -141,13 +142,16 @@ std::string versions_of(const SpecPath& p) {
     if (first < 0) {
         return "no version";
     }
-    return "2." + std::to_string(first + 9) + (last != first ? "-2." + std::to_string(last + 9) : "");
+    return "2." + std::to_string(first + 9) +
+           (last != first ? "-2." + std::to_string(last + 9) : "");
 }
 
 class InstanceChecker {
 public:
-    InstanceChecker(const config::Fleet& fleet, const config::Instance& instance,
-                    const config::ApiManagerDoc& am, std::vector<Finding>& out)
+    InstanceChecker(const config::Fleet& fleet,
+                    const config::Instance& instance,
+                    const config::ApiManagerDoc& am,
+                    std::vector<Finding>& out)
         : fleet_(fleet), instance_(instance), am_(am), out_(out) {
         const auto annotated = am.annotations.find("apps.3scale.net/apimanager-threescale-version");
         version_ = annotated != am.annotations.end() ? annotated->second : fleet.ha.version;
@@ -189,8 +193,13 @@ public:
     int minor() const { return minor_; }
 
 private:
-    void add(Severity s, std::string rule, std::string object, std::string field,
-             std::string message, std::string fix, config::Source source) {
+    void add(Severity s,
+             std::string rule,
+             std::string object,
+             std::string field,
+             std::string message,
+             std::string fix,
+             config::Source source) {
         out_.push_back({s, std::move(rule), instance_.name, std::move(object), std::move(field),
                         std::move(message), std::move(fix), std::move(source)});
     }
@@ -222,11 +231,10 @@ private:
         const bool hpa = minor_ >= 15 && c.hpa_capable && truthy(at(am_.spec, base + "/hpa"));
         const std::string field = dotted(base) + ".replicas";
         const int wanted = wanted_replicas();
-        const std::string why =
-            instance_.ha.zones > 1
-                ? "at least 2, and at least one per availability zone (" +
-                      std::to_string(instance_.ha.zones) + ")"
-                : "at least 2";
+        const std::string why = instance_.ha.zones > 1
+                                    ? "at least 2, and at least one per availability zone (" +
+                                          std::to_string(instance_.ha.zones) + ")"
+                                    : "at least 2";
         if (hpa) {
             add(Severity::kWarning, "replicas", object_, dotted(base) + ".hpa",
                 c.deployment + std::string(" is scaled by an HPA whose minReplicas is 1 (the "
@@ -238,16 +246,17 @@ private:
                 add(Severity::kWarning, "replicas", object_, field,
                     "replicas is set together with hpa: true; the operator and the HPA fight "
                     "over the replica count",
-                    "remove replicas (the HPA decides) or set hpa: false", where(base + "/replicas"));
+                    "remove replicas (the HPA decides) or set hpa: false",
+                    where(base + "/replicas"));
             }
             return;
         }
         if (replicas == nullptr) {
             add(Severity::kError, "replicas", object_, field,
-                std::string(c.deployment) + " has no replicas: the operator runs 1 pod, so one "
-                                            "node failure takes it down",
-                "set " + field + ": " + std::to_string(wanted) + " (" + why + ")",
-                where(base));
+                std::string(c.deployment) +
+                    " has no replicas: the operator runs 1 pod, so one "
+                    "node failure takes it down",
+                "set " + field + ": " + std::to_string(wanted) + " (" + why + ")", where(base));
             return;
         }
         if (!replicas->is_number_integer()) {
@@ -287,8 +296,9 @@ private:
                 auto it = labels.find(k);
                 if (it == labels.end() || !v.is_string() || it->second != v.get<std::string>()) {
                     if (k == "deploymentConfig" && minor_ >= 15) {
-                        why = "selects on deploymentConfig, a label pods lose in 3scale 2.15 "
-                              "(DeploymentConfig -> Deployment): it matches no pod";
+                        why =
+                            "selects on deploymentConfig, a label pods lose in 3scale 2.15 "
+                            "(DeploymentConfig -> Deployment): it matches no pod";
                     } else if (k == "deployment" && minor_ < 15) {
                         why = "selects on deployment, a label pods only carry from 3scale 2.15";
                     } else {
@@ -394,9 +404,9 @@ private:
                 tsc != nullptr && tsc->is_array()) {
                 for (const auto& t : *tsc) {
                     const bool hard =
-                        value_or(t.contains("whenUnsatisfiable") ? &t["whenUnsatisfiable"]
-                                                                 : nullptr,
-                                 "DoNotSchedule") == "DoNotSchedule";
+                        value_or(
+                            t.contains("whenUnsatisfiable") ? &t["whenUnsatisfiable"] : nullptr,
+                            "DoNotSchedule") == "DoNotSchedule";
                     consider(t, hard);
                 }
             }
@@ -417,8 +427,9 @@ private:
         if (!host.preferred && !host.required) {
             add(Severity::kError, "anti-affinity", object_, field,
                 std::string(c.deployment) + " has no pod anti-affinity on kubernetes.io/hostname" +
-                    (host.mismatch.empty() ? "" : " that selects its own pods (the term " +
-                                                      host.mismatch + ")") +
+                    (host.mismatch.empty()
+                         ? ""
+                         : " that selects its own pods (the term " + host.mismatch + ")") +
                     ": all its replicas may land on one node",
                 "add " + term("kubernetes.io/hostname", 100), where(base));
         } else if (host.required) {
@@ -451,8 +462,9 @@ private:
                     where(base + "/affinity"));
             } else if (zone.required) {
                 add(Severity::kWarning, "anti-affinity", object_, field,
-                    std::string(c.deployment) + " requires one pod per zone: while a zone is "
-                                                "down its pod cannot be rescheduled elsewhere",
+                    std::string(c.deployment) +
+                        " requires one pod per zone: while a zone is "
+                        "down its pod cannot be rescheduled elsewhere",
                     "prefer preferredDuringSchedulingIgnoredDuringExecution for the zone term",
                     where(base + "/affinity"));
             }
@@ -488,8 +500,8 @@ private:
         }
         const bool ha = truthy(at(am_.spec, "/highAvailability/enabled"));
         e.backend_redis = e.system_redis = e.system_database = ha;
-        e.zync_database =
-            ha && minor_ >= 10 && truthy(at(am_.spec, "/highAvailability/externalZyncDatabaseEnabled"));
+        e.zync_database = ha && minor_ >= 10 &&
+                          truthy(at(am_.spec, "/highAvailability/externalZyncDatabaseEnabled"));
         return e;
     }
 
@@ -551,7 +563,8 @@ private:
     }
 
     // A required key: present and non-empty; returns its value.
-    const std::string* required_key(const std::string& name, const std::string& key,
+    const std::string* required_key(const std::string& name,
+                                    const std::string& key,
                                     const std::string& purpose) {
         const auto* s = secret(name);
         if (s == nullptr) {
@@ -576,8 +589,10 @@ private:
         return it == s->values.end() || it->second.empty() ? nullptr : &it->second;
     }
 
-    std::optional<RedisUrl> redis(const std::string& name, const std::string& url_key,
-                                  const std::string& sentinel_prefix, bool& sentinel) {
+    std::optional<RedisUrl> redis(const std::string& name,
+                                  const std::string& url_key,
+                                  const std::string& sentinel_prefix,
+                                  bool& sentinel) {
         const auto* s = secret(name);
         const std::string* url = required_key(name, url_key, "the Redis address");
         sentinel = false;
@@ -632,8 +647,8 @@ private:
         if (const std::string* role = optional_key(name, sentinel_prefix + "SENTINEL_ROLE")) {
             if (*role != "master" && *role != "slave") {
                 add(Severity::kError, "redis-url", "Secret " + name,
-                    sentinel_prefix + "SENTINEL_ROLE",
-                    "must be master or slave (or empty)", "set it to master", s->source);
+                    sentinel_prefix + "SENTINEL_ROLE", "must be master or slave (or empty)",
+                    "set it to master", s->source);
             }
         }
         if (minor_ >= 16) {
@@ -664,8 +679,7 @@ private:
                     std::string("missing: the ") + name +
                         " database is external, so the operator needs this Secret (without it "
                         "nothing is deployed)",
-                    std::string("create Secret ") + name + " next to the APIManager",
-                    am_.source);
+                    std::string("create Secret ") + name + " next to the APIManager", am_.source);
                 return false;
             }
             return true;
@@ -677,7 +691,8 @@ private:
         bool queues_sentinel = false;
         bool system_sentinel = false;
         if (need(e.backend_redis, "backend-redis")) {
-            storage = redis("backend-redis", "REDIS_STORAGE_URL", "REDIS_STORAGE_", storage_sentinel);
+            storage =
+                redis("backend-redis", "REDIS_STORAGE_URL", "REDIS_STORAGE_", storage_sentinel);
             queues = redis("backend-redis", "REDIS_QUEUES_URL", "REDIS_QUEUES_", queues_sentinel);
             if (storage && queues &&
                 storage->identity(storage_sentinel) == queues->identity(queues_sentinel)) {
@@ -726,8 +741,8 @@ private:
                   std::tuple{queues, queues_sentinel, "REDIS_QUEUES_URL"}}) {
                 if (u && server(*u, sentinel) == server(*system, system_sentinel)) {
                     add(Severity::kError, "redis-url", "Secret system-redis", "URL",
-                        std::string("system Redis is the same server as backend's ") + key +
-                            " (" + server(*system, system_sentinel) +
+                        std::string("system Redis is the same server as backend's ") + key + " (" +
+                            server(*system, system_sentinel) +
                             "): 3scale requires separate Redis instances for backend and system",
                         "point system-redis URL at its own Redis", secret("system-redis")->source);
                     break;
@@ -769,7 +784,6 @@ private:
             }
         }
     }
-
 
     // Keys the operator of this version does not know are stored and ignored (directly under
     // spec) or pruned (deeper) without an error: a typo silently turns a setting off.
@@ -821,7 +835,8 @@ private:
             }
             if (child.is_array() && it->second.type.starts_with("[]")) {
                 for (std::size_t i = 0; i < child.size(); ++i) {
-                    check_fields(child[i], child_path + "[]", child_pointer + "/" + std::to_string(i));
+                    check_fields(child[i], child_path + "[]",
+                                 child_pointer + "/" + std::to_string(i));
                 }
             } else {
                 check_fields(child, child_path, child_pointer);
@@ -834,8 +849,9 @@ private:
         if (const std::string* seeded = optional_key("system-seed", "TENANT_NAME");
             seeded != nullptr && *seeded != tenant) {
             add(Severity::kWarning, "tenant-name", "Secret system-seed", "TENANT_NAME",
-                "differs from spec.tenantName (" + tenant + "): hostnames derived from one "
-                                                            "will not match the other",
+                "differs from spec.tenantName (" + tenant +
+                    "): hostnames derived from one "
+                    "will not match the other",
                 "make them equal", secret("system-seed")->source);
         }
     }
@@ -864,7 +880,8 @@ std::string list_names(const std::vector<std::string>& names) {
     return out;
 }
 
-void check_wildcard_domains(const config::Fleet& fleet, const std::vector<Checked>& checked,
+void check_wildcard_domains(const config::Fleet& fleet,
+                            const std::vector<Checked>& checked,
                             std::vector<Finding>& out) {
     std::map<std::string, std::vector<std::string>> by_domain;
     for (const auto& c : checked) {
@@ -874,8 +891,11 @@ void check_wildcard_domains(const config::Fleet& fleet, const std::vector<Checke
         }
         if (w != nullptr && w->is_string() && !fleet.ha.wildcard_domain.empty() &&
             w->get<std::string>() != fleet.ha.wildcard_domain) {
-            out.push_back({Severity::kError, "wildcard-domain", c.instance->name,
-                           "APIManager " + c.am->name, "spec.wildcardDomain",
+            out.push_back({Severity::kError,
+                           "wildcard-domain",
+                           c.instance->name,
+                           "APIManager " + c.am->name,
+                           "spec.wildcardDomain",
                            "is " + w->get<std::string>() + ", the fleet's ha.wildcardDomain is " +
                                fleet.ha.wildcard_domain,
                            "use the same wildcardDomain everywhere",
@@ -887,8 +907,7 @@ void check_wildcard_domains(const config::Fleet& fleet, const std::vector<Checke
         for (const auto& [domain, names] : by_domain) {
             detail += (detail.empty() ? "" : "; ") + domain + " on " + list_names(names);
         }
-        out.push_back({Severity::kError, "wildcard-domain", "", "APIManager",
-                       "spec.wildcardDomain",
+        out.push_back({Severity::kError, "wildcard-domain", "", "APIManager", "spec.wildcardDomain",
                        "differs between instances (" + detail +
                            "): every cluster must serve the same wildcard domain (tenant routes "
                            "and the balancer's Host header)",
@@ -955,12 +974,12 @@ void check_mirrored(const std::vector<Checked>& checked, std::vector<Finding>& o
                 for (std::size_t i = 0; i < parts.size(); ++i) {
                     detail += (i == 0 ? "" : " / ") + parts[i];
                 }
-                out.push_back({Severity::kError, "mirrored-secrets", "",
-                               std::string("Secret ") + name, key,
-                               "differs between instances (same value within each group: " +
-                                   detail + "); it must be identical everywhere",
-                               "set one value on every instance (values are not shown)",
-                               have.front().second->source});
+                out.push_back(
+                    {Severity::kError, "mirrored-secrets", "", std::string("Secret ") + name, key,
+                     "differs between instances (same value within each group: " + detail +
+                         "); it must be identical everywhere",
+                     "set one value on every instance (values are not shown)",
+                     have.front().second->source});
             }
         }
     }
@@ -1002,8 +1021,8 @@ std::map<std::string, std::string> database_identities(const config::ApiManagerD
     redis_id("backend-redis", "REDIS_STORAGE_URL", "REDIS_STORAGE_SENTINEL_HOSTS");
     redis_id("backend-redis", "REDIS_QUEUES_URL", "REDIS_QUEUES_SENTINEL_HOSTS");
     redis_id("system-redis", "URL", "SENTINEL_HOSTS");
-    for (const auto& [secret, key] : {std::pair{"system-database", "URL"},
-                                      std::pair{"zync", "DATABASE_URL"}}) {
+    for (const auto& [secret, key] :
+         {std::pair{"system-database", "URL"}, std::pair{"zync", "DATABASE_URL"}}) {
         if (const std::string* url = value(secret, key)) {
             std::string error;
             if (auto d = parse_database_url(*url, error)) {
@@ -1014,7 +1033,8 @@ std::map<std::string, std::string> database_identities(const config::ApiManagerD
     return out;
 }
 
-void check_independence(const config::Fleet& fleet, const std::vector<Checked>& checked,
+void check_independence(const config::Fleet& fleet,
+                        const std::vector<Checked>& checked,
                         std::vector<Finding>& out) {
     if (checked.size() < 2) {
         return;
@@ -1046,7 +1066,8 @@ void check_independence(const config::Fleet& fleet, const std::vector<Checked>& 
         } else if (ids.size() > 1) {
             out.push_back({Severity::kError, "shared-databases", "", "Secret " + secret, field,
                            "active-passive instances must share their databases, but they point "
-                           "at " + std::to_string(ids.size()) + " different ones",
+                           "at " +
+                               std::to_string(ids.size()) + " different ones",
                            "use the same connection Secret on the active and the standby",
                            fleet.ha.source});
         }

@@ -89,8 +89,9 @@ std::string format_text(const DoctorReport& r) {
         out << title << ": " << plural(errors, "error") << ", " << plural(warnings, "warning")
             << "\n";
         for (const auto* f : list) {
-            out << "  " << severity_name(f->severity) << std::string(8 - std::string(severity_name(f->severity)).size(), ' ')
-                << f->rule << "  " << f->object << (f->field.empty() ? "" : " " + f->field);
+            out << "  " << severity_name(f->severity)
+                << std::string(8 - std::string(severity_name(f->severity)).size(), ' ') << f->rule
+                << "  " << f->object << (f->field.empty() ? "" : " " + f->field);
             if (const auto w = where(*f); !w.empty()) {
                 out << "  (" << w << ")";
             }
@@ -163,9 +164,8 @@ std::string format_markdown(const DoctorReport& r) {
     for (const auto& f : r.findings) {
         out << "| " << severity_name(f.severity) << " | "
             << (f.instance.empty() ? "(all)" : f.instance) << " | " << f.rule << " | "
-            << md_escape(f.object) << " | `" << md_escape(f.field) << "` | "
-            << md_escape(f.message) << " | " << md_escape(f.fix) << " | " << md_escape(where(f))
-            << " |\n";
+            << md_escape(f.object) << " | `" << md_escape(f.field) << "` | " << md_escape(f.message)
+            << " | " << md_escape(f.fix) << " | " << md_escape(where(f)) << " |\n";
     }
     return out.str();
 }

@@ -5,14 +5,13 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <stdexcept>
 #include <set>
+#include <stdexcept>
 
 #include <fcntl.h>
+#include <openssl/rand.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <openssl/rand.h>
 
 #include "config/yaml_writer.hpp"
 #include "ha/components.hpp"
@@ -94,7 +93,8 @@ Json apimanager(const config::Fleet& fleet, const config::Instance& instance) {
             {"spec", spec}};
 }
 
-Json secret_doc(const std::string& name, const std::string& ns,
+Json secret_doc(const std::string& name,
+                const std::string& ns,
                 const std::map<std::string, std::string>& values) {
     Json data = Json::object();
     for (const auto& [k, v] : values) {
@@ -109,7 +109,8 @@ Json secret_doc(const std::string& name, const std::string& ns,
 
 // Defaults and random keys of the mirrored secrets (APIMANAGER_NOTES 5.2/5.3), with longer
 // random values than the operator's 8-16 characters.
-SecretValues mirrored_values(const config::Fleet& fleet, const SecretValues& previous,
+SecretValues mirrored_values(const config::Fleet& fleet,
+                             const SecretValues& previous,
                              const RandomString& random) {
     struct Key {
         const char* secret;
@@ -175,24 +176,33 @@ std::string failover_checklist(const config::Fleet& fleet) {
            "The standby shares the active's databases and runs with 0 replicas "
            "(<standby>/patches/standby.yaml). In order:\n\n"
            "1. Make sure the failed active no longer writes: if its cluster is reachable, park "
-           "it with the same patch the standby uses:\n   `oc patch apimanager apimanager -n " + ns +
-           " --type merge --patch-file " + standby + "/patches/standby.yaml` (on the active's "
+           "it with the same patch the standby uses:\n   `oc patch apimanager apimanager -n " +
+           ns + " --type merge --patch-file " + standby +
+           "/patches/standby.yaml` (on the active's "
            "cluster). Two clusters running sidekiq and zync-que against the same databases "
            "consume each other's jobs.\n"
            "2. Check the shared databases are reachable from the standby cluster "
            "(tandem doctor passes; the connection Secrets are the active's).\n"
-           "3. On the standby cluster apply the full CR: `oc apply -f " + standby +
+           "3. On the standby cluster apply the full CR: `oc apply -f " +
+           standby +
            "/apimanager.yaml` (it carries the HA replicas; the standby patch is undone).\n"
-           "4. Wait until it is available: `oc wait --for=condition=Available apimanager/apimanager "
-           "-n " + ns + " --timeout=20m`.\n"
+           "4. Wait until it is available: `oc wait --for=condition=Available "
+           "apimanager/apimanager "
+           "-n " +
+           ns +
+           " --timeout=20m`.\n"
            "5. Recreate the routes on this cluster (zync created them on the old active only): "
-           "`oc exec -n " + ns + " " + workload +
+           "`oc exec -n " +
+           ns + " " + workload +
            " -c system-master -- bundle exec rake zync:resync:domains`.\n"
            "6. Move the traffic: with tandem-lb, list the standby as a `backup: true` cluster and "
            "it takes over as soon as the active fails its health checks; otherwise point DNS "
-           "(the wildcard " + fleet.ha.wildcard_domain + ") at the standby's router.\n"
+           "(the wildcard " +
+           fleet.ha.wildcard_domain +
+           ") at the standby's router.\n"
            "7. Verify: tandem-lb's /status shows the standby healthy, `tandem drift --instance " +
-           standby + "` is clean, a test call through the gateway succeeds.\n"
+           standby +
+           "` is clean, a test call through the gateway succeeds.\n"
            "8. When the old active is repaired, make it the new standby: apply its CR, then its "
            "standby patch, and swap the roles in the fleet file.\n";
 }
@@ -270,7 +280,8 @@ std::expected<std::vector<RenderedFile>, config::Diagnostics> render(const confi
         "# Mirrored secrets, identical on every instance. Generated values are kept here so the\n"
         "# next render reuses them: keep this file secret (mode 0600; a vault, not git).\n";
     for (const auto& [name, values] : mirrored) {
-        mirrored_yaml += "---\n" + config::to_yaml(secret_doc(name, fleet.ha.namespace_name, values));
+        mirrored_yaml +=
+            "---\n" + config::to_yaml(secret_doc(name, fleet.ha.namespace_name, values));
     }
     files.push_back({kMirroredSecretsFile, mirrored_yaml, true});
 
@@ -326,8 +337,8 @@ std::string write_rendered(const std::filesystem::path& out,
             return "cannot create " + path.parent_path().string() + ": " + ec.message();
         }
         const auto tmp = path.string() + ".tmp";
-        const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                              f.secret ? 0600 : 0644);
+        const int fd =
+            ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, f.secret ? 0600 : 0644);
         if (fd < 0) {
             return "cannot write " + tmp + ": " + std::strerror(errno);
         }

@@ -123,7 +123,9 @@ public:
         return std::make_pair(node.Scalar(), node);
     }
 
-    void text(const YAML::Node& map, const std::string& key, const std::string& path,
+    void text(const YAML::Node& map,
+              const std::string& key,
+              const std::string& path,
               std::string& out) {
         if (auto s = scalar(map, key, path)) {
             if (s->first.empty()) {
@@ -135,8 +137,12 @@ public:
     }
 
     template <class T>
-    void number(const YAML::Node& map, const std::string& key, const std::string& path,
-                std::uint64_t low, std::uint64_t high, T& out) {
+    void number(const YAML::Node& map,
+                const std::string& key,
+                const std::string& path,
+                std::uint64_t low,
+                std::uint64_t high,
+                T& out) {
         if (auto s = scalar(map, key, path)) {
             const auto v = parse_unsigned(s->first);
             if (!v || *v < low || *v > high) {
@@ -161,8 +167,11 @@ public:
         }
     }
 
-    void duration(const YAML::Node& map, const std::string& key, const std::string& path,
-                  Millis& out, Millis low = Millis(1)) {
+    void duration(const YAML::Node& map,
+                  const std::string& key,
+                  const std::string& path,
+                  Millis& out,
+                  Millis low = Millis(1)) {
         if (auto s = scalar(map, key, path)) {
             const auto d = parse_duration(s->first);
             if (!d || *d < low || *d > std::chrono::hours(24)) {
@@ -177,22 +186,29 @@ public:
     }
 
     template <class T>
-    void size(const YAML::Node& map, const std::string& key, const std::string& path,
-              std::uint64_t low, std::uint64_t high, T& out) {
+    void size(const YAML::Node& map,
+              const std::string& key,
+              const std::string& path,
+              std::uint64_t low,
+              std::uint64_t high,
+              T& out) {
         if (auto s = scalar(map, key, path)) {
             const auto v = parse_size(s->first);
             if (!v || *v < low || *v > high) {
                 error(s->second, join(path, key),
-                      "must be a size such as 16KiB or 1MiB, from " + std::to_string(low) +
-                          " to " + std::to_string(high) + " bytes (got '" + s->first + "')");
+                      "must be a size such as 16KiB or 1MiB, from " + std::to_string(low) + " to " +
+                          std::to_string(high) + " bytes (got '" + s->first + "')");
             } else {
                 out = static_cast<T>(*v);
             }
         }
     }
 
-    void address(const YAML::Node& map, const std::string& key, const std::string& path,
-                 bool must_be_ip, HostPort& out) {
+    void address(const YAML::Node& map,
+                 const std::string& key,
+                 const std::string& path,
+                 bool must_be_ip,
+                 HostPort& out) {
         if (auto s = scalar(map, key, path)) {
             auto hp = parse_host_port(s->first);
             boost::system::error_code ec;
@@ -201,9 +217,9 @@ public:
             }
             if (!hp || ec) {
                 error(s->second, join(path, key),
-                      std::string("must be ") + (must_be_ip ? "IP:port" : "host:port") +
-                          ", e.g. " + (must_be_ip ? "127.0.0.1:9901 or [::1]:9901" :
-                                                    "router.east.example.com:80 or 10.0.2.15:80") +
+                      std::string("must be ") + (must_be_ip ? "IP:port" : "host:port") + ", e.g. " +
+                          (must_be_ip ? "127.0.0.1:9901 or [::1]:9901"
+                                      : "router.east.example.com:80 or 10.0.2.15:80") +
                           " (got '" + s->first + "')");
             } else {
                 out = *hp;
@@ -225,7 +241,9 @@ bool valid_cluster_name(const std::string& name) {
 
 // A file named at `key`, relative to the configuration file's directory; an error with its line
 // when it cannot be read. `what` says what the file should be.
-std::optional<std::string> readable_file(Reader& r, const YAML::Node& map, const std::string& key,
+std::optional<std::string> readable_file(Reader& r,
+                                         const YAML::Node& map,
+                                         const std::string& key,
                                          const std::string& path,
                                          const std::filesystem::path& base_dir,
                                          const std::string& what) {
@@ -248,7 +266,9 @@ std::optional<std::string> readable_file(Reader& r, const YAML::Node& map, const
 }
 
 // https: {listen, certFile, keyFile}: all three required when the section is there.
-void read_https(Reader& r, const YAML::Node& root, const std::filesystem::path& base_dir,
+void read_https(Reader& r,
+                const YAML::Node& root,
+                const std::filesystem::path& base_dir,
                 HttpsConfig& out) {
     const YAML::Node node = root["https"];
     if (!node.IsDefined() || node.IsNull()) {
@@ -275,10 +295,13 @@ void read_https(Reader& r, const YAML::Node& root, const std::filesystem::path& 
     }
 }
 
-// `tls: true`, or a mapping {enabled, serverName, caFile, verify, certFile, keyFile} (present means enabled unless
-// it says enabled: false).
-void read_tls(Reader& r, const YAML::Node& cluster, const std::string& cluster_path,
-              const std::filesystem::path& base_dir, TlsConfig& out) {
+// `tls: true`, or a mapping {enabled, serverName, caFile, verify, certFile, keyFile} (present means
+// enabled unless it says enabled: false).
+void read_tls(Reader& r,
+              const YAML::Node& cluster,
+              const std::string& cluster_path,
+              const std::filesystem::path& base_dir,
+              TlsConfig& out) {
     const YAML::Node node = cluster["tls"];
     const std::string path = cluster_path + ".tls";
     if (!node.IsDefined() || node.IsNull()) {
@@ -329,7 +352,9 @@ void read_tls(Reader& r, const YAML::Node& cluster, const std::string& cluster_p
     }
 }
 
-void read_clusters(Reader& r, const YAML::Node& root, LbConfig& out,
+void read_clusters(Reader& r,
+                   const YAML::Node& root,
+                   LbConfig& out,
                    const std::filesystem::path& base_dir) {
     const YAML::Node list = root["clusters"];
     if (!list.IsDefined() || list.IsNull()) {
@@ -367,9 +392,8 @@ void read_clusters(Reader& r, const YAML::Node& root, LbConfig& out,
         read_tls(r, node, path, base_dir, c.tls);
         out.clusters.push_back(std::move(c));
     }
-    if (!out.clusters.empty() &&
-        std::all_of(out.clusters.begin(), out.clusters.end(),
-                    [](const ClusterConfig& c) { return c.backup; })) {
+    if (!out.clusters.empty() && std::all_of(out.clusters.begin(), out.clusters.end(),
+                                             [](const ClusterConfig& c) { return c.backup; })) {
         r.error(list, "clusters", "every cluster is a backup: at least one must be a primary");
     }
 }
@@ -379,8 +403,8 @@ void read_health(Reader& r, const YAML::Node& root, HealthCheckConfig& hc) {
     const std::string path = "healthCheck";
     if (!node.IsDefined() || node.IsNull() ||
         !r.mapping(node, path,
-                   {"enabled", "method", "path", "host", "expectStatus", "interval",
-                    "downInterval", "timeout", "rise", "fall", "jitter"})) {
+                   {"enabled", "method", "path", "host", "expectStatus", "interval", "downInterval",
+                    "timeout", "rise", "fall", "jitter"})) {
         return;
     }
     r.flag(node, "enabled", path, hc.enabled);
@@ -412,12 +436,10 @@ void read_health(Reader& r, const YAML::Node& root, HealthCheckConfig& hc) {
             const std::string s = item.IsScalar() ? item.Scalar() : "";
             const auto dash = s.find('-');
             const auto low = parse_unsigned(s.substr(0, dash));
-            const auto high =
-                dash == std::string::npos ? low : parse_unsigned(s.substr(dash + 1));
+            const auto high = dash == std::string::npos ? low : parse_unsigned(s.substr(dash + 1));
             if (!low || !high || *low < 100 || *high > 599 || *low > *high) {
                 r.error(item, path + ".expectStatus",
-                        "must be statuses or ranges such as 200, 204 or 200-399 (got '" + s +
-                            "')");
+                        "must be statuses or ranges such as 200, 204 or 200-399 (got '" + s + "')");
                 continue;
             }
             hc.expect.push_back({static_cast<unsigned>(*low), static_cast<unsigned>(*high)});
@@ -492,12 +514,11 @@ void read_dns(Reader& r, const YAML::Node& root, DnsConfig& dns) {
 }
 
 void read_rest(Reader& r, const YAML::Node& root, LbConfig& out) {
-    if (const YAML::Node t = root["timeouts"]; t.IsDefined() && !t.IsNull() &&
-                                               r.mapping(t, "timeouts",
-                                                         {"clientHeader", "clientIdle",
-                                                          "clientBody", "upstreamConnect",
-                                                          "upstreamResponse", "drain",
-                                                          "tunnelIdle"})) {
+    if (const YAML::Node t = root["timeouts"];
+        t.IsDefined() && !t.IsNull() &&
+        r.mapping(t, "timeouts",
+                  {"clientHeader", "clientIdle", "clientBody", "upstreamConnect",
+                   "upstreamResponse", "drain", "tunnelIdle"})) {
         auto& to = out.timeouts;
         r.duration(t, "clientHeader", "timeouts", to.client_header);
         r.duration(t, "clientIdle", "timeouts", to.client_idle);
@@ -515,7 +536,8 @@ void read_rest(Reader& r, const YAML::Node& root, LbConfig& out) {
         r.number(l, "maxConnections", "limits", 1, 10000000, out.limits.max_connections);
     }
     if (const YAML::Node p = root["pool"];
-        p.IsDefined() && !p.IsNull() && r.mapping(p, "pool", {"maxIdlePerEndpoint", "idleTimeout"})) {
+        p.IsDefined() && !p.IsNull() &&
+        r.mapping(p, "pool", {"maxIdlePerEndpoint", "idleTimeout"})) {
         r.number(p, "maxIdlePerEndpoint", "pool", 0, 100000, out.pool.max_idle_per_endpoint);
         r.duration(p, "idleTimeout", "pool", out.pool.idle_timeout);
     }
@@ -543,7 +565,6 @@ void read_rest(Reader& r, const YAML::Node& root, LbConfig& out) {
     }
 }
 
-
 void read_keepalived(Reader& r, const YAML::Node& root, KeepalivedConfig& k) {
     const YAML::Node node = root["keepalived"];
     const std::string path = "keepalived";
@@ -564,10 +585,10 @@ void read_keepalived(Reader& r, const YAML::Node& root, KeepalivedConfig& k) {
     r.text(node, "tandemLbPath", path, k.tandem_lb_path);
     r.text(node, "configPath", path, k.config_path);
     for (const auto* p : {&k.tandem_lb_path, &k.config_path}) {
-        if (p->empty() || p->front() != '/' ||
-            p->find_first_of(" \t\"'\\;") != std::string::npos) {
-            r.error(node, path, "tandemLbPath and configPath must be absolute paths without "
-                                "spaces or quotes (keepalived runs the track script by them)");
+        if (p->empty() || p->front() != '/' || p->find_first_of(" \t\"'\\;") != std::string::npos) {
+            r.error(node, path,
+                    "tandemLbPath and configPath must be absolute paths without "
+                    "spaces or quotes (keepalived runs the track script by them)");
         }
     }
     const YAML::Node vips = node["vips"];
@@ -582,7 +603,8 @@ void read_keepalived(Reader& r, const YAML::Node& root, KeepalivedConfig& k) {
             if (!expanded) {
                 r.error(vips[i], path + ".vips[" + std::to_string(i) + "]",
                         "must be an address or a range within the last octet, with an optional "
-                        "prefix: 192.0.2.10/24, 192.0.2.10-12/24 (got '" + text + "')");
+                        "prefix: 192.0.2.10/24, 192.0.2.10-12/24 (got '" +
+                            text + "')");
                 continue;
             }
             k.vips.insert(k.vips.end(), expanded->begin(), expanded->end());
@@ -686,15 +708,18 @@ std::expected<LbConfig, Diagnostics> parse_lb_config(const std::string& text,
     try {
         root = YAML::Load(text);
     } catch (const YAML::Exception& e) {
-        diags.push_back({Diagnostic::Severity::kError, {file, e.mark.line + 1}, "",
+        diags.push_back({Diagnostic::Severity::kError,
+                         {file, e.mark.line + 1},
+                         "",
                          "not valid YAML: " + e.msg});
         return std::unexpected(diags);
     }
     LbConfig out;
     try {
-        if (!r.mapping(root, "",
-                       {"listen", "https", "admin", "threads", "forwardedProto", "clusters", "healthCheck",
-                        "dns", "timeouts", "limits", "pool", "retry", "reload", "keepalived"})) {
+        if (!r.mapping(
+                root, "",
+                {"listen", "https", "admin", "threads", "forwardedProto", "clusters", "healthCheck",
+                 "dns", "timeouts", "limits", "pool", "retry", "reload", "keepalived"})) {
             return std::unexpected(diags);
         }
         r.address(root, "listen", "", true, out.listen);
@@ -746,7 +771,9 @@ std::expected<LbConfig, Diagnostics> parse_lb_config(const std::string& text,
 std::expected<LbConfig, Diagnostics> load_lb_config(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) {
-        return std::unexpected(Diagnostics{{Diagnostic::Severity::kError, {path, 0}, "",
+        return std::unexpected(Diagnostics{{Diagnostic::Severity::kError,
+                                            {path, 0},
+                                            "",
                                             "cannot read the file (does it exist?)"}});
     }
     std::ostringstream text;

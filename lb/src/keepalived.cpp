@@ -65,8 +65,8 @@ std::expected<std::string, std::string> render_keepalived(const LbConfig& config
                                                           const std::string& node) {
     const auto& k = config.keepalived;
     if (!k.present) {
-        return std::unexpected(std::string(
-            "the configuration has no keepalived: section (interface, vips, nodes)"));
+        return std::unexpected(
+            std::string("the configuration has no keepalived: section (interface, vips, nodes)"));
     }
     std::size_t self = k.nodes.size();
     for (std::size_t i = 0; i < k.nodes.size(); ++i) {
@@ -93,7 +93,8 @@ std::expected<std::string, std::string> render_keepalived(const LbConfig& config
            "# "
         << k.vips.size() << " VIPs over " << n
         << " nodes: each VIP has a home node (priority 150) and every other node is a candidate;\n"
-           "# a node whose tandem-lb fails /healthz (no healthy cluster, draining, or down) enters\n"
+           "# a node whose tandem-lb fails /healthz (no healthy cluster, draining, or down) "
+           "enters\n"
            "# FAULT and gives its VIPs up.\n\n"
            "global_defs {\n"
            "    router_id tandem-lb-"

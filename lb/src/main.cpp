@@ -2,16 +2,16 @@
 #include <csignal>
 #include <iostream>
 
+#include <CLI/CLI.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
-#include <CLI/CLI.hpp>
 
 #include "lb/config.hpp"
-#include "tls.hpp"
 #include "lb/server.hpp"
+#include "tls.hpp"
 
 namespace {
 
@@ -107,8 +107,7 @@ int main(int argc, char** argv) {
             return 1;
         }
         std::cout << file << ": OK (" << config->clusters.size() << " clusters, listen "
-                  << config->listen.to_string() << ", admin " << config->admin.to_string()
-                  << ")\n";
+                  << config->listen.to_string() << ", admin " << config->admin.to_string() << ")\n";
         return 0;
     }
     if (probe) {

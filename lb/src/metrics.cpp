@@ -23,9 +23,7 @@ void WorkerMetrics::request(std::size_t cluster, unsigned status, double seconds
 }
 
 void WorkerMetrics::retry(std::size_t cluster, RetryReason reason) {
-    at(cluster)
-        .retries[static_cast<std::size_t>(reason)]
-        ->Increment();
+    at(cluster).retries[static_cast<std::size_t>(reason)]->Increment();
 }
 
 void WorkerMetrics::upstream_connect(std::size_t cluster, bool ok) {
@@ -72,8 +70,9 @@ public:
             .Register(*registry);
     pm::Family<pm::Counter>& retries = pm::BuildCounter()
                                            .Name("tandem_lb_retries_total")
-                                           .Help("Requests retried on another cluster, by the "
-                                                 "cluster that failed and the reason")
+                                           .Help(
+                                               "Requests retried on another cluster, by the "
+                                               "cluster that failed and the reason")
                                            .Register(*registry);
     pm::Family<pm::Counter>& connects = pm::BuildCounter()
                                             .Name("tandem_lb_upstream_connects_total")
@@ -144,16 +143,16 @@ std::shared_ptr<MetricsRegistry> make_metrics_registry() {
 namespace {
 
 const pm::Histogram::BucketBoundaries& latency_buckets() {
-    static const pm::Histogram::BucketBoundaries b{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                                   0.05,   0.1,   0.25,   0.5,   1,    2.5,
-                                                   5,      10,    30};
+    static const pm::Histogram::BucketBoundaries b{
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
     return b;
 }
 
 }  // namespace
 
 Metrics::Metrics(std::shared_ptr<MetricsRegistry> registry,
-                 const std::vector<std::string>& clusters, unsigned workers)
+                 const std::vector<std::string>& clusters,
+                 unsigned workers)
     : registry_(std::move(registry)), clusters_(clusters), workers_(workers) {
     auto& r = *registry_;
     static const char* kClasses[] = {"1xx", "2xx", "3xx", "4xx", "5xx", "other"};
@@ -173,16 +172,15 @@ Metrics::Metrics(std::shared_ptr<MetricsRegistry> registry,
                 pc.status[i] = &r.requests.Add(
                     {{"cluster", name}, {"code_class", kClasses[i]}, {"worker", worker}});
             }
-            pc.latency =
-                &r.latency.Add({{"cluster", name}, {"worker", worker}}, latency_buckets());
+            pc.latency = &r.latency.Add({{"cluster", name}, {"worker", worker}}, latency_buckets());
             for (std::size_t i = 0; i < 4; ++i) {
                 pc.retries[i] = &r.retries.Add(
                     {{"cluster", name}, {"reason", kReasons[i]}, {"worker", worker}});
             }
             pc.connects_ok =
                 &r.connects.Add({{"cluster", name}, {"result", "ok"}, {"worker", worker}});
-            pc.connects_failed = &r.connects.Add(
-                {{"cluster", name}, {"result", "failed"}, {"worker", worker}});
+            pc.connects_failed =
+                &r.connects.Add({{"cluster", name}, {"result", "failed"}, {"worker", worker}});
             pc.in_flight = &r.in_flight.Add({{"cluster", name}, {"worker", worker}});
             pc.pool_idle = &r.pool_idle.Add({{"cluster", name}, {"worker", worker}});
             r.levels.insert(pc.in_flight);
@@ -204,7 +202,9 @@ Metrics::~Metrics() {
     std::erase(registry_->live, this);
 }
 
-void Metrics::health_check(std::size_t cluster, const std::string& endpoint, bool passed,
+void Metrics::health_check(std::size_t cluster,
+                           const std::string& endpoint,
+                           bool passed,
                            double seconds) {
     const auto& name = clusters_[cluster];
     registry_->checks
@@ -220,9 +220,7 @@ void Metrics::endpoint_state(std::size_t cluster, const std::string& endpoint, b
 
 void Metrics::endpoint_transition(std::size_t cluster, const std::string& endpoint, bool up) {
     registry_->transitions
-        .Add({{"cluster", clusters_[cluster]},
-              {"endpoint", endpoint},
-              {"to", up ? "up" : "down"}})
+        .Add({{"cluster", clusters_[cluster]}, {"endpoint", endpoint}, {"to", up ? "up" : "down"}})
         .Increment();
 }
 

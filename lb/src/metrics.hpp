@@ -84,7 +84,8 @@ std::shared_ptr<MetricsRegistry> make_metrics_registry();
 // registry; /metrics serializes the registry with the levels of every live generation.
 class Metrics {
 public:
-    Metrics(std::shared_ptr<MetricsRegistry> registry, const std::vector<std::string>& clusters,
+    Metrics(std::shared_ptr<MetricsRegistry> registry,
+            const std::vector<std::string>& clusters,
             unsigned workers);
     ~Metrics();
     Metrics(const Metrics&) = delete;
@@ -93,7 +94,9 @@ public:
     WorkerMetrics& worker(unsigned index) { return workers_[index]; }
 
     // Control plane (main context only).
-    void health_check(std::size_t cluster, const std::string& endpoint, bool passed,
+    void health_check(std::size_t cluster,
+                      const std::string& endpoint,
+                      bool passed,
                       double seconds);
     void endpoint_state(std::size_t cluster, const std::string& endpoint, bool up);
     void endpoint_transition(std::size_t cluster, const std::string& endpoint, bool up);

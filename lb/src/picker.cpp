@@ -14,9 +14,8 @@ std::optional<std::size_t> Picker::pick(const std::vector<bool>& healthy,
         return members_[i].backup == backup && i < healthy.size() && healthy[i] &&
                (allow_excluded || exclude != i);
     };
-    for (const auto& [backup, allow_excluded] :
-         {std::pair{false, false}, std::pair{true, false}, std::pair{false, true},
-          std::pair{true, true}}) {
+    for (const auto& [backup, allow_excluded] : {std::pair{false, false}, std::pair{true, false},
+                                                 std::pair{false, true}, std::pair{true, true}}) {
         std::int64_t total = 0;
         std::optional<std::size_t> best;
         for (std::size_t i = 0; i < members_.size(); ++i) {

@@ -5,13 +5,12 @@
 #include <map>
 #include <mutex>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-
 #include <ares.h>
-#include <boost/asio/post.hpp>
+#include <arpa/inet.h>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <netinet/in.h>
 
 namespace lb {
 
@@ -169,9 +168,8 @@ struct Resolver::Impl : std::enable_shared_from_this<Impl> {
             return;
         }
         // Deliver on the context, never from inside ares_process_fd.
-        asio::post(owner->context, [cb = std::move(pending->callback), out = std::move(out)]() mutable {
-            cb(std::move(out));
-        });
+        asio::post(owner->context, [cb = std::move(pending->callback),
+                                    out = std::move(out)]() mutable { cb(std::move(out)); });
     }
 };
 
@@ -202,9 +200,13 @@ Resolver::Resolver(asio::io_context& context, const DnsConfig& config)
     }
 }
 
-Resolver::~Resolver() { impl_->shutdown(); }
+Resolver::~Resolver() {
+    impl_->shutdown();
+}
 
-const std::string& Resolver::init_error() const { return impl_->error; }
+const std::string& Resolver::init_error() const {
+    return impl_->error;
+}
 
 void Resolver::resolve(const std::string& host, Callback callback) {
     if (impl_->channel == nullptr || !impl_->error.empty()) {

@@ -18,8 +18,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
-#include <nlohmann/json.hpp>
 #include <linux/filter.h>
+#include <nlohmann/json.hpp>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -252,7 +252,7 @@ struct Server::Impl {
     std::shared_ptr<MetricsRegistry> registry = make_metrics_registry();
     PlanePtr plane;                  // the current generation
     std::vector<PlanePtr> retiring;  // earlier generations still finishing requests
-    Listeners live;  // what the current generation listens on
+    Listeners live;                  // what the current generation listens on
     // Workers of earlier generations still taking what arrives on a socket given up
     // (Worker::GiveUp::kAfterGrace); while there are, new connections are steered.
     std::size_t giving_up = 0;
@@ -349,7 +349,7 @@ struct Server::Impl {
             /* 5 */ {BPF_ALU | BPF_RSH | BPF_K, 0, 0, 4},
             /* 6 */ {BPF_JMP | BPF_JEQ | BPF_K, 3, 0, 6},                // IPv6: 10
             /* 7 */ {BPF_LDX | BPF_B | BPF_MSH, 0, 0, at(SKF_NET_OFF)},  // X = IPv4 header length
-            /* 8 */ {BPF_LD | BPF_H | BPF_IND, 0, 0, at(SKF_NET_OFF)},  // the TCP source port
+            /* 8 */ {BPF_LD | BPF_H | BPF_IND, 0, 0, at(SKF_NET_OFF)},   // the TCP source port
             /* 9 */ {BPF_JMP | BPF_JA, 0, 0, 1},
             /* 10 */ {BPF_LD | BPF_H | BPF_ABS, 0, 0, at(SKF_NET_OFF + 40)},  // IPv6 source port
             // Mixed (Knuth's multiplicative hash): Linux hands out even ports to connect() first.
@@ -359,8 +359,7 @@ struct Server::Impl {
             /* 14 */ {BPF_RET | BPF_A, 0, 0, 0},
         };
         const sock_fprog prog{static_cast<unsigned short>(std::size(code)), code};
-        if (::setsockopt(g.fds[0], SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) !=
-            0) {
+        if (::setsockopt(g.fds[0], SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) != 0) {
             log_line(LogLevel::kWarn,
                      "listener " + endpoint_label(g.bound) +
                          ": cannot steer new connections away from the sockets given up (" +
@@ -406,8 +405,8 @@ struct Server::Impl {
             }
             return grow_group(into, count, out.opened, error);
         };
-        bool ok = take(current != nullptr ? &current->http : nullptr, c.listen, out.http,
-                       out.http_moved);
+        bool ok =
+            take(current != nullptr ? &current->http : nullptr, c.listen, out.http, out.http_moved);
         const ListenGroup* now_https =
             current != nullptr && current->https ? &*current->https : nullptr;
         if (ok && c.https.enabled) {
@@ -641,10 +640,9 @@ struct Server::Impl {
               << " admin=" << endpoint_label(live.admin->local_endpoint())
               << " workers=" << plane->workers.size()
               << (live.https ? " https=" + endpoint_label(live.https->bound) : "") << std::endl;
-        log_line(LogLevel::kInfo,
-                 "listening on " + describe_listeners(live) + ", " +
-                     std::to_string(plane->workers.size()) + " workers, " +
-                     std::to_string(plane->clusters.size()) + " clusters");
+        log_line(LogLevel::kInfo, "listening on " + describe_listeners(live) + ", " +
+                                      std::to_string(plane->workers.size()) + " workers, " +
+                                      std::to_string(plane->clusters.size()) + " clusters");
     }
 
     // ---- reload (SIGHUP, or a watched file changed) ---------------------------------------

@@ -11,8 +11,12 @@ namespace lb {
 namespace ssl = boost::asio::ssl;
 
 namespace {
-int select_http11(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
-                  unsigned int inlen, void*) {
+int select_http11(SSL*,
+                  const unsigned char** out,
+                  unsigned char* outlen,
+                  const unsigned char* in,
+                  unsigned int inlen,
+                  void*) {
     static const unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
     unsigned char* selected = nullptr;
     if (SSL_select_next_proto(&selected, outlen, kAlpn, sizeof(kAlpn), in, inlen) !=
@@ -36,7 +40,9 @@ std::string openssl_reason(const boost::system::error_code& ec) {
 
 // The certificate chain and key a context presents (`what` prefixes the field names in errors:
 // "https." or "cluster east: tls."). Throws std::runtime_error saying which file is wrong.
-void load_key_pair(ssl::context& ctx, const std::string& cert_file, const std::string& key_file,
+void load_key_pair(ssl::context& ctx,
+                   const std::string& cert_file,
+                   const std::string& key_file,
                    const std::string& what) {
     boost::system::error_code ec;
     ctx.use_certificate_chain_file(cert_file, ec);
@@ -96,14 +102,12 @@ std::vector<TlsContextPtr> make_tls_contexts(const LbConfig& config) {
             ctx->set_verify_mode(ssl::verify_none, ec);
         }
         if (c.tls.cert_file && c.tls.key_file) {
-            load_key_pair(*ctx, *c.tls.cert_file, *c.tls.key_file,
-                          "cluster " + c.name + ": tls.");
+            load_key_pair(*ctx, *c.tls.cert_file, *c.tls.key_file, "cluster " + c.name + ": tls.");
         }
         out.push_back(std::move(ctx));
     }
     return out;
 }
-
 
 TlsContextPtr make_server_tls_context(const HttpsConfig& https) {
     if (!https.enabled) {
@@ -137,13 +141,13 @@ void prepare_tls(SSL* ssl, const ClusterConfig& cluster) {
     }
 }
 
-std::string tls_failure(const boost::system::error_code& ec, SSL* ssl,
+std::string tls_failure(const boost::system::error_code& ec,
+                        SSL* ssl,
                         const ClusterConfig& cluster) {
     const long verify = ssl != nullptr ? SSL_get_verify_result(ssl) : X509_V_OK;
     if (cluster.tls.verify && verify != X509_V_OK) {
-        return std::string("certificate verify failed: ") +
-               X509_verify_cert_error_string(verify) + " (name checked: " + cluster.tls_name() +
-               ")";
+        return std::string("certificate verify failed: ") + X509_verify_cert_error_string(verify) +
+               " (name checked: " + cluster.tls_name() + ")";
     }
     return ec.message();
 }

@@ -35,7 +35,8 @@ void prepare_tls(boost::asio::ssl::stream<Stream>& stream, const ClusterConfig& 
 
 // What a failed handshake means, with OpenSSL's verification result when that was the cause
 // ("certificate verify failed: self-signed certificate (name checked: router.example.com)").
-std::string tls_failure(const boost::system::error_code& ec, SSL* ssl,
+std::string tls_failure(const boost::system::error_code& ec,
+                        SSL* ssl,
                         const ClusterConfig& cluster);
 
 }  // namespace lb

@@ -1001,8 +1001,8 @@ Task<void> Worker::session(Conn conn, bool resumed, std::string pending) {
                 pass_on(std::move(conn));  // cancelled by hand_over() or the ticker: nothing read
                 co_return;
             }
-            if (rec == asio::error::operation_aborted && watch.park && !watch.fired &&
-                !closing() && !stopping_ && !buffered(conn)) {
+            if (rec == asio::error::operation_aborted && watch.park && !watch.fired && !closing() &&
+                !stopping_ && !buffered(conn)) {
                 // Idle for a while (the ticker cancelled the read): this coroutine ends and
                 // the connection waits for readability as a small parked object, with no
                 // buffer and no coroutine frame (as nginx and HAProxy keep idle connections);
@@ -1011,8 +1011,8 @@ Task<void> Worker::session(Conn conn, bool resumed, std::string pending) {
                 park(std::move(conn), watch.deadline);
                 co_return;
             }
-            if (rec == asio::error::operation_aborted && !watch.fired && !stopping_ &&
-                watch.park && buffered(conn)) {
+            if (rec == asio::error::operation_aborted && !watch.fired && !stopping_ && watch.park &&
+                buffered(conn)) {
                 continue;  // TLS bytes already here: read them instead of parking or passing on
             }
             watch.idle = false;

@@ -90,10 +90,7 @@ public:
     // With `ssl` (owned from here on) it is a TLS connection whose session goes on as it was.
     // `pending`: bytes of its next request(s) the previous worker had read already (plain
     // connections: a client that pipelines).
-    void adopt(int fd,
-               boost::asio::ip::tcp protocol,
-               SSL* ssl = nullptr,
-               std::string pending = {});
+    void adopt(int fd, boost::asio::ip::tcp protocol, SSL* ssl = nullptr, std::string pending = {});
     // Cancel whatever is still running (drain deadline passed).
     void stop_now();
     // After hand_over() has reported done, the thread keeps running (an older generation may

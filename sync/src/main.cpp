@@ -17,7 +17,8 @@
 
 namespace {
 
-std::optional<config::Fleet> load(const std::string& file, const config::LoadOptions& options = {}) {
+std::optional<config::Fleet> load(const std::string& file,
+                                  const config::LoadOptions& options = {}) {
     auto fleet = config::load_fleet(file, options);
     if (!fleet) {
         std::size_t errors = 0;

@@ -200,7 +200,9 @@ std::string plan_text(const std::vector<InstanceReport>& reports) {
 }
 
 std::string plan_markdown(const std::vector<InstanceReport>& reports) {
-    std::string out = "### tandem plan\n\n| instance | status | create | update | delete |\n|---|---|---|---|---|\n";
+    std::string out =
+        "### tandem plan\n\n| instance | status | create | update | delete "
+        "|\n|---|---|---|---|---|\n";
     std::size_t total = 0;
     for (const auto& r : reports) {
         std::map<Action, int> counts;
@@ -208,7 +210,8 @@ std::string plan_markdown(const std::vector<InstanceReport>& reports) {
             ++counts[op.action];
         }
         total += r.operations.size();
-        const std::string status = !r.error.empty() ? (r.reachable ? "⛔ error" : "⚠️ unreachable")
+        const std::string status = !r.error.empty()
+                                       ? (r.reachable ? "⛔ error" : "⚠️ unreachable")
                                    : r.operations.empty() ? "✅ no changes"
                                                           : "📝 changes";
         out += "| " + md_escape(r.name) + " | " + status + " | " +

@@ -62,14 +62,16 @@ TEST(DoctorCli, ExitCodesFormatsAndNoSecretValues) {
 }
 
 TEST(RenderCli, WritesWhatDoctorAcceptsAndNothingOnBadInput) {
-    const fs::path dir = fs::temp_directory_path() / ("tandem-render-e2e-" + std::to_string(::getpid()));
+    const fs::path dir =
+        fs::temp_directory_path() / ("tandem-render-e2e-" + std::to_string(::getpid()));
     fs::create_directories(dir);
     std::ofstream(dir / "fleet.yaml")
         << "apiVersion: tandem/v1\nkind: Fleet\nha:\n  version: \"2.16\"\n  wildcardDomain: "
            "apps.example.com\ninstances:\n";
     for (const std::string n : {"east", "west"}) {
         std::ofstream(dir / "fleet.yaml", std::ios::app)
-            << "  - name: " << n << "\n    adminUrl: https://" << n << ".example.com\n    zones: 3\n"
+            << "  - name: " << n << "\n    adminUrl: https://" << n
+            << ".example.com\n    zones: 3\n"
             << "    databases:\n      backend-redis:\n        REDIS_STORAGE_URL: redis://b." << n
             << ":6379/0\n        REDIS_QUEUES_URL: redis://b." << n << ":6379/1\n"
             << "      system-redis: {URL: 'redis://s." << n << ":6379/1'}\n"
@@ -80,8 +82,8 @@ TEST(RenderCli, WritesWhatDoctorAcceptsAndNothingOnBadInput) {
     const std::map<std::string, std::string> env{
         {"DB_east", std::string("postgresql://system:") + kCanary + "@pg.east/system"},
         {"DB_west", std::string("postgresql://system:") + kCanary + "@pg.west/system"}};
-    auto r = tandem({"render", "-f", (dir / "fleet.yaml").string(), "--out", (dir / "out").string()},
-                    env);
+    auto r = tandem(
+        {"render", "-f", (dir / "fleet.yaml").string(), "--out", (dir / "out").string()}, env);
     ASSERT_EQ(r.code, 0) << r.out;
     EXPECT_EQ(r.out.find(kCanary), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("east/secrets.yaml  (0600)"), std::string::npos) << r.out;

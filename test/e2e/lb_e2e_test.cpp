@@ -60,14 +60,15 @@ struct Upstream {
     std::uint16_t port = 0;
     std::unique_ptr<ChildProcess> process;
 
-    static std::unique_ptr<Upstream> start(const std::string& name, std::uint16_t port = 0,
+    static std::unique_ptr<Upstream> start(const std::string& name,
+                                           std::uint16_t port = 0,
                                            const std::string& host = "127.0.0.1",
                                            std::vector<std::string> extra = {}) {
         auto u = std::make_unique<Upstream>();
         u->name = name;
         u->host = host;
-        std::vector<std::string> argv{FAKE_UPSTREAM_PATH, "--name", name, "--host", host,
-                                      "--port", std::to_string(port)};
+        std::vector<std::string> argv{FAKE_UPSTREAM_PATH,  "--name", name, "--host", host, "--port",
+                                      std::to_string(port)};
         argv.insert(argv.end(), extra.begin(), extra.end());
         u->process = std::make_unique<ChildProcess>(std::move(argv));
         const auto line = u->process->read_line(10s);
@@ -298,10 +299,10 @@ TEST(Balancer, WeightsAndTheBackupTier) {
     auto b = Upstream::start("light");
     auto dr = Upstream::start("dr");
     ASSERT_TRUE(a && b && dr);
-    auto lb = Balancer::start("threads: 1\nclusters:\n  - name: heavy\n    address: " +
-                              a->address() + "\n    weight: 3\n  - name: light\n    address: " +
-                              b->address() + "\n  - name: dr\n    address: " + dr->address() +
-                              "\n    backup: true\n" + kFastChecks);
+    auto lb = Balancer::start(
+        "threads: 1\nclusters:\n  - name: heavy\n    address: " + a->address() +
+        "\n    weight: 3\n  - name: light\n    address: " + b->address() +
+        "\n  - name: dr\n    address: " + dr->address() + "\n    backup: true\n" + kFastChecks);
     ASSERT_TRUE(lb);
     std::map<std::string, int> count;
     for (int i = 0; i < 40; ++i) {
@@ -314,9 +315,11 @@ TEST(Balancer, WeightsAndTheBackupTier) {
     EXPECT_EQ(count["dr"], 0);
     a->kill();
     b->kill();
-    ASSERT_TRUE(wait_until([&] { return lb->endpoint_healthy("light", false) &&
-                                        lb->endpoint_healthy("heavy", false); },
-                           5s));
+    ASSERT_TRUE(wait_until(
+        [&] {
+            return lb->endpoint_healthy("light", false) && lb->endpoint_healthy("heavy", false);
+        },
+        5s));
     for (int i = 0; i < 5; ++i) {
         const auto r = support::http_request(lb->port, "GET", "/");
         ASSERT_EQ(r.status, 200u);
@@ -512,11 +515,12 @@ TEST(Balancer, WebSocketsAreTunneled) {
 TEST(Balancer, LimitsAndMalformedRequests) {
     auto a = Upstream::start("east");
     ASSERT_TRUE(a);
-    auto lb = Balancer::start("threads: 1\n" + cluster_yaml({{"east", a->address()}}) +
-                              "limits:\n  maxHeaderBytes: 4KiB\ntimeouts:\n  clientHeader: 300ms\n");
+    auto lb =
+        Balancer::start("threads: 1\n" + cluster_yaml({{"east", a->address()}}) +
+                        "limits:\n  maxHeaderBytes: 4KiB\ntimeouts:\n  clientHeader: 300ms\n");
     ASSERT_TRUE(lb);
-    const auto big = support::http_request(lb->port, "GET", "/", "",
-                                           {{"X-Big", std::string(8000, 'h')}});
+    const auto big =
+        support::http_request(lb->port, "GET", "/", "", {{"X-Big", std::string(8000, 'h')}});
     EXPECT_EQ(big.status, 431u);
     const auto bad = support::raw_exchange(lb->port, "GET / HTTP/1.1\r\nHost x\r\n\r\n");
     EXPECT_EQ(bad.rfind("HTTP/1.1 400", 0), 0u) << bad;
@@ -537,21 +541,32 @@ struct TestPki {
         const std::string d = dir.string();
         const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
         const std::string cmd =
-            "set -e; cd '" + d + "'; exec >openssl.log 2>&1\n"
-            "openssl req -x509" + ec + " -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca\n"
-            "openssl req -x509" + ec + " -keyout other.key -out other-ca.pem -days 2 "
+            "set -e; cd '" + d +
+            "'; exec >openssl.log 2>&1\n"
+            "openssl req -x509" +
+            ec +
+            " -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca\n"
+            "openssl req -x509" +
+            ec +
+            " -keyout other.key -out other-ca.pem -days 2 "
             "-subj /CN=other-ca\n"
-            "openssl req" + ec + " -keyout server.key -out server.csr -subj /CN=router.test\n"
+            "openssl req" +
+            ec +
+            " -keyout server.key -out server.csr -subj /CN=router.test\n"
             "printf 'subjectAltName=DNS:router.test,IP:127.0.0.1\\n' >san.ext\n"
             "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
             "-out server.pem -days 2 -extfile san.ext\n"
             // The balancer's own certificate for clients, and its renewal (a new key).
             "printf 'subjectAltName=DNS:api.test\\n' >api.ext\n"
             // A client certificate (mutual TLS towards clusters that ask for one).
-            "openssl req" + ec + " -keyout client.key -out client.csr -subj /CN=tandem-lb\n"
+            "openssl req" +
+            ec +
+            " -keyout client.key -out client.csr -subj /CN=tandem-lb\n"
             "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
             "-out client.pem -days 2\n"
-            "for n in api api2; do openssl req" + ec + " -keyout \\$n.key -out \\$n.csr "
+            "for n in api api2; do openssl req" +
+            ec +
+            " -keyout \\$n.key -out \\$n.csr "
             "-subj /CN=api.test; openssl x509 -req -in \\$n.csr -CA ca.pem -CAkey ca.key "
             "-CAcreateserial -out \\$n.pem -days 2 -extfile api.ext; done\n";
         ok = std::system(("bash -c \"" + cmd + "\"").c_str()) == 0;
@@ -571,7 +586,7 @@ std::string endpoint_error(const Json& status, const std::string& cluster) {
         if (c["name"] == cluster && !c["endpoints"].empty()) {
             const auto& last = c["endpoints"][0]["last_check"];
             return last.is_object() && last["error"].is_string() ? last["error"].get<std::string>()
-                                                                  : "";
+                                                                 : "";
         }
     }
     return "";
@@ -587,14 +602,17 @@ TEST(Balancer, TlsClustersAreVerifiedAndGetSni) {
     const std::string addr = secure->address();
     auto lb = Balancer::start(
         "threads: 1\nclusters:\n"
-        "  - {name: good, address: '" + addr + "', tls: {serverName: router.test, caFile: '" + ca +
+        "  - {name: good, address: '" +
+        addr + "', tls: {serverName: router.test, caFile: '" + ca +
         "'}}\n"
-        "  - {name: wrongname, address: '" + addr + "', tls: {serverName: other.test, caFile: '" +
-        ca + "'}}\n"
-        "  - {name: wrongca, address: '" + addr + "', tls: {serverName: router.test, caFile: '" +
-        other + "'}}\n"
-        "  - {name: unverified, address: '" + addr + "', tls: {verify: false}}\n" + kFastChecks +
-        "retry:\n  ejectFor: 0s\n");
+        "  - {name: wrongname, address: '" +
+        addr + "', tls: {serverName: other.test, caFile: '" + ca +
+        "'}}\n"
+        "  - {name: wrongca, address: '" +
+        addr + "', tls: {serverName: router.test, caFile: '" + other +
+        "'}}\n"
+        "  - {name: unverified, address: '" +
+        addr + "', tls: {verify: false}}\n" + kFastChecks + "retry:\n  ejectFor: 0s\n");
     ASSERT_TRUE(lb);
     ASSERT_TRUE(wait_until(
         [&] {
@@ -634,10 +652,10 @@ TEST(Balancer, TlsClustersAreVerifiedAndGetSni) {
     // says why.
     auto only_bad = Balancer::start(
         "threads: 1\nclusters:\n"
-        "  - {name: wrongname, address: '" + addr + "', tls: {serverName: other.test, caFile: '" +
-        ca + "'}}\n  - {name: good, address: '" + addr +
-        "', tls: {serverName: router.test, caFile: '" + ca +
-        "'}}\nhealthCheck:\n  enabled: false\nretry:\n  ejectFor: 0s\n");
+        "  - {name: wrongname, address: '" +
+        addr + "', tls: {serverName: other.test, caFile: '" + ca +
+        "'}}\n  - {name: good, address: '" + addr + "', tls: {serverName: router.test, caFile: '" +
+        ca + "'}}\nhealthCheck:\n  enabled: false\nretry:\n  ejectFor: 0s\n");
     ASSERT_TRUE(only_bad);
     for (int i = 0; i < 4; ++i) {
         EXPECT_EQ(support::http_request(only_bad->port, "GET", "/").status, 200u);
@@ -646,8 +664,9 @@ TEST(Balancer, TlsClustersAreVerifiedAndGetSni) {
               2);
     auto none = Balancer::start(
         "threads: 1\nclusters:\n"
-        "  - {name: wrongname, address: '" + addr + "', tls: {serverName: other.test, caFile: '" +
-        ca + "'}}\nhealthCheck:\n  enabled: false\n");
+        "  - {name: wrongname, address: '" +
+        addr + "', tls: {serverName: other.test, caFile: '" + ca +
+        "'}}\nhealthCheck:\n  enabled: false\n");
     ASSERT_TRUE(none);
     const auto r = support::http_request(none->port, "GET", "/");
     EXPECT_EQ(r.status, 502u);
@@ -706,8 +725,7 @@ struct HttpsClient {
         return !ec;
     }
     // GET `path`; the error when the connection failed (end_of_stream: closed by the balancer).
-    boost::system::error_code get(const std::string& path,
-                                  http::response<http::string_body>& res) {
+    boost::system::error_code get(const std::string& path, http::response<http::string_body>& res) {
         http::request<http::empty_body> req{http::verb::get, path, 11};
         req.set(http::field::host, "api.test");
         boost::system::error_code ec;
@@ -718,9 +736,7 @@ struct HttpsClient {
         }
         return ec;
     }
-    std::string peer_serial() {
-        return serial(SSL_get1_peer_certificate(stream->native_handle()));
-    }
+    std::string peer_serial() { return serial(SSL_get1_peer_certificate(stream->native_handle())); }
 };
 
 std::string serial_of(const fs::path& pem) {
@@ -891,9 +907,9 @@ TEST(Balancer, HttpsListenerTerminatesTlsAndRenewsItsCertificateOnReload) {
     EXPECT_EQ(res.result_int(), 200u);
 
     // A key that does not belong to the certificate: the reload is refused and says so.
-    ASSERT_TRUE(lb->reload("https:\n  listen: 127.0.0.1:0\n  certFile: " +
-                           (pki.dir / "api.pem").string() + "\n  keyFile: " +
-                           (pki.dir / "api2.key").string() + "\n" + rest));
+    ASSERT_TRUE(
+        lb->reload("https:\n  listen: 127.0.0.1:0\n  certFile: " + (pki.dir / "api.pem").string() +
+                   "\n  keyFile: " + (pki.dir / "api2.key").string() + "\n" + rest));
     const auto s = lb->status();
     EXPECT_EQ(s["config"]["last_reload"]["ok"], false);
     EXPECT_NE(s["config"]["last_reload"]["error"].get<std::string>().find(
@@ -901,8 +917,8 @@ TEST(Balancer, HttpsListenerTerminatesTlsAndRenewsItsCertificateOnReload) {
               std::string::npos)
         << s.dump(2);
     // --check-config finds the same before anything runs.
-    ChildProcess check({TANDEM_LB_PATH, "--check-config", "-c", (lb->dir / "lb.yaml").string()},
-                       {}, true);
+    ChildProcess check({TANDEM_LB_PATH, "--check-config", "-c", (lb->dir / "lb.yaml").string()}, {},
+                       true);
     const auto out = check.read_all(10s);
     EXPECT_EQ(check.wait(5s), 1);
     EXPECT_NE(out.find("does not belong to the certificate"), std::string::npos) << out;
@@ -1068,11 +1084,12 @@ TEST(Balancer, ClientCertificatesForClustersThatAskForThem) {
     const std::string tls = "tls: {serverName: router.test, caFile: '" + ca + "'";
     auto lb = Balancer::start(
         "threads: 1\nclusters:\n"
-        "  - {name: mtls, address: '" + strict->address() + "', " + tls + ", certFile: '" +
-        (pki.dir / "client.pem").string() + "', keyFile: '" + (pki.dir / "client.key").string() +
+        "  - {name: mtls, address: '" +
+        strict->address() + "', " + tls + ", certFile: '" + (pki.dir / "client.pem").string() +
+        "', keyFile: '" + (pki.dir / "client.key").string() +
         "'}}\n"
-        "  - {name: anonymous, address: '" + strict->address() + "', " + tls + "}}\n" +
-        kFastChecks + "retry:\n  ejectFor: 0s\n");
+        "  - {name: anonymous, address: '" +
+        strict->address() + "', " + tls + "}}\n" + kFastChecks + "retry:\n  ejectFor: 0s\n");
     ASSERT_TRUE(lb);
     // The cluster that asks for a certificate accepts the one that has it, checks included.
     ASSERT_TRUE(wait_until(
@@ -1152,9 +1169,9 @@ TEST(Balancer, ConnectFailureIsRetriedOnAnotherCluster) {
     ASSERT_TRUE(a && dead);
     const auto dead_address = dead->address();
     dead->kill();  // a port nobody listens on: connection refused
-    auto lb = Balancer::start(
-        "threads: 1\n" + cluster_yaml({{"dead", dead_address}, {"east", a->address()}}) +
-        "healthCheck:\n  enabled: false\nretry:\n  ejectFor: 0s\n");
+    auto lb = Balancer::start("threads: 1\n" +
+                              cluster_yaml({{"dead", dead_address}, {"east", a->address()}}) +
+                              "healthCheck:\n  enabled: false\nretry:\n  ejectFor: 0s\n");
     ASSERT_TRUE(lb);
     for (int i = 0; i < 10; ++i) {
         const auto r = support::http_request(lb->port, "GET", "/");
@@ -1253,10 +1270,7 @@ TEST(Balancer, SigtermDrainsInFlightRequests) {
     support::HttpReply slow;
     std::jthread t([&] { slow = support::http_request(lb->port, "GET", "/slow?ms=1000"); });
     ASSERT_TRUE(wait_until(
-        [&] {
-            return support::http_request(a->port, "GET", "/count").body == "1\n";
-        },
-        5s));
+        [&] { return support::http_request(a->port, "GET", "/count").body == "1\n"; }, 5s));
     lb->process->signal(SIGTERM);
     // Draining: /healthz says so, new connections are refused once the listeners close.
     ASSERT_TRUE(wait_until(
@@ -1273,8 +1287,8 @@ TEST(Balancer, SighupReloadsWithoutClosingAConnection) {
     auto west = Upstream::start("west");
     auto dr = Upstream::start("dr");
     ASSERT_TRUE(east && west && dr);
-    auto lb = Balancer::start("threads: 2\n" + cluster_yaml({{"east", east->address()}}) +
-                              kFastChecks);
+    auto lb =
+        Balancer::start("threads: 2\n" + cluster_yaml({{"east", east->address()}}) + kFastChecks);
     ASSERT_TRUE(lb);
     EXPECT_EQ(lb->status()["config"]["generation"], 1);
     EXPECT_TRUE(lb->status()["config"]["last_reload"].is_null());
@@ -1285,9 +1299,9 @@ TEST(Balancer, SighupReloadsWithoutClosingAConnection) {
     std::jthread t([&] { slow = support::http_request(lb->port, "GET", "/slow?ms=800"); });
     ASSERT_TRUE(wait_until([&] { return lb->status()["clusters"][0]["in_flight"] >= 1; }, 5s));
 
-    ASSERT_TRUE(lb->reload("threads: 2\nclusters:\n  - name: west\n    address: " +
-                           west->address() + "\n  - name: dr\n    address: " + dr->address() +
-                           "\n    backup: true\n" + kFastChecks));
+    ASSERT_TRUE(lb->reload(
+        "threads: 2\nclusters:\n  - name: west\n    address: " + west->address() +
+        "\n  - name: dr\n    address: " + dr->address() + "\n    backup: true\n" + kFastChecks));
     const auto s = lb->status();
     EXPECT_EQ(s["config"]["generation"], 2);
     EXPECT_EQ(s["config"]["last_reload"]["ok"], true) << s.dump(2);
@@ -1313,8 +1327,8 @@ TEST(Balancer, SighupReloadsWithoutClosingAConnection) {
     const auto metrics = support::http_request(lb->admin, "GET", "/metrics").body;
     EXPECT_EQ(metrics.find("tandem_lb_cluster_healthy{cluster=\"east\"}"), std::string::npos);
     EXPECT_NE(metrics.find("tandem_lb_cluster_healthy{cluster=\"west\"} 1"), std::string::npos);
-    EXPECT_NE(metrics.find("tandem_lb_endpoint_up{cluster=\"west\",endpoint=\"" +
-                           west->address() + "\"} 1"),
+    EXPECT_NE(metrics.find("tandem_lb_endpoint_up{cluster=\"west\",endpoint=\"" + west->address() +
+                           "\"} 1"),
               std::string::npos)
         << metrics;
     EXPECT_EQ(metrics.find("tandem_lb_endpoint_up{cluster=\"east\""), std::string::npos);
@@ -1329,8 +1343,8 @@ TEST(Balancer, InvalidReloadChangesNothing) {
     auto east = Upstream::start("east");
     auto west = Upstream::start("west");
     ASSERT_TRUE(east && west);
-    auto lb = Balancer::start("threads: 1\n" + cluster_yaml({{"east", east->address()}}) +
-                              kFastChecks);
+    auto lb =
+        Balancer::start("threads: 1\n" + cluster_yaml({{"east", east->address()}}) + kFastChecks);
     ASSERT_TRUE(lb);
     const auto last_error = [&] {
         const auto s = lb->status();
@@ -1352,9 +1366,9 @@ TEST(Balancer, InvalidReloadChangesNothing) {
                                cluster_yaml({{"west", west->address()}}) + kFastChecks,
                            false));
     error = last_error();
-    EXPECT_NE(error.find("cannot listen on 127.0.0.1:" + port(lb->admin) +
-                         ": Address already in use"),
-              std::string::npos)
+    EXPECT_NE(
+        error.find("cannot listen on 127.0.0.1:" + port(lb->admin) + ": Address already in use"),
+        std::string::npos)
         << error;
     // The same for the admin listener; the extra worker's socket, bound before that failed, is
     // given back unused.
@@ -1373,8 +1387,8 @@ TEST(Balancer, InvalidReloadChangesNothing) {
     }
     EXPECT_EQ(lb->metric("tandem_lb_config_reloads_total{result=\"failed\"}"), 3);
     // The file fixed: the next SIGHUP applies it.
-    ASSERT_TRUE(lb->reload("threads: 1\n" + cluster_yaml({{"west", west->address()}}) +
-                           kFastChecks));
+    ASSERT_TRUE(
+        lb->reload("threads: 1\n" + cluster_yaml({{"west", west->address()}}) + kFastChecks));
     EXPECT_EQ(lb->status()["config"]["generation"], 2);
     EXPECT_EQ(lb->status()["config"]["last_reload"]["ok"], true);
     EXPECT_EQ(support::http_request(lb->port, "GET", "/").body, "west\n");
@@ -1393,8 +1407,8 @@ TEST(Balancer, ReloadMovesListenersAndChangesWorkersWithoutClosingAConnection) {
     Load load(lb->port, 4);
     ASSERT_TRUE(wait_until([&] { return load.ok() >= 200; }, 10s));
     // Both listeners move to 127.0.0.2 (the same port numbers), with 3 workers instead of 2.
-    replace_file(lb->dir / "lb.yaml", "listen: 127.0.0.2:" + port + "\nadmin: 127.0.0.2:" +
-                                          admin + "\nthreads: 3\n" + clusters);
+    replace_file(lb->dir / "lb.yaml", "listen: 127.0.0.2:" + port + "\nadmin: 127.0.0.2:" + admin +
+                                          "\nthreads: 3\n" + clusters);
     lb->process->signal(SIGHUP);
     lb->admin_ip = "127.0.0.2";
     ASSERT_TRUE(wait_until([&] { return lb->status()["config"]["generation"] == 2; }, 10s));
@@ -1421,8 +1435,8 @@ TEST(Balancer, ReloadMovesListenersAndChangesWorkersWithoutClosingAConnection) {
     ASSERT_TRUE(wait_until(
         [&] { return lb->status()["config"]["previous_generations_finishing"] == 0; }, 10s));
     // Back to 127.0.0.1 with 1 worker (the admin listener stays where it is now).
-    replace_file(lb->dir / "lb.yaml", "listen: 127.0.0.1:" + port + "\nadmin: 127.0.0.2:" +
-                                          admin + "\nthreads: 1\n" + clusters);
+    replace_file(lb->dir / "lb.yaml", "listen: 127.0.0.1:" + port + "\nadmin: 127.0.0.2:" + admin +
+                                          "\nthreads: 1\n" + clusters);
     lb->process->signal(SIGHUP);
     ASSERT_TRUE(wait_until([&] { return lb->status()["config"]["generation"] == 3; }, 10s));
     status = lb->status();
@@ -1635,10 +1649,13 @@ TEST(Balancer, ReloadKeepsWhatTheChecksKnow) {
     const auto checks_before = lb->status()["clusters"][1]["endpoints"][0]["checks"].get<int>();
     // Weights change; west is still known to be down (not reset to up, which would cost a
     // failed connect and a retry per request until `fall` checks), and its history stays.
-    ASSERT_TRUE(lb->reload("threads: 1\nretry:\n  ejectFor: 0s\nclusters:\n  - name: east\n"
-                           "    address: " + east->address() + "\n    weight: 5\n  - name: west\n"
-                           "    address: 127.0.0.1:" + std::to_string(west->port) + "\n" +
-                           checks));
+    ASSERT_TRUE(
+        lb->reload("threads: 1\nretry:\n  ejectFor: 0s\nclusters:\n  - name: east\n"
+                   "    address: " +
+                   east->address() +
+                   "\n    weight: 5\n  - name: west\n"
+                   "    address: 127.0.0.1:" +
+                   std::to_string(west->port) + "\n" + checks));
     const auto s = lb->status();
     EXPECT_EQ(s["config"]["generation"], 2);
     EXPECT_EQ(s["clusters"][1]["healthy"], false) << s.dump(2);
@@ -1703,9 +1720,8 @@ TEST(Balancer, ReloadsInQuickSuccessionUnderLoadThenSigterm) {
     std::vector<std::jthread> slow;
     std::vector<support::HttpReply> replies(5);
     for (std::size_t g = 0; g < 5; ++g) {
-        slow.emplace_back([&, g] {
-            replies[g] = support::http_request(lb->port, "GET", "/slow?ms=1500");
-        });
+        slow.emplace_back(
+            [&, g] { replies[g] = support::http_request(lb->port, "GET", "/slow?ms=1500"); });
         const auto before = load.ok();
         ASSERT_TRUE(lb->reload(config(static_cast<int>(g) + 2)));
         EXPECT_EQ(lb->status()["config"]["last_reload"]["ok"], true);
@@ -1728,8 +1744,8 @@ TEST(Balancer, ReloadsInQuickSuccessionUnderLoadThenSigterm) {
 TEST(Balancer, HealthcheckCommandFollowsHealthz) {
     auto a = Upstream::start("east");
     ASSERT_TRUE(a);
-    auto lb = Balancer::start("threads: 1\n" + cluster_yaml({{"east", a->address()}}) +
-                              kFastChecks);
+    auto lb =
+        Balancer::start("threads: 1\n" + cluster_yaml({{"east", a->address()}}) + kFastChecks);
     ASSERT_TRUE(lb);
     // The probe reads the admin address from the same file the balancer runs with.
     const auto config = lb->dir / "probe.yaml";
@@ -1776,8 +1792,8 @@ TEST(Keepalived, RenderedConfigurationPassesKeepalivedsCheck) {
             << "  tandemLbPath: " << binary << "\n  configPath: " << (secure / "lb.yaml").string()
             << "\n  nodes:\n    - {name: lb1, address: 10.0.0.11}\n"
             << "    - {name: lb2, address: 10.0.0.12}\n    - {name: lb3, address: 10.0.0.13}\n";
-        ChildProcess r({TANDEM_LB_PATH, "-c", (secure / "lb.yaml").string(),
-                        "--render-keepalived", node});
+        ChildProcess r(
+            {TANDEM_LB_PATH, "-c", (secure / "lb.yaml").string(), "--render-keepalived", node});
         std::ofstream(out) << r.read_all(10s);
         return r.wait(10s);
     };
@@ -1808,9 +1824,9 @@ TEST(Keepalived, RenderedConfigurationPassesKeepalivedsCheck) {
     EXPECT_NE(output.find("chk_tandem_lb"), std::string::npos) << output;
     EXPECT_NE(output.find("isabl"), std::string::npos) << output;  // "Disabling track script"
     // An unknown node is refused with the known ones listed.
-    ChildProcess bad({TANDEM_LB_PATH, "-c", (secure / "lb.yaml").string(), "--render-keepalived",
-                      "lb9"},
-                     {}, true);
+    ChildProcess bad(
+        {TANDEM_LB_PATH, "-c", (secure / "lb.yaml").string(), "--render-keepalived", "lb9"}, {},
+        true);
     EXPECT_NE(bad.read_all(10s).find("no node named 'lb9' in keepalived.nodes (lb1, lb2, lb3)"),
               std::string::npos);
     EXPECT_EQ(bad.wait(10s), 1);

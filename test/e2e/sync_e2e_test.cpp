@@ -744,11 +744,11 @@ TEST(AccountsE2E, IdenticalApplicationsOnEveryInstance) {
     // someone resumes it by hand on east: drift names that application's state, on east only
     {
         auto& east = fleet.sim("east");
-        const Json found = json_of(east.admin(
-            "GET", "/admin/api/applications/find.json?user_key=split-demo-key"));
-        const std::string path = "/admin/api/accounts/" + found["application"]["account_id"].dump() +
-                                 "/applications/" + found["application"]["id"].dump() +
-                                 "/resume.json";
+        const Json found =
+            json_of(east.admin("GET", "/admin/api/applications/find.json?user_key=split-demo-key"));
+        const std::string path = "/admin/api/accounts/" +
+                                 found["application"]["account_id"].dump() + "/applications/" +
+                                 found["application"]["id"].dump() + "/resume.json";
         ASSERT_EQ(east.admin("PUT", path).status, 200u);
     }
     const auto direct = tandem({"drift", "--output", "json"});

@@ -8,7 +8,8 @@
 //   anything else          200 "NAME\n" with X-Upstream: NAME
 //   with --tls-cert FILE --tls-key FILE it speaks only TLS; /echo then shows the SNI it got
 //   (X-Echo-SNI); with --tls-client-ca FILE it requires a client certificate signed by it and
-//   /echo shows its subject CN (X-Echo-Client-CN); with --close-idle-ms N it closes keep-alive connections idle N ms
+//   /echo shows its subject CN (X-Echo-Client-CN); with --close-idle-ms N it closes keep-alive
+//   connections idle N ms
 // Prints "fake-upstream NAME listening on HOST:PORT" once bound.
 #include <atomic>
 #include <charconv>
@@ -46,12 +47,16 @@ std::uint64_t query_number(std::string_view target, std::string_view key) {
     return v;
 }
 
-std::string sni(tcp::socket& /*plain*/) { return "-"; }
+std::string sni(tcp::socket& /*plain*/) {
+    return "-";
+}
 std::string sni(asio::ssl::stream<tcp::socket>& s) {
     const char* server_name = SSL_get_servername(s.native_handle(), TLSEXT_NAMETYPE_host_name);
     return server_name != nullptr ? server_name : "-";
 }
-std::string client_cn(tcp::socket& /*plain*/) { return "-"; }
+std::string client_cn(tcp::socket& /*plain*/) {
+    return "-";
+}
 std::string client_cn(asio::ssl::stream<tcp::socket>& s) {
     X509* cert = SSL_get1_peer_certificate(s.native_handle());
     if (cert == nullptr) {
@@ -62,8 +67,12 @@ std::string client_cn(asio::ssl::stream<tcp::socket>& s) {
     X509_free(cert);
     return cn;
 }
-tcp::socket& lowest(tcp::socket& s) { return s; }
-tcp::socket& lowest(asio::ssl::stream<tcp::socket>& s) { return s.next_layer(); }
+tcp::socket& lowest(tcp::socket& s) {
+    return s;
+}
+tcp::socket& lowest(asio::ssl::stream<tcp::socket>& s) {
+    return s.next_layer();
+}
 
 template <class Stream>
 asio::awaitable<void> session(Stream socket) {
@@ -164,7 +173,8 @@ asio::awaitable<void> session(Stream socket) {
                 echo("X-Echo-Connection", "Connection");
                 echo("X-Echo-TE", "Transfer-Encoding");
                 echo("X-Echo-Expect", "Expect");
-                res.set("X-Echo-Custom", req["X-Custom"].empty() ? "-" : std::string(req["X-Custom"]));
+                res.set("X-Echo-Custom",
+                        req["X-Custom"].empty() ? "-" : std::string(req["X-Custom"]));
                 res.set("X-Echo-Hop", req["X-Hop"].empty() ? "-" : std::string(req["X-Hop"]));
                 res.set("X-Echo-Body-Bytes", std::to_string(req.body().size()));
                 res.set("X-Echo-SNI", sni(socket));

@@ -11,7 +11,7 @@ namespace ha {
 struct RedisUrl {
     std::string scheme;  // redis | rediss
     bool has_password = false;
-    std::string host;    // or the sentinel group
+    std::string host;  // or the sentinel group
     int port = 6379;
     bool port_given = false;
     int db = 0;

@@ -79,13 +79,13 @@ struct DnsConfig {
 };
 
 struct TimeoutConfig {
-    Millis client_header{10000};       // whole request header -> 408
-    Millis client_idle{60000};         // keep-alive wait for the next request -> close
-    Millis client_body{30000};         // between reads/writes of a body on the client side
-    Millis upstream_connect{1000};     // -> retry on another cluster, else 502
-    Millis upstream_response{30000};   // request sent -> first response byte; -> 504
-    Millis drain{15000};               // SIGTERM: how long in-flight requests may finish
-    Millis tunnel_idle{3600000};       // an upgraded connection (WebSocket) with no byte either way
+    Millis client_header{10000};      // whole request header -> 408
+    Millis client_idle{60000};        // keep-alive wait for the next request -> close
+    Millis client_body{30000};        // between reads/writes of a body on the client side
+    Millis upstream_connect{1000};    // -> retry on another cluster, else 502
+    Millis upstream_response{30000};  // request sent -> first response byte; -> 504
+    Millis drain{15000};              // SIGTERM: how long in-flight requests may finish
+    Millis tunnel_idle{3600000};      // an upgraded connection (WebSocket) with no byte either way
 };
 
 struct LimitConfig {
@@ -96,7 +96,7 @@ struct LimitConfig {
 
 struct PoolConfig {
     std::uint32_t max_idle_per_endpoint = 128;  // per worker
-    Millis idle_timeout{15000};  // below the usual upstream keep-alive timeouts
+    Millis idle_timeout{15000};                 // below the usual upstream keep-alive timeouts
 };
 
 struct RetryConfig {

@@ -36,15 +36,22 @@ enum class ConnectionToken { kNone, kClose, kKeepAlive };
 // Transfer-Encoding, Upgrade) are dropped, as is Expect when `drop_expect` (100-continue was
 // answered here). Host is kept: every cluster serves the same wildcard domain. A non-empty
 // `upgrade` (a WebSocket handshake) is asked of the next hop: Connection: upgrade, Upgrade.
-void write_request_head(const RequestHead& head, const ClientAddress& client,
-                        std::string_view proto, Framing framing, bool drop_expect,
-                        std::string& out, std::string_view upgrade = {});
+void write_request_head(const RequestHead& head,
+                        const ClientAddress& client,
+                        std::string_view proto,
+                        Framing framing,
+                        bool drop_expect,
+                        std::string& out,
+                        std::string_view upgrade = {});
 
 // Writes the response head for the client into `out` (replacing its contents): the status line
 // as HTTP/1.1 with the upstream's reason, every end-to-end field, the framing, the Connection
 // token and the blank line; with a non-empty `upgrade` (a 101 answer) Connection: upgrade and
 // Upgrade instead of the token.
-void write_response_head(const ResponseHead& head, Framing framing, ConnectionToken connection,
-                         std::string& out, std::string_view upgrade = {});
+void write_response_head(const ResponseHead& head,
+                         Framing framing,
+                         ConnectionToken connection,
+                         std::string& out,
+                         std::string_view upgrade = {});
 
 }  // namespace lb

@@ -91,7 +91,8 @@ struct PoolAllocator {
     using value_type = T;
     PoolAllocator() noexcept = default;
     template <class U>
-    PoolAllocator(const PoolAllocator<U>& /*unused*/) noexcept {}  // NOLINT(google-explicit-constructor)
+    PoolAllocator(const PoolAllocator<U>& /*unused*/) noexcept {
+    }  // NOLINT(google-explicit-constructor)
     T* allocate(std::size_t n) {
         return static_cast<T*>(detail::BlockPool::local().allocate(n * sizeof(T)));
     }
@@ -99,9 +100,7 @@ struct PoolAllocator {
         detail::BlockPool::local().deallocate(p, n * sizeof(T));
     }
     friend bool operator==(const PoolAllocator& /*a*/, const PoolAllocator& /*b*/) { return true; }
-    friend bool operator!=(const PoolAllocator& /*a*/, const PoolAllocator& /*b*/) {
-        return false;
-    }
+    friend bool operator!=(const PoolAllocator& /*a*/, const PoolAllocator& /*b*/) { return false; }
 };
 
 // The header fields of every message on the request path.

@@ -118,7 +118,8 @@ asio::awaitable<void> Server::session(tcp::socket socket, bool gateway) {
         Response response;
         if (!gateway && Simulator::is_control(request.path())) {
             response = sim_.handle_control(request);
-        } else if (gateway && (request.path() == "/status/live" || request.path() == "/status/ready")) {
+        } else if (gateway &&
+                   (request.path() == "/status/live" || request.path() == "/status/ready")) {
             // APIcast's liveness/readiness answers (its management API), served on the
             // gateway port so a balancer can health-check the "cluster" without spending
             // any application's limits.

@@ -33,8 +33,7 @@ FakeDnsServer::~FakeDnsServer() {
     ::close(fd_);
 }
 
-void FakeDnsServer::set(const std::string& name, std::vector<std::string> ipv4,
-                        std::uint32_t ttl) {
+void FakeDnsServer::set(const std::string& name, std::vector<std::string> ipv4, std::uint32_t ttl) {
     std::lock_guard lock(mutex_);
     records_[name] = Record{std::move(ipv4), ttl};
 }
@@ -59,8 +58,8 @@ void FakeDnsServer::serve() {
         }
         sockaddr_in from{};
         socklen_t from_len = sizeof from;
-        const auto n = ::recvfrom(fd_, in.data(), in.size(), 0, reinterpret_cast<sockaddr*>(&from),
-                                  &from_len);
+        const auto n =
+            ::recvfrom(fd_, in.data(), in.size(), 0, reinterpret_cast<sockaddr*>(&from), &from_len);
         if (n < 12) {
             continue;
         }
@@ -89,7 +88,7 @@ void FakeDnsServer::serve() {
         const unsigned qtype = static_cast<unsigned>(in[pos + 1] << 8 | in[pos + 2]);
         std::vector<unsigned char> out(in.begin(), in.begin() + static_cast<long>(question_end));
         out[2] = static_cast<unsigned char>(0x84 | (in[2] & 0x01));  // QR, AA, RD copied
-        out[3] = 0x80;                                                // RA, NOERROR
+        out[3] = 0x80;                                               // RA, NOERROR
         out[6] = out[7] = out[8] = out[9] = out[10] = out[11] = 0;   // an/ns/ar counts
         Record record;
         bool known = false;
@@ -113,11 +112,18 @@ void FakeDnsServer::serve() {
                 if (::inet_pton(AF_INET, ip.c_str(), &a) != 1) {
                     continue;
                 }
-                const unsigned char rr[] = {0xC0, 0x0C, 0, 1, 0, 1,
+                const unsigned char rr[] = {0xC0,
+                                            0x0C,
+                                            0,
+                                            1,
+                                            0,
+                                            1,
                                             static_cast<unsigned char>(record.ttl >> 24),
                                             static_cast<unsigned char>(record.ttl >> 16),
                                             static_cast<unsigned char>(record.ttl >> 8),
-                                            static_cast<unsigned char>(record.ttl), 0, 4};
+                                            static_cast<unsigned char>(record.ttl),
+                                            0,
+                                            4};
                 out.insert(out.end(), std::begin(rr), std::end(rr));
                 const auto* bytes = reinterpret_cast<const unsigned char*>(&a.s_addr);
                 out.insert(out.end(), bytes, bytes + 4);

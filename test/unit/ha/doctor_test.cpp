@@ -1,5 +1,7 @@
 // tandem doctor over the corpus in test/testdata/ha (generate.py): every case's findings must be
 // exactly its `expected` lines, and no output format may ever contain a secret value.
+#include "ha/doctor.hpp"
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -9,7 +11,6 @@
 
 #include "config/fleet.hpp"
 #include "ha/connection_url.hpp"
-#include "ha/doctor.hpp"
 
 namespace {
 
@@ -63,22 +64,22 @@ TEST_P(Corpus, FindingsAreExactlyTheExpectedOnes) {
     const bool errors = std::any_of(expected.begin(), expected.end(),
                                     [](const std::string& l) { return l.starts_with("error"); });
     EXPECT_EQ(report.exit_code(), errors ? 2 : 0);
-    for (const auto& out : {ha::format_text(report), ha::format_json(report, "2026-11-21T00:00:00Z"),
-                            ha::format_markdown(report)}) {
+    for (const auto& out :
+         {ha::format_text(report), ha::format_json(report, "2026-11-21T00:00:00Z"),
+          ha::format_markdown(report)}) {
         EXPECT_EQ(out.find(kCanary), std::string::npos) << "a secret value leaked:\n" << out;
         EXPECT_EQ(out.find("internal-pw-1"), std::string::npos);
         EXPECT_EQ(out.find("zync-east-pw"), std::string::npos);
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Ha, Corpus, ::testing::ValuesIn(cases()),
-                         [](const auto& param_info) {
-                             std::string n = param_info.param;
-                             std::replace_if(n.begin(), n.end(),
-                                             [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); },
-                                             '_');
-                             return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(Ha, Corpus, ::testing::ValuesIn(cases()), [](const auto& param_info) {
+    std::string n = param_info.param;
+    std::replace_if(
+        n.begin(), n.end(), [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); },
+        '_');
+    return n;
+});
 
 TEST(Doctor, FindingsSayWhereAndAnInstanceWithoutApimanagerIsNotChecked) {
     const fs::path dir = fs::path(TANDEM_TESTDATA_DIR) / "ha" / "replicas-unset";

@@ -1,5 +1,7 @@
 // tandem render: what it writes passes tandem doctor, mirrored values are identical everywhere
 // and kept between renders, secrets are 0600, and bad input writes nothing.
+#include "ha/render.hpp"
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -10,7 +12,6 @@
 #include "config/fleet.hpp"
 #include "config/yaml_writer.hpp"
 #include "ha/doctor.hpp"
-#include "ha/render.hpp"
 
 namespace {
 
@@ -57,13 +58,17 @@ std::string mode_of(const fs::path& p) {
     return buf;
 }
 
-void write(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
+void write(const fs::path& p, const std::string& text) {
+    std::ofstream(p) << text;
+}
 
 class Render : public ::testing::Test {
 protected:
     void SetUp() override {
-        ::setenv("TANDEM_TEST_east_DB", "mysql2://system:dbpw-east@mysql.east.example.com/system", 1);
-        ::setenv("TANDEM_TEST_west_DB", "mysql2://system:dbpw-west@mysql.west.example.com/system", 1);
+        ::setenv("TANDEM_TEST_east_DB", "mysql2://system:dbpw-east@mysql.east.example.com/system",
+                 1);
+        ::setenv("TANDEM_TEST_west_DB", "mysql2://system:dbpw-west@mysql.west.example.com/system",
+                 1);
     }
     TempDir dir;
 };
@@ -115,7 +120,8 @@ TEST_F(Render, ActiveActiveOutputPassesDoctorAndMirrorsOneSetOfValues) {
     auto again = ha::render(fleet, *previous, ha::csprng());
     ASSERT_TRUE(again.has_value());
     ASSERT_EQ(ha::write_rendered(dir.path / "out2", *again), "");
-    const auto east2 = config::load_secrets_file(dir.path / "out2" / "east" / "secrets.yaml", diags);
+    const auto east2 =
+        config::load_secrets_file(dir.path / "out2" / "east" / "secrets.yaml", diags);
     ASSERT_TRUE(east2);
     EXPECT_EQ(east2->at("system-seed"), east->at("system-seed"));
     EXPECT_EQ(east2->at("backend-internal-api"), east->at("backend-internal-api"));

@@ -1,11 +1,10 @@
+#include "lb/config.hpp"
+
 #include <filesystem>
 #include <fstream>
 
-#include <unistd.h>
-
 #include <gtest/gtest.h>
-
-#include "lb/config.hpp"
+#include <unistd.h>
 
 namespace {
 
@@ -96,7 +95,8 @@ timeouts:
     EXPECT_TRUE(contains(errors, "lb.yaml:14: error: healthCheck.method: must be GET"));
     EXPECT_TRUE(contains(errors, "lb.yaml:15: error: healthCheck.expectStatus"));
     EXPECT_TRUE(contains(errors, "lb.yaml:16: error: healthCheck.jitter"));
-    EXPECT_TRUE(contains(errors, "lb.yaml:18: error: timeouts.upstreamConnect: must be a duration"));
+    EXPECT_TRUE(
+        contains(errors, "lb.yaml:18: error: timeouts.upstreamConnect: must be a duration"));
 }
 
 TEST(LbConfig, TheShippedExampleLoads) {
@@ -116,7 +116,7 @@ TEST(LbConfig, KeepalivedSectionAndVipRanges) {
     const auto vips = lb::expand_vips("10.1.1.5-8/24");
     ASSERT_TRUE(vips);
     EXPECT_EQ(*vips, (std::vector<std::string>{"10.1.1.5/24", "10.1.1.6/24", "10.1.1.7/24",
-                                                "10.1.1.8/24"}));
+                                               "10.1.1.8/24"}));
     EXPECT_EQ(lb::expand_vips("42.42.42.42"), (std::vector<std::string>{"42.42.42.42/32"}));
     EXPECT_EQ(lb::expand_vips("2001:db8::10/64"), (std::vector<std::string>{"2001:db8::10/64"}));
     EXPECT_FALSE(lb::expand_vips("10.1.1.8-5"));
@@ -156,8 +156,8 @@ TEST(LbConfig, NeedsAPrimaryCluster) {
 }
 
 TEST(LbConfig, ClusterTls) {
-    const auto dir = std::filesystem::temp_directory_path() /
-                     ("tandem-lb-tls-" + std::to_string(::getpid()));
+    const auto dir =
+        std::filesystem::temp_directory_path() / ("tandem-lb-tls-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
     std::ofstream(dir / "ca.pem") << "-----BEGIN CERTIFICATE-----\n";
     const std::string file = (dir / "lb.yaml").string();
@@ -191,9 +191,11 @@ TEST(LbConfig, ClusterTls) {
 
     const auto errors = [&](const std::string& tls) {
         std::vector<std::string> out;
-        auto bad = lb::parse_lb_config("clusters:\n  - name: a\n    address: a.example.com:443\n"
-                                       "    tls: " + tls + "\n",
-                                       file);
+        auto bad = lb::parse_lb_config(
+            "clusters:\n  - name: a\n    address: a.example.com:443\n"
+            "    tls: " +
+                tls + "\n",
+            file);
         if (!bad) {
             for (const auto& d : bad.error()) {
                 out.push_back(d.to_string());
@@ -208,11 +210,12 @@ TEST(LbConfig, ClusterTls) {
     EXPECT_TRUE(contains(errors("{sni: x}"), "tls.sni: unknown field"));
     EXPECT_TRUE(contains(errors("yes"), "must be true or false"));
     EXPECT_TRUE(contains(errors("{keyFile: ca.pem}"), "tls.keyFile: needs certFile too"));
-    EXPECT_TRUE(contains(errors("{certFile: missing.pem, keyFile: ca.pem}"),
-                         "tls.certFile: cannot read"));
-    auto mtls = lb::parse_lb_config("clusters:\n  - name: a\n    address: a.example.com:443\n"
-                                    "    tls: {certFile: ca.pem, keyFile: ca.pem}\n",
-                                    file);
+    EXPECT_TRUE(
+        contains(errors("{certFile: missing.pem, keyFile: ca.pem}"), "tls.certFile: cannot read"));
+    auto mtls = lb::parse_lb_config(
+        "clusters:\n  - name: a\n    address: a.example.com:443\n"
+        "    tls: {certFile: ca.pem, keyFile: ca.pem}\n",
+        file);
     ASSERT_TRUE(mtls);
     EXPECT_EQ(mtls->clusters[0].tls.cert_file, (dir / "ca.pem").string());
     EXPECT_EQ(mtls->clusters[0].tls.key_file, (dir / "ca.pem").string());
@@ -255,14 +258,16 @@ TEST(LbConfig, ReloadWatchInterval) {
     const auto off = lb::parse_lb_config(clusters + "reload:\n  watchInterval: 0s\n", "x.yaml");
     ASSERT_TRUE(off.has_value());
     EXPECT_EQ(off->reload.watch_interval.count(), 0);
-    for (const auto& [text, says] :
-         std::vector<std::pair<std::string, std::string>>{
-             {"reload:\n  watchInterval: 20ms\n", "x.yaml:4: error: reload.watchInterval: must be "
-                                                   "0 (off: only SIGHUP reloads) or at least 100ms"},
-             {"reload:\n  watchInterval: soon\n", "x.yaml:4: error: reload.watchInterval: must be a "
-                                                   "duration"},
-             {"reload:\n  every: 1s\n", "x.yaml:4: error: reload.every: unknown field (known: "
-                                         "watchInterval)"}}) {
+    for (const auto& [text, says] : std::vector<std::pair<std::string, std::string>>{
+             {"reload:\n  watchInterval: 20ms\n",
+              "x.yaml:4: error: reload.watchInterval: must be "
+              "0 (off: only SIGHUP reloads) or at least 100ms"},
+             {"reload:\n  watchInterval: soon\n",
+              "x.yaml:4: error: reload.watchInterval: must be a "
+              "duration"},
+             {"reload:\n  every: 1s\n",
+              "x.yaml:4: error: reload.every: unknown field (known: "
+              "watchInterval)"}}) {
         const auto bad = lb::parse_lb_config(clusters + text, "x.yaml");
         ASSERT_FALSE(bad.has_value()) << text;
         EXPECT_EQ(bad.error().front().to_string().rfind(says, 0), 0u)
@@ -273,8 +278,8 @@ TEST(LbConfig, ReloadWatchInterval) {
 }  // namespace
 
 TEST(LbConfig, HttpsListener) {
-    const auto dir = std::filesystem::temp_directory_path() /
-                     ("tandem-lb-https-" + std::to_string(::getpid()));
+    const auto dir =
+        std::filesystem::temp_directory_path() / ("tandem-lb-https-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
     std::ofstream(dir / "tls.crt") << "-----BEGIN CERTIFICATE-----\n";
     std::ofstream(dir / "tls.key") << "-----BEGIN PRIVATE KEY-----\n";
@@ -317,23 +322,23 @@ TEST(LbConfig, HttpsListener) {
     EXPECT_TRUE(contains(errors("  listen: 0.0.0.0:8080\n  certFile: tls.crt\n  keyFile: "
                                 "tls.key\n"),
                          "https.listen: must differ from listen"));
-    EXPECT_TRUE(contains(errors("  listen: 0.0.0.0:8443\n  cert: tls.crt\n"),
-                         "https.cert: unknown field"));
+    EXPECT_TRUE(
+        contains(errors("  listen: 0.0.0.0:8443\n  cert: tls.crt\n"), "https.cert: unknown field"));
     // One of them on every address (0.0.0.0) takes the port on 127.0.0.1 too.
     EXPECT_TRUE(contains(errors("  listen: 127.0.0.1:8080\n  certFile: tls.crt\n  keyFile: "
                                 "tls.key\n"),
                          "https.listen: must differ from listen"));
-    EXPECT_TRUE(errors("  listen: 127.0.0.1:8443\n  certFile: tls.crt\n  keyFile: tls.key\n")
-                    .empty());
+    EXPECT_TRUE(
+        errors("  listen: 127.0.0.1:8443\n  certFile: tls.crt\n  keyFile: tls.key\n").empty());
     const auto a1 = admin_errors("listen: 127.0.0.1:8080\nadmin: 127.0.0.1:8080\n");
     EXPECT_TRUE(contains(a1, "lb.yaml:2"));
     EXPECT_TRUE(contains(a1, "admin: must differ from listen (127.0.0.1:8080)"));
     EXPECT_TRUE(contains(admin_errors("listen: 0.0.0.0:8080\nadmin: 127.0.0.1:8080\n"),
                          "admin: must differ from listen"));
-    EXPECT_TRUE(contains(
-        admin_errors("admin: 127.0.0.1:8443\nhttps:\n  listen: 0.0.0.0:8443\n  certFile: "
-                     "tls.crt\n  keyFile: tls.key\n"),
-        "admin: must differ from https.listen (0.0.0.0:8443)"));
+    EXPECT_TRUE(
+        contains(admin_errors("admin: 127.0.0.1:8443\nhttps:\n  listen: 0.0.0.0:8443\n  certFile: "
+                              "tls.crt\n  keyFile: tls.key\n"),
+                 "admin: must differ from https.listen (0.0.0.0:8443)"));
     EXPECT_TRUE(admin_errors("listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\n").empty());
     EXPECT_TRUE(admin_errors("listen: 127.0.0.1:8080\nadmin: 127.0.0.2:8080\n").empty());
     std::filesystem::remove_all(dir);
