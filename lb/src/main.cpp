@@ -11,7 +11,6 @@
 
 #include "lb/config.hpp"
 #include "lb/server.hpp"
-#include "tls.hpp"
 
 namespace {
 
@@ -98,11 +97,8 @@ int main(int argc, char** argv) {
     }
     if (check_only) {
         // The certificate, key and CA files' contents too (the loader checked they are readable).
-        try {
-            (void)lb::make_tls_contexts(*config);
-            (void)lb::make_server_tls_context(config->https);
-        } catch (const std::runtime_error& e) {
-            std::cerr << file << ": error: " << e.what() << "\ntandem-lb: 1 error in " << file
+        if (auto ok = lb::check_tls_files(*config); !ok) {
+            std::cerr << file << ": error: " << ok.error() << "\ntandem-lb: 1 error in " << file
                       << "\n";
             return 1;
         }

@@ -1,7 +1,5 @@
 #include "tls.hpp"
 
-#include <stdexcept>
-
 #include <openssl/err.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -39,16 +37,16 @@ std::string openssl_reason(const boost::system::error_code& ec) {
 }
 
 // The certificate chain and key a context presents (`what` prefixes the field names in errors:
-// "https." or "cluster east: tls."). Throws std::runtime_error saying which file is wrong.
-void load_key_pair(ssl::context& ctx,
-                   const std::string& cert_file,
-                   const std::string& key_file,
-                   const std::string& what) {
+// "https." or "cluster east: tls."). An error says which file is wrong.
+std::expected<void, std::string> load_key_pair(ssl::context& ctx,
+                                               const std::string& cert_file,
+                                               const std::string& key_file,
+                                               const std::string& what) {
     boost::system::error_code ec;
     ctx.use_certificate_chain_file(cert_file, ec);
     if (ec) {
-        throw std::runtime_error(what + "certFile '" + cert_file +
-                                 "' is not a usable PEM certificate chain: " + openssl_reason(ec));
+        return std::unexpected(what + "certFile '" + cert_file +
+                               "' is not a usable PEM certificate chain: " + openssl_reason(ec));
     }
     ctx.use_private_key_file(key_file, ssl::context::pem, ec);
     const bool mismatch =
@@ -56,17 +54,18 @@ void load_key_pair(ssl::context& ctx,
         ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == X509_R_KEY_VALUES_MISMATCH;
     if (mismatch || (!ec && SSL_CTX_check_private_key(ctx.native_handle()) != 1)) {
         ERR_clear_error();
-        throw std::runtime_error(what + "keyFile '" + key_file +
-                                 "' does not belong to the certificate in '" + cert_file + "'");
+        return std::unexpected(what + "keyFile '" + key_file +
+                               "' does not belong to the certificate in '" + cert_file + "'");
     }
     if (ec) {
-        throw std::runtime_error(what + "keyFile '" + key_file +
-                                 "' is not a usable PEM private key: " + openssl_reason(ec));
+        return std::unexpected(what + "keyFile '" + key_file +
+                               "' is not a usable PEM private key: " + openssl_reason(ec));
     }
+    return {};
 }
 }  // namespace
 
-std::vector<TlsContextPtr> make_tls_contexts(const LbConfig& config) {
+std::expected<std::vector<TlsContextPtr>, std::string> make_tls_contexts(const LbConfig& config) {
     std::vector<TlsContextPtr> out;
     for (const auto& c : config.clusters) {
         if (!c.tls.enabled) {
@@ -86,30 +85,33 @@ std::vector<TlsContextPtr> make_tls_contexts(const LbConfig& config) {
             if (c.tls.ca_file) {
                 ctx->load_verify_file(*c.tls.ca_file, ec);
                 if (ec) {
-                    throw std::runtime_error("cluster " + c.name + ": tls.caFile '" +
-                                             *c.tls.ca_file +
-                                             "' holds no usable PEM certificate: " + ec.message());
+                    return std::unexpected("cluster " + c.name + ": tls.caFile '" + *c.tls.ca_file +
+                                           "' holds no usable PEM certificate: " + ec.message());
                 }
             } else {
                 ctx->set_default_verify_paths(ec);
                 if (ec) {
-                    throw std::runtime_error("cluster " + c.name +
-                                             ": cannot load the system trust store: " +
-                                             ec.message() + " (set tls.caFile)");
+                    return std::unexpected("cluster " + c.name +
+                                           ": cannot load the system trust store: " + ec.message() +
+                                           " (set tls.caFile)");
                 }
             }
         } else {
             ctx->set_verify_mode(ssl::verify_none, ec);
         }
         if (c.tls.cert_file && c.tls.key_file) {
-            load_key_pair(*ctx, *c.tls.cert_file, *c.tls.key_file, "cluster " + c.name + ": tls.");
+            if (auto ok = load_key_pair(*ctx, *c.tls.cert_file, *c.tls.key_file,
+                                        "cluster " + c.name + ": tls.");
+                !ok) {
+                return std::unexpected(ok.error());
+            }
         }
         out.push_back(std::move(ctx));
     }
     return out;
 }
 
-TlsContextPtr make_server_tls_context(const HttpsConfig& https) {
+std::expected<TlsContextPtr, std::string> make_server_tls_context(const HttpsConfig& https) {
     if (!https.enabled) {
         return nullptr;
     }
@@ -119,9 +121,21 @@ TlsContextPtr make_server_tls_context(const HttpsConfig& https) {
                          ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
                          ssl::context::no_tlsv1_1 | ssl::context::single_dh_use,
                      ec);
-    load_key_pair(*ctx, https.cert_file, https.key_file, "https.");
+    if (auto ok = load_key_pair(*ctx, https.cert_file, https.key_file, "https."); !ok) {
+        return std::unexpected(ok.error());
+    }
     SSL_CTX_set_alpn_select_cb(ctx->native_handle(), select_http11, nullptr);
     return ctx;
+}
+
+std::expected<void, std::string> check_tls_files(const LbConfig& config) {
+    if (auto clients = make_tls_contexts(config); !clients) {
+        return std::unexpected(clients.error());
+    }
+    if (auto server = make_server_tls_context(config.https); !server) {
+        return std::unexpected(server.error());
+    }
+    return {};
 }
 
 void prepare_tls(SSL* ssl, const ClusterConfig& cluster) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <expected>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,14 +17,14 @@ namespace lb {
 using TlsContextPtr = std::shared_ptr<boost::asio::ssl::context>;
 
 // One client context per cluster (nullptr where TLS is off): TLS 1.2 or later, ALPN http/1.1,
-// peer verification against caFile or the system trust store unless verify is false. Throws
-// std::runtime_error naming the cluster and what failed (an unreadable or empty caFile).
-std::vector<TlsContextPtr> make_tls_contexts(const LbConfig& config);
+// peer verification against caFile or the system trust store unless verify is false. An error
+// names the cluster and what failed (an unreadable or empty caFile).
+std::expected<std::vector<TlsContextPtr>, std::string> make_tls_contexts(const LbConfig& config);
 
 // The server context of the https listener (nullptr when there is none): TLS 1.2 or later, the
-// certificate chain and key of `https`, ALPN http/1.1 when the client offers it. Throws
-// std::runtime_error saying which file is wrong (not PEM, key not matching the certificate).
-TlsContextPtr make_server_tls_context(const HttpsConfig& https);
+// certificate chain and key of `https`, ALPN http/1.1 when the client offers it. An error says
+// which file is wrong (not PEM, key not matching the certificate).
+std::expected<TlsContextPtr, std::string> make_server_tls_context(const HttpsConfig& https);
 
 // Sets SNI (for a DNS name) and the name the certificate must match (OpenSSL's own check:
 // a mismatch fails the handshake with "hostname mismatch") on a new connection to `cluster`.

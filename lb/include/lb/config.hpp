@@ -183,6 +183,10 @@ std::expected<LbConfig, config::Diagnostics> load_lb_config(const std::string& p
 std::expected<LbConfig, config::Diagnostics> parse_lb_config(const std::string& text,
                                                              const std::string& file);
 
+// The contents of the certificate, key and CA files `config` names (loading only checks that
+// they are readable): what a TLS context makes of them, or which file is wrong and why.
+std::expected<void, std::string> check_tls_files(const LbConfig& config);
+
 // "2s", "500ms", "1m", "1h" (a bare number is milliseconds). nullopt when malformed.
 std::optional<Millis> parse_duration(const std::string& text);
 // "host:port", "[v6]:port"; nullopt when malformed.
