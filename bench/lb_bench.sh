@@ -3,6 +3,7 @@
 #
 #   bash bench/lb_bench.sh [--reps N] [--duration S] [--threads "1 2"] [--sizes "/ /1k /16k"]
 #                          [--only throughput,tls,rss,failover] [--out DIR]
+#                          [--also NAME=PATH]...
 #
 # throughput: two nginx upstreams; every proxy runs at the same time on its own port (one-thread
 #   proxies pinned to CPU 0); wrk
@@ -23,6 +24,8 @@
 #   listener closed) or frozen (SIGSTOP: connections accepted, nothing answered; SIGCONT at
 #   t=12 s). Failed requests, socket errors, the longest time with no successful response,
 #   and when the balancer marked it down.
+# --also NAME=PATH: another tandem-lb binary (an earlier build, say) measured in the throughput
+#   runs beside the others, as NAME-Nt with the same configuration and placement.
 # Results: $OUT/results.tsv, $OUT/summary.md (also printed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +33,7 @@ ROOT=$PWD
 
 REPS=5 DURATION=5 THREADS="1 2" SIZES="/ /1k /16k" ONLY="throughput,tls,rss,failover"
 OUT="$ROOT/build/bench-lb-$(date +%Y%m%d-%H%M%S)"
+ALSO=()
 while (($#)); do
   case $1 in
     --reps) REPS=$2; shift 2 ;;
@@ -38,6 +42,8 @@ while (($#)); do
     --sizes) SIZES=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
+    --also) [[ $2 == *=* && -x ${2#*=} ]] || { echo "--also NAME=PATH: PATH must be an executable tandem-lb" >&2; exit 2; }
+            ALSO+=("$2"); shift 2 ;;
     *) echo "unknown option $1 (see the header of $0)" >&2; exit 2 ;;
   esac
 done
@@ -287,6 +293,11 @@ if [[ $ONLY == *throughput* ]]; then
     p=$(free_port); nginx_proxy "nginx-${T}w" "$p" "$T" "$U1" "$U2"; PORT[nginx-${T}w]=$p
     THR[tandem-lb-${T}t]=$T; THR[haproxy-${T}t]=$T; THR[nginx-${T}w]=$T
     TARGETS+=("tandem-lb-${T}t" "haproxy-${T}t" "nginx-${T}w")
+    for spec in "${ALSO[@]}"; do
+      name="${spec%%=*}-${T}t"
+      p=$(free_port); LB="${spec#*=}" tandem_lb "$name" "$p" "$T" "$U1" "$U2"; PORT[$name]=$p
+      THR[$name]=$T; TARGETS+=("$name")
+    done
   done
   PIN=""
   PORT[direct]=$U1; THR[direct]=0

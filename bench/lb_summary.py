@@ -50,19 +50,19 @@ if scheme == "https":
     sys.exit(0)
 
 print("\n## tandem-lb / HAProxy at the same thread count (target: rps >= 1.2x, p99 <= 1.0x)\n")
-print("| threads | size | rps ratio | p99 ratio | verdict |")
-print("|---|---|---|---|---|")
+print("| build | threads | size | rps ratio | p99 ratio | verdict |")
+print("|---|---|---|---|---|---|")
 for t in targets:
-    if not t.startswith("tandem-lb-"):
-        continue
-    th = t.split("-")[-1]
+    if t.startswith(("haproxy-", "nginx-")) or t == "direct":
+        continue  # every tandem-lb build (bench/lb_bench.sh --also adds others)
+    build, th = t.rsplit("-", 1)
     h = "haproxy-" + th
     for s in sizes:
         if (t, s) in med and (h, s) in med:
             r = med[t, s][0] / med[h, s][0]
             p = med[t, s][1] / med[h, s][1] if med[h, s][1] else float("inf")
             ok = "meets" if r >= 1.2 and p <= 1.0 else "MISSES"
-            print(f"| {th} | `{s}` | {r:.2f} | {p:.2f} | {ok} |")
+            print(f"| {build} | {th} | `{s}` | {r:.2f} | {p:.2f} | {ok} |")
 quiet = sum(1 for r in rows if r["quiet"] == "1")
 print(f"\n{quiet} of {len(rows)} runs started on a quiet machine.", end=" ")
 longest = max([float(x[6]) for x in stalled] + [0])
