@@ -15,8 +15,8 @@
 #include "lb/config.hpp"
 #include "lb/health_state.hpp"
 #include "lb/resolver.hpp"
+#include "lb/snapshot.hpp"
 #include "metrics.hpp"
-#include "snapshot.hpp"
 #include "tls.hpp"
 
 namespace lb {

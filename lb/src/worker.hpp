@@ -1,48 +1,36 @@
 #pragma once
 
 #include <array>
-#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <thread>
-#include <type_traits>
 #include <vector>
 
-#include <boost/asio/awaitable.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/intrusive/list.hpp>
 
+#include "buffers.hpp"
+#include "deadlines.hpp"
+#include "exchange.hpp"
+#include "io.hpp"
 #include "lb/config.hpp"
-#include "lb/headers.hpp"
-#include "lb/picker.hpp"
+#include "lb/endpoint_selector.hpp"
+#include "lb/snapshot.hpp"
 #include "metrics.hpp"
-#include "snapshot.hpp"
 #include "tls.hpp"
+#include "upstream_pool.hpp"
 
 namespace lb {
 
-using Clock = std::chrono::steady_clock;
-// The worker's I/O objects and coroutines use the io_context's concrete executor: the
-// type-erased any_io_executor costs a few percent of the request path.
-using Executor = boost::asio::io_context::executor_type;
-using Socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp, Executor>;
-using Acceptor = boost::asio::basic_socket_acceptor<boost::asio::ip::tcp, Executor>;
-using Timer = boost::asio::basic_waitable_timer<Clock, boost::asio::wait_traits<Clock>, Executor>;
-template <class T>
-using Task = boost::asio::awaitable<T, Executor>;
-// A client of the https listener: the TLS stream over its socket, on the heap (parking moves it).
-using TlsClient = boost::asio::ssl::stream<Socket>;
-using TlsClientPtr = std::unique_ptr<TlsClient>;
-
 // One share-nothing worker: its own io_context run by one thread, its own SO_REUSEPORT acceptor,
-// upstream pools and picker. The main context talks to it only by posting: publish() a new
-// snapshot, drain() on SIGTERM, stop_now() at the drain deadline.
+// upstream pools and endpoint selector. The main context talks to it only by posting: publish()
+// a new snapshot, drain() on SIGTERM, hand_over() on a reload, stop_now() at the drain deadline.
+// Its client connections are sessions (one coroutine each, parked when idle) whose requests are
+// exchanges (exchange.hpp); a reload passes them to the next generation's worker (handover.cpp).
 class Worker {
 public:
     // `https_fd` is the https listener's socket (-1 without one), served with `server_tls`.
@@ -99,80 +87,10 @@ public:
     void join();
 
 private:
-    // A session's current deadline and what to cancel when it passes. The ticker walks the
-    // list: no timer per operation on the request path.
-    struct Watch : boost::intrusive::list_base_hook<
-                       boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
-        Clock::time_point deadline = Clock::time_point::max();
-        Socket* target = nullptr;
-        bool fired = false;
-        bool idle = false;    // between requests: drain closes it at once
-        bool linger = false;  // answered early (413, 400...): drain what the client still sends
-        bool park = false;    // set by the ticker: an idle wait is to continue without a buffer
-        bool parked = false;  // ... and was already moved (once per idle period)
-        Clock::time_point idle_since{};
-        void arm(Socket& socket, Clock::time_point at) {
-            target = &socket;
-            deadline = at;
-            fired = false;
-        }
-        void disarm() {
-            target = nullptr;
-            deadline = Clock::time_point::max();
-        }
-    };
-    using WatchList = boost::intrusive::list<Watch, boost::intrusive::constant_time_size<false>>;
-    // An idle keep-alive connection without a coroutine (Conn: Socket or TlsClientPtr).
-    template <class Conn>
-    struct Parked {
-        explicit Parked(Conn c) : conn(std::move(c)) {}
-        Watch watch;
-        Conn conn;
-    };
-
-    struct Upstream {
-        Upstream(boost::asio::io_context& ctx, boost::asio::ssl::context* tls_context)
-            : socket(ctx.get_executor()) {
-            if (tls_context != nullptr) {
-                tls.emplace(socket, *tls_context);
-            }
-        }
-        Socket socket;
-        std::optional<boost::asio::ssl::stream<Socket&>> tls;  // over `socket` when TLS is on
-        boost::beast::flat_buffer buffer{256 * 1024};
-        Clock::time_point idle_since{};
-        bool reused = false;
-    };
-    using UpstreamPtr = std::unique_ptr<Upstream>;
-
-    struct EndpointLocal {
-        boost::asio::ip::tcp::endpoint address;
-        bool healthy = true;
-        Clock::time_point ejected_until{};
-        std::vector<UpstreamPtr> idle;
-    };
-    struct ClusterLocal {
-        std::vector<EndpointLocal> endpoints;
-        std::size_t next = 0;  // round robin over the endpoints
-    };
-    struct Choice {
-        std::size_t cluster;
-        boost::asio::ip::tcp::endpoint address;
-    };
-
     Task<void> accept_loop(Acceptor& acceptor, bool tls);
     // A new client connection's session (over TLS with `tls`), unless the connection limit is
     // reached.
     void start_session(Socket socket, bool tls);
-    // What is queued on a listening socket this worker is the last to hold: to the successor.
-    void accept_queued(Acceptor& acceptor, bool tls);
-    // A descriptor from another worker as this worker's socket; nothing (closed) when it
-    // cannot be taken or this worker is shutting down.
-    std::optional<Socket> take_socket(int fd, boost::asio::ip::tcp protocol);
-    // A connection accepted here but not served: to the successor, as new.
-    void pass_new(Socket socket, bool tls);
-    // GiveUp::kAfterGrace: after kGiveUpGrace, the last of the queue, then close.
-    Task<void> give_up_after_grace();
     Task<void> ticker();
     // A client connection's requests (Conn: Socket, or TlsClientPtr from the https listener);
     // `resumed` when it comes back from parking or from the previous generation.
@@ -182,43 +100,27 @@ private:
     // or drain) as a small heap object, then starts a new session.
     template <class Conn>
     void park(Conn client, Clock::time_point deadline);
-    template <class Stream>
-    Task<bool> exchange(Stream& client,
-                        boost::beast::flat_buffer& buffer,
-                        Watch& watch,
-                        const ClientAddress& client_address);
-    // After a 101: bytes both ways between the client and the upstream until either closes,
-    // an error, or timeouts.tunnelIdle without a byte; `pending` holds what the client sent
-    // after its request head.
-    template <class Stream>
-    Task<void> tunnel(Stream& client,
-                      boost::beast::flat_buffer& pending,
-                      Upstream& up,
-                      Watch& watch);
-    template <class Stream>
-    Task<bool> reply(Stream& client,
-                     Watch& watch,
-                     unsigned status,
-                     std::string_view text,
-                     bool keep_alive,
-                     Clock::time_point started);
     // Whether connections are to close after the current response (draining).
-    [[nodiscard]] bool closing() const { return draining_; }
+    [[nodiscard]] bool closing() const { return lifecycle_.draining; }
 
     void apply(const SnapshotPtr& snapshot);
-    std::optional<Choice> choose(std::optional<std::size_t> exclude, Clock::time_point now);
-    EndpointLocal* find(std::size_t cluster, const boost::asio::ip::tcp::endpoint& address);
-    UpstreamPtr take_idle(const Choice& choice, Clock::time_point now, bool probe);
-    void give_back(const Choice& choice, UpstreamPtr upstream, Clock::time_point now);
-    void eject(const Choice& choice, Clock::time_point now);
-    void prune_pools(Clock::time_point now);
-    void close_pools();
     // drain() and hand_over(): stop accepting, end idle sessions, close the pools; `done` once
     // no session is left.
     void wind_down(std::function<void()> done);
     void session_ended();
     // A client connection is no longer this worker's (closed or passed on).
     void connection_left();
+
+    // ---- hand-over to the next generation (handover.cpp) -------------------------------------
+    // What is queued on a listening socket this worker is the last to hold: to the successor.
+    void accept_queued(Acceptor& acceptor, bool tls);
+    // A descriptor from another worker as this worker's socket; nothing (closed) when it
+    // cannot be taken or this worker is shutting down.
+    std::optional<Socket> take_socket(int fd, boost::asio::ip::tcp protocol);
+    // A connection accepted here but not served: to the successor, as new.
+    void pass_new(Socket socket, bool tls);
+    // GiveUp::kAfterGrace: after kGiveUpGrace, the last of the queue, then close.
+    Task<void> give_up_after_grace();
     // Hands a session's connection (between requests) to successor_, with its OpenSSL session
     // when `ssl` (owned); ends the session here.
     void pass_on(Socket client, SSL* ssl = nullptr, std::string pending = {});
@@ -226,14 +128,9 @@ private:
     // while nothing is buffered on the way in (a read of it was waiting for the socket, and
     // neither OpenSSL nor its BIO hold bytes); otherwise it is closed.
     void pass_on(TlsClientPtr client);
-    std::unique_ptr<char[]> take_chunk();
-    void give_chunk(std::unique_ptr<char[]> chunk);
-    std::string take_head();
-    void give_head(std::string head);
 
     unsigned index_;
     const LbConfig& config_;
-    const std::vector<TlsContextPtr>& tls_;
     WorkerMetrics& metrics_;
     // One thread runs it, and only that thread touches its sockets: no per-descriptor locking
     // (posts from the main context still lock the scheduler).
@@ -243,24 +140,21 @@ private:
     std::optional<Acceptor> https_acceptor_;
     boost::asio::ssl::context* server_tls_;
     std::thread thread_;
-    Picker picker_;
     SnapshotPtr snapshot_;
-    std::vector<ClusterLocal> clusters_;
-    std::vector<bool> eligible_;  // scratch for choose(), no allocation per request
+    EndpointSelector selector_;
+    UpstreamPool pool_;
+    Buffers buffers_;
+    Lifecycle lifecycle_;
+    ExchangeContext exchange_context_;
     WatchList watches_;
-    std::vector<std::unique_ptr<char[]>> chunks_;  // free relay buffers
-    std::vector<std::string> heads_;               // free message-head buffers
-    std::array<char, 4096> sink_{};                // lingering close discards into it
+    std::array<char, 4096> sink_{};  // lingering close discards into it
     std::size_t sessions_ = 0;
-    bool draining_ = false;
-    bool handing_over_ = false;  // a reload: connections go to successor_
     Worker* successor_ = nullptr;
     GiveUp give_up_http_ = GiveUp::kNo;  // hand_over(): what becomes of the listening sockets
     GiveUp give_up_https_ = GiveUp::kNo;
     std::function<void()> given_up_;
     std::optional<Timer> give_up_timer_;
     bool giving_up_ = false;  // give_up_after_grace() has not finished
-    bool stopping_ = false;
     std::function<void()> drained_;
 };
 

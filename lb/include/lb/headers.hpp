@@ -6,7 +6,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/beast/http/message.hpp>
 
-#include "lb/pool.hpp"
+#include "lb/block_pool.hpp"
 
 namespace lb {
 

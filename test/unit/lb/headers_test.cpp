@@ -1,87 +1,11 @@
-#include <map>
+#include "lb/headers.hpp"
 
 #include <gtest/gtest.h>
-
-#include "lb/headers.hpp"
-#include "lb/health_state.hpp"
-#include "lb/picker.hpp"
 
 namespace lb {
 namespace {
 
 namespace http = boost::beast::http;
-
-TEST(HealthState, RiseConsecutivePassesToComeUpFallFailuresToGoDown) {
-    HealthState h(2, 3);  // starts down
-    EXPECT_FALSE(h.up());
-    EXPECT_EQ(h.record(true), Transition::kNone);
-    EXPECT_EQ(h.record(true), Transition::kWentUp);
-    EXPECT_EQ(h.counter(), 4u);  // jumps to rise + fall - 1
-    EXPECT_EQ(h.record(false), Transition::kNone);
-    EXPECT_EQ(h.record(false), Transition::kNone);
-    EXPECT_EQ(h.record(false), Transition::kWentDown);
-    EXPECT_EQ(h.counter(), 0u);  // drops to 0
-}
-
-TEST(HealthState, AFlapResetsProgressLikeHaproxy) {
-    HealthState h(3, 2);
-    h.record(true);
-    h.record(true);
-    h.record(false);  // below rise: back to 0
-    EXPECT_EQ(h.counter(), 0u);
-    h.record(true);
-    h.record(true);
-    EXPECT_FALSE(h.up());
-    EXPECT_EQ(h.record(true), Transition::kWentUp);
-    // one failure then a pass: still up, back at the top
-    EXPECT_EQ(h.record(false), Transition::kNone);
-    EXPECT_EQ(h.record(true), Transition::kNone);
-    EXPECT_EQ(h.counter(), 4u);
-    HealthState initially_up(2, 1, Health::kUp);
-    EXPECT_EQ(initially_up.record(false), Transition::kWentDown);
-}
-
-std::map<std::size_t, int> spread(Picker& p, const std::vector<bool>& healthy, int n) {
-    std::map<std::size_t, int> out;
-    for (int i = 0; i < n; ++i) {
-        if (auto k = p.pick(healthy)) {
-            ++out[*k];
-        }
-    }
-    return out;
-}
-
-TEST(Picker, AlternatesPerRequestAndHonoursWeights) {
-    Picker even({{1, false}, {1, false}});
-    EXPECT_EQ(even.pick({true, true}), 0u);
-    EXPECT_EQ(even.pick({true, true}), 1u);
-    EXPECT_EQ(even.pick({true, true}), 0u);
-    Picker weighted({{2, false}, {1, false}});
-    // smooth: a, b, a — not a, a, b
-    EXPECT_EQ(weighted.pick({true, true}), 0u);
-    EXPECT_EQ(weighted.pick({true, true}), 1u);
-    EXPECT_EQ(weighted.pick({true, true}), 0u);
-    Picker three({{5, false}, {1, false}, {1, false}});
-    const auto s = spread(three, {true, true, true}, 700);
-    EXPECT_EQ(s.at(0), 500);
-    EXPECT_EQ(s.at(1), 100);
-    EXPECT_EQ(s.at(2), 100);
-}
-
-TEST(Picker, BackupOnlyWhenNoPrimaryIsHealthyAndNoneWhenAllDown) {
-    Picker p({{1, false}, {1, false}, {1, true}});
-    EXPECT_EQ(spread(p, {true, false, true}, 10), (std::map<std::size_t, int>{{0, 10}}));
-    EXPECT_EQ(spread(p, {false, false, true}, 4), (std::map<std::size_t, int>{{2, 4}}));
-    EXPECT_FALSE(p.pick({false, false, false}).has_value());
-}
-
-TEST(Picker, ARetryGoesToAnotherMemberWhenThereIsOne) {
-    Picker p({{1, false}, {1, false}});
-    for (int i = 0; i < 10; ++i) {
-        EXPECT_EQ(p.pick({true, true}, 0), 1u);
-    }
-    EXPECT_EQ(p.pick({true, false}, 0), 0u);  // the only one left
-}
 
 TEST(Headers, RequestHeadDropsHopByHopFieldsAndTheOnesConnectionNames) {
     RequestHead h;
@@ -214,26 +138,6 @@ TEST(Headers, ResponseHeadKeepsTheReasonAndSetsFramingAndConnection) {
               "\r\n");
     write_response_head(c, Framing::kAsIs, ConnectionToken::kKeepAlive, out);
     EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n\r\n");
-}
-
-TEST(BlockPool, RecyclesBlocksBySizeClassAndBoundsWhatItKeeps) {
-    detail::BlockPool pool;
-    void* a = pool.allocate(40);
-    pool.deallocate(a, 40);
-    EXPECT_EQ(pool.allocate(64), a);  // the same class (64 bytes) reuses the block
-    void* big = pool.allocate(4096);  // beyond the largest class: operator new
-    pool.deallocate(big, 4096);
-    std::vector<void*> blocks;
-    for (unsigned i = 0; i < detail::BlockPool::kMaxFree + 10; ++i) {
-        blocks.push_back(pool.allocate(200));
-    }
-    for (void* b : blocks) {
-        pool.deallocate(b, 200);  // the ones beyond kMaxFree go back to operator delete
-    }
-    pool.deallocate(a, 64);
-    Fields f{PoolAllocator<char>{}};
-    f.set("X-Test", std::string(300, 'v'));
-    EXPECT_EQ(f["X-Test"].size(), 300u);
 }
 
 }  // namespace

@@ -1,0 +1,57 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include "lb/picker.hpp"
+#include "lb/snapshot.hpp"
+
+namespace lb {
+
+// Which endpoint a request goes to: the picker chooses the cluster (weighted round robin,
+// backup tier) among those with an eligible endpoint, then the cluster's endpoints take turns.
+// An endpoint is eligible when the active checks pass and no passive ejection (a connect
+// failure, a per-try timeout) holds it; when ejections leave nothing eligible, the active checks'
+// view alone decides, so an ejection never turns into a 503 by itself. Pure: the caller passes
+// the snapshot and the time in.
+class EndpointSelector {
+public:
+    using Clock = std::chrono::steady_clock;
+    struct Choice {
+        std::size_t cluster;
+        boost::asio::ip::tcp::endpoint address;
+    };
+
+    explicit EndpointSelector(std::vector<Picker::Member> members);
+
+    // A new snapshot: endpoints keep their ejection by address, unless a check passed since (an
+    // endpoint unhealthy before and healthy now is trusted again); the round robin goes on.
+    void apply(const Snapshot& snapshot);
+    // The next choice, or nullopt when no endpoint passes its checks. `exclude` (the cluster
+    // that just failed) is skipped when another cluster can take the request.
+    std::optional<Choice> choose(std::optional<std::size_t> exclude, Clock::time_point now);
+    // Ejects the chosen endpoint until now + `duration`; true when it was not ejected already
+    // (a new ejection, as counted by tandem_lb_ejections_total). Nothing when it is gone.
+    bool eject(const Choice& choice, Clock::time_point now, Clock::duration duration);
+
+private:
+    struct Endpoint {
+        boost::asio::ip::tcp::endpoint address;
+        bool healthy = true;
+        Clock::time_point ejected_until{};
+    };
+    struct Cluster {
+        std::vector<Endpoint> endpoints;
+        std::size_t next = 0;  // round robin over the endpoints
+    };
+
+    Picker picker_;
+    std::vector<Cluster> clusters_;
+    std::vector<bool> eligible_;  // scratch for choose(), no allocation per request
+};
+
+}  // namespace lb

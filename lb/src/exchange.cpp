@@ -1,0 +1,399 @@
+// One proxied request, the request side: the driver that does the waiting, then reading the
+// request, picking a cluster and connecting, and sending the request. Errors are error_code
+// values; nothing here throws on purpose.
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/string.hpp>
+
+#include "exchange_state.hpp"
+
+namespace lb {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+
+namespace {
+
+bool is_idempotent(http::verb v) {
+    switch (v) {
+        case http::verb::get:
+        case http::verb::head:
+        case http::verb::options:
+        case http::verb::trace:
+        case http::verb::put:
+        case http::verb::delete_:
+            return true;
+        default:
+            return false;
+    }
+}
+
+}  // namespace
+
+// GCC 12 warns that the frame's sized operator delete (on the path where its allocation is
+// undone) mismatches Asio's aligned allocation: a false positive (both are Asio's own pair).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+template <class Stream>
+Task<bool> Exchange<Stream>::run(ExchangeContext& cx,
+                                 Stream& client,
+                                 beast::flat_buffer& buffer,
+                                 Watch& watch,
+                                 const ClientAddress& client_address) {
+    Exchange x(cx, client, buffer, watch, client_address);
+    // 1. Read the request head.
+    x.rp_.header_limit(cx.config.limits.max_header_bytes);
+    x.rp_.body_limit(cx.config.limits.max_body_bytes);
+    watch.arm(lowest(client), x.started_ + x.to_.client_header);
+    Next n = x.request_read(co_await read_message(client, buffer, x.rp_, true, kClientHeaderRead));
+    while (n == Next::kOn) {
+        // 2. Pick a cluster, and a pooled connection to it or a new one.
+        n = x.pick();
+        if (n == Next::kConnect) {
+            n = co_await x.connect();
+        }
+        // 3. Send the request.
+        if (n == Next::kOn && x.has_body_) {
+            n = co_await x.send_with_body();
+        } else if (n == Next::kOn) {
+            n = x.send_head();
+            if (n == Next::kWriting) {
+                n = x.sent(co_await send_rest(*x.up_, x.out_));
+            }
+        }
+        // 4. Read the response head; 1xx answers are relayed on the way.
+        if (n == Next::kOn) {
+            x.expect_response();
+            do {
+                auto& parser = x.next_response();
+                error_code e;
+                if (x.up_->tls) {  // (if/else, not ?: around co_await: GCC 12's coroutine bugs)
+                    e = co_await read_message(*x.up_->tls, x.up_->buffer, parser, true,
+                                              kUpstreamRead);
+                } else {
+                    e = co_await read_message(x.up_->socket, x.up_->buffer, parser, true,
+                                              kUpstreamRead);
+                }
+                n = x.response_read(e);
+                if (n == Next::kInterim && x.client_version_ >= 11) {
+                    watch.arm(lowest(client), coarse_now() + x.to_.client_body);
+                    auto [ie, in] =
+                        co_await asio::async_write(client, asio::buffer(x.interim_), kNoThrow);
+                    if (ie || watch.fired) {
+                        n = Next::kClose;
+                    }
+                }
+            } while (n == Next::kInterim);
+        }
+        if (n == Next::kRetry) {
+            n = Next::kOn;
+            continue;
+        }
+        if (n != Next::kOn) {
+            break;
+        }
+        // 5. Relay the response: its head, then the body piece by piece.
+        x.start_relay();
+        for (bool last = false; !last;) {
+            std::size_t len = 0;
+            if (!x.bodyless_ && !x.resp_->is_done()) {
+                auto& body = x.resp_->get().body();
+                body.data = x.chunk();
+                body.size = kChunk;
+                watch.arm(x.up_->socket, coarse_now() + x.to_.upstream_response);
+                x.resp_->eager(true);
+                error_code e;
+                if (x.up_->tls) {
+                    e = co_await read_message(*x.up_->tls, x.up_->buffer, *x.resp_, false,
+                                              kUpstreamRead);
+                } else {
+                    e = co_await read_message(x.up_->socket, x.up_->buffer, *x.resp_, false,
+                                              kUpstreamRead);
+                }
+                if (e || watch.fired) {
+                    // The upstream failed mid-body: closing the client connection is the only
+                    // way left to tell it the response is incomplete.
+                    cx.metrics.request(x.choice_->cluster, x.status_, seconds_since(x.started_));
+                    co_return false;
+                }
+                len = kChunk - body.size;
+            }
+            last = x.bodyless_ || x.resp_->is_done();
+            error_code e;
+            if (!x.body_piece(len, last, e)) {
+                auto [ae, m] = co_await asio::async_write(client, x.out_, kNoThrow);
+                e = ae;
+            }
+            if (e || watch.fired) {
+                x.keep_ = false;
+                break;
+            }
+        }
+        co_return x.relay_done();
+    }
+    if (n == Next::kSwitch) {
+        co_return co_await x.switch_protocols();
+    }
+    co_return co_await x.end(n);
+}
+#pragma GCC diagnostic pop
+
+// ---- 1. read the request ------------------------------------------------------------------------
+
+template <class Stream>
+Next Exchange<Stream>::request_read(error_code ec) {
+    const auto& limits = cx_.config.limits;
+    if (stopping()) {
+        return Next::kClose;
+    }
+    if (watch_.fired) {
+        return reply_with(408, "request timeout: the request header did not arrive in time", false);
+    }
+    if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+        return reply_with(431,
+                          "request header fields too large (limit " +
+                              std::to_string(limits.max_header_bytes) + " bytes)",
+                          false);
+    }
+    if (ec == http::error::body_limit) {
+        return reply_with(
+            413, "content too large (limit " + std::to_string(limits.max_body_bytes) + " bytes)",
+            false);
+    }
+    if (ec && is_parse_error(ec)) {
+        return reply_with(400, "malformed request: " + ec.message(), false);
+    }
+    if (ec) {
+        return Next::kClose;  // the client went away
+    }
+    auto& req = rp_.get();
+    method_ = req.method();
+    idempotent_ = is_idempotent(method_);
+    client_ka_ = req.keep_alive();
+    client_version_ = req.version();
+    has_body_ = !rp_.is_done();
+    bool drop_expect = false;
+    if (auto it = req.find(http::field::expect);
+        it != req.end() && beast::iequals(it->value(), "100-continue")) {
+        // Answered here (as nginx does): the body then streams through as it arrives.
+        expect_continue_ = has_body_;
+        drop_expect = true;
+    }
+    // A WebSocket handshake (RFC 6455: GET, HTTP/1.1, Connection: upgrade, Upgrade): asked of the
+    // cluster as it came; a 101 then turns the exchange into a tunnel. (h2c is not: the balancer
+    // speaks HTTP/1.1 to the clusters.)
+    if (method_ == http::verb::get && !has_body_ && client_version_ == 11) {
+        const auto up_it = req.find(http::field::upgrade);
+        if (up_it != req.end() && !beast::iequals(up_it->value(), "h2c")) {
+            for (const auto token : http::token_list{req[http::field::connection]}) {
+                if (beast::iequals(token, "upgrade")) {
+                    upgrade_ = up_it->value();
+                }
+            }
+        }
+    }
+    req_framing_ = rp_.chunked() ? Framing::kChunked : Framing::kAsIs;
+    write_request_head(req, client_address_,
+                       kTls ? std::string_view("https") : cx_.config.forwarded_proto, req_framing_,
+                       drop_expect, head_, upgrade_);
+    return Next::kOn;
+}
+
+// ---- 2. pick a cluster and connect --------------------------------------------------------------
+
+// The cluster the round robin picks among the eligible ones, and an idle connection to the
+// chosen endpoint when the pool has one.
+template <class Stream>
+Next Exchange<Stream>::pick() {
+    resp_.reset();  // (what the previous attempt left)
+    in_flight_.reset();
+    up_.reset();
+    picked_at_ = coarse_now();
+    choice_ = cx_.selector.choose(exclude_, picked_at_);
+    if (!choice_) {
+        return reply_with(
+            503,
+            "no healthy cluster: every cluster is failing its health checks (see /status on the "
+            "admin listener)",
+            client_ka_ && !has_body_);
+    }
+    // A non-idempotent request cannot be retried if a pooled connection turns out to be closed,
+    // so only then is the pooled connection probed first (one syscall).
+    up_ = cx_.pool.take(*choice_, picked_at_, !idempotent_);
+    if (!up_) {
+        return Next::kConnect;
+    }
+    in_flight_.emplace(cx_.metrics, choice_->cluster);
+    return Next::kOn;
+}
+
+// A new connection to the chosen endpoint (and the TLS handshake); a failure is retried on
+// another cluster when the policy allows, else answered 502/504.
+template <class Stream>
+Task<Next> Exchange<Stream>::connect() {
+    const auto& cluster = cx_.config.clusters[choice_->cluster];
+    up_ = std::make_unique<Upstream>(cx_.executor, cx_.tls[choice_->cluster].get());
+    watch_.arm(up_->socket, picked_at_ + to_.upstream_connect);  // connect and TLS handshake
+    auto [cec] = co_await up_->socket.async_connect(choice_->address, kNoThrow);
+    std::string tls_problem;
+    if (!cec && !watch_.fired && up_->tls) {
+        error_code ignored;
+        up_->socket.set_option(tcp::no_delay(true), ignored);
+        prepare_tls(*up_->tls, cluster);
+        auto [hec] = co_await up_->tls->async_handshake(asio::ssl::stream_base::client, kNoThrow);
+        if (hec && !watch_.fired) {
+            cec = hec;
+            tls_problem = tls_failure(hec, up_->tls->native_handle(), cluster);
+        }
+    }
+    const bool timed_out = watch_.fired;
+    if (stopping()) {
+        co_return Next::kClose;
+    }
+    if (cec || timed_out) {
+        cx_.metrics.upstream_connect(choice_->cluster, false);
+        eject(Clock::now());
+        if (retries_ < cx_.config.retry.attempts && !body_sent_) {
+            ++retries_;
+            cx_.metrics.retry(choice_->cluster, RetryReason::kConnect);
+            exclude_ = choice_->cluster;
+            co_return Next::kRetry;
+        }
+        std::string why;
+        if (timed_out) {
+            why = "upstream connect timeout (cluster " + cluster_name() + ")";
+        } else if (tls_problem.empty()) {
+            why = "upstream connect failed (cluster " + cluster_name() + "): " + cec.message();
+        } else {
+            why = "TLS handshake with cluster " + cluster_name() + " failed: " + tls_problem;
+        }
+        co_return reply_with(timed_out ? 504 : 502, std::move(why), client_ka_ && rp_.is_done());
+    }
+    cx_.metrics.upstream_connect(choice_->cluster, true);
+    error_code ignored;
+    up_->socket.set_option(tcp::no_delay(true), ignored);
+    up_->socket.non_blocking(true, ignored);
+    in_flight_.emplace(cx_.metrics, choice_->cluster);
+    co_return Next::kOn;
+}
+
+// ---- 3. send the request ------------------------------------------------------------------------
+
+// A request without a body: its head in one write when the socket takes it (kWriting when the
+// rest is to be awaited; over TLS always).
+template <class Stream>
+Next Exchange<Stream>::send_head() {
+    watch_.arm(up_->socket, coarse_now() + to_.upstream_response);
+    out_ = Out();
+    out_.add(head_);
+    error_code wec;
+    if (up_->tls || !write_now(up_->socket, out_, wec)) {
+        return Next::kWriting;
+    }
+    return sent(wec);
+}
+
+// The request is written (or the write failed): a failed write means the upstream did not take
+// the whole request, so it cannot have acted on it: safe to send again whatever the method, if
+// nothing of the body was consumed.
+template <class Stream>
+Next Exchange<Stream>::sent(error_code ec) {
+    if (watch_.fired) {
+        ec = asio::error::timed_out;
+    }
+    if (stopping()) {
+        return Next::kClose;
+    }
+    if (ec) {
+        if (retry_elsewhere(!body_sent_)) {
+            return Next::kRetry;
+        }
+        return reply_with(502,
+                          "upstream (cluster " + cluster_name() +
+                              ") closed the connection while receiving the request",
+                          false);
+    }
+    return Next::kOn;
+}
+
+// A request with a body: 100-continue answered here, then the head and the body piece by piece
+// as it arrives (never buffered whole).
+template <class Stream>
+Task<Next> Exchange<Stream>::send_with_body() {
+    error_code wec;
+    if (expect_continue_) {
+        expect_continue_ = false;
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        watch_.arm(lowest(client_), coarse_now() + to_.client_body);
+        auto [e, n] = co_await asio::async_write(
+            client_, asio::buffer(kContinue.data(), kContinue.size()), kNoThrow);
+        if (e || watch_.fired) {
+            co_return Next::kClose;
+        }
+    }
+    bool head_sent = false;
+    for (bool last = false; !last;) {
+        auto& body = rp_.get().body();
+        std::size_t len = 0;
+        if (!rp_.is_done()) {
+            body.data = chunk();
+            body.size = kChunk;
+            watch_.arm(lowest(client_), coarse_now() + to_.client_body);
+            rp_.eager(true);
+            const error_code e = co_await read_message(client_, buffer_, rp_, false, kChunk);
+            if (stopping()) {
+                co_return Next::kClose;
+            }
+            if (e == http::error::body_limit) {
+                co_return reply_with(413,
+                                     "content too large (limit " +
+                                         std::to_string(cx_.config.limits.max_body_bytes) +
+                                         " bytes)",
+                                     false);
+            }
+            if (e || watch_.fired) {
+                co_return Next::kClose;  // the client went away or stalled mid-body
+            }
+            body_sent_ = true;
+            len = kChunk - body.size;
+        }
+        last = rp_.is_done();
+        Out out;
+        if (!head_sent) {
+            out.add(head_);
+            head_sent = true;
+        }
+        out.body(req_framing_, chunk_.get(), len, last);
+        watch_.arm(up_->socket, coarse_now() + to_.upstream_response);
+        error_code e;
+        if (up_->tls || !write_now(up_->socket, out, e)) {
+            e = co_await send_rest(*up_, out);
+        }
+        if (watch_.fired) {
+            e = asio::error::timed_out;
+        }
+        if (e) {
+            wec = e;
+            break;
+        }
+    }
+    co_return sent(wec);
+}
+
+template <class Stream>
+Task<bool> exchange(ExchangeContext& cx,
+                    Stream& client,
+                    beast::flat_buffer& buffer,
+                    Watch& watch,
+                    const ClientAddress& client_address) {
+    return Exchange<Stream>::run(cx, client, buffer, watch, client_address);
+}
+
+template Task<bool> exchange(
+    ExchangeContext&, Socket&, beast::flat_buffer&, Watch&, const ClientAddress&);
+template Task<bool> exchange(
+    ExchangeContext&, TlsClient&, beast::flat_buffer&, Watch&, const ClientAddress&);
+
+}  // namespace lb

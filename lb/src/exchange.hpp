@@ -1,0 +1,53 @@
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include <boost/beast/core/flat_buffer.hpp>
+
+#include "buffers.hpp"
+#include "deadlines.hpp"
+#include "io.hpp"
+#include "lb/config.hpp"
+#include "lb/endpoint_selector.hpp"
+#include "lb/headers.hpp"
+#include "metrics.hpp"
+#include "tls.hpp"
+#include "upstream_pool.hpp"
+
+namespace lb {
+
+// The state of a worker its sessions and exchanges react to.
+struct Lifecycle {
+    bool draining = false;      // SIGTERM: connections close after their current response
+    bool handing_over = false;  // a reload: connections go to the successor between requests
+    bool stopping = false;      // the drain deadline passed: what is in flight is cancelled
+};
+
+// What an exchange uses of its worker: the worker's parts, never the worker itself.
+struct ExchangeContext {
+    Executor executor;
+    const LbConfig& config;
+    const std::vector<TlsContextPtr>& tls;  // per cluster; nullptr where TLS is off
+    WorkerMetrics& metrics;
+    EndpointSelector& selector;
+    UpstreamPool& pool;
+    Buffers& buffers;
+    const Lifecycle& lifecycle;
+};
+
+// One request of a client connection and its response, in named steps sharing one state:
+// read the request → pick a cluster and connect → send the request → read the response head →
+// relay the response, or tunnel after a 101. A failure before any response byte goes back to
+// picking (another cluster, or a fresh connection for a stale pooled one) when the retry policy
+// allows; local answers (400, 408, 413, 431, 502, 503, 504) are written here. `buffer` holds
+// what the client sent beyond the previous request; `watch` is the session's deadline. True
+// when the connection may carry the next request.
+template <class Stream>
+Task<bool> exchange(ExchangeContext& cx,
+                    Stream& client,
+                    boost::beast::flat_buffer& buffer,
+                    Watch& watch,
+                    const ClientAddress& client_address);
+
+}  // namespace lb

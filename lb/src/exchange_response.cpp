@@ -1,0 +1,209 @@
+// One proxied request, the response side: reading the response head (1xx relayed on the way,
+// retries on a failure before any byte), relaying the response, switching protocols, and the
+// balancer's own answers.
+#include <boost/asio/write.hpp>
+#include <boost/beast/http.hpp>
+
+#include "exchange_state.hpp"
+#include "tunnel.hpp"
+
+namespace lb {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using boost::system::error_code;
+
+// ---- 4. read the response head ------------------------------------------------------------------
+
+// The deadline for the response's first byte: the per-try timeout when a retry is still possible
+// (an idempotent request, nothing of its body consumed), else timeouts.upstreamResponse.
+template <class Stream>
+void Exchange<Stream>::expect_response() {
+    const auto& retry = cx_.config.retry;
+    can_retry_ = idempotent_ && !body_sent_;
+    per_try_ = can_retry_ && retries_ < retry.attempts && retry.per_try_timeout &&
+               *retry.per_try_timeout < to_.upstream_response;
+    read_deadline_ = coarse_now() + (per_try_ ? *retry.per_try_timeout : to_.upstream_response);
+}
+
+// A parser for the next response head (after a 1xx, the final one).
+template <class Stream>
+typename Exchange<Stream>::ResponseParser& Exchange<Stream>::next_response() {
+    resp_.emplace();
+    resp_->header_limit(64 * 1024);
+    resp_->body_limit(boost::none);
+    if (method_ == http::verb::head) {
+        resp_->skip(true);
+    }
+    watch_.arm(up_->socket, read_deadline_);
+    return *resp_;
+}
+
+// A head was read (or not): kInterim for a 1xx (its head in interim_ for an HTTP/1.1 client),
+// else what response_head() makes of it.
+template <class Stream>
+Next Exchange<Stream>::response_read(error_code ec) {
+    if (watch_.fired) {
+        ec = asio::error::timed_out;
+    }
+    if (!ec) {
+        const unsigned st = resp_->get().result_int();
+        if (st < 200 && st != 101) {
+            if (client_version_ >= 11) {
+                write_response_head(resp_->get(), Framing::kAsIs, ConnectionToken::kNone, interim_);
+            }
+            return Next::kInterim;
+        }
+    }
+    return response_head(ec);
+}
+
+// The final head, or why there is none: a 101 to an upgrade switches protocols; a per-try
+// timeout or a failure before any response byte is retried when the policy allows; else 502/504.
+template <class Stream>
+Next Exchange<Stream>::response_head(error_code rec) {
+    if (stopping()) {
+        return Next::kClose;
+    }
+    if (!rec && resp_->get().result_int() == 101) {
+        if (upgrade_.empty()) {
+            rec = http::error::bad_value;  // nothing asked to switch: a broken upstream
+        } else {
+            return Next::kSwitch;
+        }
+    }
+    if (!rec) {
+        return Next::kOn;
+    }
+    const bool nothing = nothing_received(rec) && up_->buffer.size() == 0;
+    if (rec == asio::error::timed_out && per_try_) {
+        eject(Clock::now());
+        ++retries_;
+        cx_.metrics.retry(choice_->cluster, RetryReason::kPerTryTimeout);
+        exclude_ = choice_->cluster;
+        return Next::kRetry;
+    }
+    if (rec == asio::error::timed_out) {
+        return reply_with(504, "upstream response timeout (cluster " + cluster_name() + ")",
+                          client_ka_ && rp_.is_done());
+    }
+    if (retry_elsewhere(nothing && can_retry_)) {
+        return Next::kRetry;
+    }
+    return reply_with(
+        502, "bad response from upstream (cluster " + cluster_name() + "): " + rec.message(),
+        client_ka_ && rp_.is_done());
+}
+
+// ---- 5. relay the response, or tunnel -----------------------------------------------------------
+
+// The response head rewritten for the client: its framing (re-chunked for an HTTP/1.1 client when
+// the upstream's body ends at the close), and whether the client connection is kept.
+template <class Stream>
+void Exchange<Stream>::start_relay() {
+    auto& res = resp_->get();
+    status_ = res.result_int();
+    upstream_ka_ = res.keep_alive();
+    const bool upstream_chunked = resp_->chunked();
+    bodyless_ = method_ == http::verb::head || status_ == 204 || status_ == 304;
+    close_delimited_ = !bodyless_ && !upstream_chunked && !resp_->content_length();
+    keep_ = client_ka_ && rp_.is_done() && !closing();
+    res_framing_ = Framing::kAsIs;
+    if (!bodyless_ && (upstream_chunked || close_delimited_)) {
+        if (client_version_ >= 11) {
+            res_framing_ = Framing::kChunked;
+        } else {
+            keep_ = false;  // an HTTP/1.0 client: the end of the body is the close
+        }
+    }
+    write_response_head(
+        res, bodyless_ && upstream_chunked ? Framing::kChunked : res_framing_,  // HEAD: as GET
+        !keep_                 ? ConnectionToken::kClose
+        : client_version_ < 11 ? ConnectionToken::kKeepAlive
+                               : ConnectionToken::kNone,
+        head_);
+    head_sent_ = false;
+}
+
+// A piece of the body (`len` bytes in the relay buffer; the head before the first one) in
+// out_, written to the client at once as far as its socket takes it: false when the rest is to
+// be awaited (`ec`: a failed write).
+template <class Stream>
+bool Exchange<Stream>::body_piece(std::size_t len, bool last, error_code& ec) {
+    out_ = Out();
+    if (!head_sent_) {
+        out_.add(head_);
+        head_sent_ = true;
+    }
+    if (!bodyless_) {
+        out_.body(res_framing_, chunk_.get(), len, last);
+    }
+    watch_.arm(lowest(client_), coarse_now() + to_.client_body);
+    return write_now(client_, out_, ec);
+}
+
+// The response is relayed: counted, and the upstream connection goes back to the pool when the
+// response was read whole and it may be kept. True when the client connection is kept.
+template <class Stream>
+bool Exchange<Stream>::relay_done() {
+    cx_.metrics.request(choice_->cluster, status_, seconds_since(started_));
+    watch_.disarm();
+    if (upstream_ka_ && resp_->is_done() && !close_delimited_ && up_->buffer.size() == 0 &&
+        !stopping()) {
+        cx_.pool.give_back(*choice_, std::move(up_), coarse_now());
+    }
+    return keep_ && !stopping();
+}
+
+// Switching protocols: the 101 (and whatever the cluster sent after it), then bytes both ways.
+// The connection is the tunnel's: not pooled, not kept.
+template <class Stream>
+Task<bool> Exchange<Stream>::switch_protocols() {
+    cx_.metrics.request(choice_->cluster, 101, seconds_since(started_));
+    const auto& res = resp_->get();
+    std::string_view answer = upgrade_;  // (the cluster's own Upgrade value if it sent one)
+    if (const auto their = res.find(http::field::upgrade); their != res.end()) {
+        answer = their->value();
+    }
+    write_response_head(res, Framing::kAsIs, ConnectionToken::kNone, head_, answer);
+    Out out;
+    out.add(head_);
+    out.add(up_->buffer.data().data(), up_->buffer.size());
+    watch_.arm(lowest(client_), coarse_now() + to_.client_body);
+    auto [we, wn] = co_await asio::async_write(client_, out, kNoThrow);
+    up_->buffer.consume(up_->buffer.size());
+    if (we || watch_.fired) {
+        co_return false;
+    }
+    co_await tunnel(client_, buffer_, *up_, watch_, cx_.buffers, to_.tunnel_idle);
+    watch_.linger = true;  // the client's last bytes (TLS close_notify) must not meet a reset
+    co_return false;
+}
+
+template <class Stream>
+Task<bool> Exchange<Stream>::reply() {
+    cx_.metrics.request(WorkerMetrics::kNoCluster, reply_status_, seconds_since(started_));
+    if (stopping()) {
+        co_return false;
+    }
+    const bool keep_alive = reply_keep_ && !closing();
+    http::response<http::string_body> res{static_cast<http::status>(reply_status_), 11};
+    res.set(http::field::server, "tandem-lb");
+    res.set(http::field::content_type, "text/plain; charset=utf-8");
+    res.body() = std::move(reply_text_);
+    res.body() += '\n';
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    watch_.linger = !keep_alive;
+    watch_.arm(lowest(client_), coarse_now() + to_.client_body);
+    auto [ec, n] = co_await http::async_write(client_, res, kNoThrow);
+    co_return !ec && !watch_.fired && keep_alive;
+}
+
+// These steps for both kinds of client connection (run() and the request side are instantiated
+// in exchange.cpp, where they are defined).
+template class Exchange<Socket>;
+template class Exchange<TlsClient>;
+
+}  // namespace lb
