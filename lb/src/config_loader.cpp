@@ -1,5 +1,5 @@
-// tandem-lb's YAML file -> a validated LbConfig. yaml-cpp stays inside this file; its exceptions
-// never leave it. Every problem is collected with file:line, field path and what to do.
+// tandem-lb's YAML file -> a validated LbConfig, read with the project's one YAML reader
+// (config/yaml_reader.hpp). Every problem is collected with file:line, field path and what to do.
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -9,14 +9,16 @@
 #include <sstream>
 
 #include <boost/asio/ip/address.hpp>
-#include <yaml-cpp/yaml.h>
 
+#include "config/yaml_reader.hpp"
 #include "lb/config.hpp"
 
 namespace lb {
 
 using config::Diagnostic;
 using config::Diagnostics;
+using config::YamlNode;
+using config::YamlReader;
 
 std::string HostPort::to_string() const {
     if (host.find(':') != std::string::npos) {
@@ -67,170 +69,99 @@ std::optional<std::uint64_t> parse_size(const std::string& text) {
     return *number * factor;
 }
 
-class Reader {
-public:
-    Reader(std::string file, Diagnostics& out) : file_(std::move(file)), out_(out) {}
-
-    config::Source at(const YAML::Node& node) const {
-        return {file_, node.IsDefined() ? node.Mark().line + 1 : 0};
-    }
-    void error(const YAML::Node& node, const std::string& path, const std::string& message) {
-        out_.push_back({Diagnostic::Severity::kError, at(node), path, message});
-    }
-
-    static std::string join(const std::string& path, const std::string& key) {
-        return path.empty() ? key : path + "." + key;
-    }
-
-    // Checks that `node` is a mapping whose keys are all in `allowed` and unique.
-    bool mapping(const YAML::Node& node,
-                 const std::string& path,
-                 std::initializer_list<const char*> allowed) {
-        if (!node.IsMap()) {
-            error(node, path.empty() ? "(top level)" : path, "must be a mapping");
-            return false;
+// How tandem-lb's file reads its values, on the shared YAML reader (config/yaml_reader.hpp).
+void text(YamlReader& r,
+          const YamlNode& map,
+          const std::string& key,
+          const std::string& path,
+          std::string& out) {
+    if (auto s = r.scalar(map, key, path)) {
+        if (s->first.empty()) {
+            r.error(s->second, YamlReader::join(path, key), "must not be empty");
+        } else {
+            out = s->first;
         }
-        std::set<std::string> seen;
-        for (auto it = node.begin(); it != node.end(); ++it) {
-            const std::string key = it->first.IsScalar() ? it->first.Scalar() : "?";
-            if (!seen.insert(key).second) {
-                error(it->first, join(path, key), "duplicate key");
-            }
-            if (std::none_of(allowed.begin(), allowed.end(),
-                             [&](const char* a) { return key == a; })) {
-                std::string known;
-                for (const char* a : allowed) {
-                    known += (known.empty() ? "" : ", ") + std::string(a);
-                }
-                error(it->first, join(path, key), "unknown field (known: " + known + ")");
-            }
-        }
-        return true;
     }
+}
 
-    // The scalar under `key`, if present; reports a non-scalar.
-    std::optional<std::pair<std::string, YAML::Node>> scalar(const YAML::Node& map,
-                                                             const std::string& key,
-                                                             const std::string& path) {
-        const YAML::Node node = map[key];
-        if (!node.IsDefined() || node.IsNull()) {
-            return std::nullopt;
-        }
-        if (!node.IsScalar()) {
-            error(node, join(path, key), "must be a single value");
-            return std::nullopt;
-        }
-        return std::make_pair(node.Scalar(), node);
+template <class T>
+void number(YamlReader& r,
+            const YamlNode& map,
+            const std::string& key,
+            const std::string& path,
+            std::uint64_t low,
+            std::uint64_t high,
+            T& out) {
+    if (auto v = r.integer_in(map, key, path, low, high)) {
+        out = static_cast<T>(*v);
     }
+}
 
-    void text(const YAML::Node& map,
+void flag(YamlReader& r,
+          const YamlNode& map,
+          const std::string& key,
+          const std::string& path,
+          bool& out) {
+    if (auto b = r.boolean(map, key, path, false)) {
+        out = *b;
+    }
+}
+
+// At most a day; a bare number is refused (it used to mean milliseconds here).
+void duration(YamlReader& r,
+              const YamlNode& map,
               const std::string& key,
               const std::string& path,
-              std::string& out) {
-        if (auto s = scalar(map, key, path)) {
-            if (s->first.empty()) {
-                error(s->second, join(path, key), "must not be empty");
-            } else {
-                out = s->first;
-            }
+              Millis& out,
+              Millis low = Millis(1)) {
+    if (auto d = r.duration(map, key, path, low, std::chrono::hours(24), "ms")) {
+        out = *d;
+    }
+}
+
+template <class T>
+void size(YamlReader& r,
+          const YamlNode& map,
+          const std::string& key,
+          const std::string& path,
+          std::uint64_t low,
+          std::uint64_t high,
+          T& out) {
+    if (auto s = r.scalar(map, key, path)) {
+        const auto v = parse_size(s->first);
+        if (!v || *v < low || *v > high) {
+            r.error(s->second, YamlReader::join(path, key),
+                    "must be a size such as 16KiB or 1MiB, from " + std::to_string(low) + " to " +
+                        std::to_string(high) + " bytes (got '" + s->first + "')");
+        } else {
+            out = static_cast<T>(*v);
         }
     }
+}
 
-    template <class T>
-    void number(const YAML::Node& map,
-                const std::string& key,
-                const std::string& path,
-                std::uint64_t low,
-                std::uint64_t high,
-                T& out) {
-        if (auto s = scalar(map, key, path)) {
-            const auto v = parse_unsigned(s->first);
-            if (!v || *v < low || *v > high) {
-                error(s->second, join(path, key),
-                      "must be an integer from " + std::to_string(low) + " to " +
-                          std::to_string(high) + " (got '" + s->first + "')");
-            } else {
-                out = static_cast<T>(*v);
-            }
+void address(YamlReader& r,
+             const YamlNode& map,
+             const std::string& key,
+             const std::string& path,
+             bool must_be_ip,
+             HostPort& out) {
+    if (auto s = r.scalar(map, key, path)) {
+        auto hp = parse_host_port(s->first);
+        boost::system::error_code ec;
+        if (hp && must_be_ip) {
+            (void)boost::asio::ip::make_address(hp->host, ec);
+        }
+        if (!hp || ec) {
+            r.error(s->second, YamlReader::join(path, key),
+                    std::string("must be ") + (must_be_ip ? "IP:port" : "host:port") + ", e.g. " +
+                        (must_be_ip ? "127.0.0.1:9901 or [::1]:9901"
+                                    : "router.east.example.com:80 or 10.0.2.15:80") +
+                        " (got '" + s->first + "')");
+        } else {
+            out = *hp;
         }
     }
-
-    void flag(const YAML::Node& map, const std::string& key, const std::string& path, bool& out) {
-        if (auto s = scalar(map, key, path)) {
-            if (s->first == "true") {
-                out = true;
-            } else if (s->first == "false") {
-                out = false;
-            } else {
-                error(s->second, join(path, key), "must be true or false (got '" + s->first + "')");
-            }
-        }
-    }
-
-    void duration(const YAML::Node& map,
-                  const std::string& key,
-                  const std::string& path,
-                  Millis& out,
-                  Millis low = Millis(1)) {
-        if (auto s = scalar(map, key, path)) {
-            const auto d = parse_duration(s->first);
-            if (!d || *d < low || *d > std::chrono::hours(24)) {
-                error(s->second, join(path, key),
-                      "must be a duration such as 500ms, 2s or 1m, at least " +
-                          std::to_string(low.count()) + "ms and at most 24h (got '" + s->first +
-                          "')");
-            } else {
-                out = *d;
-            }
-        }
-    }
-
-    template <class T>
-    void size(const YAML::Node& map,
-              const std::string& key,
-              const std::string& path,
-              std::uint64_t low,
-              std::uint64_t high,
-              T& out) {
-        if (auto s = scalar(map, key, path)) {
-            const auto v = parse_size(s->first);
-            if (!v || *v < low || *v > high) {
-                error(s->second, join(path, key),
-                      "must be a size such as 16KiB or 1MiB, from " + std::to_string(low) + " to " +
-                          std::to_string(high) + " bytes (got '" + s->first + "')");
-            } else {
-                out = static_cast<T>(*v);
-            }
-        }
-    }
-
-    void address(const YAML::Node& map,
-                 const std::string& key,
-                 const std::string& path,
-                 bool must_be_ip,
-                 HostPort& out) {
-        if (auto s = scalar(map, key, path)) {
-            auto hp = parse_host_port(s->first);
-            boost::system::error_code ec;
-            if (hp && must_be_ip) {
-                (void)boost::asio::ip::make_address(hp->host, ec);
-            }
-            if (!hp || ec) {
-                error(s->second, join(path, key),
-                      std::string("must be ") + (must_be_ip ? "IP:port" : "host:port") + ", e.g. " +
-                          (must_be_ip ? "127.0.0.1:9901 or [::1]:9901"
-                                      : "router.east.example.com:80 or 10.0.2.15:80") +
-                          " (got '" + s->first + "')");
-            } else {
-                out = *hp;
-            }
-        }
-    }
-
-private:
-    std::string file_;
-    Diagnostics& out_;
-};
+}
 
 bool valid_cluster_name(const std::string& name) {
     return !name.empty() && name.size() <= 63 &&
@@ -241,8 +172,8 @@ bool valid_cluster_name(const std::string& name) {
 
 // A file named at `key`, relative to the configuration file's directory; an error with its line
 // when it cannot be read. `what` says what the file should be.
-std::optional<std::string> readable_file(Reader& r,
-                                         const YAML::Node& map,
+std::optional<std::string> readable_file(YamlReader& r,
+                                         const YamlNode& map,
                                          const std::string& key,
                                          const std::string& path,
                                          const std::filesystem::path& base_dir,
@@ -266,12 +197,12 @@ std::optional<std::string> readable_file(Reader& r,
 }
 
 // https: {listen, certFile, keyFile}: all three required when the section is there.
-void read_https(Reader& r,
-                const YAML::Node& root,
+void read_https(YamlReader& r,
+                const YamlNode& root,
                 const std::filesystem::path& base_dir,
                 HttpsConfig& out) {
-    const YAML::Node node = root["https"];
-    if (!node.IsDefined() || node.IsNull()) {
+    const YamlNode node = r.child(root, "https");
+    if (!node.defined() || node.null()) {
         return;
     }
     if (!r.mapping(node, "https", {"listen", "certFile", "keyFile"})) {
@@ -279,12 +210,12 @@ void read_https(Reader& r,
     }
     out.enabled = true;
     for (const char* key : {"listen", "certFile", "keyFile"}) {
-        if (!node[key].IsDefined() || node[key].IsNull()) {
+        if (!r.child(node, key).defined() || r.child(node, key).null()) {
             r.error(node, std::string("https.") + key,
                     "is required with https (listen: IP:port, certFile and keyFile: PEM files)");
         }
     }
-    r.address(node, "listen", "https", true, out.listen);
+    address(r, node, "listen", "https", true, out.listen);
     if (auto f = readable_file(r, node, "certFile", "https", base_dir,
                                "the PEM certificate chain clients get, the leaf first")) {
         out.cert_file = *f;
@@ -297,18 +228,18 @@ void read_https(Reader& r,
 
 // `tls: true`, or a mapping {enabled, serverName, caFile, verify, certFile, keyFile} (present means
 // enabled unless it says enabled: false).
-void read_tls(Reader& r,
-              const YAML::Node& cluster,
+void read_tls(YamlReader& r,
+              const YamlNode& cluster,
               const std::string& cluster_path,
               const std::filesystem::path& base_dir,
               TlsConfig& out) {
-    const YAML::Node node = cluster["tls"];
+    const YamlNode node = r.child(cluster, "tls");
     const std::string path = cluster_path + ".tls";
-    if (!node.IsDefined() || node.IsNull()) {
+    if (!node.defined() || node.null()) {
         return;
     }
-    if (node.IsScalar()) {
-        r.flag(cluster, "tls", cluster_path, out.enabled);
+    if (node.is_scalar()) {
+        flag(r, cluster, "tls", cluster_path, out.enabled);
         return;
     }
     if (!r.mapping(node, path,
@@ -316,8 +247,8 @@ void read_tls(Reader& r,
         return;
     }
     out.enabled = true;
-    r.flag(node, "enabled", path, out.enabled);
-    r.flag(node, "verify", path, out.verify);
+    flag(r, node, "enabled", path, out.enabled);
+    flag(r, node, "verify", path, out.verify);
     if (auto s = r.scalar(node, "serverName", path)) {
         boost::system::error_code ec;
         (void)boost::asio::ip::make_address(s->first, ec);
@@ -342,53 +273,55 @@ void read_tls(Reader& r,
                                  "the PEM private key of that client certificate");
     for (const char* key : {"certFile", "keyFile"}) {
         const char* other = std::string_view(key) == "certFile" ? "keyFile" : "certFile";
-        if (node[key].IsDefined() && !node[other].IsDefined()) {
-            r.error(node[key], path + "." + key,
+        if (r.child(node, key).defined() && !r.child(node, other).defined()) {
+            r.error(r.child(node, key), path + "." + key,
                     std::string("needs ") + other + " too (a client certificate and its key)");
         }
     }
     if (!out.verify && out.ca_file) {
-        r.error(node["caFile"], path + ".caFile", "is not used when verify is false: remove one");
+        r.error(r.child(node, "caFile"), path + ".caFile",
+                "is not used when verify is false: remove one");
     }
 }
 
-void read_clusters(Reader& r,
-                   const YAML::Node& root,
+void read_clusters(YamlReader& r,
+                   const YamlNode& root,
                    LbConfig& out,
                    const std::filesystem::path& base_dir) {
-    const YAML::Node list = root["clusters"];
-    if (!list.IsDefined() || list.IsNull()) {
+    const YamlNode list = r.child(root, "clusters");
+    if (!list.defined() || list.null()) {
         r.error(root, "clusters", "is required: list the clusters to balance across");
         return;
     }
-    if (!list.IsSequence() || list.size() == 0) {
+    if (!list.is_sequence() || list.size() == 0) {
         r.error(list, "clusters", "must be a non-empty list of {name, address}");
         return;
     }
     std::set<std::string> names;
     for (std::size_t i = 0; i < list.size(); ++i) {
-        const YAML::Node node = list[i];
+        const YamlNode node = list[i];
         const std::string path = "clusters[" + std::to_string(i) + "]";
         if (!r.mapping(node, path, {"name", "address", "weight", "backup", "tls"})) {
             continue;
         }
         ClusterConfig c;
         c.source = r.at(node);
-        r.text(node, "name", path, c.name);
-        if (!node["name"].IsDefined()) {
+        text(r, node, "name", path, c.name);
+        if (!r.child(node, "name").defined()) {
             r.error(node, path + ".name", "is required");
         } else if (!c.name.empty() && !valid_cluster_name(c.name)) {
-            r.error(node["name"], path + ".name",
+            r.error(r.child(node, "name"), path + ".name",
                     "must be 1-63 letters, digits, '-', '_' or '.' (it is a metrics label)");
         } else if (!c.name.empty() && !names.insert(c.name).second) {
-            r.error(node["name"], path + ".name", "duplicate cluster name '" + c.name + "'");
+            r.error(r.child(node, "name"), path + ".name",
+                    "duplicate cluster name '" + c.name + "'");
         }
-        if (!node["address"].IsDefined()) {
+        if (!r.child(node, "address").defined()) {
             r.error(node, path + ".address", "is required (host:port)");
         }
-        r.address(node, "address", path, false, c.address);
-        r.number(node, "weight", path, 1, 1000, c.weight);
-        r.flag(node, "backup", path, c.backup);
+        address(r, node, "address", path, false, c.address);
+        number(r, node, "weight", path, 1, 1000, c.weight);
+        flag(r, node, "backup", path, c.backup);
         read_tls(r, node, path, base_dir, c.tls);
         out.clusters.push_back(std::move(c));
     }
@@ -398,42 +331,36 @@ void read_clusters(Reader& r,
     }
 }
 
-void read_health(Reader& r, const YAML::Node& root, HealthCheckConfig& hc) {
-    const YAML::Node node = root["healthCheck"];
+void read_health(YamlReader& r, const YamlNode& root, HealthCheckConfig& hc) {
+    const YamlNode node = r.child(root, "healthCheck");
     const std::string path = "healthCheck";
-    if (!node.IsDefined() || node.IsNull() ||
+    if (!node.defined() || node.null() ||
         !r.mapping(node, path,
                    {"enabled", "method", "path", "host", "expectStatus", "interval", "downInterval",
                     "timeout", "rise", "fall", "jitter"})) {
         return;
     }
-    r.flag(node, "enabled", path, hc.enabled);
-    r.text(node, "method", path, hc.method);
+    flag(r, node, "enabled", path, hc.enabled);
+    text(r, node, "method", path, hc.method);
     if (hc.method != "GET" && hc.method != "HEAD" && hc.method != "OPTIONS") {
-        r.error(node["method"], path + ".method",
+        r.error(r.child(node, "method"), path + ".method",
                 "must be GET, HEAD or OPTIONS (a check must not change anything)");
     }
-    r.text(node, "path", path, hc.path);
+    text(r, node, "path", path, hc.path);
     if (hc.path.empty() || hc.path.front() != '/' ||
         std::any_of(hc.path.begin(), hc.path.end(),
                     [](unsigned char c) { return c <= ' ' || c == 0x7f; })) {
-        r.error(node["path"], path + ".path", "must start with '/' and contain no spaces");
+        r.error(r.child(node, "path"), path + ".path", "must start with '/' and contain no spaces");
     }
     if (auto s = r.scalar(node, "host", path)) {
         hc.host = s->first;
     }
-    if (const YAML::Node expect = node["expectStatus"]; expect.IsDefined() && !expect.IsNull()) {
-        std::vector<YAML::Node> items;
-        if (expect.IsSequence()) {
-            for (const auto& item : expect) {
-                items.push_back(item);
-            }
-        } else {
-            items.push_back(expect);
-        }
+    if (const YamlNode expect = r.child(node, "expectStatus"); expect.defined() && !expect.null()) {
+        const std::vector<YamlNode> items =
+            expect.is_sequence() ? expect.items() : std::vector<YamlNode>{expect};
         hc.expect.clear();
         for (const auto& item : items) {
-            const std::string s = item.IsScalar() ? item.Scalar() : "";
+            const std::string s = item.is_scalar() ? item.scalar() : "";
             const auto dash = s.find('-');
             const auto low = parse_unsigned(s.substr(0, dash));
             const auto high = dash == std::string::npos ? low : parse_unsigned(s.substr(dash + 1));
@@ -445,15 +372,15 @@ void read_health(Reader& r, const YAML::Node& root, HealthCheckConfig& hc) {
             hc.expect.push_back({static_cast<unsigned>(*low), static_cast<unsigned>(*high)});
         }
     }
-    r.duration(node, "interval", path, hc.interval, Millis(10));
+    duration(r, node, "interval", path, hc.interval, Millis(10));
     Millis down{0};
-    r.duration(node, "downInterval", path, down, Millis(10));
+    duration(r, node, "downInterval", path, down, Millis(10));
     if (down.count() > 0) {
         hc.down_interval = down;
     }
-    r.duration(node, "timeout", path, hc.timeout, Millis(1));
-    r.number(node, "rise", path, 1, 100, hc.rise);
-    r.number(node, "fall", path, 1, 100, hc.fall);
+    duration(r, node, "timeout", path, hc.timeout, Millis(1));
+    number(r, node, "rise", path, 1, 100, hc.rise);
+    number(r, node, "fall", path, 1, 100, hc.fall);
     if (auto s = r.scalar(node, "jitter", path)) {
         std::string v = s->first;
         if (!v.empty() && v.back() == '%') {
@@ -468,26 +395,27 @@ void read_health(Reader& r, const YAML::Node& root, HealthCheckConfig& hc) {
         }
     }
     if (hc.timeout > hc.interval) {
-        r.error(node["timeout"].IsDefined() ? node["timeout"] : node, path + ".timeout",
+        r.error(r.child(node, "timeout").defined() ? r.child(node, "timeout") : node,
+                path + ".timeout",
                 "must not exceed interval (" + std::to_string(hc.interval.count()) +
                     "ms): a check would still run when the next one starts");
     }
 }
 
-void read_dns(Reader& r, const YAML::Node& root, DnsConfig& dns) {
-    const YAML::Node node = root["dns"];
+void read_dns(YamlReader& r, const YamlNode& root, DnsConfig& dns) {
+    const YamlNode node = r.child(root, "dns");
     const std::string path = "dns";
-    if (!node.IsDefined() || node.IsNull() ||
+    if (!node.defined() || node.null() ||
         !r.mapping(node, path, {"servers", "minTtl", "maxTtl", "retry", "timeout"})) {
         return;
     }
-    if (const YAML::Node servers = node["servers"]; servers.IsDefined() && !servers.IsNull()) {
-        if (!servers.IsSequence()) {
+    if (const YamlNode servers = r.child(node, "servers"); servers.defined() && !servers.null()) {
+        if (!servers.is_sequence()) {
             r.error(servers, path + ".servers", "must be a list of IP:port");
         } else {
             for (std::size_t i = 0; i < servers.size(); ++i) {
                 const std::string p = path + ".servers[" + std::to_string(i) + "]";
-                const std::string s = servers[i].IsScalar() ? servers[i].Scalar() : "";
+                const std::string s = servers[i].is_scalar() ? servers[i].scalar() : "";
                 auto hp = parse_host_port(s);
                 if (!hp) {  // a bare IP means port 53
                     hp = parse_host_port(s + ":53");
@@ -504,47 +432,46 @@ void read_dns(Reader& r, const YAML::Node& root, DnsConfig& dns) {
             }
         }
     }
-    r.duration(node, "minTtl", path, dns.min_ttl, Millis(100));
-    r.duration(node, "maxTtl", path, dns.max_ttl, Millis(100));
-    r.duration(node, "retry", path, dns.retry, Millis(100));
-    r.duration(node, "timeout", path, dns.timeout, Millis(100));
+    duration(r, node, "minTtl", path, dns.min_ttl, Millis(100));
+    duration(r, node, "maxTtl", path, dns.max_ttl, Millis(100));
+    duration(r, node, "retry", path, dns.retry, Millis(100));
+    duration(r, node, "timeout", path, dns.timeout, Millis(100));
     if (dns.min_ttl > dns.max_ttl) {
         r.error(node, path + ".minTtl", "must not exceed maxTtl");
     }
 }
 
-void read_rest(Reader& r, const YAML::Node& root, LbConfig& out) {
-    if (const YAML::Node t = root["timeouts"];
-        t.IsDefined() && !t.IsNull() &&
+void read_rest(YamlReader& r, const YamlNode& root, LbConfig& out) {
+    if (const YamlNode t = r.child(root, "timeouts");
+        t.defined() && !t.null() &&
         r.mapping(t, "timeouts",
                   {"clientHeader", "clientIdle", "clientBody", "upstreamConnect",
                    "upstreamResponse", "drain", "tunnelIdle"})) {
         auto& to = out.timeouts;
-        r.duration(t, "clientHeader", "timeouts", to.client_header);
-        r.duration(t, "clientIdle", "timeouts", to.client_idle);
-        r.duration(t, "clientBody", "timeouts", to.client_body);
-        r.duration(t, "upstreamConnect", "timeouts", to.upstream_connect);
-        r.duration(t, "upstreamResponse", "timeouts", to.upstream_response);
-        r.duration(t, "drain", "timeouts", to.drain, Millis(0));
-        r.duration(t, "tunnelIdle", "timeouts", to.tunnel_idle);
+        duration(r, t, "clientHeader", "timeouts", to.client_header);
+        duration(r, t, "clientIdle", "timeouts", to.client_idle);
+        duration(r, t, "clientBody", "timeouts", to.client_body);
+        duration(r, t, "upstreamConnect", "timeouts", to.upstream_connect);
+        duration(r, t, "upstreamResponse", "timeouts", to.upstream_response);
+        duration(r, t, "drain", "timeouts", to.drain, Millis(0));
+        duration(r, t, "tunnelIdle", "timeouts", to.tunnel_idle);
     }
-    if (const YAML::Node l = root["limits"];
-        l.IsDefined() && !l.IsNull() &&
+    if (const YamlNode l = r.child(root, "limits");
+        l.defined() && !l.null() &&
         r.mapping(l, "limits", {"maxHeaderBytes", "maxBodyBytes", "maxConnections"})) {
-        r.size(l, "maxHeaderBytes", "limits", 1024, 1024 * 1024, out.limits.max_header_bytes);
-        r.size(l, "maxBodyBytes", "limits", 0, 1ULL << 40, out.limits.max_body_bytes);
-        r.number(l, "maxConnections", "limits", 1, 10000000, out.limits.max_connections);
+        size(r, l, "maxHeaderBytes", "limits", 1024, 1024 * 1024, out.limits.max_header_bytes);
+        size(r, l, "maxBodyBytes", "limits", 0, 1ULL << 40, out.limits.max_body_bytes);
+        number(r, l, "maxConnections", "limits", 1, 10000000, out.limits.max_connections);
     }
-    if (const YAML::Node p = root["pool"];
-        p.IsDefined() && !p.IsNull() &&
-        r.mapping(p, "pool", {"maxIdlePerEndpoint", "idleTimeout"})) {
-        r.number(p, "maxIdlePerEndpoint", "pool", 0, 100000, out.pool.max_idle_per_endpoint);
-        r.duration(p, "idleTimeout", "pool", out.pool.idle_timeout);
+    if (const YamlNode p = r.child(root, "pool");
+        p.defined() && !p.null() && r.mapping(p, "pool", {"maxIdlePerEndpoint", "idleTimeout"})) {
+        number(r, p, "maxIdlePerEndpoint", "pool", 0, 100000, out.pool.max_idle_per_endpoint);
+        duration(r, p, "idleTimeout", "pool", out.pool.idle_timeout);
     }
-    if (const YAML::Node p = root["reload"];
-        p.IsDefined() && !p.IsNull() && r.mapping(p, "reload", {"watchInterval"})) {
+    if (const YamlNode p = r.child(root, "reload");
+        p.defined() && !p.null() && r.mapping(p, "reload", {"watchInterval"})) {
         Millis every{0};
-        r.duration(p, "watchInterval", "reload", every, Millis(0));
+        duration(r, p, "watchInterval", "reload", every, Millis(0));
         if (every.count() > 0 && every < Millis(100)) {
             r.error(r.scalar(p, "watchInterval", "reload")->second, "reload.watchInterval",
                     "must be 0 (off: only SIGHUP reloads) or at least 100ms");
@@ -552,23 +479,23 @@ void read_rest(Reader& r, const YAML::Node& root, LbConfig& out) {
             out.reload.watch_interval = every;
         }
     }
-    if (const YAML::Node p = root["retry"];
-        p.IsDefined() && !p.IsNull() &&
+    if (const YamlNode p = r.child(root, "retry");
+        p.defined() && !p.null() &&
         r.mapping(p, "retry", {"attempts", "perTryTimeout", "ejectFor"})) {
-        r.number(p, "attempts", "retry", 0, 3, out.retry.attempts);
+        number(r, p, "attempts", "retry", 0, 3, out.retry.attempts);
         Millis per_try{0};
-        r.duration(p, "perTryTimeout", "retry", per_try, Millis(0));
+        duration(r, p, "perTryTimeout", "retry", per_try, Millis(0));
         if (per_try.count() > 0) {
             out.retry.per_try_timeout = per_try;
         }
-        r.duration(p, "ejectFor", "retry", out.retry.eject_for, Millis(0));
+        duration(r, p, "ejectFor", "retry", out.retry.eject_for, Millis(0));
     }
 }
 
-void read_keepalived(Reader& r, const YAML::Node& root, KeepalivedConfig& k) {
-    const YAML::Node node = root["keepalived"];
+void read_keepalived(YamlReader& r, const YamlNode& root, KeepalivedConfig& k) {
+    const YamlNode node = r.child(root, "keepalived");
     const std::string path = "keepalived";
-    if (!node.IsDefined() || node.IsNull() ||
+    if (!node.defined() || node.null() ||
         !r.mapping(node, path,
                    {"interface", "virtualRouterIdBase", "vips", "nodes", "advertInterval",
                     "checkInterval", "fall", "rise", "tandemLbPath", "configPath"})) {
@@ -576,14 +503,14 @@ void read_keepalived(Reader& r, const YAML::Node& root, KeepalivedConfig& k) {
     }
     k.present = true;
     k.source = r.at(node);
-    r.text(node, "interface", path, k.interface);
-    r.number(node, "virtualRouterIdBase", path, 1, 255, k.virtual_router_id_base);
-    r.duration(node, "advertInterval", path, k.advert_interval, Millis(100));
-    r.duration(node, "checkInterval", path, k.check_interval, Millis(100));
-    r.number(node, "fall", path, 1, 100, k.fall);
-    r.number(node, "rise", path, 1, 100, k.rise);
-    r.text(node, "tandemLbPath", path, k.tandem_lb_path);
-    r.text(node, "configPath", path, k.config_path);
+    text(r, node, "interface", path, k.interface);
+    number(r, node, "virtualRouterIdBase", path, 1, 255, k.virtual_router_id_base);
+    duration(r, node, "advertInterval", path, k.advert_interval, Millis(100));
+    duration(r, node, "checkInterval", path, k.check_interval, Millis(100));
+    number(r, node, "fall", path, 1, 100, k.fall);
+    number(r, node, "rise", path, 1, 100, k.rise);
+    text(r, node, "tandemLbPath", path, k.tandem_lb_path);
+    text(r, node, "configPath", path, k.config_path);
     for (const auto* p : {&k.tandem_lb_path, &k.config_path}) {
         if (p->empty() || p->front() != '/' || p->find_first_of(" \t\"'\\;") != std::string::npos) {
             r.error(node, path,
@@ -591,14 +518,14 @@ void read_keepalived(Reader& r, const YAML::Node& root, KeepalivedConfig& k) {
                     "spaces or quotes (keepalived runs the track script by them)");
         }
     }
-    const YAML::Node vips = node["vips"];
-    if (!vips.IsSequence() || vips.size() == 0) {
-        r.error(vips.IsDefined() ? vips : node, path + ".vips",
+    const YamlNode vips = r.child(node, "vips");
+    if (!vips.is_sequence() || vips.size() == 0) {
+        r.error(vips.defined() ? vips : node, path + ".vips",
                 "is required: a list of addresses or ranges, e.g. [192.0.2.10-12/24, "
                 "198.51.100.7/24]");
     } else {
         for (std::size_t i = 0; i < vips.size(); ++i) {
-            const std::string text = vips[i].IsScalar() ? vips[i].Scalar() : "";
+            const std::string text = vips[i].is_scalar() ? vips[i].scalar() : "";
             auto expanded = expand_vips(text);
             if (!expanded) {
                 r.error(vips[i], path + ".vips[" + std::to_string(i) + "]",
@@ -616,9 +543,9 @@ void read_keepalived(Reader& r, const YAML::Node& root, KeepalivedConfig& k) {
                         " exceed VRRP's 255 router ids: lower the base or use fewer VIPs");
         }
     }
-    const YAML::Node nodes = node["nodes"];
-    if (!nodes.IsSequence() || nodes.size() < 2) {
-        r.error(nodes.IsDefined() ? nodes : node, path + ".nodes",
+    const YamlNode nodes = r.child(node, "nodes");
+    if (!nodes.is_sequence() || nodes.size() < 2) {
+        r.error(nodes.defined() ? nodes : node, path + ".nodes",
                 "needs at least two nodes ({name, address}): VIPs float between them");
         return;
     }
@@ -630,8 +557,8 @@ void read_keepalived(Reader& r, const YAML::Node& root, KeepalivedConfig& k) {
         }
         KeepalivedNode n;
         n.source = r.at(nodes[i]);
-        r.text(nodes[i], "name", p, n.name);
-        r.text(nodes[i], "address", p, n.address);
+        text(r, nodes[i], "name", p, n.name);
+        text(r, nodes[i], "address", p, n.address);
         boost::system::error_code ec;
         (void)boost::asio::ip::make_address(n.address, ec);
         if (n.name.empty() || n.address.empty() || ec) {
@@ -639,38 +566,12 @@ void read_keepalived(Reader& r, const YAML::Node& root, KeepalivedConfig& k) {
             continue;
         }
         if (!names.insert(n.name).second) {
-            r.error(nodes[i]["name"], p + ".name", "duplicate node name '" + n.name + "'");
+            r.error(r.child(nodes[i], "name"), p + ".name", "duplicate node name '" + n.name + "'");
         }
         k.nodes.push_back(n);
     }
 }
 }  // namespace
-
-std::optional<Millis> parse_duration(const std::string& text) {
-    std::size_t digits = 0;
-    while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits])) != 0) {
-        ++digits;
-    }
-    const auto n = parse_unsigned(std::string_view(text).substr(0, digits));
-    if (!n || *n > 100000000) {
-        return std::nullopt;
-    }
-    const std::string unit = text.substr(digits);
-    const auto v = static_cast<std::int64_t>(*n);
-    if (unit.empty() || unit == "ms") {
-        return Millis(v);
-    }
-    if (unit == "s") {
-        return Millis(v * 1000);
-    }
-    if (unit == "m") {
-        return Millis(v * 60 * 1000);
-    }
-    if (unit == "h") {
-        return Millis(v * 3600 * 1000);
-    }
-    return std::nullopt;
-}
 
 std::optional<HostPort> parse_host_port(const std::string& text) {
     HostPort out;
@@ -703,65 +604,59 @@ std::optional<HostPort> parse_host_port(const std::string& text) {
 std::expected<LbConfig, Diagnostics> parse_lb_config(const std::string& text,
                                                      const std::string& file) {
     Diagnostics diags;
-    Reader r(file, diags);
-    YAML::Node root;
-    try {
-        root = YAML::Load(text);
-    } catch (const YAML::Exception& e) {
+    YamlReader r(file, diags);
+    const auto docs = config::parse_yaml(text);
+    if (!docs) {
         diags.push_back({Diagnostic::Severity::kError,
-                         {file, e.mark.line + 1},
+                         {file, docs.error().line},
                          "",
-                         "not valid YAML: " + e.msg});
+                         "not valid YAML: " + docs.error().message});
         return std::unexpected(diags);
     }
+    const YamlNode root = docs->empty() ? YamlNode() : docs->front();
     LbConfig out;
-    try {
-        if (!r.mapping(
-                root, "",
-                {"listen", "https", "admin", "threads", "forwardedProto", "clusters", "healthCheck",
-                 "dns", "timeouts", "limits", "pool", "retry", "reload", "keepalived"})) {
-            return std::unexpected(diags);
-        }
-        r.address(root, "listen", "", true, out.listen);
-        r.address(root, "admin", "", true, out.admin);
-        r.number(root, "threads", "", 0, 256, out.threads);
-        if (auto s = r.scalar(root, "forwardedProto", "")) {
-            if (s->first != "http" && s->first != "https") {
-                r.error(s->second, "forwardedProto",
-                        "must be http or https (how clients reach the balancer; set https when "
-                        "TLS is terminated in front of it)");
-            } else {
-                out.forwarded_proto = s->first;
-            }
-        }
-        read_https(r, root, std::filesystem::path(file).parent_path(), out.https);
-        // Two listeners on one port: the same address, or one of them on every address.
-        const auto clash = [](const HostPort& a, const HostPort& b) {
-            const auto any = [](const std::string& h) { return h == "0.0.0.0" || h == "::"; };
-            return a.port != 0 && a.port == b.port &&
-                   (a.host == b.host || any(a.host) || any(b.host));
-        };
-        if (out.https.enabled && clash(out.https.listen, out.listen)) {
-            r.error(root["https"]["listen"], "https.listen",
-                    "must differ from listen (" + out.listen.to_string() + ")");
-        }
-        if (clash(out.admin, out.listen)) {
-            r.error(root["admin"], "admin",
-                    "must differ from listen (" + out.listen.to_string() +
-                        "): the admin listener needs a port of its own");
-        } else if (out.https.enabled && clash(out.admin, out.https.listen)) {
-            r.error(root["admin"], "admin",
-                    "must differ from https.listen (" + out.https.listen.to_string() +
-                        "): the admin listener needs a port of its own");
-        }
-        read_clusters(r, root, out, std::filesystem::path(file).parent_path());
-        read_health(r, root, out.health_check);
-        read_dns(r, root, out.dns);
-        read_rest(r, root, out);
-        read_keepalived(r, root, out.keepalived);
-    } catch (const YAML::Exception& e) {
-        diags.push_back({Diagnostic::Severity::kError, {file, e.mark.line + 1}, "", e.msg});
+    if (!r.mapping(
+            root, "",
+            {"listen", "https", "admin", "threads", "forwardedProto", "clusters", "healthCheck",
+             "dns", "timeouts", "limits", "pool", "retry", "reload", "keepalived"})) {
+        return std::unexpected(diags);
     }
+    address(r, root, "listen", "", true, out.listen);
+    address(r, root, "admin", "", true, out.admin);
+    number(r, root, "threads", "", 0, 256, out.threads);
+    if (auto s = r.scalar(root, "forwardedProto", "")) {
+        if (s->first != "http" && s->first != "https") {
+            r.error(s->second, "forwardedProto",
+                    "must be http or https (how clients reach the balancer; set https when "
+                    "TLS is terminated in front of it)");
+        } else {
+            out.forwarded_proto = s->first;
+        }
+    }
+    read_https(r, root, std::filesystem::path(file).parent_path(), out.https);
+    // Two listeners on one port: the same address, or one of them on every address.
+    const auto clash = [](const HostPort& a, const HostPort& b) {
+        const auto any = [](const std::string& h) { return h == "0.0.0.0" || h == "::"; };
+        return a.port != 0 && a.port == b.port && (a.host == b.host || any(a.host) || any(b.host));
+    };
+    if (out.https.enabled && clash(out.https.listen, out.listen)) {
+        r.error(r.child(r.child(root, "https"), "listen"), "https.listen",
+                "must differ from listen (" + out.listen.to_string() + ")");
+    }
+    if (clash(out.admin, out.listen)) {
+        r.error(r.child(root, "admin"), "admin",
+                "must differ from listen (" + out.listen.to_string() +
+                    "): the admin listener needs a port of its own");
+    } else if (out.https.enabled && clash(out.admin, out.https.listen)) {
+        r.error(r.child(root, "admin"), "admin",
+                "must differ from https.listen (" + out.https.listen.to_string() +
+                    "): the admin listener needs a port of its own");
+    }
+    read_clusters(r, root, out, std::filesystem::path(file).parent_path());
+    read_health(r, root, out.health_check);
+    read_dns(r, root, out.dns);
+    read_rest(r, root, out);
+    read_keepalived(r, root, out.keepalived);
     if (config::has_errors(diags)) {
         return std::unexpected(diags);
     }

@@ -187,8 +187,6 @@ std::expected<LbConfig, config::Diagnostics> parse_lb_config(const std::string& 
 // they are readable): what a TLS context makes of them, or which file is wrong and why.
 std::expected<void, std::string> check_tls_files(const LbConfig& config);
 
-// "2s", "500ms", "1m", "1h" (a bare number is milliseconds). nullopt when malformed.
-std::optional<Millis> parse_duration(const std::string& text);
 // "host:port", "[v6]:port"; nullopt when malformed.
 std::optional<HostPort> parse_host_port(const std::string& text);
 

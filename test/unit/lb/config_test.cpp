@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include "config/yaml_reader.hpp"
+
 namespace {
 
 std::vector<std::string> errors_of(const std::string& yaml) {
@@ -223,13 +225,25 @@ TEST(LbConfig, ClusterTls) {
 }
 
 TEST(LbConfig, DurationsSizesAndAddresses) {
-    EXPECT_EQ(lb::parse_duration("250ms"), std::chrono::milliseconds(250));
-    EXPECT_EQ(lb::parse_duration("2s"), std::chrono::seconds(2));
-    EXPECT_EQ(lb::parse_duration("1m"), std::chrono::minutes(1));
-    EXPECT_EQ(lb::parse_duration("15"), std::chrono::milliseconds(15));
-    EXPECT_FALSE(lb::parse_duration("2 s"));
-    EXPECT_FALSE(lb::parse_duration("-1s"));
-    EXPECT_FALSE(lb::parse_duration("s"));
+    // The project's one duration grammar (config::parse_duration): a unit is required.
+    EXPECT_EQ(config::parse_duration("250ms"), std::chrono::milliseconds(250));
+    EXPECT_EQ(config::parse_duration("2s"), std::chrono::seconds(2));
+    EXPECT_EQ(config::parse_duration("1m"), std::chrono::minutes(1));
+    EXPECT_EQ(config::parse_duration("1h"), std::chrono::hours(1));
+    EXPECT_EQ(config::parse_duration("0"), std::chrono::milliseconds(0));
+    EXPECT_FALSE(config::parse_duration("15"));
+    EXPECT_FALSE(config::parse_duration("2 s"));
+    EXPECT_FALSE(config::parse_duration("-1s"));
+    EXPECT_FALSE(config::parse_duration("s"));
+    EXPECT_FALSE(config::parse_duration("1d"));
+    // A bare number in the file: refused where it is, with the unit to add (it used to mean
+    // milliseconds here).
+    EXPECT_TRUE(contains(errors_of("clusters:\n  - {name: a, address: 10.0.0.1:80}\n"
+                                   "healthCheck:\n  interval: 500\n"),
+                         "lb.yaml:4: error: healthCheck.interval: '500' has no unit: write 500ms"));
+    // "0" needs no unit.
+    EXPECT_TRUE(errors_of("clusters:\n  - {name: a, address: 10.0.0.1:80}\ntimeouts:\n  drain: 0\n")
+                    .empty());
     auto v6 = lb::parse_host_port("[::1]:8080");
     ASSERT_TRUE(v6);
     EXPECT_EQ(v6->host, "::1");

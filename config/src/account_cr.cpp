@@ -1,0 +1,179 @@
+// Developer accounts, users, applications and the v1 Secrets they take values from.
+#include "account_cr.hpp"
+
+#include <cctype>
+#include <cstdlib>
+#include <fstream>
+
+namespace config {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read_line_of(const fs::path& path) {
+    std::ifstream in(path);
+    std::string line;
+    if (!in || !std::getline(in, line)) {
+        return {};
+    }
+    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back())) != 0) {
+        line.pop_back();
+    }
+    return line;
+}
+
+std::string ref_name(YamlReader& r,
+                     const YamlNode& spec,
+                     const char* key,
+                     const std::string& path) {
+    const YamlNode ref = r.child(spec, key);
+    if (!ref.defined() || ref.null()) {
+        r.error(spec, path + "." + key, "is required");
+        return {};
+    }
+    if (!r.is_map(ref, path + "." + key)) {
+        return {};
+    }
+    r.only(ref, path + "." + key, {"name", "namespace"});
+    return r.str(ref, "name", path + "." + key, true).value_or("");
+}
+
+}  // namespace
+
+std::string metadata_name(YamlReader& r, const YamlNode& doc) {
+    const YamlNode metadata = r.child(doc, "metadata");
+    if (!metadata.defined()) {
+        r.error(doc, "metadata.name", "is required (other resources reference this one by it)");
+        return {};
+    }
+    return r.str(metadata, "name", "metadata", true).value_or("");
+}
+
+void read_secret(YamlReader& r, const YamlNode& doc, const fs::path& base, Pending& pending) {
+    const std::string name = metadata_name(r, doc);
+    RawSecret secret;
+    secret.source = r.at(doc);
+    const YamlNode string_data = r.child(doc, "stringData");
+    if (r.is_map(string_data, "stringData")) {
+        for (const auto& it : string_data.entries()) {
+            secret.values[it.first.scalar()] = it.second.is_scalar() ? it.second.scalar() : "";
+        }
+    }
+    const YamlNode data = r.child(doc, "data");
+    if (r.is_map(data, "data")) {
+        for (const auto& it : data.entries()) {
+            const std::string text = it.second.is_scalar() ? it.second.scalar() : "";
+            auto bytes = decode_base64(text);
+            if (!bytes) {
+                r.error(it.second, "data." + it.first.scalar(), "is not valid base64");
+                continue;
+            }
+            secret.values[it.first.scalar()] = std::move(*bytes);
+        }
+    }
+    // Values from the environment or a file, so real keys need not sit in git:
+    //   tandem.3scale.net/env.UserKey: PETSTORE_ACME_KEY
+    //   tandem.3scale.net/file.password: /run/secrets/acme-password
+    const YamlNode annotations = r.child(r.child(doc, "metadata"), "annotations");
+    if (annotations.is_map()) {
+        for (const auto& it : annotations.entries()) {
+            const std::string key = it.first.scalar();
+            const std::string value = it.second.is_scalar() ? it.second.scalar() : "";
+            constexpr std::string_view kEnv = "tandem.3scale.net/env.";
+            constexpr std::string_view kFile = "tandem.3scale.net/file.";
+            if (key.starts_with(kEnv)) {
+                const std::string field = key.substr(kEnv.size());
+                const char* env = std::getenv(value.c_str());
+                if (env == nullptr || *env == '\0') {
+                    secret.problems[field] =
+                        "environment variable " + value + " is not set or empty";
+                } else {
+                    secret.values[field] = env;
+                }
+            } else if (key.starts_with(kFile)) {
+                const std::string field = key.substr(kFile.size());
+                fs::path path = value;
+                if (path.is_relative()) {
+                    path = base / path;
+                }
+                const std::string line = read_line_of(path);
+                if (line.empty()) {
+                    secret.problems[field] = "cannot read " + path.string() + " (or it is empty)";
+                } else {
+                    secret.values[field] = line;
+                }
+            }
+        }
+    }
+    if (!name.empty()) {
+        pending.secrets[name] = std::move(secret);
+    }
+}
+
+void read_account_kinds(YamlReader& r,
+                        const YamlNode& doc,
+                        const std::string& kind,
+                        Pending& pending) {
+    const std::string name = metadata_name(r, doc);
+    const YamlNode spec = r.child(doc, "spec");
+    if (!spec.is_map()) {
+        r.error(spec.defined() ? spec : doc, "spec", "is required and must be a mapping");
+        return;
+    }
+    if (r.child(spec, "providerAccountRef").defined()) {
+        r.notice(r.child(spec, "providerAccountRef"), "spec.providerAccountRef",
+                 "ignored: tandem applies it to every instance of the fleet");
+    }
+    if (kind == "DeveloperAccount") {
+        r.only(
+            spec, "spec",
+            {"orgName", "monthlyBillingEnabled", "monthlyChargingEnabled", "providerAccountRef"});
+        RawAccount a;
+        a.source = r.at(doc);
+        a.org_name = r.str(spec, "orgName", "spec", true).value_or("");
+        a.billing = r.boolean(spec, "monthlyBillingEnabled", "spec", false);
+        a.charging = r.boolean(spec, "monthlyChargingEnabled", "spec", false);
+        if (!name.empty()) {
+            pending.accounts[name] = a;
+        }
+    } else if (kind == "DeveloperUser") {
+        r.only(spec, "spec",
+               {"username", "email", "passwordCredentialsRef", "developerAccountRef", "role",
+                "suspended", "providerAccountRef"});
+        RawUser u;
+        u.source = r.at(doc);
+        u.username = r.str(spec, "username", "spec", true).value_or("");
+        u.email = r.str(spec, "email", "spec", true).value_or("");
+        u.role = r.str(spec, "role", "spec", false).value_or("member");
+        if (u.role != "admin" && u.role != "member") {
+            r.error(r.child(spec, "role"), "spec.role", "must be admin or member");
+        }
+        u.suspended = r.boolean(spec, "suspended", "spec", false).value_or(false);
+        u.password_secret = ref_name(r, spec, "passwordCredentialsRef", "spec");
+        u.account = ref_name(r, spec, "developerAccountRef", "spec");
+        pending.users.push_back(u);
+    } else {  // Application
+        r.only(spec, "spec",
+               {"accountCR", "productCR", "applicationPlanName", "name", "description", "suspend",
+                "authSecretRef", "providerAccountRef"});
+        RawApp a;
+        a.source = r.at(doc);
+        a.account = ref_name(r, spec, "accountCR", "spec");
+        a.product = ref_name(r, spec, "productCR", "spec");
+        a.plan = r.str(spec, "applicationPlanName", "spec", true).value_or("");
+        a.name = r.str(spec, "name", "spec", true).value_or("");
+        a.description = r.str(spec, "description", "spec", true).value_or("");
+        a.suspended = r.boolean(spec, "suspend", "spec", false).value_or(false);
+        if (!r.child(spec, "authSecretRef").defined()) {
+            r.error(spec, "spec.authSecretRef",
+                    "is required by tandem: without it every instance would generate different "
+                    "keys, and requests would fail wherever the balancer sends them");
+        } else {
+            a.secret = ref_name(r, spec, "authSecretRef", "spec");
+        }
+        pending.apps.push_back(a);
+    }
+}
+
+}  // namespace config

@@ -1,0 +1,66 @@
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/diagnostic.hpp"
+#include "config/fleet.hpp"
+
+namespace config {
+
+// Accounts, users, applications and Secrets reference each other by metadata.name across files:
+// they are collected first and resolved once every document is read.
+struct RawSecret {
+    Source source;
+    std::map<std::string, std::string> values;
+    std::map<std::string, std::string> problems;  // key -> why its value could not be read
+};
+
+struct RawAccount {
+    Source source;
+    std::string org_name;
+    std::optional<bool> billing;
+    std::optional<bool> charging;
+};
+
+struct RawUser {
+    Source source;
+    std::string username;
+    std::string email;
+    std::string role;
+    bool suspended = false;
+    std::string password_secret;
+    std::string account;
+};
+
+struct RawApp {
+    Source source;
+    std::string account;
+    std::string product;
+    std::string plan;
+    std::string name;
+    std::string description;
+    bool suspended = false;
+    std::string secret;
+};
+
+struct Pending {
+    std::map<std::string, RawSecret> secrets;
+    std::map<std::string, RawAccount> accounts;
+    std::vector<RawUser> users;
+    std::vector<RawApp> apps;
+    std::map<std::string, std::string> product_names;  // Product metadata.name -> system_name
+};
+
+// Every cross-reference of the desired state, once every document is read: metrics and methods
+// named by mapping rules, limits and pricing rules, backend usages and their paths.
+void check_references(Fleet& fleet, Diagnostics& out);
+
+// Accounts are keyed by their admin's username, applications by product and credential; every
+// reference between accounts, users, applications and Secrets, and every secret value, is
+// checked here.
+void resolve_accounts(Fleet& fleet, const Pending& pending, Diagnostics& out);
+
+}  // namespace config
