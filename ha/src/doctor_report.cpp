@@ -2,6 +2,7 @@
 #include <map>
 #include <sstream>
 
+#include "config/markdown.hpp"
 #include "ha/doctor.hpp"
 
 namespace ha {
@@ -31,20 +32,6 @@ std::string where(const Finding& f) {
 
 std::string plural(std::size_t n, const char* word) {
     return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
-}
-
-std::string md_escape(const std::string& s) {
-    std::string out;
-    for (const char ch : s) {
-        if (ch == '|') {
-            out += "\\|";
-        } else if (ch == '\n') {
-            out += ' ';
-        } else {
-            out += ch;
-        }
-    }
-    return out;
 }
 
 std::string summary_line(const DoctorReport& r) {
@@ -150,7 +137,7 @@ std::string format_markdown(const DoctorReport& r) {
     std::ostringstream out;
     out << "### tandem doctor: " << summary_line(r) << "\n\n";
     for (const auto& [name, why] : r.unchecked) {
-        out << "- **" << name << "** not checked: " << md_escape(why) << "\n";
+        out << "- **" << name << "** not checked: " << config::markdown_escape(why) << "\n";
     }
     if (!r.unchecked.empty()) {
         out << "\n";
@@ -164,8 +151,10 @@ std::string format_markdown(const DoctorReport& r) {
     for (const auto& f : r.findings) {
         out << "| " << severity_name(f.severity) << " | "
             << (f.instance.empty() ? "(all)" : f.instance) << " | " << f.rule << " | "
-            << md_escape(f.object) << " | `" << md_escape(f.field) << "` | " << md_escape(f.message)
-            << " | " << md_escape(f.fix) << " | " << md_escape(where(f)) << " |\n";
+            << config::markdown_escape(f.object) << " | `" << config::markdown_escape(f.field)
+            << "` | " << config::markdown_escape(f.message) << " | "
+            << config::markdown_escape(f.fix) << " | " << config::markdown_escape(where(f))
+            << " |\n";
     }
     return out.str();
 }

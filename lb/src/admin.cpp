@@ -27,10 +27,6 @@ namespace {
 
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
-std::string iso8601(std::chrono::system_clock::time_point t) {
-    return ratelimit::to_iso8601(std::chrono::floor<std::chrono::seconds>(t));
-}
-
 Json status_of(const StatusView& v) {
     const Plane& plane = v.plane;
     Json out;
@@ -45,13 +41,13 @@ Json status_of(const StatusView& v) {
     Json cfg;
     cfg["file"] = v.config_file;
     cfg["generation"] = plane.id;
-    cfg["loaded_at"] = iso8601(plane.loaded_at);
+    cfg["loaded_at"] = ratelimit::to_iso8601(plane.loaded_at);
     cfg["previous_generations_finishing"] = v.finishing.size();
     cfg["watch_interval_ms"] = plane.config.reload.watch_interval.count();
     cfg["reloads"] = v.reloads;
     if (v.last_reload) {
         Json r;
-        r["at"] = iso8601(v.last_reload->at);
+        r["at"] = ratelimit::to_iso8601(v.last_reload->at);
         r["ok"] = v.last_reload->ok;
         r["error"] = v.last_reload->ok ? Json() : Json(v.last_reload->error);
         cfg["last_reload"] = r;
@@ -78,7 +74,7 @@ Json status_of(const StatusView& v) {
         if (!cl.is_ip) {
             Json dns;
             dns["host"] = cl.config->address.host;
-            dns["last_resolution"] = iso8601(cl.dns_at);
+            dns["last_resolution"] = ratelimit::to_iso8601(cl.dns_at);
             dns["ttl_seconds"] = cl.dns_ttl.count();
             dns["failures"] = cl.dns_failures;
             dns["error"] = cl.dns_error.empty() ? Json() : Json(cl.dns_error);
@@ -94,7 +90,7 @@ Json status_of(const StatusView& v) {
             e["failed_checks"] = ep->failures;
             if (ep->checked) {
                 Json last;
-                last["at"] = iso8601(ep->last_at);
+                last["at"] = ratelimit::to_iso8601(ep->last_at);
                 last["passed"] = ep->last.ok;
                 last["status"] = ep->last.status;
                 last["latency_ms"] = std::round(ep->last.seconds * 100000.0) / 100.0;

@@ -288,12 +288,7 @@ struct Server::Impl {
         watch.read(current->plane->config);
         auto loaded = load_lb_config(config_path);
         if (!loaded) {
-            std::string why;
-            for (const auto& d : loaded.error()) {
-                if (d.severity == config::Diagnostic::Severity::kError) {
-                    why += (why.empty() ? "" : "; ") + d.to_string();
-                }
-            }
+            const auto why = config::errors_in_one_line(loaded.error());
             reload_failed(why.empty() ? "the file is not valid" : why);
             co_return;
         }

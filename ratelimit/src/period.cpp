@@ -90,4 +90,8 @@ std::string to_iso8601(Seconds t) {
     return buf;
 }
 
+std::string to_iso8601(std::chrono::system_clock::time_point t) {
+    return to_iso8601(std::chrono::floor<std::chrono::seconds>(t));
+}
+
 }  // namespace ratelimit

@@ -12,6 +12,7 @@
 #include "config/yaml_writer.hpp"
 #include "ha/doctor.hpp"
 #include "ha/render.hpp"
+#include "ratelimit/period.hpp"
 #include "sync/curl_http_client.hpp"
 #include "sync/engine.hpp"
 
@@ -21,33 +22,19 @@ std::optional<config::Fleet> load(const std::string& file,
                                   const config::LoadOptions& options = {}) {
     auto fleet = config::load_fleet(file, options);
     if (!fleet) {
-        std::size_t errors = 0;
-        for (const auto& d : fleet.error()) {
-            std::cerr << d.to_string() << "\n";
-            errors += d.severity == config::Diagnostic::Severity::kError ? 1 : 0;
-        }
+        const auto errors = config::print(std::cerr, fleet.error());
         std::cerr << "tandem: " << errors << " error" << (errors == 1 ? "" : "s") << " in " << file
                   << "; nothing was contacted\n";
         return std::nullopt;
     }
-    for (const auto& d : fleet->notices) {
-        std::cerr << d.to_string() << "\n";
-    }
+    config::print(std::cerr, fleet->notices);
     return std::move(*fleet);
-}
-
-std::string now_iso8601() {
-    const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
 }
 
 int run_doctor(const config::Fleet& fleet, const std::string& output) {
     const auto report = ha::doctor(fleet);
-    std::cout << (output == "json"       ? ha::format_json(report, now_iso8601())
+    std::cout << (output == "json"       ? ha::format_json(report, ratelimit::to_iso8601(
+                                                                       std::chrono::system_clock::now()))
                   : output == "markdown" ? ha::format_markdown(report)
                                          : ha::format_text(report));
     return report.exit_code();
@@ -186,9 +173,7 @@ int main(int argc, char** argv) {
                                        : syncer::split_text(fleet_split));
         return config::has_errors(fleet_split.problems) ? 1 : 0;
     }
-    for (const auto& d : fleet_split.problems) {
-        std::cerr << d.to_string() << "\n";
-    }
+    config::print(std::cerr, fleet_split.problems);
     if (config::has_errors(fleet_split.problems)) {
         std::cerr << "tandem: the limits cannot be split as written; nothing was contacted\n";
         return 1;

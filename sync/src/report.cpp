@@ -6,6 +6,7 @@
 #include <map>
 #include <regex>
 
+#include "config/markdown.hpp"
 #include "ratelimit/period.hpp"
 
 namespace syncer {
@@ -13,8 +14,7 @@ namespace syncer {
 namespace {
 
 std::string now_iso() {
-    return ratelimit::to_iso8601(
-        std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()));
+    return ratelimit::to_iso8601(std::chrono::system_clock::now());
 }
 
 const char* sign(Action a) {
@@ -61,20 +61,6 @@ Json op_json(const Operation& op) {
         j["unmanaged"] = true;
     }
     return j;
-}
-
-std::string md_escape(const std::string& s) {
-    std::string out;
-    for (const char ch : s) {
-        if (ch == '|') {
-            out += "\\|";
-        } else if (ch == '\n') {
-            out += ' ';
-        } else {
-            out.push_back(ch);
-        }
-    }
-    return out;
 }
 
 std::string shorten(const std::string& s, std::size_t max = 80) {
@@ -214,7 +200,7 @@ std::string plan_markdown(const std::vector<InstanceReport>& reports) {
                                        ? (r.reachable ? "⛔ error" : "⚠️ unreachable")
                                    : r.operations.empty() ? "✅ no changes"
                                                           : "📝 changes";
-        out += "| " + md_escape(r.name) + " | " + status + " | " +
+        out += "| " + config::markdown_escape(r.name) + " | " + status + " | " +
                std::to_string(counts[Action::kCreate]) + " | " +
                std::to_string(counts[Action::kUpdate] + counts[Action::kReplace]) + " | " +
                std::to_string(counts[Action::kDelete]) + " |\n";
@@ -230,13 +216,16 @@ std::string plan_markdown(const std::vector<InstanceReport>& reports) {
                         if (c.field.starts_with("old_")) {
                             continue;
                         }
-                        changes += (changes.empty() ? "" : "<br>") + md_escape(c.field) + ": `" +
-                                   md_escape(shorten(redact(c.field, c.actual), 40)) + "` → `" +
-                                   md_escape(shorten(redact(c.field, c.expected), 40)) + "`";
+                        changes +=
+                            (changes.empty() ? "" : "<br>") + config::markdown_escape(c.field) +
+                            ": `" +
+                            config::markdown_escape(shorten(redact(c.field, c.actual), 40)) +
+                            "` → `" +
+                            config::markdown_escape(shorten(redact(c.field, c.expected), 40)) + "`";
                     }
                 }
-                out += "| " + md_escape(r.name) + " | " + std::string(sign(op.action)) + " " +
-                       md_escape(op.summary()) +
+                out += "| " + config::markdown_escape(r.name) + " | " +
+                       std::string(sign(op.action)) + " " + config::markdown_escape(op.summary()) +
                        (op.unmanaged && op.action == Action::kDelete ? " (--prune)" : "") + " | " +
                        changes + " |\n";
             }
@@ -245,7 +234,8 @@ std::string plan_markdown(const std::vector<InstanceReport>& reports) {
     }
     for (const auto& r : reports) {
         if (!r.error.empty()) {
-            out += "\n> **" + md_escape(r.name) + "**: " + md_escape(r.error) + "\n";
+            out += "\n> **" + config::markdown_escape(r.name) +
+                   "**: " + config::markdown_escape(r.error) + "\n";
         }
     }
     return out;
@@ -392,7 +382,8 @@ std::string drift_markdown(const std::vector<InstanceReport>& reports) {
         std::string status = !r.error.empty() ? (r.reachable ? "⛔ error" : "⚠️ unreachable")
                              : n == 0         ? "✅ in sync"
                                               : "❌ drift";
-        out += "| " + md_escape(r.name) + " | " + status + " | " + std::to_string(n) + " |\n";
+        out += "| " + config::markdown_escape(r.name) + " | " + status + " | " + std::to_string(n) +
+               " |\n";
     }
     if (!entries.empty()) {
         out += "\n<details><summary>" + std::to_string(entries.size()) +
@@ -400,18 +391,20 @@ std::string drift_markdown(const std::vector<InstanceReport>& reports) {
                "|\n|---|---|---|---|---|---|\n";
         for (const auto& e : entries) {
             const std::string where = e.product.empty() ? e.backend : e.product;
-            out +=
-                "| " + md_escape(e.instance) + " | " + e.kind + " | " +
-                md_escape(e.object_type + " " + (where == e.name ? where : where + ": " + e.name)) +
-                " | " + md_escape(e.field) + " | `" + md_escape(shorten(e.expected, 60)) +
-                (e.global_value ? " (of " + std::to_string(*e.global_value) + ")" : "") + "` | `" +
-                md_escape(shorten(e.actual, 60)) + "` |\n";
+            out += "| " + config::markdown_escape(e.instance) + " | " + e.kind + " | " +
+                   config::markdown_escape(e.object_type + " " +
+                                           (where == e.name ? where : where + ": " + e.name)) +
+                   " | " + config::markdown_escape(e.field) + " | `" +
+                   config::markdown_escape(shorten(e.expected, 60)) +
+                   (e.global_value ? " (of " + std::to_string(*e.global_value) + ")" : "") +
+                   "` | `" + config::markdown_escape(shorten(e.actual, 60)) + "` |\n";
         }
         out += "\n</details>\n";
     }
     for (const auto& r : reports) {
         if (!r.error.empty()) {
-            out += "\n> **" + md_escape(r.name) + "**: " + md_escape(r.error) + "\n";
+            out += "\n> **" + config::markdown_escape(r.name) +
+                   "**: " + config::markdown_escape(r.error) + "\n";
         }
     }
     return out;

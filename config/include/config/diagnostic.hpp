@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstddef>
+#include <iosfwd>
 #include <string>
 #include <vector>
 
@@ -27,5 +29,10 @@ struct Diagnostic {
 using Diagnostics = std::vector<Diagnostic>;
 
 bool has_errors(const Diagnostics& diagnostics);
+
+// Every diagnostic on its own line, as to_string() writes it; returns how many are errors.
+std::size_t print(std::ostream& out, const Diagnostics& diagnostics);
+// The errors on one line, "; "-separated (a log line); empty when there is none.
+std::string errors_in_one_line(const Diagnostics& diagnostics);
 
 }  // namespace config

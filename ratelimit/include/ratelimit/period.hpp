@@ -33,7 +33,9 @@ struct Window {
 
 Window window_at(Period period, Seconds now) noexcept;
 
-// "2026-11-20T10:15:00Z": the UTC instant as the admin API and the reports write it.
+// "2026-11-20T10:15:00Z": the UTC instant as the admin API and the reports write it (the
+// project's one ISO-8601 helper; a finer time point is written to the second).
 std::string to_iso8601(Seconds t);
+std::string to_iso8601(std::chrono::system_clock::time_point t);
 
 }  // namespace ratelimit
