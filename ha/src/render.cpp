@@ -6,7 +6,6 @@
 #include <cstring>
 #include <fstream>
 #include <set>
-#include <stdexcept>
 
 #include <fcntl.h>
 #include <openssl/rand.h>
@@ -21,7 +20,7 @@ namespace ha {
 using Json = nlohmann::json;
 
 RandomString csprng() {
-    return [](std::size_t n) {
+    return [](std::size_t n) -> std::optional<std::string> {
         static constexpr char kAlphabet[] =
             "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
         std::string out;
@@ -29,7 +28,7 @@ RandomString csprng() {
         unsigned char buf[64];
         while (out.size() < n) {
             if (RAND_bytes(buf, sizeof buf) != 1) {
-                throw std::runtime_error("the system's random generator failed");
+                return std::nullopt;
             }
             for (const unsigned char b : buf) {
                 if (b < 248 && out.size() < n) {  // 248 = 4 * 62: no modulo bias
@@ -109,9 +108,9 @@ Json secret_doc(const std::string& name,
 
 // Defaults and random keys of the mirrored secrets (APIMANAGER_NOTES 5.2/5.3), with longer
 // random values than the operator's 8-16 characters.
-SecretValues mirrored_values(const config::Fleet& fleet,
-                             const SecretValues& previous,
-                             const RandomString& random) {
+std::optional<SecretValues> mirrored_values(const config::Fleet& fleet,
+                                            const SecretValues& previous,
+                                            const RandomString& random) {
     struct Key {
         const char* secret;
         const char* key;
@@ -142,8 +141,12 @@ SecretValues mirrored_values(const config::Fleet& fleet,
         } else if (auto p = previous.find(k.secret);
                    p != previous.end() && p->second.contains(k.key)) {
             value = p->second.at(k.key);
+        } else if (k.random_length == 0) {
+            value = k.fixed;
+        } else if (auto r = random(k.random_length)) {
+            value = std::move(*r);
         } else {
-            value = k.random_length > 0 ? random(k.random_length) : std::string(k.fixed);
+            return std::nullopt;  // the random generator failed: no weak value instead
         }
         out[k.secret][k.key] = value;
     }
@@ -275,7 +278,13 @@ std::expected<std::vector<RenderedFile>, config::Diagnostics> render(const confi
     }
 
     std::vector<RenderedFile> files;
-    const SecretValues mirrored = mirrored_values(fleet, previous, random);
+    const auto generated = mirrored_values(fleet, previous, random);
+    if (!generated) {
+        fail(fleet.ha.source, "ha.mirroredSecrets",
+             "the system's random generator failed: no value was generated");
+        return std::unexpected(errors);
+    }
+    const SecretValues& mirrored = *generated;
     std::string mirrored_yaml =
         "# Mirrored secrets, identical on every instance. Generated values are kept here so the\n"
         "# next render reuses them: keep this file secret (mode 0600; a vault, not git).\n";
@@ -327,20 +336,21 @@ std::expected<std::vector<RenderedFile>, config::Diagnostics> render(const confi
     return files;
 }
 
-std::string write_rendered(const std::filesystem::path& out,
-                           const std::vector<RenderedFile>& files) {
+std::expected<void, std::string> write_rendered(const std::filesystem::path& out,
+                                                const std::vector<RenderedFile>& files) {
     std::error_code ec;
     for (const auto& f : files) {
         const auto path = out / f.path;
         std::filesystem::create_directories(path.parent_path(), ec);
         if (ec) {
-            return "cannot create " + path.parent_path().string() + ": " + ec.message();
+            return std::unexpected("cannot create " + path.parent_path().string() + ": " +
+                                   ec.message());
         }
         const auto tmp = path.string() + ".tmp";
         const int fd =
             ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, f.secret ? 0600 : 0644);
         if (fd < 0) {
-            return "cannot write " + tmp + ": " + std::strerror(errno);
+            return std::unexpected("cannot write " + tmp + ": " + std::strerror(errno));
         }
         ::fchmod(fd, f.secret ? 0600 : 0644);  // whatever the umask or an older file said
         std::size_t off = 0;
@@ -357,10 +367,39 @@ std::string write_rendered(const std::filesystem::path& out,
         ::close(fd);
         if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
             ::unlink(tmp.c_str());
-            return "cannot write " + path.string() + ": " + std::strerror(errno);
+            return std::unexpected("cannot write " + path.string() + ": " + std::strerror(errno));
         }
     }
     return {};
+}
+
+std::expected<RenderSummary, RenderError> render_to(const config::Fleet& fleet,
+                                                    const std::filesystem::path& out,
+                                                    const RandomString& random) {
+    SecretValues previous;
+    const auto kept = out / kMirroredSecretsFile;
+    std::error_code ec;
+    if (std::filesystem::exists(kept, ec)) {
+        config::Diagnostics problems;
+        auto values = config::load_secrets_file(kept, problems);
+        if (!values) {
+            return std::unexpected(RenderError{
+                std::move(problems),
+                "cannot reuse the mirrored values in " + kept.string() + "; nothing was written"});
+        }
+        previous = std::move(*values);
+    }
+    auto files = render(fleet, previous, random);
+    if (!files) {
+        const auto n = files.error().size();
+        return std::unexpected(
+            RenderError{std::move(files.error()),
+                        std::to_string(n) + " problem(s) in the fleet file; nothing was written"});
+    }
+    if (auto written = write_rendered(out, *files); !written) {
+        return std::unexpected(RenderError{{}, written.error()});
+    }
+    return RenderSummary{std::move(*files), !previous.empty()};
 }
 
 }  // namespace ha

@@ -42,45 +42,17 @@ int run_doctor(const config::Fleet& fleet, const std::string& output) {
 
 int run_render(const config::Fleet& fleet, const std::string& out_dir) {
     const std::filesystem::path out = out_dir;
-    ha::SecretValues previous;
-    const auto kept = out / ha::kMirroredSecretsFile;
-    if (std::filesystem::exists(kept)) {
-        config::Diagnostics diags;
-        auto values = config::load_secrets_file(kept, diags);
-        if (!values) {
-            for (const auto& d : diags) {
-                std::cerr << d.to_string() << "\n";
-            }
-            std::cerr << "tandem: cannot reuse the mirrored values in " << kept.string()
-                      << "; nothing was written\n";
-            return 1;
-        }
-        previous = std::move(*values);
-    }
-    std::vector<ha::RenderedFile> files;
-    try {
-        auto rendered = ha::render(fleet, previous, ha::csprng());
-        if (!rendered) {
-            for (const auto& d : rendered.error()) {
-                std::cerr << d.to_string() << "\n";
-            }
-            std::cerr << "tandem: " << rendered.error().size()
-                      << " problem(s) in the fleet file; nothing was written\n";
-            return 1;
-        }
-        files = std::move(*rendered);
-    } catch (const std::exception& e) {
-        std::cerr << "tandem: " << e.what() << "; nothing was written\n";
+    auto rendered = ha::render_to(fleet, out, ha::csprng());
+    if (!rendered) {
+        config::print(std::cerr, rendered.error().problems);
+        std::cerr << "tandem: " << rendered.error().summary << "\n";
         return 1;
     }
-    if (const auto error = ha::write_rendered(out, files); !error.empty()) {
-        std::cerr << "tandem: " << error << "\n";
-        return 1;
-    }
-    for (const auto& f : files) {
+    for (const auto& f : rendered->files) {
         std::cout << "wrote " << (out / f.path).string() << (f.secret ? "  (0600)" : "") << "\n";
     }
-    std::cout << (previous.empty() ? "mirrored secrets generated" : "mirrored secrets reused")
+    std::cout << (rendered->reused_mirrored ? "mirrored secrets reused"
+                                            : "mirrored secrets generated")
               << " (" << (out / ha::kMirroredSecretsFile).string()
               << "): every instance gets the same values\n";
     return 0;

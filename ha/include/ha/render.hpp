@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,8 +20,9 @@ struct RenderedFile {
 
 using SecretValues = std::map<std::string, std::map<std::string, std::string>>;
 
-// n random characters from [A-Za-z0-9] (a CSPRNG; never std::rand).
-using RandomString = std::function<std::string(std::size_t n)>;
+// n random characters from [A-Za-z0-9] (a CSPRNG; never std::rand); nothing when the system's
+// random generator fails.
+using RandomString = std::function<std::optional<std::string>(std::size_t n)>;
 RandomString csprng();
 
 // Everything `tandem render` writes for the fleet: per instance an APIManager CR that passes
@@ -32,11 +34,28 @@ std::expected<std::vector<RenderedFile>, config::Diagnostics> render(const confi
                                                                      const SecretValues& previous,
                                                                      const RandomString& random);
 
-// Writes the files under `out` (atomically, 0600 for secrets). Returns an error message or "".
-std::string write_rendered(const std::filesystem::path& out,
-                           const std::vector<RenderedFile>& files);
+// Writes the files under `out` (each atomically, 0600 for secrets); an error says which file.
+std::expected<void, std::string> write_rendered(const std::filesystem::path& out,
+                                                const std::vector<RenderedFile>& files);
 
 // The file under the output directory that keeps generated mirrored values between renders.
 inline constexpr const char* kMirroredSecretsFile = "mirrored-secrets.yaml";
+
+// What `tandem render --out DIR` wrote.
+struct RenderSummary {
+    std::vector<RenderedFile> files;  // paths relative to the output directory
+    bool reused_mirrored = false;     // the mirrored values of an earlier render were kept
+};
+struct RenderError {
+    config::Diagnostics problems;  // each with its file:line (may be empty)
+    std::string summary;           // what happened, in one line
+};
+
+// The whole of `tandem render`: reads the mirrored values an earlier render left in `out` (so
+// every instance keeps the same ones), renders, and writes. Nothing is written when an input is
+// missing or wrong.
+std::expected<RenderSummary, RenderError> render_to(const config::Fleet& fleet,
+                                                    const std::filesystem::path& out,
+                                                    const RandomString& random);
 
 }  // namespace ha
