@@ -439,4 +439,87 @@ std::string apply_summary(const std::vector<InstanceReport>& reports) {
     return out;
 }
 
+std::string split_text(const FleetSplit& split) {
+    std::string out = "instances: ";
+    for (std::size_t k = 0; k < split.instances.size(); ++k) {
+        out += (k == 0 ? "" : ", ") + split.instances[k] + " (weight " +
+               std::to_string(split.weights[k]) + ")";
+    }
+    out += "\n";
+    std::string product;
+    for (const auto& row : split.rows) {
+        if (row.product != product) {
+            product = row.product;
+            out += "\n" + product + " (policy " + std::string(ratelimit::to_string(row.policy)) +
+                   ")\n";
+        }
+        const auto b = ratelimit::bounds(row.values);
+        out += "  " + row.plan + " / " + row.metric.to_string() + " / " +
+               std::string(ratelimit::to_string(row.period)) + ": global " +
+               std::to_string(row.global) + (row.added_by_coarsen ? " (added by coarsen)" : "") +
+               " ->";
+        for (std::size_t k = 0; k < row.values.size(); ++k) {
+            out += " " + split.instances[k] + " " + std::to_string(row.values[k]);
+        }
+        out += "\n      all up " + std::to_string(b.all_up) + ", one instance down (no re-split) " +
+               std::to_string(b.one_down) + ", one sticky client " +
+               std::to_string(b.sticky_client) + "\n";
+    }
+    for (const auto& p : split.problems) {
+        out += p.to_string() + "\n";
+    }
+    return out;
+}
+
+std::string split_json(const FleetSplit& split) {
+    Json instances = Json::array();
+    for (std::size_t k = 0; k < split.instances.size(); ++k) {
+        instances.push_back({{"name", split.instances[k]}, {"weight", split.weights[k]}});
+    }
+    Json limits = Json::array();
+    for (const auto& row : split.rows) {
+        Json per = Json::object();
+        Json rules = Json::object();
+        for (std::size_t k = 0; k < row.values.size(); ++k) {
+            per[split.instances[k]] = row.values[k];
+            if (k < row.rules.size()) {
+                rules[split.instances[k]] = row.rules[k];
+            }
+        }
+        const auto b = ratelimit::bounds(row.values);
+        Json entry = {{"product", row.product},
+                      {"plan", row.plan},
+                      {"metric", row.metric.system_name},
+                      {"period", ratelimit::to_string(row.period)},
+                      {"global", row.global},
+                      {"policy", ratelimit::to_string(row.policy)},
+                      {"instances", per},
+                      {"rules", rules},
+                      {"bounds",
+                       {{"all_up", b.all_up},
+                        {"one_instance_down", b.one_down},
+                        {"sticky_client", b.sticky_client}}}};
+        if (!row.metric.backend.empty()) {
+            entry["backend"] = row.metric.backend;
+        }
+        if (row.added_by_coarsen) {
+            entry["added_by_coarsen"] = true;
+        }
+        limits.push_back(std::move(entry));
+    }
+    Json problems = Json::array();
+    for (const auto& p : split.problems) {
+        problems.push_back(
+            {{"severity", p.severity == config::Diagnostic::Severity::kError ? "error" : "notice"},
+             {"message", p.to_string()}});
+    }
+    return Json({{"schema_version", kReportSchemaVersion},
+                 {"report", "split"},
+                 {"instances", instances},
+                 {"limits", limits},
+                 {"problems", problems}})
+               .dump(2) +
+           "\n";
+}
+
 }  // namespace syncer

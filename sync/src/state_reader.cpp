@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "config/normalize.hpp"
+#include "parallel.hpp"
 
 namespace syncer {
 

@@ -58,7 +58,4 @@ private:
     DiffOptions options_;
 };
 
-// True when the operation changes what goes into the product's gateway configuration.
-bool affects_proxy_config(const Operation& op);
-
 }  // namespace syncer

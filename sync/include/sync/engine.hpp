@@ -42,9 +42,6 @@ std::vector<InstanceReport> apply(const config::Fleet& fleet,
                                   const ApplyProgress& progress,
                                   const HttpClientFactory& factory = curl_client_factory());
 
-std::string split_text(const FleetSplit& split);
-std::string split_json(const FleetSplit& split);
-
 // Exit codes: plan/drift 0 none, 2 changes, 1 error, 3 an instance unreachable; apply 0/1.
 int plan_exit_code(const std::vector<InstanceReport>& reports, Mode mode);
 int apply_exit_code(const std::vector<InstanceReport>& reports);

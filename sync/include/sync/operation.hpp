@@ -74,6 +74,9 @@ struct Operation {
     [[nodiscard]] std::string summary() const;  // "update limit basic/hits/minute"
 };
 
+// True when the operation changes what goes into the product's gateway configuration.
+bool affects_proxy_config(const Operation& op);
+
 struct DiffOptions {
     bool prune = false;
 };

@@ -7,6 +7,7 @@
 #include "sync/admin_client.hpp"
 #include "sync/applier.hpp"
 #include "sync/operation.hpp"
+#include "sync/splitter.hpp"
 
 namespace syncer {
 
@@ -49,6 +50,9 @@ std::string drift_text(const std::vector<InstanceReport>& reports);
 std::string drift_json(const std::vector<InstanceReport>& reports, const std::string& fleet_file);
 std::string drift_markdown(const std::vector<InstanceReport>& reports);
 std::string apply_summary(const std::vector<InstanceReport>& reports);
+// `tandem split`: each instance's share of every global limit, and the problems.
+std::string split_text(const FleetSplit& split);
+std::string split_json(const FleetSplit& split);
 
 // Values that must not be shown: the proxy's shared secret, credentials inside URLs.
 std::string redact(const std::string& field, const std::string& value);

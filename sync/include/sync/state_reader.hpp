@@ -52,12 +52,4 @@ private:
     bool read_accounts_;
 };
 
-// Runs fn(0..n-1) on up to `concurrency` threads; stops handing out work after the first error.
-template <class E>
-std::expected<void, E> parallel_for(std::size_t n,
-                                    int concurrency,
-                                    const std::function<std::expected<void, E>(std::size_t)>& fn);
-
 }  // namespace syncer
-
-#include "sync/parallel.ipp"

@@ -1,6 +1,9 @@
 #pragma once
 
+#include <algorithm>
 #include <atomic>
+#include <expected>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -8,6 +11,8 @@
 
 namespace syncer {
 
+// Runs fn(0..n-1) on up to `concurrency` threads; stops handing out work after the first error,
+// which it returns.
 template <class E>
 std::expected<void, E> parallel_for(std::size_t n,
                                     int concurrency,
