@@ -106,8 +106,8 @@ Json secret_doc(const std::string& name,
             {"stringData", data}};
 }
 
-// Defaults and random keys of the mirrored secrets (APIMANAGER_NOTES 5.2/5.3), with longer
-// random values than the operator's 8-16 characters.
+// Defaults and random keys of the mirrored secrets (as the operator fills them when a Secret
+// is missing), with longer random values than the operator's 8-16 characters.
 std::optional<SecretValues> mirrored_values(const config::Fleet& fleet,
                                             const SecretValues& previous,
                                             const RandomString& random) {

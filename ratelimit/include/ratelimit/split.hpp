@@ -1,7 +1,7 @@
 #pragma once
 
-// Splitting one global 3scale limit across N independent instances, each enforcing its own share.
-// See shared/reference/ratelimit-and-drift.md section 3.
+// Splitting one global 3scale limit across N independent instances, each enforcing its own share
+// (the rules and their policies: README, "Global limits, split across the instances").
 
 #include <cstdint>
 #include <optional>

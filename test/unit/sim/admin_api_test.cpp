@@ -1,4 +1,4 @@
-// Pins the admin API behaviour and quirks listed in shared/reference/3scale/ADMIN_API_NOTES.md.
+// Pins the admin API behaviour and quirks the README lists (threescale-sim, "Admin API").
 // Each test fails if the simulator "cleans up" the quirk it names.
 #include <gtest/gtest.h>
 

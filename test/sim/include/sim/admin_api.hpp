@@ -15,8 +15,8 @@ namespace sim {
 
 class Errors;
 
-// The 3scale Account Management API of one tenant, as porta answers it (see
-// shared/reference/3scale/ADMIN_API_NOTES.md): JSON only, wrapped objects, 403 for auth failures,
+// The 3scale Account Management API of one tenant, as porta answers it (see the README,
+// threescale-sim, "Admin API"): JSON only, wrapped objects, 403 for auth failures,
 // 422 validation errors, quirks included. No sockets: the server hands it a Request.
 class AdminApi {
 public:
