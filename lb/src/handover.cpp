@@ -73,16 +73,22 @@ void Worker::hand_over(Worker& next,
 }
 
 void Worker::accept_queued(Acceptor& acceptor, bool tls) {
-    // The server closed its descriptor of this socket before the hand-over: once this one is
-    // closed too, the kernel resets whatever is still queued, so take it all now. (Between the
-    // last accept and the close, a few microseconds, a connection can still arrive and be reset;
-    // net.ipv4.tcp_migrate_req=1 makes the kernel move those to another socket of the group.)
+    // The server closed its descriptor of this socket before the hand-over or the drain: once
+    // this one is closed too, the kernel resets whatever is still queued, so take it all now.
+    // (Between the last accept and the close, a few microseconds, a connection can still arrive
+    // and be reset; net.ipv4.tcp_migrate_req=1 makes the kernel move those to another socket of
+    // the group.)
     error_code ec;
     acceptor.non_blocking(true, ec);
     while (!ec) {
         Socket socket(ctx_.get_executor());
         acceptor.accept(socket, ec);
-        if (!ec) {  // (would_block: nothing left)
+        if (ec) {
+            break;  // (would_block: nothing left)
+        }
+        if (lifecycle_.draining) {
+            start_session(std::move(socket), tls);
+        } else {
             pass_new(std::move(socket), tls);
         }
     }

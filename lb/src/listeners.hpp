@@ -67,7 +67,8 @@ public:
     // While sockets of a group are given up, new connections go only to the ones it keeps (a
     // classic BPF program on each SO_REUSEPORT group); off again, the kernel's hash spreads them.
     void steer(bool on);
-    // Closes every listening socket (at exit).
+    // Closes this context's descriptors of every listening socket (SIGTERM, exit): a socket
+    // closes once the workers have closed theirs too.
     void close();
 
     [[nodiscard]] const ListenerSet& live() const { return live_; }

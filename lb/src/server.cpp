@@ -385,6 +385,10 @@ struct Server::Impl {
         } else {
             draining = true;
             watch.stop();
+            // New connections are refused from now on: the server's descriptors of the
+            // listening sockets close, and each worker takes what is queued on its own and
+            // closes it when the drain reaches it.
+            listeners.close();
             log_line(LogLevel::kInfo,
                      std::string(sig == SIGTERM ? "SIGTERM" : "SIGINT") +
                          ": draining; no new connections, in-flight requests get " +

@@ -108,11 +108,15 @@ void Worker::wind_down(std::function<void()> done) {
     const bool handing_over = lifecycle_.handing_over;
     // This worker's descriptors only: a successor accepts on its own.
     const auto stop_accepting = [&](Acceptor& a, GiveUp how, bool tls) {
-        if (draining || how == GiveUp::kNo) {
-            a.close(ignored);
-        } else if (how == GiveUp::kNow) {
+        if (draining || how == GiveUp::kNow) {
+            // This worker holds the socket's last descriptor (the server closed its own): what
+            // is queued completed its handshake before the signal or the move, so it is taken
+            // now (served here while draining, passed on when moving), and the socket closes:
+            // a new connection is refused from then on.
             accept_queued(a, tls);
             a.close(ignored);
+        } else if (how == GiveUp::kNo) {
+            a.close(ignored);  // the successor accepts on the same socket
         }  // kAfterGrace: the accept loop passes connections on until the grace ends
     };
     stop_accepting(acceptor_, handing_over ? give_up_http_ : GiveUp::kNo, false);
@@ -307,7 +311,9 @@ Task<void> Worker::session(Conn conn, bool resumed, std::string pending) {
             }
         }
     }
-    while (!gone && !closing() && !lifecycle_.stopping) {
+    // While draining, a connection accepted from the queue (first) still gets its request
+    // served, with Connection: close; any other is closed at its next request.
+    while (!gone && (first || !closing()) && !lifecycle_.stopping) {
         if (buffer.size() == 0) {
             // Waiting for the next request's first byte: the idle keep-alive timeout (the
             // header timeout on a new connection); drain closes the connection here.

@@ -49,8 +49,9 @@ public:
 
     void start(SnapshotPtr first);
     void publish(SnapshotPtr snapshot);
-    // Stop accepting, close idle keep-alive connections, let in-flight requests finish; calls
-    // `done` (from the worker's thread) once no session is left.
+    // Stop accepting (what was queued is still served, then the listening sockets close), close
+    // idle keep-alive connections, let in-flight requests finish; calls `done` (from the
+    // worker's thread) once no session is left.
     void drain(std::function<void()> done);
     // What a reload does with this worker's listening sockets (the server has closed its own
     // descriptors of those given up).
@@ -112,7 +113,8 @@ private:
     void connection_left();
 
     // ---- hand-over to the next generation (handover.cpp) -------------------------------------
-    // What is queued on a listening socket this worker is the last to hold: to the successor.
+    // What is queued on a listening socket this worker is the last to hold: to the successor,
+    // or served here while draining.
     void accept_queued(Acceptor& acceptor, bool tls);
     // A descriptor from another worker as this worker's socket; nothing (closed) when it
     // cannot be taken or this worker is shutting down.

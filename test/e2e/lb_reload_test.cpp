@@ -550,6 +550,36 @@ TEST(Balancer, ReloadsInQuickSuccessionUnderLoadThenSigterm) {
     EXPECT_EQ(lb->process->wait(10s), 0);
 }
 
+// On SIGTERM the listeners close at once: a client that connects while requests are still
+// draining is refused there and then (and can go elsewhere), not accepted by the kernel and reset
+// when the balancer exits.
+TEST(Balancer, SigtermRefusesNewConnectionsAtOnce) {
+    auto a = Upstream::start("east");
+    ASSERT_TRUE(a);
+    auto lb = Balancer::start("threads: 2\n" + cluster_yaml({{"east", a->address()}}) +
+                              "timeouts:\n  drain: 10s\nhealthCheck:\n  path: /health\n");
+    ASSERT_TRUE(lb);
+    support::HttpReply slow;
+    std::jthread t([&] { slow = support::http_request(lb->port, "GET", "/slow?ms=3000"); });
+    ASSERT_TRUE(wait_until(
+        [&] { return support::http_request(a->port, "GET", "/count").body == "1\n"; }, 5s));
+    lb->process->signal(SIGTERM);
+    ASSERT_TRUE(wait_until(
+        [&] { return support::http_request(lb->admin, "GET", "/healthz").status == 503; }, 2s));
+    const auto refused = [&] {
+        asio::io_context ioc;
+        asio::ip::tcp::socket s(ioc);
+        boost::system::error_code ec;
+        s.connect({asio::ip::make_address("127.0.0.1"), lb->port}, ec);
+        return ec == asio::error::connection_refused;
+    };
+    // Within a second of the drain, while the slow request still has two to go.
+    EXPECT_TRUE(wait_until(refused, 1s));
+    t.join();
+    EXPECT_EQ(slow.status, 200u) << slow.error;
+    EXPECT_EQ(lb->process->wait(5s), 0);
+}
+
 TEST(Balancer, SigtermDrainsInFlightRequests) {
     auto a = Upstream::start("east");
     ASSERT_TRUE(a);
