@@ -5,7 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include "lb/config.hpp"
-#include "lb/healthcheck.hpp"
+#include "lb/healthz_client.hpp"
 #include "lb/server.hpp"
 
 int main(int argc, char** argv) {

@@ -1,5 +1,5 @@
-// The --healthcheck client: one GET /healthz, as a coroutine like the rest of tandem-lb.
-#include "lb/healthcheck.hpp"
+// The --healthcheck client of /healthz: one GET, as a coroutine like the rest of tandem-lb.
+#include "lb/healthz_client.hpp"
 
 #include <optional>
 
