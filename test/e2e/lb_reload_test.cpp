@@ -524,6 +524,10 @@ TEST(Balancer, ReloadsInQuickSuccessionUnderLoadThenSigterm) {
     ASSERT_TRUE(lb);
     Load load(lb->port, 8);
     ASSERT_TRUE(wait_until([&] { return load.ok() >= 200; }, 10s));
+    // All eight load connections are accepted: from here on the count of accepted connections
+    // grows only with the slow requests below.
+    ASSERT_TRUE(
+        wait_until([&] { return lb->metric("tandem_lb_client_connections_total") == 8.0; }, 10s));
     // Slow requests keep earlier generations alive while the next reloads arrive: connections
     // go from generation to generation through the ones still finishing.
     std::vector<std::jthread> slow;
@@ -531,6 +535,15 @@ TEST(Balancer, ReloadsInQuickSuccessionUnderLoadThenSigterm) {
     for (std::size_t g = 0; g < 5; ++g) {
         slow.emplace_back(
             [&, g] { replies[g] = support::http_request(lb->port, "GET", "/slow?ms=1500"); });
+        // The slow request is this generation's before the reload (accepted: counted after the
+        // load's 8 connections and the earlier slow ones). Without this wait a busy machine
+        // could connect the last one only after the SIGTERM below.
+        ASSERT_TRUE(wait_until(
+            [&] {
+                return lb->metric("tandem_lb_client_connections_total") >=
+                       static_cast<double>(8 + g + 1);
+            },
+            10s));
         const auto before = load.ok();
         ASSERT_TRUE(lb->reload(config(static_cast<int>(g) + 2)));
         EXPECT_EQ(lb->status()["config"]["last_reload"]["ok"], true);
