@@ -232,13 +232,13 @@ void YamlReader::notice(const YamlNode& node, const std::string& path, const std
     out_.push_back({Diagnostic::Severity::kNotice, at(node), path, message});
 }
 
-YamlNode YamlReader::child(const YamlNode& map, const std::string& key) {
+YamlNode YamlReader::child(const YamlNode& map, const std::string& key, const std::string& where) {
     YamlNode found;
     int count = 0;
     for (const auto& [k, v] : map.entries()) {
         if (k.is_scalar() && k.scalar() == key) {
             if (++count == 2) {
-                error(k, key, "duplicate key");
+                error(k, where.empty() ? key : where, "duplicate key");
             }
             found = v;
         }
@@ -284,7 +284,7 @@ std::optional<YamlNode> YamlReader::present(const YamlNode& map,
                                             const std::string& key,
                                             const std::string& where,
                                             bool required) {
-    const YamlNode node = child(map, key);
+    const YamlNode node = child(map, key, where);
     if (!node.defined() || node.null()) {
         if (required) {
             error(node.defined() ? node : map, where, "is required");

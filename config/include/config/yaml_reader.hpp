@@ -94,8 +94,9 @@ public:
         return path.empty() ? key : path + "." + key;
     }
 
-    // The value under `key` of a mapping (undefined when absent); a key given twice is reported.
-    YamlNode child(const YamlNode& map, const std::string& key);
+    // The value under `key` of a mapping (undefined when absent); a key given twice is reported
+    // (as `where`, the field's path; the key when empty).
+    YamlNode child(const YamlNode& map, const std::string& key, const std::string& where = "");
     // Reports the keys of `map` that are not in `allowed`.
     void only(const YamlNode& map,
               const std::string& path,

@@ -357,3 +357,13 @@ TEST(LbConfig, HttpsListener) {
     EXPECT_TRUE(admin_errors("listen: 127.0.0.1:8080\nadmin: 127.0.0.2:8080\n").empty());
     std::filesystem::remove_all(dir);
 }
+
+namespace {
+
+TEST(LbConfig, ADuplicateKeyIsReportedWithItsPath) {
+    EXPECT_TRUE(contains(errors_of("clusters:\n  - {name: a, address: 10.0.0.1:80}\n"
+                                   "healthCheck:\n  interval: 1s\n  interval: 2s\n"),
+                         "lb.yaml:5: error: healthCheck.interval: duplicate key"));
+}
+
+}  // namespace
