@@ -179,7 +179,7 @@ struct Server::Impl {
                                         https_how, std::move(given_up));
         }
         prev->drain_timer.expires_after(old.config.timeouts.drain);
-        prev->drain_timer.async_wait([this, prev](error_code ec) {
+        prev->drain_timer.async_wait([prev](error_code ec) {
             if (ec || prev->requests_done) {
                 return;
             }

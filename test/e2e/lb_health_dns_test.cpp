@@ -24,12 +24,7 @@
 
 namespace {
 
-namespace fs = std::filesystem;
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
 using namespace std::chrono_literals;
-using Json = nlohmann::json;
 using support::Balancer;
 using support::ChildProcess;
 using support::cluster_yaml;

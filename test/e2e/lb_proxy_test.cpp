@@ -30,13 +30,11 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using namespace std::chrono_literals;
-using Json = nlohmann::json;
 using support::Balancer;
 using support::ChildProcess;
 using support::cluster_yaml;
 using support::get_on;
 using support::kFastChecks;
-using support::Load;
 using support::Upstream;
 using support::wait_until;
 

@@ -27,7 +27,6 @@
 
 namespace {
 
-namespace fs = std::filesystem;
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -35,10 +34,8 @@ using namespace std::chrono_literals;
 using Json = nlohmann::json;
 using support::Balancer;
 using support::ChildProcess;
-using support::cluster_yaml;
 using support::HttpsClient;
 using support::kFastChecks;
-using support::Load;
 using support::serial_of;
 using support::set_sni;
 using support::TestPki;

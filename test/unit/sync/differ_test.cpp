@@ -6,9 +6,6 @@
 namespace syncer {
 namespace {
 
-using config::MappingRule;
-using config::Metric;
-
 config::Limit limit(config::MetricRef metric, ratelimit::Period period, std::int64_t value) {
     config::Limit l;
     l.metric = std::move(metric);
@@ -420,7 +417,8 @@ TEST(AccountDiffer, SignupAppsGoOnlyForANewAccountOthersAreUnmanaged) {
     f.actual.model.applications["pets/random-generated"] = random;
     f.actual.applications["pets/random-generated"] = ApplicationIds{300, 100, {}};
     EXPECT_TRUE(Differ({}).account("boss", f.desired, f.actual).empty());
-    const auto fresh = Differ({}).account("boss", f.desired, f.actual, /*created=*/true);
+    const auto fresh =
+        Differ({}).account("boss", f.desired, f.actual, /*created_in_this_run=*/true);
     ASSERT_EQ(fresh.size(), 1u);
     EXPECT_EQ(fresh[0].summary(), "delete application boss: pets API signup");
     EXPECT_FALSE(fresh[0].unmanaged);
