@@ -16,15 +16,6 @@ namespace {
 
 const std::string kEmpty;
 
-std::optional<std::uint64_t> parse_unsigned(std::string_view s) {
-    std::uint64_t value = 0;
-    const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
-    if (s.empty() || ec != std::errc() || ptr != s.data() + s.size()) {
-        return std::nullopt;
-    }
-    return value;
-}
-
 // "100ms", "1s", "24h": the largest unit that divides it.
 std::string show(std::chrono::milliseconds d) {
     const auto ms = d.count();
@@ -148,6 +139,15 @@ std::optional<std::string> decode_base64(const std::string& text) {
         return std::nullopt;
     }
     return std::string(bytes.begin(), bytes.end());
+}
+
+std::optional<std::uint64_t> parse_unsigned(std::string_view s) {
+    std::uint64_t value = 0;
+    const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+    if (s.empty() || ec != std::errc() || ptr != s.data() + s.size()) {
+        return std::nullopt;
+    }
+    return value;
 }
 
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {

@@ -17,6 +17,7 @@ namespace lb {
 
 using config::Diagnostic;
 using config::Diagnostics;
+using config::parse_unsigned;
 using config::YamlNode;
 using config::YamlReader;
 
@@ -28,15 +29,6 @@ std::string HostPort::to_string() const {
 }
 
 namespace {
-
-std::optional<std::uint64_t> parse_unsigned(std::string_view s) {
-    std::uint64_t value = 0;
-    const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
-    if (s.empty() || ec != std::errc() || ptr != s.data() + s.size()) {
-        return std::nullopt;
-    }
-    return value;
-}
 
 // "16KiB", "1MiB", "512", "1k" -> bytes.
 std::optional<std::uint64_t> parse_size(const std::string& text) {

@@ -561,56 +561,65 @@ TEST(Balancer, ReloadsInQuickSuccessionUnderLoadThenSigterm) {
     EXPECT_EQ(lb->process->wait(10s), 0);
 }
 
+// A balancer (two workers, a 10 s drain) in front of one upstream, draining: a request for
+// /slow?ms=`ms` was in flight when SIGTERM came, and /healthz already says so. (Checks go to
+// /health, which the upstream's /count leaves out: only the slow request counts.)
+struct Draining {
+    std::unique_ptr<Upstream> east = Upstream::start("east");
+    std::unique_ptr<Balancer> lb;
+    support::HttpReply slow;
+    std::jthread request;
+
+    bool start(int ms) {
+        lb = east ? Balancer::start("threads: 2\n" + cluster_yaml({{"east", east->address()}}) +
+                                    "timeouts:\n  drain: 10s\nhealthCheck:\n  path: /health\n")
+                  : nullptr;
+        if (!lb) {
+            return false;
+        }
+        request = std::jthread([this, ms] {
+            slow = support::http_request(lb->port, "GET", "/slow?ms=" + std::to_string(ms));
+        });
+        if (!wait_until(
+                [&] { return support::http_request(east->port, "GET", "/count").body == "1\n"; },
+                5s)) {
+            return false;
+        }
+        lb->process->signal(SIGTERM);
+        return wait_until(
+            [&] { return support::http_request(lb->admin, "GET", "/healthz").status == 503; }, 2s);
+    }
+};
+
 // On SIGTERM the listeners close at once: a client that connects while requests are still
 // draining is refused there and then (and can go elsewhere), not accepted by the kernel and reset
 // when the balancer exits.
 TEST(Balancer, SigtermRefusesNewConnectionsAtOnce) {
-    auto a = Upstream::start("east");
-    ASSERT_TRUE(a);
-    auto lb = Balancer::start("threads: 2\n" + cluster_yaml({{"east", a->address()}}) +
-                              "timeouts:\n  drain: 10s\nhealthCheck:\n  path: /health\n");
-    ASSERT_TRUE(lb);
-    support::HttpReply slow;
-    std::jthread t([&] { slow = support::http_request(lb->port, "GET", "/slow?ms=3000"); });
-    ASSERT_TRUE(wait_until(
-        [&] { return support::http_request(a->port, "GET", "/count").body == "1\n"; }, 5s));
-    lb->process->signal(SIGTERM);
-    ASSERT_TRUE(wait_until(
-        [&] { return support::http_request(lb->admin, "GET", "/healthz").status == 503; }, 2s));
+    Draining d;
+    ASSERT_TRUE(d.start(3000));
     const auto refused = [&] {
         asio::io_context ioc;
         asio::ip::tcp::socket s(ioc);
         boost::system::error_code ec;
-        s.connect({asio::ip::make_address("127.0.0.1"), lb->port}, ec);
+        s.connect({asio::ip::make_address("127.0.0.1"), d.lb->port}, ec);
         return ec == asio::error::connection_refused;
     };
     // Within a second of the drain, while the slow request still has two to go.
     EXPECT_TRUE(wait_until(refused, 1s));
-    t.join();
-    EXPECT_EQ(slow.status, 200u) << slow.error;
-    EXPECT_EQ(lb->process->wait(5s), 0);
+    d.request.join();
+    EXPECT_EQ(d.slow.status, 200u) << d.slow.error;
+    EXPECT_EQ(d.lb->process->wait(5s), 0);
 }
 
 TEST(Balancer, SigtermDrainsInFlightRequests) {
-    auto a = Upstream::start("east");
-    ASSERT_TRUE(a);
-    // Checks go to /health, which the upstream's /count leaves out: only the slow request counts.
-    auto lb = Balancer::start("threads: 2\n" + cluster_yaml({{"east", a->address()}}) +
-                              "timeouts:\n  drain: 10s\nhealthCheck:\n  path: /health\n");
-    ASSERT_TRUE(lb);
-    support::HttpReply slow;
-    std::jthread t([&] { slow = support::http_request(lb->port, "GET", "/slow?ms=1000"); });
-    ASSERT_TRUE(wait_until(
-        [&] { return support::http_request(a->port, "GET", "/count").body == "1\n"; }, 5s));
-    lb->process->signal(SIGTERM);
     // Draining: /healthz says so, new connections are refused once the listeners close.
-    ASSERT_TRUE(wait_until(
-        [&] { return support::http_request(lb->admin, "GET", "/healthz").status == 503; }, 2s));
-    t.join();
-    EXPECT_EQ(slow.status, 200u) << slow.error;
-    EXPECT_EQ(slow.body, "east\n");
-    EXPECT_EQ(lb->process->wait(5s), 0);
-    EXPECT_EQ(support::http_request(lb->port, "GET", "/", "", {}, 1s).status, 0u);
+    Draining d;
+    ASSERT_TRUE(d.start(1000));
+    d.request.join();
+    EXPECT_EQ(d.slow.status, 200u) << d.slow.error;
+    EXPECT_EQ(d.slow.body, "east\n");
+    EXPECT_EQ(d.lb->process->wait(5s), 0);
+    EXPECT_EQ(support::http_request(d.lb->port, "GET", "/", "", {}, 1s).status, 0u);
 }
 
 }  // namespace

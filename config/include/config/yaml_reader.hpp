@@ -74,6 +74,9 @@ std::optional<std::string> decode_base64(const std::string& text);
 // (true/false, null, integers, floats; quoted scalars stay strings).
 nlohmann::json to_json(const YamlNode& node);
 
+// A whole number as the files write it: digits only, no sign, no overflow.
+std::optional<std::uint64_t> parse_unsigned(std::string_view text);
+
 // The one duration grammar of tandem's files: a whole number and its unit, `ms`, `s`, `m` or `h`
 // ("500ms", "2s", "5m", "1h"), or "0". nullopt otherwise, a bare number included.
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
