@@ -437,12 +437,13 @@ void read_rest(YamlReader& r, const YamlNode& root, LbConfig& out) {
     if (const YamlNode t = r.child(root, "timeouts");
         t.defined() && !t.null() &&
         r.mapping(t, "timeouts",
-                  {"clientHeader", "clientIdle", "clientBody", "upstreamConnect",
+                  {"clientHeader", "clientIdle", "clientBody", "clientBodyGrace", "upstreamConnect",
                    "upstreamResponse", "drain", "tunnelIdle"})) {
         auto& to = out.timeouts;
         duration(r, t, "clientHeader", "timeouts", to.client_header);
         duration(r, t, "clientIdle", "timeouts", to.client_idle);
         duration(r, t, "clientBody", "timeouts", to.client_body);
+        duration(r, t, "clientBodyGrace", "timeouts", to.client_body_grace, Millis(0));
         duration(r, t, "upstreamConnect", "timeouts", to.upstream_connect);
         duration(r, t, "upstreamResponse", "timeouts", to.upstream_response);
         duration(r, t, "drain", "timeouts", to.drain, Millis(0));
@@ -450,9 +451,11 @@ void read_rest(YamlReader& r, const YamlNode& root, LbConfig& out) {
     }
     if (const YamlNode l = r.child(root, "limits");
         l.defined() && !l.null() &&
-        r.mapping(l, "limits", {"maxHeaderBytes", "maxBodyBytes", "maxConnections"})) {
+        r.mapping(l, "limits",
+                  {"maxHeaderBytes", "maxBodyBytes", "minBodyRate", "maxConnections"})) {
         size(r, l, "maxHeaderBytes", "limits", 1024, 1024 * 1024, out.limits.max_header_bytes);
         size(r, l, "maxBodyBytes", "limits", 0, 1ULL << 40, out.limits.max_body_bytes);
+        size(r, l, "minBodyRate", "limits", 0, 1ULL << 30, out.limits.min_body_rate);
         number(r, l, "maxConnections", "limits", 1, 10000000, out.limits.max_connections);
     }
     if (const YamlNode p = r.child(root, "pool");

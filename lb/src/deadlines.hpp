@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 
 #include <boost/intrusive/list.hpp>
 
@@ -42,6 +43,18 @@ using WatchList = boost::intrusive::list<Watch, boost::intrusive::constant_time_
 // parked yet in this idle period), or nothing. Pure.
 enum class Due { kNothing, kFire, kPark };
 Due due(const Watch& w, Clock::time_point now);
+
+// The deadline of the next read of a request body that started arriving at `start` and has
+// brought `received` bytes so far: `idle` from `now` (timeouts.clientBody), and, when
+// `min_rate` (bytes per second) is not 0, no later than the rate allows after `grace` — as
+// Apache's mod_reqtimeout: each `min_rate` bytes buy one more second. A body trickled one byte
+// every few seconds is then cut after about `grace`, one at a legitimate rate never. Pure.
+Clock::time_point body_read_deadline(Clock::time_point start,
+                                     std::uint64_t received,
+                                     Clock::time_point now,
+                                     Clock::duration idle,
+                                     std::uint64_t min_rate,
+                                     Clock::duration grace);
 
 // One tick: applies due() to every watch of the list.
 void tick(WatchList& watches, Clock::time_point now);

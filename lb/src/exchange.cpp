@@ -1,6 +1,8 @@
 // One proxied request, the request side: the driver that does the waiting, then reading the
 // request, picking a cluster and connecting, and sending the request. Errors are error_code
 // values; nothing here throws on purpose.
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/string.hpp>
 
@@ -112,6 +114,17 @@ Task<bool> Exchange<Stream>::run(ExchangeContext& cx,
                     e = co_await read_message(x.up_->socket, x.up_->buffer, *x.resp_, false,
                                               kUpstreamRead);
                 }
+                if ((e || watch.fired) && !x.head_sent_ && !x.stopping()) {
+                    // Nothing relayed yet (a malformed first chunk, a body that never came):
+                    // the client still gets an answer.
+                    n = x.reply_with(
+                        watch.fired ? 504 : 502,
+                        watch.fired ? "upstream response timeout (cluster " + x.cluster_name() + ")"
+                                    : "bad response body from upstream (cluster " +
+                                          x.cluster_name() + "): " + e.message(),
+                        false);
+                    break;
+                }
                 if (e || watch.fired) {
                     // The upstream failed mid-body: closing the client connection is the only
                     // way left to tell it the response is incomplete.
@@ -130,6 +143,9 @@ Task<bool> Exchange<Stream>::run(ExchangeContext& cx,
                 x.keep_ = false;
                 break;
             }
+        }
+        if (n != Next::kOn) {
+            break;
         }
         co_return x.relay_done();
     }
@@ -162,6 +178,11 @@ Next Exchange<Stream>::request_read(error_code ec) {
             413, "content too large (limit " + std::to_string(limits.max_body_bytes) + " bytes)",
             false);
     }
+    if (ec == http::error::bad_version &&
+        names_unsupported_version(
+            std::string_view(static_cast<const char*>(buffer_.data().data()), buffer_.size()))) {
+        return reply_with(505, "HTTP version not supported: only HTTP/1.0 and HTTP/1.1", false);
+    }
     if (ec && is_parse_error(ec)) {
         return reply_with(400, "malformed request: " + ec.message(), false);
     }
@@ -169,17 +190,28 @@ Next Exchange<Stream>::request_read(error_code ec) {
         return Next::kClose;  // the client went away
     }
     auto& req = rp_.get();
+    // What Beast lets through and RFC 9112 does not: refused before anything goes upstream, and
+    // the connection closed (where this request ends is not certain).
+    const auto shape = check_request(req);
+    if (!shape) {
+        return reply_with(shape.error().status, std::string(shape.error().reason), false);
+    }
     method_ = req.method();
     idempotent_ = is_idempotent(method_);
     client_ka_ = req.keep_alive();
     client_version_ = req.version();
     has_body_ = !rp_.is_done();
-    bool drop_expect = false;
+    RequestRewrite how;
+    how.proto = kTls ? std::string_view("https") : cx_.config.forwarded_proto;
+    how.target = shape->target;
+    if (shape->host_from_target) {
+        how.host = shape->host;
+    }
     if (auto it = req.find(http::field::expect);
         it != req.end() && beast::iequals(it->value(), "100-continue")) {
         // Answered here (as nginx does): the body then streams through as it arrives.
         expect_continue_ = has_body_;
-        drop_expect = true;
+        how.drop_expect = true;
     }
     // A WebSocket handshake (RFC 6455: GET, HTTP/1.1, Connection: upgrade, Upgrade): asked of the
     // cluster as it came; a 101 then turns the exchange into a tunnel. (h2c is not: the balancer
@@ -194,10 +226,13 @@ Next Exchange<Stream>::request_read(error_code ec) {
             }
         }
     }
+    how.upgrade = upgrade_;
     req_framing_ = rp_.chunked() ? Framing::kChunked : Framing::kAsIs;
-    write_request_head(req, client_address_,
-                       kTls ? std::string_view("https") : cx_.config.forwarded_proto, req_framing_,
-                       drop_expect, head_, upgrade_);
+    how.framing = req_framing_;
+    if (const auto length = rp_.content_length()) {
+        how.content_length = *length;
+    }
+    write_request_head(req, client_address_, how, head_);
     return Next::kOn;
 }
 
@@ -208,6 +243,7 @@ Next Exchange<Stream>::request_read(error_code ec) {
 template <class Stream>
 Next Exchange<Stream>::pick() {
     resp_.reset();  // (what the previous attempt left)
+    early_ = false;
     in_flight_.reset();
     up_.reset();
     picked_at_ = coarse_now();
@@ -319,10 +355,11 @@ Next Exchange<Stream>::sent(error_code ec) {
 }
 
 // A request with a body: 100-continue answered here, then the head and the body piece by piece
-// as it arrives (never buffered whole).
+// as it arrives (never buffered whole). While it waits for the client, the cluster may answer
+// first (a 401, a 413, an upload endpoint's 200): the body stops there and the answer is
+// relayed at once (`early_`; the connection then closes, lingering).
 template <class Stream>
 Task<Next> Exchange<Stream>::send_with_body() {
-    error_code wec;
     if (expect_continue_) {
         expect_continue_ = false;
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -333,31 +370,73 @@ Task<Next> Exchange<Stream>::send_with_body() {
             co_return Next::kClose;
         }
     }
+    const auto& limits = cx_.config.limits;
+    const Clock::time_point body_start = coarse_now();
+    std::uint64_t received = 0;
     bool head_sent = false;
     for (bool last = false; !last;) {
         auto& body = rp_.get().body();
         std::size_t len = 0;
         if (!rp_.is_done()) {
+            watch_.arm(lowest(client_),
+                       body_read_deadline(body_start, received, coarse_now(), to_.client_body,
+                                          limits.min_body_rate, to_.client_body_grace));
             body.data = chunk();
             body.size = kChunk;
-            watch_.arm(lowest(client_), coarse_now() + to_.client_body);
             rp_.eager(true);
-            const error_code e = co_await read_message(client_, buffer_, rp_, false, kChunk);
+            error_code e;
+            if (!parse_buffered(buffer_, rp_, false, kChunk, e)) {
+                if (!client_ready()) {
+                    // Nothing of the body to relay now: the head goes ahead (the cluster may
+                    // answer it), then whichever speaks first.
+                    if (!head_sent) {
+                        Out out;
+                        out.add(head_);
+                        head_sent = true;
+                        if (const error_code se = co_await send(out)) {
+                            co_return sent(se);
+                        }
+                        watch_.arm(
+                            lowest(client_),
+                            body_read_deadline(body_start, received, coarse_now(), to_.client_body,
+                                               limits.min_body_rate, to_.client_body_grace));
+                    }
+                    const bool cluster_first = co_await client_or_cluster();
+                    if (stopping()) {
+                        co_return Next::kClose;
+                    }
+                    if (cluster_first) {
+                        early_ = true;
+                        co_return Next::kOn;
+                    }
+                }
+                e = watch_.fired ? error_code(asio::error::timed_out)
+                                 : co_await read_message(client_, buffer_, rp_, false, kChunk);
+            }
             if (stopping()) {
                 co_return Next::kClose;
             }
             if (e == http::error::body_limit) {
-                co_return reply_with(413,
-                                     "content too large (limit " +
-                                         std::to_string(cx_.config.limits.max_body_bytes) +
-                                         " bytes)",
+                co_return reply_with(
+                    413,
+                    "content too large (limit " + std::to_string(limits.max_body_bytes) + " bytes)",
+                    false);
+            }
+            if (watch_.fired) {
+                co_return reply_with(408,
+                                     "request timeout: the request body arrived too slowly "
+                                     "(timeouts.clientBody, limits.minBodyRate)",
                                      false);
             }
-            if (e || watch_.fired) {
-                co_return Next::kClose;  // the client went away or stalled mid-body
+            if (e && is_parse_error(e)) {
+                co_return reply_with(400, "malformed request body: " + e.message(), false);
+            }
+            if (e) {
+                co_return Next::kClose;  // the client went away mid-body
             }
             body_sent_ = true;
             len = kChunk - body.size;
+            received += len;
         }
         last = rp_.is_done();
         Out out;
@@ -366,20 +445,64 @@ Task<Next> Exchange<Stream>::send_with_body() {
             head_sent = true;
         }
         out.body(req_framing_, chunk_.get(), len, last);
-        watch_.arm(up_->socket, coarse_now() + to_.upstream_response);
-        error_code e;
-        if (up_->tls || !write_now(up_->socket, out, e)) {
-            e = co_await send_rest(*up_, out);
-        }
-        if (watch_.fired) {
-            e = asio::error::timed_out;
-        }
-        if (e) {
-            wec = e;
-            break;
+        if (const error_code e = co_await send(out)) {
+            // The cluster stopped taking the body: it may have answered already (a 413 before
+            // closing), and its answer is what the client should see.
+            if (cluster_answered()) {
+                early_ = true;
+                co_return Next::kOn;
+            }
+            co_return sent(e);
         }
     }
-    co_return sent(wec);
+    co_return sent(error_code{});
+}
+
+// Writes `out` to the cluster: at once as far as the socket takes it, the rest awaited.
+template <class Stream>
+Task<error_code> Exchange<Stream>::send(Out& out) {
+    watch_.arm(up_->socket, coarse_now() + to_.upstream_response);
+    error_code e;
+    if (up_->tls || !write_now(up_->socket, out, e)) {
+        e = co_await send_rest(*up_, out);
+    }
+    if (watch_.fired) {
+        e = asio::error::timed_out;
+    }
+    co_return e;
+}
+
+// Whether the client has body bytes a read returns at once (without waiting).
+template <class Stream>
+bool Exchange<Stream>::client_ready() {
+    if (buffered(client_)) {
+        return true;
+    }
+    error_code ec;
+    return lowest(client_).available(ec) > 0 || ec;
+}
+
+// Whether the cluster sent something (an answer, or its close) on the connection the request
+// is on.
+template <class Stream>
+bool Exchange<Stream>::cluster_answered() {
+    error_code ec;
+    return up_->buffer.size() > 0 || up_->socket.available(ec) > 0;
+}
+
+// Waits until the client's socket or the cluster's has something to read (the watch, armed on
+// the client's socket, ends the wait too): true when the cluster's came first.
+template <class Stream>
+Task<bool> Exchange<Stream>::client_or_cluster() {
+    if (cluster_answered()) {
+        co_return true;
+    }
+    auto [order, client_ec, cluster_ec] =
+        co_await asio::experimental::make_parallel_group(
+            lowest(client_).async_wait(Socket::wait_read, asio::deferred),
+            up_->socket.async_wait(Socket::wait_read, asio::deferred))
+            .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable_t<Executor>{});
+    co_return order[0] == 1 && !watch_.fired;
 }
 
 template <class Stream>

@@ -47,11 +47,22 @@ Next Exchange<Stream>::response_read(error_code ec) {
     if (watch_.fired) {
         ec = asio::error::timed_out;
     }
+    if (stopping()) {
+        return Next::kClose;
+    }
     if (!ec) {
+        if (const auto refusal = check_response(resp_->get())) {
+            // Nothing of it is relayed: where its body ends is not certain.
+            return reply_with(502,
+                              "bad response from upstream (cluster " + cluster_name() +
+                                  "): " + std::string(refusal->reason),
+                              false);
+        }
         const unsigned st = resp_->get().result_int();
         if (st < 200 && st != 101) {
             if (client_version_ >= 11) {
-                write_response_head(resp_->get(), Framing::kAsIs, ConnectionToken::kNone, interim_);
+                write_response_head(resp_->get(), Framing::kAsIs, std::nullopt,
+                                    ConnectionToken::kNone, interim_);
             }
             return Next::kInterim;
         }
@@ -117,8 +128,13 @@ void Exchange<Stream>::start_relay() {
             keep_ = false;  // an HTTP/1.0 client: the end of the body is the close
         }
     }
+    std::optional<std::uint64_t> length;
+    if (const auto cl = resp_->content_length()) {
+        length = *cl;
+    }
     write_response_head(
         res, bodyless_ && upstream_chunked ? Framing::kChunked : res_framing_,  // HEAD: as GET
+        length,
         !keep_                 ? ConnectionToken::kClose
         : client_version_ < 11 ? ConnectionToken::kKeepAlive
                                : ConnectionToken::kNone,
@@ -149,8 +165,11 @@ template <class Stream>
 bool Exchange<Stream>::relay_done() {
     cx_.metrics.request(choice_->cluster, status_, seconds_since(started_));
     watch_.disarm();
+    if (!rp_.is_done()) {
+        watch_.linger = true;  // the client may still be sending the body the answer cut short
+    }
     if (upstream_ka_ && resp_->is_done() && !close_delimited_ && up_->buffer.size() == 0 &&
-        !stopping()) {
+        !early_ && !stopping()) {
         cx_.pool.give_back(*choice_, std::move(up_), coarse_now());
     }
     return keep_ && !stopping();
@@ -166,7 +185,7 @@ Task<bool> Exchange<Stream>::switch_protocols() {
     if (const auto their = res.find(http::field::upgrade); their != res.end()) {
         answer = their->value();
     }
-    write_response_head(res, Framing::kAsIs, ConnectionToken::kNone, head_, answer);
+    write_response_head(res, Framing::kAsIs, std::nullopt, ConnectionToken::kNone, head_, answer);
     Out out;
     out.add(head_);
     out.add(up_->buffer.data().data(), up_->buffer.size());

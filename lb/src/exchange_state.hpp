@@ -99,6 +99,10 @@ private:
     Task<Next> connect();
     Next send_head();
     Task<Next> send_with_body();
+    Task<boost::system::error_code> send(Out& out);
+    bool client_ready();
+    bool cluster_answered();
+    Task<bool> client_or_cluster();
     Next sent(boost::system::error_code ec);
     void expect_response();
     ResponseParser& next_response();
@@ -192,6 +196,7 @@ private:
     unsigned retries_ = 0;
     bool stale_retried_ = false;
     bool body_sent_ = false;  // body bytes consumed from the client: it cannot be replayed
+    bool early_ = false;      // the cluster answered before the whole body was sent
     Clock::time_point picked_at_{};
     std::optional<EndpointSelector::Choice> choice_;
     UpstreamPtr up_;

@@ -1,6 +1,7 @@
 #include "lb/headers.hpp"
 
 #include <algorithm>
+#include <charconv>
 
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/rfc7230.hpp>
@@ -18,8 +19,10 @@ constexpr std::string_view kXForwardedProto = "X-Forwarded-Proto";
 // A few views into a message's fields; on the stack unless a message carries many.
 using Views = boost::container::small_vector<std::string_view, 8>;
 
+// Hop-by-hop fields, and Content-Length: the balancer writes the framing itself.
 bool is_hop_by_hop(http::field f) {
     switch (f) {
+        case http::field::content_length:
         case http::field::connection:
         case http::field::keep_alive:
         case http::field::proxy_connection:
@@ -78,9 +81,15 @@ void append_end_to_end(const Fields& head, Skip skip, std::string& out) {
     }
 }
 
-void append_framing(Framing framing, std::string& out) {
+void append_framing(Framing framing, std::optional<std::uint64_t> length, std::string& out) {
     if (framing == Framing::kChunked) {
         out.append("Transfer-Encoding: chunked\r\n");
+    } else if (length) {
+        char digits[24];
+        const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, *length);
+        out.append("Content-Length: ");
+        out.append(digits, static_cast<std::size_t>(end - digits));
+        out.append("\r\n");
     }
 }
 
@@ -98,16 +107,20 @@ void append_upgrade(std::string_view upgrade, std::string& out) {
 
 void write_request_head(const RequestHead& head,
                         const ClientAddress& client,
-                        std::string_view proto,
-                        Framing framing,
-                        bool drop_expect,
-                        std::string& out,
-                        std::string_view upgrade) {
+                        const RequestRewrite& how,
+                        std::string& out) {
     out.clear();
     out.append(head.method_string());
     out.push_back(' ');
-    out.append(head.target());
+    if (how.target != "*" && (how.target.empty() || how.target.front() != '/')) {
+        out.push_back('/');
+    }
+    out.append(how.target);
     out.append(" HTTP/1.1\r\n");
+    const bool new_host = !how.host.empty();
+    if (new_host) {
+        append_field(out, "Host", how.host);
+    }
     // Earlier proxies' entries, in order, joined as one list each.
     Views xff;
     Views fwd;
@@ -116,7 +129,9 @@ void write_request_head(const RequestHead& head,
         [&](const Fields::value_type& f) {
             switch (f.name()) {
                 case http::field::expect:
-                    return drop_expect;
+                    return how.drop_expect;
+                case http::field::host:
+                    return new_host;
                 case http::field::forwarded:
                     fwd.emplace_back(f.value());
                     return true;
@@ -144,23 +159,24 @@ void write_request_head(const RequestHead& head,
     append_list(xff);
     out.append(client.text);
     out.append("\r\n");
-    append_field(out, kXForwardedProto, proto);
+    append_field(out, kXForwardedProto, how.proto);
     out.append("Forwarded: ");
     append_list(fwd);
     out.append("for=");
     out.append(client.node);
     out.append(";proto=");
-    out.append(proto);
+    out.append(how.proto);
     out.append("\r\n");
-    append_framing(framing, out);
-    if (!upgrade.empty()) {
-        append_upgrade(upgrade, out);
+    append_framing(how.framing, how.content_length, out);
+    if (!how.upgrade.empty()) {
+        append_upgrade(how.upgrade, out);
     }
     out.append("\r\n");
 }
 
 void write_response_head(const ResponseHead& head,
                          Framing framing,
+                         std::optional<std::uint64_t> content_length,
                          ConnectionToken connection,
                          std::string& out,
                          std::string_view upgrade) {
@@ -177,7 +193,7 @@ void write_response_head(const ResponseHead& head,
     out.append("\r\n");
     append_end_to_end(
         head, [](const Fields::value_type& /*unused*/) { return false; }, out);
-    append_framing(framing, out);
+    append_framing(framing, content_length, out);
     if (!upgrade.empty()) {
         append_upgrade(upgrade, out);
     } else if (connection == ConnectionToken::kClose) {

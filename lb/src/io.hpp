@@ -75,9 +75,12 @@ inline void close_quietly(TlsClientPtr& t) {
 // Whether a TLS stream holds bytes that a read would return without the socket being readable
 // (decrypted but unread, or received but not yet decrypted): such a connection must not wait
 // for readability.
-inline bool buffered(TlsClientPtr& t) {
-    SSL* ssl = t->native_handle();
+inline bool buffered(TlsClient& t) {
+    SSL* ssl = t.native_handle();
     return SSL_pending(ssl) > 0 || BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0;
+}
+inline bool buffered(TlsClientPtr& t) {
+    return buffered(*t);
 }
 inline bool buffered(Socket&) {
     return false;

@@ -14,6 +14,7 @@
 #include "io.hpp"
 #include "lb/block_pool.hpp"
 #include "lb/headers.hpp"
+#include "lb/http_rules.hpp"
 
 namespace lb {
 
@@ -123,45 +124,81 @@ inline bool nothing_received(const boost::system::error_code& ec) {
            ec == asio::error::broken_pipe;
 }
 
+template <bool isRequest>
+using BufferParser =
+    boost::beast::http::parser<isRequest, boost::beast::http::buffer_body, PoolAllocator<char>>;
+
+// Parses what `buffer` holds into `parser`, without reading: true when that is as far as a read
+// goes (the header is complete and its lines are clean — check_head_lines —, or the parser
+// produced body bytes beyond `room_before`, filled the body buffer or finished the message;
+// `ec` says whether it failed), false when the parser needs bytes from the socket.
+template <bool isRequest>
+bool parse_buffered(boost::beast::flat_buffer& buffer,
+                    BufferParser<isRequest>& parser,
+                    bool header_only,
+                    std::size_t room_before,
+                    boost::system::error_code& ec) {
+    namespace http = boost::beast::http;
+    ec = {};
+    for (;;) {
+        if (header_only ? parser.is_header_done() : parser.is_done()) {
+            return true;
+        }
+        if (buffer.size() == 0) {
+            return false;
+        }
+        const std::size_t n = parser.put(buffer.data(), ec);
+        if (header_only && n > 0 && parser.is_header_done()) {
+            // The whole head went through put() at once (Beast parses a head only when it has
+            // all of it): its lines as received.
+            const auto lines = check_head_lines(
+                std::string_view(static_cast<const char*>(buffer.data().data()), n));
+            if (lines != HeadLines::kOk) {
+                ec = lines == HeadLines::kBareLf ? http::error::bad_line_ending
+                                                 : http::error::bad_obs_fold;
+                return true;
+            }
+        }
+        buffer.consume(n);
+        if (ec == http::error::need_buffer) {
+            ec = {};
+            return true;  // the body buffer is full
+        }
+        if (ec && ec != http::error::need_more) {
+            return true;
+        }
+        if (header_only ? parser.is_header_done()
+                        : parser.is_done() || parser.get().body().size != room_before) {
+            ec = {};
+            return true;
+        }
+        if (ec || n == 0) {
+            ec = {};
+            return false;
+        }
+        // (e.g. the header just completed: parse on into the body)
+    }
+}
+
 // Reads from `socket` into `parser` through `buffer`: parses what is already buffered first and
-// reads only when the parser needs more. Returns once the header is complete (header_only), or
-// once the parser produced some body bytes, filled the body buffer or finished the message —
-// so a slowly trickling body is relayed as it comes. Beast's composed operations do the same
-// with more machinery (and a posted completion when the data is already buffered); this runs
-// twice per proxied request.
+// reads only when the parser needs more. Returns once parse_buffered() says so — so a slowly
+// trickling body is relayed as it comes. Beast's composed operations do the same with more
+// machinery (and a posted completion when the data is already buffered); this runs twice per
+// proxied request.
 template <class Stream, bool isRequest>
-Task<boost::system::error_code> read_message(
-    Stream& socket,
-    boost::beast::flat_buffer& buffer,
-    boost::beast::http::parser<isRequest, boost::beast::http::buffer_body, PoolAllocator<char>>&
-        parser,
-    bool header_only,
-    std::size_t read_size) {
+Task<boost::system::error_code> read_message(Stream& socket,
+                                             boost::beast::flat_buffer& buffer,
+                                             BufferParser<isRequest>& parser,
+                                             bool header_only,
+                                             std::size_t read_size) {
     namespace asio = boost::asio;
     namespace http = boost::beast::http;
     using boost::system::error_code;
     const std::size_t room_before = header_only ? 0 : parser.get().body().size;
     for (;;) {
-        if (header_only ? parser.is_header_done() : parser.is_done()) {
-            co_return error_code{};
-        }
-        if (buffer.size() > 0) {
-            error_code ec;
-            const std::size_t n = parser.put(buffer.data(), ec);
-            buffer.consume(n);
-            if (ec == http::error::need_buffer) {
-                co_return error_code{};  // the body buffer is full
-            }
-            if (ec && ec != http::error::need_more) {
-                co_return ec;
-            }
-            if (header_only ? parser.is_header_done()
-                            : parser.is_done() || parser.get().body().size != room_before) {
-                co_return error_code{};
-            }
-            if (!ec && n > 0) {
-                continue;  // e.g. the header just completed: parse on into the body
-            }
+        error_code ec;
+        if (parse_buffered(buffer, parser, header_only, room_before, ec)) {
+            co_return ec;
         }
         if (buffer.size() >= buffer.max_size()) {
             co_return error_code(http::error::buffer_overflow);
@@ -175,7 +212,6 @@ Task<boost::system::error_code> read_message(
             if (!parser.got_some()) {
                 co_return error_code(http::error::end_of_stream);
             }
-            error_code ec;
             parser.put_eof(ec);  // fine when the body ends at the close; else partial_message
             co_return ec;
         }

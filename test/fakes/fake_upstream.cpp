@@ -4,6 +4,7 @@
 //   ANY /echo              echoes the body; X-Echo-* headers show what the proxy forwarded
 //   GET /chunked?bytes=N   a chunked response of N bytes
 //   GET /count             requests served so far (excluding /health)
+//   ANY /early?status=N    answers N before reading the body (close=1: then closes at once)
 //   GET /ws (WebSocket)    accepts the upgrade, answers each message with "NAME: message"
 //   anything else          200 "NAME\n" with X-Upstream: NAME
 //   with --tls-cert FILE --tls-key FILE it speaks only TLS; /echo then shows the SNI it got
@@ -96,9 +97,29 @@ asio::awaitable<void> session(Stream socket) {
                 }
             });
         }
-        auto [ec, n] = co_await http::async_read(socket, buffer, parser, kNoThrow);
+        auto [ec, n] = co_await http::async_read_header(socket, buffer, parser, kNoThrow);
         ++generation;
         idle.cancel();
+        if (!ec && !idled_out && parser.get().target().starts_with("/early")) {
+            // Answers before reading the body (as an upload endpoint, or a 413/401, does); with
+            // close=1 closes at once, else reads and discards what the client still sends.
+            const std::string target(parser.get().target());
+            const auto status = static_cast<unsigned>(query_number(target, "status"));
+            const std::string answer = "HTTP/1.1 " + std::to_string(status) +
+                                       " Early\r\nContent-Length: 6\r\nConnection: close\r\n"
+                                       "X-Upstream: " +
+                                       name + "\r\n\r\nearly\n";
+            auto [wec, wn] = co_await asio::async_write(socket, asio::buffer(answer), kNoThrow);
+            for (bool reading = !wec && query_number(target, "close") == 0; reading;) {
+                std::array<char, 4096> sink{};
+                auto [rec, rn] = co_await socket.async_read_some(asio::buffer(sink), kNoThrow);
+                reading = !rec;
+            }
+            break;
+        }
+        if (!ec && !idled_out && !parser.is_done()) {
+            std::tie(ec, n) = co_await http::async_read(socket, buffer, parser, kNoThrow);
+        }
         if (idled_out) {
             if constexpr (!std::is_same_v<Stream, tcp::socket>) {
                 // Sends close_notify; the peer's answer is not waited for long.

@@ -82,6 +82,7 @@ struct TimeoutConfig {
     Millis client_header{10000};      // whole request header -> 408
     Millis client_idle{60000};        // keep-alive wait for the next request -> close
     Millis client_body{30000};        // between reads/writes of a body on the client side
+    Millis client_body_grace{10000};  // then a request body must average limits.minBodyRate
     Millis upstream_connect{1000};    // -> retry on another cluster, else 502
     Millis upstream_response{30000};  // request sent -> first response byte; -> 504
     Millis drain{15000};              // SIGTERM: how long in-flight requests may finish
@@ -91,7 +92,8 @@ struct TimeoutConfig {
 struct LimitConfig {
     std::uint32_t max_header_bytes = 16 * 1024;          // -> 431
     std::uint64_t max_body_bytes = 16ULL * 1024 * 1024;  // -> 413
-    std::uint32_t max_connections = 100000;              // per worker; beyond: refused
+    std::uint64_t min_body_rate = 1024;  // bytes/s a request body averages after the grace; 0: off
+    std::uint32_t max_connections = 100000;  // per worker; beyond: refused
 };
 
 struct PoolConfig {

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -28,28 +30,43 @@ enum class Framing {
 // What the response says about the client connection.
 enum class ConnectionToken { kNone, kClose, kKeepAlive };
 
+// How the request head is rewritten for the cluster.
+struct RequestRewrite {
+    std::string_view proto = "http";  // how the client reached the balancer
+    Framing framing = Framing::kAsIs;
+    // With kAsIs, the request's Content-Length (Beast folds identical duplicates into one): the
+    // only one sent.
+    std::optional<std::uint64_t> content_length;
+    bool drop_expect = false;  // 100-continue was answered here
+    // The request-target to send: origin-form or "*" ("/" goes before it when it is empty or
+    // starts with "?": what follows an absolute-form's authority).
+    std::string_view target;
+    std::string_view host;     // non-empty: replaces every Host field (an absolute-form's)
+    std::string_view upgrade;  // non-empty: a WebSocket handshake asked of the next hop
+};
+
 // Writes the request head for the upstream into `out` (replacing its contents): the request
 // line as HTTP/1.1, every end-to-end field in order, then X-Forwarded-For and Forwarded with
 // the client appended to what earlier proxies wrote, X-Forwarded-Proto set to how the client
 // reached the balancer, the framing and the blank line. Hop-by-hop fields (RFC 9110 7.6.1:
 // Connection and every field it names, Keep-Alive, Proxy-Connection, TE, Trailer,
-// Transfer-Encoding, Upgrade) are dropped, as is Expect when `drop_expect` (100-continue was
-// answered here). Host is kept: every cluster serves the same wildcard domain. A non-empty
-// `upgrade` (a WebSocket handshake) is asked of the next hop: Connection: upgrade, Upgrade.
+// Transfer-Encoding, Upgrade) are dropped, as is Expect when `drop_expect`. Host is kept (every
+// cluster serves the same wildcard domain) unless `host` replaces it. Content-Length is written
+// once, by the balancer. A non-empty `upgrade` is asked of the next hop: Connection: upgrade,
+// Upgrade.
 void write_request_head(const RequestHead& head,
                         const ClientAddress& client,
-                        std::string_view proto,
-                        Framing framing,
-                        bool drop_expect,
-                        std::string& out,
-                        std::string_view upgrade = {});
+                        const RequestRewrite& how,
+                        std::string& out);
 
 // Writes the response head for the client into `out` (replacing its contents): the status line
-// as HTTP/1.1 with the upstream's reason, every end-to-end field, the framing, the Connection
-// token and the blank line; with a non-empty `upgrade` (a 101 answer) Connection: upgrade and
-// Upgrade instead of the token.
+// as HTTP/1.1 with the upstream's reason, every end-to-end field, the framing (the one
+// `content_length` with kAsIs, when the response had one), the Connection token and the blank
+// line; with a non-empty `upgrade` (a 101 answer) Connection: upgrade and Upgrade instead of
+// the token.
 void write_response_head(const ResponseHead& head,
                          Framing framing,
+                         std::optional<std::uint64_t> content_length,
                          ConnectionToken connection,
                          std::string& out,
                          std::string_view upgrade = {});

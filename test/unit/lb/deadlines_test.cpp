@@ -65,5 +65,24 @@ TEST(Deadlines, TickCancelsWhatIsDueAndMarksIt) {
     list.clear();
 }
 
+TEST(Deadlines, ABodyMustKeepAMinimumRateAfterItsGrace) {
+    using std::chrono::seconds;
+    const Clock::time_point t0{seconds(100)};
+    const auto idle = seconds(30);
+    const auto grace = seconds(10);
+    // Rate off: only the gap between reads counts.
+    EXPECT_EQ(body_read_deadline(t0, 0, t0 + seconds(50), idle, 0, grace), t0 + seconds(80));
+    // One byte every 5 s at 1 KiB/s: cut about `grace` after the body started.
+    EXPECT_EQ(body_read_deadline(t0, 0, t0, idle, 1024, grace), t0 + grace);
+    EXPECT_LT(body_read_deadline(t0, 2, t0 + seconds(10), idle, 1024, grace), t0 + seconds(11));
+    // A legitimate upload: each 1024 bytes buy a second; the gap rule still applies.
+    EXPECT_EQ(body_read_deadline(t0, 100 * 1024, t0 + seconds(20), idle, 1024, grace),
+              t0 + seconds(50));
+    EXPECT_EQ(body_read_deadline(t0, 1000 * 1024, t0 + seconds(20), idle, 1024, grace),
+              t0 + seconds(50));  // (capped by now + idle)
+    EXPECT_EQ(body_read_deadline(t0, 30 * 1024, t0 + seconds(20), idle, 1024, grace),
+              t0 + seconds(40));
+}
+
 }  // namespace
 }  // namespace lb

@@ -7,6 +7,24 @@ namespace {
 
 namespace http = boost::beast::http;
 
+ClientAddress client(const char* ip) {
+    return ClientAddress(boost::asio::ip::make_address(ip));
+}
+
+RequestRewrite rewrite(const RequestHead& h,
+                       std::string_view proto,
+                       Framing framing,
+                       bool drop_expect,
+                       std::string_view upgrade = {}) {
+    RequestRewrite how;
+    how.proto = proto;
+    how.framing = framing;
+    how.drop_expect = drop_expect;
+    how.target = h.target();
+    how.upgrade = upgrade;
+    return how;
+}
+
 TEST(Headers, RequestHeadDropsHopByHopFieldsAndTheOnesConnectionNames) {
     RequestHead h;
     h.method(http::verb::post);
@@ -25,8 +43,7 @@ TEST(Headers, RequestHeadDropsHopByHopFieldsAndTheOnesConnectionNames) {
     h.set(http::field::expect, "100-continue");
     h.set("X-Keep", "yes");
     std::string out = "previous contents";
-    write_request_head(h, ClientAddress(boost::asio::ip::make_address("192.0.2.7")), "https",
-                       Framing::kChunked, true, out);
+    write_request_head(h, client("192.0.2.7"), rewrite(h, "https", Framing::kChunked, true), out);
     EXPECT_EQ(out,
               "POST /v1/things?x=1 HTTP/1.1\r\n"
               "Host: api.example.com\r\n"
@@ -37,8 +54,7 @@ TEST(Headers, RequestHeadDropsHopByHopFieldsAndTheOnesConnectionNames) {
               "Transfer-Encoding: chunked\r\n"
               "\r\n");
     // Expect stays when it was not answered here.
-    write_request_head(h, ClientAddress(boost::asio::ip::make_address("192.0.2.7")), "https",
-                       Framing::kAsIs, false, out);
+    write_request_head(h, client("192.0.2.7"), rewrite(h, "https", Framing::kAsIs, false), out);
     EXPECT_NE(out.find("Expect: 100-continue\r\n"), std::string::npos);
     EXPECT_EQ(out.find("Transfer-Encoding"), std::string::npos);
 }
@@ -53,8 +69,8 @@ TEST(Headers, AWebSocketHandshakeAsksTheUpgradeOfTheNextHop) {
     h.set(http::field::sec_websocket_key, "dGhlIHNhbXBsZSBub25jZQ==");
     h.set(http::field::sec_websocket_version, "13");
     std::string out;
-    write_request_head(h, ClientAddress(boost::asio::ip::make_address("192.0.2.7")), "http",
-                       Framing::kAsIs, false, out, "websocket");
+    write_request_head(h, client("192.0.2.7"),
+                       rewrite(h, "http", Framing::kAsIs, false, "websocket"), out);
     EXPECT_EQ(out,
               "GET /chat HTTP/1.1\r\n"
               "Host: api.example.com\r\n"
@@ -71,7 +87,7 @@ TEST(Headers, AWebSocketHandshakeAsksTheUpgradeOfTheNextHop) {
     r.set(http::field::connection, "Upgrade");
     r.set(http::field::upgrade, "websocket");
     r.set(http::field::sec_websocket_accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
-    write_response_head(r, Framing::kAsIs, ConnectionToken::kNone, out, "websocket");
+    write_response_head(r, Framing::kAsIs, std::nullopt, ConnectionToken::kNone, out, "websocket");
     EXPECT_EQ(out,
               "HTTP/1.1 101 Switching Protocols\r\n"
               "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
@@ -89,8 +105,7 @@ TEST(Headers, ForwardingFieldsAppendTheClientToEveryEarlierEntry) {
     h.insert("X-Forwarded-Proto", "http");
     h.insert(http::field::forwarded, "for=198.51.100.1");
     std::string out;
-    write_request_head(h, ClientAddress(boost::asio::ip::make_address("2001:db8::1")), "https",
-                       Framing::kAsIs, false, out);
+    write_request_head(h, client("2001:db8::1"), rewrite(h, "https", Framing::kAsIs, false), out);
     EXPECT_EQ(out,
               "GET / HTTP/1.1\r\n"
               "X-Forwarded-For: 198.51.100.1, 198.51.100.2, 198.51.100.3, 2001:db8::1\r\n"
@@ -106,8 +121,8 @@ TEST(Headers, ForwardingFieldsAppendTheClientToEveryEarlierEntry) {
         many.insert("X-Forwarded-For", "10.0.0." + std::to_string(i));
         expected += "10.0.0." + std::to_string(i) + ", ";
     }
-    write_request_head(many, ClientAddress(boost::asio::ip::make_address("192.0.2.7")), "http",
-                       Framing::kAsIs, false, out);
+    write_request_head(many, client("192.0.2.7"), rewrite(many, "http", Framing::kAsIs, false),
+                       out);
     EXPECT_NE(out.find(expected + "192.0.2.7\r\n"), std::string::npos) << out;
 }
 
@@ -121,7 +136,7 @@ TEST(Headers, ResponseHeadKeepsTheReasonAndSetsFramingAndConnection) {
     h.set(http::field::keep_alive, "timeout=65");
     h.set(http::field::content_length, "12");
     std::string out;
-    write_response_head(h, Framing::kAsIs, ConnectionToken::kNone, out);
+    write_response_head(h, Framing::kAsIs, 12, ConnectionToken::kNone, out);
     EXPECT_EQ(out,
               "HTTP/1.1 404 Nothing Here\r\n"
               "Server: nginx\r\n"
@@ -130,14 +145,67 @@ TEST(Headers, ResponseHeadKeepsTheReasonAndSetsFramingAndConnection) {
     ResponseHead c;
     c.result(http::status::ok);  // no reason from upstream: the standard one
     c.set(http::field::transfer_encoding, "chunked");
-    write_response_head(c, Framing::kChunked, ConnectionToken::kClose, out);
+    write_response_head(c, Framing::kChunked, std::nullopt, ConnectionToken::kClose, out);
     EXPECT_EQ(out,
               "HTTP/1.1 200 OK\r\n"
               "Transfer-Encoding: chunked\r\n"
               "Connection: close\r\n"
               "\r\n");
-    write_response_head(c, Framing::kAsIs, ConnectionToken::kKeepAlive, out);
+    write_response_head(c, Framing::kAsIs, std::nullopt, ConnectionToken::kKeepAlive, out);
     EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n\r\n");
+}
+
+TEST(Headers, ContentLengthIsWrittenOnceByTheBalancer) {
+    // Beast folds "5" and "5, 5" into one length; the fields as received are never forwarded.
+    RequestHead h;
+    h.method(http::verb::post);
+    h.target("/upload");
+    h.set(http::field::host, "api.example.com");
+    h.insert(http::field::content_length, "5");
+    h.insert(http::field::content_length, "5, 5");
+    RequestRewrite how = rewrite(h, "http", Framing::kAsIs, false);
+    how.content_length = 5;
+    std::string out;
+    write_request_head(h, client("192.0.2.7"), how, out);
+    EXPECT_EQ(out,
+              "POST /upload HTTP/1.1\r\n"
+              "Host: api.example.com\r\n"
+              "X-Forwarded-For: 192.0.2.7\r\n"
+              "X-Forwarded-Proto: http\r\n"
+              "Forwarded: for=192.0.2.7;proto=http\r\n"
+              "Content-Length: 5\r\n"
+              "\r\n");
+    ResponseHead r;
+    r.result(http::status::ok);
+    r.insert(http::field::content_length, "3");
+    r.insert(http::field::content_length, "3");
+    write_response_head(r, Framing::kAsIs, 3, ConnectionToken::kNone, out);
+    EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n");
+}
+
+TEST(Headers, AnAbsoluteFormsAuthorityReplacesHostAndItsPathIsSent) {
+    RequestHead h;
+    h.method(http::verb::get);
+    h.target("http://api.example.com:8080?user_key=1");
+    h.set(http::field::host, "other.example.com");
+    h.set("X-Keep", "yes");
+    RequestRewrite how = rewrite(h, "http", Framing::kAsIs, false);
+    how.target = "?user_key=1";  // (what check_request leaves of the absolute-form)
+    how.host = "api.example.com:8080";
+    std::string out;
+    write_request_head(h, client("192.0.2.7"), how, out);
+    EXPECT_EQ(out,
+              "GET /?user_key=1 HTTP/1.1\r\n"
+              "Host: api.example.com:8080\r\n"
+              "X-Keep: yes\r\n"
+              "X-Forwarded-For: 192.0.2.7\r\n"
+              "X-Forwarded-Proto: http\r\n"
+              "Forwarded: for=192.0.2.7;proto=http\r\n"
+              "\r\n");
+    how.target = "*";
+    how.host = {};
+    write_request_head(h, client("192.0.2.7"), how, out);
+    EXPECT_EQ(out.rfind("GET * HTTP/1.1\r\nHost: other.example.com\r\n", 0), 0U) << out;
 }
 
 }  // namespace

@@ -1,0 +1,181 @@
+// tandem-lb at the edge: a cluster's early answer (before the request body is complete) relayed
+// at once; request bodies that trickle below the minimum rate cut with a 408, bodies at a
+// legitimate rate untouched. Real processes on loopback (test/support: balancer.hpp).
+#include <chrono>
+#include <cstring>
+#include <string>
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "support/balancer.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using support::Balancer;
+using support::cluster_yaml;
+using support::kFastChecks;
+using support::Upstream;
+
+// A client connection on plain sockets: what it sends and when is the test's to choose.
+class RawClient {
+public:
+    explicit RawClient(std::uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_port = htons(port);
+        connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    }
+    ~RawClient() { ::close(fd_); }
+    RawClient(const RawClient&) = delete;
+    RawClient& operator=(const RawClient&) = delete;
+
+    [[nodiscard]] bool connected() const { return connected_; }
+    bool send(const std::string& bytes) {
+        return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+               static_cast<ssize_t>(bytes.size());
+    }
+    // Reads what arrives within `wait` (less if the peer closes); false once it closed.
+    bool read_for(std::chrono::milliseconds wait) {
+        const auto until = Clock::now() + wait;
+        for (;;) {
+            const auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+            pollfd p{fd_, POLLIN, 0};
+            if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
+                return true;
+            }
+            char buf[8192];
+            const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+            if (n <= 0) {
+                reset_ = n < 0;
+                return false;
+            }
+            received_.append(buf, static_cast<std::size_t>(n));
+        }
+    }
+    // Reads until a whole response (head and `Content-Length` body) is in, the peer closes or
+    // `timeout` passes.
+    void read_response(std::chrono::milliseconds timeout) {
+        const auto until = Clock::now() + timeout;
+        while (!complete() && Clock::now() < until) {
+            if (!read_for(50ms)) {
+                return;
+            }
+        }
+    }
+    [[nodiscard]] bool complete() const {
+        const auto end = received_.find("\r\n\r\n");
+        if (end == std::string::npos) {
+            return false;
+        }
+        const auto cl = received_.find("Content-Length: ");
+        const std::size_t len = cl < end ? std::stoul(received_.substr(cl + 16)) : 0;
+        return received_.size() >= end + 4 + len;
+    }
+    [[nodiscard]] const std::string& received() const { return received_; }
+    [[nodiscard]] bool reset() const { return reset_; }  // the connection ended with a reset
+
+private:
+    int fd_;
+    bool connected_ = false;
+    bool reset_ = false;
+    std::string received_;
+};
+
+double seconds_since(Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+TEST(Edge, AClustersEarlyAnswerIsRelayedAtOnceWhileTheBodyTrickles) {
+    auto up = Upstream::start("east");
+    ASSERT_TRUE(up);
+    auto lb =
+        Balancer::start("threads: 1\n" + cluster_yaml({{"east", up->address()}}) + kFastChecks);
+    ASSERT_TRUE(lb);
+    for (const std::string framing : {"Content-Length: 100000", "Transfer-Encoding: chunked"}) {
+        SCOPED_TRACE(framing);
+        RawClient c(lb->port);
+        ASSERT_TRUE(c.connected());
+        const auto start = Clock::now();
+        // One byte of body, then nothing more for a while: the cluster answers without it.
+        ASSERT_TRUE(c.send("POST /early?status=413 HTTP/1.1\r\nHost: h\r\n" + framing + "\r\n\r\n" +
+                           (framing[0] == 'C' ? "x" : "1\r\nx\r\n")));
+        c.read_response(5s);
+        ASSERT_EQ(c.received().rfind("HTTP/1.1 413 Early\r\n", 0), 0U) << c.received();
+        EXPECT_NE(c.received().find("Connection: close\r\n"), std::string::npos);
+        EXPECT_NE(c.received().find("early\n"), std::string::npos);
+        EXPECT_LT(seconds_since(start), 2.0);  // (the body timeout is 30 s)
+        // What the client still sends is taken and dropped (no reset), and the balancer's side
+        // of the connection is closed.
+        EXPECT_TRUE(c.send(std::string(1000, 'y')));
+        EXPECT_FALSE(c.read_for(10s)) << "the connection did not close";
+        EXPECT_FALSE(c.reset());
+    }
+}
+
+TEST(Edge, AnEarlyAnswerBeforeTheClusterClosesIsRelayedNotA502) {
+    auto up = Upstream::start("east");
+    ASSERT_TRUE(up);
+    auto lb =
+        Balancer::start("threads: 1\n" + cluster_yaml({{"east", up->address()}}) + kFastChecks);
+    ASSERT_TRUE(lb);
+    RawClient c(lb->port);
+    ASSERT_TRUE(c.connected());
+    // The whole body goes as fast as the sockets take it; the cluster answers 401 and closes.
+    c.send("POST /early?status=401&close=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 4194304\r\n\r\n");
+    for (int i = 0; i < 64 && !c.complete(); ++i) {
+        if (!c.send(std::string(65536, 'z'))) {
+            break;
+        }
+        c.read_for(1ms);
+    }
+    c.read_response(5s);
+    EXPECT_EQ(c.received().rfind("HTTP/1.1 401 Early\r\n", 0), 0U) << c.received().substr(0, 200);
+}
+
+TEST(Edge, ABodyBelowTheMinimumRateIs408AndALegitimateOnePasses) {
+    auto up = Upstream::start("east");
+    ASSERT_TRUE(up);
+    auto lb =
+        Balancer::start("threads: 1\n" + cluster_yaml({{"east", up->address()}}) + kFastChecks +
+                        "limits: {minBodyRate: 1KiB}\ntimeouts: {clientBodyGrace: 1s}\n");
+    ASSERT_TRUE(lb);
+    {
+        RawClient c(lb->port);
+        ASSERT_TRUE(c.connected());
+        const auto start = Clock::now();
+        c.send("POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 1000\r\n\r\n");
+        // A byte every 200 ms (slowhttptest's slow body): under 1 KiB/s once the grace is over.
+        while (!c.complete() && seconds_since(start) < 10) {
+            c.send("a");
+            if (!c.read_for(200ms)) {
+                break;
+            }
+        }
+        EXPECT_EQ(c.received().rfind("HTTP/1.1 408 ", 0), 0U) << c.received();
+        EXPECT_LT(seconds_since(start), 3.0);  // the grace and a tick, not timeouts.clientBody
+    }
+    {
+        RawClient c(lb->port);
+        ASSERT_TRUE(c.connected());
+        c.send("POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 16384\r\n\r\n");
+        // 2 KiB every 200 ms: 10 KiB/s, for longer than the grace.
+        for (int i = 0; i < 8; ++i) {
+            c.send(std::string(2048, 'b'));
+            c.read_for(200ms);
+        }
+        c.read_response(5s);
+        EXPECT_EQ(c.received().rfind("HTTP/1.1 200 ", 0), 0U) << c.received().substr(0, 300);
+        EXPECT_NE(c.received().find("X-Echo-Body-Bytes: 16384"), std::string::npos);
+    }
+}
+
+}  // namespace
