@@ -11,6 +11,7 @@
 #include <boost/asio/ip/address.hpp>
 
 #include "config/yaml_reader.hpp"
+#include "config_fields.hpp"
 #include "lb/config.hpp"
 
 namespace lb {
@@ -29,163 +30,11 @@ std::string HostPort::to_string() const {
 }
 
 namespace {
-
-// "16KiB", "1MiB", "512", "1k" -> bytes.
-std::optional<std::uint64_t> parse_size(const std::string& text) {
-    std::size_t digits = 0;
-    while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits])) != 0) {
-        ++digits;
-    }
-    const auto number = parse_unsigned(std::string_view(text).substr(0, digits));
-    if (!number) {
-        return std::nullopt;
-    }
-    std::string unit = text.substr(digits);
-    std::transform(unit.begin(), unit.end(), unit.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    std::uint64_t factor = 0;
-    if (unit.empty() || unit == "b") {
-        factor = 1;
-    } else if (unit == "k" || unit == "kb" || unit == "kib") {
-        factor = 1024;
-    } else if (unit == "m" || unit == "mb" || unit == "mib") {
-        factor = 1024 * 1024;
-    } else if (unit == "g" || unit == "gb" || unit == "gib") {
-        factor = 1024ULL * 1024 * 1024;
-    } else {
-        return std::nullopt;
-    }
-    if (*number > UINT64_MAX / factor) {
-        return std::nullopt;
-    }
-    return *number * factor;
-}
-
-// How tandem-lb's file reads its values, on the shared YAML reader (config/yaml_reader.hpp).
-void text(YamlReader& r,
-          const YamlNode& map,
-          const std::string& key,
-          const std::string& path,
-          std::string& out) {
-    if (auto s = r.scalar(map, key, path)) {
-        if (s->first.empty()) {
-            r.error(s->second, YamlReader::join(path, key), "must not be empty");
-        } else {
-            out = s->first;
-        }
-    }
-}
-
-template <class T>
-void number(YamlReader& r,
-            const YamlNode& map,
-            const std::string& key,
-            const std::string& path,
-            std::uint64_t low,
-            std::uint64_t high,
-            T& out) {
-    if (auto v = r.integer_in(map, key, path, low, high)) {
-        out = static_cast<T>(*v);
-    }
-}
-
-void flag(YamlReader& r,
-          const YamlNode& map,
-          const std::string& key,
-          const std::string& path,
-          bool& out) {
-    if (auto b = r.boolean(map, key, path, false)) {
-        out = *b;
-    }
-}
-
-// At most a day; a bare number is refused (it used to mean milliseconds here).
-void duration(YamlReader& r,
-              const YamlNode& map,
-              const std::string& key,
-              const std::string& path,
-              Millis& out,
-              Millis low = Millis(1)) {
-    if (auto d = r.duration(map, key, path, low, std::chrono::hours(24), "ms")) {
-        out = *d;
-    }
-}
-
-template <class T>
-void size(YamlReader& r,
-          const YamlNode& map,
-          const std::string& key,
-          const std::string& path,
-          std::uint64_t low,
-          std::uint64_t high,
-          T& out) {
-    if (auto s = r.scalar(map, key, path)) {
-        const auto v = parse_size(s->first);
-        if (!v || *v < low || *v > high) {
-            r.error(s->second, YamlReader::join(path, key),
-                    "must be a size such as 16KiB or 1MiB, from " + std::to_string(low) + " to " +
-                        std::to_string(high) + " bytes (got '" + s->first + "')");
-        } else {
-            out = static_cast<T>(*v);
-        }
-    }
-}
-
-void address(YamlReader& r,
-             const YamlNode& map,
-             const std::string& key,
-             const std::string& path,
-             bool must_be_ip,
-             HostPort& out) {
-    if (auto s = r.scalar(map, key, path)) {
-        auto hp = parse_host_port(s->first);
-        boost::system::error_code ec;
-        if (hp && must_be_ip) {
-            (void)boost::asio::ip::make_address(hp->host, ec);
-        }
-        if (!hp || ec) {
-            r.error(s->second, YamlReader::join(path, key),
-                    std::string("must be ") + (must_be_ip ? "IP:port" : "host:port") + ", e.g. " +
-                        (must_be_ip ? "127.0.0.1:9901 or [::1]:9901"
-                                    : "router.east.example.com:80 or 10.0.2.15:80") +
-                        " (got '" + s->first + "')");
-        } else {
-            out = *hp;
-        }
-    }
-}
-
 bool valid_cluster_name(const std::string& name) {
     return !name.empty() && name.size() <= 63 &&
            std::all_of(name.begin(), name.end(), [](unsigned char c) {
                return std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.';
            });
-}
-
-// A file named at `key`, relative to the configuration file's directory; an error with its line
-// when it cannot be read. `what` says what the file should be.
-std::optional<std::string> readable_file(YamlReader& r,
-                                         const YamlNode& map,
-                                         const std::string& key,
-                                         const std::string& path,
-                                         const std::filesystem::path& base_dir,
-                                         const std::string& what) {
-    auto s = r.scalar(map, key, path);
-    if (!s) {
-        return std::nullopt;
-    }
-    std::filesystem::path file(s->first);
-    if (file.is_relative()) {
-        file = base_dir / file;
-    }
-    std::ifstream probe(file);
-    if (s->first.empty() || !probe) {
-        r.error(s->second, path + "." + key,
-                "cannot read '" + file.string() + "' (" + what +
-                    "; relative paths are from the configuration file)");
-        return std::nullopt;
-    }
-    return file.string();
 }
 
 // https: {listen, certFile, keyFile}: all three required when the section is there.
@@ -373,19 +222,7 @@ void read_health(YamlReader& r, const YamlNode& root, HealthCheckConfig& hc) {
     duration(r, node, "timeout", path, hc.timeout, Millis(1));
     number(r, node, "rise", path, 1, 100, hc.rise);
     number(r, node, "fall", path, 1, 100, hc.fall);
-    if (auto s = r.scalar(node, "jitter", path)) {
-        std::string v = s->first;
-        if (!v.empty() && v.back() == '%') {
-            v.pop_back();
-        }
-        const auto pct = parse_unsigned(v);
-        if (!pct || *pct > 50) {
-            r.error(s->second, path + ".jitter",
-                    "must be a percentage from 0% to 50% (got '" + s->first + "')");
-        } else {
-            hc.jitter_percent = static_cast<unsigned>(*pct);
-        }
-    }
+    percent(r, node, "jitter", path, 0, 50, hc.jitter_percent);
     if (hc.timeout > hc.interval) {
         r.error(r.child(node, "timeout").defined() ? r.child(node, "timeout") : node,
                 path + ".timeout",
@@ -610,10 +447,10 @@ std::expected<LbConfig, Diagnostics> parse_lb_config(const std::string& text,
     }
     const YamlNode root = docs->empty() ? YamlNode() : docs->front();
     LbConfig out;
-    if (!r.mapping(
-            root, "",
-            {"listen", "https", "admin", "threads", "forwardedProto", "clusters", "healthCheck",
-             "dns", "timeouts", "limits", "pool", "retry", "reload", "keepalived"})) {
+    if (!r.mapping(root, "",
+                   {"listen", "https", "admin", "threads", "forwardedProto", "clusters",
+                    "healthCheck", "dns", "timeouts", "limits", "pool", "retry", "reload",
+                    "keepalived", "accessLog", "requestId"})) {
         return std::unexpected(diags);
     }
     address(r, root, "listen", "", true, out.listen);
