@@ -11,6 +11,7 @@
 #include <boost/asio/ip/address.hpp>
 
 #include "config/yaml_reader.hpp"
+#include "config_edge.hpp"
 #include "config_fields.hpp"
 #include "lb/config.hpp"
 
@@ -489,6 +490,7 @@ std::expected<LbConfig, Diagnostics> parse_lb_config(const std::string& text,
     read_dns(r, root, out.dns);
     read_rest(r, root, out);
     read_keepalived(r, root, out.keepalived);
+    read_edge(r, root, std::filesystem::path(file).parent_path(), out);
     if (config::has_errors(diags)) {
         return std::unexpected(diags);
     }

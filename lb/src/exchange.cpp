@@ -128,10 +128,12 @@ Task<bool> Exchange<Stream>::run(ExchangeContext& cx,
                 if (e || watch.fired) {
                     // The upstream failed mid-body: closing the client connection is the only
                     // way left to tell it the response is incomplete.
+                    x.failure_ = "the cluster's response broke off mid-body";
                     cx.metrics.request(x.choice_->cluster, x.status_, seconds_since(x.started_));
                     co_return false;
                 }
                 len = kChunk - body.size;
+                x.body_out_ += len;
             }
             last = x.bodyless_ || x.resp_->is_done();
             error_code e;
@@ -141,6 +143,7 @@ Task<bool> Exchange<Stream>::run(ExchangeContext& cx,
             }
             if (e || watch.fired) {
                 x.keep_ = false;
+                x.failure_ = "the client stopped taking the response";
                 break;
             }
         }
@@ -163,6 +166,20 @@ Next Exchange<Stream>::request_read(error_code ec) {
     const auto& limits = cx_.config.limits;
     if (stopping()) {
         return Next::kClose;
+    }
+    const auto& ids = cx_.config.request_id;
+    if (ids.enabled && rp_.got_some()) {
+        // Kept when the client's is well-formed and trusted, generated otherwise; also for a
+        // request refused below (its answer and its log line carry it).
+        if (ids.trust_incoming && rp_.is_header_done()) {
+            const auto it = rp_.get().find(ids.header);
+            if (it != rp_.get().end() && well_formed_request_id(it->value())) {
+                request_id_ = it->value();
+            }
+        }
+        if (request_id_.empty()) {
+            request_id_ = cx_.log.ids.next(id_buffer_);
+        }
     }
     if (watch_.fired) {
         return reply_with(408, "request timeout: the request header did not arrive in time", false);
@@ -204,8 +221,13 @@ Next Exchange<Stream>::request_read(error_code ec) {
     RequestRewrite how;
     how.proto = kTls ? std::string_view("https") : cx_.config.forwarded_proto;
     how.target = shape->target;
+    host_ = shape->host;
     if (shape->host_from_target) {
         how.host = shape->host;
+    }
+    if (!request_id_.empty()) {
+        how.id_header = ids.header;
+        how.id = request_id_;
     }
     if (auto it = req.find(http::field::expect);
         it != req.end() && beast::iequals(it->value(), "100-continue")) {
@@ -372,14 +394,13 @@ Task<Next> Exchange<Stream>::send_with_body() {
     }
     const auto& limits = cx_.config.limits;
     const Clock::time_point body_start = coarse_now();
-    std::uint64_t received = 0;
     bool head_sent = false;
     for (bool last = false; !last;) {
         auto& body = rp_.get().body();
         std::size_t len = 0;
         if (!rp_.is_done()) {
             watch_.arm(lowest(client_),
-                       body_read_deadline(body_start, received, coarse_now(), to_.client_body,
+                       body_read_deadline(body_start, body_in_, coarse_now(), to_.client_body,
                                           limits.min_body_rate, to_.client_body_grace));
             body.data = chunk();
             body.size = kChunk;
@@ -398,7 +419,7 @@ Task<Next> Exchange<Stream>::send_with_body() {
                         }
                         watch_.arm(
                             lowest(client_),
-                            body_read_deadline(body_start, received, coarse_now(), to_.client_body,
+                            body_read_deadline(body_start, body_in_, coarse_now(), to_.client_body,
                                                limits.min_body_rate, to_.client_body_grace));
                     }
                     const bool cluster_first = co_await client_or_cluster();
@@ -436,7 +457,7 @@ Task<Next> Exchange<Stream>::send_with_body() {
             }
             body_sent_ = true;
             len = kChunk - body.size;
-            received += len;
+            body_in_ += len;
         }
         last = rp_.is_done();
         Out out;

@@ -12,6 +12,7 @@
 #include "lb/endpoint_selector.hpp"
 #include "lb/headers.hpp"
 #include "metrics.hpp"
+#include "request_log.hpp"
 #include "tls.hpp"
 #include "upstream_pool.hpp"
 
@@ -34,6 +35,7 @@ struct ExchangeContext {
     UpstreamPool& pool;
     Buffers& buffers;
     const Lifecycle& lifecycle;
+    RequestLog& log;
 };
 
 // One request of a client connection and its response, in named steps sharing one state:

@@ -51,6 +51,7 @@ Next Exchange<Stream>::response_read(error_code ec) {
         return Next::kClose;
     }
     if (!ec) {
+        upstream_at_ = Clock::now();
         if (const auto refusal = check_response(resp_->get())) {
             // Nothing of it is relayed: where its body ends is not certain.
             return reply_with(502,
@@ -61,8 +62,7 @@ Next Exchange<Stream>::response_read(error_code ec) {
         const unsigned st = resp_->get().result_int();
         if (st < 200 && st != 101) {
             if (client_version_ >= 11) {
-                write_response_head(resp_->get(), Framing::kAsIs, std::nullopt,
-                                    ConnectionToken::kNone, interim_);
+                write_response_head(resp_->get(), ResponseRewrite{}, interim_);
             }
             return Next::kInterim;
         }
@@ -128,17 +128,19 @@ void Exchange<Stream>::start_relay() {
             keep_ = false;  // an HTTP/1.0 client: the end of the body is the close
         }
     }
-    std::optional<std::uint64_t> length;
+    ResponseRewrite how;
+    how.framing = bodyless_ && upstream_chunked ? Framing::kChunked : res_framing_;  // HEAD: as GET
     if (const auto cl = resp_->content_length()) {
-        length = *cl;
+        how.content_length = *cl;
     }
-    write_response_head(
-        res, bodyless_ && upstream_chunked ? Framing::kChunked : res_framing_,  // HEAD: as GET
-        length,
-        !keep_                 ? ConnectionToken::kClose
-        : client_version_ < 11 ? ConnectionToken::kKeepAlive
-                               : ConnectionToken::kNone,
-        head_);
+    how.connection = !keep_                 ? ConnectionToken::kClose
+                     : client_version_ < 11 ? ConnectionToken::kKeepAlive
+                                            : ConnectionToken::kNone;
+    if (!request_id_.empty()) {
+        how.id_header = cx_.config.request_id.header;
+        how.id = request_id_;
+    }
+    write_response_head(res, how, head_);
     head_sent_ = false;
 }
 
@@ -185,7 +187,13 @@ Task<bool> Exchange<Stream>::switch_protocols() {
     if (const auto their = res.find(http::field::upgrade); their != res.end()) {
         answer = their->value();
     }
-    write_response_head(res, Framing::kAsIs, std::nullopt, ConnectionToken::kNone, head_, answer);
+    ResponseRewrite how;
+    how.upgrade = answer;
+    if (!request_id_.empty()) {
+        how.id_header = cx_.config.request_id.header;
+        how.id = request_id_;
+    }
+    write_response_head(res, how, head_);
     Out out;
     out.add(head_);
     out.add(up_->buffer.data().data(), up_->buffer.size());
@@ -210,8 +218,12 @@ Task<bool> Exchange<Stream>::reply() {
     http::response<http::string_body> res{static_cast<http::status>(reply_status_), 11};
     res.set(http::field::server, "tandem-lb");
     res.set(http::field::content_type, "text/plain; charset=utf-8");
-    res.body() = std::move(reply_text_);
+    if (!request_id_.empty()) {
+        res.set(cx_.config.request_id.header, request_id_);
+    }
+    res.body() = reply_text_;  // (a copy: the access log gives it as the reason)
     res.body() += '\n';
+    body_out_ = res.body().size();
     res.keep_alive(keep_alive);
     res.prepare_payload();
     watch_.linger = !keep_alive;

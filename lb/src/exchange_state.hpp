@@ -8,6 +8,7 @@
 #include <boost/beast/http.hpp>
 
 #include "exchange.hpp"
+#include "lb/request_id.hpp"
 #include "wire.hpp"
 
 namespace lb {
@@ -79,6 +80,9 @@ public:
           client_address_(client_address),
           head_(cx.buffers.take_head()) {}
     ~Exchange() {
+        if (cx_.log.sink) {
+            record();
+        }
         cx_.buffers.give_head(std::move(head_));
         cx_.buffers.give_chunk(std::move(chunk_));
         watch_.disarm();
@@ -120,6 +124,8 @@ private:
         }
         co_return false;
     }
+    // The access log's line for this exchange (a request, or what arrived of one).
+    void record();
     // A local answer (nothing from a cluster): counted without a cluster; `linger` when the
     // connection closes after it, so what the client still sends does not turn it into a reset.
     Task<bool> reply();
@@ -190,6 +196,10 @@ private:
     bool expect_continue_ = false;
     std::string_view upgrade_;  // (into rp_'s fields)
     Framing req_framing_ = Framing::kAsIs;
+    std::string_view host_;        // the authority it is for (Host, or the absolute-form's)
+    std::string_view request_id_;  // kept from the client, or generated into id_buffer_
+    RequestIdGenerator::Buffer id_buffer_;
+    std::uint64_t body_in_ = 0;  // request body bytes read from the client
 
     // The attempts.
     std::optional<std::size_t> exclude_;
@@ -215,6 +225,9 @@ private:
     bool keep_ = false;
     Framing res_framing_ = Framing::kAsIs;
     bool head_sent_ = false;
+    Clock::time_point upstream_at_{};  // the response head arrived
+    std::uint64_t body_out_ = 0;       // response body bytes relayed
+    std::string_view failure_;         // why a relayed response did not end well
 
     // A local answer.
     unsigned reply_status_ = 0;

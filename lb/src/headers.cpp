@@ -127,6 +127,10 @@ void write_request_head(const RequestHead& head,
     append_end_to_end(
         head,
         [&](const Fields::value_type& f) {
+            if (f.name() != http::field::unknown &&
+                boost::beast::iequals(f.name_string(), how.id_header)) {
+                return true;  // (a request ID field with a name Beast knows)
+            }
             switch (f.name()) {
                 case http::field::expect:
                     return how.drop_expect;
@@ -141,7 +145,8 @@ void write_request_head(const RequestHead& head,
                         xff.emplace_back(f.value());
                         return true;
                     }
-                    return boost::beast::iequals(name, kXForwardedProto);
+                    return boost::beast::iequals(name, kXForwardedProto) ||
+                           boost::beast::iequals(name, how.id_header);
                 }
                 default:
                     return false;
@@ -167,6 +172,9 @@ void write_request_head(const RequestHead& head,
     out.append(";proto=");
     out.append(how.proto);
     out.append("\r\n");
+    if (!how.id_header.empty()) {
+        append_field(out, how.id_header, how.id);
+    }
     append_framing(how.framing, how.content_length, out);
     if (!how.upgrade.empty()) {
         append_upgrade(how.upgrade, out);
@@ -174,12 +182,7 @@ void write_request_head(const RequestHead& head,
     out.append("\r\n");
 }
 
-void write_response_head(const ResponseHead& head,
-                         Framing framing,
-                         std::optional<std::uint64_t> content_length,
-                         ConnectionToken connection,
-                         std::string& out,
-                         std::string_view upgrade) {
+void write_response_head(const ResponseHead& head, const ResponseRewrite& how, std::string& out) {
     out.clear();
     out.append("HTTP/1.1 ");
     const unsigned status = head.result_int();
@@ -191,14 +194,22 @@ void write_response_head(const ResponseHead& head,
     const std::string_view reason = head.reason();
     out.append(reason.empty() ? std::string_view(http::obsolete_reason(head.result())) : reason);
     out.append("\r\n");
+    const bool id = !how.id_header.empty();
     append_end_to_end(
-        head, [](const Fields::value_type& /*unused*/) { return false; }, out);
-    append_framing(framing, content_length, out);
-    if (!upgrade.empty()) {
-        append_upgrade(upgrade, out);
-    } else if (connection == ConnectionToken::kClose) {
+        head,
+        [&](const Fields::value_type& f) {
+            return id && boost::beast::iequals(f.name_string(), how.id_header);
+        },
+        out);
+    if (id) {
+        append_field(out, how.id_header, how.id);
+    }
+    append_framing(how.framing, how.content_length, out);
+    if (!how.upgrade.empty()) {
+        append_upgrade(how.upgrade, out);
+    } else if (how.connection == ConnectionToken::kClose) {
         out.append("Connection: close\r\n");
-    } else if (connection == ConnectionToken::kKeepAlive) {
+    } else if (how.connection == ConnectionToken::kKeepAlive) {
         out.append("Connection: keep-alive\r\n");
     }
     out.append("\r\n");

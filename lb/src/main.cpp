@@ -32,10 +32,12 @@ int main(int argc, char** argv) {
     }
     if (check_only) {
         // The certificate, key and CA files' contents too (the loader checked they are readable).
-        if (auto ok = lb::check_tls_files(*config); !ok) {
-            std::cerr << file << ": error: " << ok.error() << "\ntandem-lb: 1 error in " << file
-                      << "\n";
-            return 1;
+        for (const auto& ok : {lb::check_tls_files(*config), lb::check_access_log(*config)}) {
+            if (!ok) {
+                std::cerr << file << ": error: " << ok.error() << "\ntandem-lb: 1 error in " << file
+                          << "\n";
+                return 1;
+            }
         }
         std::cout << file << ": OK (" << config->clusters.size() << " clusters, listen "
                   << config->listen.to_string() << ", admin " << config->admin.to_string() << ")\n";

@@ -54,6 +54,10 @@ void WorkerMetrics::ejected(std::size_t cluster) {
     at(cluster).ejections->Increment();
 }
 
+void WorkerMetrics::access_log(bool written) {
+    (written ? log_lines_ : log_dropped_)->Increment();
+}
+
 class MetricsRegistry {
 public:
     std::shared_ptr<pm::Registry> registry = std::make_shared<pm::Registry>();
@@ -131,7 +135,25 @@ public:
                                            .Name("tandem_lb_config_reloads_total")
                                            .Help("Configuration reloads (SIGHUP), by result")
                                            .Register(*registry);
+    pm::Family<pm::Counter>& log_lines = pm::BuildCounter()
+                                             .Name("tandem_lb_access_log_lines_total")
+                                             .Help("Access log lines buffered for writing")
+                                             .Register(*registry);
+    pm::Family<pm::Counter>& log_dropped =
+        pm::BuildCounter()
+            .Name("tandem_lb_access_log_dropped_total")
+            .Help("Access log lines dropped: the worker's buffer was full (the disk is slow)")
+            .Register(*registry);
+    pm::Counter& log_write_errors = pm::BuildCounter()
+                                        .Name("tandem_lb_access_log_write_errors_total")
+                                        .Help("Failed writes to the access log file")
+                                        .Register(*registry)
+                                        .Add({});
 };
+
+void count_access_log_write_error(MetricsRegistry& registry) {
+    registry.log_write_errors.Increment();
+}
 
 std::shared_ptr<MetricsRegistry> make_metrics_registry() {
     auto r = std::make_shared<MetricsRegistry>();
@@ -166,6 +188,8 @@ Metrics::Metrics(std::shared_ptr<MetricsRegistry> registry,
         wm.connections_ = &r.connections.Add({{"worker", worker}});
         r.levels.insert(wm.connections_);
         wm.accepted_ = &r.accepted.Add({{"worker", worker}});
+        wm.log_lines_ = &r.log_lines.Add({{"worker", worker}});
+        wm.log_dropped_ = &r.log_dropped.Add({{"worker", worker}});
         for (const auto& name : names) {
             WorkerMetrics::PerCluster pc;
             for (std::size_t i = 0; i < 6; ++i) {

@@ -35,6 +35,8 @@ public:
     void in_flight(std::size_t cluster, int delta);
     void pool_idle(std::size_t cluster, int delta);
     void ejected(std::size_t cluster);
+    // An access log line written to the worker's buffer, or dropped (the buffer was full).
+    void access_log(bool written);
 
 private:
     friend class Metrics;
@@ -73,12 +75,16 @@ private:
     std::unique_ptr<Levels> levels_;    // indexed like clusters_
     prometheus::Gauge* connections_ = nullptr;
     prometheus::Counter* accepted_ = nullptr;
+    prometheus::Counter* log_lines_ = nullptr;
+    prometheus::Counter* log_dropped_ = nullptr;
 };
 
 // The process-wide registry: every series, whichever configuration generation made it. A reload
 // asks for the same labels again and gets the same series, so counters carry on.
 class MetricsRegistry;
 std::shared_ptr<MetricsRegistry> make_metrics_registry();
+// A write to the access log file failed (any thread).
+void count_access_log_write_error(MetricsRegistry& registry);
 
 // One configuration generation's instruments (its clusters, its workers), in the shared
 // registry; /metrics serializes the registry with the levels of every live generation.

@@ -3,6 +3,7 @@
 // signals and the graceful shutdown.
 #include "lb/server.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -14,6 +15,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <unistd.h>
 
+#include "access_log.hpp"
 #include "admin.hpp"
 #include "config_watch.hpp"
 #include "dns_refresh.hpp"
@@ -45,9 +47,9 @@ struct Server::Impl {
     using GenerationPtr = std::shared_ptr<Generation>;
 
     Impl(LbConfig c, std::string path)
-        : config_path(std::move(path)),
-          first(std::move(c)),
-          signals(ctx, SIGTERM, SIGINT, SIGHUP) {}
+        : config_path(std::move(path)), first(std::move(c)), signals(ctx, SIGTERM, SIGINT, SIGHUP) {
+        signals.add(SIGUSR1);  // (the constructor takes three)
+    }
 
     std::string config_path;
     LbConfig first;  // the configuration at startup
@@ -64,6 +66,10 @@ struct Server::Impl {
                    }};
     Admin admin{ctx, [this] { return status(); }};
     ConfigWatch watch{ctx, config_path, [this](std::string changed) { return reload(changed); }};
+    // The access log's file and writer thread (once a configuration turns it on): it outlives
+    // the generations, whose workers hold its buffers.
+    std::unique_ptr<AccessLogWriter> access_log;
+    std::atomic<std::uint64_t> access_log_errors{0};
     GenerationPtr current;
     std::vector<GenerationPtr> retiring;  // earlier generations still finishing requests
     // Workers of earlier generations still taking what arrives on a socket given up
@@ -100,9 +106,11 @@ struct Server::Impl {
                 g.workers.clear();
                 return std::unexpected("duplicating a listening socket: " + why);
             }
+            const auto& log = p.config.access_log;
             g.workers.push_back(std::make_unique<Worker>(
                 i, p.config, p.tls, g.plane->metrics.worker(i), fd, l.http.bound.protocol(),
-                https_fd, l.https ? l.https->bound.protocol() : tcp::v4(), p.server_tls.get()));
+                https_fd, l.https ? l.https->bound.protocol() : tcp::v4(), p.server_tls.get(),
+                log.enabled ? access_log->sink(log.buffer_bytes) : nullptr));
         }
         g.done.assign(g.workers.size(), false);
         auto snapshot = g.plane->snapshot(++snapshots);
@@ -254,6 +262,26 @@ struct Server::Impl {
                                       std::to_string(plane->clusters.size()) + " clusters");
     }
 
+    // ---- the access log ------------------------------------------------------------------------
+
+    // The writer on `c`'s file from now on (started with the first configuration that has one).
+    std::expected<void, std::string> use_access_log(const LbConfig& c) {
+        if (!c.access_log.enabled) {
+            return {};
+        }
+        if (!access_log) {
+            access_log = std::make_unique<AccessLogWriter>([this](const std::string& why) {
+                count_access_log_write_error(*registry);
+                const auto n = ++access_log_errors;
+                if (n == 1 || n % 1000 == 0) {
+                    log_line(LogLevel::kError, "writing the access log failed (" +
+                                                   std::to_string(n) + " times so far): " + why);
+                }
+            });
+        }
+        return access_log->open(c.access_log.path);
+    }
+
     // ---- reload (SIGHUP, or a watched file changed) ---------------------------------------
 
     void reload_failed(std::string why) {
@@ -305,6 +333,13 @@ struct Server::Impl {
         if (draining || finished) {
             co_return;  // SIGTERM meanwhile: nothing was started
         }
+        if (auto ok = check_access_log(plane.config); !ok) {
+            reload_failed(ok.error());
+            co_return;
+        }
+        if (plane.config.access_log.enabled && !access_log) {
+            (void)use_access_log(plane.config);  // (the writer, for start() to take buffers of)
+        }
         auto change = listeners.prepare(plane.config, threads_of(plane.config));
         if (!change) {
             reload_failed(change.error());
@@ -316,6 +351,10 @@ struct Server::Impl {
             co_return;
         }
         config_generation = plane.id;
+        if (auto ok = use_access_log(plane.config); !ok) {
+            log_line(LogLevel::kError,
+                     ok.error() + "; the access log stays at " + access_log->path());
+        }
         watch.read(plane.config);  // the files it names now
         watch.set_interval(plane.config.reload.watch_interval);
         auto prev = std::exchange(current, next);
@@ -378,6 +417,16 @@ struct Server::Impl {
         if (sig == SIGHUP) {
             if (!draining) {
                 asio::co_spawn(ctx, reload("SIGHUP"), asio::detached);
+            }
+        } else if (sig == SIGUSR1) {
+            // logrotate moved the access log away: a new file under the same name.
+            if (access_log) {
+                if (auto ok = access_log->reopen(); !ok) {
+                    log_line(LogLevel::kError, ok.error() + "; still writing the previous file");
+                } else {
+                    log_line(LogLevel::kInfo,
+                             "SIGUSR1: reopened the access log " + access_log->path());
+                }
             }
         } else if (draining) {
             log_line(LogLevel::kWarn, "second signal: cancelling in-flight requests now");
@@ -444,6 +493,10 @@ int Server::run(std::ostream& ready) {
         return 1;
     }
     s.current = std::make_shared<Impl::Generation>(s.ctx, std::move(*plane));
+    if (auto ok = s.use_access_log(s.first); !ok) {
+        log_line(LogLevel::kError, ok.error());
+        return 1;
+    }
     auto change = s.listeners.prepare(s.first, threads_of(s.first));
     if (!change) {
         log_line(LogLevel::kError, change.error());

@@ -41,7 +41,8 @@ Worker::Worker(unsigned index,
                tcp listen_protocol,
                int https_fd,
                tcp https_protocol,
-               asio::ssl::context* server_tls)
+               asio::ssl::context* server_tls,
+               std::shared_ptr<AccessLogSink> access_log)
     : index_(index),
       config_(config),
       metrics_(metrics),
@@ -50,8 +51,9 @@ Worker::Worker(unsigned index,
       server_tls_(server_tls),
       selector_(members(config)),
       pool_(config.pool, metrics),
-      exchange_context_{ctx_.get_executor(), config, tls,      metrics,
-                        selector_,           pool_,  buffers_, lifecycle_} {
+      log_(config, index, std::move(access_log)),
+      exchange_context_{ctx_.get_executor(), config, tls, metrics, selector_, pool_, buffers_,
+                        lifecycle_,          log_} {
     if (https_fd >= 0) {
         https_acceptor_.emplace(ctx_.get_executor(), https_protocol, https_fd);
     }

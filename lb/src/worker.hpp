@@ -42,7 +42,8 @@ public:
            boost::asio::ip::tcp listen_protocol,
            int https_fd,
            boost::asio::ip::tcp https_protocol,
-           boost::asio::ssl::context* server_tls);
+           boost::asio::ssl::context* server_tls,
+           std::shared_ptr<AccessLogSink> access_log);
     ~Worker();
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
@@ -147,6 +148,7 @@ private:
     UpstreamPool pool_;
     Buffers buffers_;
     Lifecycle lifecycle_;
+    RequestLog log_;
     ExchangeContext exchange_context_;
     WatchList watches_;
     std::array<char, 4096> sink_{};  // lingering close discards into it

@@ -154,6 +154,30 @@ struct ReloadConfig {
     Millis watch_interval{0};
 };
 
+// The access log: one line per request, and per request the balancer answered itself.
+struct AccessLogConfig {
+    enum class Format { kJson, kCommon, kCombined };
+    bool enabled = false;
+    std::string path;  // a file (appended to, reopened on SIGUSR1 and reload), or "stdout"
+    Format format = Format::kJson;
+    // Query parameters written as <redacted> (3scale's credentials travel in the query); the
+    // same names, and Authorization, Cookie and Proxy-Authorization, redact a logged header.
+    std::vector<std::string> redact_query{"user_key", "app_id", "app_key", "access_token"};
+    std::vector<std::string> headers;  // request headers logged (JSON format): none unless listed
+    unsigned sample_percent = 100;     // requests logged; errors (5xx, the balancer's own) always
+    std::uint64_t buffer_bytes = 1024 * 1024;  // per worker; a line beyond it is dropped, counted
+    bool operator==(const AccessLogConfig&) const = default;
+};
+
+// X-Request-Id: kept from a client the balancer trusts, generated otherwise; sent upstream,
+// returned to the client, logged.
+struct RequestIdConfig {
+    bool enabled = true;
+    std::string header = "X-Request-Id";
+    bool trust_incoming = false;  // keep a well-formed one the client sent
+    bool operator==(const RequestIdConfig&) const = default;
+};
+
 struct LbConfig {
     HostPort listen{"0.0.0.0", 8080};
     HttpsConfig https;
@@ -169,6 +193,8 @@ struct LbConfig {
     RetryConfig retry;
     ReloadConfig reload;
     KeepalivedConfig keepalived;
+    AccessLogConfig access_log;
+    RequestIdConfig request_id;
 };
 
 // "10.1.1.5-8/24" -> 10.1.1.5/24 .. 10.1.1.8/24; "42.42.42.42" -> itself (/32). nullopt when
@@ -188,6 +214,10 @@ std::expected<LbConfig, config::Diagnostics> parse_lb_config(const std::string& 
 // The contents of the certificate, key and CA files `config` names (loading only checks that
 // they are readable): what a TLS context makes of them, or which file is wrong and why.
 std::expected<void, std::string> check_tls_files(const LbConfig& config);
+
+// Whether the access log `config` names can be written (its file, or the directory it would be
+// created in), without creating it: --check-config and a reload ask before anything changes.
+std::expected<void, std::string> check_access_log(const LbConfig& config);
 
 // "host:port", "[v6]:port"; nullopt when malformed.
 std::optional<HostPort> parse_host_port(const std::string& text);

@@ -43,6 +43,9 @@ struct RequestRewrite {
     std::string_view target;
     std::string_view host;     // non-empty: replaces every Host field (an absolute-form's)
     std::string_view upgrade;  // non-empty: a WebSocket handshake asked of the next hop
+    // Non-empty: the request ID field (X-Request-Id) written with `id`, replacing what came.
+    std::string_view id_header;
+    std::string_view id;
 };
 
 // Writes the request head for the upstream into `out` (replacing its contents): the request
@@ -59,16 +62,20 @@ void write_request_head(const RequestHead& head,
                         const RequestRewrite& how,
                         std::string& out);
 
+// How a response head is rewritten for the client.
+struct ResponseRewrite {
+    Framing framing = Framing::kAsIs;
+    // With kAsIs, the response's Content-Length when it had one: the only one sent.
+    std::optional<std::uint64_t> content_length;
+    ConnectionToken connection = ConnectionToken::kNone;
+    std::string_view upgrade;    // non-empty (a 101): Connection: upgrade and Upgrade instead
+    std::string_view id_header;  // non-empty: the request ID field, replacing the cluster's
+    std::string_view id;
+};
+
 // Writes the response head for the client into `out` (replacing its contents): the status line
-// as HTTP/1.1 with the upstream's reason, every end-to-end field, the framing (the one
-// `content_length` with kAsIs, when the response had one), the Connection token and the blank
-// line; with a non-empty `upgrade` (a 101 answer) Connection: upgrade and Upgrade instead of
-// the token.
-void write_response_head(const ResponseHead& head,
-                         Framing framing,
-                         std::optional<std::uint64_t> content_length,
-                         ConnectionToken connection,
-                         std::string& out,
-                         std::string_view upgrade = {});
+// as HTTP/1.1 with the upstream's reason, every end-to-end field, the request ID, the framing,
+// the Connection token (or the upgrade) and the blank line.
+void write_response_head(const ResponseHead& head, const ResponseRewrite& how, std::string& out);
 
 }  // namespace lb

@@ -62,7 +62,7 @@ void Upstream::kill() {
     process->wait(5s);
 }
 
-std::unique_ptr<Balancer> Balancer::start(const std::string& yaml) {
+std::unique_ptr<Balancer> Balancer::start(const std::string& yaml, bool merge_stderr) {
     auto b = std::make_unique<Balancer>();
     b->dir = fs::temp_directory_path() /
              ("tandem-lb-e2e-" + std::to_string(::getpid()) + "-" +
@@ -70,8 +70,15 @@ std::unique_ptr<Balancer> Balancer::start(const std::string& yaml) {
     fs::create_directories(b->dir);
     std::ofstream(b->dir / "lb.yaml") << "listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\n" << yaml;
     b->process = std::make_unique<ChildProcess>(
-        std::vector<std::string>{TANDEM_LB_PATH, "-c", (b->dir / "lb.yaml").string()});
-    const auto line = b->process->read_line(15s);
+        std::vector<std::string>{TANDEM_LB_PATH, "-c", (b->dir / "lb.yaml").string()},
+        std::map<std::string, std::string>{}, merge_stderr);
+    auto line = b->process->read_line(15s);
+    for (int skipped = 0;
+         merge_stderr && line && skipped < 50 && line->find("tandem-lb ready") == std::string::npos;
+         ++skipped) {
+        b->early_output += *line + "\n";  // (log lines before the ready line)
+        line = b->process->read_line(15s);
+    }
     if (!line || line->find("tandem-lb ready") == std::string::npos) {
         return nullptr;
     }

@@ -366,4 +366,44 @@ TEST(LbConfig, ADuplicateKeyIsReportedWithItsPath) {
                          "lb.yaml:5: error: healthCheck.interval: duplicate key"));
 }
 
+TEST(LbConfig, AccessLogAndRequestId) {
+    const std::string base = "clusters: [{name: a, address: 127.0.0.1:80}]\n";
+    auto r = lb::parse_lb_config(base + R"(accessLog:
+  path: logs/access.log
+  format: combined
+  redactQuery: [user_key, api_key]
+  headers: User-Agent
+  sample: 25%
+  bufferSize: 64KiB
+requestId: {header: X-Correlation-Id, trustIncoming: true}
+)",
+                                 "/etc/tandem-lb/lb.yaml");
+    ASSERT_TRUE(r) << r.error().front().to_string();
+    EXPECT_TRUE(r->access_log.enabled);
+    EXPECT_EQ(r->access_log.path, "/etc/tandem-lb/logs/access.log");  // (relative to the file)
+    EXPECT_EQ(r->access_log.format, lb::AccessLogConfig::Format::kCombined);
+    EXPECT_EQ(r->access_log.redact_query, (std::vector<std::string>{"user_key", "api_key"}));
+    EXPECT_EQ(r->access_log.headers, (std::vector<std::string>{"User-Agent"}));
+    EXPECT_EQ(r->access_log.sample_percent, 25U);
+    EXPECT_EQ(r->access_log.buffer_bytes, 64U * 1024);
+    EXPECT_EQ(r->request_id.header, "X-Correlation-Id");
+    EXPECT_TRUE(r->request_id.trust_incoming);
+    // Defaults: no access log; request IDs on, not trusted; 3scale's credentials redacted.
+    auto d = lb::parse_lb_config(base, "lb.yaml");
+    ASSERT_TRUE(d);
+    EXPECT_FALSE(d->access_log.enabled);
+    EXPECT_TRUE(d->request_id.enabled);
+    EXPECT_FALSE(d->request_id.trust_incoming);
+    EXPECT_EQ(d->access_log.redact_query,
+              (std::vector<std::string>{"user_key", "app_id", "app_key", "access_token"}));
+    const auto e = errors_of(base + R"(accessLog: {format: xml, headers: ["a b"], sample: 0%}
+requestId: {header: "X Id"}
+)");
+    EXPECT_TRUE(contains(e, "lb.yaml:2: error: accessLog.path: is required")) << e.front();
+    EXPECT_TRUE(contains(e, "accessLog.format: must be json, common or combined (got 'xml')"));
+    EXPECT_TRUE(contains(e, "accessLog.headers[0]: must be a header name (got 'a b')"));
+    EXPECT_TRUE(contains(e, "accessLog.sample: must be a percentage from 1% to 100% (got '0%')"));
+    EXPECT_TRUE(contains(e, "requestId.header: must be a header name (got 'X Id')"));
+}
+
 }  // namespace

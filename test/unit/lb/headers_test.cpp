@@ -11,6 +11,18 @@ ClientAddress client(const char* ip) {
     return ClientAddress(boost::asio::ip::make_address(ip));
 }
 
+ResponseRewrite answer(Framing framing,
+                       std::optional<std::uint64_t> length,
+                       ConnectionToken connection,
+                       std::string_view upgrade = {}) {
+    ResponseRewrite how;
+    how.framing = framing;
+    how.content_length = length;
+    how.connection = connection;
+    how.upgrade = upgrade;
+    return how;
+}
+
 RequestRewrite rewrite(const RequestHead& h,
                        std::string_view proto,
                        Framing framing,
@@ -87,7 +99,8 @@ TEST(Headers, AWebSocketHandshakeAsksTheUpgradeOfTheNextHop) {
     r.set(http::field::connection, "Upgrade");
     r.set(http::field::upgrade, "websocket");
     r.set(http::field::sec_websocket_accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
-    write_response_head(r, Framing::kAsIs, std::nullopt, ConnectionToken::kNone, out, "websocket");
+    write_response_head(
+        r, answer(Framing::kAsIs, std::nullopt, ConnectionToken::kNone, "websocket"), out);
     EXPECT_EQ(out,
               "HTTP/1.1 101 Switching Protocols\r\n"
               "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
@@ -136,7 +149,7 @@ TEST(Headers, ResponseHeadKeepsTheReasonAndSetsFramingAndConnection) {
     h.set(http::field::keep_alive, "timeout=65");
     h.set(http::field::content_length, "12");
     std::string out;
-    write_response_head(h, Framing::kAsIs, 12, ConnectionToken::kNone, out);
+    write_response_head(h, answer(Framing::kAsIs, 12, ConnectionToken::kNone), out);
     EXPECT_EQ(out,
               "HTTP/1.1 404 Nothing Here\r\n"
               "Server: nginx\r\n"
@@ -145,13 +158,13 @@ TEST(Headers, ResponseHeadKeepsTheReasonAndSetsFramingAndConnection) {
     ResponseHead c;
     c.result(http::status::ok);  // no reason from upstream: the standard one
     c.set(http::field::transfer_encoding, "chunked");
-    write_response_head(c, Framing::kChunked, std::nullopt, ConnectionToken::kClose, out);
+    write_response_head(c, answer(Framing::kChunked, std::nullopt, ConnectionToken::kClose), out);
     EXPECT_EQ(out,
               "HTTP/1.1 200 OK\r\n"
               "Transfer-Encoding: chunked\r\n"
               "Connection: close\r\n"
               "\r\n");
-    write_response_head(c, Framing::kAsIs, std::nullopt, ConnectionToken::kKeepAlive, out);
+    write_response_head(c, answer(Framing::kAsIs, std::nullopt, ConnectionToken::kKeepAlive), out);
     EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n\r\n");
 }
 
@@ -179,7 +192,7 @@ TEST(Headers, ContentLengthIsWrittenOnceByTheBalancer) {
     r.result(http::status::ok);
     r.insert(http::field::content_length, "3");
     r.insert(http::field::content_length, "3");
-    write_response_head(r, Framing::kAsIs, 3, ConnectionToken::kNone, out);
+    write_response_head(r, answer(Framing::kAsIs, 3, ConnectionToken::kNone), out);
     EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n");
 }
 
@@ -206,6 +219,36 @@ TEST(Headers, AnAbsoluteFormsAuthorityReplacesHostAndItsPathIsSent) {
     how.host = {};
     write_request_head(h, client("192.0.2.7"), how, out);
     EXPECT_EQ(out.rfind("GET * HTTP/1.1\r\nHost: other.example.com\r\n", 0), 0U) << out;
+}
+
+TEST(Headers, TheRequestIdReplacesWhatCameUnderItsName) {
+    RequestHead h;
+    h.method(http::verb::get);
+    h.target("/");
+    h.set(http::field::host, "h");
+    h.insert("x-request-id", "from-the-client");
+    h.insert("X-Other", "1");
+    RequestRewrite how = rewrite(h, "http", Framing::kAsIs, false);
+    how.id_header = "X-Request-Id";
+    how.id = "abc-1";
+    std::string out;
+    write_request_head(h, client("192.0.2.7"), how, out);
+    EXPECT_EQ(out.find("from-the-client"), std::string::npos) << out;
+    EXPECT_NE(out.find("X-Other: 1\r\n"), std::string::npos);
+    EXPECT_NE(out.find("X-Request-Id: abc-1\r\n"), std::string::npos);
+    // A name Beast knows works too (here Via, as an odd choice).
+    h.insert(http::field::via, "1.1 front");
+    how.id_header = "via";
+    write_request_head(h, client("192.0.2.7"), how, out);
+    EXPECT_EQ(out.find("1.1 front"), std::string::npos) << out;
+    ResponseHead r;
+    r.result(http::status::ok);
+    r.insert("X-Request-Id", "the-cluster's");
+    ResponseRewrite back = answer(Framing::kAsIs, 0, ConnectionToken::kNone);
+    back.id_header = "X-Request-Id";
+    back.id = "abc-1";
+    write_response_head(r, back, out);
+    EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nX-Request-Id: abc-1\r\nContent-Length: 0\r\n\r\n");
 }
 
 }  // namespace

@@ -51,7 +51,10 @@ struct Balancer {
     std::uint16_t https = 0;
     std::unique_ptr<ChildProcess> process;
 
-    static std::unique_ptr<Balancer> start(const std::string& yaml);
+    // With `merge_stderr` its log (stderr) comes through the same pipe as stdout: what came
+    // before the ready line is in early_output, the rest is process->read_all()'s.
+    static std::unique_ptr<Balancer> start(const std::string& yaml, bool merge_stderr = false);
+    std::string early_output;
     ~Balancer();
     // Replaces the configuration file (listen/admin as at startup unless `yaml` sets them) and
     // sends SIGHUP; returns once /status reports the reload's outcome.

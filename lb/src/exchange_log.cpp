@@ -1,0 +1,97 @@
+// One proxied request, its access log line: what the exchange knows at its end, formatted by
+// the pure formatter (lb/access_log_format.hpp) into the worker's buffer, which the writer
+// thread empties into the file (access_log.hpp). Nothing here waits.
+#include <charconv>
+#include <cstring>
+
+#include <arpa/inet.h>
+
+#include "exchange_state.hpp"
+#include "lb/access_log_format.hpp"
+
+namespace lb {
+
+namespace http = boost::beast::http;
+
+namespace {
+
+// "10.0.0.1:80", "[2001:db8::1]:80" into `buf`, without allocating.
+std::string_view endpoint_text(const boost::asio::ip::tcp::endpoint& e, char (&buf)[64]) {
+    const auto a = e.address();
+    char* p = buf;
+    if (a.is_v4()) {
+        const auto bytes = a.to_v4().to_bytes();
+        ::inet_ntop(AF_INET, bytes.data(), p, 16);
+        p += std::strlen(p);
+    } else {
+        const auto bytes = a.to_v6().to_bytes();
+        *p++ = '[';
+        ::inet_ntop(AF_INET6, bytes.data(), p, 46);
+        p += std::strlen(p);
+        *p++ = ']';
+    }
+    *p++ = ':';
+    p = std::to_chars(p, buf + sizeof buf, e.port()).ptr;
+    return {buf, static_cast<std::size_t>(p - buf)};
+}
+
+}  // namespace
+
+template <class Stream>
+void Exchange<Stream>::record() {
+    if (!rp_.got_some()) {
+        return;  // a connection that ended between requests: no request to log
+    }
+    const auto& config = cx_.config.access_log;
+    const unsigned status = reply_status_ != 0 ? reply_status_ : status_;
+    const bool error = reply_status_ != 0 || status == 0 || status >= 500;
+    if (!cx_.log.sampled(config.sample_percent, error)) {
+        return;
+    }
+    const auto now = Clock::now();
+    AccessRecord r;
+    r.time = std::chrono::system_clock::now() -
+             std::chrono::duration_cast<std::chrono::system_clock::duration>(now - started_);
+    r.client = client_address_.text;
+    if (rp_.is_header_done()) {
+        const auto& req = rp_.get();
+        r.method = req.method_string();
+        r.target = req.target();
+        r.version = req.version();
+        r.host = host_.empty() ? std::string_view(req[http::field::host]) : host_;
+        r.head = &req;
+    }
+    r.status = status;
+    r.bytes_in = body_in_;
+    r.bytes_out = body_out_;
+    r.seconds = std::chrono::duration<double>(now - started_).count();
+    if (upstream_at_ != Clock::time_point{}) {
+        r.upstream_seconds = std::chrono::duration<double>(upstream_at_ - started_).count();
+    }
+    char endpoint[64];
+    if (choice_) {
+        r.cluster = cluster_name();
+        r.endpoint = endpoint_text(choice_->address, endpoint);
+    }
+    r.retries = retries_ + (stale_retried_ ? 1 : 0);
+    r.request_id = request_id_;
+    if constexpr (kTls) {
+        r.tls = SSL_get_version(client_.native_handle());
+    }
+    if (reply_status_ != 0) {
+        r.reason = reply_text_;
+    } else if (!failure_.empty()) {
+        r.reason = failure_;
+    } else if (status_ == 0) {
+        r.reason = "no answer: the client went away or the balancer stopped";
+    }
+    auto& line = cx_.log.line;
+    line.clear();
+    format_access_line(r, config, line);
+    cx_.metrics.access_log(cx_.log.sink->append(line));
+}
+
+template void Exchange<Socket>::record();
+template void Exchange<TlsClient>::record();
+
+}  // namespace lb
