@@ -2,7 +2,7 @@
 # tandem-lb side by side with HAProxy 2.6 and nginx (Debian 12), all on loopback.
 #
 #   bash bench/lb_bench.sh [--reps N] [--duration S] [--threads "1 2"] [--sizes "/ /1k /16k"]
-#                          [--only throughput,tls,rss,failover] [--out DIR]
+#                          [--only throughput,tls,rss,failover,accesslog] [--out DIR]
 #                          [--also NAME=PATH]...
 #
 # throughput: two nginx upstreams; every proxy runs at the same time on its own port (one-thread
@@ -24,6 +24,10 @@
 #   listener closed) or frozen (SIGSTOP: connections accepted, nothing answered; SIGCONT at
 #   t=12 s). Failed requests, socket errors, the longest time with no successful response,
 #   and when the balancer marked it down.
+# accesslog: what an access log to a file costs each: tandem-lb with and without its JSON access
+#   log (accessLog.path), HAProxy with and without `option httplog` (`log stdout`, its stdout
+#   redirected to a file on the same disk), one thread each pinned to CPU 0, wrk as above,
+#   interleaved, medians; the cost is 1 - rps(logged) / rps(not logged), per proxy.
 # --also NAME=PATH: another tandem-lb binary (an earlier build, say) measured in the throughput
 #   runs beside the others, as NAME-Nt with the same configuration and placement.
 # Results: $OUT/results.tsv, $OUT/summary.md (also printed).
@@ -31,7 +35,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-REPS=5 DURATION=5 THREADS="1 2" SIZES="/ /1k /16k" ONLY="throughput,tls,rss,failover"
+REPS=5 DURATION=5 THREADS="1 2" SIZES="/ /1k /16k" ONLY="throughput,tls,rss,failover,accesslog"
 OUT="$ROOT/build/bench-lb-$(date +%Y%m%d-%H%M%S)"
 ALSO=()
 while (($#)); do
@@ -160,8 +164,10 @@ global
   nbthread $3
   maxconn ${6:-8000}
   stats socket $TMP/$1/admin.sock mode 600 level admin
+${HAPROXY_GLOBAL:-}
 defaults
   mode http
+${HAPROXY_DEFAULTS:-}
   option dontlognull
   option http-keep-alive
   http-reuse always
@@ -243,8 +249,14 @@ measure() {
         for attempt in 1 2 3 4 5; do
           quiet=1; wait_quiet || quiet=0
           start=$(date +%s.%N)
+          local cpu_before="" cpu_after
+          [[ -n ${TARGET_PID[$t]:-} ]] && cpu_before=$(proc_cpu "${TARGET_PID[$t]}")
           read -r rps p50 p99 non2 errs < <(run_wrk "$scheme://127.0.0.1:${ports[$t]}$size" "$DURATION" | parse_wrk)
           stall=$(stall_ms "$start" "$(date +%s.%N)")
+          if [[ -n $cpu_before ]]; then
+            cpu_after=$(proc_cpu "${TARGET_PID[$t]}")
+            echo -e "$rep\t$t\t$size\t$rps\t$DURATION\t${cpu_before% *}\t${cpu_before#* }\t${cpu_after% *}\t${cpu_after#* }" >>"$CPU_RESULTS"
+          fi
           log "$scheme rep $rep $t $size: $rps req/s p99 ${p99} ms non2xx $non2 errors $errs host stall ${stall} ms"
           [[ ${stall%.*} -lt $PAUSE_MS ]] && break
           echo -e "$scheme\t$rep\t$t\t$size\t$rps\t$p99\t$stall" >>"$OUT/stalled-runs.tsv"
@@ -254,6 +266,10 @@ measure() {
     done
   done
 }
+# A process's CPU time so far, all its threads: "user system" in clock ticks (/proc/PID/stat).
+proc_cpu() { awk '{print $14, $15}' "/proc/$1/stat"; }
+declare -A TARGET_PID  # targets whose CPU time measure() records (in CPU_RESULTS)
+CPU_RESULTS=/dev/null
 parse_wrk() { # wrk output on stdin -> "rps p50 p99 non2xx errors"
   python3 -c '
 import re, sys
@@ -351,6 +367,85 @@ if [[ $ONLY == *tls* ]]; then
   for t in "${TLS_TARGETS[@]}"; do run_wrk "https://127.0.0.1:${TPORT[$t]}/" 2 >/dev/null; done
   measure https "/ /16k" "$TLS_RESULTS" TLS_TARGETS TPORT TTHR
   python3 "$ROOT/bench/lb_summary.py" https "$TLS_RESULTS" "$OUT/stalled-runs.tsv" >>"$SUMMARY"
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  PIDS=()
+fi
+
+if [[ $ONLY == *accesslog* ]]; then
+  U1=$(free_port); upstream u1 "$U1"
+  U2=$(free_port); upstream u2 "$U2"
+  declare -A LPORT LTHR
+  PIN=0
+  p=$(free_port); tandem_lb "tandem-lb-1t" "$p" 1 "$U1" "$U2"; LPORT[tandem-lb-1t]=$p
+  TARGET_PID[tandem-lb-1t]=$LAST
+  p=$(free_port); tandem_lb "tandem-lb-log-1t" "$p" 1 "$U1" "$U2" "accessLog:
+  path: $TMP/tandem-lb.access.log"
+  LPORT[tandem-lb-log-1t]=$p; TARGET_PID[tandem-lb-log-1t]=$LAST
+  p=$(free_port); haproxy_proxy "haproxy-1t" "$p" 1 "$U1" "$U2"; LPORT[haproxy-1t]=$p
+  TARGET_PID[haproxy-1t]=$LAST
+  p=$(free_port)
+  HAPROXY_GLOBAL="  log stdout format raw local0 info" HAPROXY_DEFAULTS="  log global
+  option httplog" haproxy_proxy "haproxy-log-1t" "$p" 1 "$U1" "$U2"
+  LPORT[haproxy-log-1t]=$p; TARGET_PID[haproxy-log-1t]=$LAST
+  PIN=""
+  CPU_RESULTS="$OUT/accesslog-cpu.tsv"
+  echo -e "rep\ttarget\tsize\trps\tseconds\tutime0\tstime0\tutime1\tstime1" >"$CPU_RESULTS"
+  LOG_TARGETS=(tandem-lb-1t tandem-lb-log-1t haproxy-1t haproxy-log-1t)
+  for t in "${LOG_TARGETS[@]}"; do LTHR[$t]=1; done
+  LOG_RESULTS="$OUT/accesslog.tsv"
+  echo -e "$RESULTS_HEADER" >"$LOG_RESULTS"
+  log "access log warm-up"
+  for t in "${LOG_TARGETS[@]}"; do run_wrk "http://127.0.0.1:${LPORT[$t]}/" 2 >/dev/null; done
+  measure http "/ /1k" "$LOG_RESULTS" LOG_TARGETS LPORT LTHR
+  sleep 1  # (tandem-lb's writer flushes every 200 ms)
+  tl_lines=$(wc -l <"$TMP/tandem-lb.access.log"); tl_bytes=$(stat -c %s "$TMP/tandem-lb.access.log")
+  hp_lines=$(grep -c 'GET /' "$TMP/haproxy-log-1t.out" || true); hp_bytes=$(stat -c %s "$TMP/haproxy-log-1t.out")
+  {
+    echo
+    echo "## Access log to a file, 1 thread (median req/s; cost = 1 - logged / not logged)"
+    echo
+    python3 - "$LOG_RESULTS" "$CPU_RESULTS" "$(getconf CLK_TCK)" <<'PY'
+import csv, statistics, sys
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+cpu = list(csv.DictReader(open(sys.argv[2]), delimiter="\t"))
+hz = int(sys.argv[3])
+med = {}
+for r in rows:
+    med.setdefault((r["target"], r["size"]), []).append(float(r["rps"]))
+med = {k: statistics.median(v) for k, v in med.items()}
+print("| size | tandem-lb | tandem-lb + log | cost | HAProxy | HAProxy + httplog | cost | logged: tandem-lb / HAProxy |")
+print("|---|---|---|---|---|---|---|---|")
+sizes = list(dict.fromkeys(r["size"] for r in rows))
+for s in sizes:
+    t, tl = med[("tandem-lb-1t", s)], med[("tandem-lb-log-1t", s)]
+    h, hl = med[("haproxy-1t", s)], med[("haproxy-log-1t", s)]
+    print(f"| `{s}` | {t:,.0f} | {tl:,.0f} | {1 - tl / t:.1%} | {h:,.0f} | {hl:,.0f} | {1 - hl / h:.1%} | {tl / hl:.2f} |")
+# CPU per request from each process's own accounting over each run (user + system), medians.
+per = {}
+for r in cpu:
+    n = float(r["rps"]) * float(r["seconds"])
+    if n <= 0:
+        continue
+    us = lambda a, b: (int(r[b]) - int(r[a])) * 1e6 / hz / n
+    per.setdefault((r["target"], r["size"]), []).append((us("utime0", "utime1"), us("stime0", "stime1")))
+print("\nCPU per request (µs, user + system, from /proc/PID/stat over each run; medians) and what the log adds:\n")
+print("| size | tandem-lb | tandem-lb + log | log adds | HAProxy | HAProxy + httplog | log adds |")
+print("|---|---|---|---|---|---|---|")
+def cell(k):
+    v = per.get(k, [])
+    u = statistics.median(x[0] for x in v) if v else 0
+    s_ = statistics.median(x[1] for x in v) if v else 0
+    return u, s_
+for s in sizes:
+    t, tl, h, hl = (cell((n, s)) for n in ("tandem-lb-1t", "tandem-lb-log-1t", "haproxy-1t", "haproxy-log-1t"))
+    f = lambda c: f"{c[0]:.2f} + {c[1]:.2f}"
+    print(f"| `{s}` | {f(t)} | {f(tl)} | {sum(tl) - sum(t):+.2f} | {f(h)} | {f(hl)} | {sum(hl) - sum(h):+.2f} |")
+PY
+    echo
+    echo "Lines written: tandem-lb $tl_lines ($((tl_bytes / (tl_lines > 0 ? tl_lines : 1))) B each, JSON with"
+    echo "the request ID), HAProxy $hp_lines ($((hp_bytes / (hp_lines > 0 ? hp_lines : 1))) B each, httplog)."
+  } >>"$SUMMARY"
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   PIDS=()

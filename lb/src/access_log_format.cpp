@@ -69,19 +69,24 @@ bool sensitive_header(std::string_view name, const std::vector<std::string>& nam
 // `prefix` and two hex digits: JSON's \u00XX (the log stays valid UTF-8 whatever a client sent),
 // or the common format's \xXX (nginx's).
 void append_escaped(std::string& out, std::string_view s, std::string_view prefix) {
-    for (const char ch : s) {
-        const auto c = static_cast<unsigned char>(ch);
+    std::size_t run = 0;  // start of the bytes still to copy as they are
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+            continue;
+        }
+        out.append(s.data() + run, i - run);
+        run = i + 1;
         if (c == '"' || c == '\\') {
             out.push_back('\\');
-            out.push_back(ch);
-        } else if (c >= 0x20 && c < 0x7f) {
-            out.push_back(ch);
+            out.push_back(static_cast<char>(c));
         } else {
             out.append(prefix);
             out.push_back(kHex[c >> 4]);
             out.push_back(kHex[c & 0xf]);
         }
     }
+    out.append(s.data() + run, s.size() - run);
 }
 void append_json(std::string& out, std::string_view s) {
     append_escaped(out, s, "\\u00");
@@ -128,11 +133,15 @@ void append_number(std::string& out, std::uint64_t v) {
     out.append(buf, static_cast<std::size_t>(end - buf));
 }
 
+// Seconds as milliseconds with three decimals ("1.235"), from whole microseconds.
 void append_millis(std::string& out, double seconds) {
-    char buf[32];
-    const auto [end, ec] =
-        std::to_chars(buf, buf + sizeof buf, seconds * 1000.0, std::chars_format::fixed, 3);
-    out.append(buf, static_cast<std::size_t>(end - buf));
+    const auto us = static_cast<std::uint64_t>(seconds * 1e6 + 0.5);
+    append_number(out, us / 1000);
+    const auto frac = static_cast<unsigned>(us % 1000);
+    const char digits[4] = {'.', static_cast<char>('0' + frac / 100),
+                            static_cast<char>('0' + frac / 10 % 10),
+                            static_cast<char>('0' + frac % 10)};
+    out.append(digits, 4);
 }
 
 // The time of a line; the second's text is cached per thread (one gmtime per second).

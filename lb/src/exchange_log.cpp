@@ -15,23 +15,27 @@ namespace http = boost::beast::http;
 
 namespace {
 
-// "10.0.0.1:80", "[2001:db8::1]:80" into `buf`, without allocating.
+// "10.0.0.1:80", "[2001:db8::1]:80" into `buf`, without allocating (an IPv4 address by hand:
+// glibc's inet_ntop formats it with sprintf).
 std::string_view endpoint_text(const boost::asio::ip::tcp::endpoint& e, char (&buf)[64]) {
     const auto a = e.address();
     char* p = buf;
+    char* const end = buf + sizeof buf;
     if (a.is_v4()) {
         const auto bytes = a.to_v4().to_bytes();
-        ::inet_ntop(AF_INET, bytes.data(), p, 16);
-        p += std::strlen(p);
+        for (std::size_t i = 0; i < 4; ++i) {
+            p = std::to_chars(p, end, bytes[i]).ptr;
+            *p++ = i < 3 ? '.' : ':';
+        }
     } else {
         const auto bytes = a.to_v6().to_bytes();
         *p++ = '[';
         ::inet_ntop(AF_INET6, bytes.data(), p, 46);
         p += std::strlen(p);
         *p++ = ']';
+        *p++ = ':';
     }
-    *p++ = ':';
-    p = std::to_chars(p, buf + sizeof buf, e.port()).ptr;
+    p = std::to_chars(p, end, e.port()).ptr;
     return {buf, static_cast<std::size_t>(p - buf)};
 }
 
