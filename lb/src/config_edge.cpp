@@ -1,8 +1,10 @@
-// tandem-lb's file, the sections of the balancer at the edge: accessLog and requestId.
+// tandem-lb's file, the sections of the balancer at the edge: accessLog, requestId, the PROXY
+// protocol (listeners and clusters), outlierDetection and the retry budget.
 #include "config_edge.hpp"
 
 #include <algorithm>
 
+#include "config/yaml_reader.hpp"
 #include "config_fields.hpp"
 
 namespace lb {
@@ -82,7 +84,118 @@ void read_request_id(YamlReader& r, const YamlNode& root, RequestIdConfig& id) {
     flag(r, node, "trustIncoming", path, id.trust_incoming);
 }
 
+std::optional<ProxyVersion> version_of(const std::string& text, bool any_allowed) {
+    if (text == "v1") {
+        return ProxyVersion::kV1;
+    }
+    if (text == "v2") {
+        return ProxyVersion::kV2;
+    }
+    if (text == "any" && any_allowed) {
+        return ProxyVersion::kAny;
+    }
+    return std::nullopt;
+}
+
 }  // namespace
+
+std::optional<Cidr> parse_cidr(const std::string& text) {
+    const auto slash = text.find('/');
+    boost::system::error_code ec;
+    const auto address = boost::asio::ip::make_address(text.substr(0, slash), ec);
+    if (ec) {
+        return std::nullopt;
+    }
+    const unsigned bits = address.is_v4() ? 32 : 128;
+    unsigned prefix = bits;
+    if (slash != std::string::npos) {
+        const auto p = config::parse_unsigned(std::string_view(text).substr(slash + 1));
+        if (!p || *p > bits) {
+            return std::nullopt;
+        }
+        prefix = static_cast<unsigned>(*p);
+    }
+    return Cidr{address, prefix};
+}
+
+namespace {
+
+// The first `prefix` bits of two byte arrays agree.
+template <class Bytes>
+bool same_prefix(const Bytes& a, const Bytes& b, unsigned prefix) {
+    for (std::size_t i = 0; i < a.size() && prefix > 0; ++i, prefix = prefix > 8 ? prefix - 8 : 0) {
+        const unsigned bits = prefix >= 8 ? 8 : prefix;
+        const auto mask = static_cast<unsigned char>(0xff << (8 - bits));
+        if ((a[i] & mask) != (b[i] & mask)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+bool Cidr::contains(const boost::asio::ip::address& candidate) const {
+    auto a = candidate;
+    if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+        a = boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, a.to_v6());
+    }
+    if (a.is_v4() != network.is_v4()) {
+        return false;
+    }
+    return a.is_v4() ? same_prefix(a.to_v4().to_bytes(), network.to_v4().to_bytes(), prefix)
+                     : same_prefix(a.to_v6().to_bytes(), network.to_v6().to_bytes(), prefix);
+}
+
+bool ProxyAcceptConfig::trusts(const boost::asio::ip::address& a) const {
+    return enabled && (from.empty() || std::any_of(from.begin(), from.end(),
+                                                   [&](const Cidr& c) { return c.contains(a); }));
+}
+
+void read_proxy_accept(YamlReader& r,
+                       const YamlNode& map,
+                       const std::string& parent,
+                       ProxyAcceptConfig& out) {
+    const YamlNode node = r.child(map, "proxyProtocol");
+    const std::string path = YamlReader::join(parent, "proxyProtocol");
+    if (!node.defined() || node.null() || !r.mapping(node, path, {"accept", "from"})) {
+        return;
+    }
+    out.enabled = true;
+    if (auto s = r.scalar(node, "accept", path)) {
+        if (auto v = version_of(s->first, true)) {
+            out.accept = *v;
+        } else {
+            r.error(s->second, path + ".accept", "must be v1, v2 or any (got '" + s->first + "')");
+        }
+    }
+    std::vector<std::string> blocks;
+    strings(r, node, "from", path, blocks);
+    for (std::size_t i = 0; i < blocks.size(); ++i) {
+        if (auto c = parse_cidr(blocks[i])) {
+            out.from.push_back(*c);
+        } else {
+            r.error(r.child(node, "from"), path + ".from[" + std::to_string(i) + "]",
+                    "must be an address or a CIDR block such as 10.0.0.0/8 or 2001:db8::/32 "
+                    "(got '" +
+                        blocks[i] + "')");
+        }
+    }
+}
+
+void read_proxy_send(YamlReader& r,
+                     const YamlNode& map,
+                     const std::string& path,
+                     std::optional<ProxyVersion>& out) {
+    if (auto s = r.scalar(map, "proxyProtocol", path)) {
+        if (auto v = version_of(s->first, false)) {
+            out = *v;
+        } else {
+            r.error(s->second, YamlReader::join(path, "proxyProtocol"),
+                    "must be v1 or v2 (what the cluster's router expects; got '" + s->first + "')");
+        }
+    }
+}
 
 void read_edge(YamlReader& r,
                const YamlNode& root,
@@ -90,6 +203,7 @@ void read_edge(YamlReader& r,
                LbConfig& out) {
     read_access_log(r, root, base, out.access_log);
     read_request_id(r, root, out.request_id);
+    read_proxy_accept(r, root, "", out.proxy_protocol);
 }
 
 }  // namespace lb

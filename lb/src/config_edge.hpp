@@ -1,13 +1,28 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
+#include <string>
 
 #include "config/yaml_reader.hpp"
 #include "lb/config.hpp"
 
 namespace lb {
 
-// The sections of tandem-lb's file for the balancer at the edge (accessLog, requestId) into
+// `proxyProtocol: {accept: v1 | v2 | any, from: [CIDR, ...]}` of a listener (`map`: the root for
+// `listen`, the https section).
+void read_proxy_accept(config::YamlReader& r,
+                       const config::YamlNode& map,
+                       const std::string& path,
+                       ProxyAcceptConfig& out);
+// `proxyProtocol: v1 | v2` of a cluster.
+void read_proxy_send(config::YamlReader& r,
+                     const config::YamlNode& map,
+                     const std::string& path,
+                     std::optional<ProxyVersion>& out);
+
+// The sections of tandem-lb's file for the balancer at the edge (accessLog, requestId,
+// proxyProtocol, outlierDetection, retry.budget) into
 // `out`; every problem at its file:line. `base`: the configuration file's directory (relative
 // paths are from there).
 void read_edge(config::YamlReader& r,

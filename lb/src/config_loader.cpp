@@ -47,7 +47,7 @@ void read_https(YamlReader& r,
     if (!node.defined() || node.null()) {
         return;
     }
-    if (!r.mapping(node, "https", {"listen", "certFile", "keyFile"})) {
+    if (!r.mapping(node, "https", {"listen", "certFile", "keyFile", "proxyProtocol"})) {
         return;
     }
     out.enabled = true;
@@ -66,6 +66,7 @@ void read_https(YamlReader& r,
                                "the PEM private key of that certificate")) {
         out.key_file = *f;
     }
+    read_proxy_accept(r, node, "https", out.proxy_protocol);
 }
 
 // `tls: true`, or a mapping {enabled, serverName, caFile, verify, certFile, keyFile} (present means
@@ -143,7 +144,8 @@ void read_clusters(YamlReader& r,
     for (std::size_t i = 0; i < list.size(); ++i) {
         const YamlNode node = list[i];
         const std::string path = "clusters[" + std::to_string(i) + "]";
-        if (!r.mapping(node, path, {"name", "address", "weight", "backup", "tls"})) {
+        if (!r.mapping(node, path,
+                       {"name", "address", "weight", "backup", "tls", "proxyProtocol"})) {
             continue;
         }
         ClusterConfig c;
@@ -165,6 +167,7 @@ void read_clusters(YamlReader& r,
         number(r, node, "weight", path, 1, 1000, c.weight);
         flag(r, node, "backup", path, c.backup);
         read_tls(r, node, path, base_dir, c.tls);
+        read_proxy_send(r, node, path, c.proxy_protocol);
         out.clusters.push_back(std::move(c));
     }
     if (!out.clusters.empty() && std::all_of(out.clusters.begin(), out.clusters.end(),
@@ -451,7 +454,7 @@ std::expected<LbConfig, Diagnostics> parse_lb_config(const std::string& text,
     if (!r.mapping(root, "",
                    {"listen", "https", "admin", "threads", "forwardedProto", "clusters",
                     "healthCheck", "dns", "timeouts", "limits", "pool", "retry", "reload",
-                    "keepalived", "accessLog", "requestId"})) {
+                    "keepalived", "accessLog", "requestId", "proxyProtocol", "outlierDetection"})) {
         return std::unexpected(diags);
     }
     address(r, root, "listen", "", true, out.listen);

@@ -2,10 +2,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 
 #include <boost/intrusive/list.hpp>
 
 #include "io.hpp"
+#include "lb/headers.hpp"
 
 namespace lb {
 
@@ -62,9 +64,10 @@ void tick(WatchList& watches, Clock::time_point now);
 // An idle keep-alive connection without a coroutine (Conn: Socket or TlsClientPtr).
 template <class Conn>
 struct Parked {
-    explicit Parked(Conn c) : conn(std::move(c)) {}
+    Parked(Conn c, std::optional<Peer> p) : conn(std::move(c)), proxied(std::move(p)) {}
     Watch watch;
     Conn conn;
+    std::optional<Peer> proxied;  // the PROXY protocol's addresses, when the connection had them
 };
 
 }  // namespace lb

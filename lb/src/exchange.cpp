@@ -277,9 +277,17 @@ Next Exchange<Stream>::pick() {
             "admin listener)",
             client_ka_ && !has_body_);
     }
+    // A cluster behind the PROXY protocol learns the client from the connection's first bytes:
+    // such a connection serves this client connection only.
+    if (const auto& version = cx_.config.clusters[choice_->cluster].proxy_protocol) {
+        proxy_header_ =
+            proxy_header(*version, client_address_.peer.source, client_address_.peer.destination);
+    } else {
+        proxy_header_.clear();
+    }
     // A non-idempotent request cannot be retried if a pooled connection turns out to be closed,
     // so only then is the pooled connection probed first (one syscall).
-    up_ = cx_.pool.take(*choice_, picked_at_, !idempotent_);
+    up_ = cx_.pool.take(*choice_, picked_at_, !idempotent_, proxy_header_);
     if (!up_) {
         return Next::kConnect;
     }
@@ -295,6 +303,13 @@ Task<Next> Exchange<Stream>::connect() {
     up_ = std::make_unique<Upstream>(cx_.executor, cx_.tls[choice_->cluster].get());
     watch_.arm(up_->socket, picked_at_ + to_.upstream_connect);  // connect and TLS handshake
     auto [cec] = co_await up_->socket.async_connect(choice_->address, kNoThrow);
+    if (!cec && !watch_.fired && !proxy_header_.empty()) {
+        // (before TLS: the router reads it first)
+        auto [pec, pn] =
+            co_await asio::async_write(up_->socket, asio::buffer(proxy_header_), kNoThrow);
+        cec = pec;
+        up_->owner = proxy_header_;
+    }
     std::string tls_problem;
     if (!cec && !watch_.fired && up_->tls) {
         error_code ignored;

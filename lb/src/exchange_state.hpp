@@ -205,8 +205,9 @@ private:
     std::optional<std::size_t> exclude_;
     unsigned retries_ = 0;
     bool stale_retried_ = false;
-    bool body_sent_ = false;  // body bytes consumed from the client: it cannot be replayed
-    bool early_ = false;      // the cluster answered before the whole body was sent
+    bool body_sent_ = false;    // body bytes consumed from the client: it cannot be replayed
+    std::string proxy_header_;  // to the chosen cluster, when it takes the PROXY protocol
+    bool early_ = false;        // the cluster answered before the whole body was sent
     Clock::time_point picked_at_{};
     std::optional<EndpointSelector::Choice> choice_;
     UpstreamPtr up_;

@@ -158,25 +158,27 @@ std::optional<Socket> Worker::take_socket(int fd, tcp protocol) {
     return client;
 }
 
-void Worker::adopt(int fd, tcp protocol, SSL* ssl, std::string pending) {
+void Worker::adopt(
+    int fd, tcp protocol, SSL* ssl, std::string pending, std::optional<Peer> proxied) {
     asio::post(ctx_, [this, owned = OwnedFd(fd), protocol, tls = OwnedSsl(ssl),
-                      pending = std::move(pending)]() mutable {
+                      pending = std::move(pending), proxied]() mutable {
         auto client = take_socket(owned.release(), protocol);
         if (!client) {
             return;
         }
         ++sessions_;
         metrics_.client_connection_moved_in();
-        const auto resume = [this, &pending](auto conn) {
+        const auto resume = [this, &pending, &proxied](auto conn) {
             if (lifecycle_.handing_over) {  // reloaded again meanwhile
                 if constexpr (std::is_same_v<decltype(conn), Socket>) {
-                    pass_on(std::move(conn), nullptr, std::move(pending));
+                    pass_on(std::move(conn), nullptr, std::move(pending), proxied);
                 } else {
-                    pass_on(std::move(conn));
+                    pass_on(std::move(conn), proxied);
                 }
                 return;
             }
-            asio::co_spawn(ctx_.get_executor(), session(std::move(conn), true, std::move(pending)),
+            asio::co_spawn(ctx_.get_executor(),
+                           session(std::move(conn), true, std::move(pending), proxied),
                            asio::detached);
         };
         if (tls.ssl != nullptr) {
@@ -188,7 +190,7 @@ void Worker::adopt(int fd, tcp protocol, SSL* ssl, std::string pending) {
     });
 }
 
-void Worker::pass_on(TlsClientPtr client) {
+void Worker::pass_on(TlsClientPtr client, std::optional<Peer> proxied) {
     SSL* ssl = client->native_handle();
     // Another reference, so that destroying the stream here (its BIO pair, its timers) leaves
     // the session to the successor.
@@ -199,17 +201,18 @@ void Worker::pass_on(TlsClientPtr client) {
     }
     Socket sock(std::move(client->next_layer()));
     client.reset();
-    pass_on(std::move(sock), ssl);
+    pass_on(std::move(sock), ssl, {}, std::move(proxied));
 }
 
-void Worker::pass_on(Socket client, SSL* ssl, std::string pending) {
+void Worker::pass_on(Socket client, SSL* ssl, std::string pending, std::optional<Peer> proxied) {
     OwnedSsl tls(ssl);  // freed here unless the successor takes it
     error_code ec;
     const auto local = client.local_endpoint(ec);
     if (!ec) {
         const int fd = client.release(ec);
         if (!ec) {
-            successor_->adopt(fd, local.protocol(), tls.release(), std::move(pending));
+            successor_->adopt(fd, local.protocol(), tls.release(), std::move(pending),
+                              std::move(proxied));
         }
     }
     if (ec) {

@@ -95,8 +95,10 @@ void append_framing(Framing framing, std::optional<std::uint64_t> length, std::s
 
 }  // namespace
 
-ClientAddress::ClientAddress(const boost::asio::ip::address& address)
-    : text(address.to_string()), node(address.is_v6() ? "\"[" + text + "]\"" : text) {}
+ClientAddress::ClientAddress(const Peer& p)
+    : peer(p),
+      text(p.source.address().to_string()),
+      node(p.source.address().is_v6() ? "\"[" + text + "]\"" : text) {}
 
 namespace {
 void append_upgrade(std::string_view upgrade, std::string& out) {

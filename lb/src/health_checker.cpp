@@ -105,6 +105,13 @@ asio::awaitable<ProbeResult> HealthChecker::probe(PlanePtr p, std::size_t c, End
     const ClusterConfig& cluster = *p->clusters[c].config;
     stream->expires_after(hc.timeout);  // one deadline for connect, handshake and exchange
     auto [cec] = co_await stream->async_connect(ep->address, kNoThrow);
+    if (!cec && cluster.proxy_protocol) {
+        // A router behind the PROXY protocol wants it on every connection: a check has no
+        // client, so the LOCAL form (v1: PROXY UNKNOWN).
+        const std::string header = proxy_header_local(*cluster.proxy_protocol);
+        auto [pec, pn] = co_await asio::async_write(*stream, asio::buffer(header), kNoThrow);
+        cec = pec;
+    }
     if (cec) {
         ep->probe.reset();
         co_return failed("connect", cec);

@@ -58,6 +58,10 @@ void WorkerMetrics::access_log(bool written) {
     (written ? log_lines_ : log_dropped_)->Increment();
 }
 
+void WorkerMetrics::proxy_header_refused() {
+    proxy_refused_->Increment();
+}
+
 class MetricsRegistry {
 public:
     std::shared_ptr<pm::Registry> registry = std::make_shared<pm::Registry>();
@@ -144,6 +148,11 @@ public:
             .Name("tandem_lb_access_log_dropped_total")
             .Help("Access log lines dropped: the worker's buffer was full (the disk is slow)")
             .Register(*registry);
+    pm::Family<pm::Counter>& proxy_refused =
+        pm::BuildCounter()
+            .Name("tandem_lb_proxy_protocol_refused_total")
+            .Help("Connections from a trusted source closed: no valid PROXY header in time")
+            .Register(*registry);
     pm::Counter& log_write_errors = pm::BuildCounter()
                                         .Name("tandem_lb_access_log_write_errors_total")
                                         .Help("Failed writes to the access log file")
@@ -190,6 +199,7 @@ Metrics::Metrics(std::shared_ptr<MetricsRegistry> registry,
         wm.accepted_ = &r.accepted.Add({{"worker", worker}});
         wm.log_lines_ = &r.log_lines.Add({{"worker", worker}});
         wm.log_dropped_ = &r.log_dropped.Add({{"worker", worker}});
+        wm.proxy_refused_ = &r.proxy_refused.Add({{"worker", worker}});
         for (const auto& name : names) {
             WorkerMetrics::PerCluster pc;
             for (std::size_t i = 0; i < 6; ++i) {

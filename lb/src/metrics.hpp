@@ -37,6 +37,8 @@ public:
     void ejected(std::size_t cluster);
     // An access log line written to the worker's buffer, or dropped (the buffer was full).
     void access_log(bool written);
+    // A connection from a trusted source closed: no valid PROXY protocol header in time.
+    void proxy_header_refused();
 
 private:
     friend class Metrics;
@@ -77,6 +79,7 @@ private:
     prometheus::Counter* accepted_ = nullptr;
     prometheus::Counter* log_lines_ = nullptr;
     prometheus::Counter* log_dropped_ = nullptr;
+    prometheus::Counter* proxy_refused_ = nullptr;
 };
 
 // The process-wide registry: every series, whichever configuration generation made it. A reload

@@ -54,17 +54,23 @@ UpstreamPool::Endpoint* UpstreamPool::find(std::size_t cluster,
     return nullptr;
 }
 
-UpstreamPtr UpstreamPool::take(const Choice& choice, Clock::time_point now, bool probe) {
+UpstreamPtr UpstreamPool::take(const Choice& choice,
+                               Clock::time_point now,
+                               bool probe,
+                               std::string_view owner) {
     auto* e = find(choice.cluster, choice.address);
     if (e == nullptr) {
         return nullptr;
     }
-    while (!e->idle.empty()) {
-        UpstreamPtr up = std::move(e->idle.back());
-        e->idle.pop_back();
+    for (std::size_t i = e->idle.size(); i-- > 0;) {
+        if (e->idle[i]->owner != owner && now - e->idle[i]->idle_since <= config_.idle_timeout) {
+            continue;  // another client's (PROXY protocol)
+        }
+        UpstreamPtr up = std::move(e->idle[i]);
+        e->idle.erase(e->idle.begin() + static_cast<std::ptrdiff_t>(i));
         metrics_.pool_idle(choice.cluster, -1);
         if (now - up->idle_since > config_.idle_timeout) {
-            continue;
+            continue;  // too old to trust: closed
         }
         if (!probe) {
             up->reused = true;
@@ -84,8 +90,12 @@ UpstreamPtr UpstreamPool::take(const Choice& choice, Clock::time_point now, bool
 
 void UpstreamPool::give_back(const Choice& choice, UpstreamPtr upstream, Clock::time_point now) {
     auto* e = find(choice.cluster, choice.address);
-    if (e == nullptr || !e->healthy || closed_ || e->idle.size() >= config_.max_idle_per_endpoint) {
+    if (e == nullptr || !e->healthy || closed_ || config_.max_idle_per_endpoint == 0) {
         return;  // closes it
+    }
+    if (e->idle.size() >= config_.max_idle_per_endpoint) {
+        e->idle.erase(e->idle.begin());  // the least recently used
+        metrics_.pool_idle(choice.cluster, -1);
     }
     upstream->idle_since = now;
     e->idle.push_back(std::move(upstream));

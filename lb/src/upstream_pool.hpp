@@ -2,6 +2,8 @@
 
 #include <memory>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/asio/ssl/context.hpp>
@@ -28,6 +30,9 @@ struct Upstream {
     boost::beast::flat_buffer buffer{256 * 1024};
     Clock::time_point idle_since{};
     bool reused = false;
+    // The PROXY protocol header it began with (clusters[].proxyProtocol): it speaks for that
+    // client connection only, so only that one reuses it. Empty otherwise.
+    std::string owner;
 };
 using UpstreamPtr = std::unique_ptr<Upstream>;
 
@@ -43,10 +48,15 @@ public:
 
     // A new snapshot: idle connections of endpoints still there and healthy are kept.
     void apply(const Snapshot& snapshot);
-    // An idle connection to the chosen endpoint, the most recently used first, or nullptr.
-    // With `probe`, one non-blocking peek makes sure the upstream has not closed it.
-    UpstreamPtr take(const Choice& choice, Clock::time_point now, bool probe);
-    // Keeps a connection whose response was read whole (otherwise it is closed).
+    // An idle connection to the chosen endpoint opened for `owner` (Upstream::owner), the most
+    // recently used first, or nullptr. With `probe`, one non-blocking peek makes sure the
+    // upstream has not closed it.
+    UpstreamPtr take(const Choice& choice,
+                     Clock::time_point now,
+                     bool probe,
+                     std::string_view owner = {});
+    // Keeps a connection whose response was read whole (otherwise it is closed); when the
+    // endpoint has pool.maxIdlePerEndpoint already, the least recently used one goes.
     void give_back(const Choice& choice, UpstreamPtr upstream, Clock::time_point now);
     // Closes the endpoint's idle connections (it was ejected).
     void drop(const Choice& choice);

@@ -244,8 +244,8 @@ Task<void> Worker::ticker() {
 }
 
 template <class Conn>
-void Worker::park(Conn client, Clock::time_point deadline) {
-    auto parked = std::make_unique<Parked<Conn>>(std::move(client));
+void Worker::park(Conn client, Clock::time_point deadline, std::optional<Peer> proxied) {
+    auto parked = std::make_unique<Parked<Conn>>(std::move(client), std::move(proxied));
     Parked<Conn>& p = *parked;
     p.watch.idle = true;
     p.watch.parked = true;  // the ticker only checks its deadline
@@ -253,25 +253,30 @@ void Worker::park(Conn client, Clock::time_point deadline) {
     watches_.push_back(p.watch);
     // The handler owns the connection: if the worker's io_context goes away first, destroying
     // the handler closes it.
-    lowest(p.conn).async_wait(Socket::wait_read, [this, parked = std::move(parked)](
-                                                     error_code ec) mutable {
-        parked->watch.unlink();
-        if (lifecycle_.handing_over && !parked->watch.fired && !lifecycle_.draining &&
-            !lifecycle_.stopping) {
-            pass_on(std::move(parked->conn));  // the successor waits for the request
-            return;
-        }
-        if (ec || parked->watch.fired || closing() || lifecycle_.stopping) {
-            close_quietly(parked->conn);
-            connection_left();
-            return;
-        }
-        asio::co_spawn(ctx_.get_executor(), session(std::move(parked->conn), true), asio::detached);
-    });
+    lowest(p.conn).async_wait(
+        Socket::wait_read, [this, parked = std::move(parked)](error_code ec) mutable {
+            parked->watch.unlink();
+            if (lifecycle_.handing_over && !parked->watch.fired && !lifecycle_.draining &&
+                !lifecycle_.stopping) {
+                pass_on(std::move(parked->conn), std::move(parked->proxied));
+                return;  // (the successor waits for the request)
+            }
+            if (ec || parked->watch.fired || closing() || lifecycle_.stopping) {
+                close_quietly(parked->conn);
+                connection_left();
+                return;
+            }
+            asio::co_spawn(ctx_.get_executor(),
+                           session(std::move(parked->conn), true, {}, std::move(parked->proxied)),
+                           asio::detached);
+        });
 }
 
 template <class Conn>
-Task<void> Worker::session(Conn conn, bool resumed, std::string pending) {
+Task<void> Worker::session(Conn conn,
+                           bool resumed,
+                           std::string pending,
+                           std::optional<Peer> proxied) {
     using Stream = std::remove_reference_t<decltype(stream_of(conn))>;
     constexpr bool kTls = !std::is_same_v<Stream, Socket>;
     Socket& sock = lowest(conn);
@@ -280,20 +285,36 @@ Task<void> Worker::session(Conn conn, bool resumed, std::string pending) {
     watches_.push_back(watch);
     error_code ec;
     error_code gone;  // the client closed or reset while parked, or the handshake failed
+    const auto remote = sock.remote_endpoint(ec);
+    const auto local = sock.local_endpoint(ec);
     if (!resumed) {
         metrics_.client_connections(1);
         sock.set_option(tcp::no_delay(true), ec);
         sock.non_blocking(true, ec);
-        if constexpr (kTls) {
+        // An L4 balancer in front says who the client is, before anything else (TLS too).
+        const auto& pp = kTls ? config_.https.proxy_protocol : config_.proxy_protocol;
+        if (pp.trusts(remote.address())) {
             watch.arm(sock, coarse_now() + config_.timeouts.client_header);
-            auto [hec] = co_await client.async_handshake(asio::ssl::stream_base::server, kNoThrow);
-            if (hec || watch.fired) {
-                gone = hec ? hec : asio::error::timed_out;
+            const auto header = co_await read_proxy_header(sock, pp.accept, watch);
+            if (!header) {
+                gone = asio::error::invalid_argument;
+                metrics_.proxy_header_refused();
+            } else if (!header->local) {
+                proxied = Peer{header->source, header->destination};
+            }
+        }
+        if constexpr (kTls) {
+            if (!gone) {
+                watch.arm(sock, coarse_now() + config_.timeouts.client_header);
+                auto [hec] =
+                    co_await client.async_handshake(asio::ssl::stream_base::server, kNoThrow);
+                if (hec || watch.fired) {
+                    gone = hec ? hec : asio::error::timed_out;
+                }
             }
         }
     }
-    const auto remote = sock.remote_endpoint(ec);
-    const ClientAddress client_address(ec ? asio::ip::address() : remote.address());
+    const ClientAddress client_address(proxied ? *proxied : Peer{remote, local});
     beast::flat_buffer buffer(config_.limits.max_header_bytes + kChunk);
     if (pending.size() > buffer.max_size()) {
         gone = asio::error::message_size;  // (a reload lowered limits.maxHeaderBytes meanwhile)
@@ -338,7 +359,7 @@ Task<void> Worker::session(Conn conn, bool resumed, std::string pending) {
                 // Between requests during a reload: the new generation serves the connection.
                 if constexpr (!kTls) {
                     watch.unlink();
-                    pass_on(std::move(conn));
+                    pass_on(std::move(conn), proxied);
                     co_return;
                 } else {
                     // A TLS stream may hold bytes it read from the socket beyond what OpenSSL
@@ -356,7 +377,7 @@ Task<void> Worker::session(Conn conn, bool resumed, std::string pending) {
             if (rec == asio::error::operation_aborted && lifecycle_.handing_over &&
                 !lifecycle_.draining && !watch.fired && !lifecycle_.stopping && !buffered(conn)) {
                 watch.unlink();
-                pass_on(std::move(conn));  // cancelled by hand_over() or the ticker: nothing read
+                pass_on(std::move(conn), proxied);  // cancelled by hand_over() or the ticker
                 co_return;
             }
             if (rec == asio::error::operation_aborted && watch.park && !watch.fired && !closing() &&
@@ -366,7 +387,7 @@ Task<void> Worker::session(Conn conn, bool resumed, std::string pending) {
                 // buffer and no coroutine frame (as nginx and HAProxy keep idle connections);
                 // a new session starts when the next request arrives.
                 watch.unlink();
-                park(std::move(conn), watch.deadline);
+                park(std::move(conn), watch.deadline, proxied);
                 co_return;
             }
             if (rec == asio::error::operation_aborted && !watch.fired && !lifecycle_.stopping &&
@@ -387,7 +408,7 @@ Task<void> Worker::session(Conn conn, bool resumed, std::string pending) {
                 watch.unlink();
                 const auto data = buffer.data();
                 pass_on(std::move(conn), nullptr,
-                        std::string(static_cast<const char*>(data.data()), data.size()));
+                        std::string(static_cast<const char*>(data.data()), data.size()), proxied);
                 co_return;
             }
         }
@@ -432,7 +453,52 @@ Task<void> Worker::session(Conn conn, bool resumed, std::string pending) {
 }
 
 // The two kinds of client connection; handover.cpp resumes sessions too.
-template Task<void> Worker::session(Socket, bool, std::string);
-template Task<void> Worker::session(TlsClientPtr, bool, std::string);
+template Task<void> Worker::session(Socket, bool, std::string, std::optional<Peer>);
+template Task<void> Worker::session(TlsClientPtr, bool, std::string, std::optional<Peer>);
+
+Task<std::optional<ProxyHeader>> Worker::read_proxy_header(Socket& sock,
+                                                           ProxyVersion accept,
+                                                           Watch& watch) {
+    // Peeked, not read: the header is consumed exactly, and whatever follows (a TLS
+    // ClientHello) stays in the socket. While it is incomplete, SO_RCVLOWAT makes readiness
+    // wait for more than what is there already (no spinning on the same bytes).
+    const int fd = sock.native_handle();
+    std::optional<ProxyHeader> out;
+    for (int have = 0;;) {
+        if (have > 0) {
+            const int more = have + 1;
+            ::setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &more, sizeof more);
+        }
+        auto [wec] = co_await sock.async_wait(Socket::wait_read, kNoThrow);
+        if (wec || watch.fired || lifecycle_.stopping) {
+            break;
+        }
+        // (Into the worker's shared sink: parsed before anything else runs on this thread.)
+        const ssize_t n = ::recv(fd, sink_.data(), sink_.size(), MSG_PEEK);
+        if (n <= 0) {
+            if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+                continue;
+            }
+            break;  // closed before the header
+        }
+        const auto r =
+            parse_proxy_header(std::string_view(sink_.data(), static_cast<std::size_t>(n)), accept);
+        if (r.status == ProxyParse::kInvalid) {
+            break;
+        }
+        if (r.status == ProxyParse::kOk) {
+            const ssize_t taken = ::recv(fd, sink_.data(), r.header.length, 0);
+            if (taken == static_cast<ssize_t>(r.header.length)) {
+                out = r.header;
+            }
+            break;
+        }
+        have = static_cast<int>(n);
+    }
+    const int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one);
+    watch.disarm();
+    co_return out;
+}
 
 }  // namespace lb

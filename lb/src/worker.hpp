@@ -19,6 +19,7 @@
 #include "io.hpp"
 #include "lb/config.hpp"
 #include "lb/endpoint_selector.hpp"
+#include "lb/proxy_protocol.hpp"
 #include "lb/snapshot.hpp"
 #include "metrics.hpp"
 #include "tls.hpp"
@@ -80,7 +81,13 @@ public:
     // With `ssl` (owned from here on) it is a TLS connection whose session goes on as it was.
     // `pending`: bytes of its next request(s) the previous worker had read already (plain
     // connections: a client that pipelines).
-    void adopt(int fd, boost::asio::ip::tcp protocol, SSL* ssl = nullptr, std::string pending = {});
+    // `proxied`: the client's addresses from the PROXY protocol, when it came through an L4
+    // balancer that sent them.
+    void adopt(int fd,
+               boost::asio::ip::tcp protocol,
+               SSL* ssl = nullptr,
+               std::string pending = {},
+               std::optional<Peer> proxied = std::nullopt);
     // Cancel whatever is still running (drain deadline passed).
     void stop_now();
     // After hand_over() has reported done, the thread keeps running (an older generation may
@@ -95,13 +102,23 @@ private:
     void start_session(Socket socket, bool tls);
     Task<void> ticker();
     // A client connection's requests (Conn: Socket, or TlsClientPtr from the https listener);
-    // `resumed` when it comes back from parking or from the previous generation.
+    // `resumed` when it comes back from parking or from the previous generation; `proxied`:
+    // the addresses a PROXY protocol header gave (read when a new connection starts).
     template <class Conn>
-    Task<void> session(Conn client, bool resumed, std::string pending = {});
+    Task<void> session(Conn client,
+                       bool resumed,
+                       std::string pending = {},
+                       std::optional<Peer> proxied = std::nullopt);
+    // The PROXY protocol header a new connection from a trusted source must start with (what
+    // `config` accepts), consumed from the socket and nothing beyond it (a TLS handshake may
+    // follow): nullopt when it is not there, malformed, or late (`watch`).
+    Task<std::optional<ProxyHeader>> read_proxy_header(Socket& sock,
+                                                       ProxyVersion accept,
+                                                       Watch& watch);
     // An idle keep-alive connection without a coroutine: waits for readability (or `deadline`,
     // or drain) as a small heap object, then starts a new session.
     template <class Conn>
-    void park(Conn client, Clock::time_point deadline);
+    void park(Conn client, Clock::time_point deadline, std::optional<Peer> proxied);
     // Whether connections are to close after the current response (draining).
     [[nodiscard]] bool closing() const { return lifecycle_.draining; }
 
@@ -126,11 +143,17 @@ private:
     Task<void> give_up_after_grace();
     // Hands a session's connection (between requests) to successor_, with its OpenSSL session
     // when `ssl` (owned); ends the session here.
-    void pass_on(Socket client, SSL* ssl = nullptr, std::string pending = {});
+    void pass_on(Socket client,
+                 SSL* ssl = nullptr,
+                 std::string pending = {},
+                 std::optional<Peer> proxied = std::nullopt);
     // The same for a TLS connection, with its OpenSSL session (keys, sequence numbers): only
     // while nothing is buffered on the way in (a read of it was waiting for the socket, and
     // neither OpenSSL nor its BIO hold bytes); otherwise it is closed.
-    void pass_on(TlsClientPtr client);
+    void pass_on(TlsClientPtr client, std::optional<Peer> proxied);
+    void pass_on(Socket client, std::optional<Peer> proxied) {
+        pass_on(std::move(client), nullptr, {}, std::move(proxied));
+    }
 
     unsigned index_;
     const LbConfig& config_;

@@ -341,6 +341,26 @@ TEST(Balancer, HttpsListenerTerminatesTlsAndRenewsItsCertificateOnReload) {
     EXPECT_EQ(lb->process->wait(5s), 0);
 }
 
+TEST(Balancer, HttpsListenerReadsAProxyHeaderBeforeTheHandshake) {
+    TlsBed bed;
+    ASSERT_TRUE(bed.ready()) << "see " << (bed.pki.dir / "openssl.log");
+    auto lb = Balancer::start(
+        "https: {listen: 127.0.0.1:0, certFile: " + (bed.pki.dir / "api.pem").string() +
+        ", keyFile: " + (bed.pki.dir / "api.key").string() +
+        ", proxyProtocol: {accept: v1}}\nthreads: 1\n" + bed.clusters(false) + kFastChecks);
+    ASSERT_TRUE(lb);
+    HttpsClient client;
+    ASSERT_TRUE(client.connect(lb->https, bed.pki.dir / "ca.pem", "127.0.0.1",
+                               "PROXY TCP4 198.51.100.4 127.0.0.1 5000 443\r\n"));
+    http::response<http::string_body> res;
+    ASSERT_FALSE(client.get("/echo", res));
+    EXPECT_EQ(res["X-Echo-XFF"], "198.51.100.4");
+    EXPECT_EQ(res["X-Echo-XFP"], "https");
+    // Without the header, the TLS handshake never starts: the connection is refused.
+    HttpsClient plain;
+    EXPECT_FALSE(plain.connect(lb->https, bed.pki.dir / "ca.pem"));
+}
+
 TEST(Balancer, TlsConnectionsUnderLoadMoveAcrossReloads) {
     TlsBed bed;
     ASSERT_TRUE(bed.ready()) << "see " << (bed.pki.dir / "openssl.log");

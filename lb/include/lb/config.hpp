@@ -7,7 +7,10 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/ip/address.hpp>
+
 #include "config/diagnostic.hpp"
+#include "lb/proxy_protocol.hpp"
 
 namespace lb {
 
@@ -18,6 +21,28 @@ struct HostPort {
     std::uint16_t port = 0;
     [[nodiscard]] std::string to_string() const;
     bool operator==(const HostPort&) const = default;
+};
+
+// An address block ("10.0.0.0/8", "2001:db8::/32", "192.0.2.7" for one address).
+struct Cidr {
+    boost::asio::ip::address network;
+    unsigned prefix = 0;
+    // An IPv4-mapped IPv6 address (::ffff:10.1.2.3, a v4 client on a v6 socket) is matched as
+    // the IPv4 address it is.
+    [[nodiscard]] bool contains(const boost::asio::ip::address& a) const;
+    bool operator==(const Cidr&) const = default;
+};
+std::optional<Cidr> parse_cidr(const std::string& text);
+
+// The PROXY protocol on a listener: connections from `from` must start with the header (in a
+// version `accept` allows), whose source becomes the client's address; connections from
+// elsewhere are plain ones, and a PROXY header from them is never believed.
+struct ProxyAcceptConfig {
+    bool enabled = false;
+    ProxyVersion accept = ProxyVersion::kAny;
+    std::vector<Cidr> from;  // empty: every source
+    [[nodiscard]] bool trusts(const boost::asio::ip::address& a) const;
+    bool operator==(const ProxyAcceptConfig&) const = default;
 };
 
 // TLS to a cluster (an OpenShift router on :443). Verification is on unless turned off.
@@ -40,6 +65,9 @@ struct ClusterConfig {
     std::int64_t weight = 1;  // 1..1000
     bool backup = false;
     TlsConfig tls;
+    // The PROXY protocol towards the cluster (an OpenShift router with
+    // ROUTER_USE_PROXY_PROTOCOL): every connection, health checks included, starts with it.
+    std::optional<ProxyVersion> proxy_protocol;
     config::Source source;
     // The name TLS verifies and sends as SNI.
     [[nodiscard]] const std::string& tls_name() const {
@@ -141,8 +169,9 @@ struct KeepalivedConfig {
 struct HttpsConfig {
     bool enabled = false;
     HostPort listen{"0.0.0.0", 8443};
-    std::string cert_file;  // PEM, the leaf first, then the intermediates
-    std::string key_file;   // PEM private key of the leaf
+    std::string cert_file;             // PEM, the leaf first, then the intermediates
+    std::string key_file;              // PEM private key of the leaf
+    ProxyAcceptConfig proxy_protocol;  // read before the TLS handshake
     bool operator==(const HttpsConfig&) const = default;
 };
 
@@ -180,6 +209,7 @@ struct RequestIdConfig {
 
 struct LbConfig {
     HostPort listen{"0.0.0.0", 8080};
+    ProxyAcceptConfig proxy_protocol;  // on `listen`
     HttpsConfig https;
     HostPort admin{"127.0.0.1", 9901};
     unsigned threads = 0;  // 0: the number of cores

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/http/message.hpp>
 
 #include "lb/block_pool.hpp"
@@ -15,9 +16,17 @@ namespace lb {
 using RequestHead = boost::beast::http::request_header<Fields>;
 using ResponseHead = boost::beast::http::response_header<Fields>;
 
-// How a client appears in the forwarding fields; computed once per connection.
+// The two ends of a client connection: the socket's, or what the PROXY protocol header from an
+// L4 balancer in front said.
+struct Peer {
+    boost::asio::ip::tcp::endpoint source;       // the client
+    boost::asio::ip::tcp::endpoint destination;  // the address it connected to
+};
+
+// How a client appears in the forwarding fields and the log; computed once per connection.
 struct ClientAddress {
-    explicit ClientAddress(const boost::asio::ip::address& address);
+    explicit ClientAddress(const Peer& peer);
+    Peer peer;
     std::string text;  // 192.0.2.7, 2001:db8::1
     std::string node;  // RFC 7239 node: 192.0.2.7, "[2001:db8::1]"
 };

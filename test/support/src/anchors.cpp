@@ -21,33 +21,54 @@ using namespace std::chrono_literals;
 
 namespace {
 
+// A TCP port free now on 127.0.0.1 (HAProxy and nginx cannot report a port 0 they bound; the
+// window before they bind it is a few milliseconds).
+std::uint16_t free_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    std::uint16_t port = 0;
+    if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+        port = ntohs(a.sin_port);
+    }
+    if (fd >= 0) {
+        ::close(fd);
+    }
+    return port;
+}
+
 std::string haproxy_config(const fs::path& dir,
+                           const std::string& listen,
                            const std::string& upstream,
-                           const std::string& extra) {
+                           const AnchorProxy::Options& o) {
     return "global\n"
            "    maxconn 4000\n"
            "    pidfile " +
            (dir / "haproxy.pid").string() +
            "\n"
            "defaults\n"
-           "    mode http\n"
-           "    option http-keep-alive\n"
+           "    mode " +
+           (o.l4 ? "tcp" : "http") + "\n" + (o.l4 ? "" : "    option http-keep-alive\n") +
            "    timeout connect 2s\n"
            "    timeout client 10s\n"
            "    timeout server 10s\n"
            "    timeout http-request 10s\n"
            "frontend fe\n"
-           "    bind unix@" +
-           (dir / "proxy.sock").string() + "\n" + extra +
+           "    bind " +
+           listen + " " + o.bind_options + "\n" + o.extra +
            "    default_backend be\n"
            "backend be\n"
            "    server upstream " +
-           upstream + "\n";
+           upstream + " " + o.server_options + "\n";
 }
 
 std::string nginx_config(const fs::path& dir,
+                         const std::string& listen,
                          const std::string& upstream,
-                         const std::string& extra) {
+                         const AnchorProxy::Options& o) {
     const std::string d = dir.string();
     return std::string(::geteuid() == 0 ? "user root;\n" : "") +
            "worker_processes 1;\n"
@@ -77,11 +98,9 @@ std::string nginx_config(const fs::path& dir,
            d +
            "/scgi;\n"
            "    server {\n"
-           "        listen unix:" +
-           d + "/proxy.sock;\n" + extra +
-           "        location / {\n"
-           "            proxy_pass http://" +
-           upstream +
+           "        listen " +
+           listen + " " + o.bind_options + ";\n" + "        location / {\n" + o.extra +
+           "            proxy_pass http://" + upstream +
            ";\n"
            "            proxy_http_version 1.1;\n"
            "            proxy_set_header Connection \"\";\n"
@@ -106,8 +125,17 @@ int connect_to(const fs::path& path) {
     return -1;
 }
 
-int connect_to(std::uint16_t port) {
+int connect_to(std::uint16_t port, const char* source = nullptr) {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && source != nullptr) {
+        sockaddr_in from{};
+        from.sin_family = AF_INET;
+        ::inet_pton(AF_INET, source, &from.sin_addr);
+        if (::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0) {
+            ::close(fd);
+            return -1;
+        }
+    }
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -161,7 +189,7 @@ std::string exchange_on(int fd, const std::string& bytes, std::chrono::milliseco
 
 std::unique_ptr<AnchorProxy> AnchorProxy::start(Kind kind,
                                                 const std::string& upstream,
-                                                const std::string& extra) {
+                                                const Options& options) {
     auto p = std::make_unique<AnchorProxy>();
     p->kind = kind;
     char tmpl[] = "/tmp/tandem-anchor-XXXXXX";
@@ -170,14 +198,21 @@ std::unique_ptr<AnchorProxy> AnchorProxy::start(Kind kind,
     }
     p->dir = tmpl;
     p->socket = p->dir / "proxy.sock";
+    std::string listen;
+    if (options.tcp) {
+        p->port = free_port();
+        listen = "127.0.0.1:" + std::to_string(p->port);
+    } else {
+        listen = (kind == Kind::kHaproxy ? "unix@" : "unix:") + p->socket.string();
+    }
     std::vector<std::string> argv;
     if (kind == Kind::kHaproxy) {
         const fs::path cfg = p->dir / "haproxy.cfg";
-        std::ofstream(cfg) << haproxy_config(p->dir, upstream, extra);
+        std::ofstream(cfg) << haproxy_config(p->dir, listen, upstream, options);
         argv = {"/usr/sbin/haproxy", "-db", "-f", cfg.string()};
     } else {
         const fs::path cfg = p->dir / "nginx.conf";
-        std::ofstream(cfg) << nginx_config(p->dir, upstream, extra);
+        std::ofstream(cfg) << nginx_config(p->dir, listen, upstream, options);
         argv = {"/usr/sbin/nginx", "-c", cfg.string(), "-p", p->dir.string() + "/"};
     }
     if (!fs::exists(argv[0])) {
@@ -187,7 +222,7 @@ std::unique_ptr<AnchorProxy> AnchorProxy::start(Kind kind,
     p->process = std::make_unique<ChildProcess>(argv);
     const bool ready = wait_until(
         [&] {
-            const int fd = connect_to(p->socket);
+            const int fd = options.tcp ? connect_to(p->port) : connect_to(p->socket);
             if (fd >= 0) {
                 ::close(fd);
             }
@@ -217,6 +252,13 @@ std::string send_and_half_close(std::uint16_t port,
                                 const std::string& bytes,
                                 std::chrono::milliseconds timeout) {
     return exchange_on(connect_to(port), bytes, timeout);
+}
+
+std::string send_and_half_close_from(const char* source,
+                                     std::uint16_t port,
+                                     const std::string& bytes,
+                                     std::chrono::milliseconds timeout) {
+    return exchange_on(connect_to(port, source), bytes, timeout);
 }
 
 std::string send_and_half_close(const fs::path& unix_socket,

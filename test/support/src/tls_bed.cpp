@@ -96,7 +96,10 @@ std::string serial_of(const fs::path& pem) {
     return serial(cert);
 }
 
-bool HttpsClient::connect(std::uint16_t port, const fs::path& ca, const std::string& ip) {
+bool HttpsClient::connect(std::uint16_t port,
+                          const fs::path& ca,
+                          const std::string& ip,
+                          const std::string& before_handshake) {
     ctx.load_verify_file(ca.string());
     ctx.set_verify_mode(asio::ssl::verify_peer);
     stream = std::make_unique<asio::ssl::stream<beast::tcp_stream>>(ioc, ctx);
@@ -106,6 +109,9 @@ bool HttpsClient::connect(std::uint16_t port, const fs::path& ca, const std::str
     boost::system::error_code ec;
     beast::get_lowest_layer(*stream).connect(
         asio::ip::tcp::endpoint(asio::ip::make_address(ip), port), ec);
+    if (!ec && !before_handshake.empty()) {
+        asio::write(beast::get_lowest_layer(*stream), asio::buffer(before_handshake), ec);
+    }
     if (!ec) {
         stream->handshake(asio::ssl::stream_base::client, ec);
     }

@@ -406,4 +406,43 @@ requestId: {header: "X Id"}
     EXPECT_TRUE(contains(e, "requestId.header: must be a header name (got 'X Id')"));
 }
 
+TEST(LbConfig, ProxyProtocolBothWays) {
+    auto r = lb::parse_lb_config(
+        R"(proxyProtocol: {accept: v2, from: [10.0.0.0/8, "2001:db8::/32", 192.0.2.7]}
+clusters:
+  - {name: a, address: 127.0.0.1:80, proxyProtocol: v1}
+  - {name: b, address: 127.0.0.1:81}
+)",
+        "lb.yaml");
+    ASSERT_TRUE(r) << r.error().front().to_string();
+    EXPECT_TRUE(r->proxy_protocol.enabled);
+    EXPECT_EQ(r->proxy_protocol.accept, lb::ProxyVersion::kV2);
+    ASSERT_EQ(r->proxy_protocol.from.size(), 3U);
+    const auto ip = [](const char* a) { return boost::asio::ip::make_address(a); };
+    EXPECT_TRUE(r->proxy_protocol.trusts(ip("10.200.3.4")));
+    EXPECT_TRUE(r->proxy_protocol.trusts(ip("::ffff:10.1.1.1")));  // (v4 on a v6 socket)
+    EXPECT_TRUE(r->proxy_protocol.trusts(ip("2001:db8:1::5")));
+    EXPECT_TRUE(r->proxy_protocol.trusts(ip("192.0.2.7")));
+    EXPECT_FALSE(r->proxy_protocol.trusts(ip("192.0.2.8")));
+    EXPECT_FALSE(r->proxy_protocol.trusts(ip("11.0.0.1")));
+    EXPECT_EQ(r->clusters[0].proxy_protocol, lb::ProxyVersion::kV1);
+    EXPECT_FALSE(r->clusters[1].proxy_protocol);
+    EXPECT_FALSE(r->https.proxy_protocol.enabled);
+    // No `from`: every source must send the header; off: nobody's is believed.
+    auto all = lb::parse_lb_config(
+        "proxyProtocol: {}\nclusters: [{name: a, address: 1.2.3.4:80}]\n", "lb.yaml");
+    ASSERT_TRUE(all);
+    EXPECT_TRUE(all->proxy_protocol.trusts(ip("203.0.113.1")));
+    EXPECT_EQ(all->proxy_protocol.accept, lb::ProxyVersion::kAny);
+    lb::ProxyAcceptConfig off;
+    EXPECT_FALSE(off.trusts(ip("127.0.0.1")));
+    const auto e = errors_of(R"(proxyProtocol: {accept: v3, from: [10.0.0.0/33, nonsense]}
+clusters: [{name: a, address: 1.2.3.4:80, proxyProtocol: any}]
+)");
+    EXPECT_TRUE(contains(e, "proxyProtocol.accept: must be v1, v2 or any (got 'v3')"));
+    EXPECT_TRUE(contains(e, "proxyProtocol.from[0]: must be an address or a CIDR block"));
+    EXPECT_TRUE(contains(e, "proxyProtocol.from[1]: must be an address or a CIDR block"));
+    EXPECT_TRUE(contains(e, "clusters[0].proxyProtocol: must be v1 or v2"));
+}
+
 }  // namespace

@@ -8,7 +8,7 @@ namespace {
 namespace http = boost::beast::http;
 
 ClientAddress client(const char* ip) {
-    return ClientAddress(boost::asio::ip::make_address(ip));
+    return ClientAddress(Peer{{boost::asio::ip::make_address(ip), 40000}, {}});
 }
 
 ResponseRewrite answer(Framing framing,

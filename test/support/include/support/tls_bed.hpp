@@ -46,9 +46,11 @@ struct HttpsClient {
     std::unique_ptr<boost::asio::ssl::stream<boost::beast::tcp_stream>> stream;
     boost::beast::flat_buffer buffer;
 
+    // `before_handshake`: bytes sent first (a PROXY protocol header).
     bool connect(std::uint16_t port,
                  const std::filesystem::path& ca,
-                 const std::string& ip = "127.0.0.1");
+                 const std::string& ip = "127.0.0.1",
+                 const std::string& before_handshake = "");
     // GET `path`; the error when the connection failed (end_of_stream: closed by the balancer).
     boost::system::error_code get(
         const std::string& path,
