@@ -71,6 +71,9 @@ Json status_of(const StatusView& v) {
         j["healthy"] = cl.healthy;
         j["in_flight"] = plane.metrics.in_flight(c);
         j["pool_idle"] = plane.metrics.pool_idle(c);
+        // (this configuration generation's, over its workers)
+        j["outlier_ejections"] = plane.metrics.outlier_ejections(c);
+        j["retries_refused"] = plane.metrics.retries_refused(c);
         if (!cl.is_ip) {
             Json dns;
             dns["host"] = cl.config->address.host;

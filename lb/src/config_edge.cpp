@@ -197,6 +197,38 @@ void read_proxy_send(YamlReader& r,
     }
 }
 
+void read_retry_budget(YamlReader& r, const YamlNode& retry, RetryBudgetConfig& out) {
+    const YamlNode node = r.child(retry, "budget");
+    const std::string path = "retry.budget";
+    if (!node.defined() || node.null() || !r.mapping(node, path, {"percent", "minConcurrency"})) {
+        return;
+    }
+    percent(r, node, "percent", path, 0, 100, out.percent);
+    number(r, node, "minConcurrency", path, 0, 100000, out.min_concurrency);
+}
+
+namespace {
+
+void read_outlier(YamlReader& r, const YamlNode& root, OutlierConfig& out) {
+    const YamlNode node = r.child(root, "outlierDetection");
+    const std::string path = "outlierDetection";
+    if (!node.defined() || node.null() ||
+        !r.mapping(node, path,
+                   {"consecutiveErrors", "baseEjection", "maxEjection", "maxEjectionPercent"})) {
+        return;
+    }
+    out.consecutive_errors = 5;  // (the section is there: on, unless it says 0)
+    number(r, node, "consecutiveErrors", path, 0, 1000, out.consecutive_errors);
+    duration(r, node, "baseEjection", path, out.base_ejection, Millis(100));
+    duration(r, node, "maxEjection", path, out.max_ejection, Millis(100));
+    percent(r, node, "maxEjectionPercent", path, 0, 100, out.max_ejection_percent);
+    if (out.max_ejection < out.base_ejection) {
+        r.error(node, path + ".maxEjection", "must not be below baseEjection");
+    }
+}
+
+}  // namespace
+
 void read_edge(YamlReader& r,
                const YamlNode& root,
                const std::filesystem::path& base,
@@ -204,6 +236,7 @@ void read_edge(YamlReader& r,
     read_access_log(r, root, base, out.access_log);
     read_request_id(r, root, out.request_id);
     read_proxy_accept(r, root, "", out.proxy_protocol);
+    read_outlier(r, root, out.outlier);
 }
 
 }  // namespace lb

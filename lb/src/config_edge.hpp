@@ -21,6 +21,11 @@ void read_proxy_send(config::YamlReader& r,
                      const std::string& path,
                      std::optional<ProxyVersion>& out);
 
+// retry.budget: {percent, minConcurrency} (`retry`: the retry section).
+void read_retry_budget(config::YamlReader& r,
+                       const config::YamlNode& retry,
+                       RetryBudgetConfig& out);
+
 // The sections of tandem-lb's file for the balancer at the edge (accessLog, requestId,
 // proxyProtocol, outlierDetection, retry.budget) into
 // `out`; every problem at its file:line. `base`: the configuration file's directory (relative

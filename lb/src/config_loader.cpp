@@ -317,7 +317,7 @@ void read_rest(YamlReader& r, const YamlNode& root, LbConfig& out) {
     }
     if (const YamlNode p = r.child(root, "retry");
         p.defined() && !p.null() &&
-        r.mapping(p, "retry", {"attempts", "perTryTimeout", "ejectFor"})) {
+        r.mapping(p, "retry", {"attempts", "perTryTimeout", "ejectFor", "budget"})) {
         number(r, p, "attempts", "retry", 0, 3, out.retry.attempts);
         Millis per_try{0};
         duration(r, p, "perTryTimeout", "retry", per_try, Millis(0));
@@ -325,6 +325,7 @@ void read_rest(YamlReader& r, const YamlNode& root, LbConfig& out) {
             out.retry.per_try_timeout = per_try;
         }
         duration(r, p, "ejectFor", "retry", out.retry.eject_for, Millis(0));
+        read_retry_budget(r, p, out.retry.budget);
     }
 }
 

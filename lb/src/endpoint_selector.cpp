@@ -1,5 +1,7 @@
 #include "lb/endpoint_selector.hpp"
 
+#include <algorithm>
+
 namespace lb {
 
 EndpointSelector::EndpointSelector(std::vector<Picker::Member> members)
@@ -15,9 +17,13 @@ void EndpointSelector::apply(const Snapshot& snapshot) {
             for (std::size_t i = 0; old != nullptr && i < old->size(); ++i) {
                 const auto& o = (*old)[i];
                 if (o.address == e.address) {
-                    // A check passed since the ejection: trust it again.
+                    // A check passed since the ejection: trust it again (its record of
+                    // outlier ejections stays: it is forgiven by answering well).
                     local.ejected_until =
                         e.healthy && !o.healthy ? Clock::time_point{} : o.ejected_until;
+                    local.errors = o.errors;
+                    local.ejections = o.ejections;
+                    local.forgive_from = o.forgive_from;
                     break;
                 }
             }
@@ -65,20 +71,66 @@ std::optional<EndpointSelector::Choice> EndpointSelector::choose(std::optional<s
     return std::nullopt;
 }
 
-bool EndpointSelector::eject(const Choice& choice,
-                             Clock::time_point now,
-                             Clock::duration duration) {
+EndpointSelector::Endpoint* EndpointSelector::find(const Choice& choice) {
     if (choice.cluster >= clusters_.size()) {
-        return false;
+        return nullptr;
     }
     for (auto& e : clusters_[choice.cluster].endpoints) {
         if (e.address == choice.address) {
-            const bool fresh = e.ejected_until <= now;
-            e.ejected_until = now + duration;
-            return fresh;
+            return &e;
         }
     }
-    return false;
+    return nullptr;
+}
+
+bool EndpointSelector::eject(const Choice& choice,
+                             Clock::time_point now,
+                             Clock::duration duration) {
+    Endpoint* e = find(choice);
+    if (e == nullptr) {
+        return false;
+    }
+    const bool fresh = e->ejected_until <= now;
+    e->ejected_until = std::max(e->ejected_until, now + duration);
+    return fresh;
+}
+
+bool EndpointSelector::report(const Choice& choice,
+                              bool gateway_error,
+                              Clock::time_point now,
+                              const OutlierConfig& config) {
+    Endpoint* e = config.consecutive_errors == 0 ? nullptr : find(choice);
+    if (e == nullptr) {
+        return false;
+    }
+    if (!gateway_error) {
+        e->errors = 0;
+        if (e->ejections > 0 && now >= e->forgive_from + config.base_ejection) {
+            --e->ejections;
+            e->forgive_from = now;
+        }
+        return false;
+    }
+    if (++e->errors < config.consecutive_errors || e->ejected_until > now) {
+        return false;
+    }
+    const auto& endpoints = clusters_[choice.cluster].endpoints;
+    std::size_t ejected = 0;
+    for (const auto& other : endpoints) {
+        ejected += other.ejected_until > now ? 1U : 0U;
+    }
+    const std::size_t allowed =
+        std::max<std::size_t>(1, endpoints.size() * config.max_ejection_percent / 100);
+    if (ejected >= allowed) {
+        return false;  // (its errors keep counting: ejected once another comes back)
+    }
+    e->errors = 0;
+    ++e->ejections;
+    const auto span =
+        std::min<Clock::duration>(config.base_ejection * e->ejections, config.max_ejection);
+    e->ejected_until = now + span;
+    e->forgive_from = e->ejected_until;
+    return true;
 }
 
 }  // namespace lb

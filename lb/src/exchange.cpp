@@ -328,7 +328,8 @@ Task<Next> Exchange<Stream>::connect() {
     if (cec || timed_out) {
         cx_.metrics.upstream_connect(choice_->cluster, false);
         eject(Clock::now());
-        if (retries_ < cx_.config.retry.attempts && !body_sent_) {
+        outlier(true);
+        if (retries_ < cx_.config.retry.attempts && !body_sent_ && budget_allows()) {
             ++retries_;
             cx_.metrics.retry(choice_->cluster, RetryReason::kConnect);
             exclude_ = choice_->cluster;

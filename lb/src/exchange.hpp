@@ -25,6 +25,12 @@ struct Lifecycle {
     bool stopping = false;      // the drain deadline passed: what is in flight is cancelled
 };
 
+// A worker's requests under way and how many of them are retrying (the retry budget's view).
+struct Flight {
+    std::uint64_t requests = 0;
+    std::uint64_t retrying = 0;
+};
+
 // What an exchange uses of its worker: the worker's parts, never the worker itself.
 struct ExchangeContext {
     Executor executor;
@@ -36,6 +42,7 @@ struct ExchangeContext {
     Buffers& buffers;
     const Lifecycle& lifecycle;
     RequestLog& log;
+    Flight& flight;
 };
 
 // One request of a client connection and its response, in named steps sharing one state:

@@ -53,6 +53,7 @@ Next Exchange<Stream>::response_read(error_code ec) {
     if (!ec) {
         upstream_at_ = Clock::now();
         if (const auto refusal = check_response(resp_->get())) {
+            outlier(true);
             // Nothing of it is relayed: where its body ends is not certain.
             return reply_with(502,
                               "bad response from upstream (cluster " + cluster_name() +
@@ -85,11 +86,16 @@ Next Exchange<Stream>::response_head(error_code rec) {
         }
     }
     if (!rec) {
+        const unsigned st = resp_->get().result_int();
+        outlier(st == 502 || st == 503 || st == 504);
         return Next::kOn;
     }
+    outlier(true);  // no head at all: reset, closed, timed out, malformed
     const bool nothing = nothing_received(rec) && up_->buffer.size() == 0;
     if (rec == asio::error::timed_out && per_try_) {
         eject(Clock::now());
+    }
+    if (rec == asio::error::timed_out && per_try_ && budget_allows()) {
         ++retries_;
         cx_.metrics.retry(choice_->cluster, RetryReason::kPerTryTimeout);
         exclude_ = choice_->cluster;

@@ -9,6 +9,7 @@
 
 #include "exchange.hpp"
 #include "lb/request_id.hpp"
+#include "lb/retry_budget.hpp"
 #include "wire.hpp"
 
 namespace lb {
@@ -78,8 +79,14 @@ public:
           buffer_(buffer),
           watch_(watch),
           client_address_(client_address),
-          head_(cx.buffers.take_head()) {}
+          head_(cx.buffers.take_head()) {
+        ++cx_.flight.requests;
+    }
     ~Exchange() {
+        --cx_.flight.requests;
+        if (retrying_) {
+            --cx_.flight.retrying;
+        }
         if (cx_.log.sink) {
             record();
         }
@@ -158,15 +165,40 @@ private:
         }
         cx_.pool.drop(*choice_);
     }
+    // Whether the retry budget lets this request retry (once it does, it counts as retrying
+    // until it ends); a refusal is counted.
+    bool budget_allows() {
+        if (retrying_) {
+            return true;
+        }
+        if (!retry_allowed(cx_.flight.requests, cx_.flight.retrying, cx_.config.retry.budget)) {
+            cx_.metrics.retry_refused(choice_->cluster);
+            return false;
+        }
+        retrying_ = true;
+        ++cx_.flight.retrying;
+        return true;
+    }
+    // Outlier detection: what the chosen endpoint answered (OutlierConfig); an ejected one's
+    // idle connections close.
+    void outlier(bool gateway_error) {
+        const auto& config = cx_.config.outlier;
+        if (config.consecutive_errors > 0 &&
+            cx_.selector.report(*choice_, gateway_error, coarse_now(), config)) {
+            cx_.metrics.outlier_ejected(choice_->cluster);
+            cx_.pool.drop(*choice_);
+        }
+    }
     // After a failure before any response byte, when `allowed`: a pooled connection that turned out
-    // stale is retried on a fresh one, anything else once on another cluster.
+    // stale is retried on a fresh one (not a retry the budget counts: the request never reached
+    // the cluster), anything else once on another cluster.
     bool retry_elsewhere(bool allowed) {
         if (allowed && up_->reused && !stale_retried_) {
             stale_retried_ = true;
             cx_.metrics.retry(choice_->cluster, RetryReason::kStaleConnection);
             return true;
         }
-        if (allowed && retries_ < cx_.config.retry.attempts) {
+        if (allowed && retries_ < cx_.config.retry.attempts && budget_allows()) {
             ++retries_;
             cx_.metrics.retry(choice_->cluster, RetryReason::kReset);
             exclude_ = choice_->cluster;
@@ -208,6 +240,7 @@ private:
     bool body_sent_ = false;    // body bytes consumed from the client: it cannot be replayed
     std::string proxy_header_;  // to the chosen cluster, when it takes the PROXY protocol
     bool early_ = false;        // the cluster answered before the whole body was sent
+    bool retrying_ = false;     // counted in cx_.flight.retrying
     Clock::time_point picked_at_{};
     std::optional<EndpointSelector::Choice> choice_;
     UpstreamPtr up_;

@@ -54,6 +54,16 @@ void WorkerMetrics::ejected(std::size_t cluster) {
     at(cluster).ejections->Increment();
 }
 
+void WorkerMetrics::outlier_ejected(std::size_t cluster) {
+    at(cluster).outlier_ejections->Increment();
+    levels_->outlier_ejections[std::min(cluster, clusters_.size() - 1)].add(1);
+}
+
+void WorkerMetrics::retry_refused(std::size_t cluster) {
+    at(cluster).retries_refused->Increment();
+    levels_->retries_refused[std::min(cluster, clusters_.size() - 1)].add(1);
+}
+
 void WorkerMetrics::access_log(bool written) {
     (written ? log_lines_ : log_dropped_)->Increment();
 }
@@ -98,6 +108,16 @@ public:
         pm::BuildCounter()
             .Name("tandem_lb_passive_ejections_total")
             .Help("Endpoints a worker stopped picking after a connect failure or per-try timeout")
+            .Register(*registry);
+    pm::Family<pm::Counter>& outlier_ejections =
+        pm::BuildCounter()
+            .Name("tandem_lb_outlier_ejections_total")
+            .Help("Endpoints a worker ejected after consecutive gateway errors (outlierDetection)")
+            .Register(*registry);
+    pm::Family<pm::Counter>& retries_refused =
+        pm::BuildCounter()
+            .Name("tandem_lb_retries_refused_total")
+            .Help("Retries the retry budget refused (retry.budget), by the cluster that failed")
             .Register(*registry);
     pm::Family<pm::Gauge>& connections = pm::BuildGauge()
                                              .Name("tandem_lb_client_connections")
@@ -220,6 +240,9 @@ Metrics::Metrics(std::shared_ptr<MetricsRegistry> registry,
             r.levels.insert(pc.in_flight);
             r.levels.insert(pc.pool_idle);
             pc.ejections = &r.ejections.Add({{"cluster", name}, {"worker", worker}});
+            pc.outlier_ejections =
+                &r.outlier_ejections.Add({{"cluster", name}, {"worker", worker}});
+            pc.retries_refused = &r.retries_refused.Add({{"cluster", name}, {"worker", worker}});
             wm.clusters_.push_back(pc);
         }
     }
@@ -289,20 +312,28 @@ void Metrics::dns_result(std::size_t cluster, bool ok) {
         .Increment();
 }
 
-std::int64_t Metrics::in_flight(std::size_t cluster) const {
-    std::int64_t sum = 0;
+std::int64_t Metrics::sum(LevelArray member, std::size_t cluster) const {
+    std::int64_t total = 0;
     for (const auto& w : workers_) {
-        sum += w.levels_->in_flight[cluster].get();
+        total += ((*w.levels_).*member)[cluster].get();
     }
-    return sum;
+    return total;
+}
+
+std::int64_t Metrics::in_flight(std::size_t cluster) const {
+    return sum(&WorkerMetrics::Levels::in_flight, cluster);
 }
 
 std::int64_t Metrics::pool_idle(std::size_t cluster) const {
-    std::int64_t sum = 0;
-    for (const auto& w : workers_) {
-        sum += w.levels_->pool_idle[cluster].get();
-    }
-    return sum;
+    return sum(&WorkerMetrics::Levels::pool_idle, cluster);
+}
+
+std::int64_t Metrics::outlier_ejections(std::size_t cluster) const {
+    return sum(&WorkerMetrics::Levels::outlier_ejections, cluster);
+}
+
+std::int64_t Metrics::retries_refused(std::size_t cluster) const {
+    return sum(&WorkerMetrics::Levels::retries_refused, cluster);
 }
 
 std::int64_t Metrics::client_connections() const {

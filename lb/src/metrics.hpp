@@ -35,6 +35,10 @@ public:
     void in_flight(std::size_t cluster, int delta);
     void pool_idle(std::size_t cluster, int delta);
     void ejected(std::size_t cluster);
+    // Outlier detection ejected an endpoint of `cluster` (OutlierConfig).
+    void outlier_ejected(std::size_t cluster);
+    // A retry the budget refused (RetryBudgetConfig).
+    void retry_refused(std::size_t cluster);
     // An access log line written to the worker's buffer, or dropped (the buffer was full).
     void access_log(bool written);
     // A connection from a trusted source closed: no valid PROXY protocol header in time.
@@ -54,9 +58,13 @@ private:
     struct Levels {
         explicit Levels(std::size_t clusters)
             : in_flight(std::make_unique<Level[]>(clusters)),
-              pool_idle(std::make_unique<Level[]>(clusters)) {}
+              pool_idle(std::make_unique<Level[]>(clusters)),
+              outlier_ejections(std::make_unique<Level[]>(clusters)),
+              retries_refused(std::make_unique<Level[]>(clusters)) {}
         std::unique_ptr<Level[]> in_flight;
         std::unique_ptr<Level[]> pool_idle;
+        std::unique_ptr<Level[]> outlier_ejections;  // (totals, for /status)
+        std::unique_ptr<Level[]> retries_refused;
         Level connections;
     };
     struct PerCluster {
@@ -68,6 +76,8 @@ private:
         prometheus::Gauge* in_flight = nullptr;
         prometheus::Gauge* pool_idle = nullptr;
         prometheus::Counter* ejections = nullptr;
+        prometheus::Counter* outlier_ejections = nullptr;
+        prometheus::Counter* retries_refused = nullptr;
     };
     // A cluster's instruments; kNoCluster (and anything out of range) is "none", the last.
     PerCluster& at(std::size_t cluster) {
@@ -119,12 +129,17 @@ public:
     // Sums over the workers (relaxed reads of atomics), for /status.
     [[nodiscard]] std::int64_t in_flight(std::size_t cluster) const;
     [[nodiscard]] std::int64_t pool_idle(std::size_t cluster) const;
+    [[nodiscard]] std::int64_t outlier_ejections(std::size_t cluster) const;
+    [[nodiscard]] std::int64_t retries_refused(std::size_t cluster) const;
     [[nodiscard]] std::int64_t client_connections() const;
     // The whole registry; levels summed over every live generation.
     [[nodiscard]] std::string serialize() const;
 
 private:
     friend class MetricsRegistry;
+    using LevelArray = std::unique_ptr<WorkerMetrics::Level[]> WorkerMetrics::Levels::*;
+    // A per-cluster level summed over the workers.
+    [[nodiscard]] std::int64_t sum(LevelArray member, std::size_t cluster) const;
     std::shared_ptr<MetricsRegistry> registry_;
     std::vector<std::string> clusters_;
     std::vector<WorkerMetrics> workers_;

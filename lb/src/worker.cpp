@@ -52,8 +52,8 @@ Worker::Worker(unsigned index,
       selector_(members(config)),
       pool_(config.pool, metrics),
       log_(config, index, std::move(access_log)),
-      exchange_context_{ctx_.get_executor(), config, tls, metrics, selector_, pool_, buffers_,
-                        lifecycle_,          log_} {
+      exchange_context_{ctx_.get_executor(), config, tls,    metrics, selector_, pool_, buffers_,
+                        lifecycle_,          log_,   flight_} {
     if (https_fd >= 0) {
         https_acceptor_.emplace(ctx_.get_executor(), https_protocol, https_fd);
     }

@@ -172,6 +172,7 @@ private:
     Buffers buffers_;
     Lifecycle lifecycle_;
     RequestLog log_;
+    Flight flight_;
     ExchangeContext exchange_context_;
     WatchList watches_;
     std::array<char, 4096> sink_{};  // lingering close discards into it

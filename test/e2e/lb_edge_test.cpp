@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "support/balancer.hpp"
+#include "support/http.hpp"
+#include "support/wait.hpp"
 
 namespace {
 
@@ -176,6 +178,68 @@ TEST(Edge, ABodyBelowTheMinimumRateIs408AndALegitimateOnePasses) {
         EXPECT_EQ(c.received().rfind("HTTP/1.1 200 ", 0), 0U) << c.received().substr(0, 300);
         EXPECT_NE(c.received().find("X-Echo-Body-Bytes: 16384"), std::string::npos);
     }
+}
+
+// Outlier detection: a cluster whose health checks pass but whose answers are 503s stops
+// getting requests after `consecutiveErrors` of them, for baseEjection; without the section,
+// half the requests keep failing.
+TEST(Edge, ConsecutiveGatewayErrorsEjectACluster) {
+    auto east = Upstream::start("east");
+    auto west = Upstream::start("west");
+    ASSERT_TRUE(east && west);
+    ASSERT_EQ(support::http_request(east->port, "GET", "/__fail?status=503").status, 200U);
+    const std::string clusters =
+        "threads: 1\n" + cluster_yaml({{"east", east->address()}, {"west", west->address()}}) +
+        kFastChecks;
+    const auto failures = [](Balancer& lb, int n) {
+        int failed = 0;
+        for (int i = 0; i < n; ++i) {
+            failed += support::http_request(lb.port, "GET", "/").status == 503 ? 1 : 0;
+        }
+        return failed;
+    };
+    {
+        auto lb = Balancer::start(clusters);
+        ASSERT_TRUE(lb);
+        EXPECT_EQ(failures(*lb, 20), 10);  // (round robin, nothing learned)
+    }
+    auto lb =
+        Balancer::start(clusters + "outlierDetection: {consecutiveErrors: 3, baseEjection: 1s}\n");
+    ASSERT_TRUE(lb);
+    EXPECT_EQ(failures(*lb, 20), 3);  // the third 503 ejects east; west takes the rest
+    EXPECT_EQ(lb->metric("tandem_lb_outlier_ejections_total{cluster=\"east\""), 1.0);
+    EXPECT_EQ(lb->status()["clusters"][0]["outlier_ejections"], 1);
+    EXPECT_TRUE(lb->endpoint_healthy("east", true));  // (its checks still pass)
+    // After baseEjection it is tried again; three more 503s eject it for twice as long.
+    ASSERT_TRUE(support::wait_until(
+        [&] { return support::http_request(lb->port, "GET", "/").status == 503; }, 5s));
+    EXPECT_EQ(failures(*lb, 20), 2);
+    EXPECT_EQ(lb->metric("tandem_lb_outlier_ejections_total{cluster=\"east\""), 2.0);
+}
+
+// The retry budget: with none left, a connect failure is answered instead of retried.
+TEST(Edge, TheRetryBudgetCapsRetries) {
+    auto west = Upstream::start("west");
+    ASSERT_TRUE(west);
+    // A cluster nothing listens on (connect refused), kept in rotation: no checks, no passive
+    // ejection.
+    const std::string base = "threads: 1\n" +
+                             cluster_yaml({{"gone", "127.0.0.1:1"}, {"west", west->address()}}) +
+                             "healthCheck: {enabled: false}\n";
+    auto lb = Balancer::start(base + "retry: {ejectFor: 0s}\n");
+    ASSERT_TRUE(lb);
+    for (int i = 0; i < 6; ++i) {
+        EXPECT_EQ(support::http_request(lb->port, "GET", "/").status, 200U);  // retried on west
+    }
+    ASSERT_TRUE(
+        lb->reload(base + "retry: {ejectFor: 0s, budget: {percent: 0, minConcurrency: 0}}\n"));
+    int refused = 0;
+    for (int i = 0; i < 6; ++i) {
+        refused += support::http_request(lb->port, "GET", "/").status == 502 ? 1 : 0;
+    }
+    EXPECT_EQ(refused, 3);
+    EXPECT_EQ(lb->metric("tandem_lb_retries_refused_total{cluster=\"gone\""), 3.0);
+    EXPECT_EQ(lb->status()["clusters"][0]["retries_refused"], 3);
 }
 
 }  // namespace

@@ -129,6 +129,27 @@ struct PoolConfig {
     Millis idle_timeout{15000};                 // below the usual upstream keep-alive timeouts
 };
 
+// Retries may not pile onto a struggling fleet (Envoy's retry budget): at most `percent` of the
+// requests in flight may be retries, and `min_concurrency` retries are always allowed.
+struct RetryBudgetConfig {
+    unsigned percent = 20;
+    std::uint32_t min_concurrency = 3;
+    bool operator==(const RetryBudgetConfig&) const = default;
+};
+
+// Outlier detection, Envoy's way: an endpoint answering `consecutive_errors` gateway errors in
+// a row (502, 503 or 504 from it, a failed connect, a per-try timeout) is ejected for
+// base_ejection times the number of its ejections so far (at most max_ejection), while no more
+// than max_ejection_percent of its cluster's endpoints are ejected (one always may be). Off (0)
+// by default: behind a 3scale cluster a 5xx is usually the customer's API, the same everywhere.
+struct OutlierConfig {
+    std::uint32_t consecutive_errors = 0;  // 0: off
+    Millis base_ejection{30000};
+    Millis max_ejection{300000};
+    unsigned max_ejection_percent = 50;
+    bool operator==(const OutlierConfig&) const = default;
+};
+
 struct RetryConfig {
     // One retry on another cluster after a connect failure, or a reset before any response byte
     // on an idempotent request. 0 disables retries.
@@ -141,6 +162,7 @@ struct RetryConfig {
     // picking that endpoint for this long, without waiting for the active checks to fail `fall`
     // times. 0 disables it.
     Millis eject_for{3000};
+    RetryBudgetConfig budget;
 };
 
 // keepalived in front of tandem-lb on VMs or bare metal (floating VIPs, unicast VRRP): one VRRP
@@ -225,6 +247,7 @@ struct LbConfig {
     KeepalivedConfig keepalived;
     AccessLogConfig access_log;
     RequestIdConfig request_id;
+    OutlierConfig outlier;
 };
 
 // "10.1.1.5-8/24" -> 10.1.1.5/24 .. 10.1.1.8/24; "42.42.42.42" -> itself (/32). nullopt when

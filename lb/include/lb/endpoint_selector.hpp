@@ -2,11 +2,13 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include "lb/config.hpp"
 #include "lb/picker.hpp"
 #include "lb/snapshot.hpp"
 
@@ -37,13 +39,27 @@ public:
     // Ejects the chosen endpoint until now + `duration`; true when it was not ejected already
     // (a new ejection, as counted by tandem_lb_ejections_total). Nothing when it is gone.
     bool eject(const Choice& choice, Clock::time_point now, Clock::duration duration);
+    // Outlier detection (OutlierConfig): what the chosen endpoint answered — a gateway error
+    // (a 502, 503 or 504 from it, a failed connect, a per-try timeout) or not. The
+    // `consecutive_errors`-th error in a row ejects it for base_ejection x its ejections so far
+    // (at most max_ejection), unless max_ejection_percent of its cluster is ejected already
+    // (one endpoint always may be); each base_ejection it then answers well takes one ejection
+    // off its count. True when this ejected it. Nothing when the rule is off (0) or it is gone.
+    bool report(const Choice& choice,
+                bool gateway_error,
+                Clock::time_point now,
+                const OutlierConfig& config);
 
 private:
     struct Endpoint {
         boost::asio::ip::tcp::endpoint address;
         bool healthy = true;
         Clock::time_point ejected_until{};
+        std::uint32_t errors = 0;     // gateway errors in a row
+        std::uint32_t ejections = 0;  // outlier ejections not yet forgiven
+        Clock::time_point forgive_from{};
     };
+    Endpoint* find(const Choice& choice);
     struct Cluster {
         std::vector<Endpoint> endpoints;
         std::size_t next = 0;  // round robin over the endpoints

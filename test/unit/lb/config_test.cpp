@@ -445,4 +445,32 @@ clusters: [{name: a, address: 1.2.3.4:80, proxyProtocol: any}]
     EXPECT_TRUE(contains(e, "clusters[0].proxyProtocol: must be v1 or v2"));
 }
 
+TEST(LbConfig, OutlierDetectionAndRetryBudget) {
+    const std::string base = "clusters: [{name: a, address: 127.0.0.1:80}]\n";
+    auto d = lb::parse_lb_config(base, "lb.yaml");
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->outlier.consecutive_errors, 0U);  // off unless configured
+    EXPECT_EQ(d->retry.budget.percent, 20U);
+    EXPECT_EQ(d->retry.budget.min_concurrency, 3U);
+    auto r =
+        lb::parse_lb_config(base + R"(outlierDetection: {baseEjection: 10s, maxEjectionPercent: 34%}
+retry: {budget: {percent: 50, minConcurrency: 1}}
+)",
+                            "lb.yaml");
+    ASSERT_TRUE(r) << r.error().front().to_string();
+    EXPECT_EQ(r->outlier.consecutive_errors, 5U);  // the section on its own turns it on
+    EXPECT_EQ(r->outlier.base_ejection, std::chrono::seconds(10));
+    EXPECT_EQ(r->outlier.max_ejection_percent, 34U);
+    EXPECT_EQ(r->retry.budget.percent, 50U);
+    EXPECT_EQ(r->retry.budget.min_concurrency, 1U);
+    const auto e = errors_of(
+        base + R"(outlierDetection: {baseEjection: 1m, maxEjection: 30s, maxEjectionPercent: 150}
+retry: {budget: {percent: x}}
+)");
+    EXPECT_TRUE(contains(e, "outlierDetection.maxEjection: must not be below baseEjection"));
+    EXPECT_TRUE(contains(e, "outlierDetection.maxEjectionPercent: must be a percentage"));
+    EXPECT_TRUE(
+        contains(e, "retry.budget.percent: must be a percentage from 0% to 100% (got 'x')"));
+}
+
 }  // namespace

@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include "lb/retry_budget.hpp"
+
 namespace lb {
 namespace {
 
@@ -107,6 +109,83 @@ TEST(EndpointSelector, ANewSnapshotKeepsEjectionsUnlessACheckPassedSince) {
     const auto seen = count(sel, 4, t0);
     EXPECT_EQ(seen.at("10.0.0.2"), 2);
     EXPECT_EQ(seen.count("10.0.0.1"), 0u);
+}
+
+OutlierConfig outliers(std::uint32_t errors, unsigned percent = 50) {
+    OutlierConfig c;
+    c.consecutive_errors = errors;
+    c.base_ejection = std::chrono::seconds(30);
+    c.max_ejection = std::chrono::seconds(300);
+    c.max_ejection_percent = percent;
+    return c;
+}
+
+TEST(EndpointSelector, ConsecutiveGatewayErrorsEjectForLongerEachTime) {
+    auto sel = two_clusters();
+    sel.apply(snapshot());
+    const Clock::time_point t0{std::chrono::seconds(1000)};
+    const EndpointSelector::Choice b{1, ep("10.0.1.1")};
+    const auto cfg = outliers(3);
+    // Off: nothing counts.
+    for (int i = 0; i < 10; ++i) {
+        EXPECT_FALSE(sel.report(b, true, t0, outliers(0)));
+    }
+    // Two errors, a success (the streak ends), three errors: ejected.
+    EXPECT_FALSE(sel.report(b, true, t0, cfg));
+    EXPECT_FALSE(sel.report(b, true, t0, cfg));
+    EXPECT_FALSE(sel.report(b, false, t0, cfg));
+    EXPECT_FALSE(sel.report(b, true, t0, cfg));
+    EXPECT_FALSE(sel.report(b, true, t0, cfg));
+    EXPECT_TRUE(sel.report(b, true, t0, cfg));
+    // For base_ejection: cluster b has no eligible endpoint; a takes everything.
+    EXPECT_EQ(count(sel, 4, t0 + std::chrono::seconds(29))["10.0.1.1"], 0);
+    EXPECT_GT(count(sel, 4, t0 + std::chrono::seconds(30))["10.0.1.1"], 0);
+    // Ejected again at once: twice as long.
+    const auto t1 = t0 + std::chrono::seconds(31);
+    for (int i = 0; i < 2; ++i) {
+        EXPECT_FALSE(sel.report(b, true, t1, cfg));
+    }
+    EXPECT_TRUE(sel.report(b, true, t1, cfg));
+    EXPECT_EQ(count(sel, 4, t1 + std::chrono::seconds(59))["10.0.1.1"], 0);
+    EXPECT_GT(count(sel, 4, t1 + std::chrono::seconds(60))["10.0.1.1"], 0);
+    // Answering well for a base_ejection forgives one ejection: the next is 30 s again, then
+    // capped at max_ejection however many there were.
+    const auto t2 = t1 + std::chrono::seconds(60);
+    EXPECT_FALSE(sel.report(b, false, t2 + std::chrono::seconds(30), cfg));
+    for (int i = 0; i < 3; ++i) {
+        sel.report(b, true, t2 + std::chrono::seconds(31), cfg);
+    }
+    EXPECT_EQ(count(sel, 4, t2 + std::chrono::seconds(31 + 59))["10.0.1.1"], 0);
+    EXPECT_GT(count(sel, 4, t2 + std::chrono::seconds(31 + 60))["10.0.1.1"], 0);
+}
+
+TEST(EndpointSelector, NoMoreThanTheShareOfAClusterIsEjectedButOneAlwaysMayBe) {
+    auto sel = two_clusters();
+    sel.apply(snapshot());
+    const Clock::time_point t0{std::chrono::seconds(1000)};
+    const EndpointSelector::Choice a1{0, ep("10.0.0.1")};
+    const EndpointSelector::Choice a2{0, ep("10.0.0.2")};
+    const auto cfg = outliers(1, 10);  // 10% of 2 endpoints is 0: still one may go
+    EXPECT_TRUE(sel.report(a1, true, t0, cfg));
+    EXPECT_FALSE(sel.report(a2, true, t0, cfg));  // the second would exceed the share
+    EXPECT_EQ(count(sel, 6, t0)["10.0.0.2"], 3);  // a2 still serves its cluster's half
+    // Once a1 is back, a2's next error ejects it.
+    EXPECT_TRUE(sel.report(a2, true, t0 + std::chrono::seconds(31), cfg));
+    // The outlier record follows an endpoint across snapshots by address.
+    sel.apply(snapshot());
+    EXPECT_EQ(count(sel, 6, t0 + std::chrono::seconds(32))["10.0.0.2"], 0);
+}
+
+TEST(RetryBudget, AShareOfTheRequestsInFlightWithAFloor) {
+    RetryBudgetConfig b;  // 20%, at least 3
+    EXPECT_TRUE(retry_allowed(1, 0, b));
+    EXPECT_TRUE(retry_allowed(5, 2, b));
+    EXPECT_FALSE(retry_allowed(5, 3, b));    // the floor of 3 is used up
+    EXPECT_TRUE(retry_allowed(100, 19, b));  // 20 of 100
+    EXPECT_FALSE(retry_allowed(100, 20, b));
+    b.percent = 0;
+    b.min_concurrency = 0;
+    EXPECT_FALSE(retry_allowed(1000, 0, b));  // (no retries at all)
 }
 
 }  // namespace
