@@ -293,11 +293,13 @@ void read_rest(YamlReader& r, const YamlNode& root, LbConfig& out) {
     if (const YamlNode l = r.child(root, "limits");
         l.defined() && !l.null() &&
         r.mapping(l, "limits",
-                  {"maxHeaderBytes", "maxBodyBytes", "minBodyRate", "maxConnections"})) {
+                  {"maxHeaderBytes", "maxBodyBytes", "minBodyRate", "maxConnections",
+                   "clientUnsentBytes"})) {
         size(r, l, "maxHeaderBytes", "limits", 1024, 1024 * 1024, out.limits.max_header_bytes);
         size(r, l, "maxBodyBytes", "limits", 0, 1ULL << 40, out.limits.max_body_bytes);
         size(r, l, "minBodyRate", "limits", 0, 1ULL << 30, out.limits.min_body_rate);
         number(r, l, "maxConnections", "limits", 1, 10000000, out.limits.max_connections);
+        size(r, l, "clientUnsentBytes", "limits", 0, 64ULL << 20, out.limits.client_unsent_bytes);
     }
     if (const YamlNode p = r.child(root, "pool");
         p.defined() && !p.null() && r.mapping(p, "pool", {"maxIdlePerEndpoint", "idleTimeout"})) {

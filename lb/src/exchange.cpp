@@ -1,6 +1,8 @@
 // One proxied request, the request side: the driver that does the waiting, then reading the
 // request, picking a cluster and connecting, and sending the request. Errors are error_code
 // values; nothing here throws on purpose.
+#include <algorithm>
+
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/write.hpp>
@@ -422,6 +424,7 @@ Task<Next> Exchange<Stream>::send_with_body() {
             body.size = kChunk;
             rp_.eager(true);
             error_code e;
+            std::size_t read_size = kChunk;
             if (!parse_buffered(buffer_, rp_, false, kChunk, e)) {
                 if (!client_ready()) {
                     // Nothing of the body to relay now: the head goes ahead (the cluster may
@@ -438,6 +441,10 @@ Task<Next> Exchange<Stream>::send_with_body() {
                             body_read_deadline(body_start, body_in_, coarse_now(), to_.client_body,
                                                limits.min_body_rate, to_.client_body_grace));
                     }
+                    // A slow client can keep thousands of bodies waiting: meanwhile the relay
+                    // buffer goes back to the pool (it holds nothing unsent), and what arrives
+                    // is read in pieces its size, not into a 16 KiB region per connection.
+                    cx_.buffers.give_chunk(std::move(chunk_));
                     const bool cluster_first = co_await client_or_cluster();
                     if (stopping()) {
                         co_return Next::kClose;
@@ -446,9 +453,14 @@ Task<Next> Exchange<Stream>::send_with_body() {
                         early_ = true;
                         co_return Next::kOn;
                     }
+                    body.data = chunk();
+                    body.size = kChunk;
+                    error_code ignored;
+                    read_size = std::clamp<std::size_t>(lowest(client_).available(ignored),
+                                                        kClientHeaderRead, kChunk);
                 }
                 e = watch_.fired ? error_code(asio::error::timed_out)
-                                 : co_await read_message(client_, buffer_, rp_, false, kChunk);
+                                 : co_await read_message(client_, buffer_, rp_, false, read_size);
             }
             if (stopping()) {
                 co_return Next::kClose;

@@ -7,6 +7,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <netinet/tcp.h>
 
 #include "log.hpp"
 
@@ -291,6 +292,11 @@ Task<void> Worker::session(Conn conn,
         metrics_.client_connections(1);
         sock.set_option(tcp::no_delay(true), ec);
         sock.non_blocking(true, ec);
+        if (const auto unsent = config_.limits.client_unsent_bytes; unsent > 0) {
+            const int lowat = static_cast<int>(unsent);
+            ::setsockopt(sock.native_handle(), IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat,
+                         sizeof lowat);
+        }
         // An L4 balancer in front says who the client is, before anything else (TLS too).
         const auto& pp = kTls ? config_.https.proxy_protocol : config_.proxy_protocol;
         if (pp.trusts(remote.address())) {

@@ -3,6 +3,8 @@
 // legitimate rate untouched. Real processes on loopback (test/support: balancer.hpp).
 #include <chrono>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include <arpa/inet.h>
@@ -240,6 +242,68 @@ TEST(Edge, TheRetryBudgetCapsRetries) {
     EXPECT_EQ(refused, 3);
     EXPECT_EQ(lb->metric("tandem_lb_retries_refused_total{cluster=\"gone\""), 3.0);
     EXPECT_EQ(lb->status()["clusters"][0]["retries_refused"], 3);
+}
+
+// The bytes queued in the kernel, unsent, for the balancer's side of the connection from
+// client port `client` to the balancer's `port` (/proc/net/tcp's tx_queue); -1 if not found.
+long send_queue(std::uint16_t port, std::uint16_t client) {
+    std::ifstream in("/proc/net/tcp");
+    std::string line;
+    std::getline(in, line);
+    while (std::getline(in, line)) {
+        std::istringstream f(line);
+        std::string sl, local, remote, st, queues;
+        f >> sl >> local >> remote >> st >> queues;
+        const auto lport = std::stoul(local.substr(local.find(':') + 1), nullptr, 16);
+        const auto rport = std::stoul(remote.substr(remote.find(':') + 1), nullptr, 16);
+        if (lport == port && rport == client) {
+            return std::stol(queues.substr(0, queues.find(':')), nullptr, 16);
+        }
+    }
+    return -1;
+}
+
+// A client that does not read its response holds limits.clientUnsentBytes of it in the
+// balancer's kernel, not the whole response in an autotuned send buffer.
+TEST(Edge, ASlowReaderHoldsABoundedSendQueue) {
+    auto up = Upstream::start("east");
+    ASSERT_TRUE(up);
+    for (const auto& [limit, bound] : {std::pair{"64KiB", 200L * 1024}, std::pair{"0", -1L}}) {
+        SCOPED_TRACE(limit);
+        auto lb = Balancer::start("threads: 1\n" + cluster_yaml({{"east", up->address()}}) +
+                                  kFastChecks + "limits: {clientUnsentBytes: " + limit + "}\n");
+        ASSERT_TRUE(lb);
+        const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        const int small = 4096;
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_port = htons(lb->port);
+        ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        socklen_t len = sizeof a;
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+        const std::uint16_t me = ntohs(a.sin_port);
+        const std::string req = "GET /chunked?bytes=8388608 HTTP/1.1\r\nHost: h\r\n\r\n";
+        ASSERT_EQ(::send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+        // Never read: the queue grows until the balancer stops adding to it.
+        long last = -2;
+        int same = 0;  // readings in a row (10 ms apart) that did not move
+        ASSERT_TRUE(support::wait_until(
+            [&] {
+                const long q = send_queue(lb->port, me);
+                same = q > 0 && q == last ? same + 1 : 0;
+                last = q;
+                return same >= 20;
+            },
+            10s));
+        if (bound > 0) {
+            EXPECT_LE(last, bound);
+        } else {
+            EXPECT_GT(last, 512L * 1024);  // (the kernel's autotuned default: what it bounds)
+        }
+        ::close(fd);
+    }
 }
 
 }  // namespace

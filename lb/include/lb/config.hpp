@@ -122,6 +122,11 @@ struct LimitConfig {
     std::uint64_t max_body_bytes = 16ULL * 1024 * 1024;  // -> 413
     std::uint64_t min_body_rate = 1024;  // bytes/s a request body averages after the grace; 0: off
     std::uint32_t max_connections = 100000;  // per worker; beyond: refused
+    // Response bytes a client connection may have waiting in the kernel, unsent
+    // (TCP_NOTSENT_LOWAT): a client that reads slowly holds this much, not the whole response
+    // in an autotuned multi-megabyte send buffer (3000 slow readers of 256 KiB responses pushed
+    // the machine's TCP memory past tcp_mem without it). 0: the kernel's default.
+    std::uint64_t client_unsent_bytes = 128 * 1024;
 };
 
 struct PoolConfig {
