@@ -279,6 +279,9 @@ struct Server::Impl {
                 }
             });
         }
+        if (c.access_log.path == access_log->path()) {
+            return access_log->reopen();  // (a reload reopens it, as SIGUSR1 does: logrotate)
+        }
         return access_log->open(c.access_log.path);
     }
 

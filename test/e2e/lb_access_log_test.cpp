@@ -150,6 +150,16 @@ TEST(AccessLog, ReopensOnSigusr1AndFollowsAReload) {
         10s));
     EXPECT_EQ(lines_of(d.dir / "access.log.1").size(), 1U);
     EXPECT_NE(lines_of(log)[0].find("\"path\":\"/two\""), std::string::npos);
+    // A reload reopens it too (logrotate's postrotate may reload instead).
+    fs::rename(log, d.dir / "access.log.2");
+    ASSERT_TRUE(lb->reload(yaml_for(rec, "accessLog: {path: " + log.string() + "}\n")));
+    ASSERT_EQ(support::http_request(lb->port, "GET", "/after-reload").status, 200U);
+    EXPECT_TRUE(wait_until(
+        [&] {
+            const auto lines = lines_of(log);
+            return !lines.empty() && lines.back().find("/after-reload") != std::string::npos;
+        },
+        10s));
     // A reload naming a file that cannot be written is refused whole; the log stays.
     ASSERT_TRUE(lb->reload(yaml_for(rec, "accessLog: {path: /nonexistent/dir/x.log}\n")));
     const auto refused = lb->status()["config"]["last_reload"];
