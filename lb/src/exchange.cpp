@@ -215,6 +215,10 @@ Next Exchange<Stream>::request_read(error_code ec) {
     if (!shape) {
         return reply_with(shape.error().status, std::string(shape.error().reason), false);
     }
+    // A request under way for the retry budget from here (a connection still sending its
+    // head, a slowloris, is not one).
+    in_budget_ = true;
+    ++cx_.flight.requests;
     method_ = req.method();
     idempotent_ = is_idempotent(method_);
     client_ka_ = req.keep_alive();

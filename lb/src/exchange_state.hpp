@@ -79,11 +79,11 @@ public:
           buffer_(buffer),
           watch_(watch),
           client_address_(client_address),
-          head_(cx.buffers.take_head()) {
-        ++cx_.flight.requests;
-    }
+          head_(cx.buffers.take_head()) {}
     ~Exchange() {
-        --cx_.flight.requests;
+        if (in_budget_) {
+            --cx_.flight.requests;
+        }
         if (retrying_) {
             --cx_.flight.retrying;
         }
@@ -241,6 +241,7 @@ private:
     std::string proxy_header_;  // to the chosen cluster, when it takes the PROXY protocol
     bool early_ = false;        // the cluster answered before the whole body was sent
     bool retrying_ = false;     // counted in cx_.flight.retrying
+    bool in_budget_ = false;    // counted in cx_.flight.requests (from its head on)
     Clock::time_point picked_at_{};
     std::optional<EndpointSelector::Choice> choice_;
     UpstreamPtr up_;
