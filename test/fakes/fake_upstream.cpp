@@ -4,7 +4,7 @@
 //   ANY /slow?ms=N         answers after N ms
 //   ANY /echo              echoes the body; X-Echo-* headers show what the proxy forwarded
 //   GET /chunked?bytes=N   a chunked response of N bytes
-//   GET /count             requests served so far (excluding /health)
+//   GET /count             requests served so far (excluding /health); ?slow=1: inside /slow now
 //   ANY /early?status=N    answers N before reading the body (close=1: then closes at once)
 //   GET /ws (WebSocket)    accepts the upgrade, answers each message with "NAME: message"
 //   anything else          200 "NAME\n" with X-Upstream: NAME
@@ -38,6 +38,7 @@ unsigned close_idle_ms = 0;  // --close-idle-ms: close a keep-alive connection i
 bool sick = false;
 unsigned failing = 0;  // GET /__fail?status=N: every other request answers N (0: off)
 std::uint64_t served = 0;
+std::uint64_t slow_now = 0;  // requests inside /slow now
 
 std::uint64_t query_number(std::string_view target, std::string_view key) {
     const auto pos = target.find(std::string(key) + "=");
@@ -184,9 +185,11 @@ asio::awaitable<void> session(Stream socket) {
                 ++served;
             }
             if (path == "/slow") {
+                ++slow_now;
                 asio::steady_timer t(socket.get_executor());
                 t.expires_after(std::chrono::milliseconds(query_number(target, "ms")));
                 co_await t.async_wait(kNoThrow);
+                --slow_now;
                 res.body() = name + "\n";
             } else if (path == "/echo") {
                 const auto echo = [&](const char* out, std::string_view f) {
@@ -211,7 +214,9 @@ asio::awaitable<void> session(Stream socket) {
                 res.set("X-Echo-Client-CN", client_cn(socket));
                 res.body() = std::move(req.body());
             } else if (path == "/count") {
-                res.body() = std::to_string(served) + "\n";
+                res.body() =
+                    std::to_string(target.find("slow=1") != std::string::npos ? slow_now : served) +
+                    "\n";
             } else if (path == "/chunked") {
                 const auto bytes = query_number(target, "bytes");
                 res.body() = std::string(bytes, 'x');
