@@ -1,14 +1,13 @@
 #include "lb/access_log_format.hpp"
 
 #include <charconv>
+#include <cmath>
 #include <ctime>
 #include <optional>
 
 #include <boost/beast/core/string.hpp>
 
 namespace lb {
-
-namespace http = boost::beast::http;
 
 namespace {
 
@@ -135,7 +134,7 @@ void append_number(std::string& out, std::uint64_t v) {
 
 // Seconds as milliseconds with three decimals ("1.235"), from whole microseconds.
 void append_millis(std::string& out, double seconds) {
-    const auto us = static_cast<std::uint64_t>(seconds * 1e6 + 0.5);
+    const auto us = static_cast<std::uint64_t>(std::llround(seconds * 1e6));
     append_number(out, us / 1000);
     const auto frac = static_cast<unsigned>(us % 1000);
     const char digits[4] = {'.', static_cast<char>('0' + frac / 100),
