@@ -203,6 +203,32 @@ void read_token(YamlReader& r,
     instance.token = Secret(token);
 }
 
+// retries: {attempts: 5, baseDelay: 100ms, maxDelay: 3s}
+void read_retries(YamlReader& r, const YamlNode& node, const std::string& where, Instance& out) {
+    if (!node.defined() || !r.is_map(node, where)) {
+        return;
+    }
+    r.only(node, where, {"attempts", "baseDelay", "maxDelay"});
+    if (auto a = r.integer(node, "attempts", where, false)) {
+        if (*a < 1 || *a > 20) {
+            r.error(r.child(node, "attempts"), where + ".attempts",
+                    "must be an integer 1..20 (1: no retry)");
+        }
+        out.retry_attempts = static_cast<int>(*a);
+    }
+    if (auto d = r.duration(node, "baseDelay", where, std::chrono::milliseconds(1),
+                            std::chrono::minutes(1), "ms")) {
+        out.retry_base_delay = *d;
+    }
+    if (auto d = r.duration(node, "maxDelay", where, std::chrono::milliseconds(1),
+                            std::chrono::minutes(10), "s")) {
+        out.retry_max_delay = *d;
+    }
+    if (out.retry_max_delay < out.retry_base_delay) {
+        r.error(node, where + ".maxDelay", "must not be shorter than baseDelay");
+    }
+}
+
 }  // namespace
 
 void read_instances(YamlReader& r,
@@ -227,7 +253,7 @@ void read_instances(YamlReader& r,
         }
         r.only(node, where,
                {"name", "adminUrl", "token", "weight", "caBundle", "insecureSkipTlsVerify",
-                "timeout", "concurrency", "apimanager", "zones", "role", "databases"});
+                "timeout", "concurrency", "retries", "apimanager", "zones", "role", "databases"});
         Instance instance;
         instance.source = r.at(node);
         instance.name = r.str(node, "name", where, true).value_or("");
@@ -306,6 +332,7 @@ void read_instances(YamlReader& r,
             }
             instance.concurrency = static_cast<int>(*c);
         }
+        read_retries(r, r.child(node, "retries"), where + ".retries", instance);
         fleet.instances.push_back(std::move(instance));
     }
 }

@@ -140,8 +140,7 @@ bool Applier::run_product(const std::string& name,
             StateReader::insert(state_, std::move(*snapshot));
         }
         std::tie(actual, ids, configs) = lookup();
-        auto rest = differ.product(name, desired, actual, ids, configs, changed_backends,
-                                   /*created_in_this_run=*/true);
+        auto rest = differ.product(name, desired, actual, ids, configs, changed_backends);
         // a new product is always deployed and promoted
         if (std::none_of(rest.begin(), rest.end(),
                          [](const Operation& o) { return o.kind == Kind::kProxyConfig; })) {
@@ -249,22 +248,22 @@ ApplyResult Applier::run() {
         run_account(accounts[i]);
         return std::expected<void, ApiError>{};
     });
-    // Phases C and D (prune): backend metrics now unused by any promoted config, then whole
-    // products and backends that are not desired.
-    if (options_.prune) {
-        Differ differ(options_);
-        for (const auto& [name, desired] : desired_.backends) {
-            std::vector<Operation> ops;
-            {
-                const std::lock_guard lock(mutex_);
-                const auto it = state_.model.backends.find(name);
-                if (it == state_.model.backends.end()) {
-                    continue;
-                }
-                ops = differ.backend_deletes(name, desired, it->second, state_.backends.at(name));
+    // Phase C: backend metrics and methods no CR describes, now that no promoted config uses them.
+    Differ differ(options_);
+    for (const auto& [name, desired] : desired_.backends) {
+        std::vector<Operation> ops;
+        {
+            const std::lock_guard lock(mutex_);
+            const auto it = state_.model.backends.find(name);
+            if (it == state_.model.backends.end()) {
+                continue;
             }
-            execute(ops);
+            ops = differ.backend_deletes(name, desired, it->second, state_.backends.at(name));
         }
+        execute(ops);
+    }
+    // Phase D (prune): whole products, backends and accounts that are not desired.
+    if (options_.prune) {
         auto ops = differ.unmanaged(desired_, state_);
         std::stable_partition(ops.begin(), ops.end(),
                               [](const Operation& o) { return o.kind == Kind::kProduct; });
@@ -272,8 +271,9 @@ ApplyResult Applier::run() {
             execute(std::vector<Operation>{op});
         }
     }
-    // Verify: read the instance again; what still differs is reported.
-    if (!result_.done.empty()) {
+    // Verify: read the instance again; what still differs is reported (also when nothing could be
+    // written: converged means that a drift now would be clean, whatever happened above).
+    {
         auto fresh = reader_.read();
         if (!fresh) {
             result_.read_error = fresh.error().to_string();

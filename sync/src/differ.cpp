@@ -1,5 +1,5 @@
-// The differ's phases A (backends), C (backend deletes) and D (unmanaged objects), and the whole
-// diff in order; B (products) and E (accounts) are in product_diff.cpp and account_diff.cpp.
+// The differ's phases A (backends), C (backend metric deletes) and D (unmanaged objects), and the
+// whole diff in order; B (products) and E (accounts) are in product_diff.cpp and account_diff.cpp.
 #include "sync/differ.hpp"
 
 #include <algorithm>
@@ -69,11 +69,9 @@ std::vector<Operation> Differ::backend(const std::string& name,
     diff_metrics(owner, desired.methods, actual->methods, true, out);
     std::vector<Operation> deletes;
     diff_rules(owner, desired.mapping_rules, actual->mapping_rules,
-               ids != nullptr ? &ids->rules : nullptr, false, out, deletes);
+               ids != nullptr ? &ids->rules : nullptr, out, deletes);
     for (auto& d : deletes) {
-        if (options_.prune || !d.unmanaged) {
-            out.push_back(std::move(d));
-        }
+        out.push_back(std::move(d));
     }
     return out;
 }
@@ -156,13 +154,11 @@ std::vector<Operation> Differ::diff(const config::DesiredState& desired,
         auto ops = account(key, desired, actual);
         out.insert(out.end(), ops.begin(), ops.end());
     }
-    if (options_.prune) {
-        for (const auto& [name, d] : desired.backends) {
-            const auto it = actual.model.backends.find(name);
-            if (it != actual.model.backends.end()) {
-                auto ops = backend_deletes(name, d, it->second, actual.backends.at(name));
-                out.insert(out.end(), ops.begin(), ops.end());
-            }
+    for (const auto& [name, d] : desired.backends) {
+        const auto it = actual.model.backends.find(name);
+        if (it != actual.model.backends.end()) {
+            auto ops = backend_deletes(name, d, it->second, actual.backends.at(name));
+            out.insert(out.end(), ops.begin(), ops.end());
         }
     }
     auto rest = unmanaged(desired, actual);

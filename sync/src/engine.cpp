@@ -55,7 +55,9 @@ std::vector<InstanceReport> for_each_instance(const config::Fleet& fleet,
             threads.emplace_back([&, k] {
                 const config::Instance& instance = *chosen[k];
                 auto http = factory(instance);
-                AdminClient client(*http, instance.admin_url, instance.token, instance.timeout, {},
+                AdminClient client(*http, instance.admin_url, instance.token, instance.timeout,
+                                   RetryPolicy{instance.retry_attempts, instance.retry_base_delay,
+                                               instance.retry_max_delay},
                                    instance.concurrency);
                 StateReader reader(
                     client, instance.concurrency,
@@ -134,7 +136,7 @@ std::vector<InstanceReport> apply(const config::Fleet& fleet,
                              });
 }
 
-int plan_exit_code(const std::vector<InstanceReport>& reports, Mode mode) {
+int plan_exit_code(const std::vector<InstanceReport>& reports, Mode mode, bool prune) {
     bool unreachable = false;
     bool changes = false;
     for (const auto& r : reports) {
@@ -145,7 +147,9 @@ int plan_exit_code(const std::vector<InstanceReport>& reports, Mode mode) {
             unreachable = true;
         }
         if (mode == Mode::kDrift) {
-            changes = changes || !drift_entries({r}).empty();
+            for (const auto& e : drift_entries({r})) {
+                changes = changes || prune || e.kind != "unmanaged";
+            }
         } else {
             changes = changes || !r.operations.empty();
         }

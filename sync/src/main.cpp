@@ -101,8 +101,11 @@ int main(int argc, char** argv) {
     }
     for (auto* cmd : {plan, apply}) {
         cmd->add_flag("--prune", options.prune,
-                      "Also delete what the instances have beyond the desired state");
+                      "Also delete the products, backends, accounts, users, applications and "
+                      "keys that no CR describes");
     }
+    drift->add_flag("--prune", options.prune,
+                    "Count what no CR describes as drift too (what apply --prune would delete)");
     plan->add_option("-o,--output", output, "text, json or markdown")
         ->check(CLI::IsMember({"text", "json", "markdown"}))
         ->capture_default_str();
@@ -170,7 +173,7 @@ int main(int argc, char** argv) {
                           : output == "markdown" ? syncer::drift_markdown(reports)
                                                  : syncer::drift_text(reports));
         }
-        return syncer::plan_exit_code(reports, mode);
+        return syncer::plan_exit_code(reports, mode, options.prune);
     }
     // apply
     std::mutex out;

@@ -63,7 +63,6 @@ void delete_metrics(const Owner& owner,
         }
         Operation o = op(Action::kDelete, methods ? owner.method_kind : owner.metric_kind,
                          owner.product, owner.backend, name);
-        o.unmanaged = true;
         o.changes.push_back({"friendly_name", "", a.friendly_name});
         if (ids != nullptr) {
             if (auto it = ids->find(name); it != ids->end()) {
@@ -78,7 +77,6 @@ void diff_rules(const Owner& owner,
                 const std::vector<config::MappingRule>& desired,
                 const std::vector<config::MappingRule>& actual,
                 const std::vector<Id>* ids,
-                bool auto_created,
                 std::vector<Operation>& upserts,
                 std::vector<Operation>& deletes) {
     const std::size_t n = desired.size();
@@ -166,8 +164,7 @@ void diff_rules(const Owner& owner,
         }
         Operation o = op(Action::kDelete, owner.rule_kind, owner.product, owner.backend,
                          rule_name(actual[j]));
-        // 3scale's own "GET /" on a product tandem creates is removed as part of converging.
-        o.unmanaged = !auto_created;
+        // not in the CR (3scale's own "GET /" of a new product included): the CR owns its rules
         o.id = ids != nullptr && j < ids->size() ? (*ids)[j] : 0;
         o.changes.push_back({"metric", "", actual[j].metric});
         deletes.push_back(std::move(o));

@@ -58,7 +58,8 @@ void diff_metrics(const Owner& owner,
                   const std::map<std::string, config::Metric>& actual,
                   bool methods,
                   std::vector<Operation>& out);
-// Deletes of the metrics (or methods) the desired state does not have (never hits).
+// Deletes of the metrics (or methods) the desired state does not have (never hits): a CR owns
+// its children, so these are part of converging, not --prune's.
 void delete_metrics(const Owner& owner,
                     const std::map<std::string, config::Metric>& desired,
                     const std::map<std::string, config::Metric>& actual,
@@ -66,13 +67,12 @@ void delete_metrics(const Owner& owner,
                     const std::map<std::string, Id>* ids,
                     std::vector<Operation>& out);
 // Matches desired rules to actual ones, then orders them the way porta's acts_as_list moves them:
-// desired rule i ends at position i + 1, rules not in the desired state after them.
-// `auto_created`: the actual rules are 3scale's own defaults (removed as part of converging).
+// desired rule i ends at position i + 1; rules not in the desired state are deleted (3scale's
+// own "GET /" of a new product is just such a rule).
 void diff_rules(const Owner& owner,
                 const std::vector<config::MappingRule>& desired,
                 const std::vector<config::MappingRule>& actual,
                 const std::vector<Id>* ids,
-                bool auto_created,
                 std::vector<Operation>& upserts,
                 std::vector<Operation>& deletes);
 

@@ -84,7 +84,6 @@ void diff_plan_contents(const std::string& product,
             o.plan = plan_name;
             o.metric = l.metric;
             o.period = l.period;
-            o.unmanaged = true;
             o.changes.push_back({"value", "", std::to_string(l.value)});
             if (ids != nullptr) {
                 if (auto id = ids->limits.find({plan_name, l.metric, l.period});
@@ -160,7 +159,6 @@ void diff_plan_contents(const std::string& product,
         o.min = a->min;
         o.max = a->max;
         o.id = id_of(*a);
-        o.unmanaged = true;
         o.changes.push_back({"cost_per_unit", "", a->cost_per_unit});
         deletes.push_back(std::move(o));
     }
@@ -202,8 +200,7 @@ std::vector<Operation> Differ::product(const std::string& name,
                                        const config::Product* actual,
                                        const ProductIds* ids,
                                        const ProxyConfigStatus* configs,
-                                       const std::vector<std::string>& changed_backends,
-                                       bool created_in_this_run) const {
+                                       const std::vector<std::string>& changed_backends) const {
     std::vector<Operation> out;
     std::vector<Operation> deletes;
     config::Product fresh;
@@ -270,7 +267,6 @@ std::vector<Operation> Differ::product(const std::string& name,
     for (const auto& [backend, usage] : actual->backend_usages) {
         if (!desired.backend_usages.contains(backend)) {
             Operation o = op(Action::kDelete, Kind::kBackendUsage, name, backend, backend);
-            o.unmanaged = true;
             o.id = ids != nullptr ? ids->usages.at(backend) : 0;
             o.changes.push_back({"path", "", usage.path});
             deletes.push_back(std::move(o));
@@ -281,8 +277,7 @@ std::vector<Operation> Differ::product(const std::string& name,
     diff_metrics(owner, desired.metrics, actual->metrics, false, out);
     diff_metrics(owner, desired.methods, actual->methods, true, out);
     diff_rules(owner, desired.mapping_rules, actual->mapping_rules,
-               ids != nullptr ? &ids->rules : nullptr, creating || created_in_this_run, out,
-               deletes);
+               ids != nullptr ? &ids->rules : nullptr, out, deletes);
     // application plans, then limits and pricing rules
     std::vector<Operation> limits;
     std::vector<Operation> pricing;
@@ -336,7 +331,6 @@ std::vector<Operation> Differ::product(const std::string& name,
         }
         Operation o = op(Action::kDelete, Kind::kPlan, name, "", plan_name);
         o.plan = plan_name;
-        o.unmanaged = true;
         o.id = ids != nullptr ? ids->plans.at(plan_name) : 0;
         o.changes.push_back({"name", "", a.name});
         deletes.push_back(std::move(o));
@@ -380,12 +374,12 @@ std::vector<Operation> Differ::product(const std::string& name,
             out.push_back(std::move(o));
         }
     }
-    // deletions that do not depend on the gateway config
+    // what the CR does not describe goes (the CR owns its product's children): first what does
+    // not depend on the gateway configuration, metrics and methods after a promoted config no
+    // longer uses them (3scale refuses otherwise)
     std::vector<Operation> metric_deletes;
     for (auto& d : deletes) {
-        if (options_.prune || !d.unmanaged) {
-            out.push_back(std::move(d));
-        }
+        out.push_back(std::move(d));
     }
     delete_metrics(owner, desired.methods, actual->methods, true,
                    ids != nullptr ? &ids->metrics : nullptr, metric_deletes);
@@ -396,7 +390,7 @@ std::vector<Operation> Differ::product(const std::string& name,
         creating || !changed_backends.empty() ||
         std::any_of(out.begin(), out.end(),
                     [](const Operation& o) { return affects_proxy_config(o); }) ||
-        (options_.prune && !metric_deletes.empty());
+        !metric_deletes.empty();
     const bool unpromoted = configs != nullptr && configs->unpromoted();
     if (config_changes || unpromoted) {
         Operation deploy = op(Action::kDeploy, Kind::kProxyConfig, name, "", "staging");
@@ -410,9 +404,7 @@ std::vector<Operation> Differ::product(const std::string& name,
         out.push_back(std::move(promote));
     }
     for (auto& d : metric_deletes) {
-        if (options_.prune) {
-            out.push_back(std::move(d));
-        }
+        out.push_back(std::move(d));
     }
     return out;
 }

@@ -115,7 +115,7 @@ std::vector<DriftEntry> drift_entries(const std::vector<InstanceReport>& reports
                 if (!op.unmanaged) {
                     e.field = "exists";
                     e.expected = "no";
-                    e.actual = "yes (created by 3scale)";
+                    e.actual = "yes (not in the CR: apply deletes it)";
                 }
                 out.push_back(e);
                 continue;
@@ -312,7 +312,9 @@ std::string drift_text(const std::vector<InstanceReport>& reports) {
             out += "\n";
         }
         if (has_unmanaged) {
-            out += "  (unmanaged objects are left alone; `tandem apply --prune` deletes them)\n";
+            out +=
+                "  (unmanaged objects are not in any CR: left alone and not counted as drift; "
+                "`tandem drift --prune` counts them, `tandem apply --prune` deletes them)\n";
         }
     }
     return out;

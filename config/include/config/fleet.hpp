@@ -35,6 +35,10 @@ struct Instance {
     bool insecure_skip_tls_verify = false;
     std::chrono::milliseconds timeout{30000};  // per request
     int concurrency = 8;                       // requests in flight against this instance
+    // retries of what is safe to repeat: attempts in all, exponential backoff with full jitter
+    int retry_attempts = 5;
+    std::chrono::milliseconds retry_base_delay{100};
+    std::chrono::milliseconds retry_max_delay{3000};
     Source source;
     InstanceHa ha;  // doctor / render inputs
 };

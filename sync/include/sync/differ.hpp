@@ -9,8 +9,11 @@
 namespace syncer {
 
 // Pure: no I/O. Desired vs actual state of one instance -> the operations that converge it, in
-// dependency order (see the phases below). Deletions only of what 3scale created by itself in this
-// run (the default "GET /" rule of a new product) unless options.prune.
+// dependency order (see the phases below). A Product or Backend CR owns its children: mapping
+// rules, metrics, methods, plans, limits, pricing rules and backend usages it does not describe
+// are deleted (3scale's default "GET /" of a new product included). options.prune adds whole
+// products, backends and accounts no CR describes, and an account's users, applications and keys
+// that no CR describes (the operator's users create those at runtime).
 class Differ {
 public:
     explicit Differ(DiffOptions options) : options_(options) {}
@@ -21,15 +24,14 @@ public:
                                    const config::Backend* actual,
                                    const BackendIds* ids) const;
     // Phase B: one product, deploy and promote included; metric/method deletes come after the
-    // deploy so that 3scale no longer refuses them.
+    // promote so that 3scale no longer refuses them.
     std::vector<Operation> product(const std::string& name,
                                    const config::Product& desired,
                                    const config::Product* actual,
                                    const ProductIds* ids,
                                    const ProxyConfigStatus* configs,
-                                   const std::vector<std::string>& changed_backends,
-                                   bool created_in_this_run = false) const;
-    // Phase C (prune): backend metric/method and rule deletes, after every product is promoted.
+                                   const std::vector<std::string>& changed_backends) const;
+    // Phase C: backend metric/method deletes, after every product is promoted.
     std::vector<Operation> backend_deletes(const std::string& name,
                                            const config::Backend& desired,
                                            const config::Backend& actual,

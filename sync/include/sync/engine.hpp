@@ -43,7 +43,9 @@ std::vector<InstanceReport> apply(const config::Fleet& fleet,
                                   const HttpClientFactory& factory = curl_client_factory());
 
 // Exit codes: plan/drift 0 none, 2 changes, 1 error, 3 an instance unreachable; apply 0/1.
-int plan_exit_code(const std::vector<InstanceReport>& reports, Mode mode);
+// One definition of converged: drift exits 0 exactly when apply (with the same `prune`) would
+// write nothing — objects no CR describes count only with `prune`.
+int plan_exit_code(const std::vector<InstanceReport>& reports, Mode mode, bool prune = false);
 int apply_exit_code(const std::vector<InstanceReport>& reports);
 
 // Names in `options.instances` or `options.without` that are not in the fleet.

@@ -5,10 +5,9 @@ namespace sim {
 namespace {
 
 Json plan_json(const FaultPlan& p) {
-    return {{"latency_ms", p.latency_ms},
-            {"error_rate", p.error_rate},
-            {"ambiguous_rate", p.ambiguous_rate},
-            {"error_status", p.error_status}};
+    return {{"latency_ms", p.latency_ms},           {"error_rate", p.error_rate},
+            {"ambiguous_rate", p.ambiguous_rate},   {"error_status", p.error_status},
+            {"ambiguous_write", p.ambiguous_write}, {"down_after", p.down_after}};
 }
 
 std::expected<void, std::string> merge_plan(FaultPlan& plan,
@@ -35,6 +34,16 @@ std::expected<void, std::string> merge_plan(FaultPlan& plan,
                 return std::unexpected(field + " must be an integer in 500..599");
             }
             plan.error_status = value.get<unsigned>();
+        } else if (key == "ambiguous_write") {
+            if (!value.is_number_integer() || value.get<std::int64_t>() < 0) {
+                return std::unexpected(field + " must be a non-negative integer (0: none)");
+            }
+            plan.ambiguous_write = value.get<std::int64_t>();
+        } else if (key == "down_after") {
+            if (!value.is_boolean()) {
+                return std::unexpected(field + " must be true or false");
+            }
+            plan.down_after = value.get<bool>();
         } else {
             return std::unexpected("unknown field " + field);
         }
@@ -77,6 +86,8 @@ FaultInjector::FaultInjector(FaultSettings settings) : settings_(settings), rng_
 void FaultInjector::reset(FaultSettings settings) {
     settings_ = settings;
     rng_.seed(settings.seed);
+    writes_[0] = writes_[1] = 0;
+    down_[0] = down_[1] = false;
 }
 
 FaultInjector::Decision FaultInjector::decide(bool gateway, bool write) {
@@ -87,6 +98,18 @@ FaultInjector::Decision FaultInjector::decide(bool gateway, bool write) {
     const double ambiguous = uniform(rng_);
     Decision d;
     d.delay = std::chrono::milliseconds(plan.latency_ms);
+    const int side = gateway ? 1 : 0;
+    if (down_[side]) {
+        d.action = Action::kFailBefore;
+        d.status = plan.error_status;
+        return d;
+    }
+    if (write && plan.ambiguous_write > 0 && ++writes_[side] == plan.ambiguous_write) {
+        d.action = Action::kAmbiguous;
+        d.status = 502;
+        down_[side] = plan.down_after;
+        return d;
+    }
     if (fail < plan.error_rate) {
         d.action = Action::kFailBefore;
         d.status = plan.error_status;

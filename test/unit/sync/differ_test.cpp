@@ -110,19 +110,20 @@ TEST(Differ, ALimitValueIsUpdatedInPlaceWithoutADeploy) {
     EXPECT_EQ(ops[0].form, (std::vector<std::pair<std::string, std::string>>{{"value", "50"}}));
 }
 
-TEST(Differ, NewLimitsArePostedAndExtraOnesOnlyDeletedWithPrune) {
+// The CR owns its product: a limit it does not list goes, with or without --prune.
+TEST(Differ, NewLimitsArePostedAndExtraOnesDeletedAsTheCrOwnsThem) {
     auto actual = base_product();
     actual.plans["basic"].limits.push_back(limit({"hits", ""}, ratelimit::Period::kDay, 5));
     auto desired = base_product();
     desired.plans["basic"].limits.push_back(limit({"hits", "be"}, ratelimit::Period::kHour, 7));
-    const auto ops = Differ({}).diff(desired_of(desired), state_of(actual));
-    ASSERT_EQ(ops.size(), 1u);
-    EXPECT_EQ(ops[0].summary(), "create limit pets: basic/be.hits/hour");
-    EXPECT_EQ(ops[0].metric, (config::MetricRef{"hits", "be"}));
-    const auto pruned = Differ({true}).diff(desired_of(desired), state_of(actual));
-    ASSERT_EQ(pruned.size(), 2u);
-    EXPECT_EQ(pruned[1].summary(), "delete limit pets: basic/hits/day");
-    EXPECT_TRUE(pruned[1].unmanaged);
+    for (const bool prune : {false, true}) {
+        const auto ops = Differ({prune}).diff(desired_of(desired), state_of(actual));
+        ASSERT_EQ(ops.size(), 2u);
+        EXPECT_EQ(ops[0].summary(), "create limit pets: basic/be.hits/hour");
+        EXPECT_EQ(ops[0].metric, (config::MetricRef{"hits", "be"}));
+        EXPECT_EQ(ops[1].summary(), "delete limit pets: basic/hits/day");
+        EXPECT_FALSE(ops[1].unmanaged);
+    }
 }
 
 TEST(Differ, MappingRuleChangesDeployAndPromote) {
@@ -262,7 +263,9 @@ TEST(Differ, UnpromotedConfigsArePromotedAndReported) {
     EXPECT_EQ(ops[1].changes, (std::vector<FieldChange>{{"production_version", "v8", "v7"}}));
 }
 
-TEST(Differ, PruneDeletesMetricsOnlyAfterTheDeployAndUnmanagedObjectsLast) {
+// Children the CR does not list are deleted always, metrics only after the promote; whole
+// products no CR describes only with --prune, last.
+TEST(Differ, ChildDeletesMetricsAfterThePromoteAndUnmanagedProductsOnlyWithPrune) {
     auto actual = base_product();
     actual.metrics["old"] = {"Old", "hit", "", {}};
     actual.mapping_rules = {{"GET", "/old", "old", 1, false, {}}};
@@ -280,9 +283,11 @@ TEST(Differ, PruneDeletesMetricsOnlyAfterTheDeployAndUnmanagedObjectsLast) {
               pos("deploy proxy config of pets to staging"));
     EXPECT_LT(pos("promote proxy config of pets to production"), pos("delete metric pets: old"));
     EXPECT_EQ(s.back(), "delete product legacy");
-    // without --prune none of that is touched
-    const auto safe = Differ({}).diff(desired_of(desired), state);
-    EXPECT_TRUE(safe.empty()) << ::testing::PrintToString(summaries(safe));
+    // without --prune the same, except the product no CR describes
+    auto safe = summaries(Differ({}).diff(desired_of(desired), state));
+    auto expected = s;
+    expected.pop_back();
+    EXPECT_EQ(safe, expected);
 }
 
 // Creates and updates go backends -> backend metrics/methods -> backend mapping rules -> products

@@ -15,6 +15,11 @@ struct FaultPlan {
     double error_rate = 0.0;      // answered error_status before doing anything
     double ambiguous_rate = 0.0;  // writes: performed, then answered 502
     unsigned error_status = 503;
+    // A fault at one step: the n-th write from now (1-based; 0 = none) is performed, then
+    // answered 502; with down_after, every later request answers error_status (an instance that
+    // went away in the middle of a run).
+    std::int64_t ambiguous_write = 0;
+    bool down_after = false;
 };
 
 struct FaultSettings {
@@ -45,6 +50,8 @@ public:
 private:
     FaultSettings settings_;
     std::mt19937_64 rng_;
+    std::int64_t writes_[2] = {0, 0};  // admin, gateway: since the settings were applied
+    bool down_[2] = {false, false};
 };
 
 }  // namespace sim
