@@ -150,6 +150,10 @@ void read_account_kinds(YamlReader& r,
             r.error(r.child(spec, "role"), "spec.role", "must be admin or member");
         }
         u.suspended = r.boolean(spec, "suspended", "spec", false).value_or(false);
+        u.username_source = r.at_key(spec, "username");
+        u.email_source = r.at_key(spec, "email");
+        u.password_source = r.at_key(spec, "passwordCredentialsRef");
+        u.account_source = r.at_key(spec, "developerAccountRef");
         u.password_secret = ref_name(r, spec, "passwordCredentialsRef", "spec");
         u.account = ref_name(r, spec, "developerAccountRef", "spec");
         pending.users.push_back(u);
@@ -165,6 +169,10 @@ void read_account_kinds(YamlReader& r,
         a.name = r.str(spec, "name", "spec", true).value_or("");
         a.description = r.str(spec, "description", "spec", true).value_or("");
         a.suspended = r.boolean(spec, "suspend", "spec", false).value_or(false);
+        a.account_source = r.at_key(spec, "accountCR");
+        a.product_source = r.at_key(spec, "productCR");
+        a.plan_source = r.at_key(spec, "applicationPlanName");
+        a.secret_source = r.at_key(spec, "authSecretRef");
         if (!r.child(spec, "authSecretRef").defined()) {
             r.error(spec, "spec.authSecretRef",
                     "is required by tandem: without it every instance would generate different "

@@ -274,8 +274,10 @@ void read_instances(YamlReader& r,
         if (auto url = r.str(node, "adminUrl", where, true)) {
             auto normalized = normalize_url(*url);
             if (!normalized || !(url->starts_with("http://") || url->starts_with("https://"))) {
+                const std::string why = url_problem(*url);
                 r.error(r.child(node, "adminUrl"), where + ".adminUrl",
-                        "must be an http:// or https:// URL of the tenant's admin portal");
+                        "must be an http:// or https:// URL of the tenant's admin portal" +
+                            (why.empty() ? std::string() : " (" + why + ")"));
             } else if (normalized->find('?') != std::string::npos ||
                        normalized->find('@') != std::string::npos) {
                 r.error(r.child(node, "adminUrl"), where + ".adminUrl",

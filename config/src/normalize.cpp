@@ -17,6 +17,36 @@ std::string lower(std::string s) {
 
 }  // namespace
 
+std::string url_problem(const std::string& url) {
+    if (normalize_url(url)) {
+        return {};
+    }
+    static const std::regex kScheme(R"(^(https?|wss?)://.*$)", std::regex::icase);
+    if (!std::regex_match(url, kScheme)) {
+        return "the scheme must be http://, https://, ws:// or wss://";
+    }
+    const std::string rest = url.substr(url.find("://") + 3);
+    const std::string authority = rest.substr(0, rest.find('/'));
+    if (authority.find('@') != std::string::npos) {
+        return "credentials do not belong in the URL";
+    }
+    static const std::regex kPort(R"(^(.*[^:]):(\d+)$)");
+    std::smatch m;
+    if (std::regex_match(authority, m, kPort)) {
+        const std::string port = m[2].str();
+        if (port.size() > 5 || std::stoi(port) < 1 || std::stoi(port) > 65535) {
+            return "port " + port + " is out of range 1..65535";
+        }
+    }
+    if (authority.empty() || authority.starts_with(":")) {
+        return "there is no host";
+    }
+    if (rest.find_first_of(" \t") != std::string::npos) {
+        return "a URL has no spaces";
+    }
+    return "the host must be a name or an address (letters, digits, '.', '-', '_', or [IPv6])";
+}
+
 std::optional<std::string> normalize_url(const std::string& url) {
     static const std::regex kUrl(
         R"(^(https?|wss?)://([A-Za-z0-9.\-_]+|\[[0-9A-Fa-f:.]+\])(:(\d{1,5}))?(/[^\s]*)?$)",

@@ -110,6 +110,7 @@ void read_mapping_rules(YamlReader& r, const YamlNode& spec, std::vector<Mapping
         r.only(rule, where, {"httpMethod", "pattern", "metricMethodRef", "increment", "last"});
         MappingRule m;
         m.source = r.at(rule);
+        m.ref_source = r.at_key(rule, "metricMethodRef");
         m.http_method = r.str(rule, "httpMethod", where, true).value_or("");
         if (m.http_method == "TRACE" || m.http_method == "CONNECT") {
             r.error(r.child(rule, "httpMethod"), where + ".httpMethod",
@@ -334,8 +335,10 @@ void read_deployment(YamlReader& r, const YamlNode& spec, Product& product) {
                     auto normalized = normalize_url(*url);
                     if (!normalized ||
                         !(url->starts_with("http://") || url->starts_with("https://"))) {
+                        const std::string why = url_problem(*url);
                         r.error(r.child(managed, key), path + "." + key,
-                                "must be an http:// or https:// URL (got '" + *url + "')");
+                                "must be an http:// or https:// URL (got '" + *url + "'" +
+                                    (why.empty() ? "" : ": " + why) + ")");
                     } else {
                         product.proxy.fields[field] = *normalized;
                     }
@@ -399,6 +402,7 @@ Plan read_plan(YamlReader& r, const YamlNode& node, const std::string& where) {
                 }
                 limit.value = *v;
             }
+            limit.ref_source = r.at_key(l, "metricMethodRef");
             if (auto ref = read_metric_ref(r, l, lw)) {
                 limit.metric = *ref;
             }
@@ -427,6 +431,7 @@ Plan read_plan(YamlReader& r, const YamlNode& node, const std::string& where) {
             if (rule.max && *rule.max < rule.min) {
                 r.error(r.child(p, "to"), pw + ".to", "must not be lower than from");
             }
+            rule.ref_source = r.at_key(p, "metricMethodRef");
             if (auto ref = read_metric_ref(r, p, pw)) {
                 rule.metric = *ref;
             }
@@ -605,7 +610,8 @@ void read_backend(YamlReader& r,
             backend.private_endpoint = *normalized;
         } else {
             r.error(r.child(spec, "privateBaseURL"), "spec.privateBaseURL",
-                    "must be an http, https, ws or wss URL (got '" + *url + "')");
+                    "must be an http, https, ws or wss URL (got '" + *url +
+                        "': " + url_problem(*url) + ")");
         }
     }
     if (r.child(spec, "providerAccountRef").defined()) {

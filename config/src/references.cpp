@@ -38,7 +38,7 @@ void check_references(Fleet& fleet, Diagnostics& out) {
             const auto& rule = rules[i];
             if (!rule.metric.empty() && !metrics.contains(rule.metric) &&
                 !methods.contains(rule.metric)) {
-                err(rule.source.line ? rule.source : owner,
+                err(rule.ref_source.line != 0 ? rule.ref_source : owner,
                     "spec.mappingRules[" + std::to_string(i) + "].metricMethodRef",
                     "'" + rule.metric + "' is not a metric or method of this " + kind);
             }
@@ -98,7 +98,8 @@ void check_references(Fleet& fleet, Diagnostics& out) {
             for (std::size_t i = 0; i < plan.limits.size(); ++i) {
                 const auto& l = plan.limits[i];
                 const std::string path = base + ".limits[" + std::to_string(i) + "]";
-                ref_ok(l.metric, l.source, path + ".metricMethodRef");
+                ref_ok(l.metric, l.ref_source.line != 0 ? l.ref_source : l.source,
+                       path + ".metricMethodRef");
                 if (!periods.insert({l.metric, l.period}).second) {
                     err(l.source, path,
                         "a second " + std::string(ratelimit::to_string(l.period)) + " limit on '" +
@@ -109,7 +110,8 @@ void check_references(Fleet& fleet, Diagnostics& out) {
             for (std::size_t i = 0; i < plan.pricing_rules.size(); ++i) {
                 const auto& p = plan.pricing_rules[i];
                 const std::string path = base + ".pricingRules[" + std::to_string(i) + "]";
-                ref_ok(p.metric, p.source, path + ".metricMethodRef");
+                ref_ok(p.metric, p.ref_source.line != 0 ? p.ref_source : p.source,
+                       path + ".metricMethodRef");
                 for (std::size_t j = 0; j < i; ++j) {
                     const auto& q = plan.pricing_rules[j];
                     const auto hi_p = p.max.value_or(INT64_MAX);
@@ -127,6 +129,10 @@ void check_references(Fleet& fleet, Diagnostics& out) {
 void resolve_accounts(Fleet& fleet, const Pending& pending, Diagnostics& out) {
     const auto err = [&](const Source& s, const std::string& path, const std::string& msg) {
         out.push_back({Diagnostic::Severity::kError, s, path, msg});
+    };
+    // the field's own line when it was written, else the document's
+    const auto at = [](const Source& field, const Source& doc) {
+        return field.line != 0 ? field : doc;
     };
     const auto secret_value = [&](const std::string& secret, const std::string& key,
                                   const Source& s, const std::string& path) -> std::string {
@@ -176,22 +182,24 @@ void resolve_accounts(Fleet& fleet, const Pending& pending, Diagnostics& out) {
     std::map<std::string, Source> usernames;
     for (const auto& u : pending.users) {
         if (!pending.accounts.contains(u.account)) {
-            err(u.source, "spec.developerAccountRef.name",
+            err(at(u.account_source, u.source), "spec.developerAccountRef.name",
                 "no DeveloperAccount named '" + u.account + "'");
             continue;
         }
         if (auto [it, fresh] = usernames.emplace(u.username, u.source); !fresh) {
-            err(u.source, "spec.username",
+            err(at(u.username_source, u.source), "spec.username",
                 "username '" + u.username + "' is already used at " + it->second.file + ":" +
                     std::to_string(it->second.line) + " (3scale usernames are unique)");
         }
         if (!u.email.empty() && !std::regex_match(u.email, kEmail)) {
-            err(u.source, "spec.email", "'" + u.email + "' is not an email address");
+            err(at(u.email_source, u.source), "spec.email",
+                "'" + u.email + "' is not an email address");
         }
+        const Source password_at = at(u.password_source, u.source);
         const std::string password =
-            secret_value(u.password_secret, "password", u.source, "spec.passwordCredentialsRef");
+            secret_value(u.password_secret, "password", password_at, "spec.passwordCredentialsRef");
         if (!password.empty() && password.size() < 6) {
-            err(u.source, "spec.passwordCredentialsRef",
+            err(password_at, "spec.passwordCredentialsRef",
                 "the password must have at least 6 characters");
         }
         const auto key = account_key.find(u.account);
@@ -215,7 +223,8 @@ void resolve_accounts(Fleet& fleet, const Pending& pending, Diagnostics& out) {
     for (const auto& a : pending.apps) {
         const auto acc = account_key.find(a.account);
         if (!pending.accounts.contains(a.account)) {
-            err(a.source, "spec.accountCR.name", "no DeveloperAccount named '" + a.account + "'");
+            err(at(a.account_source, a.source), "spec.accountCR.name",
+                "no DeveloperAccount named '" + a.account + "'");
         }
         std::string product = a.product;
         if (auto it = pending.product_names.find(a.product); it != pending.product_names.end()) {
@@ -223,11 +232,12 @@ void resolve_accounts(Fleet& fleet, const Pending& pending, Diagnostics& out) {
         }
         const auto p = fleet.desired.products.find(product);
         if (p == fleet.desired.products.end()) {
-            err(a.source, "spec.productCR.name", "no Product named '" + a.product + "'");
+            err(at(a.product_source, a.source), "spec.productCR.name",
+                "no Product named '" + a.product + "'");
             continue;
         }
         if (!a.plan.empty() && !p->second.plans.contains(a.plan)) {
-            err(a.source, "spec.applicationPlanName",
+            err(at(a.plan_source, a.source), "spec.applicationPlanName",
                 "product '" + product + "' has no application plan '" + a.plan + "'");
         }
         Application app;

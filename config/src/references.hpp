@@ -33,6 +33,11 @@ struct RawUser {
     bool suspended = false;
     std::string password_secret;
     std::string account;
+    // where each reference is written, for the errors about it
+    Source username_source;
+    Source email_source;
+    Source password_source;
+    Source account_source;
 };
 
 struct RawApp {
@@ -43,7 +48,11 @@ struct RawApp {
     std::string name;
     std::string description;
     bool suspended = false;
-    std::string secret;
+    std::string secret;  // authSecretRef; empty: tandem decides the credentials
+    Source account_source;
+    Source product_source;
+    Source plan_source;
+    Source secret_source;
 };
 
 struct Pending {

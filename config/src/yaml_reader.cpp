@@ -246,6 +246,15 @@ YamlNode YamlReader::child(const YamlNode& map, const std::string& key, const st
     return found;
 }
 
+Source YamlReader::at_key(const YamlNode& map, const std::string& key) const {
+    for (const auto& [k, v] : map.entries()) {
+        if (k.is_scalar() && k.scalar() == key) {
+            return {file_, k.line()};
+        }
+    }
+    return {file_, 0};
+}
+
 void YamlReader::only(const YamlNode& map,
                       const std::string& path,
                       std::initializer_list<const char*> allowed) {

@@ -12,6 +12,9 @@ namespace config {
 // http(s)/ws(s) URL with an explicit port, scheme and host lower-cased ("https://A.b" ->
 // "https://a.b:443"); nullopt when it is not such a URL.
 std::optional<std::string> normalize_url(const std::string& url);
+// Why normalize_url refuses `url`, for an error message ("port 99999 is out of range 1..65535");
+// empty when it accepts it.
+std::string url_problem(const std::string& url);
 
 // A decimal as porta renders DECIMAL columns: no exponent, trailing zeros trimmed, at least one
 // digit after the point ("1" -> "1.0", "15.450" -> "15.45"). nullopt if not a decimal.

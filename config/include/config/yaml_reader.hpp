@@ -90,6 +90,9 @@ public:
 
     [[nodiscard]] const std::string& file() const { return file_; }
     [[nodiscard]] Source at(const YamlNode& node) const { return {file_, node.line()}; }
+    // Where `key` of `map` is written (its key's line; line 0 when absent): a field's own line,
+    // also when its value is a mapping that starts on the next one.
+    [[nodiscard]] Source at_key(const YamlNode& map, const std::string& key) const;
     void error(const YamlNode& node, const std::string& path, const std::string& message);
     void notice(const YamlNode& node, const std::string& path, const std::string& message);
 
