@@ -10,6 +10,11 @@ packages=(
   nginx haproxy wrk keepalived python3-yaml openssl clang-format
 )
 
+# kubectl kustomize (a GitOps test pipes an overlay into tandem); any kubectl will do
+if ! command -v kubectl >/dev/null 2>&1; then
+  packages+=(kubernetes-client)
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

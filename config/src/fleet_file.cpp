@@ -382,48 +382,6 @@ void read_ha(YamlReader& r, const YamlNode& root, const fs::path& base, Fleet& f
     }
 }
 
-std::vector<fs::path> resource_files(YamlReader& r, const YamlNode& root, const fs::path& base) {
-    std::vector<fs::path> files;
-    const YamlNode resources = r.child(root, "resources");
-    if (!resources.is_sequence() || resources.size() == 0) {
-        r.error(resources.defined() ? resources : root, "resources",
-                "is required: a list of files or directories with Product and Backend CRs");
-        return files;
-    }
-    for (std::size_t i = 0; i < resources.size(); ++i) {
-        const YamlNode node = resources[i];
-        const std::string where = "resources[" + std::to_string(i) + "]";
-        if (!node.is_scalar()) {
-            r.error(node, where, "must be a path");
-            continue;
-        }
-        fs::path path = node.scalar();
-        if (path.is_relative()) {
-            path = base / path;
-        }
-        std::error_code ec;
-        if (fs::is_directory(path, ec)) {
-            std::vector<fs::path> found;
-            for (const auto& entry : fs::recursive_directory_iterator(path, ec)) {
-                const auto ext = entry.path().extension();
-                if (entry.is_regular_file() && (ext == ".yaml" || ext == ".yml")) {
-                    found.push_back(entry.path());
-                }
-            }
-            std::sort(found.begin(), found.end());
-            if (found.empty()) {
-                r.error(node, where, "directory " + path.string() + " has no .yaml/.yml files");
-            }
-            files.insert(files.end(), found.begin(), found.end());
-        } else if (fs::is_regular_file(path, ec)) {
-            files.push_back(path);
-        } else {
-            r.error(node, where, "no such file or directory: " + path.string());
-        }
-    }
-    return files;
-}
-
 void read_split(YamlReader& r, const YamlNode& root, Fleet& fleet) {
     const YamlNode split = r.child(root, "split");
     if (r.is_map(split, "split")) {

@@ -23,9 +23,4 @@ void read_ha(YamlReader& r, const YamlNode& root, const std::filesystem::path& b
 // split: the fleet's split policy and per-product ones.
 void read_split(YamlReader& r, const YamlNode& root, Fleet& fleet);
 
-// resources: the YAML files they name, directories read recursively, in a stable order.
-std::vector<std::filesystem::path> resource_files(YamlReader& r,
-                                                  const YamlNode& root,
-                                                  const std::filesystem::path& base);
-
 }  // namespace config

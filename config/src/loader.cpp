@@ -1,6 +1,7 @@
 // The fleet file and the 3scale-operator CRs it names -> a validated Fleet: the fleet file's
 // sections (fleet_file), every resource document by kind (product_cr, account_cr), then the
 // references between them (references). Nothing is contacted.
+#include <iostream>
 #include <map>
 
 #include "account_cr.hpp"
@@ -9,6 +10,7 @@
 #include "fleet_file.hpp"
 #include "product_cr.hpp"
 #include "references.hpp"
+#include "resource_files.hpp"
 
 namespace config {
 
@@ -63,16 +65,19 @@ void read_document(YamlReader& r,
         read_backend(r, doc, fleet, seen);
     } else if (api == kCapabilities && kind == "ProxyConfigPromote") {
         r.notice(doc, "kind", "ProxyConfigPromote ignored: tandem apply deploys and promotes");
-    } else if (api == kCapabilities) {
-        r.error(r.child(doc, "kind"), "kind",
-                "kind " + kind +
-                    " is not supported (tandem reads Product, Backend, DeveloperAccount, "
-                    "DeveloperUser, Application and v1 Secret)");
+    } else if (api.starts_with("capabilities.3scale.net/")) {
+        // a 3scale CR tandem cannot apply is an error: skipping it would leave it unapplied
+        r.error(api == kCapabilities ? r.child(doc, "kind") : r.child(doc, "apiVersion"),
+                api == kCapabilities ? "kind" : "apiVersion",
+                api + " " + kind + " is not supported (tandem reads " + kCapabilities +
+                    " Product, Backend, DeveloperAccount, DeveloperUser, Application and v1 "
+                    "Secret)");
     } else {
-        r.error(r.child(doc, "apiVersion"), "apiVersion",
-                "unknown resource " + api + "/" + kind + ": expected " + kCapabilities +
-                    " Product, Backend, DeveloperAccount, DeveloperUser, Application or a v1 "
-                    "Secret");
+        // the rest of a GitOps directory (Kustomization, ConfigMap, Deployment, APIManager, ...)
+        r.notice(doc, "kind",
+                 "skipped: " + api + " " + kind +
+                     " is not something tandem applies (it reads capabilities.3scale.net CRs "
+                     "and v1 Secrets)");
     }
 }
 
@@ -111,16 +116,19 @@ std::expected<Fleet, Diagnostics> load_fleet(const std::filesystem::path& file,
     read_split(r, root, fleet);
     std::map<std::string, Source> seen;
     Pending pending;
-    const bool read_resources = options.require_resources || r.child(root, "resources").defined();
-    for (const auto& resource :
-         read_resources ? resource_files(r, root, base) : std::vector<fs::path>{}) {
-        auto resource_docs = read_yaml_file(resource, diags);
+    const bool read_resources = options.require_resources || !options.resources.empty() ||
+                                r.child(root, "resources").defined();
+    std::istream& standard_input =
+        options.standard_input != nullptr ? *options.standard_input : std::cin;
+    for (const auto& input : read_resources ? resource_inputs(r, root, base, options, diags)
+                                            : std::vector<ResourceInput>{}) {
+        auto resource_docs = read_resource(input, standard_input, diags);
         if (!resource_docs) {
             continue;
         }
-        YamlReader rr(resource.string(), diags);
+        YamlReader rr(input.name(), diags);
         for (const auto& doc : *resource_docs) {
-            read_document(rr, doc, fleet, seen, pending, resource.parent_path());
+            read_document(rr, doc, fleet, seen, pending, input.base());
         }
     }
     check_references(fleet, diags);

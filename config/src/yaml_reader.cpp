@@ -122,10 +122,16 @@ std::optional<std::vector<YamlNode>> read_yaml_file(const std::filesystem::path&
     }
     std::ostringstream text;
     text << in.rdbuf();
-    auto docs = parse_yaml(text.str());
+    return read_yaml_text(text.str(), file.string(), out);
+}
+
+std::optional<std::vector<YamlNode>> read_yaml_text(const std::string& text,
+                                                    const std::string& name,
+                                                    Diagnostics& out) {
+    auto docs = parse_yaml(text);
     if (!docs) {
         out.push_back({Diagnostic::Severity::kError,
-                       {file.string(), docs.error().line},
+                       {name, docs.error().line},
                        "",
                        "YAML syntax: " + docs.error().message});
         return std::nullopt;

@@ -99,6 +99,12 @@ int main(int argc, char** argv) {
                         "Leave this instance out and re-split the limits over the others "
                         "(repeatable)");
     }
+    std::vector<std::string> resources;
+    for (auto* cmd : {validate, plan, apply, drift, split}) {
+        cmd->add_option("--resources", resources,
+                        "Read the CRs from here instead of the fleet's resources: (repeatable; "
+                        "'-' reads a multi-document stream from standard input)");
+    }
     for (auto* cmd : {plan, apply}) {
         cmd->add_flag("--prune", options.prune,
                       "Also delete the products, backends, accounts, users, applications and "
@@ -130,7 +136,7 @@ int main(int argc, char** argv) {
         }
         return doctor->parsed() ? run_doctor(*fleet, output) : run_render(*fleet, out_dir);
     }
-    auto fleet = load(file);
+    auto fleet = load(file, {.resources = resources});
     if (!fleet) {
         return 1;
     }

@@ -415,6 +415,72 @@ TEST(SyncE2E, AFaultAtEveryWriteOfAFirstApplyThenApplyAndDriftAgree) {
     }
 }
 
+// A kustomize layout: base + a prod overlay that patches a limit. tandem does not run kustomize;
+// `kubectl kustomize overlays/prod | tandem … --resources -` applies the overlay, and the base
+// directory read directly (its kustomization skipped with a notice) is the base.
+TEST(SyncE2E, AKustomizeOverlayPipedOnStandardInputIsWhatIsApplied) {
+    if (std::system("command -v kubectl >/dev/null 2>&1") != 0) {
+        GTEST_SKIP() << "kubectl (Debian's kubernetes-client) is not installed";
+    }
+    Fleet fleet({"east"});
+    const fs::path base = fleet.dir() / "base";
+    const fs::path prod = fleet.dir() / "overlays" / "prod";
+    fs::create_directories(prod);
+    fs::rename(fleet.dir() / "products", base);
+    std::string files;
+    for (const auto& e : fs::directory_iterator(base)) {
+        files += "  - " + e.path().filename().string() + "\n";
+    }
+    std::ofstream(base / "kustomization.yaml") << "resources:\n" << files;
+    // bases and patchesStrategicMerge: what Debian 12's kubectl 1.20 (kustomize 2.0) reads too
+    std::ofstream(prod / "kustomization.yaml")
+        << "bases:\n  - ../../base\npatchesStrategicMerge:\n  - limits.yaml\n";
+    // a strategic merge patch cannot merge a list by key in a CR without a schema: replace it
+    std::ofstream(prod / "limits.yaml") << R"(apiVersion: capabilities.3scale.net/v1beta1
+kind: Product
+metadata:
+  name: petstore
+spec:
+  applicationPlans:
+    basic:
+      limits:
+        - period: minute
+          value: 400
+          metricMethodRef:
+            systemName: hits
+)";
+    edit(fleet.dir() / "fleet.yaml", "  - products/", "  - base/");
+    const auto piped = [&](const std::string& command) {
+        const std::string line = "kubectl kustomize " + prod.string() + " | " + TANDEM_PATH + " " +
+                                 command + " -f " + (fleet.dir() / "fleet.yaml").string() +
+                                 " --resources -";
+        support::ChildProcess p({"/bin/sh", "-c", line}, fleet.env(), true);
+        CommandRun r;
+        r.out = p.read_all(std::chrono::seconds(120));
+        r.code = p.wait(std::chrono::seconds(30)).value_or(-1);
+        return r;
+    };
+    const auto plan = piped("plan");
+    EXPECT_EQ(plan.code, 2) << plan.out;
+    EXPECT_NE(plan.out.find("create limit petstore: basic/hits/minute"), std::string::npos)
+        << plan.out;
+    ASSERT_EQ(piped("apply").code, 0);
+    EXPECT_EQ(piped("drift").code, 0);
+    const Json state = json_of(fleet.sim("east").control("GET", "/__sim/state"));
+    bool found = false;
+    for (const auto& l : state["limits"]) {
+        found = found || (l["period"] == "minute" && l["value"] == 400);
+    }
+    EXPECT_TRUE(found) << "the overlay's limit is not on the instance";
+    // the base read directly: its kustomization is skipped with a notice; the base's limit differs
+    const auto drift = fleet.tandem({"drift"});
+    EXPECT_EQ(drift.code, 2) << drift.out;
+    EXPECT_NE(drift.out.find("kustomization.yaml:1: notice: a kustomization, not a resource"),
+              std::string::npos)
+        << drift.out;
+    EXPECT_NE(drift.out.find("basic/hits/minute  value: expected"), std::string::npos) << drift.out;
+}
+
 TEST(SyncE2E, KillMinus9DuringApplyThenARerunConverges) {
     Fleet fleet({"east", "west"}, {"--empty", "--fault-latency-ms", "15"});
     {

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <expected>
 #include <filesystem>
+#include <iosfwd>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,10 @@ struct LoadOptions {
     bool require_tokens = true;
     // Product/Backend/account resources; doctor/render read them only when listed.
     bool require_resources = true;
+    // Replace the fleet file's `resources:` (relative to the working directory; "-" is standard
+    // input): `kubectl kustomize overlays/prod | tandem plan -f fleet.yaml --resources -`.
+    std::vector<std::string> resources{};
+    std::istream* standard_input = nullptr;  // what "-" reads (nullptr: std::cin)
 };
 
 // Reads the fleet file, every resource file it names and the token sources, and validates all of

@@ -33,11 +33,11 @@ struct MappingRule {
     std::int64_t delta = 1;
     bool last = false;
     Source source;
-    Source ref_source;  // metricMethodRef (where a reference error points)
     friend bool operator==(const MappingRule& a, const MappingRule& b) {
         return a.http_method == b.http_method && a.pattern == b.pattern && a.metric == b.metric &&
                a.delta == b.delta && a.last == b.last;
     }
+    Source ref_source{};  // metricMethodRef (where a reference error points)
 };
 
 // A metric or method reference from a plan: the product's own, or a used backend's.
@@ -55,11 +55,11 @@ struct Limit {
     ratelimit::Period period = ratelimit::Period::kMinute;
     std::int64_t value = 0;
     Source source;
-    Source ref_source;  // metricMethodRef
     // Set on per-instance desired states: how `value` was derived from the global one.
     std::optional<std::int64_t> global_value;
     std::int64_t weight = 0;
     std::string split_rule;
+    Source ref_source{};  // metricMethodRef
 };
 
 struct PricingRule {
@@ -68,7 +68,7 @@ struct PricingRule {
     std::optional<std::int64_t> max;  // nullopt: no upper bound
     std::string cost_per_unit;        // normalized decimal ("0.5", "15.45")
     Source source;
-    Source ref_source;  // metricMethodRef
+    Source ref_source{};  // metricMethodRef
 };
 
 struct Plan {

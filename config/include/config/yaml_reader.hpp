@@ -66,6 +66,10 @@ std::expected<std::vector<YamlNode>, YamlError> parse_yaml(const std::string& te
 // "YAML syntax: ..." at its line) when it cannot be read or parsed.
 std::optional<std::vector<YamlNode>> read_yaml_file(const std::filesystem::path& file,
                                                     Diagnostics& out);
+// The same for text read elsewhere (standard input), diagnostics under `name`.
+std::optional<std::vector<YamlNode>> read_yaml_text(const std::string& text,
+                                                    const std::string& name,
+                                                    Diagnostics& out);
 
 // Base64 as in a Secret's `data` (nullopt when malformed).
 std::optional<std::string> decode_base64(const std::string& text);

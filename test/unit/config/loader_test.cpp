@@ -1,6 +1,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include <gtest/gtest.h>
 
@@ -101,6 +102,56 @@ TEST(Loader, TheExampleFleetLoadsIntoTheModel) {
     EXPECT_EQ(fleet->desired.accounts.at("acme-admin").users.size(), 2u);
     EXPECT_EQ(fleet->desired.applications.at("petstore/acme-user-key").plan, "basic");
     EXPECT_EQ(p.plans.at("internal").limits[0].value, 0);
+}
+
+// A GitOps directory: the kustomization, ConfigMap, Deployment and APIManager beside the CRs are
+// skipped with one notice each; .github is not read at all.
+TEST(Loader, AGitOpsDirectorySkipsWhatTandemDoesNotApplyWithANoticeEach) {
+    ::setenv("TANDEM_TEST_TOKEN", "unit-test-token", 1);
+    const auto fleet = load_fleet(kTestdata / "config" / "valid" / "gitops" / "fleet.yaml");
+    ASSERT_TRUE(fleet.has_value()) << (fleet ? "" : fleet.error().front().to_string());
+    EXPECT_TRUE(fleet->desired.products.contains("echo"));
+    EXPECT_TRUE(fleet->desired.backends.contains("echo_backend"));
+    std::string notices;
+    for (const auto& n : fleet->notices) {
+        notices += n.to_string() + "\n";
+    }
+    for (const char* expected :
+         {"kustomization.yaml:1: notice: a kustomization, not a resource: skipped",
+          "apimanager.yaml:1: notice: kind: skipped: apps.3scale.net/v1alpha1 APIManager is not",
+          "config.yaml:1: notice: kind: skipped: v1 ConfigMap",
+          "config.yaml:8: notice: kind: skipped: apps/v1 Deployment"}) {
+        EXPECT_NE(notices.find(expected), std::string::npos) << expected << "\n" << notices;
+    }
+    EXPECT_EQ(fleet->notices.size(), 4u) << notices;
+    EXPECT_EQ(notices.find(".github"), std::string::npos) << notices;
+}
+
+// `kubectl kustomize overlays/prod | tandem plan -f fleet.yaml --resources -`
+TEST(Loader, ResourcesFromStandardInputReplaceTheFleetsList) {
+    ::setenv("TANDEM_TEST_TOKEN", "unit-test-token", 1);
+    std::ifstream file(kTestdata / "config" / "valid" / "gitops" / "resources" / "products" /
+                       "echo.yaml");
+    std::stringstream stream;
+    stream << file.rdbuf();
+    const auto fleet = load_fleet(kTestdata / "config" / "valid" / "gitops" / "fleet.yaml",
+                                  {.resources = {"-"}, .standard_input = &stream});
+    ASSERT_TRUE(fleet.has_value()) << (fleet ? "" : fleet.error().front().to_string());
+    EXPECT_TRUE(fleet->desired.products.contains("echo"));
+    EXPECT_TRUE(fleet->notices.empty()) << fleet->notices.front().to_string();
+    // a YAML error on stdin says where
+    std::stringstream broken("apiVersion: v1\nkind: [oops\n");
+    const auto bad = load_fleet(kTestdata / "config" / "valid" / "gitops" / "fleet.yaml",
+                                {.resources = {"-"}, .standard_input = &broken});
+    ASSERT_FALSE(bad.has_value());
+    EXPECT_NE(bad.error().front().to_string().find("<stdin>:"), std::string::npos)
+        << bad.error().front().to_string();
+    // "-" only once
+    std::stringstream empty;
+    const auto twice = load_fleet(kTestdata / "config" / "valid" / "gitops" / "fleet.yaml",
+                                  {.resources = {"-", "-"}, .standard_input = &empty});
+    ASSERT_FALSE(twice.has_value());
+    EXPECT_NE(twice.error().front().to_string().find("can be read only once"), std::string::npos);
 }
 
 TEST(Loader, ToolboxExportsLoadWithNotices) {
