@@ -157,11 +157,23 @@ void read_account_kinds(YamlReader& r,
         u.password_secret = ref_name(r, spec, "passwordCredentialsRef", "spec");
         u.account = ref_name(r, spec, "developerAccountRef", "spec");
         pending.users.push_back(u);
+    } else if (kind == "ApplicationAuth") {
+        r.only(spec, "spec",
+               {"applicationCRName", "authSecretRef", "generateSecret", "providerAccountRef"});
+        RawAppAuth a;
+        a.source = r.at(doc);
+        a.application = r.str(spec, "applicationCRName", "spec", true).value_or("");
+        a.application_source = r.at_key(spec, "applicationCRName");
+        a.secret = ref_name(r, spec, "authSecretRef", "spec");
+        a.secret_source = r.at_key(spec, "authSecretRef");
+        a.generate = r.boolean(spec, "generateSecret", "spec", false).value_or(false);
+        pending.app_auths.push_back(a);
     } else {  // Application
         r.only(spec, "spec",
                {"accountCR", "productCR", "applicationPlanName", "name", "description", "suspend",
                 "authSecretRef", "providerAccountRef"});
         RawApp a;
+        a.cr_name = name;
         a.source = r.at(doc);
         a.account = ref_name(r, spec, "accountCR", "spec");
         a.product = ref_name(r, spec, "productCR", "spec");
@@ -173,11 +185,8 @@ void read_account_kinds(YamlReader& r,
         a.product_source = r.at_key(spec, "productCR");
         a.plan_source = r.at_key(spec, "applicationPlanName");
         a.secret_source = r.at_key(spec, "authSecretRef");
-        if (!r.child(spec, "authSecretRef").defined()) {
-            r.error(spec, "spec.authSecretRef",
-                    "is required by tandem: without it every instance would generate different "
-                    "keys, and requests would fail wherever the balancer sends them");
-        } else {
+        a.name_source = r.at_key(spec, "name");
+        if (r.child(spec, "authSecretRef").defined()) {
             a.secret = ref_name(r, spec, "authSecretRef", "spec");
         }
         pending.apps.push_back(a);

@@ -18,8 +18,8 @@ void read_secret(YamlReader& r,
                  const std::filesystem::path& base,
                  Pending& pending);
 
-// A DeveloperAccount, DeveloperUser or Application CR (`kind`), kept until every document is
-// read: they reference each other, Products and Secrets by name.
+// A DeveloperAccount, DeveloperUser, Application or ApplicationAuth CR (`kind`), kept until every
+// document is read: they reference each other, Products and Secrets by name.
 void read_account_kinds(YamlReader& r,
                         const YamlNode& doc,
                         const std::string& kind,

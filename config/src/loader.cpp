@@ -56,8 +56,8 @@ void read_document(YamlReader& r,
     }
     if (api == "v1" && kind == "Secret") {
         read_secret(r, doc, base, pending);
-    } else if (api == kCapabilities &&
-               (kind == "DeveloperAccount" || kind == "DeveloperUser" || kind == "Application")) {
+    } else if (api == kCapabilities && (kind == "DeveloperAccount" || kind == "DeveloperUser" ||
+                                        kind == "Application" || kind == "ApplicationAuth")) {
         read_account_kinds(r, doc, kind, pending);
     } else if (api == kCapabilities && kind == "Product") {
         read_product(r, doc, fleet, seen, pending);
@@ -70,8 +70,8 @@ void read_document(YamlReader& r,
         r.error(api == kCapabilities ? r.child(doc, "kind") : r.child(doc, "apiVersion"),
                 api == kCapabilities ? "kind" : "apiVersion",
                 api + " " + kind + " is not supported (tandem reads " + kCapabilities +
-                    " Product, Backend, DeveloperAccount, DeveloperUser, Application and v1 "
-                    "Secret)");
+                    " Product, Backend, DeveloperAccount, DeveloperUser, Application, "
+                    "ApplicationAuth and v1 Secret)");
     } else {
         // the rest of a GitOps directory (Kustomization, ConfigMap, Deployment, APIManager, ...)
         r.notice(doc, "kind",

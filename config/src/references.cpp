@@ -126,6 +126,35 @@ void check_references(Fleet& fleet, Diagnostics& out) {
     }
 }
 
+std::string secret_value(const Pending& pending,
+                         const std::string& secret,
+                         const std::string& key,
+                         const Source& source,
+                         const std::string& path,
+                         Diagnostics& out) {
+    const auto it = pending.secrets.find(secret);
+    if (it == pending.secrets.end()) {
+        out.push_back({Diagnostic::Severity::kError, source, path,
+                       "Secret '" + secret + "' is not among the resources"});
+        return {};
+    }
+    if (auto p = it->second.problems.find(key); p != it->second.problems.end()) {
+        out.push_back({Diagnostic::Severity::kError, it->second.source,
+                       "Secret " + secret + "." + key, p->second});
+        return {};
+    }
+    const auto v = it->second.values.find(key);
+    if (v == it->second.values.end() || v->second.empty()) {
+        out.push_back({Diagnostic::Severity::kError, it->second.source, "Secret " + secret,
+                       "has no '" + key +
+                           "' value (stringData, base64 data, or an annotation "
+                           "tandem.3scale.net/env." +
+                           key + " / tandem.3scale.net/file." + key + ")"});
+        return {};
+    }
+    return v->second;
+}
+
 void resolve_accounts(Fleet& fleet, const Pending& pending, Diagnostics& out) {
     const auto err = [&](const Source& s, const std::string& path, const std::string& msg) {
         out.push_back({Diagnostic::Severity::kError, s, path, msg});
@@ -135,26 +164,8 @@ void resolve_accounts(Fleet& fleet, const Pending& pending, Diagnostics& out) {
         return field.line != 0 ? field : doc;
     };
     const auto secret_value = [&](const std::string& secret, const std::string& key,
-                                  const Source& s, const std::string& path) -> std::string {
-        const auto it = pending.secrets.find(secret);
-        if (it == pending.secrets.end()) {
-            err(s, path, "Secret '" + secret + "' is not among the resources");
-            return {};
-        }
-        if (auto p = it->second.problems.find(key); p != it->second.problems.end()) {
-            err(it->second.source, "Secret " + secret + "." + key, p->second);
-            return {};
-        }
-        const auto v = it->second.values.find(key);
-        if (v == it->second.values.end() || v->second.empty()) {
-            err(it->second.source, "Secret " + secret,
-                "has no '" + key +
-                    "' value (stringData, base64 data, or an annotation "
-                    "tandem.3scale.net/env." +
-                    key + " / tandem.3scale.net/file." + key + ")");
-            return {};
-        }
-        return v->second;
+                                  const Source& s, const std::string& path) {
+        return config::secret_value(pending, secret, key, s, path, out);
     };
     std::map<std::string, std::string> account_key;  // CR name -> admin username
     for (const auto& [cr, raw] : pending.accounts) {
@@ -214,82 +225,7 @@ void resolve_accounts(Fleet& fleet, const Pending& pending, Diagnostics& out) {
         user.source = u.source;
         fleet.desired.accounts[key->second].users[u.username] = user;
     }
-    static const std::regex kUserKey(R"(^[\w\-.+=]{1,256}$)");
-    const auto printable = [](const std::string& v, std::size_t lo, std::size_t hi) {
-        return v.size() >= lo && v.size() <= hi &&
-               std::all_of(v.begin(), v.end(), [](char ch) { return ch > 0x20 && ch < 0x7f; });
-    };
-    std::map<std::string, Source> credentials;
-    for (const auto& a : pending.apps) {
-        const auto acc = account_key.find(a.account);
-        if (!pending.accounts.contains(a.account)) {
-            err(at(a.account_source, a.source), "spec.accountCR.name",
-                "no DeveloperAccount named '" + a.account + "'");
-        }
-        std::string product = a.product;
-        if (auto it = pending.product_names.find(a.product); it != pending.product_names.end()) {
-            product = it->second;
-        }
-        const auto p = fleet.desired.products.find(product);
-        if (p == fleet.desired.products.end()) {
-            err(at(a.product_source, a.source), "spec.productCR.name",
-                "no Product named '" + a.product + "'");
-            continue;
-        }
-        if (!a.plan.empty() && !p->second.plans.contains(a.plan)) {
-            err(at(a.plan_source, a.source), "spec.applicationPlanName",
-                "product '" + product + "' has no application plan '" + a.plan + "'");
-        }
-        Application app;
-        app.account = acc == account_key.end() ? "" : acc->second;
-        app.product = product;
-        app.plan = a.plan;
-        app.name = a.name;
-        app.description = a.description;
-        app.suspended = a.suspended;
-        app.source = a.source;
-        if (a.secret.empty()) {
-            continue;
-        }
-        if (p->second.backend_version.value_or("1") == "1") {
-            app.user_key = secret_value(a.secret, "UserKey", a.source, "spec.authSecretRef");
-            if (!app.user_key.empty() && !std::regex_match(app.user_key, kUserKey)) {
-                err(a.source, "spec.authSecretRef",
-                    "the UserKey of Secret '" + a.secret +
-                        "' is not a valid 3scale user_key (letters, digits, - _ . + =, at most "
-                        "256)");
-            }
-        } else {
-            app.application_id =
-                secret_value(a.secret, "ApplicationID", a.source, "spec.authSecretRef");
-            const std::string key =
-                secret_value(a.secret, "ApplicationKey", a.source, "spec.authSecretRef");
-            if (!app.application_id.empty() && !printable(app.application_id, 4, 255)) {
-                err(a.source, "spec.authSecretRef",
-                    "the ApplicationID of Secret '" + a.secret +
-                        "' must be 4..255 printable characters");
-            }
-            if (!key.empty()) {
-                if (!printable(key, 5, 255)) {
-                    err(a.source, "spec.authSecretRef",
-                        "the ApplicationKey of Secret '" + a.secret +
-                            "' must be 5..255 printable characters");
-                }
-                app.application_keys.push_back(key);
-            }
-        }
-        if (app.credential().empty() || app.account.empty()) {
-            continue;
-        }
-        // 3scale keeps user_key and application_id unique across the tenant
-        if (auto [it, fresh] = credentials.emplace(app.credential(), a.source); !fresh) {
-            err(a.source, "spec.authSecretRef",
-                "the same credentials as the Application at " + it->second.file + ":" +
-                    std::to_string(it->second.line) + " (3scale requires them unique)");
-            continue;
-        }
-        fleet.desired.applications[product + "/" + app.credential()] = app;
-    }
+    resolve_applications(fleet, pending, account_key, out);
 }
 
 }  // namespace config

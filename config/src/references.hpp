@@ -41,6 +41,7 @@ struct RawUser {
 };
 
 struct RawApp {
+    std::string cr_name;  // metadata.name (an ApplicationAuth references it)
     Source source;
     std::string account;
     std::string product;
@@ -53,6 +54,18 @@ struct RawApp {
     Source product_source;
     Source plan_source;
     Source secret_source;
+    Source name_source;
+};
+
+// ApplicationAuth: the keys of an Application CR from a Secret (generateSecret without values:
+// tandem decides them, as for an Application without authSecretRef).
+struct RawAppAuth {
+    Source source;
+    std::string application;  // applicationCRName
+    std::string secret;       // authSecretRef.name
+    bool generate = false;
+    Source application_source;
+    Source secret_source;
 };
 
 struct Pending {
@@ -60,6 +73,7 @@ struct Pending {
     std::map<std::string, RawAccount> accounts;
     std::vector<RawUser> users;
     std::vector<RawApp> apps;
+    std::vector<RawAppAuth> app_auths;
     std::map<std::string, std::string> product_names;  // Product metadata.name -> system_name
 };
 
@@ -67,9 +81,24 @@ struct Pending {
 // named by mapping rules, limits and pricing rules, backend usages and their paths.
 void check_references(Fleet& fleet, Diagnostics& out);
 
-// Accounts are keyed by their admin's username, applications by product and credential; every
-// reference between accounts, users, applications and Secrets, and every secret value, is
-// checked here.
+// Accounts are keyed by their admin's username; every reference between accounts, users,
+// applications and Secrets, and every secret value, is checked here (applications: below).
 void resolve_accounts(Fleet& fleet, const Pending& pending, Diagnostics& out);
+
+// Applications and ApplicationAuths (applications.cpp), with `account_key`: DeveloperAccount CR
+// name -> its admin's username.
+void resolve_applications(Fleet& fleet,
+                          const Pending& pending,
+                          const std::map<std::string, std::string>& account_key,
+                          Diagnostics& out);
+
+// The value under `key` of Secret `secret` ("" with an error at `source`/`path`, or at the
+// Secret, when there is none).
+std::string secret_value(const Pending& pending,
+                         const std::string& secret,
+                         const std::string& key,
+                         const Source& source,
+                         const std::string& path,
+                         Diagnostics& out);
 
 }  // namespace config

@@ -1,8 +1,11 @@
 #include "sync/engine.hpp"
 
 #include <algorithm>
+#include <barrier>
+#include <optional>
 #include <thread>
 
+#include "sync/credentials.hpp"
 #include "sync/curl_http_client.hpp"
 #include "sync/differ.hpp"
 #include "sync/state_reader.hpp"
@@ -47,6 +50,18 @@ std::vector<InstanceReport> for_each_instance(const config::Fleet& fleet,
         }
     }
     std::vector<InstanceReport> reports(chosen.size());
+    // Applications whose credentials tandem decides wait until every instance is read (one of
+    // them may hold the credentials); the others go their own pace.
+    const bool decide = needs_decisions(fleet.desired);
+    std::vector<std::optional<InstanceState>> states(chosen.size());
+    CredentialDecisions decisions;
+    std::barrier read_all(static_cast<std::ptrdiff_t>(chosen.size()), [&]() noexcept {
+        std::vector<InstanceView> views;
+        for (std::size_t k = 0; k < chosen.size(); ++k) {
+            views.push_back({chosen[k]->name, states[k] ? &*states[k] : nullptr});
+        }
+        decisions = decide_credentials(fleet.desired, views, system_random_hex());
+    });
     {
         std::vector<std::jthread> threads;
         for (std::size_t k = 0; k < chosen.size(); ++k) {
@@ -65,9 +80,28 @@ std::vector<InstanceReport> for_each_instance(const config::Fleet& fleet,
                 auto state = reader.read();
                 if (!state) {
                     set_error(reports[k], state.error());
+                }
+                if (!decide) {
+                    if (state) {
+                        fn(instance, *desired[k], reports[k], client, reader, std::move(*state));
+                    }
                     return;
                 }
-                fn(instance, *desired[k], reports[k], client, reader, std::move(*state));
+                if (state) {
+                    states[k] = std::move(*state);
+                }
+                read_all.arrive_and_wait();
+                if (!states[k]) {
+                    return;
+                }
+                config::DesiredState mine = *desired[k];
+                apply_decisions(mine, decisions);
+                for (const auto& [key, why] : decisions.undecided) {
+                    const auto& app = fleet.desired.applications.at(key);
+                    reports[k].notes.push_back("application " + app.account + ": " + app.product +
+                                               " " + app.name + " is left alone this run: " + why);
+                }
+                fn(instance, mine, reports[k], client, reader, std::move(*states[k]));
             });
         }
     }
@@ -159,8 +193,8 @@ int plan_exit_code(const std::vector<InstanceReport>& reports, Mode mode, bool p
 
 int apply_exit_code(const std::vector<InstanceReport>& reports) {
     for (const auto& r : reports) {
-        if (!r.error.empty() || (r.applied && !r.applied->converged())) {
-            return 1;
+        if (!r.error.empty() || (r.applied && !r.applied->converged()) || !r.notes.empty()) {
+            return 1;  // a note: something (an application) was left alone
         }
     }
     return 0;

@@ -147,9 +147,18 @@ std::vector<DriftEntry> drift_entries(const std::vector<InstanceReport>& reports
     return out;
 }
 
+std::string notes_text(const InstanceReport& r) {
+    std::string out;
+    for (const auto& n : r.notes) {
+        out += "  note: " + n + "\n";
+    }
+    return out;
+}
+
 std::string plan_text(const std::vector<InstanceReport>& reports) {
     std::string out;
     for (const auto& r : reports) {
+        out += notes_text(r);
         if (!r.error.empty()) {
             out += r.name + ": " + (r.reachable ? "ERROR: " : "UNREACHABLE: ") + r.error + "\n";
             continue;
@@ -257,6 +266,9 @@ std::string plan_json(const std::vector<InstanceReport>& reports, const std::str
         if (!r.error.empty()) {
             inst["error"] = r.error;
         }
+        if (!r.notes.empty()) {
+            inst["notes"] = r.notes;
+        }
         instances.push_back(std::move(inst));
     }
     Json summary = Json::object();
@@ -279,6 +291,7 @@ std::string drift_text(const std::vector<InstanceReport>& reports) {
     std::string out;
     const auto entries = drift_entries(reports);
     for (const auto& r : reports) {
+        out += notes_text(r);
         if (!r.error.empty()) {
             out += r.name + ": " + (r.reachable ? "ERROR: " : "UNREACHABLE: ") + r.error + "\n";
             continue;
@@ -329,6 +342,9 @@ std::string drift_json(const std::vector<InstanceReport>& reports, const std::st
         Json inst = {{"name", r.name}, {"admin_url", r.admin_url}, {"reachable", r.reachable}};
         if (!r.error.empty()) {
             inst["error"] = r.error;
+        }
+        if (!r.notes.empty()) {
+            inst["notes"] = r.notes;
         }
         instances.push_back(std::move(inst));
         by_instance[r.name] = 0;
@@ -415,6 +431,7 @@ std::string drift_markdown(const std::vector<InstanceReport>& reports) {
 std::string apply_summary(const std::vector<InstanceReport>& reports) {
     std::string out = "\nsummary:\n";
     for (const auto& r : reports) {
+        out += notes_text(r);
         out += "  " + r.name + ": ";
         if (!r.error.empty()) {
             out += (r.reachable ? "FAILED: " : "UNREACHABLE: ") + r.error + "\n";

@@ -240,6 +240,7 @@ ApiResult<ProductSnapshot> StateReader::read_product(
     struct PlanRead {
         std::string name;
         Id id = 0;
+        bool is_default = false;
         config::Plan plan;
         std::vector<std::pair<LimitKey, Id>> limit_ids;
         std::vector<std::pair<PricingKey, Id>> pricing_ids;
@@ -251,6 +252,7 @@ ApiResult<ProductSnapshot> StateReader::read_product(
         PlanRead& out_plan = reads[k];
         out_plan.name = str(p, "system_name");
         out_plan.id = id_of(p);
+        out_plan.is_default = p.value("default", false);
         config::Plan& plan = out_plan.plan;
         plan.name = str(p, "name");
         plan.approval_required = p.value("approval_required", false);
@@ -297,6 +299,9 @@ ApiResult<ProductSnapshot> StateReader::read_product(
         ids.limits.insert(r.limit_ids.begin(), r.limit_ids.end());
         ids.pricing.insert(r.pricing_ids.begin(), r.pricing_ids.end());
         ids.plans[r.name] = r.id;
+        if (r.is_default) {
+            ids.default_plan = r.name;
+        }
         model.plans[r.name] = std::move(r.plan);
     }
 

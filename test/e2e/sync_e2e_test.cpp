@@ -10,139 +10,20 @@
 #include <nlohmann/json.hpp>
 #include <signal.h>
 
-#include "support/sim_process.hpp"
+#include "support/sim_fleet.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
-using support::SimProcess;
-
-const fs::path kExamples = TANDEM_EXAMPLES_DIR;
-
-struct CommandRun {
-    int code = -1;
-    std::string out;  // stdout and stderr
-};
-
-CommandRun run_tandem(const std::vector<std::string>& args,
-                      const std::map<std::string, std::string>& env,
-                      std::chrono::seconds timeout = std::chrono::seconds(180)) {
-    std::vector<std::string> argv = {TANDEM_PATH};
-    argv.insert(argv.end(), args.begin(), args.end());
-    support::ChildProcess p(argv, env, /*merge_stderr=*/true);
-    CommandRun r;
-    r.out = p.read_all(timeout);
-    r.code = p.wait(std::chrono::seconds(30)).value_or(-1);
-    return r;
-}
-
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-void edit(const fs::path& file, const std::string& from, const std::string& to) {
-    std::string text = slurp(file);
-    const auto pos = text.find(from);
-    ASSERT_NE(pos, std::string::npos) << "'" << from << "' not in " << file;
-    text.replace(pos, from.size(), to);
-    std::ofstream(file) << text;
-}
-
-Json json_of(const support::HttpReply& r) {
-    return Json::parse(r.body, nullptr, false);
-}
-
-// N simulated instances and a fleet file naming them, with the example CRs.
-class Fleet {
-public:
-    explicit Fleet(std::vector<std::string> names,
-                   std::vector<std::string> sim_args = {"--empty"},
-                   std::map<std::string, std::vector<std::string>> per_instance_args = {},
-                   std::map<std::string, std::string> resources = {},
-                   std::map<std::string, int> weights = {}) {
-        dir_ = fs::temp_directory_path() /
-               ("tandem-e2e-" + std::to_string(::getpid()) + "-" +
-                ::testing::UnitTest::GetInstance()->current_test_info()->name());
-        fs::remove_all(dir_);
-        fs::create_directories(dir_ / "products");
-        if (resources.empty()) {
-            for (const auto& e : fs::directory_iterator(kExamples / "products")) {
-                fs::copy_file(e.path(), dir_ / "products" / e.path().filename());
-            }
-        }
-        for (const auto& [file, text] : resources) {
-            std::ofstream(dir_ / "products" / file) << text;
-        }
-        std::string yaml = "apiVersion: tandem/v1\nkind: Fleet\ninstances:\n";
-        for (const auto& name : names) {
-            const std::string token = "tok-" + name + "-4a61b3";
-            auto args = sim_args;
-            args.insert(args.end(), {"--name", name});
-            for (const auto& a : per_instance_args[name]) {
-                args.push_back(a);
-            }
-            sims_.emplace(
-                name, std::make_unique<SimProcess>(
-                          args, std::map<std::string, std::string>{{"TANDEM_SIM_TOKEN", token}}));
-            std::string var = "TANDEM_" + name + "_TOKEN";
-            for (auto& ch : var) {
-                ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-            }
-            env_[var] = token;
-            yaml += "  - name: " + name + "\n    adminUrl: http://127.0.0.1:" +
-                    std::to_string(sims_[name]->admin_port()) + "\n    token: {env: " + var +
-                    "}\n    timeout: 5s\n";
-            if (weights.contains(name)) {
-                yaml += "    weight: " + std::to_string(weights[name]) + "\n";
-            }
-        }
-        yaml += "resources:\n  - products/\n";
-        std::ofstream(dir_ / "fleet.yaml") << yaml;
-    }
-    ~Fleet() { fs::remove_all(dir_); }
-
-    CommandRun tandem(std::vector<std::string> args) {
-        args.insert(args.begin() + 1, {"-f", (dir_ / "fleet.yaml").string()});
-        return run_tandem(args, env_);
-    }
-    SimProcess& sim(const std::string& name) { return *sims_.at(name); }
-    [[nodiscard]] const fs::path& dir() const { return dir_; }
-    [[nodiscard]] const std::map<std::string, std::string>& env() const { return env_; }
-    Json counters(const std::string& name) {
-        return json_of(sim(name).control("GET", "/__sim/counters"));
-    }
-    void reset_counters() {
-        for (auto& [name, s] : sims_) {
-            s->control("POST", "/__sim/counters/reset");
-        }
-    }
-    std::uint64_t writes(const std::string& name) {
-        return counters(name)["admin"]["writes"].get<std::uint64_t>();
-    }
-
-private:
-    fs::path dir_;
-    std::map<std::string, std::unique_ptr<SimProcess>> sims_;
-    std::map<std::string, std::string> env_;
-};
-
-// Mapping rules that appear twice on the same owner (a blindly repeated create).
-int duplicated_rules(SimProcess& sim) {
-    const Json state = json_of(sim.control("GET", "/__sim/state"));
-    std::map<std::string, int> seen;
-    int dups = 0;
-    for (const auto& r : state["mapping_rules"]) {
-        const std::string key = r["_owner_type"].get<std::string>() + r["_owner_id"].dump() +
-                                r["http_method"].get<std::string>() +
-                                r["pattern"].get<std::string>();
-        dups += seen[key]++ > 0 ? 1 : 0;
-    }
-    return dups;
-}
+using support::CommandRun;
+using support::duplicated_rules;
+using support::edit;
+using support::json_of;
+using support::run_tandem;
+using support::slurp;
+using Fleet = support::SimFleet;
+using support::kEchoProduct;
 
 TEST(SyncE2E, ApplyFromEmptyThenDriftIsCleanAndASecondApplyWritesNothing) {
     Fleet fleet({"east", "west"});
@@ -454,11 +335,7 @@ spec:
         const std::string line = "kubectl kustomize " + prod.string() + " | " + TANDEM_PATH + " " +
                                  command + " -f " + (fleet.dir() / "fleet.yaml").string() +
                                  " --resources -";
-        support::ChildProcess p({"/bin/sh", "-c", line}, fleet.env(), true);
-        CommandRun r;
-        r.out = p.read_all(std::chrono::seconds(120));
-        r.code = p.wait(std::chrono::seconds(30)).value_or(-1);
-        return r;
+        return support::run_shell(line, fleet.env());
     };
     const auto plan = piped("plan");
     EXPECT_EQ(plan.code, 2) << plan.out;
@@ -570,47 +447,6 @@ TEST(SyncE2E, TheTokenNeverAppearsInAnyOutput) {
 }  // namespace
 
 namespace {
-
-const char* kEchoProduct = R"(apiVersion: capabilities.3scale.net/v1beta1
-kind: Backend
-metadata:
-  name: echo-backend
-spec:
-  name: Echo backend
-  systemName: echo_backend
-  privateBaseURL: https://echo.internal.example.com
----
-apiVersion: capabilities.3scale.net/v1beta1
-kind: Product
-metadata:
-  name: echo
-spec:
-  name: Echo
-  systemName: echo
-  deployment:
-    apicastSelfManaged:
-      productionPublicBaseURL: https://echo.api.test
-      authentication:
-        userkey:
-          credentials: query
-  backendUsages:
-    echo_backend:
-      path: /
-  mappingRules:
-    - httpMethod: GET
-      pattern: /
-      metricMethodRef: hits
-      increment: 1
-  applicationPlans:
-    basic:
-      name: Basic
-      published: true
-      limits:
-        - period: minute
-          value: 100          # global: split across the instances
-          metricMethodRef:
-            systemName: hits
-)";
 
 // Applies the echo product, then gives every instance the same application (user_key
 // split-demo-key) through its admin API.
@@ -743,24 +579,7 @@ TEST(SplitE2E, APositiveLimitThatWouldBecomeZeroIsRefusedBeforeAnyCall) {
 
 namespace {
 
-const char* kAccountCrs = R"(apiVersion: capabilities.3scale.net/v1beta1
-kind: DeveloperAccount
-metadata:
-  name: acme
-spec:
-  orgName: Acme Inc.
----
-apiVersion: capabilities.3scale.net/v1beta1
-kind: DeveloperUser
-metadata:
-  name: acme-admin
-spec:
-  username: acme-admin
-  email: admin@acme.example
-  role: admin
-  passwordCredentialsRef: {name: acme-admin-password}
-  developerAccountRef: {name: acme}
----
+const std::string kAccountCrs = std::string(support::kAcmeAccount) + R"(---
 apiVersion: capabilities.3scale.net/v1beta1
 kind: DeveloperUser
 metadata:
@@ -770,11 +589,6 @@ spec:
   email: dev@acme.example
   passwordCredentialsRef: {name: acme-dev-password}
   developerAccountRef: {name: acme}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: acme-admin-password}
-stringData: {password: ADMIN-PASSWORD-CANARY}
 ---
 apiVersion: v1
 kind: Secret

@@ -147,7 +147,9 @@ struct Account {
 };
 
 // An application with the same credentials on every instance, so a request authenticates
-// wherever the balancer sends it.
+// wherever the balancer sends it. An Application CR is identified by account, product and name;
+// its credentials come from its Secret (authSecretRef or an ApplicationAuth), or — with
+// decide_credentials — tandem decides them once for the fleet (sync/credentials).
 struct Application {
     std::string account;  // the account's admin username
     std::string product;  // system_name
@@ -158,9 +160,20 @@ struct Application {
     std::string user_key;                       // backend_version 1
     std::string application_id;                 // 2 / oidc
     std::vector<std::string> application_keys;  // 2 / oidc
+    // No Secret gives (all of) the credentials: adopted from the instances that have the
+    // application, else generated, identically everywhere; application_keys then lists the keys
+    // an ApplicationAuth requires on top.
+    bool decide_credentials = false;
+    std::string credentials_origin;  // once decided: "adopted from east" | "generated"
     Source source;
     [[nodiscard]] const std::string& credential() const {
         return user_key.empty() ? application_id : user_key;
+    }
+    // The key of DesiredState::applications: "product/credential", or, while tandem has not
+    // decided the credentials, "product/?account/name" ('?' cannot start a credential's key).
+    [[nodiscard]] std::string key() const {
+        return credential().empty() ? product + "/?" + account + "/" + name
+                                    : product + "/" + credential();
     }
 };
 

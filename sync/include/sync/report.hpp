@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,6 +19,7 @@ struct InstanceReport {
     std::string error;  // empty when the instance was read
     std::vector<Operation> operations;
     std::optional<ApplyResult> applied;
+    std::vector<std::string> notes;  // what this run leaves alone, and why
 };
 
 inline constexpr int kReportSchemaVersion = 1;

@@ -33,6 +33,7 @@ struct ProductIds {
     std::map<std::string, Id> plans;
     std::map<LimitKey, Id> limits;
     std::map<PricingKey, Id> pricing;
+    std::string default_plan{};  // signup express makes an application on it (empty: none)
 };
 
 struct ProxyConfigStatus {

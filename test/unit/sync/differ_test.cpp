@@ -372,13 +372,20 @@ TEST(AccountDiffer, InSyncMeansNothing) {
     EXPECT_TRUE(Differ({}).diff(f.desired, f.actual).empty());
 }
 
-TEST(AccountDiffer, AMissingAccountIsASignupWithItsAdmin) {
+// A missing account is a signup; the plan also shows what apply does after it: the other users,
+// the applications, and the removal of what signup makes on a product's default plan.
+TEST(AccountDiffer, AMissingAccountIsASignupWithItsAdminThenItsUsersAndApplications) {
     AccountFixture f;
     f.actual.model.accounts.clear();
     f.actual.accounts.clear();
+    f.actual.model.applications.clear();
+    f.actual.applications.clear();
+    f.actual.products["pets"].default_plan = "gold";
     const auto ops = Differ({}).account("boss", f.desired, f.actual);
-    ASSERT_EQ(ops.size(), 1u);
-    EXPECT_EQ(ops[0].summary(), "create developer account boss");
+    EXPECT_EQ(summaries(ops),
+              (std::vector<std::string>{"create developer account boss", "create user boss: dev",
+                                        "create application boss: pets Acme app",
+                                        "delete application boss: pets API signup"}));
     // the password is sent but never part of what is shown
     EXPECT_NE(std::find(ops[0].form.begin(), ops[0].form.end(),
                         std::pair<std::string, std::string>{"password", "pw-boss"}),

@@ -1,0 +1,237 @@
+// The operator's CRs as people write them, against real threescale-sim processes: applications
+// without key Secrets, ApplicationAuth, OIDC, Secret references, ActiveDocs, GitOps layouts.
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "support/sim_fleet.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+using support::edit;
+using support::json_of;
+using support::kEchoProduct;
+using support::SimFleet;
+
+// An account with its admin, and an application as real CRs write it: no authSecretRef.
+const std::string kKeylessApp = std::string(support::kAcmeAccount) + R"(---
+apiVersion: capabilities.3scale.net/v1beta1
+kind: Application
+metadata:
+  name: acme-echo
+spec:
+  accountCR: {name: acme}
+  productCR: {name: echo}
+  applicationPlanName: basic
+  name: Acme on Echo
+  description: production
+)";
+
+// The user_key of the application named `name` on `sim` ("" when there is none).
+std::vector<std::string> user_keys(support::SimProcess& sim, const std::string& name) {
+    std::vector<std::string> out;
+    const Json state = json_of(sim.control("GET", "/__sim/state"));
+    for (const auto& a : state["applications"]) {
+        if (a["name"] == name) {
+            out.push_back(a.value("user_key", ""));
+        }
+    }
+    return out;
+}
+
+int status_with_key(support::SimProcess& sim, const std::string& key) {
+    return static_cast<int>(support::http_request(sim.gateway_port(), "GET",
+                                                  "/anything?user_key=" + key, "",
+                                                  {{"Host", "echo.api.test"}})
+                                .status);
+}
+
+// Generated once with a CSPRNG, identical on every instance, never printed, never regenerated.
+TEST(ApplicationsE2E, WithoutAKeySecretTheCredentialsAreGeneratedOnceAndIdentical) {
+    SimFleet fleet({"east", "west"}, {"--empty"}, {},
+                   {{"echo.yaml", kEchoProduct}, {"accounts.yaml", kKeylessApp}});
+    const auto plan = fleet.tandem({"plan", "--output", "json"});
+    EXPECT_EQ(plan.code, 2) << plan.out;
+    const auto apply = fleet.tandem({"apply"});
+    ASSERT_EQ(apply.code, 0) << apply.out;
+    EXPECT_NE(apply.out.find("create application acme-admin: echo Acme on Echo"), std::string::npos)
+        << apply.out;
+    const auto east = user_keys(fleet.sim("east"), "Acme on Echo");
+    const auto west = user_keys(fleet.sim("west"), "Acme on Echo");
+    ASSERT_EQ(east.size(), 1u);
+    ASSERT_EQ(west.size(), 1u);
+    EXPECT_EQ(east, west);
+    EXPECT_EQ(east[0].size(), 32u);
+    EXPECT_EQ(east[0].find_first_not_of("0123456789abcdef"), std::string::npos) << east[0];
+    // the key authenticates on both gateways
+    EXPECT_EQ(status_with_key(fleet.sim("east"), east[0]), 200);
+    EXPECT_EQ(status_with_key(fleet.sim("west"), east[0]), 200);
+    // converged: drift is clean, a rerun writes nothing and keeps the key
+    const auto drift = fleet.tandem({"drift"});
+    EXPECT_EQ(drift.code, 0) << drift.out;
+    fleet.reset_counters();
+    EXPECT_EQ(fleet.tandem({"apply"}).code, 0);
+    EXPECT_EQ(fleet.writes("east") + fleet.writes("west"), 0u);
+    EXPECT_EQ(user_keys(fleet.sim("west"), "Acme on Echo"), east);
+    for (const auto& out : {plan.out, apply.out, drift.out}) {
+        EXPECT_EQ(out.find(east[0]), std::string::npos) << "a generated key was printed";
+        EXPECT_EQ(out.find("ADMIN-PASSWORD-CANARY"), std::string::npos);
+    }
+}
+
+// A developer already made the application on west (through its portal): east adopts west's key;
+// an instance whose application of that name has another key is converged to the adopted one.
+TEST(ApplicationsE2E, ExistingCredentialsAreAdoptedAndDisagreementsConverge) {
+    // the product and the account first, the Application CR later
+    const std::string crs = kKeylessApp;
+    const auto app_cr =
+        crs.find("---\napiVersion: capabilities.3scale.net/v1beta1\nkind: Application\n");
+    SimFleet fleet({"east", "west", "north"}, {"--empty"}, {},
+                   {{"echo.yaml", kEchoProduct}, {"accounts.yaml", crs.substr(0, app_cr)}});
+    ASSERT_EQ(fleet.tandem({"apply"}).code, 0);
+    const auto make_app = [&](const std::string& instance, const std::string& key) {
+        auto& sim = fleet.sim(instance);
+        const Json found = json_of(sim.admin("GET", "/admin/api/accounts.json"));
+        std::string account;
+        for (const auto& a : found["accounts"]) {
+            if (a["account"]["org_name"] == "Acme Inc.") {
+                account = a["account"]["id"].dump();
+            }
+        }
+        const Json services = json_of(sim.admin("GET", "/admin/api/services.json"));
+        const std::string svc = services["services"][0]["service"]["id"].dump();
+        const Json plans =
+            json_of(sim.admin("GET", "/admin/api/services/" + svc + "/application_plans.json"));
+        const std::string plan = plans["plans"][0]["application_plan"]["id"].dump();
+        ASSERT_EQ(sim.admin("POST", "/admin/api/accounts/" + account + "/applications.json",
+                            "plan_id=" + plan + "&name=Acme on Echo&description=production" +
+                                "&user_key=" + key)
+                      .status,
+                  201u);
+    };
+    make_app("west", "west0000portal0key");
+    make_app("north", "north000other0key");
+    // now the Application CR, without authSecretRef
+    std::ofstream(fleet.dir() / "products" / "accounts.yaml", std::ios::app) << crs.substr(app_cr);
+    const auto drift = fleet.tandem({"drift", "--output", "json"});
+    EXPECT_EQ(drift.code, 2) << drift.out;
+    const Json report = Json::parse(drift.out.substr(drift.out.find('{')));
+    std::set<std::string> where;
+    for (const auto& d : report["drifts"]) {
+        if (d["object"]["type"] == "application") {
+            where.insert(d["instance"].get<std::string>() + " " + d["kind"].get<std::string>() +
+                         " " + d.value("field", ""));
+        }
+    }
+    EXPECT_EQ(where, (std::set<std::string>{"east missing ", "north changed credentials"}))
+        << drift.out;
+    EXPECT_EQ(drift.out.find("west0000portal0key"), std::string::npos);
+    EXPECT_EQ(drift.out.find("north000other0key"), std::string::npos);
+    const auto apply = fleet.tandem({"apply"});
+    ASSERT_EQ(apply.code, 0) << apply.out;
+    for (const char* name : {"east", "west", "north"}) {
+        EXPECT_EQ(user_keys(fleet.sim(name), "Acme on Echo"),
+                  (std::vector<std::string>{"west0000portal0key"}))
+            << name;
+    }
+    EXPECT_EQ(status_with_key(fleet.sim("north"), "north000other0key"), 403);
+    EXPECT_EQ(fleet.tandem({"drift"}).code, 0);
+}
+
+// The operator's ApplicationAuth: the key of an existing application, from a Secret.
+TEST(ApplicationsE2E, AnApplicationAuthSetsTheKeyEverywhere) {
+    std::string crs = kKeylessApp;
+    crs += R"(---
+apiVersion: capabilities.3scale.net/v1beta1
+kind: ApplicationAuth
+metadata:
+  name: acme-echo-auth
+spec:
+  applicationCRName: acme-echo
+  generateSecret: false
+  authSecretRef: {name: acme-echo-key}
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: acme-echo-key
+  annotations: {tandem.3scale.net/env.UserKey: ACME_ECHO_KEY}
+)";
+    SimFleet fleet({"east", "west"}, {"--empty"}, {},
+                   {{"echo.yaml", kEchoProduct}, {"accounts.yaml", crs}});
+    fleet.set_env("ACME_ECHO_KEY", "first-key-from-secret");
+    ASSERT_EQ(fleet.tandem({"apply"}).code, 0);
+    EXPECT_EQ(user_keys(fleet.sim("east"), "Acme on Echo"),
+              (std::vector<std::string>{"first-key-from-secret"}));
+    // rotated in the Secret: the same application gets the new key in place on every instance
+    fleet.set_env("ACME_ECHO_KEY", "rotated-key-from-secret");
+    const auto rotate = fleet.tandem({"apply"});
+    ASSERT_EQ(rotate.code, 0) << rotate.out;
+    EXPECT_NE(rotate.out.find("update application acme-admin: echo Acme on Echo"),
+              std::string::npos)
+        << rotate.out;
+    for (const char* name : {"east", "west"}) {
+        EXPECT_EQ(user_keys(fleet.sim(name), "Acme on Echo"),
+                  (std::vector<std::string>{"rotated-key-from-secret"}))
+            << name;
+        EXPECT_EQ(status_with_key(fleet.sim(name), "rotated-key-from-secret"), 200);
+    }
+    EXPECT_EQ(rotate.out.find("rotated-key-from-secret"), std::string::npos);
+    EXPECT_EQ(fleet.tandem({"drift"}).code, 0);
+}
+
+// plan lists everything apply then does — the users and applications under an account that does
+// not exist yet, and the removal of what signup makes on default plans — with the same counts.
+TEST(PlanE2E, PlanListsExactlyWhatApplyDoesUnderANewAccount) {
+    std::string crs = kKeylessApp;
+    crs += R"(---
+apiVersion: capabilities.3scale.net/v1beta1
+kind: DeveloperUser
+metadata:
+  name: acme-dev
+spec:
+  username: acme-dev
+  email: dev@acme.example
+  passwordCredentialsRef: {name: acme-admin-password}
+  developerAccountRef: {name: acme}
+)";
+    // default tenants: the "API" product has a default plan, where signup adds an application
+    SimFleet fleet({"east", "west"}, {}, {}, {{"echo.yaml", kEchoProduct}, {"accounts.yaml", crs}});
+    const auto plan = fleet.tandem({"plan"});
+    EXPECT_EQ(plan.code, 2) << plan.out;
+    const auto apply = fleet.tandem({"apply"});
+    ASSERT_EQ(apply.code, 0) << apply.out;
+    for (const std::string name : {"east", "west"}) {
+        std::multiset<std::string> planned;
+        std::multiset<std::string> done;
+        std::istringstream p(plan.out);
+        bool mine = false;
+        for (std::string line; std::getline(p, line);) {
+            if (!line.starts_with(" ")) {
+                mine = line.starts_with(name + ":");
+            } else if (mine && line.starts_with("  ") && line.size() > 4 &&
+                       (line[2] == '+' || line[2] == '~' || line[2] == '-' || line[2] == '>')) {
+                planned.insert(line.substr(4, line.find(" (") - 4));
+            }
+        }
+        std::istringstream a(apply.out);
+        for (std::string line; std::getline(a, line);) {
+            const std::string prefix = "[" + name + "] ok     ";
+            if (line.starts_with(prefix)) {
+                done.insert(line.substr(prefix.size()));
+            }
+        }
+        EXPECT_EQ(planned, done) << name << "\n" << plan.out << apply.out;
+        EXPECT_TRUE(planned.contains("create user acme-admin: acme-dev")) << plan.out;
+        EXPECT_TRUE(planned.contains("create application acme-admin: echo Acme on Echo"));
+        EXPECT_TRUE(planned.contains("delete application acme-admin: api API signup"));
+    }
+}
+
+}  // namespace
