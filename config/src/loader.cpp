@@ -132,6 +132,7 @@ std::expected<Fleet, Diagnostics> load_fleet(const std::filesystem::path& file,
         }
     }
     check_references(fleet, diags);
+    resolve_product_secrets(fleet, pending, diags);
     resolve_accounts(fleet, pending, diags);
     for (const auto& [name, policy] : fleet.product_split_policies) {
         if (!fleet.desired.products.contains(name)) {

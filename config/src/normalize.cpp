@@ -17,6 +17,18 @@ std::string lower(std::string s) {
 
 }  // namespace
 
+bool valid_issuer_endpoint(const std::string& url) {
+    if (!url.starts_with("http://") && !url.starts_with("https://")) {
+        return false;
+    }
+    const std::size_t start = url.find("://") + 3;
+    const std::size_t end = url.find('/', start);
+    const std::size_t at = url.rfind('@', end == std::string::npos ? url.size() : end);
+    const std::string bare =
+        at == std::string::npos || at < start ? url : url.substr(0, start) + url.substr(at + 1);
+    return normalize_url(bare).has_value();
+}
+
 std::string url_problem(const std::string& url) {
     if (normalize_url(url)) {
         return {};

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "config/normalize.hpp"
+#include "product_gateway.hpp"
 
 namespace config {
 
@@ -18,20 +19,6 @@ namespace {
 
 constexpr const char* kSplitAnnotation = "tandem.3scale.net/split-policy";
 
-std::string camel_to_snake(const std::string& in) {
-    std::string out;
-    for (const char ch : in) {
-        if (std::isupper(static_cast<unsigned char>(ch)) != 0) {
-            out.push_back('_');
-            out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(ch))));
-        } else {
-            out.push_back(ch);
-        }
-    }
-    return out;
-}
-
-// A decimal given as a string ("1.50") or a number (toolbox exports write 0.0).
 std::optional<std::string> decimal(YamlReader& r,
                                    const YamlNode& map,
                                    const std::string& key,
@@ -191,165 +178,6 @@ bool first_definition(YamlReader& r,
 
 // ---- Product ------------------------------------------------------------------------------------
 
-void read_authentication(YamlReader& r,
-                         const YamlNode& auth,
-                         const std::string& path,
-                         Product& product) {
-    if (!r.is_map(auth, path)) {
-        return;
-    }
-    r.only(auth, path, {"userkey", "appKeyAppID", "oidc"});
-    int kinds = 0;
-    for (const auto& [key, version] :
-         {std::pair{"userkey", "1"}, std::pair{"appKeyAppID", "2"}, std::pair{"oidc", "oidc"}}) {
-        const YamlNode mode = r.child(auth, key);
-        if (!mode.defined()) {
-            continue;
-        }
-        ++kinds;
-        const std::string where = path + "." + key;
-        product.backend_version = version;
-        if (!r.is_map(mode, where)) {
-            continue;
-        }
-        r.only(mode, where,
-               {"authUserKey", "appID", "appKey", "credentials", "security", "gatewayResponse",
-                "issuerType", "issuerEndpoint", "issuerEndpointRef", "authenticationFlow",
-                "jwtClaimWithClientID", "jwtClaimWithClientIDType"});
-        auto& fields = product.proxy.fields;
-        const auto copy = [&](const char* from, const char* to) {
-            if (auto v = r.str(mode, from, where, false)) {
-                fields[to] = *v;
-            }
-        };
-        copy("authUserKey", "auth_user_key");
-        copy("appID", "auth_app_id");
-        copy("appKey", "auth_app_key");
-        if (auto c = r.str(mode, "credentials", where, false)) {
-            if (*c != "headers" && *c != "query" && *c != "authorization") {
-                r.error(r.child(mode, "credentials"), where + ".credentials",
-                        "must be one of headers, query, authorization");
-            }
-            fields["credentials_location"] = *c;
-        }
-        if (std::string(key) == "oidc") {
-            if (auto t = r.str(mode, "issuerType", where, true)) {
-                if (*t != "keycloak" && *t != "rest") {
-                    r.error(r.child(mode, "issuerType"), where + ".issuerType",
-                            "must be keycloak or rest");
-                }
-                fields["oidc_issuer_type"] = *t;
-            }
-            copy("issuerEndpoint", "oidc_issuer_endpoint");
-            copy("jwtClaimWithClientID", "jwt_claim_with_client_id");
-            copy("jwtClaimWithClientIDType", "jwt_claim_with_client_id_type");
-            if (r.child(mode, "issuerEndpointRef").defined()) {
-                r.error(r.child(mode, "issuerEndpointRef"), where + ".issuerEndpointRef",
-                        "Secret references are not supported here yet: set issuerEndpoint");
-            }
-            if (r.child(mode, "authenticationFlow").defined()) {
-                r.notice(r.child(mode, "authenticationFlow"), where + ".authenticationFlow",
-                         "is not synchronized by tandem yet (left as 3scale has it)");
-            }
-        }
-        const YamlNode security = r.child(mode, "security");
-        if (r.is_map(security, where + ".security")) {
-            r.only(security, where + ".security", {"hostHeader", "secretToken"});
-            if (auto v = r.str(security, "hostHeader", where + ".security", false)) {
-                fields["hostname_rewrite"] = *v;
-            }
-            if (auto v = r.str(security, "secretToken", where + ".security", false)) {
-                fields["secret_token"] = *v;
-            }
-        }
-        const YamlNode response = r.child(mode, "gatewayResponse");
-        const std::string rpath = where + ".gatewayResponse";
-        if (r.is_map(response, rpath)) {
-            for (const auto& it : response.entries()) {
-                const std::string name = it.first.scalar();
-                static const std::set<std::string> kKnown = {"errorStatusAuthFailed",
-                                                             "errorHeadersAuthFailed",
-                                                             "errorAuthFailed",
-                                                             "errorStatusAuthMissing",
-                                                             "errorHeadersAuthMissing",
-                                                             "errorAuthMissing",
-                                                             "errorStatusNoMatch",
-                                                             "errorHeadersNoMatch",
-                                                             "errorNoMatch",
-                                                             "errorStatusLimitsExceeded",
-                                                             "errorHeadersLimitsExceeded",
-                                                             "errorLimitsExceeded"};
-                if (!kKnown.contains(name)) {
-                    r.error(it.first, rpath + "." + name, "unknown field");
-                    continue;
-                }
-                if (name.starts_with("errorStatus")) {
-                    auto v = r.integer(response, name, rpath, false);
-                    if (v && (*v < 200 || *v > 599)) {
-                        r.error(it.second, rpath + "." + name, "must be an HTTP status 200..599");
-                    }
-                    if (v) {
-                        fields[camel_to_snake(name)] = std::to_string(*v);
-                    }
-                } else if (auto v = r.str(response, name, rpath, false)) {
-                    fields[camel_to_snake(name)] = *v;
-                }
-            }
-        }
-    }
-    if (kinds > 1) {
-        r.error(auth, path, "set exactly one of userkey, appKeyAppID, oidc");
-    }
-}
-
-void read_deployment(YamlReader& r, const YamlNode& spec, Product& product) {
-    const YamlNode deployment = r.child(spec, "deployment");
-    if (!r.is_map(deployment, "spec.deployment")) {
-        return;
-    }
-    r.only(deployment, "spec.deployment", {"apicastHosted", "apicastSelfManaged"});
-    const YamlNode hosted = r.child(deployment, "apicastHosted");
-    const YamlNode managed = r.child(deployment, "apicastSelfManaged");
-    if (hosted.defined() && managed.defined()) {
-        r.error(deployment, "spec.deployment",
-                "set exactly one of apicastHosted, apicastSelfManaged");
-        return;
-    }
-    if (hosted.defined()) {
-        product.deployment_option = "hosted";
-        if (r.is_map(hosted, "spec.deployment.apicastHosted")) {
-            r.only(hosted, "spec.deployment.apicastHosted", {"authentication"});
-            read_authentication(r, r.child(hosted, "authentication"),
-                                "spec.deployment.apicastHosted.authentication", product);
-        }
-    } else if (managed.defined()) {
-        product.deployment_option = "self_managed";
-        const std::string path = "spec.deployment.apicastSelfManaged";
-        if (r.is_map(managed, path)) {
-            r.only(managed, path,
-                   {"authentication", "stagingPublicBaseURL", "productionPublicBaseURL"});
-            for (const auto& [key, field] :
-                 {std::pair{"productionPublicBaseURL", "endpoint"},
-                  std::pair{"stagingPublicBaseURL", "sandbox_endpoint"}}) {
-                if (auto url = r.str(managed, key, path, false)) {
-                    auto normalized = normalize_url(*url);
-                    if (!normalized ||
-                        !(url->starts_with("http://") || url->starts_with("https://"))) {
-                        const std::string why = url_problem(*url);
-                        r.error(r.child(managed, key), path + "." + key,
-                                "must be an http:// or https:// URL (got '" + *url + "'" +
-                                    (why.empty() ? "" : ": " + why) + ")");
-                    } else {
-                        product.proxy.fields[field] = *normalized;
-                    }
-                }
-            }
-            read_authentication(r, r.child(managed, "authentication"), path + ".authentication",
-                                product);
-        }
-    }
-}
-
 Plan read_plan(YamlReader& r, const YamlNode& node, const std::string& where) {
     Plan plan;
     r.only(node, where,
@@ -441,48 +269,6 @@ Plan read_plan(YamlReader& r, const YamlNode& node, const std::string& where) {
     return plan;
 }
 
-void read_policies(YamlReader& r, const YamlNode& spec, Product& product) {
-    const YamlNode policies = r.child(spec, "policies");
-    bool has_apicast = false;
-    if (policies.defined() && !policies.null() && !policies.is_sequence()) {
-        r.error(policies, "spec.policies", "must be a list");
-    } else if (policies.is_sequence()) {
-        for (std::size_t i = 0; i < policies.size(); ++i) {
-            const YamlNode p = policies[i];
-            const std::string where = "spec.policies[" + std::to_string(i) + "]";
-            if (!r.is_map(p, where)) {
-                continue;
-            }
-            r.only(p, where, {"name", "version", "enabled", "configuration", "configurationRef"});
-            Policy policy;
-            policy.name = r.str(p, "name", where, true).value_or("");
-            policy.version = r.str(p, "version", where, true).value_or("");
-            policy.enabled = r.boolean(p, "enabled", where, true).value_or(true);
-            const YamlNode conf = r.child(p, "configuration");
-            Json conf_json = Json::object();
-            if (conf.defined() && !conf.null()) {
-                if (!conf.is_map()) {
-                    r.error(conf, where + ".configuration", "must be a mapping");
-                } else {
-                    conf_json = to_json(conf);
-                }
-            }
-            if (r.child(p, "configurationRef").defined() && conf_json.empty()) {
-                r.error(r.child(p, "configurationRef"), where + ".configurationRef",
-                        "Secret references are not supported here yet: put the configuration "
-                        "inline");
-            }
-            policy.configuration = conf_json.dump();
-            has_apicast = has_apicast || policy.name == "apicast";
-            product.policies.push_back(std::move(policy));
-        }
-    }
-    if (!has_apicast) {
-        // as porta and the operator do: the chain always ends with apicast if it is not in it
-        product.policies.push_back({"apicast", "builtin", true, "{}"});
-    }
-}
-
 }  // namespace
 
 void read_product(YamlReader& r,
@@ -526,7 +312,8 @@ void read_product(YamlReader& r,
                     "'" + *policy + "' is not a split policy: use error, min1, coarsen or none");
         }
     }
-    read_deployment(r, spec, product);
+    std::vector<ProductSecretRef> refs;
+    read_deployment(r, spec, product, refs);
     read_metrics(r, spec, "metrics", false, product.metrics);
     read_metrics(r, spec, "methods", true, product.methods);
     read_mapping_rules(r, spec, product.mapping_rules);
@@ -569,13 +356,17 @@ void read_product(YamlReader& r,
             product.plans.emplace(key, std::move(plan));
         }
     }
-    read_policies(r, spec, product);
+    read_policies(r, spec, product, refs);
     add_hits(product.metrics, product.source);
     if (!first_definition(r, doc, seen, "product", system_name, product.source)) {
         return;
     }
     if (auto cr = r.str(r.child(doc, "metadata"), "name", "metadata", false)) {
         pending.product_names[*cr] = system_name;
+    }
+    for (auto& ref : refs) {
+        ref.product = system_name;
+        pending.product_secrets.push_back(std::move(ref));
     }
     fleet.desired.products.emplace(system_name, std::move(product));
 }

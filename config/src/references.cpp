@@ -6,6 +6,10 @@
 #include <regex>
 #include <set>
 
+#include <nlohmann/json.hpp>
+
+#include "config/normalize.hpp"
+
 namespace config {
 
 void check_references(Fleet& fleet, Diagnostics& out) {
@@ -153,6 +157,42 @@ std::string secret_value(const Pending& pending,
         return {};
     }
     return v->second;
+}
+
+void resolve_product_secrets(Fleet& fleet, const Pending& pending, Diagnostics& out) {
+    for (const auto& ref : pending.product_secrets) {
+        const auto product = fleet.desired.products.find(ref.product);
+        if (product == fleet.desired.products.end()) {
+            continue;  // its definition was refused
+        }
+        const bool issuer = ref.policy < 0;
+        const std::string value =
+            secret_value(pending, ref.secret, issuer ? "issuerEndpoint" : "configuration",
+                         ref.source, ref.path, out);
+        if (value.empty()) {
+            continue;
+        }
+        if (issuer) {
+            if (!valid_issuer_endpoint(value)) {
+                out.push_back({Diagnostic::Severity::kError, ref.source, ref.path,
+                               "the issuerEndpoint of Secret '" + ref.secret +
+                                   "' must be an http:// or https:// URL (the value is not "
+                                   "shown: it carries client credentials)"});
+            }
+            product->second.proxy.fields["oidc_issuer_endpoint"] = value;
+            continue;
+        }
+        const auto json = nlohmann::json::parse(value, nullptr, false);
+        if (json.is_discarded() || !json.is_object()) {
+            out.push_back({Diagnostic::Severity::kError, ref.source, ref.path,
+                           "the configuration of Secret '" + ref.secret +
+                               "' must be a JSON object (the policy's configuration; the value "
+                               "is not shown)"});
+            continue;
+        }
+        product->second.policies.at(static_cast<std::size_t>(ref.policy)).configuration =
+            json.dump();
+    }
 }
 
 void resolve_accounts(Fleet& fleet, const Pending& pending, Diagnostics& out) {

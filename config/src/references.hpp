@@ -68,6 +68,16 @@ struct RawAppAuth {
     Source secret_source;
 };
 
+// A Product's value that lives in a Secret: its OIDC issuer (issuerEndpointRef, key
+// issuerEndpoint) or a policy's configuration (configurationRef, key configuration: JSON).
+struct ProductSecretRef {
+    std::string product;  // system_name
+    std::string secret;
+    int policy = -1;  // index in the chain; -1: the issuer endpoint
+    Source source;
+    std::string path;
+};
+
 struct Pending {
     std::map<std::string, RawSecret> secrets;
     std::map<std::string, RawAccount> accounts;
@@ -75,6 +85,7 @@ struct Pending {
     std::vector<RawApp> apps;
     std::vector<RawAppAuth> app_auths;
     std::map<std::string, std::string> product_names;  // Product metadata.name -> system_name
+    std::vector<ProductSecretRef> product_secrets;
 };
 
 // Every cross-reference of the desired state, once every document is read: metrics and methods
@@ -84,6 +95,9 @@ void check_references(Fleet& fleet, Diagnostics& out);
 // Accounts are keyed by their admin's username; every reference between accounts, users,
 // applications and Secrets, and every secret value, is checked here (applications: below).
 void resolve_accounts(Fleet& fleet, const Pending& pending, Diagnostics& out);
+
+// The Product values that live in Secrets (issuerEndpointRef, policies[].configurationRef).
+void resolve_product_secrets(Fleet& fleet, const Pending& pending, Diagnostics& out);
 
 // Applications and ApplicationAuths (applications.cpp), with `account_key`: DeveloperAccount CR
 // name -> its admin's username.

@@ -52,6 +52,8 @@ const char* to_string(Kind kind) {
             return "policy chain";
         case Kind::kProxy:
             return "proxy settings";
+        case Kind::kOidc:
+            return "OIDC configuration";
         case Kind::kProxyConfig:
             return "proxy config";
         case Kind::kAccount:

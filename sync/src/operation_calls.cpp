@@ -401,6 +401,11 @@ ApiResult<void> Applier::execute(const Operation& op) {
             auto r = client_.update(owner_path(op) + "/proxy.json", op.form, "PATCH");
             return r ? ApiResult<void>{} : fail(r.error());
         }
+        case Kind::kOidc: {
+            auto r =
+                client_.update(owner_path(op) + "/proxy/oidc_configuration.json", op.form, "PATCH");
+            return r ? ApiResult<void>{} : fail(r.error());
+        }
         case Kind::kAccount:
         case Kind::kUser:
         case Kind::kApplication:

@@ -349,9 +349,11 @@ std::vector<Operation> Differ::product(const std::string& name,
             if (has_d && has_a && desired.policies[i] == actual->policies[i]) {
                 continue;
             }
-            const auto show = [](const config::Policy& p) {
+            // a configuration from a Secret is never shown, on either side
+            const bool secret = has_d && desired.policies[i].secret_configuration;
+            const auto show = [secret](const config::Policy& p) {
                 return p.name + "@" + p.version + (p.enabled ? "" : " disabled") + " " +
-                       p.configuration;
+                       (secret ? std::string("<redacted>") : p.configuration);
             };
             o.changes.push_back({"policies[" + std::to_string(i) + "]",
                                  has_d ? show(desired.policies[i]) : "",
@@ -368,6 +370,19 @@ std::vector<Operation> Differ::product(const std::string& name,
             const std::string have = it == actual->proxy.fields.end() ? "" : it->second;
             if (have != value) {
                 field(o, f, value, have);
+            }
+        }
+        if (!o.changes.empty()) {
+            out.push_back(std::move(o));
+        }
+    }
+    // OIDC flows: only what the CR sets
+    {
+        Operation o = op(Action::kUpdate, Kind::kOidc, name, "", "oidc");
+        for (const auto& [flow, enabled] : desired.oidc_flows) {
+            const auto it = actual->oidc_flows.find(flow);
+            if (it == actual->oidc_flows.end() || it->second != enabled) {
+                field(o, flow, b(enabled), it == actual->oidc_flows.end() ? "" : b(it->second));
             }
         }
         if (!o.changes.empty()) {

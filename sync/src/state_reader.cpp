@@ -341,6 +341,17 @@ ApiResult<ProductSnapshot> StateReader::read_product(
         }
         model.proxy.fields[field] = value;
     }
+    if (model.backend_version == "oidc") {
+        auto oidc = client_.get(base + "/proxy/oidc_configuration.json");
+        if (!oidc) {
+            return std::unexpected(oidc.error());
+        }
+        const Json flows = unwrap(*oidc);
+        for (const char* flow : {"standard_flow_enabled", "implicit_flow_enabled",
+                                 "service_accounts_enabled", "direct_access_grants_enabled"}) {
+            model.oidc_flows[flow] = flows.value(flow, false);
+        }
+    }
     ProxyConfigStatus& status = out.configs;
     if (versions != nullptr) {
         if (const auto it = versions->find(id); it != versions->end()) {

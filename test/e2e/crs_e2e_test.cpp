@@ -234,4 +234,129 @@ spec:
     }
 }
 
+// OIDC: the issuer and a policy's configuration from Secrets (env annotations, so no secret sits
+// in the files), the flows through the proxy's OIDC configuration endpoint; drift sees a flow
+// changed by hand; no secret value in any output.
+const char* kOidcProduct = R"(apiVersion: capabilities.3scale.net/v1beta1
+kind: Backend
+metadata:
+  name: accounts-backend
+spec:
+  name: Accounts backend
+  systemName: accounts_backend
+  privateBaseURL: https://accounts.internal.example.com
+---
+apiVersion: capabilities.3scale.net/v1beta1
+kind: Product
+metadata:
+  name: banking
+spec:
+  name: Banking API
+  systemName: banking
+  deployment:
+    apicastSelfManaged:
+      productionPublicBaseURL: https://banking.api.test
+      authentication:
+        oidc:
+          issuerType: keycloak
+          issuerEndpointRef: {name: banking-issuer}
+          authenticationFlow:
+            standardFlowEnabled: false
+            serviceAccountsEnabled: true
+          credentials: headers
+  backendUsages:
+    accounts_backend: {path: /}
+  policies:
+    - name: headers
+      version: builtin
+      enabled: true
+      configurationRef: {name: banking-headers}
+    - name: apicast
+      version: builtin
+      enabled: true
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: banking-issuer
+  annotations: {tandem.3scale.net/env.issuerEndpoint: BANKING_ISSUER}
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: banking-headers
+  annotations: {tandem.3scale.net/env.configuration: BANKING_HEADERS}
+)";
+
+TEST(OidcE2E, IssuerFlowsAndPolicyFromSecretsApplyDriftAndStaySecret) {
+    SimFleet fleet({"east", "west"}, {"--empty"}, {}, {{"banking.yaml", kOidcProduct}});
+    const std::string issuer =
+        "https://banking-client:CLIENT-SECRET-CANARY@sso.example.com/auth/realms/banking";
+    fleet.set_env("BANKING_ISSUER", issuer);
+    fleet.set_env("BANKING_HEADERS",
+                  R"({"request":[{"op":"set","header":"X-Token","value_type":"plain",)"
+                  R"("value":"POLICY-SECRET-CANARY"}]})");
+    std::vector<support::CommandRun> runs;
+    runs.push_back(fleet.tandem({"plan", "--output", "json"}));
+    runs.push_back(fleet.tandem({"apply"}));
+    ASSERT_EQ(runs.back().code, 0) << runs.back().out;
+    for (const char* name : {"east", "west"}) {
+        const Json state = json_of(fleet.sim(name).control("GET", "/__sim/state"));
+        bool checked = false;
+        for (const auto& proxy : state["proxies"]) {
+            if (proxy.value("oidc_issuer_type", "") != "keycloak") {
+                continue;
+            }
+            checked = true;
+            EXPECT_EQ(proxy["oidc_issuer_endpoint"], issuer);
+            EXPECT_EQ(proxy["_oidc_configuration"]["standard_flow_enabled"], false) << name;
+            EXPECT_EQ(proxy["_oidc_configuration"]["service_accounts_enabled"], true) << name;
+            EXPECT_NE(proxy["policies_config"].dump().find("POLICY-SECRET-CANARY"),
+                      std::string::npos);
+        }
+        EXPECT_TRUE(checked) << name << ": no OIDC product";
+    }
+    runs.push_back(fleet.tandem({"drift"}));
+    EXPECT_EQ(runs.back().code, 0) << runs.back().out;
+    fleet.reset_counters();
+    EXPECT_EQ(fleet.tandem({"apply"}).code, 0);
+    EXPECT_EQ(fleet.writes("east") + fleet.writes("west"), 0u);
+    // someone enables the standard flow on west: drift names it; apply puts it back
+    {
+        auto& west = fleet.sim("west");
+        const Json services = json_of(west.admin("GET", "/admin/api/services.json"));
+        const std::string svc = services["services"][0]["service"]["id"].dump();
+        ASSERT_EQ(
+            west.admin("PATCH", "/admin/api/services/" + svc + "/proxy/oidc_configuration.json",
+                       "standard_flow_enabled=true")
+                .status,
+            200u);
+    }
+    runs.push_back(fleet.tandem({"drift", "--output", "json"}));
+    EXPECT_EQ(runs.back().code, 2);
+    const Json report = Json::parse(runs.back().out.substr(runs.back().out.find('{')));
+    ASSERT_EQ(report["drifts"].size(), 1u) << runs.back().out;
+    EXPECT_EQ(report["drifts"][0]["instance"], "west");
+    EXPECT_EQ(report["drifts"][0]["object"]["type"], "OIDC configuration");
+    EXPECT_EQ(report["drifts"][0]["field"], "standard_flow_enabled");
+    // a new policy configuration in the Secret: planned, shown redacted, applied
+    fleet.set_env("BANKING_HEADERS",
+                  R"({"request":[{"op":"set","header":"X-Token","value_type":"plain",)"
+                  R"("value":"ROTATED-POLICY-CANARY"}]})");
+    runs.push_back(fleet.tandem({"plan"}));
+    EXPECT_NE(runs.back().out.find("update policy chain banking: policies"), std::string::npos)
+        << runs.back().out;
+    EXPECT_NE(runs.back().out.find("<redacted>"), std::string::npos) << runs.back().out;
+    runs.push_back(fleet.tandem({"apply"}));
+    EXPECT_EQ(runs.back().code, 0) << runs.back().out;
+    runs.push_back(fleet.tandem({"drift", "--output", "markdown"}));
+    EXPECT_EQ(runs.back().code, 0) << runs.back().out;
+    for (const auto& r : runs) {
+        for (const char* secret :
+             {"CLIENT-SECRET-CANARY", "POLICY-SECRET-CANARY", "ROTATED-POLICY-CANARY"}) {
+            EXPECT_EQ(r.out.find(secret), std::string::npos) << secret << " in\n" << r.out;
+        }
+    }
+}
+
 }  // namespace

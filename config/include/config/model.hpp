@@ -88,7 +88,12 @@ struct Policy {
     std::string version;
     bool enabled = true;
     std::string configuration;  // canonical JSON (sorted keys)
-    friend bool operator==(const Policy&, const Policy&) = default;
+    // from a Secret (configurationRef): it may hold credentials, so it is never shown
+    bool secret_configuration = false;
+    friend bool operator==(const Policy& a, const Policy& b) {
+        return a.name == b.name && a.version == b.version && a.enabled == b.enabled &&
+               a.configuration == b.configuration;
+    }
 };
 
 struct BackendUsage {
@@ -113,6 +118,9 @@ struct Product {
     std::map<std::string, Plan> plans;
     std::vector<Policy> policies;  // the whole chain, apicast included
     ProxySettings proxy;
+    // OIDC authentication flows (admin API names: standard_flow_enabled, ...): only the ones the
+    // CR sets are managed
+    std::map<std::string, bool> oidc_flows;
     std::optional<ratelimit::SplitPolicy>
         split_policy;  // annotation tandem.3scale.net/split-policy
     Source source;

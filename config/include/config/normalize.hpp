@@ -12,6 +12,10 @@ namespace config {
 // http(s)/ws(s) URL with an explicit port, scheme and host lower-cased ("https://A.b" ->
 // "https://a.b:443"); nullopt when it is not such a URL.
 std::optional<std::string> normalize_url(const std::string& url);
+// An OpenID provider's issuer URL: http(s), and it may carry the client's credentials
+// (https://client:secret@sso.example.com/auth/realms/r).
+bool valid_issuer_endpoint(const std::string& url);
+
 // Why normalize_url refuses `url`, for an error message ("port 99999 is out of range 1..65535");
 // empty when it accepts it.
 std::string url_problem(const std::string& url);

@@ -26,6 +26,7 @@ enum class Kind {
     kPricingRule,
     kPolicies,
     kProxy,
+    kOidc,
     kProxyConfig,
     kAccount,
     kUser,

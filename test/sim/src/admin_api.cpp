@@ -144,6 +144,8 @@ AdminApi::AdminApi(Store& store, SimClock& clock, const SimOptions& options, std
     // proxy, policies, deploy, configs
     add("GET", "services/:n/proxy", &A::show_proxy);
     add("PUT|PATCH", "services/:n/proxy", &A::update_proxy);
+    add("GET", "services/:n/proxy/oidc_configuration", &A::show_oidc);
+    add("PUT|PATCH", "services/:n/proxy/oidc_configuration", &A::update_oidc);
     add("GET", "services/:n/proxy/policies", &A::show_policies);
     add("PUT", "services/:n/proxy/policies", &A::update_policies);
     add("POST", "services/:n/proxy/deploy", &A::deploy);

@@ -1,6 +1,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -44,6 +45,7 @@ TEST_P(InvalidCorpus, ReportsEveryProblemWithFileLineAndField) {
     }
     EXPECT_GT(expectations, 0);
     EXPECT_EQ(all.find("unit-test-token"), std::string::npos) << "a token leaked";
+    EXPECT_EQ(all.find("CANARY"), std::string::npos) << "a secret value leaked";
 }
 
 std::vector<std::string> invalid_cases() {
@@ -152,6 +154,27 @@ TEST(Loader, ResourcesFromStandardInputReplaceTheFleetsList) {
                                   {.resources = {"-", "-"}, .standard_input = &empty});
     ASSERT_FALSE(twice.has_value());
     EXPECT_NE(twice.error().front().to_string().find("can be read only once"), std::string::npos);
+}
+
+// OIDC as the operator's documentation writes it: the issuer and a policy's configuration from
+// Secrets, the authentication flows managed one by one.
+TEST(Loader, AnOidcProductTakesItsIssuerAndAPolicyConfigurationFromSecrets) {
+    ::setenv("TANDEM_TEST_TOKEN", "unit-test-token", 1);
+    const auto fleet = load_fleet(kTestdata / "config" / "valid" / "oidc" / "fleet.yaml");
+    ASSERT_TRUE(fleet.has_value()) << (fleet ? "" : fleet.error().front().to_string());
+    const auto& p = fleet->desired.products.at("banking");
+    EXPECT_EQ(p.backend_version, "oidc");
+    EXPECT_EQ(p.proxy.fields.at("oidc_issuer_endpoint"),
+              "https://banking-client:CLIENT-SECRET-CANARY@sso.example.com/auth/realms/banking");
+    EXPECT_EQ(p.proxy.fields.at("oidc_issuer_type"), "keycloak");
+    EXPECT_EQ(p.proxy.fields.at("jwt_claim_with_client_id"), "azp");
+    EXPECT_EQ(p.oidc_flows, (std::map<std::string, bool>{{"service_accounts_enabled", true},
+                                                         {"standard_flow_enabled", false}}));
+    ASSERT_EQ(p.policies.size(), 2u);
+    EXPECT_TRUE(p.policies[0].secret_configuration);
+    EXPECT_NE(p.policies[0].configuration.find("POLICY-SECRET-CANARY"), std::string::npos);
+    EXPECT_EQ(p.policies[0].configuration.front(), '{');  // canonical JSON
+    EXPECT_FALSE(p.policies[1].secret_configuration);
 }
 
 TEST(Loader, ToolboxExportsLoadWithNotices) {

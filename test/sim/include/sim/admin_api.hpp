@@ -100,6 +100,9 @@ private:
     Response update_policies(Ctx& c);
     Response show_proxy(Ctx& c);
     Response update_proxy(Ctx& c);
+    // the OIDC flows (admin_oidc.cpp)
+    Response show_oidc(Ctx& c);
+    Response update_oidc(Ctx& c);
     Response deploy(Ctx& c);
     Response list_configs(Ctx& c);
     Response latest_config(Ctx& c);
