@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 
 namespace config {
 
@@ -11,16 +12,18 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string read_line_of(const fs::path& path) {
-    std::ifstream in(path);
-    std::string line;
-    if (!in || !std::getline(in, line)) {
+// A Secret value from a file: its whole content, as `kubectl create secret --from-file` takes
+// it, without the trailing newline an editor adds.
+std::string read_value_of(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
         return {};
     }
-    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back())) != 0) {
-        line.pop_back();
+    std::string value((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back())) != 0) {
+        value.pop_back();
     }
-    return line;
+    return value;
 }
 
 std::string ref_name(YamlReader& r,
@@ -97,11 +100,11 @@ void read_secret(YamlReader& r, const YamlNode& doc, const fs::path& base, Pendi
                 if (path.is_relative()) {
                     path = base / path;
                 }
-                const std::string line = read_line_of(path);
-                if (line.empty()) {
+                std::string content = read_value_of(path);
+                if (content.empty()) {
                     secret.problems[field] = "cannot read " + path.string() + " (or it is empty)";
                 } else {
-                    secret.values[field] = line;
+                    secret.values[field] = std::move(content);
                 }
             }
         }
@@ -116,9 +119,8 @@ void read_account_kinds(YamlReader& r,
                         const std::string& kind,
                         Pending& pending) {
     const std::string name = metadata_name(r, doc);
-    const YamlNode spec = r.child(doc, "spec");
-    if (!spec.is_map()) {
-        r.error(spec.defined() ? spec : doc, "spec", "is required and must be a mapping");
+    const YamlNode spec = r.spec(doc);
+    if (!spec.defined()) {
         return;
     }
     if (r.child(spec, "providerAccountRef").defined()) {

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "account_cr.hpp"
+#include "active_doc_cr.hpp"
 #include "config/fleet.hpp"
 #include "config/yaml_reader.hpp"
 #include "fleet_file.hpp"
@@ -32,6 +33,11 @@ void read_document(YamlReader& r,
     }
     if (!doc.is_map()) {
         r.error(doc, "", "a resource must be a mapping with apiVersion, kind and spec");
+        return;
+    }
+    if (!r.child(doc, "apiVersion").defined() && !r.child(doc, "kind").defined()) {
+        // an OpenAPI document, Helm values, ...: not a Kubernetes resource
+        r.notice(doc, "", "skipped: not a Kubernetes resource (no apiVersion, no kind)");
         return;
     }
     const std::string api = r.str(doc, "apiVersion", "", true).value_or("");
@@ -63,6 +69,8 @@ void read_document(YamlReader& r,
         read_product(r, doc, fleet, seen, pending);
     } else if (api == kCapabilities && kind == "Backend") {
         read_backend(r, doc, fleet, seen);
+    } else if (api == kCapabilities && kind == "ActiveDoc") {
+        read_active_doc(r, doc, base, fleet, seen, pending);
     } else if (api == kCapabilities && kind == "ProxyConfigPromote") {
         r.notice(doc, "kind", "ProxyConfigPromote ignored: tandem apply deploys and promotes");
     } else if (api.starts_with("capabilities.3scale.net/")) {
@@ -70,8 +78,8 @@ void read_document(YamlReader& r,
         r.error(api == kCapabilities ? r.child(doc, "kind") : r.child(doc, "apiVersion"),
                 api == kCapabilities ? "kind" : "apiVersion",
                 api + " " + kind + " is not supported (tandem reads " + kCapabilities +
-                    " Product, Backend, DeveloperAccount, DeveloperUser, Application, "
-                    "ApplicationAuth and v1 Secret)");
+                    " Product, Backend, ActiveDoc, DeveloperAccount, DeveloperUser, "
+                    "Application, ApplicationAuth and v1 Secret)");
     } else {
         // the rest of a GitOps directory (Kustomization, ConfigMap, Deployment, APIManager, ...)
         r.notice(doc, "kind",
@@ -133,6 +141,7 @@ std::expected<Fleet, Diagnostics> load_fleet(const std::filesystem::path& file,
     }
     check_references(fleet, diags);
     resolve_product_secrets(fleet, pending, diags);
+    resolve_active_docs(fleet, pending, diags);
     resolve_accounts(fleet, pending, diags);
     for (const auto& [name, policy] : fleet.product_split_policies) {
         if (!fleet.desired.products.contains(name)) {

@@ -276,9 +276,8 @@ void read_product(YamlReader& r,
                   Fleet& fleet,
                   std::map<std::string, Source>& seen,
                   Pending& pending) {
-    const YamlNode spec = r.child(doc, "spec");
-    if (!spec.is_map()) {
-        r.error(spec.defined() ? spec : doc, "spec", "is required and must be a mapping");
+    const YamlNode spec = r.spec(doc);
+    if (!spec.defined()) {
         return;
     }
     r.only(spec, "spec",
@@ -377,9 +376,8 @@ void read_backend(YamlReader& r,
                   const YamlNode& doc,
                   Fleet& fleet,
                   std::map<std::string, Source>& seen) {
-    const YamlNode spec = r.child(doc, "spec");
-    if (!spec.is_map()) {
-        r.error(spec.defined() ? spec : doc, "spec", "is required and must be a mapping");
+    const YamlNode spec = r.spec(doc);
+    if (!spec.defined()) {
         return;
     }
     r.only(spec, "spec",

@@ -78,6 +78,14 @@ struct ProductSecretRef {
     std::string path;
 };
 
+// An ActiveDoc whose document is a Secret's value.
+struct ActiveDocSecretRef {
+    std::string active_doc;  // system_name
+    std::string secret;
+    Source source;
+    std::string path;
+};
+
 struct Pending {
     std::map<std::string, RawSecret> secrets;
     std::map<std::string, RawAccount> accounts;
@@ -86,6 +94,7 @@ struct Pending {
     std::vector<RawAppAuth> app_auths;
     std::map<std::string, std::string> product_names;  // Product metadata.name -> system_name
     std::vector<ProductSecretRef> product_secrets;
+    std::vector<ActiveDocSecretRef> active_docs;
 };
 
 // Every cross-reference of the desired state, once every document is read: metrics and methods

@@ -139,6 +139,26 @@ std::optional<std::vector<YamlNode>> read_yaml_text(const std::string& text,
     return std::move(*docs);
 }
 
+std::expected<std::string, std::string> canonical_document(const std::string& text) {
+    const auto json = nlohmann::json::parse(text, nullptr, false);
+    if (!json.is_discarded()) {
+        if (!json.is_object()) {
+            return std::unexpected("the document is JSON but not an object");
+        }
+        return json.dump();
+    }
+    auto docs = parse_yaml(text);
+    if (!docs) {
+        return std::unexpected("neither JSON nor YAML (YAML syntax at line " +
+                               std::to_string(docs.error().line) + ": " + docs.error().message +
+                               ")");
+    }
+    if (docs->size() != 1 || !(*docs)[0].is_map()) {
+        return std::unexpected("the document must be one JSON object or YAML mapping");
+    }
+    return to_json((*docs)[0]).dump();
+}
+
 std::optional<std::string> decode_base64(const std::string& text) {
     const auto bytes = YAML::DecodeBase64(text);
     if (bytes.empty() && !text.empty()) {
@@ -250,6 +270,15 @@ YamlNode YamlReader::child(const YamlNode& map, const std::string& key, const st
         }
     }
     return found;
+}
+
+YamlNode YamlReader::spec(const YamlNode& doc) {
+    const YamlNode spec = child(doc, "spec");
+    if (!spec.is_map()) {
+        error(spec.defined() ? spec : doc, "spec", "is required and must be a mapping");
+        return {};
+    }
+    return spec;
 }
 
 Source YamlReader::at_key(const YamlNode& map, const std::string& key) const {

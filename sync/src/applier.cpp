@@ -248,6 +248,17 @@ ApplyResult Applier::run() {
         run_account(accounts[i]);
         return std::expected<void, ApiError>{};
     });
+    // Phase F: ActiveDocs, each on its own (their products exist now)
+    {
+        std::vector<Operation> docs;
+        {
+            const std::lock_guard lock(mutex_);
+            docs = Differ(options_).active_docs(desired_, state_);
+        }
+        for (const auto& op : docs) {
+            execute(std::vector<Operation>{op});
+        }
+    }
     // Phase C: backend metrics and methods no CR describes, now that no promoted config uses them.
     Differ differ(options_);
     for (const auto& [name, desired] : desired_.backends) {
@@ -265,8 +276,10 @@ ApplyResult Applier::run() {
     // Phase D (prune): whole products, backends and accounts that are not desired.
     if (options_.prune) {
         auto ops = differ.unmanaged(desired_, state_);
-        std::stable_partition(ops.begin(), ops.end(),
-                              [](const Operation& o) { return o.kind == Kind::kProduct; });
+        // ActiveDocs, then the products they document, then what those used
+        std::stable_partition(ops.begin(), ops.end(), [](const Operation& o) {
+            return o.kind == Kind::kActiveDoc || o.kind == Kind::kProduct;
+        });
         for (const auto& op : ops) {
             execute(std::vector<Operation>{op});
         }

@@ -109,6 +109,15 @@ std::vector<Operation> Differ::unmanaged(const config::DesiredState& desired,
             out.insert(out.begin(), std::move(o));  // accounts go before the products they use
         }
     }
+    for (const auto& [name, doc] : actual.model.active_docs) {
+        if (!desired.active_docs.contains(name)) {
+            Operation o = op(Action::kDelete, Kind::kActiveDoc, doc.product, "", name);
+            o.unmanaged = true;
+            o.id = actual.active_docs.at(name);
+            o.changes.push_back({"name", "", doc.name});
+            out.insert(out.begin(), std::move(o));  // before the products they document
+        }
+    }
     for (const auto& [name, bk] : actual.model.backends) {
         if (!desired.backends.contains(name)) {
             Operation o = op(Action::kDelete, Kind::kBackend, "", name, name);
@@ -154,6 +163,8 @@ std::vector<Operation> Differ::diff(const config::DesiredState& desired,
         auto ops = account(key, desired, actual);
         out.insert(out.end(), ops.begin(), ops.end());
     }
+    auto docs = active_docs(desired, actual);
+    out.insert(out.end(), docs.begin(), docs.end());
     for (const auto& [name, d] : desired.backends) {
         const auto it = actual.model.backends.find(name);
         if (it != actual.model.backends.end()) {

@@ -76,7 +76,8 @@ std::vector<InstanceReport> for_each_instance(const config::Fleet& fleet,
                                    instance.concurrency);
                 StateReader reader(
                     client, instance.concurrency,
-                    !fleet.desired.accounts.empty() || !fleet.desired.applications.empty());
+                    !fleet.desired.accounts.empty() || !fleet.desired.applications.empty(),
+                    !fleet.desired.active_docs.empty());
                 auto state = reader.read();
                 if (!state) {
                     set_error(reports[k], state.error());

@@ -14,6 +14,7 @@
 #include "ha/render.hpp"
 #include "ratelimit/period.hpp"
 #include "sync/curl_http_client.hpp"
+#include "sync/documents.hpp"
 #include "sync/engine.hpp"
 
 namespace {
@@ -147,6 +148,20 @@ int main(int argc, char** argv) {
     if (options.without.size() >= fleet->instances.size()) {
         std::cerr << "tandem: --without leaves no instance\n";
         return 1;
+    }
+    if (plan->parsed() || apply->parsed() || drift->parsed()) {
+        // ActiveDocs from URLs: fetched before any instance is contacted
+        syncer::CurlHttpClient http(syncer::TlsOptions{});
+        const auto errors = syncer::fetch_documents(fleet->desired, http, std::chrono::seconds(30));
+        for (const auto& e : errors) {
+            std::cerr << "tandem: " << e << "\n";
+        }
+        if (!errors.empty()) {
+            std::cerr << "tandem: " << errors.size() << " document"
+                      << (errors.size() == 1 ? "" : "s")
+                      << " could not be fetched; no instance was contacted\n";
+            return 1;
+        }
     }
     const auto fleet_split = syncer::split_fleet(*fleet, options.without);
     if (split->parsed()) {

@@ -54,6 +54,8 @@ const char* to_string(Kind kind) {
             return "proxy settings";
         case Kind::kOidc:
             return "OIDC configuration";
+        case Kind::kActiveDoc:
+            return "ActiveDoc";
         case Kind::kProxyConfig:
             return "proxy config";
         case Kind::kAccount:
@@ -71,7 +73,8 @@ const char* to_string(Kind kind) {
 std::string Operation::summary() const {
     std::string owner = product.empty() ? backend : product;
     std::string out = std::string(to_string(action)) + " " + to_string(kind) + " ";
-    if (kind == Kind::kProduct || kind == Kind::kBackend || kind == Kind::kAccount) {
+    if (kind == Kind::kProduct || kind == Kind::kBackend || kind == Kind::kAccount ||
+        kind == Kind::kActiveDoc) {
         return out + name;
     }
     if (kind == Kind::kUser || kind == Kind::kApplication || kind == Kind::kApplicationKey) {

@@ -151,6 +151,9 @@ std::optional<Id> Applier::locate(const Operation& op) {
                                            : std::nullopt) == op.max;
                            });
         }
+        case Kind::kActiveDoc:
+            return find_in("/admin/api/active_docs.json", "api_docs", false,
+                           [&](const Json& j) { return j.value("system_name", "") == op.name; });
         case Kind::kAccount: {
             auto found = client_.get("/admin/api/accounts/find.json", {{"username", op.account}});
             if (found) {
@@ -400,6 +403,21 @@ ApiResult<void> Applier::execute(const Operation& op) {
         case Kind::kProxy: {
             auto r = client_.update(owner_path(op) + "/proxy.json", op.form, "PATCH");
             return r ? ApiResult<void>{} : fail(r.error());
+        }
+        case Kind::kActiveDoc: {
+            Form form = op.form;
+            if (!op.product.empty() &&
+                (op.action == Action::kCreate ||
+                 std::any_of(op.changes.begin(), op.changes.end(),
+                             [](const FieldChange& c) { return c.field == "product"; }))) {
+                const std::lock_guard lock(mutex_);
+                form.emplace_back("service_id", s(state_.products[op.product].id));
+            }
+            if (op.action == Action::kCreate) {
+                auto id = create(op, "/admin/api/active_docs.json", form);
+                return id ? ApiResult<void>{} : fail(id.error());
+            }
+            return update_or_remove(op, "/admin/api/active_docs/" + s(op.id) + ".json", form);
         }
         case Kind::kOidc: {
             auto r =

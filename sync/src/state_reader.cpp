@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "config/normalize.hpp"
+#include "config/yaml_reader.hpp"
 #include "parallel.hpp"
 
 namespace syncer {
@@ -529,7 +530,40 @@ ApiResult<InstanceState> StateReader::read() {
             return std::unexpected(r.error());
         }
     }
+    if (read_active_docs_) {
+        if (auto r = read_active_docs(state); !r) {
+            return std::unexpected(r.error());
+        }
+    }
     return state;
+}
+
+ApiResult<void> StateReader::read_active_docs(InstanceState& state) {
+    auto docs = client_.list("/admin/api/active_docs.json", "api_docs", false);
+    if (!docs) {
+        return std::unexpected(docs.error());
+    }
+    for (const Json& d : *docs) {
+        config::ActiveDoc doc;
+        doc.name = str(d, "name");
+        doc.description = str(d, "description");
+        doc.published = d.value("published", false);
+        doc.skip_swagger_validations = d.value("skip_swagger_validations", false);
+        const Id service = d.contains("service_id") && d["service_id"].is_number_integer()
+                               ? d["service_id"].get<Id>()
+                               : 0;
+        for (const auto& [name, ids] : state.products) {
+            if (service != 0 && ids.id == service) {
+                doc.product = name;
+            }
+        }
+        const std::string body = str(d, "body");
+        doc.body = config::canonical_document(body).value_or(body);  // as stored, if unreadable
+        const std::string system_name = str(d, "system_name");
+        state.active_docs[system_name] = id_of(d);
+        state.model.active_docs[system_name] = std::move(doc);
+    }
+    return {};
 }
 
 }  // namespace syncer

@@ -7,7 +7,10 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <signal.h>
+#include <unistd.h>
 
+#include "support/child_process.hpp"
 #include "support/sim_fleet.hpp"
 
 namespace {
@@ -357,6 +360,126 @@ TEST(OidcE2E, IssuerFlowsAndPolicyFromSecretsApplyDriftAndStaySecret) {
             EXPECT_EQ(r.out.find(secret), std::string::npos) << secret << " in\n" << r.out;
         }
     }
+}
+
+// ActiveDocs: the OpenAPI document from a Secret (YAML), a file and a URL; compared semantically
+// (a reformatted document is no change); a URL that cannot be fetched stops the run before any
+// instance is contacted.
+const char* kOpenApiYaml = R"(openapi: 3.0.3
+info:
+  title: Echo
+  version: 1.0.0
+paths:
+  /anything:
+    get:
+      responses:
+        "200": {description: ok}
+)";
+
+TEST(ActiveDocsE2E, FromASecretAFileAndAUrlSyncedAndComparedSemantically) {
+    // a plain HTTP server for the URL case (Debian's python3), on a free port
+    const fs::path served =
+        fs::temp_directory_path() / ("tandem-openapi-" + std::to_string(::getpid()));
+    fs::create_directories(served);
+    std::ofstream(served / "echo.json")
+        << R"({"swagger":"2.0","info":{"title":"Echo URL","version":"1"},"paths":{}})";
+    support::ChildProcess http({"/usr/bin/python3", "-u", "-m", "http.server", "0", "--bind",
+                                "127.0.0.1", "--directory", served.string()},
+                               {}, true);
+    const auto banner = http.read_line(std::chrono::seconds(20));
+    ASSERT_TRUE(banner.has_value());
+    const auto at = banner->find(" port ");
+    ASSERT_NE(at, std::string::npos) << *banner;
+    const std::string port = banner->substr(at + 6, banner->find(' ', at + 6) - at - 6);
+    std::string crs = R"(apiVersion: capabilities.3scale.net/v1beta1
+kind: ActiveDoc
+metadata: {name: echo-docs}
+spec:
+  name: Echo API
+  productSystemName: echo
+  published: true
+  activeDocOpenAPIRef:
+    secretRef: {name: echo-openapi}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: echo-openapi}
+stringData:
+  openapi.yaml: |
+)";
+    std::istringstream lines(kOpenApiYaml);
+    for (std::string line; std::getline(lines, line);) {
+        crs += "    " + line + "\n";
+    }
+    crs += R"(---
+apiVersion: capabilities.3scale.net/v1beta1
+kind: ActiveDoc
+metadata: {name: echo-file}
+spec:
+  name: Echo from a file
+  systemName: echo_file
+  activeDocOpenAPIRef: {url: "file:openapi/echo.yaml"}
+---
+apiVersion: capabilities.3scale.net/v1beta1
+kind: ActiveDoc
+metadata: {name: echo-url}
+spec:
+  name: Echo from a URL
+  systemName: echo_url
+  skipSwaggerValidations: false
+  activeDocOpenAPIRef: {url: "http://127.0.0.1:)" +
+           port + R"(/echo.json"}
+)";
+    SimFleet fleet(
+        {"east", "west"}, {"--empty"}, {},
+        {{"echo.yaml", kEchoProduct}, {"docs.yaml", crs}, {"openapi/echo.yaml", kOpenApiYaml}});
+    const auto apply = fleet.tandem({"apply"});
+    ASSERT_EQ(apply.code, 0) << apply.out;
+    for (const char* name : {"east", "west"}) {
+        const Json docs = json_of(fleet.sim(name).admin("GET", "/admin/api/active_docs.json"));
+        std::set<std::string> names;
+        for (const auto& d : docs["api_docs"]) {
+            names.insert(d["api_doc"]["system_name"].get<std::string>());
+            const Json body = Json::parse(d["api_doc"]["body"].get<std::string>());
+            EXPECT_TRUE(body.contains("openapi") || body.contains("swagger"));
+            if (d["api_doc"]["system_name"] == "EchoAPI") {
+                EXPECT_EQ(d["api_doc"]["published"], true);
+                EXPECT_TRUE(d["api_doc"].contains("service_id")) << "not bound to the product";
+            }
+        }
+        EXPECT_EQ(names, (std::set<std::string>{"EchoAPI", "echo_file", "echo_url"})) << name;
+    }
+    EXPECT_EQ(fleet.tandem({"drift"}).code, 0);
+    fleet.reset_counters();
+    EXPECT_EQ(fleet.tandem({"apply"}).code, 0);
+    EXPECT_EQ(fleet.writes("east") + fleet.writes("west"), 0u);
+    // the same document reformatted (JSON instead of YAML, other key order): no change
+    std::ofstream(fleet.dir() / "products" / "openapi" / "echo.yaml")
+        << R"({"paths":{"/anything":{"get":{"responses":{"200":{"description":"ok"}}}}},)"
+        << R"("info":{"version":"1.0.0","title":"Echo"},"openapi":"3.0.3"})";
+    const auto same = fleet.tandem({"plan"});
+    EXPECT_EQ(same.code, 0) << same.out;
+    // a new path: an update of that document, everywhere
+    edit(fleet.dir() / "products" / "openapi" / "echo.yaml", R"("paths":{)",
+         R"("paths":{"/status":{"get":{"responses":{"200":{"description":"up"}}}},)");
+    const auto changed = fleet.tandem({"plan"});
+    EXPECT_EQ(changed.code, 2) << changed.out;
+    EXPECT_NE(changed.out.find("update ActiveDoc echo_file"), std::string::npos) << changed.out;
+    EXPECT_NE(changed.out.find("(differs)"), std::string::npos) << changed.out;
+    ASSERT_EQ(fleet.tandem({"apply"}).code, 0);
+    EXPECT_EQ(fleet.tandem({"drift"}).code, 0);
+    // the URL's server goes away: the run stops before any instance is contacted
+    http.signal(SIGTERM);
+    (void)http.wait(std::chrono::seconds(10));
+    fleet.reset_counters();
+    const auto gone = fleet.tandem({"apply"});
+    EXPECT_EQ(gone.code, 1) << gone.out;
+    EXPECT_NE(gone.out.find("ActiveDoc echo_url"), std::string::npos) << gone.out;
+    EXPECT_NE(gone.out.find("no instance was contacted"), std::string::npos) << gone.out;
+    for (const char* name : {"east", "west"}) {
+        EXPECT_EQ(fleet.counters(name)["admin"]["reads"].get<int>(), 0) << name;
+    }
+    fs::remove_all(served);
 }
 
 }  // namespace

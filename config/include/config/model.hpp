@@ -185,11 +185,26 @@ struct Application {
     }
 };
 
+// An OpenAPI document on the developer portal (the operator's ActiveDoc CR), keyed by system_name.
+struct ActiveDoc {
+    std::string name;
+    std::string description;
+    std::string product;  // system_name of the product it documents ("" = none)
+    bool published = false;
+    bool skip_swagger_validations = false;
+    // The document as canonical JSON (YAML converted, keys sorted): compared semantically. Empty
+    // while `url` is still to be fetched (sync does that before the first write).
+    std::string body;
+    std::string url;  // http(s) source, fetched with a timeout
+    Source source;
+};
+
 struct DesiredState {
     std::map<std::string, Product> products;  // by system_name
     std::map<std::string, Backend> backends;
     std::map<std::string, Account> accounts;          // by admin username
     std::map<std::string, Application> applications;  // by "product/credential"
+    std::map<std::string, ActiveDoc> active_docs;     // by system_name
 };
 
 }  // namespace config

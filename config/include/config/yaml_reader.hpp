@@ -78,6 +78,10 @@ std::optional<std::string> decode_base64(const std::string& text);
 // (true/false, null, integers, floats; quoted scalars stay strings).
 nlohmann::json to_json(const YamlNode& node);
 
+// An API document (JSON or YAML) as canonical JSON — mappings with sorted keys, no whitespace —
+// so that two documents that mean the same compare equal; nullopt (with why) when it is neither.
+std::expected<std::string, std::string> canonical_document(const std::string& text);
+
 // A whole number as the files write it: digits only, no sign, no overflow.
 std::optional<std::uint64_t> parse_unsigned(std::string_view text);
 
@@ -107,6 +111,8 @@ public:
     // The value under `key` of a mapping (undefined when absent); a key given twice is reported
     // (as `where`, the field's path; the key when empty).
     YamlNode child(const YamlNode& map, const std::string& key, const std::string& where = "");
+    // A resource's spec: a mapping, or undefined (with "is required and must be a mapping").
+    YamlNode spec(const YamlNode& doc);
     // Reports the keys of `map` that are not in `allowed`.
     void only(const YamlNode& map,
               const std::string& path,

@@ -48,6 +48,10 @@ public:
                                    const InstanceState& actual,
                                    bool created_in_this_run = false) const;
 
+    // Phase F: the ActiveDocs (after the products they document).
+    std::vector<Operation> active_docs(const config::DesiredState& desired,
+                                       const InstanceState& actual) const;
+
     // Everything, in order (what `plan` prints and `apply` executes).
     std::vector<Operation> diff(const config::DesiredState& desired,
                                 const InstanceState& actual) const;

@@ -32,6 +32,7 @@ enum class Kind {
     kUser,
     kApplication,
     kApplicationKey,
+    kActiveDoc,
 };
 
 const char* to_string(Action action);

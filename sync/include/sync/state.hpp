@@ -63,6 +63,7 @@ struct InstanceState {
     std::map<std::string, ProxyConfigStatus> configs;    // by product
     std::map<std::string, AccountIds> accounts;          // by admin username (or "#id")
     std::map<std::string, ApplicationIds> applications;  // by "product/credential"
+    std::map<std::string, Id> active_docs;               // by system_name
 };
 
 }  // namespace syncer

@@ -24,9 +24,16 @@ struct ProductSnapshot {
 class StateReader {
 public:
     // read_accounts: also read developer accounts, users and applications (only when the
-    // desired state has any: it costs calls per account and application).
-    StateReader(AdminClient& client, int concurrency, bool read_accounts = false)
-        : client_(client), concurrency_(concurrency), read_accounts_(read_accounts) {}
+    // desired state has any: it costs calls per account and application); read_active_docs: the
+    // ActiveDocs (when the desired state has any).
+    StateReader(AdminClient& client,
+                int concurrency,
+                bool read_accounts = false,
+                bool read_active_docs = false)
+        : client_(client),
+          concurrency_(concurrency),
+          read_accounts_(read_accounts),
+          read_active_docs_(read_active_docs) {}
 
     ApiResult<InstanceState> read();
     // One backend or product (e.g. right after creating it). A product's usages are resolved to
@@ -43,6 +50,8 @@ public:
     // Needs the products already in `state` (service and plan ids -> system names).
     ApiResult<void> read_accounts(InstanceState& state);
     ApiResult<void> read_account(InstanceState& state, const Json& account);
+    // ActiveDocs by system_name, their product resolved through the products in `state`.
+    ApiResult<void> read_active_docs(InstanceState& state);
     static void insert(InstanceState& state, BackendSnapshot snapshot);
     static void insert(InstanceState& state, ProductSnapshot snapshot);
 
@@ -50,6 +59,7 @@ private:
     AdminClient& client_;
     int concurrency_;
     bool read_accounts_;
+    bool read_active_docs_;
 };
 
 }  // namespace syncer

@@ -144,6 +144,11 @@ AdminApi::AdminApi(Store& store, SimClock& clock, const SimOptions& options, std
     // proxy, policies, deploy, configs
     add("GET", "services/:n/proxy", &A::show_proxy);
     add("PUT|PATCH", "services/:n/proxy", &A::update_proxy);
+    add("GET", "active_docs", &A::list_active_docs);
+    add("POST", "active_docs", &A::create_active_doc);
+    add("GET", "active_docs/:n", &A::show_active_doc);
+    add("PUT|PATCH", "active_docs/:n", &A::update_active_doc);
+    add("DELETE", "active_docs/:n", &A::delete_active_doc);
     add("GET", "services/:n/proxy/oidc_configuration", &A::show_oidc);
     add("PUT|PATCH", "services/:n/proxy/oidc_configuration", &A::update_oidc);
     add("GET", "services/:n/proxy/policies", &A::show_policies);

@@ -12,7 +12,7 @@ struct Named {
     Collection Store::*member;
 };
 
-constexpr std::array<Named, 13> kCollections = {{
+constexpr std::array<Named, 14> kCollections = {{
     {"services", &Store::services},
     {"backend_apis", &Store::backend_apis},
     {"backend_usages", &Store::backend_usages},
@@ -26,6 +26,7 @@ constexpr std::array<Named, 13> kCollections = {{
     {"accounts", &Store::accounts},
     {"users", &Store::users},
     {"applications", &Store::applications},
+    {"active_docs", &Store::active_docs},
 }};
 
 Id id_of(const Json& j, const char* key) {

@@ -100,6 +100,12 @@ private:
     Response update_policies(Ctx& c);
     Response show_proxy(Ctx& c);
     Response update_proxy(Ctx& c);
+    // ActiveDocs (admin_active_docs.cpp)
+    Response list_active_docs(Ctx& c);
+    Response create_active_doc(Ctx& c);
+    Response show_active_doc(Ctx& c);
+    Response update_active_doc(Ctx& c);
+    Response delete_active_doc(Ctx& c);
     // the OIDC flows (admin_oidc.cpp)
     Response show_oidc(Ctx& c);
     Response update_oidc(Ctx& c);

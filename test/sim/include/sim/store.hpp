@@ -61,6 +61,7 @@ struct Store {
     Collection accounts;
     Collection users;
     Collection applications{[](const Json& j) { return key_of(j, "service_id"); }};
+    Collection active_docs;
 
     static std::string owner_key(const Json& j);
 
