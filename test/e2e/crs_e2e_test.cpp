@@ -1,6 +1,7 @@
 // The operator's CRs as people write them, against real threescale-sim processes: applications
 // without key Secrets, ApplicationAuth, OIDC, Secret references, ActiveDocs, GitOps layouts.
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -480,6 +481,96 @@ spec:
         EXPECT_EQ(fleet.counters(name)["admin"]["reads"].get<int>(), 0) << name;
     }
     fs::remove_all(served);
+}
+
+// The corpus: examples/gitops, CRs as the operator's documentation and `3scale product export`
+// write them, in a kustomize layout. As written (base/) and through the prod overlay
+// (kubectl kustomize | tandem --resources -): validates, plans, applies, drifts clean and
+// re-applies with 0 writes.
+TEST(CorpusE2E, TheGitOpsExampleAppliesAsWrittenAndThroughItsOverlay) {
+    SimFleet fleet({"east", "west"}, {"--empty"}, {}, {{"placeholder.yaml", ""}});
+    const fs::path corpus = fs::path(TANDEM_EXAMPLES_DIR) / "gitops";
+    fs::remove(fleet.dir() / "products" / "placeholder.yaml");
+    fs::copy(corpus / "base", fleet.dir() / "products", fs::copy_options::recursive);
+    fleet.set_env("PETSTORE_HEADERS_POLICY",
+                  R"({"request":[{"op":"set","header":"X-Gateway","value_type":"plain",)"
+                  R"("value":"3scale"}]})");
+    fleet.set_env("BANKING_OIDC_ISSUER",
+                  "https://banking:ISSUER-CANARY@sso.example.com/auth/realms/banking");
+    fleet.set_env("ACME_ADMIN_PASSWORD", "ADMIN-CANARY-1");
+    fleet.set_env("ACME_DEV_PASSWORD", "DEV-CANARY-1");
+    std::vector<support::CommandRun> runs;
+    const auto run = [&](std::vector<std::string> args) {
+        runs.push_back(fleet.tandem(std::move(args)));
+        return runs.back();
+    };
+    EXPECT_EQ(run({"validate"}).code, 0) << runs.back().out;
+    EXPECT_EQ(run({"plan"}).code, 2) << runs.back().out;
+    ASSERT_EQ(run({"apply"}).code, 0) << runs.back().out;
+    EXPECT_EQ(run({"drift", "--prune"}).code, 0) << runs.back().out;
+    fleet.reset_counters();
+    EXPECT_EQ(run({"apply"}).code, 0) << runs.back().out;
+    EXPECT_EQ(fleet.writes("east") + fleet.writes("west"), 0u) << runs.back().out;
+    // the applications' generated credentials are the same on both instances
+    const auto apps = [&](const std::string& name) {
+        std::map<std::string, std::string> out;
+        const Json state = json_of(fleet.sim(name).control("GET", "/__sim/state"));
+        for (const auto& a : state["applications"]) {
+            out[a["name"].get<std::string>()] =
+                a.value("user_key", "") + "/" + a.value("application_id", "");
+        }
+        return out;
+    };
+    const auto east = apps("east");
+    EXPECT_EQ(east, apps("west"));
+    EXPECT_EQ(east.size(), 2u);
+    // the prod overlay through kustomize: the basic plan's limits change, nothing else
+    if (std::system("command -v kubectl >/dev/null 2>&1") == 0) {
+        const fs::path prod = fleet.dir() / "overlays" / "prod";
+        fs::create_directories(prod);
+        fs::copy_file(corpus / "overlays" / "prod" / "petstore-limits.yaml",
+                      prod / "petstore-limits.yaml");
+        std::ofstream(prod / "kustomization.yaml")
+            << "bases:\n  - ../../products\npatchesStrategicMerge:\n  - petstore-limits.yaml\n";
+        const auto piped = [&](const std::string& command) {
+            runs.push_back(support::run_shell(
+                "kubectl kustomize " + prod.string() + " 2>/dev/null | " + TANDEM_PATH + " " +
+                    command + " -f " + (fleet.dir() / "fleet.yaml").string() + " --resources -",
+                fleet.env()));
+            return runs.back();
+        };
+        const auto plan = piped("plan --output json");
+        EXPECT_EQ(plan.code, 2) << plan.out;
+        const Json report = Json::parse(plan.out.substr(plan.out.find('{')));
+        for (const auto& instance : report["instances"]) {
+            std::set<std::string> ops;
+            for (const auto& op : instance["operations"]) {
+                ops.insert(op["action"].get<std::string>() + " " + op["type"].get<std::string>() +
+                           " " + op["name"].get<std::string>());
+            }
+            EXPECT_EQ(ops, (std::set<std::string>{"update limit basic/hits/minute",
+                                                  "update limit basic/pets_backend.list_pets/day"}))
+                << plan.out;
+        }
+        EXPECT_EQ(piped("apply").code, 0) << runs.back().out;
+        EXPECT_EQ(piped("drift --prune").code, 0) << runs.back().out;
+        fleet.reset_counters();
+        EXPECT_EQ(piped("apply").code, 0) << runs.back().out;
+        EXPECT_EQ(fleet.writes("east") + fleet.writes("west"), 0u) << runs.back().out;
+    }
+    for (const auto& r : runs) {
+        for (const char* secret : {"ISSUER-CANARY", "ADMIN-CANARY-1", "DEV-CANARY-1"}) {
+            EXPECT_EQ(r.out.find(secret), std::string::npos) << secret << " in\n" << r.out;
+        }
+        for (const auto& [name, credentials] : east) {
+            const std::string user_key = credentials.substr(0, credentials.find('/'));
+            const std::string app_id = credentials.substr(credentials.find('/') + 1);
+            for (const auto& key : {user_key, app_id}) {
+                EXPECT_TRUE(key.empty() || r.out.find(key) == std::string::npos)
+                    << name << "'s credentials were printed";
+            }
+        }
+    }
 }
 
 }  // namespace
