@@ -123,10 +123,6 @@ void read_account_kinds(YamlReader& r,
     if (!spec.defined()) {
         return;
     }
-    if (r.child(spec, "providerAccountRef").defined()) {
-        r.notice(r.child(spec, "providerAccountRef"), "spec.providerAccountRef",
-                 "ignored: tandem applies it to every instance of the fleet");
-    }
     if (kind == "DeveloperAccount") {
         r.only(
             spec, "spec",

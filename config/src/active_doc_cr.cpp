@@ -23,10 +23,6 @@ void read_active_doc(YamlReader& r,
     r.only(spec, "spec",
            {"name", "systemName", "description", "activeDocOpenAPIRef", "productSystemName",
             "published", "skipSwaggerValidations", "providerAccountRef"});
-    if (r.child(spec, "providerAccountRef").defined()) {
-        r.notice(r.child(spec, "providerAccountRef"), "spec.providerAccountRef",
-                 "ignored: tandem applies every ActiveDoc to every instance of the fleet");
-    }
     ActiveDoc out;
     out.source = r.at(doc);
     out.name = r.str(spec, "name", "spec", true).value_or("");

@@ -8,6 +8,7 @@
 #include "active_doc_cr.hpp"
 #include "config/fleet.hpp"
 #include "config/yaml_reader.hpp"
+#include "custom_policy_cr.hpp"
 #include "fleet_file.hpp"
 #include "product_cr.hpp"
 #include "references.hpp"
@@ -49,6 +50,10 @@ void read_document(YamlReader& r,
         r.notice(r.child(doc, "status"), "status",
                  "ignored (it only means something inside Kubernetes)");
     }
+    if (api == kCapabilities && r.child(r.child(doc, "spec"), "providerAccountRef").defined()) {
+        r.notice(r.child(r.child(doc, "spec"), "providerAccountRef"), "spec.providerAccountRef",
+                 "ignored: tandem applies every CR to every instance of the fleet");
+    }
     if (api == "v1" && kind == "List") {
         const YamlNode items = r.child(doc, "items");
         if (!items.is_sequence()) {
@@ -69,6 +74,8 @@ void read_document(YamlReader& r,
         read_product(r, doc, fleet, seen, pending);
     } else if (api == kCapabilities && kind == "Backend") {
         read_backend(r, doc, fleet, seen);
+    } else if (api == kCapabilities && kind == "CustomPolicyDefinition") {
+        read_custom_policy(r, doc, fleet, seen);
     } else if (api == kCapabilities && kind == "ActiveDoc") {
         read_active_doc(r, doc, base, fleet, seen, pending);
     } else if (api == kCapabilities && kind == "ProxyConfigPromote") {
@@ -78,8 +85,8 @@ void read_document(YamlReader& r,
         r.error(api == kCapabilities ? r.child(doc, "kind") : r.child(doc, "apiVersion"),
                 api == kCapabilities ? "kind" : "apiVersion",
                 api + " " + kind + " is not supported (tandem reads " + kCapabilities +
-                    " Product, Backend, ActiveDoc, DeveloperAccount, DeveloperUser, "
-                    "Application, ApplicationAuth and v1 Secret)");
+                    " Product, Backend, ActiveDoc, CustomPolicyDefinition, DeveloperAccount, "
+                    "DeveloperUser, Application, ApplicationAuth and v1 Secret)");
     } else {
         // the rest of a GitOps directory (Kustomization, ConfigMap, Deployment, APIManager, ...)
         r.notice(doc, "kind",
@@ -142,6 +149,7 @@ std::expected<Fleet, Diagnostics> load_fleet(const std::filesystem::path& file,
     check_references(fleet, diags);
     resolve_product_secrets(fleet, pending, diags);
     resolve_active_docs(fleet, pending, diags);
+    check_custom_policies(fleet, diags);
     resolve_accounts(fleet, pending, diags);
     for (const auto& [name, policy] : fleet.product_split_policies) {
         if (!fleet.desired.products.contains(name)) {

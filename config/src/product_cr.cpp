@@ -298,10 +298,6 @@ void read_product(YamlReader& r,
                     "least two characters, no dots");
     }
     product.description = r.str(spec, "description", "spec", false).value_or("");
-    if (r.child(spec, "providerAccountRef").defined()) {
-        r.notice(r.child(spec, "providerAccountRef"), "spec.providerAccountRef",
-                 "ignored: tandem applies every product to every instance of the fleet");
-    }
     const YamlNode annotations = r.child(r.child(doc, "metadata"), "annotations");
     if (auto policy = r.str(annotations, kSplitAnnotation, "metadata.annotations", false)) {
         product.split_policy = ratelimit::parse_split_policy(*policy);
@@ -402,10 +398,6 @@ void read_backend(YamlReader& r,
                     "must be an http, https, ws or wss URL (got '" + *url +
                         "': " + url_problem(*url) + ")");
         }
-    }
-    if (r.child(spec, "providerAccountRef").defined()) {
-        r.notice(r.child(spec, "providerAccountRef"), "spec.providerAccountRef",
-                 "ignored: tandem applies every backend to every instance of the fleet");
     }
     read_metrics(r, spec, "metrics", false, backend.metrics);
     read_metrics(r, spec, "methods", true, backend.methods);

@@ -1,4 +1,5 @@
-// Phase F of the differ: ActiveDocs, their document compared as canonical JSON.
+// Phases 0 and F of the differ: the registry's custom policies and the ActiveDocs, documents
+// (a policy's manifest, an OpenAPI document) compared as canonical JSON.
 #include <algorithm>
 
 #include "owner_diff.hpp"
@@ -57,6 +58,30 @@ std::vector<Operation> Differ::active_docs(const config::DesiredState& desired,
             o.form.emplace_back("body", want.body);
         }
         if (!o.changes.empty()) {
+            out.push_back(std::move(o));
+        }
+    }
+    return out;
+}
+
+std::vector<Operation> Differ::custom_policies(const config::DesiredState& desired,
+                                               const InstanceState& actual) const {
+    std::vector<Operation> out;
+    for (const auto& [key, want] : desired.custom_policies) {
+        const auto it = actual.model.custom_policies.find(key);
+        if (it == actual.model.custom_policies.end()) {
+            Operation o = op(Action::kCreate, Kind::kCustomPolicy, "", "", key);
+            field(o, "name", want.name);
+            field(o, "version", want.version);
+            o.changes.push_back({"schema", document_summary(want.schema), ""});
+            o.form.emplace_back("schema", want.schema);
+            out.push_back(std::move(o));
+        } else if (it->second.schema != want.schema) {
+            Operation o = op(Action::kUpdate, Kind::kCustomPolicy, "", "", key);
+            o.id = actual.custom_policies.at(key);
+            o.changes.push_back({"schema", document_summary(want.schema),
+                                 document_summary(it->second.schema) + " (differs)"});
+            o.form = {{"name", want.name}, {"version", want.version}, {"schema", want.schema}};
             out.push_back(std::move(o));
         }
     }

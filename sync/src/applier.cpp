@@ -207,6 +207,17 @@ void Applier::run_account(const std::string& key) {
 }
 
 ApplyResult Applier::run() {
+    // Phase 0: custom policies, which the products' chains may use
+    {
+        std::vector<Operation> policies;
+        {
+            const std::lock_guard lock(mutex_);
+            policies = Differ(options_).custom_policies(desired_, state_);
+        }
+        for (const auto& op : policies) {
+            execute(std::vector<Operation>{op});
+        }
+    }
     // Phase A: backends
     std::vector<std::string> backends;
     for (const auto& [name, b] : desired_.backends) {

@@ -109,6 +109,14 @@ std::vector<Operation> Differ::unmanaged(const config::DesiredState& desired,
             out.insert(out.begin(), std::move(o));  // accounts go before the products they use
         }
     }
+    for (const auto& [key, policy] : actual.model.custom_policies) {
+        if (!desired.custom_policies.contains(key)) {
+            Operation o = op(Action::kDelete, Kind::kCustomPolicy, "", "", key);
+            o.unmanaged = true;
+            o.id = actual.custom_policies.at(key);
+            out.push_back(std::move(o));  // after the products whose chains may use it
+        }
+    }
     for (const auto& [name, doc] : actual.model.active_docs) {
         if (!desired.active_docs.contains(name)) {
             Operation o = op(Action::kDelete, Kind::kActiveDoc, doc.product, "", name);
@@ -132,7 +140,7 @@ std::vector<Operation> Differ::unmanaged(const config::DesiredState& desired,
 
 std::vector<Operation> Differ::diff(const config::DesiredState& desired,
                                     const InstanceState& actual) const {
-    std::vector<Operation> out;
+    std::vector<Operation> out = custom_policies(desired, actual);
     std::set<std::string> changed_backends;
     for (const auto& [name, d] : desired.backends) {
         const auto it = actual.model.backends.find(name);

@@ -74,10 +74,11 @@ std::vector<InstanceReport> for_each_instance(const config::Fleet& fleet,
                                    RetryPolicy{instance.retry_attempts, instance.retry_base_delay,
                                                instance.retry_max_delay},
                                    instance.concurrency);
-                StateReader reader(
-                    client, instance.concurrency,
-                    !fleet.desired.accounts.empty() || !fleet.desired.applications.empty(),
-                    !fleet.desired.active_docs.empty());
+                StateReader reader(client, instance.concurrency,
+                                   {.accounts = !fleet.desired.accounts.empty() ||
+                                                !fleet.desired.applications.empty(),
+                                    .active_docs = !fleet.desired.active_docs.empty(),
+                                    .custom_policies = !fleet.desired.custom_policies.empty()});
                 auto state = reader.read();
                 if (!state) {
                     set_error(reports[k], state.error());

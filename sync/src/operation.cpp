@@ -56,6 +56,8 @@ const char* to_string(Kind kind) {
             return "OIDC configuration";
         case Kind::kActiveDoc:
             return "ActiveDoc";
+        case Kind::kCustomPolicy:
+            return "custom policy";
         case Kind::kProxyConfig:
             return "proxy config";
         case Kind::kAccount:
@@ -74,7 +76,7 @@ std::string Operation::summary() const {
     std::string owner = product.empty() ? backend : product;
     std::string out = std::string(to_string(action)) + " " + to_string(kind) + " ";
     if (kind == Kind::kProduct || kind == Kind::kBackend || kind == Kind::kAccount ||
-        kind == Kind::kActiveDoc) {
+        kind == Kind::kActiveDoc || kind == Kind::kCustomPolicy) {
         return out + name;
     }
     if (kind == Kind::kUser || kind == Kind::kApplication || kind == Kind::kApplicationKey) {

@@ -154,6 +154,11 @@ std::optional<Id> Applier::locate(const Operation& op) {
         case Kind::kActiveDoc:
             return find_in("/admin/api/active_docs.json", "api_docs", false,
                            [&](const Json& j) { return j.value("system_name", "") == op.name; });
+        case Kind::kCustomPolicy:
+            return find_in("/admin/api/registry/policies.json", "policies", false,
+                           [&](const Json& j) {
+                               return j.value("name", "") + "@" + j.value("version", "") == op.name;
+                           });
         case Kind::kAccount: {
             auto found = client_.get("/admin/api/accounts/find.json", {{"username", op.account}});
             if (found) {
@@ -418,6 +423,14 @@ ApiResult<void> Applier::execute(const Operation& op) {
                 return id ? ApiResult<void>{} : fail(id.error());
             }
             return update_or_remove(op, "/admin/api/active_docs/" + s(op.id) + ".json", form);
+        }
+        case Kind::kCustomPolicy: {
+            if (op.action == Action::kCreate) {
+                auto id = create(op, "/admin/api/registry/policies.json", op.form);
+                return id ? ApiResult<void>{} : fail(id.error());
+            }
+            return update_or_remove(op, "/admin/api/registry/policies/" + s(op.id) + ".json",
+                                    op.form);
         }
         case Kind::kOidc: {
             auto r =

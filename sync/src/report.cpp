@@ -313,7 +313,7 @@ std::string drift_text(const std::vector<InstanceReport>& reports) {
         for (const auto* e : mine) {
             std::string where = e->product.empty() ? e->backend : e->product;
             out += "  " + e->kind + "  " + e->object_type + " " +
-                   (where == e->name ? where : where + ": " + e->name);
+                   (where.empty() || where == e->name ? e->name : where + ": " + e->name);
             if (!e->field.empty()) {
                 out += "  " + e->field + ": expected " + shorten(e->expected) + ", actual " +
                        shorten(e->actual);
@@ -410,8 +410,9 @@ std::string drift_markdown(const std::vector<InstanceReport>& reports) {
         for (const auto& e : entries) {
             const std::string where = e.product.empty() ? e.backend : e.product;
             out += "| " + config::markdown_escape(e.instance) + " | " + e.kind + " | " +
-                   config::markdown_escape(e.object_type + " " +
-                                           (where == e.name ? where : where + ": " + e.name)) +
+                   config::markdown_escape(
+                       e.object_type + " " +
+                       (where.empty() || where == e.name ? e.name : where + ": " + e.name)) +
                    " | " + config::markdown_escape(e.field) + " | `" +
                    config::markdown_escape(shorten(e.expected, 60)) +
                    (e.global_value ? " (of " + std::to_string(*e.global_value) + ")" : "") +

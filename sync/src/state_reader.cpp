@@ -525,17 +525,42 @@ ApiResult<InstanceState> StateReader::read() {
     for (auto& p : product_snapshots) {
         insert(state, std::move(p));
     }
-    if (read_accounts_) {
+    if (extras_.accounts) {
         if (auto r = read_accounts(state); !r) {
             return std::unexpected(r.error());
         }
     }
-    if (read_active_docs_) {
+    if (extras_.active_docs) {
         if (auto r = read_active_docs(state); !r) {
             return std::unexpected(r.error());
         }
     }
+    if (extras_.custom_policies) {
+        if (auto r = read_custom_policies(state); !r) {
+            return std::unexpected(r.error());
+        }
+    }
     return state;
+}
+
+ApiResult<void> StateReader::read_custom_policies(InstanceState& state) {
+    auto policies = client_.list("/admin/api/registry/policies.json", "policies", false);
+    if (!policies) {
+        return std::unexpected(policies.error());
+    }
+    for (const Json& p : *policies) {
+        config::CustomPolicy policy;
+        policy.name = str(p, "name");
+        policy.version = str(p, "version");
+        const Json schema = p.value("schema", Json::object());
+        policy.schema = schema.is_string() ? config::canonical_document(schema.get<std::string>())
+                                                 .value_or(schema.get<std::string>())
+                                           : schema.dump();
+        const std::string key = policy.name + "@" + policy.version;
+        state.custom_policies[key] = id_of(p);
+        state.model.custom_policies[key] = std::move(policy);
+    }
+    return {};
 }
 
 ApiResult<void> StateReader::read_active_docs(InstanceState& state) {

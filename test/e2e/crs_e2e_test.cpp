@@ -1,8 +1,8 @@
 // The operator's CRs as people write them, against real threescale-sim processes: applications
 // without key Secrets, ApplicationAuth, OIDC, Secret references, ActiveDocs, GitOps layouts.
 #include <filesystem>
-#include <map>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -557,6 +557,25 @@ TEST(CorpusE2E, TheGitOpsExampleAppliesAsWrittenAndThroughItsOverlay) {
         fleet.reset_counters();
         EXPECT_EQ(piped("apply").code, 0) << runs.back().out;
         EXPECT_EQ(fleet.writes("east") + fleet.writes("west"), 0u) << runs.back().out;
+    }
+    // the custom policy the petstore chain uses, edited by hand in west's registry: drift
+    {
+        auto& west = fleet.sim("west");
+        const Json registry = json_of(west.admin("GET", "/admin/api/registry/policies.json"));
+        ASSERT_EQ(registry["policies"].size(), 1u);
+        const std::string id = registry["policies"][0]["policy"]["id"].dump();
+        ASSERT_EQ(
+            west.admin("PUT", "/admin/api/registry/policies/" + id + ".json",
+                       R"(schema={"name":"x","summary":"y","version":"0.1","configuration":{}})")
+                .status,
+            200u);
+        const auto drift = run({"drift"});
+        EXPECT_EQ(drift.code, 2);
+        EXPECT_NE(drift.out.find("changed  custom policy request_audit@0.1  schema"),
+                  std::string::npos)
+            << drift.out;
+        EXPECT_EQ(run({"apply"}).code, 0);
+        EXPECT_EQ(run({"drift"}).code, 0) << runs.back().out;
     }
     for (const auto& r : runs) {
         for (const char* secret : {"ISSUER-CANARY", "ADMIN-CANARY-1", "DEV-CANARY-1"}) {

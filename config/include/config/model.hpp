@@ -199,12 +199,22 @@ struct ActiveDoc {
     Source source;
 };
 
+// A custom APIcast policy in the tenant's policy registry (the operator's CustomPolicyDefinition),
+// keyed by "name@version": a product's chain may use it only where the registry has it.
+struct CustomPolicy {
+    std::string name;
+    std::string version;
+    std::string schema;  // canonical JSON
+    Source source;
+};
+
 struct DesiredState {
     std::map<std::string, Product> products;  // by system_name
     std::map<std::string, Backend> backends;
-    std::map<std::string, Account> accounts;          // by admin username
-    std::map<std::string, Application> applications;  // by "product/credential"
-    std::map<std::string, ActiveDoc> active_docs;     // by system_name
+    std::map<std::string, Account> accounts;              // by admin username
+    std::map<std::string, Application> applications;      // by "product/credential"
+    std::map<std::string, ActiveDoc> active_docs;         // by system_name
+    std::map<std::string, CustomPolicy> custom_policies;  // by "name@version"
 };
 
 }  // namespace config

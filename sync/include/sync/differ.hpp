@@ -48,6 +48,9 @@ public:
                                    const InstanceState& actual,
                                    bool created_in_this_run = false) const;
 
+    // Phase 0: custom policies in the registry (before the products whose chains use them).
+    std::vector<Operation> custom_policies(const config::DesiredState& desired,
+                                           const InstanceState& actual) const;
     // Phase F: the ActiveDocs (after the products they document).
     std::vector<Operation> active_docs(const config::DesiredState& desired,
                                        const InstanceState& actual) const;

@@ -33,6 +33,7 @@ enum class Kind {
     kApplication,
     kApplicationKey,
     kActiveDoc,
+    kCustomPolicy,
 };
 
 const char* to_string(Action action);

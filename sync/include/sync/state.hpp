@@ -64,6 +64,7 @@ struct InstanceState {
     std::map<std::string, AccountIds> accounts;          // by admin username (or "#id")
     std::map<std::string, ApplicationIds> applications;  // by "product/credential"
     std::map<std::string, Id> active_docs;               // by system_name
+    std::map<std::string, Id> custom_policies;           // by "name@version"
 };
 
 }  // namespace syncer

@@ -21,19 +21,18 @@ struct ProductSnapshot {
     ProxyConfigStatus configs;
 };
 
+// What a StateReader reads besides products and backends (each only when the desired state has
+// any: accounts cost calls per account and application).
+struct ReadExtras {
+    bool accounts = false;  // developer accounts, users, applications
+    bool active_docs = false;
+    bool custom_policies = false;  // the policy registry
+};
+
 class StateReader {
 public:
-    // read_accounts: also read developer accounts, users and applications (only when the
-    // desired state has any: it costs calls per account and application); read_active_docs: the
-    // ActiveDocs (when the desired state has any).
-    StateReader(AdminClient& client,
-                int concurrency,
-                bool read_accounts = false,
-                bool read_active_docs = false)
-        : client_(client),
-          concurrency_(concurrency),
-          read_accounts_(read_accounts),
-          read_active_docs_(read_active_docs) {}
+    StateReader(AdminClient& client, int concurrency, ReadExtras extras = {})
+        : client_(client), concurrency_(concurrency), extras_(extras) {}
 
     ApiResult<InstanceState> read();
     // One backend or product (e.g. right after creating it). A product's usages are resolved to
@@ -52,14 +51,15 @@ public:
     ApiResult<void> read_account(InstanceState& state, const Json& account);
     // ActiveDocs by system_name, their product resolved through the products in `state`.
     ApiResult<void> read_active_docs(InstanceState& state);
+    // The custom policies of the registry, by "name@version".
+    ApiResult<void> read_custom_policies(InstanceState& state);
     static void insert(InstanceState& state, BackendSnapshot snapshot);
     static void insert(InstanceState& state, ProductSnapshot snapshot);
 
 private:
     AdminClient& client_;
     int concurrency_;
-    bool read_accounts_;
-    bool read_active_docs_;
+    ReadExtras extras_;
 };
 
 }  // namespace syncer

@@ -144,6 +144,11 @@ AdminApi::AdminApi(Store& store, SimClock& clock, const SimOptions& options, std
     // proxy, policies, deploy, configs
     add("GET", "services/:n/proxy", &A::show_proxy);
     add("PUT|PATCH", "services/:n/proxy", &A::update_proxy);
+    add("GET", "registry/policies", &A::list_registry);
+    add("POST", "registry/policies", &A::create_registry_policy);
+    add("GET", "registry/policies/:n", &A::show_registry_policy);
+    add("PUT|PATCH", "registry/policies/:n", &A::update_registry_policy);
+    add("DELETE", "registry/policies/:n", &A::delete_registry_policy);
     add("GET", "active_docs", &A::list_active_docs);
     add("POST", "active_docs", &A::create_active_doc);
     add("GET", "active_docs/:n", &A::show_active_doc);

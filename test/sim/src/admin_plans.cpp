@@ -808,8 +808,10 @@ Response AdminApi::update_policies(Ctx& c) {
         if (version == policy.end() || !version->is_string() ||
             version->get<std::string>().empty()) {
             errors.add("policies_config", where + "version can't be blank");
-        } else if (version->get<std::string>() != "builtin") {
-            // custom policies must be in the tenant's policy registry; this tenant has none
+        } else if (version->get<std::string>() != "builtin" &&
+                   !(name != policy.end() && name->is_string() &&
+                     registered_policy(name->get<std::string>(), version->get<std::string>()))) {
+            // custom policies must be in the tenant's policy registry
             errors.add("policies_config", where + "policy " + name->dump() + " version " +
                                               version->dump() +
                                               " is not in the tenant's policy registry");

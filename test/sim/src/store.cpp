@@ -12,7 +12,7 @@ struct Named {
     Collection Store::*member;
 };
 
-constexpr std::array<Named, 14> kCollections = {{
+constexpr std::array<Named, 15> kCollections = {{
     {"services", &Store::services},
     {"backend_apis", &Store::backend_apis},
     {"backend_usages", &Store::backend_usages},
@@ -27,6 +27,7 @@ constexpr std::array<Named, 14> kCollections = {{
     {"users", &Store::users},
     {"applications", &Store::applications},
     {"active_docs", &Store::active_docs},
+    {"registry_policies", &Store::registry_policies},
 }};
 
 Id id_of(const Json& j, const char* key) {

@@ -100,6 +100,13 @@ private:
     Response update_policies(Ctx& c);
     Response show_proxy(Ctx& c);
     Response update_proxy(Ctx& c);
+    // the policy registry (admin_policy_registry.cpp)
+    Response list_registry(Ctx& c);
+    Response create_registry_policy(Ctx& c);
+    Response show_registry_policy(Ctx& c);
+    Response update_registry_policy(Ctx& c);
+    Response delete_registry_policy(Ctx& c);
+    [[nodiscard]] bool registered_policy(const std::string& name, const std::string& version) const;
     // ActiveDocs (admin_active_docs.cpp)
     Response list_active_docs(Ctx& c);
     Response create_active_doc(Ctx& c);

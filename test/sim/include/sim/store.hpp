@@ -62,6 +62,7 @@ struct Store {
     Collection users;
     Collection applications{[](const Json& j) { return key_of(j, "service_id"); }};
     Collection active_docs;
+    Collection registry_policies;
 
     static std::string owner_key(const Json& j);
 
