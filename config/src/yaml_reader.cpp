@@ -273,7 +273,7 @@ YamlNode YamlReader::child(const YamlNode& map, const std::string& key, const st
 }
 
 YamlNode YamlReader::spec(const YamlNode& doc) {
-    const YamlNode spec = child(doc, "spec");
+    YamlNode spec = child(doc, "spec");
     if (!spec.is_map()) {
         error(spec.defined() ? spec : doc, "spec", "is required and must be a mapping");
         return {};

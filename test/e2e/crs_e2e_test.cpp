@@ -592,4 +592,26 @@ TEST(CorpusE2E, TheGitOpsExampleAppliesAsWrittenAndThroughItsOverlay) {
     }
 }
 
+// The corpus under a fault at every write of its first apply (accounts, generated credentials,
+// OIDC flows, ActiveDocs, the registry included): every rerun converges to exactly the CRs.
+TEST(CorpusE2E, AFaultAtEveryWriteOfTheCorpusThenARerunConverges) {
+    SimFleet fleet({"east"}, {"--empty"}, {}, {{"placeholder.yaml", ""}});
+    fs::remove(fleet.dir() / "products" / "placeholder.yaml");
+    fs::copy(fs::path(TANDEM_EXAMPLES_DIR) / "gitops" / "base", fleet.dir() / "products",
+             fs::copy_options::recursive);
+    fleet.set_env("PETSTORE_HEADERS_POLICY", R"({"request":[]})");
+    fleet.set_env("BANKING_OIDC_ISSUER", "https://banking:s3cret@sso.example.com/auth/realms/b");
+    fleet.set_env("ACME_ADMIN_PASSWORD", "admin-password-1");
+    fleet.set_env("ACME_DEV_PASSWORD", "dev-password-1");
+    const int writes = support::fault_at_every_write(fleet, "east");
+    EXPECT_GT(writes, 40);
+    // the applications survived every interruption with one set of credentials each
+    const Json state = json_of(fleet.sim("east").control("GET", "/__sim/state"));
+    std::map<std::string, int> apps;
+    for (const auto& a : state["applications"]) {
+        ++apps[a["name"].get<std::string>()];
+    }
+    EXPECT_EQ(apps, (std::map<std::string, int>{{"Acme banking", 1}, {"Acme pets", 1}}));
+}
+
 }  // namespace

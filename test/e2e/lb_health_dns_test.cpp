@@ -61,9 +61,16 @@ TEST(Balancer, KilledUpstreamUnderLoadLosesNoRequestAndComesBackAfterRise) {
     const auto east_before = load.served_by("east");
     ASSERT_TRUE(wait_until([&] { return load.served_by("east") > east_before + 500; }, 10s));
 
-    // Back on the same port: traffic returns after `rise` passing checks.
-    auto b2 = Upstream::start("west", west_port);
-    ASSERT_TRUE(b2);
+    // Back on the same port: traffic returns after `rise` passing checks. (The port may be
+    // another socket's ephemeral local port for a moment — the balancer's own connections to
+    // east draw from the same range — so binding it again is retried until it is free.)
+    std::unique_ptr<Upstream> b2;
+    ASSERT_TRUE(wait_until(
+        [&] {
+            b2 = Upstream::start("west", west_port);
+            return b2 != nullptr;
+        },
+        5s));
     const auto restarted = std::chrono::steady_clock::now();
     const auto west_before = load.served_by("west");
     ASSERT_TRUE(wait_until([&] { return load.served_by("west") > west_before + 100; }, 10s));

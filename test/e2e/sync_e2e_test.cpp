@@ -259,41 +259,7 @@ TEST(SyncE2E, ApplyConvergesUnderInjectedFaultsWithoutDuplicates) {
 // leftover, no duplicate.
 TEST(SyncE2E, AFaultAtEveryWriteOfAFirstApplyThenApplyAndDriftAgree) {
     Fleet fleet({"east"});
-    edit(fleet.dir() / "fleet.yaml", "    timeout: 5s\n",
-         "    timeout: 5s\n    retries: {attempts: 2, baseDelay: 1ms, maxDelay: 5ms}\n");
-    auto& east = fleet.sim("east");
-    const std::string empty = east.control("GET", "/__sim/state").body;
-    fleet.reset_counters();
-    ASSERT_EQ(fleet.tandem({"apply"}).code, 0);
-    const auto writes = static_cast<int>(fleet.writes("east"));
-    ASSERT_GT(writes, 20);
-    for (int n = 1; n <= writes; ++n) {
-        for (const bool down : {true, false}) {
-            SCOPED_TRACE("write " + std::to_string(n) + (down ? ", then down" : ""));
-            ASSERT_EQ(east.control("PUT", "/__sim/state", empty).status, 200u);
-            east.control("PUT", "/__sim/faults",
-                         R"({"admin":{"ambiguous_write":)" + std::to_string(n) +
-                             R"(,"down_after":)" + (down ? "true" : "false") + "}}");
-            const auto first = fleet.tandem({"apply"});
-            east.control("PUT", "/__sim/faults", "{}");
-            const auto drift = fleet.tandem({"drift", "--prune"});
-            if (down) {
-                // it could not verify (perhaps the last write did converge it): never a false 0
-                EXPECT_EQ(first.code, 1) << first.out;
-            } else {
-                EXPECT_EQ(first.code, 0) << first.out;
-                EXPECT_EQ(drift.code, 0) << drift.out;
-            }
-            const auto rerun = fleet.tandem({"apply"});
-            EXPECT_EQ(rerun.code, 0) << rerun.out;
-            const auto clean = fleet.tandem({"drift", "--prune"});
-            EXPECT_EQ(clean.code, 0) << clean.out;
-            EXPECT_EQ(duplicated_rules(east), 0);
-            if (HasFailure()) {
-                return;
-            }
-        }
-    }
+    support::fault_at_every_write(fleet, "east");
 }
 
 // A kustomize layout: base + a prod overlay that patches a limit. tandem does not run kustomize;

@@ -69,6 +69,15 @@ extern const char* const kEchoProduct;
 // (ADMIN-PASSWORD-CANARY, which must never be printed).
 extern const char* const kAcmeAccount;
 
+// One definition of converged, under a fault at every step of the first apply of `instance`
+// (the fleet's only one): for each n, from the state it has now, the n-th write is performed then
+// answered 502 — and the instance either stays up (the applier resolves the unknown outcome in
+// the same run) or goes away (the run is interrupted there). apply exits 0 only when a drift right
+// after it is clean (and does, when it can read the instance); a rerun converges to exactly the
+// CRs (drift --prune clean, no duplicate rule). Retries are shortened for speed. Returns how many
+// writes the first apply makes.
+int fault_at_every_write(SimFleet& fleet, const std::string& instance);
+
 // Mapping rules that appear twice on the same owner (a blindly repeated create).
 int duplicated_rules(SimProcess& sim);
 
