@@ -411,12 +411,14 @@ ApiResult<void> Applier::execute(const Operation& op) {
         }
         case Kind::kActiveDoc: {
             Form form = op.form;
-            if (!op.product.empty() &&
-                (op.action == Action::kCreate ||
-                 std::any_of(op.changes.begin(), op.changes.end(),
-                             [](const FieldChange& c) { return c.field == "product"; }))) {
+            const bool rebind =
+                std::any_of(op.changes.begin(), op.changes.end(),
+                            [](const FieldChange& c) { return c.field == "product"; });
+            if (!op.product.empty() && (op.action == Action::kCreate || rebind)) {
                 const std::lock_guard lock(mutex_);
                 form.emplace_back("service_id", s(state_.products[op.product].id));
+            } else if (rebind) {
+                form.emplace_back("service_id", "");  // no longer bound to a product
             }
             if (op.action == Action::kCreate) {
                 auto id = create(op, "/admin/api/active_docs.json", form);

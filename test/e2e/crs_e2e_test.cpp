@@ -469,6 +469,12 @@ spec:
     EXPECT_NE(changed.out.find("(differs)"), std::string::npos) << changed.out;
     ASSERT_EQ(fleet.tandem({"apply"}).code, 0);
     EXPECT_EQ(fleet.tandem({"drift"}).code, 0);
+    // no longer bound to the product: unbound everywhere, then clean
+    edit(fleet.dir() / "products" / "docs.yaml", "  productSystemName: echo\n", "");
+    const auto unbind = fleet.tandem({"apply"});
+    EXPECT_EQ(unbind.code, 0) << unbind.out;
+    EXPECT_NE(unbind.out.find("update ActiveDoc EchoAPI"), std::string::npos) << unbind.out;
+    EXPECT_EQ(fleet.tandem({"drift"}).code, 0);
     // the URL's server goes away: the run stops before any instance is contacted
     http.signal(SIGTERM);
     (void)http.wait(std::chrono::seconds(10));

@@ -23,7 +23,10 @@ void assign(Store& store, const Params& p, Json& doc, Errors& errors) {
             doc[key] = *v;
         }
     }
-    if (auto v = read_int(p, "service_id", errors)) {
+    if (const Json* raw = p.get("service_id");
+        raw != nullptr && raw->is_string() && raw->get<std::string>().empty()) {
+        doc.erase("service_id");  // unbound from its product
+    } else if (auto v = read_int(p, "service_id", errors)) {
         if (store.visible_service(*v) == nullptr) {
             errors.add("service_id", "not found");
         } else {
