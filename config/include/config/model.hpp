@@ -178,7 +178,8 @@ struct Application {
         return user_key.empty() ? application_id : user_key;
     }
     // The key of DesiredState::applications: "product/credential", or, while tandem has not
-    // decided the credentials, "product/?account/name" ('?' cannot start a credential's key).
+    // decided the credentials, "product/?account/name" (a user_key has no '?'; an application_id
+    // of exactly that text would collide: 3scale generates hex ones).
     [[nodiscard]] std::string key() const {
         return credential().empty() ? product + "/?" + account + "/" + name
                                     : product + "/" + credential();
