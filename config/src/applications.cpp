@@ -16,6 +16,16 @@ bool printable(const std::string& v, std::size_t lo, std::size_t hi) {
            std::all_of(v.begin(), v.end(), [](char ch) { return ch > 0x20 && ch < 0x7f; });
 }
 
+bool valid_user_key(const std::string& v) {
+    static const std::regex kUserKey(R"(^[\w\-.+=]{1,256}$)");
+    return std::regex_match(v, kUserKey);
+}
+
+std::string bad_user_key(const std::string& secret) {
+    return "the UserKey of Secret '" + secret +
+           "' is not a valid 3scale user_key (letters, digits, - _ . + =, at most 256)";
+}
+
 std::string where(const Source& s) {
     return s.file + ":" + std::to_string(s.line);
 }
@@ -24,16 +34,14 @@ std::string where(const Source& s) {
 // key).
 void from_secret(
     const Pending& pending, const RawApp& a, bool user_key, Application& app, Diagnostics& out) {
-    static const std::regex kUserKey(R"(^[\w\-.+=]{1,256}$)");
     const Source at = a.secret_source.line != 0 ? a.secret_source : a.source;
     const auto err = [&](const std::string& msg) {
         out.push_back({Diagnostic::Severity::kError, at, "spec.authSecretRef", msg});
     };
     if (user_key) {
         app.user_key = secret_value(pending, a.secret, "UserKey", at, "spec.authSecretRef", out);
-        if (!app.user_key.empty() && !std::regex_match(app.user_key, kUserKey)) {
-            err("the UserKey of Secret '" + a.secret +
-                "' is not a valid 3scale user_key (letters, digits, - _ . + =, at most 256)");
+        if (!app.user_key.empty() && !valid_user_key(app.user_key)) {
+            err(bad_user_key(a.secret));
         }
         return;
     }
@@ -76,12 +84,9 @@ void from_auth(const Pending& pending,
         return;
     }
     if (user_key) {
-        static const std::regex kUserKey(R"(^[\w\-.+=]{1,256}$)");
-        if (!std::regex_match(value, kUserKey)) {
+        if (!valid_user_key(value)) {
             out.push_back({Diagnostic::Severity::kError, at, "spec.authSecretRef",
-                           "the UserKey of Secret '" + auth.secret +
-                               "' is not a valid 3scale user_key (letters, digits, - _ . + =, at "
-                               "most 256)"});
+                           bad_user_key(auth.secret)});
         }
         app.user_key = value;
         app.decide_credentials = false;

@@ -2,23 +2,15 @@
 #include "sync/documents.hpp"
 
 #include "config/yaml_reader.hpp"
+#include "sync/report.hpp"
 
 namespace syncer {
 
 namespace {
 
-// scheme://host/path, without userinfo or query (they may carry credentials)
+// scheme://host/path: the query cut, userinfo redacted as everywhere (they may carry credentials)
 std::string shown(const std::string& url) {
-    std::string out = url.substr(0, url.find_first_of("?#"));
-    const auto start = out.find("://");
-    if (start != std::string::npos) {
-        const auto end = out.find('/', start + 3);
-        const auto at = out.rfind('@', end == std::string::npos ? out.size() : end);
-        if (at != std::string::npos && at > start) {
-            out = out.substr(0, start + 3) + "<redacted>@" + out.substr(at + 1);
-        }
-    }
-    return out;
+    return redact("url", url.substr(0, url.find_first_of("?#")));
 }
 
 }  // namespace
