@@ -151,56 +151,12 @@ void read_token(YamlReader& r,
                 const std::string& where,
                 const fs::path& base,
                 Instance& instance) {
-    if (!node.defined() || node.null()) {
-        r.error(node.defined() ? node : YamlNode(), where,
-                "is required: {env: VARIABLE} or {file: /path/to/token}");
-        return;
+    auto token =
+        read_secret_source(r, node, where, base, "the " + instance.name + " admin access token");
+    if (token) {
+        instance.token = std::move(token->value);
+        instance.token_source = std::move(token->source);
     }
-    if (!node.is_map()) {
-        r.error(node, where,
-                "must be {env: VARIABLE} or {file: PATH}; a token is never written in the fleet "
-                "file itself");
-        return;
-    }
-    r.only(node, where, {"env", "file"});
-    const auto env = r.str(node, "env", where, false);
-    const auto file = r.str(node, "file", where, false);
-    if (env.has_value() == file.has_value()) {
-        r.error(node, where, "set exactly one of env, file");
-        return;
-    }
-    if (env) {
-        instance.token_source = "env " + *env;
-        const char* value = std::getenv(env->c_str());
-        if (value == nullptr || *value == '\0') {
-            r.error(node, where + ".env",
-                    "environment variable " + *env + " is not set or empty (it must hold the " +
-                        instance.name + " admin access token)");
-            return;
-        }
-        instance.token = Secret(value);
-        return;
-    }
-    fs::path path = *file;
-    if (path.is_relative()) {
-        path = base / path;
-    }
-    instance.token_source = "file " + path.string();
-    std::ifstream in(path);
-    if (!in) {
-        r.error(node, where + ".file", "cannot read token file " + path.string());
-        return;
-    }
-    std::string token;
-    std::getline(in, token);
-    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())) != 0) {
-        token.pop_back();
-    }
-    if (token.empty()) {
-        r.error(node, where + ".file", "token file is empty: " + path.string());
-        return;
-    }
-    instance.token = Secret(token);
 }
 
 // retries: {attempts: 5, baseDelay: 100ms, maxDelay: 3s}

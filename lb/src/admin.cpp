@@ -1,6 +1,7 @@
-// The admin listener: /healthz, /status and /metrics.
+// The admin listener: /healthz, /status, /metrics and the runtime API (/clusters/NAME/state).
 #include "admin.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include <boost/asio/as_tuple.hpp>
@@ -69,6 +70,7 @@ Json status_of(const StatusView& v) {
         j["weight"] = cl.config->weight;
         j["backup"] = cl.config->backup;
         j["healthy"] = cl.healthy;
+        j["admin_state"] = admin_state_name(cl.admin);
         j["in_flight"] = plane.metrics.in_flight(c);
         j["pool_idle"] = plane.metrics.pool_idle(c);
         // (this configuration generation's, over its workers)
@@ -111,37 +113,130 @@ Json status_of(const StatusView& v) {
     return out;
 }
 
-http::response<http::string_body> route(const http::request<http::empty_body>& req,
-                                        const StatusView& view) {
-    http::response<http::string_body> res{http::status::ok, 11};
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+
+void text(Response& res, http::status s, std::string body) {
+    res.result(s);
+    res.set(http::field::content_type, "text/plain; charset=utf-8");
+    res.body() = std::move(body);
+}
+
+void json(Response& res, http::status s, const Json& body) {
+    res.result(s);
+    res.set(http::field::content_type, "application/json");
+    res.body() = body.dump(2) + "\n";
+}
+
+// Who may change a cluster's state: the holder of admin.token when one is set; anyone who can
+// reach a loopback admin listener otherwise (and nobody on any other address).
+bool authorized(const Request& req, const LbConfig& config, bool loopback, Response& res) {
+    if (config.admin_token.empty()) {
+        if (loopback) {
+            return true;
+        }
+        text(res, http::status::forbidden,
+             "the admin listener is not on a loopback address and admin.token is not set: "
+             "runtime changes are refused (set admin.token)\n");
+        return false;
+    }
+    const auto header = req[http::field::authorization];
+    constexpr std::string_view kBearer = "Bearer ";
+    const bool ok =
+        header.size() > kBearer.size() &&
+        std::equal(kBearer.begin(), kBearer.end(), header.begin()) &&
+        config::secret_equals(std::string_view(header.data(), header.size()).substr(kBearer.size()),
+                              config.admin_token);
+    if (!ok) {
+        res.set(http::field::www_authenticate, "Bearer");
+        text(res, http::status::unauthorized,
+             "Authorization: Bearer with admin.token is required\n");
+    }
+    return ok;
+}
+
+// /clusters/NAME/state: GET shows the runtime state, PUT {"state": "ready"|"drain"|"maint"}
+// sets it.
+void cluster_state(const Request& req,
+                   std::string_view name,
+                   const StatusView& view,
+                   const Admin::SetState& set_state,
+                   bool loopback,
+                   Response& res) {
+    const auto& clusters = view.plane.clusters;
+    const auto it = std::find_if(clusters.begin(), clusters.end(),
+                                 [&](const ClusterState& c) { return c.config->name == name; });
+    if (it == clusters.end()) {
+        text(res, http::status::not_found, "no cluster named '" + std::string(name) + "'\n");
+        return;
+    }
+    if (req.method() == http::verb::get || req.method() == http::verb::head) {
+        json(res, http::status::ok,
+             {{"cluster", it->config->name},
+              {"admin_state", admin_state_name(it->admin)},
+              {"healthy", it->healthy}});
+        return;
+    }
+    if (req.method() != http::verb::put) {
+        res.set(http::field::allow, "GET, HEAD, PUT");
+        text(res, http::status::method_not_allowed, "GET, HEAD or PUT\n");
+        return;
+    }
+    if (!authorized(req, view.plane.config, loopback, res)) {
+        return;
+    }
+    const auto body = Json::parse(req.body(), nullptr, false);
+    const auto* state = body.is_object() && body.contains("state") && body["state"].is_string()
+                            ? body["state"].get_ptr<const std::string*>()
+                            : nullptr;
+    const auto wanted = state != nullptr ? parse_admin_state(*state) : std::nullopt;
+    if (!wanted) {
+        text(res, http::status::bad_request,
+             "the body must be {\"state\": \"ready\" | \"drain\" | \"maint\"}\n");
+        return;
+    }
+    const auto previous = set_state(it->config->name, *wanted);
+    json(res, http::status::ok,
+         {{"cluster", it->config->name},
+          {"admin_state", admin_state_name(*wanted)},
+          {"previous", admin_state_name(previous)}});
+}
+
+Response route(const Request& req,
+               const StatusView& view,
+               const Admin::SetState& set_state,
+               bool loopback) {
+    Response res{http::status::ok, 11};
     res.set(http::field::server, "tandem-lb");
     res.set(http::field::cache_control, "no-store");
     const auto target = std::string_view(req.target().data(), req.target().size());
     const auto path = target.substr(0, target.find('?'));
-    const auto text = [&](http::status s, std::string body) {
-        res.result(s);
-        res.set(http::field::content_type, "text/plain; charset=utf-8");
-        res.body() = std::move(body);
-    };
-    if (req.method() != http::verb::get && req.method() != http::verb::head) {
-        text(http::status::method_not_allowed, "only GET and HEAD\n");
+    constexpr std::string_view kClusters = "/clusters/";
+    constexpr std::string_view kState = "/state";
+    if (path.size() > kClusters.size() + kState.size() && path.starts_with(kClusters) &&
+        path.ends_with(kState)) {
+        cluster_state(req,
+                      path.substr(kClusters.size(), path.size() - kClusters.size() - kState.size()),
+                      view, set_state, loopback, res);
+    } else if (req.method() != http::verb::get && req.method() != http::verb::head) {
+        text(res, http::status::method_not_allowed, "only GET and HEAD\n");
         res.set(http::field::allow, "GET, HEAD");
     } else if (path == "/healthz") {
         if (view.draining) {
-            text(http::status::service_unavailable, "draining\n");
+            text(res, http::status::service_unavailable, "draining\n");
         } else if (view.plane.any_healthy()) {
-            text(http::status::ok, "ok\n");
+            text(res, http::status::ok, "ok\n");
         } else {
-            text(http::status::service_unavailable, "no healthy cluster\n");
+            text(res, http::status::service_unavailable, "no healthy cluster in service\n");
         }
     } else if (path == "/status") {
-        res.set(http::field::content_type, "application/json");
-        res.body() = status_of(view).dump(2) + "\n";
+        json(res, http::status::ok, status_of(view));
     } else if (path == "/metrics") {
         res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
         res.body() = view.plane.metrics.serialize();
     } else {
-        text(http::status::not_found, "not found: try /healthz, /status or /metrics\n");
+        text(res, http::status::not_found,
+             "not found: try /healthz, /status, /metrics or /clusters/NAME/state\n");
     }
     if (req.method() == http::verb::head) {
         const auto size = res.body().size();
@@ -153,7 +248,8 @@ http::response<http::string_body> route(const http::request<http::empty_body>& r
 
 }  // namespace
 
-Admin::Admin(asio::io_context& ctx, View view) : ctx_(ctx), view_(std::move(view)) {}
+Admin::Admin(asio::io_context& ctx, View view, SetState set_state)
+    : ctx_(ctx), view_(std::move(view)), set_state_(std::move(set_state)) {}
 
 void Admin::serve(std::shared_ptr<tcp::acceptor> acceptor) {
     acceptor_ = acceptor;
@@ -189,15 +285,18 @@ asio::awaitable<void> Admin::accept_loop(std::shared_ptr<tcp::acceptor> acceptor
 asio::awaitable<void> Admin::session(std::shared_ptr<beast::tcp_stream> stream) {
     beast::flat_buffer buffer(16 * 1024);
     for (;;) {
-        http::request_parser<http::empty_body> parser;
+        http::request_parser<http::string_body> parser;
         parser.header_limit(8 * 1024);
+        parser.body_limit(4 * 1024);
         stream->expires_after(std::chrono::seconds(10));
         auto [ec, n] = co_await http::async_read(*stream, buffer, parser, kNoThrow);
         if (ec) {
             break;
         }
         const auto& req = parser.get();
-        auto res = route(req, view_());
+        error_code lec;
+        const auto local = stream->socket().local_endpoint(lec);
+        auto res = route(req, view_(), set_state_, !lec && local.address().is_loopback());
         res.keep_alive(req.keep_alive() && !stopped_);
         res.prepare_payload();
         stream->expires_after(std::chrono::seconds(10));

@@ -39,15 +39,21 @@ struct StatusView {
     std::optional<ReloadOutcome> last_reload;
 };
 
-// The admin listener: GET/HEAD /healthz (200 while a cluster is healthy and not draining),
-// /status (JSON: listeners, generations, reloads, every cluster and endpoint with its DNS and
-// health-check state) and /metrics (Prometheus text). Keep-alive, 8 KiB headers, 10 s per
+// The admin listener: GET/HEAD /healthz (200 while a cluster is healthy, ready and the
+// balancer not draining), /status (JSON: listeners, generations, reloads, every cluster with
+// its runtime state and every endpoint with its DNS and health-check state), /metrics
+// (Prometheus text), and the runtime API: GET /clusters/NAME/state, PUT it with
+// {"state": "ready" | "drain" | "maint"} (Authorization: Bearer admin.token when one is set;
+// without one only on a loopback listener). Keep-alive, 8 KiB headers, 4 KiB bodies, 10 s per
 // read or write.
 class Admin {
 public:
     using View = std::function<StatusView()>;
+    // Sets a cluster's runtime state (the name is one of the current plane's); returns the
+    // state it had.
+    using SetState = std::function<AdminState(const std::string& cluster, AdminState)>;
 
-    Admin(boost::asio::io_context& ctx, View view);
+    Admin(boost::asio::io_context& ctx, View view, SetState set_state);
 
     // Accepts on `acceptor` until it is closed (shutdown, or a reload moved the admin listener).
     void serve(std::shared_ptr<boost::asio::ip::tcp::acceptor> acceptor);
@@ -60,6 +66,7 @@ private:
 
     boost::asio::io_context& ctx_;
     View view_;
+    SetState set_state_;
     std::shared_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
     std::set<std::shared_ptr<boost::beast::tcp_stream>> sessions_;
     bool stopped_ = false;

@@ -10,6 +10,7 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include "config/secret.hpp"
 #include "config/yaml_reader.hpp"
 #include "config_edge.hpp"
 #include "config_fields.hpp"
@@ -440,6 +441,31 @@ std::optional<HostPort> parse_host_port(const std::string& text) {
     return out;
 }
 
+// `admin: 127.0.0.1:9901`, or `admin: {listen: 127.0.0.1:9901, token: {env: VARIABLE}}`: the
+// token the runtime API's mutations (PUT /clusters/NAME/state) must present.
+void read_admin(YamlReader& r,
+                const YamlNode& root,
+                const std::filesystem::path& base,
+                LbConfig& out) {
+    const YamlNode node = r.child(root, "admin");
+    if (!node.defined() || node.null() || !node.is_map()) {
+        address(r, root, "admin", "", true, out.admin);
+        return;
+    }
+    if (!r.mapping(node, "admin", {"listen", "token"})) {
+        return;
+    }
+    address(r, node, "listen", "admin", true, out.admin);
+    if (const YamlNode token = r.child(node, "token"); token.defined()) {
+        if (auto t = config::read_secret_source(
+                r, token, "admin.token", base,
+                "the token that PUT /clusters/NAME/state must present as Authorization: Bearer")) {
+            out.admin_token = std::move(t->value);
+            out.admin_token_source = std::move(t->source);
+        }
+    }
+}
+
 std::expected<LbConfig, Diagnostics> parse_lb_config(const std::string& text,
                                                      const std::string& file) {
     Diagnostics diags;
@@ -461,7 +487,7 @@ std::expected<LbConfig, Diagnostics> parse_lb_config(const std::string& text,
         return std::unexpected(diags);
     }
     address(r, root, "listen", "", true, out.listen);
-    address(r, root, "admin", "", true, out.admin);
+    read_admin(r, root, std::filesystem::path(file).parent_path(), out);
     number(r, root, "threads", "", 0, 256, out.threads);
     if (auto s = r.scalar(root, "forwardedProto", "")) {
         if (s->first != "http" && s->first != "https") {

@@ -12,6 +12,7 @@ void EndpointSelector::apply(const Snapshot& snapshot) {
     for (std::size_t c = 0; c < snapshot.clusters.size(); ++c) {
         const auto* old = c < clusters_.size() ? &clusters_[c].endpoints : nullptr;
         next[c].next = c < clusters_.size() ? clusters_[c].next : 0;
+        next[c].in_service = snapshot.clusters[c].admin == AdminState::kReady;
         for (const auto& e : snapshot.clusters[c].endpoints) {
             Endpoint local{e.address, e.healthy, {}};
             for (std::size_t i = 0; old != nullptr && i < old->size(); ++i) {
@@ -42,6 +43,9 @@ std::optional<EndpointSelector::Choice> EndpointSelector::choose(std::optional<s
         for (std::size_t c = 0; c < clusters_.size(); ++c) {
             bool ok = false;
             for (const auto& e : clusters_[c].endpoints) {
+                if (!clusters_[c].in_service) {
+                    break;  // drain or maint: no new requests, whatever its health
+                }
                 if (e.healthy && (!honour_ejection || e.ejected_until <= now)) {
                     ok = true;
                     break;

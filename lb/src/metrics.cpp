@@ -147,6 +147,12 @@ public:
                                             .Name("tandem_lb_cluster_healthy")
                                             .Help("1 while at least one endpoint is up")
                                             .Register(*registry);
+    pm::Family<pm::Gauge>& cluster_admin = pm::BuildGauge()
+                                               .Name("tandem_lb_cluster_admin_state")
+                                               .Help(
+                                                   "1 for the cluster's runtime state (ready, "
+                                                   "drain or maint: PUT /clusters/NAME/state)")
+                                               .Register(*registry);
     pm::Family<pm::Gauge>& cluster_endpoints = pm::BuildGauge()
                                                    .Name("tandem_lb_cluster_endpoints")
                                                    .Help("Endpoints (resolved addresses)")
@@ -287,10 +293,18 @@ void Metrics::endpoint_removed(std::size_t cluster, const std::string& endpoint)
     registry_->endpoint_up.Remove(&up);
 }
 
-void Metrics::cluster_state(std::size_t cluster, bool healthy, std::size_t endpoints) {
+void Metrics::cluster_state(std::size_t cluster,
+                            bool healthy,
+                            std::size_t endpoints,
+                            AdminState admin) {
     const auto& name = clusters_[cluster];
     registry_->cluster_up.Add({{"cluster", name}}).Set(healthy ? 1 : 0);
     registry_->cluster_endpoints.Add({{"cluster", name}}).Set(static_cast<double>(endpoints));
+    for (const auto s : {AdminState::kReady, AdminState::kDrain, AdminState::kMaint}) {
+        registry_->cluster_admin
+            .Add({{"cluster", name}, {"state", std::string(admin_state_name(s))}})
+            .Set(s == admin ? 1 : 0);
+    }
 }
 
 void Metrics::cluster_removed(std::size_t cluster, const std::vector<std::string>& endpoints) {
@@ -300,6 +314,10 @@ void Metrics::cluster_removed(std::size_t cluster, const std::vector<std::string
         r.endpoint_up.Remove(&r.endpoint_up.Add({{"cluster", name}, {"endpoint", e}}));
     }
     r.cluster_up.Remove(&r.cluster_up.Add({{"cluster", name}}));
+    for (const auto s : {AdminState::kReady, AdminState::kDrain, AdminState::kMaint}) {
+        r.cluster_admin.Remove(
+            &r.cluster_admin.Add({{"cluster", name}, {"state", std::string(admin_state_name(s))}}));
+    }
     r.cluster_endpoints.Remove(&r.cluster_endpoints.Add({{"cluster", name}}));
 }
 

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "lb/admin_state.hpp"
+
 namespace prometheus {
 class Counter;
 class Gauge;
@@ -120,7 +122,7 @@ public:
     void endpoint_state(std::size_t cluster, const std::string& endpoint, bool up);
     void endpoint_transition(std::size_t cluster, const std::string& endpoint, bool up);
     void endpoint_removed(std::size_t cluster, const std::string& endpoint);
-    void cluster_state(std::size_t cluster, bool healthy, std::size_t endpoints);
+    void cluster_state(std::size_t cluster, bool healthy, std::size_t endpoints, AdminState admin);
     // The cluster left the configuration: its state series go (its counters stay).
     void cluster_removed(std::size_t cluster, const std::vector<std::string>& endpoints);
     void dns_result(std::size_t cluster, bool ok);

@@ -99,6 +99,12 @@ std::expected<PlanePtr, std::string> make_plane(asio::io_context& ctx,
 
 void inherit(asio::io_context& ctx, Plane& next, const Plane& prev) {
     for (auto& cl : next.clusters) {
+        // The runtime state an operator set follows the cluster's name, whatever else changed.
+        for (const auto& o : prev.clusters) {
+            if (o.config->name == cl.config->name) {
+                cl.admin = o.admin;
+            }
+        }
         const auto it =
             std::find_if(prev.clusters.begin(), prev.clusters.end(), [&](const ClusterState& o) {
                 return o.config->name == cl.config->name && o.config->address == cl.config->address;
@@ -157,15 +163,17 @@ SnapshotPtr Plane::snapshot(std::uint64_t generation) {
                          (any ? " is healthy again" : " is DOWN: no endpoint passes its checks"));
         }
         cl.healthy = any;
-        metrics.cluster_state(c, any, cl.endpoints.size());
+        metrics.cluster_state(c, any, cl.endpoints.size(), cl.admin);
+        out.admin = cl.admin;
         s->clusters.push_back(std::move(out));
     }
     return s;
 }
 
 bool Plane::any_healthy() const {
-    return std::any_of(clusters.begin(), clusters.end(),
-                       [](const ClusterState& c) { return c.healthy; });
+    return std::any_of(clusters.begin(), clusters.end(), [](const ClusterState& c) {
+        return c.healthy && c.admin == AdminState::kReady;
+    });
 }
 
 void Plane::stop() {

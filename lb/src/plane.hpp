@@ -58,6 +58,7 @@ struct ClusterState {
     bool resolved = false;  // has an answer (an IP address, or DNS, or the previous generation's)
     std::vector<EndpointPtr> endpoints;
     bool healthy = true;
+    AdminState admin = AdminState::kReady;  // set through the admin API; survives reloads
     std::unique_ptr<boost::asio::steady_timer> dns_timer;
     std::string dns_error;
     std::chrono::system_clock::time_point dns_at{};
@@ -79,6 +80,7 @@ struct Plane {
     // The immutable view a worker routes on, numbered `generation`; records each cluster's
     // health (logged when it changes) and its metrics.
     SnapshotPtr snapshot(std::uint64_t generation);
+    // A cluster that is healthy and ready (not in drain or maint): what /healthz asks.
     [[nodiscard]] bool any_healthy() const;
     // Replaced by a reload or shutting down: its checks and DNS refreshes stop.
     void stop();
@@ -110,7 +112,8 @@ std::expected<PlanePtr, std::string> make_plane(boost::asio::io_context& ctx,
                                                 const std::shared_ptr<MetricsRegistry>& registry,
                                                 const Plane* prev);
 
-// A reload keeps what the previous plane knew about a cluster of the same name and address: its
+// A reload keeps a cluster's runtime state (ready, drain, maint) by its name, and what the
+// previous plane knew about a cluster of the same name and address: its
 // DNS answer (no new lookup before serving; with new DNS servers, a lookup right after) and,
 // when the health check is configured the same way, each endpoint's health and check history
 // (no endpoint that is down is tried again, none that is up waits for `rise` checks).

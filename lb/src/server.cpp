@@ -64,7 +64,8 @@ struct Server::Impl {
                        }
                        publish(*p);
                    }};
-    Admin admin{ctx, [this] { return status(); }};
+    Admin admin{ctx, [this] { return status(); },
+                [this](const std::string& c, AdminState s) { return set_state(c, s); }};
     ConfigWatch watch{ctx, config_path, [this](std::string changed) { return reload(changed); }};
     // The access log's file and writer thread (once a configuration turns it on): it outlives
     // the generations, whose workers hold its buffers.
@@ -401,6 +402,27 @@ struct Server::Impl {
             v.finishing.push_back(g->plane.get());
         }
         return v;
+    }
+
+    // The runtime API: a cluster's state on the current plane (a reload carries it over by
+    // name), published to the workers at once.
+    AdminState set_state(const std::string& cluster, AdminState state) {
+        Plane& plane = *current->plane;
+        for (auto& cl : plane.clusters) {
+            if (cl.config->name != cluster) {
+                continue;
+            }
+            const auto previous = std::exchange(cl.admin, state);
+            if (previous != state) {
+                log_line(LogLevel::kInfo, "cluster " + cluster + " set to " +
+                                              std::string(admin_state_name(state)) + " (was " +
+                                              std::string(admin_state_name(previous)) +
+                                              ") through the admin API");
+                publish(plane);
+            }
+            return previous;
+        }
+        return AdminState::kReady;
     }
 
     // ---- signals and shutdown ---------------------------------------------------------------

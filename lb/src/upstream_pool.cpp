@@ -17,7 +17,9 @@ void UpstreamPool::apply(const Snapshot& snapshot) {
     std::vector<std::vector<Endpoint>> next(snapshot.clusters.size());
     for (std::size_t c = 0; c < snapshot.clusters.size(); ++c) {
         for (const auto& e : snapshot.clusters[c].endpoints) {
-            Endpoint local{e.address, e.healthy, {}};
+            // (maint: no traffic at all, its idle connections go too)
+            Endpoint local{
+                e.address, e.healthy && snapshot.clusters[c].admin != AdminState::kMaint, {}};
             if (c < clusters_.size()) {
                 for (auto& o : clusters_[c]) {
                     if (o.address == e.address) {

@@ -10,21 +10,9 @@
 #include "config/diagnostic.hpp"
 #include "config/ha.hpp"
 #include "config/model.hpp"
+#include "config/secret.hpp"
 
 namespace config {
-
-// A secret value (an admin token). It has no operator<< and no to_string: the only way out is
-// reveal(), so it cannot end up in a log line or an error message by accident.
-class Secret {
-public:
-    Secret() = default;
-    explicit Secret(std::string value) : value_(std::move(value)) {}
-    [[nodiscard]] const std::string& reveal() const { return value_; }
-    [[nodiscard]] bool empty() const { return value_.empty(); }
-
-private:
-    std::string value_;
-};
 
 struct Instance {
     std::string name;

@@ -10,6 +10,7 @@
 #include <boost/asio/ip/address.hpp>
 
 #include "config/diagnostic.hpp"
+#include "config/secret.hpp"
 #include "lb/proxy_protocol.hpp"
 
 namespace lb {
@@ -239,7 +240,11 @@ struct LbConfig {
     ProxyAcceptConfig proxy_protocol;  // on `listen`
     HttpsConfig https;
     HostPort admin{"127.0.0.1", 9901};
-    unsigned threads = 0;  // 0: the number of cores
+    // admin.token: what the runtime API's mutations need (Authorization: Bearer); without one
+    // they are accepted only on a loopback admin listener.
+    config::Secret admin_token;
+    std::string admin_token_source;  // "env VARIABLE" or "file PATH" (for messages)
+    unsigned threads = 0;            // 0: the number of cores
     std::string forwarded_proto = "http";
     std::vector<ClusterConfig> clusters;
     HealthCheckConfig health_check;

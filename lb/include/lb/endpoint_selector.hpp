@@ -62,7 +62,8 @@ private:
     Endpoint* find(const Choice& choice);
     struct Cluster {
         std::vector<Endpoint> endpoints;
-        std::size_t next = 0;  // round robin over the endpoints
+        std::size_t next = 0;    // round robin over the endpoints
+        bool in_service = true;  // AdminState::kReady
     };
 
     Picker picker_;

@@ -6,6 +6,8 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include "lb/admin_state.hpp"
+
 namespace lb {
 
 // What a worker needs to route: every cluster's endpoints and whether the active checks pass.
@@ -18,6 +20,7 @@ struct Snapshot {
     };
     struct Cluster {
         std::vector<Endpoint> endpoints;
+        AdminState admin = AdminState::kReady;
     };
     std::uint64_t generation = 0;
     std::vector<Cluster> clusters;  // in config order

@@ -62,13 +62,26 @@ void Upstream::kill() {
     process->wait(5s);
 }
 
+namespace {
+
+// listen and admin on 127.0.0.1:0 unless `yaml` sets them itself.
+std::string with_addresses(const std::string& yaml) {
+    const auto sets = [&](const std::string& key) {
+        return yaml.rfind(key + ":", 0) == 0 || yaml.find("\n" + key + ":") != std::string::npos;
+    };
+    return (sets("listen") ? "" : "listen: 127.0.0.1:0\n") +
+           std::string(sets("admin") ? "" : "admin: 127.0.0.1:0\n") + yaml;
+}
+
+}  // namespace
+
 std::unique_ptr<Balancer> Balancer::start(const std::string& yaml, bool merge_stderr) {
     auto b = std::make_unique<Balancer>();
     b->dir = fs::temp_directory_path() /
              ("tandem-lb-e2e-" + std::to_string(::getpid()) + "-" +
               std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
     fs::create_directories(b->dir);
-    std::ofstream(b->dir / "lb.yaml") << "listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\n" << yaml;
+    std::ofstream(b->dir / "lb.yaml") << with_addresses(yaml);
     b->process = std::make_unique<ChildProcess>(
         std::vector<std::string>{TANDEM_LB_PATH, "-c", (b->dir / "lb.yaml").string()},
         std::map<std::string, std::string>{}, merge_stderr);
@@ -100,7 +113,7 @@ Balancer::~Balancer() {
 bool Balancer::reload(const std::string& yaml, bool keep_addresses) {
     const auto before = status()["config"]["reloads"].get<int>();
     std::ofstream(dir / "lb.yaml", std::ios::trunc)
-        << (keep_addresses ? "listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\n" : "") << yaml;
+        << (keep_addresses ? with_addresses(yaml) : yaml);
     process->signal(SIGHUP);
     return wait_until([&] { return status()["config"]["reloads"] == before + 1; }, 10s);
 }
