@@ -262,9 +262,20 @@ std::vector<Operation> Differ::account(const std::string& key,
         Operation o = make(Action::kDelete, Kind::kApplication, h.name);
         o.product = h.product;
         o.id = actual.applications.at(app_key).id;
-        // the applications signup express makes with random keys go; others are unmanaged
-        o.unmanaged = !created_in_this_run;
-        if (created_in_this_run || options_.prune) {
+        // Another application of a CR's account, product and name is a copy of it (two
+        // writers each creating it with credentials they decided): the CR owns its name, the
+        // copy goes. The applications signup express makes with random keys go too; others are
+        // unmanaged.
+        const bool copy =
+            std::any_of(desired.applications.begin(), desired.applications.end(), [&](auto& d) {
+                return d.second.account == key && d.second.product == h.product &&
+                       d.second.name == h.name;
+            });
+        o.unmanaged = !created_in_this_run && !copy;
+        if (copy) {
+            o.changes.push_back({"copy of", h.name, ""});
+        }
+        if (created_in_this_run || copy || options_.prune) {
             out.push_back(std::move(o));
         }
     }

@@ -439,6 +439,27 @@ TEST(AccountDiffer, SignupAppsGoOnlyForANewAccountOthersAreUnmanaged) {
     EXPECT_TRUE(pruned[0].unmanaged);
 }
 
+// Two writers that each decided credentials for the same CR both created it: the CR owns its
+// account, product and name, so the copy goes (without --prune); another name stays unmanaged.
+TEST(AccountDiffer, ACopyOfACrApplicationUnderOtherCredentialsIsDeleted) {
+    AccountFixture f;
+    config::Application copy = f.desired.applications["pets/secret-key-1"];
+    copy.user_key = "other-writers-key";
+    f.actual.model.applications["pets/other-writers-key"] = copy;
+    f.actual.applications["pets/other-writers-key"] = ApplicationIds{300, 100, {}};
+    config::Application other = copy;
+    other.name = "Acme's own";
+    other.user_key = "developer-key";
+    f.actual.model.applications["pets/developer-key"] = other;
+    f.actual.applications["pets/developer-key"] = ApplicationIds{301, 100, {}};
+    const auto ops = Differ({}).account("boss", f.desired, f.actual);
+    ASSERT_EQ(ops.size(), 1u) << all_text(ops);
+    EXPECT_EQ(ops[0].summary(), "delete application boss: pets Acme app");
+    EXPECT_EQ(ops[0].id, 300);
+    EXPECT_FALSE(ops[0].unmanaged);
+    EXPECT_EQ(all_text(ops).find("other-writers-key"), std::string::npos);
+}
+
 TEST(AccountDiffer, CredentialsHeldByAnotherAccountAreMoved) {
     AccountFixture f;
     f.actual.model.applications["pets/secret-key-1"].account = "someone";
