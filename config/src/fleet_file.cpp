@@ -146,6 +146,29 @@ void read_instance_ha(YamlReader& r,
     }
 }
 
+}  // namespace
+
+std::optional<std::string> read_ca_bundle(YamlReader& r,
+                                          const YamlNode& node,
+                                          const std::string& where,
+                                          const fs::path& base) {
+    auto ca = r.str(node, "caBundle", where, false);
+    if (!ca) {
+        return std::nullopt;
+    }
+    fs::path path = *ca;
+    if (path.is_relative()) {
+        path = base / path;
+    }
+    if (!fs::is_regular_file(path)) {
+        r.error(r.child(node, "caBundle"), where + ".caBundle",
+                "cannot read CA bundle " + path.string());
+    }
+    return path.string();
+}
+
+namespace {
+
 void read_token(YamlReader& r,
                 const YamlNode& node,
                 const std::string& where,
@@ -262,16 +285,8 @@ void read_instances(YamlReader& r,
             }
             instance.weight = *w;
         }
-        if (auto ca = r.str(node, "caBundle", where, false)) {
-            fs::path path = *ca;
-            if (path.is_relative()) {
-                path = base / path;
-            }
-            if (!fs::is_regular_file(path)) {
-                r.error(r.child(node, "caBundle"), where + ".caBundle",
-                        "cannot read CA bundle " + path.string());
-            }
-            instance.ca_bundle = path.string();
+        if (auto ca = read_ca_bundle(r, node, where, base)) {
+            instance.ca_bundle = *ca;
         }
         if (r.boolean(node, "insecureSkipTlsVerify", where, false).value_or(false)) {
             instance.insecure_skip_tls_verify = true;

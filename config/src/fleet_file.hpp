@@ -1,6 +1,8 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "config/fleet.hpp"
@@ -22,5 +24,19 @@ void read_ha(YamlReader& r, const YamlNode& root, const std::filesystem::path& b
 
 // split: the fleet's split policy and per-product ones.
 void read_split(YamlReader& r, const YamlNode& root, Fleet& fleet);
+
+// `caBundle` of `node` (relative to `base`), which must be a readable file; nullopt when absent.
+std::optional<std::string> read_ca_bundle(YamlReader& r,
+                                          const YamlNode& node,
+                                          const std::string& where,
+                                          const std::filesystem::path& base);
+
+// serve: tandem serve's listener, pace, mode, balancers and re-split timings; the balancers'
+// tokens only when `secrets` (tandem serve itself).
+void read_serve(YamlReader& r,
+                const YamlNode& root,
+                const std::filesystem::path& base,
+                bool secrets,
+                Fleet& fleet);
 
 }  // namespace config

@@ -103,6 +103,7 @@ std::expected<Fleet, Diagnostics> load_fleet(const std::filesystem::path& file,
     Diagnostics diags;
     Fleet fleet;
     fleet.file = file;
+    fleet.inputs.push_back(file);
     const fs::path base = file.has_parent_path() ? file.parent_path() : fs::path(".");
     auto docs = read_yaml_file(file, diags);
     if (!docs) {
@@ -117,7 +118,7 @@ std::expected<Fleet, Diagnostics> load_fleet(const std::filesystem::path& file,
         return std::unexpected(diags);
     }
     const YamlNode root = (*docs)[0];
-    r.only(root, "", {"apiVersion", "kind", "instances", "resources", "split", "ha"});
+    r.only(root, "", {"apiVersion", "kind", "instances", "resources", "split", "ha", "serve"});
     const auto api = r.str(root, "apiVersion", "", true);
     const auto kind = r.str(root, "kind", "", true);
     if (api && *api != "tandem/v1") {
@@ -129,6 +130,7 @@ std::expected<Fleet, Diagnostics> load_fleet(const std::filesystem::path& file,
     read_instances(r, root, base, fleet, options, diags);
     read_ha(r, root, base, fleet);
     read_split(r, root, fleet);
+    read_serve(r, root, base, options.serve, fleet);
     std::map<std::string, Source> seen;
     Pending pending;
     const bool read_resources = options.require_resources || !options.resources.empty() ||
@@ -137,6 +139,9 @@ std::expected<Fleet, Diagnostics> load_fleet(const std::filesystem::path& file,
         options.standard_input != nullptr ? *options.standard_input : std::cin;
     for (const auto& input : read_resources ? resource_inputs(r, root, base, options, diags)
                                             : std::vector<ResourceInput>{}) {
+        if (!input.is_stdin()) {
+            fleet.inputs.push_back(input.path);
+        }
         auto resource_docs = read_resource(input, standard_input, diags);
         if (!resource_docs) {
             continue;

@@ -11,7 +11,8 @@ std::optional<SecretSource> read_secret_source(YamlReader& r,
                                                const YamlNode& node,
                                                const std::string& where,
                                                const std::filesystem::path& base,
-                                               const std::string& what) {
+                                               const std::string& what,
+                                               bool resolve) {
     if (!node.defined() || node.null()) {
         r.error(node.defined() ? node : YamlNode(), where,
                 "is required: {env: VARIABLE} or {file: /path/to/token}");
@@ -29,6 +30,9 @@ std::optional<SecretSource> read_secret_source(YamlReader& r,
     if (env.has_value() == file.has_value()) {
         r.error(node, where, "set exactly one of env, file");
         return std::nullopt;
+    }
+    if (!resolve) {
+        return SecretSource{Secret(), env ? "env " + *env : "file " + *file};
     }
     if (env) {
         const char* value = std::getenv(env->c_str());

@@ -32,6 +32,36 @@ struct Instance {
     InstanceHa ha;  // doctor / render inputs
 };
 
+// A tandem-lb replica `tandem serve` asks for cluster health and sets cluster states on (its
+// clusters are named like the instances).
+struct BalancerRef {
+    std::string url;  // admin listener: scheme://host:port, no trailing slash
+    Secret token;     // admin.token; empty: none (a loopback admin listener)
+    std::string token_source;
+    std::string ca_bundle;
+    bool insecure_skip_tls_verify = false;
+    Source source;
+};
+
+// The `serve:` section: how `tandem serve` keeps the live fleet converged.
+struct ServeSettings {
+    std::string listen = "127.0.0.1:9902";      // /healthz /readyz /status /metrics
+    std::chrono::milliseconds interval{60000};  // a full pass per instance (±10% jitter)
+    bool enforce = true;                        // false: mode report (drift only, no write)
+    bool prune = false;
+    std::chrono::milliseconds max_backoff{300000};   // after failed passes: doubling, at most this
+    std::chrono::milliseconds watch_interval{2000};  // how often the files are checked for edits
+    std::vector<BalancerRef> balancers;
+    // resplit (only with balancers): out after `after` of quorum-seen failure, back in after
+    // `restore_after` of health; the balancers are asked every `poll` (each within `timeout`).
+    bool resplit = true;
+    std::chrono::milliseconds resplit_after{60000};
+    std::chrono::milliseconds restore_after{120000};
+    std::chrono::milliseconds poll{5000};
+    std::chrono::milliseconds balancer_timeout{2000};
+    Source source;
+};
+
 struct Fleet {
     std::filesystem::path file;
     std::vector<Instance> instances;
@@ -42,6 +72,9 @@ struct Fleet {
     DesiredState desired;
     Diagnostics notices;  // ignored fields and other things worth saying
     HaSettings ha;        // the `ha:` section (doctor / render)
+    ServeSettings serve;  // the `serve:` section (tandem serve)
+    // The files read (the fleet file, every resource file): what tandem serve watches.
+    std::vector<std::filesystem::path> inputs;
 };
 
 struct LoadOptions {
@@ -53,6 +86,9 @@ struct LoadOptions {
     // input): `kubectl kustomize overlays/prod | tandem plan -f fleet.yaml --resources -`.
     std::vector<std::string> resources{};
     std::istream* standard_input = nullptr;  // what "-" reads (nullptr: std::cin)
+    // `tandem serve`: the balancers' tokens are read too (other commands only check the shape
+    // of the serve: section).
+    bool serve = false;
 };
 
 // Reads the fleet file, every resource file it names and the token sources, and validates all of

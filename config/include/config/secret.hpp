@@ -31,12 +31,14 @@ struct SecretSource {
 
 // `{env: VARIABLE}` or `{file: PATH}` (relative to `base`): the one way a token is written in
 // tandem's files, never its value. `what` says what it must hold, for the errors ("the east
-// admin access token"). Every problem is a Diagnostic at the field; nullopt then.
+// admin access token"). Every problem is a Diagnostic at the field; nullopt then. Without
+// `resolve` only the shape is checked (the value stays empty): a command that will not use it.
 std::optional<SecretSource> read_secret_source(YamlReader& r,
                                                const YamlNode& node,
                                                const std::string& where,
                                                const std::filesystem::path& base,
-                                               const std::string& what);
+                                               const std::string& what,
+                                               bool resolve = true);
 
 // Compares a presented credential with the expected one in time that depends only on their
 // lengths (no early exit on the first differing byte).
