@@ -88,6 +88,11 @@ ApiResult<Json> AdminClient::call(const std::string& method,
                                   const std::string& path,
                                   const Form& query,
                                   const Form& form) {
+    if (method != "GET" && stop_writes_ != nullptr && stop_writes_->load()) {
+        return std::unexpected(ApiError{ApiError::Kind::kUnreachable, 0, method, path,
+                                        "not sent: tandem is stopping (the writes in flight "
+                                        "finished; the next pass converges the rest)"});
+    }
     HttpRequest req;
     req.method = method;
     req.url = base_url_ + path + (query.empty() ? "" : "?" + form_encode(query));

@@ -20,6 +20,33 @@ bool selected(const config::Instance& instance, const RunOptions& options) {
                options.instances.end();
 }
 
+AdminClient make_client(HttpClient& http, const config::Instance& instance) {
+    return {
+        http,
+        instance.admin_url,
+        instance.token,
+        instance.timeout,
+        RetryPolicy{instance.retry_attempts, instance.retry_base_delay, instance.retry_max_delay},
+        instance.concurrency};
+}
+
+ReadExtras extras_of(const config::DesiredState& desired) {
+    return {.accounts = !desired.accounts.empty() || !desired.applications.empty(),
+            .active_docs = !desired.active_docs.empty(),
+            .custom_policies = !desired.custom_policies.empty()};
+}
+
+// The undecided applications, as notes: what this run leaves alone and why.
+void note_undecided(const config::DesiredState& desired,
+                    const CredentialDecisions& decisions,
+                    InstanceReport& report) {
+    for (const auto& [key, why] : decisions.undecided) {
+        const auto& app = desired.applications.at(key);
+        report.notes.push_back("application " + app.account + ": " + app.product + " " + app.name +
+                               " is left alone this run: " + why);
+    }
+}
+
 void set_error(InstanceReport& report, const ApiError& error) {
     report.reachable = error.kind != ApiError::Kind::kUnreachable;
     report.error = error.to_string();
@@ -70,15 +97,8 @@ std::vector<InstanceReport> for_each_instance(const config::Fleet& fleet,
             threads.emplace_back([&, k] {
                 const config::Instance& instance = *chosen[k];
                 auto http = factory(instance);
-                AdminClient client(*http, instance.admin_url, instance.token, instance.timeout,
-                                   RetryPolicy{instance.retry_attempts, instance.retry_base_delay,
-                                               instance.retry_max_delay},
-                                   instance.concurrency);
-                StateReader reader(client, instance.concurrency,
-                                   {.accounts = !fleet.desired.accounts.empty() ||
-                                                !fleet.desired.applications.empty(),
-                                    .active_docs = !fleet.desired.active_docs.empty(),
-                                    .custom_policies = !fleet.desired.custom_policies.empty()});
+                AdminClient client = make_client(*http, instance);
+                StateReader reader(client, instance.concurrency, extras_of(fleet.desired));
                 auto state = reader.read();
                 if (!state) {
                     set_error(reports[k], state.error());
@@ -98,11 +118,7 @@ std::vector<InstanceReport> for_each_instance(const config::Fleet& fleet,
                 }
                 config::DesiredState mine = *desired[k];
                 apply_decisions(mine, decisions);
-                for (const auto& [key, why] : decisions.undecided) {
-                    const auto& app = fleet.desired.applications.at(key);
-                    reports[k].notes.push_back("application " + app.account + ": " + app.product +
-                                               " " + app.name + " is left alone this run: " + why);
-                }
+                note_undecided(fleet.desired, decisions, reports[k]);
                 fn(instance, mine, reports[k], client, reader, std::move(*states[k]));
             });
         }
@@ -170,6 +186,50 @@ std::vector<InstanceReport> apply(const config::Fleet& fleet,
                                                  });
                                  report.applied = applier.run();
                              });
+}
+
+InstanceReport reconcile_instance(const config::Fleet& fleet,
+                                  const config::Instance& instance,
+                                  const config::DesiredState& desired,
+                                  const PassOptions& options,
+                                  const Decide& decide,
+                                  const StateRead& state_read,
+                                  const ApplyProgress& progress,
+                                  const HttpClientFactory& factory) {
+    InstanceReport report;
+    report.name = instance.name;
+    report.admin_url = instance.admin_url;
+    auto http = factory(instance);
+    AdminClient client = make_client(*http, instance);
+    client.stop_writes_when(options.stop);
+    StateReader reader(client, instance.concurrency, extras_of(fleet.desired));
+    auto state = reader.read();
+    if (!state) {
+        set_error(report, state.error());
+        return report;
+    }
+    if (state_read) {
+        state_read(*state);
+    }
+    config::DesiredState mine = desired;
+    if (needs_decisions(fleet.desired) && decide) {
+        const auto decisions = decide(*state);
+        apply_decisions(mine, decisions);
+        note_undecided(fleet.desired, decisions, report);
+    }
+    const DiffOptions diff_options{options.prune || !options.write};
+    report.operations = Differ(diff_options).diff(mine, *state);
+    if (!options.write || report.operations.empty()) {
+        return report;
+    }
+    Applier applier(client, reader, mine, std::move(*state), DiffOptions{options.prune},
+                    instance.concurrency, [&](const Operation& op, const ApiError* error) {
+                        if (progress) {
+                            progress(instance.name, op, error);
+                        }
+                    });
+    report.applied = applier.run();
+    return report;
 }
 
 int plan_exit_code(const std::vector<InstanceReport>& reports, Mode mode, bool prune) {

@@ -83,6 +83,10 @@ public:
     };
     [[nodiscard]] const Stats& stats() const { return stats_; }
 
+    // Once `*flag` is true no write is sent any more (a shutdown: those in flight finish, the
+    // others fail as not sent); reads go on.
+    void stop_writes_when(const std::atomic<bool>* flag) { stop_writes_ = flag; }
+
     // Test hook: replaces std::this_thread::sleep_for between retries.
     std::function<void(std::chrono::milliseconds)> sleep;
 
@@ -99,6 +103,7 @@ private:
     RetryPolicy retry_;
     std::counting_semaphore<1024> in_flight_;
     Stats stats_;
+    const std::atomic<bool>* stop_writes_ = nullptr;
 };
 
 // Unwraps {"service":{...}} -> {...}: the single key's value when the object has one key.

@@ -1,11 +1,13 @@
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "config/fleet.hpp"
+#include "sync/credentials.hpp"
 #include "sync/report.hpp"
 #include "sync/splitter.hpp"
 
@@ -39,6 +41,27 @@ using ApplyProgress =
 std::vector<InstanceReport> apply(const config::Fleet& fleet,
                                   const FleetSplit& split,
                                   const RunOptions& options,
+                                  const ApplyProgress& progress,
+                                  const HttpClientFactory& factory = curl_client_factory());
+
+// One instance's pass, for `tandem serve`: read it, decide the credentials tandem decides
+// through `decide` (called with the state just read, only when some application needs it: the
+// caller knows the other instances), diff against `desired` (its share of the split) and, when
+// `write`, apply. `state_read` sees the state as read (before any write), for the caller's view
+// of the fleet. The report has the instance's operations, what was applied, or its error.
+struct PassOptions {
+    bool write = true;   // false: drift only
+    bool prune = false;  // also what no CR describes (counted as drift in report mode)
+    const std::atomic<bool>* stop = nullptr;  // true: no further write is sent (shutdown)
+};
+using Decide = std::function<CredentialDecisions(const InstanceState&)>;
+using StateRead = std::function<void(const InstanceState&)>;
+InstanceReport reconcile_instance(const config::Fleet& fleet,
+                                  const config::Instance& instance,
+                                  const config::DesiredState& desired,
+                                  const PassOptions& options,
+                                  const Decide& decide,
+                                  const StateRead& state_read,
                                   const ApplyProgress& progress,
                                   const HttpClientFactory& factory = curl_client_factory());
 
