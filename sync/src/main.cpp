@@ -1,5 +1,6 @@
 // tandem: one desired 3scale configuration, applied identically to every instance of a fleet.
 #include <chrono>
+#include <csignal>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
@@ -13,6 +14,7 @@
 #include "ha/doctor.hpp"
 #include "ha/render.hpp"
 #include "ratelimit/period.hpp"
+#include "serve/controller.hpp"
 #include "sync/curl_http_client.hpp"
 #include "sync/documents.hpp"
 #include "sync/engine.hpp"
@@ -59,6 +61,56 @@ int run_render(const config::Fleet& fleet, const std::string& out_dir) {
     return 0;
 }
 
+// tandem serve: the controller until SIGTERM/SIGINT (exit 0 once the writes in flight are
+// done); SIGHUP re-reads the files. --once: one pass over every instance, then its exit code.
+int run_serve(config::Fleet fleet, const std::string& file, config::LoadOptions load, bool once) {
+    sigset_t signals;
+    sigemptyset(&signals);
+    for (const int s : {SIGTERM, SIGINT, SIGHUP}) {
+        sigaddset(&signals, s);
+    }
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // (before any thread: sigwait takes them)
+    std::mutex log_mutex;
+    serve::ControllerOptions options;
+    options.fleet_file = file;
+    options.load = std::move(load);
+    options.log = [&log_mutex](const std::string& line) {
+        const std::lock_guard lock(log_mutex);
+        std::cerr << ratelimit::to_iso8601(std::chrono::system_clock::now()) << " " << line
+                  << std::endl;
+    };
+    const std::string mode = fleet.serve.enforce ? "enforce" : "report";
+    const auto instances = fleet.instances.size();
+    serve::Controller controller(std::move(fleet), std::move(options));
+    if (once) {
+        return controller.once();
+    }
+    auto bound = controller.start();
+    if (!bound) {
+        std::cerr << "tandem serve: " << bound.error() << "\n";
+        return 1;
+    }
+    std::cout << "tandem serve ready listen=" << *bound << " instances=" << instances
+              << " mode=" << mode << std::endl;
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&signals, &sig) != 0) {
+            continue;
+        }
+        if (sig == SIGHUP) {
+            controller.reload("SIGHUP");
+            continue;
+        }
+        std::cerr << ratelimit::to_iso8601(std::chrono::system_clock::now()) << " "
+                  << (sig == SIGTERM ? "SIGTERM" : "SIGINT")
+                  << ": stopping; the writes in flight finish, no new one starts" << std::endl;
+        controller.stop();
+        std::cerr << ratelimit::to_iso8601(std::chrono::system_clock::now()) << " stopped"
+                  << std::endl;
+        return 0;
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -80,6 +132,12 @@ int main(int argc, char** argv) {
         "doctor",
         "Check every instance's HA deployment (APIManager CR and Secrets) and what the instances "
         "must share or must not share");
+    auto* serve = app.add_subcommand(
+        "serve",
+        "Keep the live fleet converged (serve: section): a pass per instance every interval, "
+        "re-split the limits when a cluster goes away; /healthz /readyz /status /metrics");
+    bool once = false;
+    serve->add_flag("--once", once, "One pass over every instance, then exit (0/1, report: 0/2)");
     auto* render = app.add_subcommand(
         "render",
         "Write per instance an HA APIManager CR, the mirrored and database Secrets, and for "
@@ -89,7 +147,7 @@ int main(int argc, char** argv) {
     doctor->add_option("-o,--output", output, "text, json or markdown")
         ->check(CLI::IsMember({"text", "json", "markdown"}))
         ->capture_default_str();
-    for (auto* cmd : {validate, plan, apply, drift, split, doctor, render}) {
+    for (auto* cmd : {validate, plan, apply, drift, split, doctor, render, serve}) {
         cmd->add_option("-f,--file", file, "Fleet file")->capture_default_str();
     }
     for (auto* cmd : {plan, apply, drift}) {
@@ -101,7 +159,7 @@ int main(int argc, char** argv) {
                         "(repeatable)");
     }
     std::vector<std::string> resources;
-    for (auto* cmd : {validate, plan, apply, drift, split}) {
+    for (auto* cmd : {validate, plan, apply, drift, split, serve}) {
         cmd->add_option("--resources", resources,
                         "Read the CRs from here instead of the fleet's resources: (repeatable; "
                         "'-' reads a multi-document stream from standard input)");
@@ -137,7 +195,13 @@ int main(int argc, char** argv) {
         }
         return doctor->parsed() ? run_doctor(*fleet, output) : run_render(*fleet, out_dir);
     }
-    auto fleet = load(file, {.resources = resources});
+    const config::LoadOptions load_options{.resources = resources, .serve = serve->parsed()};
+    if (serve->parsed() && std::find(resources.begin(), resources.end(), "-") != resources.end()) {
+        std::cerr << "tandem serve: --resources - cannot be re-read when the files change; "
+                     "give files or directories\n";
+        return 1;
+    }
+    auto fleet = load(file, load_options);
     if (!fleet) {
         return 1;
     }
@@ -149,7 +213,7 @@ int main(int argc, char** argv) {
         std::cerr << "tandem: --without leaves no instance\n";
         return 1;
     }
-    if (plan->parsed() || apply->parsed() || drift->parsed()) {
+    if (plan->parsed() || apply->parsed() || drift->parsed() || serve->parsed()) {
         // ActiveDocs from URLs: fetched before any instance is contacted
         syncer::CurlHttpClient http(syncer::TlsOptions{});
         const auto errors = syncer::fetch_documents(fleet->desired, http, std::chrono::seconds(30));
@@ -173,6 +237,9 @@ int main(int argc, char** argv) {
     if (config::has_errors(fleet_split.problems)) {
         std::cerr << "tandem: the limits cannot be split as written; nothing was contacted\n";
         return 1;
+    }
+    if (serve->parsed()) {
+        return run_serve(std::move(*fleet), file, load_options, once);
     }
     if (validate->parsed()) {
         std::cout << file << ": valid (" << fleet->instances.size() << " instances, "

@@ -24,18 +24,8 @@ using support::kEchoProduct;
 using support::SimFleet;
 
 // An account with its admin, and an application as real CRs write it: no authSecretRef.
-const std::string kKeylessApp = std::string(support::kAcmeAccount) + R"(---
-apiVersion: capabilities.3scale.net/v1beta1
-kind: Application
-metadata:
-  name: acme-echo
-spec:
-  accountCR: {name: acme}
-  productCR: {name: echo}
-  applicationPlanName: basic
-  name: Acme on Echo
-  description: production
-)";
+// (a reference: the string is initialised in another translation unit)
+const std::string& kKeylessApp = support::kAcmeKeylessApp;
 
 // The user_key of the application named `name` on `sim` ("" when there is none).
 std::vector<std::string> user_keys(support::SimProcess& sim, const std::string& name) {

@@ -137,15 +137,7 @@ bool Balancer::endpoint_healthy(const std::string& cluster, bool healthy) const 
 }
 
 double Balancer::metric(const std::string& prefix) const {
-    const auto r = support::http_request_at(admin_ip, admin, "GET", "/metrics");
-    double sum = 0;
-    std::istringstream in(r.body);
-    for (std::string line; std::getline(in, line);) {
-        if (line.rfind(prefix, 0) == 0) {
-            sum += std::stod(line.substr(line.rfind(' ') + 1));
-        }
-    }
-    return sum;
+    return metric_sum(support::http_request_at(admin_ip, admin, "GET", "/metrics").body, prefix);
 }
 
 std::string cluster_yaml(const std::vector<std::pair<std::string, std::string>>& clusters,

@@ -1,5 +1,7 @@
 #include "support/http.hpp"
 
+#include <sstream>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -116,6 +118,17 @@ std::string basic_auth(const std::string& user, const std::string& password) {
     std::string out(b64::encoded_size(raw.size()), '\0');
     out.resize(b64::encode(out.data(), raw.data(), raw.size()));
     return "Basic " + out;
+}
+
+double metric_sum(const std::string& exposition, const std::string& prefix) {
+    double sum = 0;
+    std::istringstream in(exposition);
+    for (std::string line; std::getline(in, line);) {
+        if (line.rfind(prefix, 0) == 0) {
+            sum += std::stod(line.substr(line.rfind(' ') + 1));
+        }
+    }
+    return sum;
 }
 
 }  // namespace support

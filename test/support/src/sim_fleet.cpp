@@ -1,5 +1,6 @@
 #include "support/sim_fleet.hpp"
 
+#include <csignal>
 #include <fstream>
 #include <sstream>
 
@@ -35,6 +36,19 @@ apiVersion: v1
 kind: Secret
 metadata: {name: acme-admin-password}
 stringData: {password: ADMIN-PASSWORD-CANARY}
+)";
+
+const std::string kAcmeKeylessApp = std::string(kAcmeAccount) + R"(---
+apiVersion: capabilities.3scale.net/v1beta1
+kind: Application
+metadata:
+  name: acme-echo
+spec:
+  accountCR: {name: acme}
+  productCR: {name: echo}
+  applicationPlanName: basic
+  name: Acme on Echo
+  description: production
 )";
 
 const char* const kEchoProduct = R"(apiVersion: capabilities.3scale.net/v1beta1
@@ -146,6 +160,7 @@ SimFleet::SimFleet(std::vector<std::string> names,
         }
         sims_.emplace(name, std::make_unique<SimProcess>(args, std::map<std::string, std::string>{
                                                                    {"TANDEM_SIM_TOKEN", token}}));
+        args_[name] = args;
         std::string var = "TANDEM_" + name + "_TOKEN";
         for (auto& ch : var) {
             ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
@@ -160,6 +175,24 @@ SimFleet::SimFleet(std::vector<std::string> names,
     }
     yaml += "resources:\n  - products/\n";
     std::ofstream(dir_ / "fleet.yaml") << yaml;
+}
+
+void SimFleet::kill(const std::string& name) {
+    auto& p = sims_.at(name)->process();
+    p.signal(SIGKILL);
+    p.wait(std::chrono::seconds(5));
+}
+
+void SimFleet::restart(const std::string& name) {
+    const auto admin = sims_.at(name)->admin_port();
+    const auto gateway = sims_.at(name)->gateway_port();
+    sims_.erase(name);
+    auto args = args_.at(name);
+    args.insert(args.end(),
+                {"--admin-port", std::to_string(admin), "--gateway-port", std::to_string(gateway)});
+    sims_.emplace(name, std::make_unique<SimProcess>(
+                            args, std::map<std::string, std::string>{
+                                      {"TANDEM_SIM_TOKEN", "tok-" + name + "-4a61b3"}}));
 }
 
 SimFleet::~SimFleet() {

@@ -1,5 +1,6 @@
 #include "support/sim_process.hpp"
 
+#include <algorithm>
 #include <regex>
 #include <stdexcept>
 
@@ -12,7 +13,10 @@ std::string SimProcess::binary() {
 }
 
 SimProcess::SimProcess(std::vector<std::string> args, std::map<std::string, std::string> env) {
-    std::vector<std::string> argv = {binary(), "--admin-port", "0", "--gateway-port", "0"};
+    std::vector<std::string> argv = {binary()};
+    if (std::find(args.begin(), args.end(), "--admin-port") == args.end()) {
+        argv.insert(argv.end(), {"--admin-port", "0", "--gateway-port", "0"});
+    }
     argv.insert(argv.end(), args.begin(), args.end());
     env.try_emplace("TANDEM_SIM_TOKEN", token_);
     if (env["TANDEM_SIM_TOKEN"] != token_) {

@@ -39,4 +39,7 @@ std::string raw_exchange(std::uint16_t port,
 
 std::string basic_auth(const std::string& user, const std::string& password);
 
+// The sum of the series of a Prometheus text exposition whose line starts with `prefix`.
+double metric_sum(const std::string& exposition, const std::string& prefix);
+
 }  // namespace support

@@ -49,6 +49,11 @@ public:
 
     CommandRun tandem(std::vector<std::string> args);
     SimProcess& sim(const std::string& name) { return *sims_.at(name); }
+    // Stops `name` (SIGKILL): its admin API and gateway go away.
+    void kill(const std::string& name);
+    // A new, empty simulator for `name` on the ports it had (with the same token): an instance
+    // that came back with nothing, as after a restore from an old backup.
+    void restart(const std::string& name);
     [[nodiscard]] const std::filesystem::path& dir() const { return dir_; }
     [[nodiscard]] const std::map<std::string, std::string>& env() const { return env_; }
     void set_env(const std::string& name, const std::string& value) { env_[name] = value; }
@@ -60,6 +65,7 @@ private:
     std::filesystem::path dir_;
     std::map<std::string, std::unique_ptr<SimProcess>> sims_;
     std::map<std::string, std::string> env_;
+    std::map<std::string, std::vector<std::string>> args_;  // each simulator's arguments
 };
 
 // The echo backend and product (user_key in the query, host echo.api.test, plan "basic" with a
@@ -68,6 +74,9 @@ extern const char* const kEchoProduct;
 // DeveloperAccount "acme" with its admin (acme-admin) and the admin's password Secret
 // (ADMIN-PASSWORD-CANARY, which must never be printed).
 extern const char* const kAcmeAccount;
+// kAcmeAccount and an Application CR on the echo product with no Secret: its credentials are
+// tandem's to decide.
+extern const std::string kAcmeKeylessApp;
 
 // One definition of converged, under a fault at every step of the first apply of `instance`
 // (the fleet's only one): for each n, from the state it has now, the n-th write is performed then

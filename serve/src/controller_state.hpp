@@ -1,0 +1,127 @@
+#pragma once
+
+// What the controller's threads share: the desired state, the membership, every instance's
+// last pass, the balancers' last answers; one mutex guards it all (held only to read or record,
+// never across I/O).
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "balancer_client.hpp"
+#include "credential_store.hpp"
+#include "serve/controller.hpp"
+#include "serve/membership.hpp"
+#include "serve_metrics.hpp"
+#include "status_server.hpp"
+
+namespace serve {
+
+using SteadyClock = std::chrono::steady_clock;
+using SystemClock = std::chrono::system_clock;
+
+struct PassRecord {
+    SystemClock::time_point started{};
+    SystemClock::time_point finished{};
+    double seconds = 0;
+    std::string result;  // converged, applied, drift, failed, unreachable
+    std::string error;
+    std::size_t found = 0;      // differences the pass found
+    std::size_t applied = 0;    // writes done
+    std::size_t failed = 0;     // writes failed
+    std::size_t remaining = 0;  // differences left after it
+    std::map<std::string, int> drift;
+    std::vector<std::string> notes;
+    std::uint64_t split_generation = 0;
+    bool up = false;         // the instance could be read
+    bool converged = false;  // what the instance enforces is the desired state, split included
+};
+
+struct InstanceRuntime {
+    std::string name;
+    std::string admin_url;
+    std::optional<PassRecord> last;
+    std::optional<SystemClock::time_point> last_success;
+    std::uint64_t passes = 0;
+    int failures = 0;  // in a row
+    SteadyClock::time_point next_due{};
+    bool nudged = false;
+    bool running = false;
+    std::uint64_t converged_generation = 0;  // split generation of its last converged pass
+};
+
+struct BalancerRuntime {
+    std::string url;
+    BalancerView view;
+    std::string error;
+    std::optional<SystemClock::time_point> polled_at;
+};
+
+struct TransitionRecord {
+    SystemClock::time_point at;
+    Transition t;
+};
+
+struct ReloadRecord {
+    SystemClock::time_point at;
+    bool ok = false;
+    std::string why;
+    std::string error;
+};
+
+struct Controller::State {
+    State(config::Fleet fleet, ControllerOptions options);
+
+    ControllerOptions options;
+    std::shared_ptr<const config::Fleet> fleet;  // the last good desired state
+    std::uint64_t fleet_generation = 1;
+    SystemClock::time_point loaded_at = SystemClock::now();
+    std::optional<ReloadRecord> last_reload;
+    std::vector<std::string> names;  // the instances, in fleet order (fixed for the process)
+    Membership membership;
+    bool adopted = false;  // the balancers' maint states looked at (the first poll)
+    // The split the passes use, published by the poll once the balancers are set (an instance
+    // goes out only after its cluster is in maint), and its generation.
+    std::vector<std::string> without;
+    std::uint64_t split_generation = 1;
+    std::vector<config::BalancerRef> balancer_refs;  // (as at start)
+    std::set<std::string> pending_ready;             // restored: set ready on every balancer
+    std::vector<InstanceRuntime> instances;
+    std::vector<BalancerRuntime> balancers;
+    std::deque<TransitionRecord> transitions;  // the last 50
+    ServeMetrics metrics;
+    CredentialStore credentials;
+    std::unique_ptr<StatusServer> server;
+
+    std::mutex mutex;
+    std::condition_variable wake;
+    std::atomic<bool> stopping{false};
+    std::vector<std::thread> threads;
+
+    // ---- passes (controller.cpp) ----
+    void log(const std::string& line) const;
+    PassRecord pass(std::size_t i);
+    void record(std::size_t i, const PassRecord& rec);
+    void worker(std::size_t i);
+    void nudge_all();
+    void watcher();
+    void load(const std::string& why);
+
+    // ---- re-split (resplit.cpp) ----
+    // One poll of every balancer; the transitions it completes; the cluster states set.
+    void poll();
+    void poller();
+
+    // ---- the listener (status.cpp) ----
+    Reply handle(const std::string& path);
+    std::string status_json();
+};
+
+}  // namespace serve
