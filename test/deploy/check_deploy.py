@@ -11,6 +11,10 @@ here, so this is the lint):
   `tandem-lb --check-config`, grace period > drain timeout, non-root, Prometheus scraping.
 - keepalived and systemd material, CI pipeline examples (real tandem commands and flags, tokens
   only from the CI's secret store), the Grafana dashboard (only metrics tandem-lb exports).
+- tandem serve: one replica with Recreate, probes on /healthz and /readyz at serve.listen's port,
+  a fleet + CRs that `tandem validate` accepts, tokens from Secrets, a ServiceMonitor with
+  honorLabels, the PrometheusRule equal to deploy/prometheus's rules, which (like the Grafana
+  dashboard) use only metrics tandem serve exports; its systemd unit.
 
 `--self-test` also proves the checker can fail: it breaks copies of the files and expects errors.
 Exit 0 when clean, 1 with one line per problem.
@@ -25,6 +29,8 @@ import sys
 import tempfile
 
 import yaml
+
+_DPKG = {}  # file -> the Debian package that owns it (None: none)
 
 
 class Checker:
@@ -152,10 +158,12 @@ class Checker:
             candidates = {path, os.path.realpath(path)}
             candidates |= {c.replace("/usr/lib/", "/lib/", 1) for c in list(candidates)}
             candidates |= {c.replace("/lib/", "/usr/lib/", 1) for c in list(candidates) if c.startswith("/lib/")}
-            for c in candidates:
-                r = subprocess.run(["dpkg", "-S", c], capture_output=True, text=True)
-                if r.returncode == 0:
-                    pkgs.add(r.stdout.split(":")[0].strip())
+            for c in sorted(candidates):
+                if c not in _DPKG:  # (the self-test asks again for every broken copy)
+                    r = subprocess.run(["dpkg", "-S", c], capture_output=True, text=True)
+                    _DPKG[c] = r.stdout.split(":")[0].strip() if r.returncode == 0 else None
+                if _DPKG[c]:
+                    pkgs.add(_DPKG[c])
                     break
             else:
                 self.fail(binary, f"no Debian package owns {lib} ({path})")
@@ -331,8 +339,133 @@ class Checker:
             if needed not in used:
                 self.fail(where, f"no panel shows {needed}")
 
+    # ---- tandem serve ------------------------------------------------------------------------
+    def serve_metrics(self):
+        exported = set(re.findall(r'\.Name\("(tandem_[a-z_]+)"\)',
+                                  open(self.path("serve/src/serve_metrics.cpp")).read()))
+        series = set(exported)
+        for m in exported:
+            series |= {m + "_bucket", m + "_sum", m + "_count"}
+        return series
+
+    def serve(self):
+        where = "deploy/k8s/tandem-serve.yaml"
+        docs = [d for d in yaml.safe_load_all(open(self.path(where))) if d]
+        by_kind = {}
+        for d in docs:
+            by_kind.setdefault(d["kind"], []).append(d)
+        for kind in ("ConfigMap", "Deployment", "Service", "ServiceMonitor", "PrometheusRule"):
+            if kind not in by_kind:
+                self.fail(where, f"no {kind}")
+        if self.problems:
+            return
+        maps = {c["metadata"]["name"]: c for c in by_kind["ConfigMap"]}
+        dep = by_kind["Deployment"][0]
+        spec, pod = dep["spec"], dep["spec"]["template"]
+        c = pod["spec"]["containers"][0]
+        mounts = {m["name"]: m for m in c.get("volumeMounts", [])}
+        volumes = {v["name"]: v for v in pod["spec"].get("volumes", [])}
+        fleet_text, crs = None, None
+        for name, m in mounts.items():
+            if "subPath" in m:
+                self.fail(where, f"volume {name} is mounted with subPath: edits would never reach serve")
+            cm = maps.get(volumes.get(name, {}).get("configMap", {}).get("name"))
+            if cm and "fleet.yaml" in cm["data"]:
+                fleet_text = cm["data"]["fleet.yaml"]
+                fleet_path = m["mountPath"] + "/fleet.yaml"
+            elif cm:
+                crs = cm["data"]
+        if fleet_text is None or crs is None:
+            self.fail(where, "the fleet file and the CRs must come from mounted ConfigMaps")
+            return
+        if c.get("args", [])[-1:] != [fleet_path] or c["args"][0] != "serve":
+            self.fail(where, f"the container must run `tandem serve -f {fleet_path}`")
+        fleet = yaml.safe_load(fleet_text)
+        listen = fleet.get("serve", {}).get("listen", "127.0.0.1:9902")
+        port = int(listen.rsplit(":", 1)[1])
+        if not listen.startswith("0.0.0.0"):
+            self.fail(where, "serve.listen must bind 0.0.0.0 in a pod, or the probes cannot reach it")
+        if spec.get("replicas", 1) != 1:
+            self.fail(where, "tandem serve runs as one replica (two are harmless, but one is the design)")
+        if spec.get("strategy", {}).get("type") != "Recreate":
+            self.fail(where, "the Deployment needs strategy Recreate (no second replica during a rollout)")
+        ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+        if ports.get("serve") != port:
+            self.fail(where, f"container port {ports} does not match serve.listen ({listen})")
+        for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+            get = c.get(probe, {}).get("httpGet", {})
+            if get.get("port") not in ("serve", port) or get.get("path") != path:
+                self.fail(where, f"{probe} must be {path} on the serve port")
+        if pod["spec"].get("terminationGracePeriodSeconds", 30) <= 30:
+            self.fail(where, "terminationGracePeriodSeconds must exceed an instance's timeout (30s)")
+        if not pod["spec"].get("securityContext", {}).get("runAsNonRoot"):
+            self.fail(where, "pods must run as non-root")
+        if c["image"].endswith(":latest") or ":" not in c["image"]:
+            self.fail(where, "pin the image tag")
+        env = {e["name"]: e for e in c.get("env", [])}
+        for var in set(re.findall(r"\{env: ([A-Z_]+)\}", fleet_text)):
+            if "secretKeyRef" not in env.get(var, {}).get("valueFrom", {}):
+                self.fail(where, f"{var} must come from a Secret (secretKeyRef)")
+        # the fleet and the CRs as the pod has them must validate
+        tmp = tempfile.mkdtemp()
+        try:
+            os.makedirs(os.path.join(tmp, "crs"))
+            for name, text in crs.items():
+                open(os.path.join(tmp, "crs", name), "w").write(text)
+            open(os.path.join(tmp, "fleet.yaml"), "w").write(fleet_text)
+            environ = dict(os.environ, **{v: "check-deploy-dummy" for v in env})
+            r = subprocess.run([self.tandem, "validate", "-f", os.path.join(tmp, "fleet.yaml"),
+                                "--resources", os.path.join(tmp, "crs")],
+                               capture_output=True, text=True, env=environ)
+            if r.returncode != 0:
+                self.fail(where, "tandem validate fails on the ConfigMaps: " + (r.stderr or r.stdout).strip())
+        finally:
+            shutil.rmtree(tmp)
+        svc = [s for s in by_kind["Service"]
+               if all(pod["metadata"]["labels"].get(k) == v for k, v in s["spec"]["selector"].items())]
+        sm = by_kind["ServiceMonitor"][0]["spec"]
+        if not svc or not any(p["name"] == sm["endpoints"][0]["port"] for p in svc[0]["spec"]["ports"]):
+            self.fail(where, "the ServiceMonitor selects no Service with its port")
+        if not sm["endpoints"][0].get("honorLabels"):
+            self.fail(where, "the ServiceMonitor needs honorLabels: true (`instance` is the 3scale instance)")
+        rules_file = "deploy/prometheus/tandem-serve-alerts.yml"
+        rules = yaml.safe_load(open(self.path(rules_file)))
+        if by_kind["PrometheusRule"][0]["spec"]["groups"] != rules["groups"]:
+            self.fail(where, f"the PrometheusRule's groups differ from {rules_file}")
+        series = self.serve_metrics()
+        exprs = {r["alert"]: (r["expr"], r.get("for", "")) for g in rules["groups"] for r in g["rules"]}
+        for alert, (expr, _) in exprs.items():
+            for name in re.findall(r"\b(tandem_[a-z_]+)", expr):
+                if name not in series:
+                    self.fail(rules_file, f"{alert} uses {name}, which tandem serve does not export")
+        if not any("tandem_drift_objects" in e and f == "15m" for e, f in exprs.values()):
+            self.fail(rules_file, "no alert on drift present for 15 minutes")
+        if not any("tandem_instance_in_split" in e for e, _ in exprs.values()):
+            self.fail(rules_file, "no alert on an instance out of the split")
+        dash_file = "deploy/grafana/tandem-serve.json"
+        dash = json.load(open(self.path(dash_file)))
+        used = set()
+        for p in dash["panels"]:
+            for t in p.get("targets", []):
+                for name in re.findall(r"\b(tandem_[a-z_]+)", t["expr"]):
+                    used.add(name)
+                    if name not in series:
+                        self.fail(dash_file, f"panel '{p['title']}' uses {name}, which tandem serve does not export")
+        for needed in ("tandem_drift_objects", "tandem_instance_in_split", "tandem_reconcile_total"):
+            if needed not in used:
+                self.fail(dash_file, f"no panel shows {needed}")
+        unit_file = "deploy/systemd/tandem-serve.service"
+        unit = open(self.path(unit_file)).read()
+        for needed in ("ExecStart=/usr/local/bin/tandem serve -f /etc/tandem/fleet.yaml",
+                       "ExecStartPre=/usr/local/bin/tandem validate -f /etc/tandem/fleet.yaml",
+                       "ExecReload=/bin/kill -HUP $MAINPID", "KillSignal=SIGTERM",
+                       "Restart=on-failure", "NoNewPrivileges=yes", "LoadCredential=", "[Install]"):
+            if needed not in unit:
+                self.fail(unit_file, f"missing {needed}")
+
     def run(self):
-        for check in (self.dockerfile, self.kubernetes, self.keepalived_and_systemd, self.ci, self.grafana):
+        for check in (self.dockerfile, self.kubernetes, self.keepalived_and_systemd, self.ci, self.grafana,
+                      self.serve):
             try:
                 check()
             except Exception as e:  # a malformed file is a problem, not a crash
@@ -354,6 +487,11 @@ def self_test(args):
         ("deploy/ci/github-actions.yml", "--output markdown >> \"$GITHUB_STEP_SUMMARY\"\n          rc", "--output html >> \"$GITHUB_STEP_SUMMARY\"\n          rc", "output format html"),
         ("deploy/ci/gitlab-ci.yml", "tandem apply -f fleet.yaml", "tandem apply -f fleet.yaml --yes", "no option --yes"),
         ("deploy/grafana/tandem-lb.json", "tandem_lb_retries_total", "tandem_lb_retry_count", "does not export"),
+        ("deploy/k8s/tandem-serve.yaml", "  replicas: 1", "  replicas: 2", "one replica"),
+        ("deploy/k8s/tandem-serve.yaml", "path: /readyz", "path: /status", "readinessProbe must be /readyz"),
+        ("deploy/k8s/tandem-serve.yaml", "value: 100          # global", "value: lots          # global", "tandem validate fails"),
+        ("deploy/prometheus/tandem-serve-alerts.yml", "for: 15m", "for: 5m", "differ from"),
+        ("deploy/grafana/tandem-serve.json", "tandem_instance_in_split", "tandem_in_split", "does not export"),
     ]
     failures = []
     for file, old, new, expect in breakages:
@@ -386,7 +524,7 @@ def main():
     problems = Checker(args.repo, args.tandem_lb, args.tandem).run()
     if args.self_test and not problems:
         problems = self_test(args)
-        print("check_deploy: self-test broke the files 11 ways; " +
+        print("check_deploy: self-test broke the files 16 ways; " +
               ("every one was reported" if not problems else f"{len(problems)} went unnoticed"))
     for p in problems:
         print(p)
