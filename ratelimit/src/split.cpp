@@ -151,6 +151,8 @@ Bounds bounds(const std::vector<std::int64_t>& values) {
     b.all_up = std::accumulate(values.begin(), values.end(), std::int64_t{0});
     b.one_down = values.size() > 1 ? b.all_up - *std::max_element(values.begin(), values.end()) : 0;
     b.sticky_client = *std::min_element(values.begin(), values.end());
+    b.transition_window =
+        values.size() > 1 ? b.all_up + *std::max_element(values.begin(), values.end()) : b.all_up;
     return b;
 }
 

@@ -254,6 +254,7 @@ void Controller::State::nudge_all() {
 }
 
 void Controller::State::load(const std::string& why) {
+    const std::lock_guard one_at_a_time(loading);
     log("reloading the desired state (" + why + ")");
     const auto fail = [&](const std::string& error) {
         log("reload failed; still serving the desired state loaded at generation " +

@@ -101,6 +101,7 @@ struct Controller::State {
     std::unique_ptr<StatusServer> server;
 
     std::mutex mutex;
+    std::mutex loading;  // one load at a time (the watcher's and SIGHUP's)
     std::condition_variable wake;
     std::atomic<bool> stopping{false};
     std::vector<std::thread> threads;

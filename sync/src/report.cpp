@@ -484,6 +484,11 @@ std::string split_text(const FleetSplit& split) {
         out += "\n      all up " + std::to_string(b.all_up) + ", one instance down (no re-split) " +
                std::to_string(b.one_down) + ", one sticky client " +
                std::to_string(b.sticky_client) + "\n";
+        if (row.values.size() > 1) {
+            out += "      in the " + std::string(ratelimit::to_string(row.period)) +
+                   " an instance leaves or comes back (re-split): at most " +
+                   std::to_string(b.transition_window) + "\n";
+        }
     }
     for (const auto& p : split.problems) {
         out += p.to_string() + "\n";
@@ -518,7 +523,8 @@ std::string split_json(const FleetSplit& split) {
                       {"bounds",
                        {{"all_up", b.all_up},
                         {"one_instance_down", b.one_down},
-                        {"sticky_client", b.sticky_client}}}};
+                        {"sticky_client", b.sticky_client},
+                        {"transition_window", b.transition_window}}}};
         if (!row.metric.backend.empty()) {
             entry["backend"] = row.metric.backend;
         }

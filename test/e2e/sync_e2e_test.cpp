@@ -484,8 +484,10 @@ TEST(SplitE2E, ThreeInstancesSplit34_33_33) {
     ASSERT_EQ(split.code, 0) << split.out;
     const Json report = Json::parse(split.out.substr(split.out.find('{')));
     EXPECT_EQ(report["limits"][0]["instances"], Json::parse(R"({"east":34,"west":33,"north":33})"));
-    EXPECT_EQ(report["limits"][0]["bounds"],
-              Json::parse(R"({"all_up":100,"one_instance_down":66,"sticky_client":33})"));
+    EXPECT_EQ(
+        report["limits"][0]["bounds"],
+        Json::parse(
+            R"({"all_up":100,"one_instance_down":66,"sticky_client":33,"transition_window":134})"));
     const auto accepted = send(fleet, {"east", "west", "north"}, 150);
     EXPECT_EQ(accepted.at("east"), 34);
     EXPECT_EQ(accepted.at("west"), 33);

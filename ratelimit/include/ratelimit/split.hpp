@@ -53,11 +53,16 @@ std::optional<std::pair<Period, std::int64_t>> coarser(Period period) noexcept;
 
 // What a global limit becomes, given the per-instance values, behind a round-robin balancer:
 // all instances up; one instance down with no re-split (the worst one to lose); a client pinned
-// to one instance (the smallest share).
+// to one instance (the smallest share); and the window in which an instance leaves or comes back
+// (tandem serve's re-split): windows are per instance, so what the leaving instance admitted
+// before it left, or what the others admitted above the shares they are lowered back to, stays
+// counted — the fleet admits at most one share more (the largest) in that one window. The
+// windows after it hold the global value again.
 struct Bounds {
     std::int64_t all_up = 0;
     std::int64_t one_down = 0;
     std::int64_t sticky_client = 0;
+    std::int64_t transition_window = 0;
 };
 Bounds bounds(const std::vector<std::int64_t>& values);
 

@@ -130,7 +130,10 @@ TEST(Split, Bounds) {
     EXPECT_EQ(b.all_up, 100);
     EXPECT_EQ(b.one_down, 66);
     EXPECT_EQ(b.sticky_client, 33);
+    // the east instance (34) leaves mid-window having admitted its 34; the others now admit 100
+    EXPECT_EQ(b.transition_window, 134);
     EXPECT_EQ(bounds({100}).one_down, 0);
+    EXPECT_EQ(bounds({100}).transition_window, 100);  // nothing to re-split
 }
 
 TEST(Split, PolicyNames) {
