@@ -8,8 +8,10 @@
 #      gateways and sends requests with the example application's user_key (created by tandem on
 #      both instances from the DeveloperAccount/DeveloperUser/Application CRs): they alternate
 #      between the clusters and exactly the global limit is admitted,
-#   5. stops the east instance: tandem-lb keeps serving from west without a failed request, and
-#      `tandem apply --without east` gives west the whole global limit.
+#   5. starts `tandem serve` (the controller) and stops the east instance: tandem-lb keeps serving
+#      from west, serve takes east out of the split and west admits the whole global limit;
+#      east comes back empty: serve rebuilds it, lowers west back first, then sets east ready,
+#      and the pair admits exactly the global limit again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -148,18 +150,94 @@ echo
 echo "The Basic plan says 100/minute; split 50/50, the two independent instances together admit"
 echo "exactly 100. (Without the split each would admit 100: 200 in total.)"
 
+say "tandem serve: keeps the live fleet converged and re-splits the limits when a cluster fails"
+cat >>"$work/fleet.yaml" <<YAML
+serve:
+  listen: 127.0.0.1:0
+  interval: 2s                   # a pass over each instance (default 60s; short for the demo)
+  balancers:
+    - {url: $lbadmin}            # tandem-lb's admin API: cluster health, and maint/ready
+  resplit: {after: 2s, restoreAfter: 2s, poll: 250ms, timeout: 200ms}   # (defaults 60s, 120s, 5s)
+YAML
+mkfifo "$work/serve.out"
+"$TANDEM" serve -f "$work/fleet.yaml" >"$work/serve.out" 2>"$work/serve.log" &
+pids+=($!)
+read -r line <"$work/serve.out"
+echo "started $line"
+serve="http://$(sed -E 's/.*listen=([^ ]+).*/\1/' <<<"$line")"
+
+# wait_for SECONDS WHAT COMMAND...: polls the command until it succeeds (or says it timed out)
+wait_for() {
+  local deadline=$((SECONDS + $1)) what=$2
+  shift 2
+  until "$@"; do
+    if ((SECONDS >= deadline)); then
+      echo "timed out waiting for $what; tandem serve's log:" >&2
+      tail -20 "$work/serve.log" >&2
+      exit 1
+    fi
+    sleep 0.2
+  done
+}
+split_is() {  # split_is NAME STATE: tandem serve's /status says so
+  [[ $(curl -s "$serve/status" | python3 -c "import json,sys; print({i['name']: i['split_state'] for i in json.load(sys.stdin)['instances']}.get('$1'))") == "$2" ]]
+}
+lb_state_is() {  # lb_state_is NAME STATE: tandem-lb's runtime state of the cluster
+  [[ $(curl -s "$lbadmin/clusters/$1/state" | field '["admin_state"]') == "$2" ]]
+}
+hits_limit() {  # the Basic plan's hits/minute limit on an instance
+  local s p m
+  s=$(api "$1" GET /admin/api/services.json | field '["services"][0]["service"]["id"]')
+  p=$(api "$1" GET "/admin/api/services/$s/application_plans.json" |
+      python3 -c "import json,sys; print([p['application_plan']['id'] for p in json.load(sys.stdin)['plans'] if p['application_plan']['system_name']=='basic'][0])")
+  m=$(api "$1" GET "/admin/api/services/$s/metrics.json" |
+      python3 -c "import json,sys; print([m['metric']['id'] for m in json.load(sys.stdin)['metrics'] if m.get('metric', {}).get('system_name')=='hits'][0])")
+  api "$1" GET "/admin/api/application_plans/$p/limits.json" |
+    python3 -c "import json,sys; print([l['limit']['value'] for l in json.load(sys.stdin)['limits'] if l['limit']['period']=='minute' and l['limit']['metric_id']==$m][0])"
+}
+limit_is() { [[ $(hits_limit "$1" 2>/dev/null) == "$2" ]]; }
+wait_for 20 "the first passes" curl -sf "$serve/readyz" -o /dev/null
+echo "   $(curl -s "$serve/readyz")   (every instance had its first pass; /status and /metrics too)"
+
 say "east goes down (its process is stopped); traffic continues on west"
+east_admin_port=${admin[east]##*:}
+east_gateway_port=${gateway[east]##*:}
 kill "${pids[0]}"
 wait "${pids[0]}" 2>/dev/null || true
-for name in west; do   # the next minute (the clocks are frozen; move west's on)
-  curl -s -X POST -d '{"advance_seconds":60}' "${admin[$name]}/__sim/clock" >/dev/null
-done
-read -r ok lim err e w order < <(traffic 60)
-echo "   60 calls right after the stop -> $ok accepted, $lim limited, $err errors (west answered $w)"
-echo "   (calls that tandem-lb sent to east were retried on west; its checks marked east down:)"
-curl -s "$lbadmin/status" | python3 -c "import json,sys; [print('     ', c['name'], 'healthy' if c['healthy'] else 'DOWN') for c in json.load(sys.stdin)['clusters']]"
-echo "   West alone admits only its share (50/minute). Re-split for the survivors:"
-"$TANDEM" apply -f "$work/fleet.yaml" --without east | grep -E 'limit|summary' | head -4 || true
-curl -s -X POST -d '{"advance_seconds":60}' "${admin[west]}/__sim/clock" >/dev/null
+start=$SECONDS
+wait_for 30 "east out of the split" split_is east out
+wait_for 30 "west holding the whole limit" limit_is west 100
+echo "   after $((SECONDS - start))s (resplit.after 2s + a pass), tandem serve has:"
+grep -E 'split: east|cluster east -> maint|\[west\] ok   update limit echo|\[west\] ok   update limit petstore: basic/hits/minute' \
+  "$work/serve.log" | sed -E 's/^[^ ]+ /     /' | head -4
+curl -s -X POST -d '{"advance_seconds":60}' "${admin[west]}/__sim/clock" >/dev/null   # next minute
 read -r ok lim err e w order < <(traffic 120)
 echo "   120 calls in the next minute -> $ok accepted, $lim limited, $err errors (all on west: $w)"
+echo "   West alone admits the whole 100/minute: no one had to run apply --without east."
+
+say "east comes back (empty, on the same address: as after a restore from an old backup)"
+west_epoch=$(curl -s "${admin[west]}/__sim/clock" | field '["epoch"]')
+mkfifo "$work/east2.out"
+TANDEM_SIM_TOKEN=${token[east]} "$SIM" --name east --empty --freeze-clock \
+  --clock-start "$west_epoch" --admin-port "$east_admin_port" \
+  --gateway-port "$east_gateway_port" >"$work/east2.out" &
+pids+=($!)
+read -r line <"$work/east2.out"
+echo "started $line"
+start=$SECONDS
+wait_for 30 "east back in the split" split_is east in
+wait_for 10 "east ready on tandem-lb" lb_state_is east ready
+echo "   after $((SECONDS - start))s: healthy for restoreAfter, everything created on east while its"
+echo "   cluster was in maint, west lowered back to its share, and only then east set ready:"
+grep -E 'split: east (out|restoring)|cluster east -> ready' "$work/serve.log" |
+  sed -E 's/^[^ ]+ /     /'
+echo "   hits/minute now: east $(hits_limit east), west $(hits_limit west)"
+for name in east west; do   # the next minute on both
+  curl -s -X POST -d '{"advance_seconds":60}' "${admin[$name]}/__sim/clock" >/dev/null
+done
+read -r ok lim err e w order < <(traffic 120)
+echo "   120 calls in the next minute -> $ok accepted, $lim limited, $err errors" \
+     "(east answered $e, west $w)"
+echo
+echo "The pair admits exactly 100/minute again: 50 + 50, restored in an order that never"
+echo "admitted more (west lowered before east took traffic)."
