@@ -130,7 +130,11 @@ PassRecord Controller::State::pass(std::size_t i) {
             [&](const syncer::InstanceState& mine) {
                 return credentials.decide(f->desired, name, mine, syncer::system_random_hex());
             },
-            [&](const syncer::InstanceState& s) { credentials.seen(name, s); },
+            [&](const syncer::InstanceState& s) {
+                if (syncer::needs_decisions(f->desired)) {  // (else no copy of the state)
+                    credentials.seen(name, s);
+                }
+            },
             [&](const std::string& instance, const syncer::Operation& op,
                 const syncer::ApiError* error) {
                 log("[" + instance + "] " + (error == nullptr ? "ok   " : "FAIL ") + op.summary() +
@@ -143,12 +147,12 @@ PassRecord Controller::State::pass(std::size_t i) {
     rec.notes = report.notes;
     // Down: it could not be read, or it stopped answering during the pass.
     rec.up = report.error.empty() &&
-             (!report.applied || (report.applied->read_error.empty() &&
-                                  std::none_of(report.applied->failed.begin(),
-                                               report.applied->failed.end(), [](const auto& f) {
-                                                   return f.second.kind ==
-                                                          syncer::ApiError::Kind::kUnreachable;
-                                               })));
+             (!report.applied ||
+              (report.applied->read_error.empty() &&
+               std::none_of(report.applied->failed.begin(), report.applied->failed.end(),
+                            [](const auto& failure) {
+                                return failure.second.kind == syncer::ApiError::Kind::kUnreachable;
+                            })));
     rec.found = report.operations.size();
     if (!report.error.empty()) {
         rec.error = report.error;
