@@ -36,9 +36,14 @@ BalancerView BalancerClient::status(std::string* error) {
         if (!c.is_object() || !c.contains("name") || !c["name"].is_string()) {
             continue;
         }
+        if (!c.contains("healthy") || !c["healthy"].is_boolean()) {
+            continue;  // no vote from an answer that does not say
+        }
         BalancerView::Cluster cl;
-        cl.healthy = c.value("healthy", false);
-        cl.admin_state = c.value("admin_state", std::string("ready"));
+        cl.healthy = c["healthy"].get<bool>();
+        if (c.contains("admin_state") && c["admin_state"].is_string()) {
+            cl.admin_state = c["admin_state"].get<std::string>();
+        }
         out.clusters[c["name"].get<std::string>()] = cl;
     }
     out.reachable = true;

@@ -122,7 +122,8 @@ std::string Controller::State::status_json() {
                       {"why", t.t.why}});
     }
     out["transitions"] = ts;
-    return out.dump(2) + "\n";
+    // (an instance's error text may hold invalid UTF-8: replaced, never a throw)
+    return out.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
 }
 
 Reply Controller::State::handle(const std::string& path) {
