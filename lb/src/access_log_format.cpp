@@ -230,6 +230,9 @@ void format_json(const AccessRecord& r, const AccessLogConfig& config, std::stri
     } else {
         out.append("null");
     }
+    if (!r.route.empty()) {
+        field(out, "route", r.route);
+    }
     field(out, "cluster", r.cluster);
     field(out, "endpoint", r.endpoint);
     out.append(",\"retries\":");

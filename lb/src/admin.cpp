@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "endpoint_label.hpp"
+#include "lb/routes.hpp"
 #include "ratelimit/period.hpp"
 
 namespace lb {
@@ -110,6 +111,18 @@ Json status_of(const StatusView& v) {
         list.push_back(j);
     }
     out["clusters"] = list;
+    Json routes = Json::array();
+    for (const auto& r : plane.config.routes) {
+        Json names = Json::array();
+        for (const auto c : r.clusters) {
+            names.push_back(plane.config.clusters[c].name);
+        }
+        routes.push_back({{"name", r.name},
+                          {"hosts", r.hosts},
+                          {"policy", route_policy_name(r.policy)},
+                          {"clusters", names}});
+    }
+    out["routes"] = routes;
     return out;
 }
 

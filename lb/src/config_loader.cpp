@@ -14,6 +14,7 @@
 #include "config/yaml_reader.hpp"
 #include "config_edge.hpp"
 #include "config_fields.hpp"
+#include "config_routes.hpp"
 #include "lb/config.hpp"
 
 namespace lb {
@@ -480,10 +481,11 @@ std::expected<LbConfig, Diagnostics> parse_lb_config(const std::string& text,
     }
     const YamlNode root = docs->empty() ? YamlNode() : docs->front();
     LbConfig out;
-    if (!r.mapping(root, "",
-                   {"listen", "https", "admin", "threads", "forwardedProto", "clusters",
-                    "healthCheck", "dns", "timeouts", "limits", "pool", "retry", "reload",
-                    "keepalived", "accessLog", "requestId", "proxyProtocol", "outlierDetection"})) {
+    if (!r.mapping(
+            root, "",
+            {"listen", "https", "admin", "threads", "forwardedProto", "clusters", "healthCheck",
+             "dns", "timeouts", "limits", "pool", "retry", "reload", "keepalived", "accessLog",
+             "requestId", "proxyProtocol", "outlierDetection", "routes"})) {
         return std::unexpected(diags);
     }
     address(r, root, "listen", "", true, out.listen);
@@ -518,6 +520,7 @@ std::expected<LbConfig, Diagnostics> parse_lb_config(const std::string& text,
                     "): the admin listener needs a port of its own");
     }
     read_clusters(r, root, out, std::filesystem::path(file).parent_path());
+    read_routes(r, root, out);
     read_health(r, root, out.health_check);
     read_dns(r, root, out.dns);
     read_rest(r, root, out);

@@ -4,8 +4,54 @@
 
 namespace lb {
 
-EndpointSelector::EndpointSelector(std::vector<Picker::Member> members)
-    : picker_(members), eligible_(members.size(), false) {}
+EndpointSelector::EndpointSelector(std::vector<Picker::Member> members,
+                                   const std::vector<RouteConfig>& routes)
+    : eligible_(members.size(), false) {
+    const auto add = [&](RoutePolicy policy, std::vector<std::size_t> clusters) {
+        std::vector<Picker::Member> subset;
+        for (const auto c : clusters) {
+            subset.push_back(c < members.size() ? members[c] : Picker::Member{});
+        }
+        const auto n = clusters.size();
+        routes_.push_back(
+            {policy, std::move(clusters), Picker(std::move(subset)), std::vector<bool>(n, false)});
+    };
+    if (routes.empty()) {
+        std::vector<std::size_t> all(members.size());
+        for (std::size_t c = 0; c < all.size(); ++c) {
+            all[c] = c;
+        }
+        add(RoutePolicy::kRoundRobin, std::move(all));
+    }
+    for (const auto& r : routes) {
+        add(r.policy, r.clusters);
+    }
+}
+
+std::optional<std::size_t> EndpointSelector::pick_cluster(Route& route,
+                                                          std::optional<std::size_t> exclude) {
+    const auto eligible = [&](std::size_t c) { return c < eligible_.size() && eligible_[c]; };
+    if (route.policy == RoutePolicy::kPrimary) {
+        // the first eligible cluster in order; the excluded one only when it is the last hope
+        for (const bool allow_excluded : {false, true}) {
+            for (const auto c : route.clusters) {
+                if (eligible(c) && (allow_excluded || exclude != c)) {
+                    return c;
+                }
+            }
+        }
+        return std::nullopt;
+    }
+    std::optional<std::size_t> excluded_member;
+    for (std::size_t m = 0; m < route.clusters.size(); ++m) {
+        route.eligible[m] = eligible(route.clusters[m]);
+        if (exclude == route.clusters[m]) {
+            excluded_member = m;
+        }
+    }
+    const auto m = route.picker.pick(route.eligible, excluded_member);
+    return m ? std::optional<std::size_t>(route.clusters[*m]) : std::nullopt;
+}
 
 void EndpointSelector::apply(const Snapshot& snapshot) {
     std::vector<Cluster> next(snapshot.clusters.size());
@@ -34,8 +80,12 @@ void EndpointSelector::apply(const Snapshot& snapshot) {
     clusters_ = std::move(next);
 }
 
-std::optional<EndpointSelector::Choice> EndpointSelector::choose(std::optional<std::size_t> exclude,
+std::optional<EndpointSelector::Choice> EndpointSelector::choose(std::size_t route,
+                                                                 std::optional<std::size_t> exclude,
                                                                  Clock::time_point now) {
+    if (route >= routes_.size()) {
+        return std::nullopt;
+    }
     // First honour passive ejections; if that leaves nothing, fall back to the active checks'
     // view alone (an ejection must never turn into a 503 by itself).
     for (const bool honour_ejection : {true, false}) {
@@ -57,7 +107,7 @@ std::optional<EndpointSelector::Choice> EndpointSelector::choose(std::optional<s
         if (!any) {
             continue;
         }
-        const auto c = picker_.pick(eligible_, exclude);
+        const auto c = pick_cluster(routes_[route], exclude);
         if (!c) {
             continue;
         }

@@ -9,6 +9,7 @@
 #include <boost/beast/core/string.hpp>
 
 #include "exchange_state.hpp"
+#include "lb/routes.hpp"
 
 namespace lb {
 
@@ -231,6 +232,11 @@ Next Exchange<Stream>::request_read(error_code ec) {
     if (shape->host_from_target) {
         how.host = shape->host;
     }
+    route_ = match_route(cx_.config.routes, host_);
+    if (!route_) {
+        return reply_with(404, "no route for this host: no routes: entry takes it",
+                          client_ka_ && !has_body_);
+    }
     if (!request_id_.empty()) {
         how.id_header = ids.header;
         how.id = request_id_;
@@ -275,7 +281,7 @@ Next Exchange<Stream>::pick() {
     in_flight_.reset();
     up_.reset();
     picked_at_ = coarse_now();
-    choice_ = cx_.selector.choose(exclude_, picked_at_);
+    choice_ = cx_.selector.choose(route_.value_or(0), exclude_, picked_at_);
     if (!choice_) {
         return reply_with(
             503,

@@ -64,6 +64,9 @@ void Exchange<Stream>::record() {
         r.version = req.version();
         r.host = host_.empty() ? std::string_view(req[http::field::host]) : host_;
         r.head = &req;
+        if (route_ && *route_ < cx_.config.routes.size()) {
+            r.route = cx_.config.routes[*route_].name;
+        }
     }
     r.status = status;
     r.bytes_in = body_in_;

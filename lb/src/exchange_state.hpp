@@ -228,8 +228,9 @@ private:
     bool expect_continue_ = false;
     std::string_view upgrade_;  // (into rp_'s fields)
     Framing req_framing_ = Framing::kAsIs;
-    std::string_view host_;        // the authority it is for (Host, or the absolute-form's)
-    std::string_view request_id_;  // kept from the client, or generated into id_buffer_
+    std::string_view host_;             // the authority it is for (Host, or the absolute-form's)
+    std::optional<std::size_t> route_;  // the route its host takes (routes:, first match)
+    std::string_view request_id_;       // kept from the client, or generated into id_buffer_
     RequestIdGenerator::Buffer id_buffer_;
     std::uint64_t body_in_ = 0;  // request body bytes read from the client
 

@@ -19,6 +19,7 @@ struct AccessRecord {
     std::string_view target;                     // as received: redacted when written
     unsigned version = 11;
     std::string_view host;
+    std::string_view route;        // the routes: entry it took ("" without routes)
     unsigned status = 0;           // 0: no answer (the client went away first)
     std::uint64_t bytes_in = 0;    // request body bytes received
     std::uint64_t bytes_out = 0;   // response body bytes sent
@@ -37,7 +38,7 @@ struct AccessRecord {
 // - json: {"time":"2026-12-06T08:00:00.123Z","client":"192.0.2.7","method":"GET",
 //   "path":"/v1?user_key=<redacted>","protocol":"HTTP/1.1","host":"api.example.com",
 //   "status":200,"bytes_in":0,"bytes_out":12,"duration_ms":1.204,"upstream_ms":1.1,
-//   "cluster":"east","endpoint":"10.0.0.1:80","retries":0,"request_id":"…","tls":"",
+//   "route":"portal","cluster":"east","endpoint":"10.0.0.1:80","retries":0,"request_id":"…","tls":"",
 //   "reason":"","headers":{"user-agent":"curl/7.88.1"}} — strings escaped for JSON (a byte
 //   outside ASCII as \u00XX), "headers" only with headers listed;
 // - common: 192.0.2.7 - - [06/Dec/2026:08:00:00 +0000] "GET /v1?user_key=<redacted> HTTP/1.1"

@@ -76,6 +76,20 @@ struct ClusterConfig {
     }
 };
 
+// Which clusters take a request, by its Host: `primary` sends it to the first healthy cluster of
+// the route's list (failover down the list: a portal and admin host pinned to the portal
+// instance), `roundRobin` spreads it over the route's clusters per request (weights and backups
+// as configured).
+enum class RoutePolicy { kRoundRobin, kPrimary };
+
+struct RouteConfig {
+    std::string name;                // `name:`, or "routes[N]"
+    std::vector<std::string> hosts;  // lower-case: "api.example.com", "*.example.com", "*"
+    RoutePolicy policy = RoutePolicy::kRoundRobin;
+    std::vector<std::size_t> clusters;  // indexes into LbConfig::clusters, in the route's order
+    config::Source source;
+};
+
 // Inclusive status ranges that count as a passing check ("200-399", "200", "204").
 struct StatusRange {
     unsigned low = 200;
@@ -247,6 +261,9 @@ struct LbConfig {
     unsigned threads = 0;            // 0: the number of cores
     std::string forwarded_proto = "http";
     std::vector<ClusterConfig> clusters;
+    // First match wins; none: every request round robin over every cluster (one implicit
+    // catch-all route).
+    std::vector<RouteConfig> routes;
     HealthCheckConfig health_check;
     DnsConfig dns;
     TimeoutConfig timeouts;

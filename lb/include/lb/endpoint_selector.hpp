@@ -28,14 +28,24 @@ public:
         boost::asio::ip::tcp::endpoint address;
     };
 
-    explicit EndpointSelector(std::vector<Picker::Member> members);
+    // `members`: every cluster's weight and backup flag; `routes`: each route's policy and
+    // clusters (none: one route, round robin over every cluster).
+    explicit EndpointSelector(std::vector<Picker::Member> members,
+                              const std::vector<RouteConfig>& routes = {});
 
     // A new snapshot: endpoints keep their ejection by address, unless a check passed since (an
     // endpoint unhealthy before and healthy now is trusted again); the round robin goes on.
     void apply(const Snapshot& snapshot);
     // The next choice, or nullopt when no endpoint passes its checks. `exclude` (the cluster
     // that just failed) is skipped when another cluster can take the request.
-    std::optional<Choice> choose(std::optional<std::size_t> exclude, Clock::time_point now);
+    // `route` (an index of the routes given, or 0) decides among which clusters and how:
+    // round robin, or the first eligible in the route's order (primary).
+    std::optional<Choice> choose(std::size_t route,
+                                 std::optional<std::size_t> exclude,
+                                 Clock::time_point now);
+    std::optional<Choice> choose(std::optional<std::size_t> exclude, Clock::time_point now) {
+        return choose(0, exclude, now);
+    }
     // Ejects the chosen endpoint until now + `duration`; true when it was not ejected already
     // (a new ejection, as counted by tandem_lb_ejections_total). Nothing when it is gone.
     bool eject(const Choice& choice, Clock::time_point now, Clock::duration duration);
@@ -66,7 +76,16 @@ private:
         bool in_service = true;  // AdminState::kReady
     };
 
-    Picker picker_;
+    struct Route {
+        RoutePolicy policy = RoutePolicy::kRoundRobin;
+        std::vector<std::size_t> clusters;  // member -> cluster index, in the route's order
+        Picker picker;                      // over the members (round robin)
+        std::vector<bool> eligible;         // scratch per member
+    };
+    // The cluster `route` takes among the eligible ones (eligible_ filled), or nullopt.
+    std::optional<std::size_t> pick_cluster(Route& route, std::optional<std::size_t> exclude);
+
+    std::vector<Route> routes_;
     std::vector<Cluster> clusters_;
     std::vector<bool> eligible_;  // scratch for choose(), no allocation per request
 };
