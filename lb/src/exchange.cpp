@@ -341,7 +341,10 @@ Task<Next> Exchange<Stream>::connect() {
         cx_.metrics.upstream_connect(choice_->cluster, false);
         eject(Clock::now());
         outlier(true);
-        if (retries_ < cx_.config.retry.attempts && !body_sent_ && budget_allows()) {
+        // A refused connection reached no process: the retry is the request's only try, so
+        // the budget (which keeps a sick fleet from serving requests twice) does not apply.
+        const bool refused = !timed_out && cec == asio::error::connection_refused;
+        if (retries_ < cx_.config.retry.attempts && !body_sent_ && (refused || budget_allows())) {
             ++retries_;
             cx_.metrics.retry(choice_->cluster, RetryReason::kConnect);
             exclude_ = choice_->cluster;

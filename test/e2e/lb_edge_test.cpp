@@ -222,26 +222,40 @@ TEST(Edge, ConsecutiveGatewayErrorsEjectACluster) {
 // The retry budget: with none left, a connect failure is answered instead of retried.
 TEST(Edge, TheRetryBudgetCapsRetries) {
     auto west = Upstream::start("west");
-    ASSERT_TRUE(west);
-    // A cluster nothing listens on (connect refused), kept in rotation: no checks, no passive
-    // ejection.
-    const std::string base = "threads: 1\n" +
-                             cluster_yaml({{"gone", "127.0.0.1:1"}, {"west", west->address()}}) +
-                             "healthCheck: {enabled: false}\n";
+    auto dropping = Upstream::start("dropping");
+    ASSERT_TRUE(west && dropping);
+    // A cluster that takes each request and closes the connection unanswered (a reset before any
+    // response byte: it may have acted on it), kept in rotation: no checks, no ejection.
+    ASSERT_EQ(support::http_request(dropping->port, "GET", "/__drop?on=1").status, 200U);
+    const std::string base =
+        "threads: 1\n" +
+        cluster_yaml({{"dropping", dropping->address()}, {"west", west->address()}}) +
+        "healthCheck: {enabled: false}\n";
     auto lb = Balancer::start(base + "retry: {ejectFor: 0s}\n");
     ASSERT_TRUE(lb);
     for (int i = 0; i < 6; ++i) {
         EXPECT_EQ(support::http_request(lb->port, "GET", "/").status, 200U);  // retried on west
     }
-    ASSERT_TRUE(
-        lb->reload(base + "retry: {ejectFor: 0s, budget: {percent: 0, minConcurrency: 0}}\n"));
+    const std::string no_budget =
+        "retry: {ejectFor: 0s, budget: {percent: 0, minConcurrency: 0}}\n";
+    ASSERT_TRUE(lb->reload(base + no_budget));
     int refused = 0;
     for (int i = 0; i < 6; ++i) {
         refused += support::http_request(lb->port, "GET", "/").status == 502 ? 1 : 0;
     }
     EXPECT_EQ(refused, 3);
-    EXPECT_EQ(lb->metric("tandem_lb_retries_refused_total{cluster=\"gone\""), 3.0);
+    EXPECT_EQ(lb->metric("tandem_lb_retries_refused_total{cluster=\"dropping\""), 3.0);
     EXPECT_EQ(lb->status()["clusters"][0]["retries_refused"], 3);
+
+    // A refused connection reached no process: its retry is the request's only try, so even an
+    // empty budget lets it through.
+    ASSERT_TRUE(lb->reload("threads: 1\n" +
+                           cluster_yaml({{"gone", "127.0.0.1:1"}, {"west", west->address()}}) +
+                           "healthCheck: {enabled: false}\n" + no_budget));
+    for (int i = 0; i < 6; ++i) {
+        EXPECT_EQ(support::http_request(lb->port, "GET", "/").status, 200U);
+    }
+    EXPECT_EQ(lb->metric("tandem_lb_retries_refused_total{cluster=\"gone\""), 0.0);
 }
 
 // The bytes queued in the kernel, unsent, for the balancer's side of the connection from

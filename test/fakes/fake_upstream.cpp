@@ -1,6 +1,8 @@
 // fake-upstream: a small HTTP/1.1 server standing in for a cluster's router in tandem-lb's tests.
 //   GET /health            200 "ok" (503 after GET /__sick, 200 again after GET /__well)
 //   GET /__fail?status=N   every request but /health and these answers N (status=0: normal)
+//   GET /__drop?on=1       every request but /health and these gets its connection closed
+//                          unanswered (on=0: normal)
 //   ANY /slow?ms=N         answers after N ms
 //   ANY /echo              echoes the body; X-Echo-* headers show what the proxy forwarded
 //   GET /chunked?bytes=N   a chunked response of N bytes
@@ -36,7 +38,8 @@ namespace {
 std::string name = "upstream";
 unsigned close_idle_ms = 0;  // --close-idle-ms: close a keep-alive connection idle this long
 bool sick = false;
-unsigned failing = 0;  // GET /__fail?status=N: every other request answers N (0: off)
+unsigned failing = 0;   // GET /__fail?status=N: every other request answers N (0: off)
+bool dropping = false;  // GET /__drop?on=1: every other request is closed unanswered
 std::uint64_t served = 0;
 std::uint64_t slow_now = 0;  // requests inside /slow now
 
@@ -176,6 +179,12 @@ asio::awaitable<void> session(Stream socket) {
         } else if (path == "/__fail") {
             failing = static_cast<unsigned>(query_number(target, "status"));
             res.body() = "ok\n";
+        } else if (path == "/__drop") {
+            dropping = query_number(target, "on") != 0;
+            res.body() = "ok\n";
+        } else if (dropping) {
+            ++served;
+            break;  // closed unanswered: a reset before any response byte
         } else if (failing != 0) {
             ++served;
             res.result(static_cast<http::status>(failing));

@@ -150,7 +150,8 @@ struct PoolConfig {
 };
 
 // Retries may not pile onto a struggling fleet (Envoy's retry budget): at most `percent` of the
-// requests in flight may be retries, and `min_concurrency` retries are always allowed.
+// requests in flight may be retries, and `min_concurrency` retries are always allowed. A retry
+// after a refused connection is not counted (the request reached no cluster).
 struct RetryBudgetConfig {
     unsigned percent = 20;
     std::uint32_t min_concurrency = 3;
