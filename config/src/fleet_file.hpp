@@ -39,4 +39,12 @@ void read_serve(YamlReader& r,
                 bool secrets,
                 Fleet& fleet);
 
+// mirror: the portal instance and how its self-service objects reach the others; the webhook
+// token only when `secrets`. Checked after the instances are read.
+void read_mirror(YamlReader& r,
+                 const YamlNode& root,
+                 const std::filesystem::path& base,
+                 bool secrets,
+                 Fleet& fleet);
+
 }  // namespace config

@@ -118,7 +118,8 @@ std::expected<Fleet, Diagnostics> load_fleet(const std::filesystem::path& file,
         return std::unexpected(diags);
     }
     const YamlNode root = (*docs)[0];
-    r.only(root, "", {"apiVersion", "kind", "instances", "resources", "split", "ha", "serve"});
+    r.only(root, "",
+           {"apiVersion", "kind", "instances", "resources", "split", "ha", "serve", "mirror"});
     const auto api = r.str(root, "apiVersion", "", true);
     const auto kind = r.str(root, "kind", "", true);
     if (api && *api != "tandem/v1") {
@@ -131,6 +132,7 @@ std::expected<Fleet, Diagnostics> load_fleet(const std::filesystem::path& file,
     read_ha(r, root, base, fleet);
     read_split(r, root, fleet);
     read_serve(r, root, base, options.serve, fleet);
+    read_mirror(r, root, base, options.serve, fleet);
     std::map<std::string, Source> seen;
     Pending pending;
     const bool read_resources = options.require_resources || !options.resources.empty() ||

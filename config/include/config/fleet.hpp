@@ -62,6 +62,21 @@ struct ServeSettings {
     Source source;
 };
 
+// The `mirror:` section: what developers create on the portal instance (`source`) — accounts,
+// their users, applications and keys no CR describes — converges on every other instance.
+struct MirrorSettings {
+    bool enabled = false;                       // the section is present
+    std::string source;                         // the portal instance
+    std::chrono::milliseconds interval{10000};  // a full comparison (±10% jitter)
+    bool deletes = false;  // what a complete read of the source lacks is deleted elsewhere
+    Secret webhook_token;  // POST /webhooks/3scale/<token> on serve's listener; empty: off
+    std::string webhook_token_source;
+    // `webhooks.url`: serve's listener as 3scale reaches it; with it, serve sets the source's
+    // webhooks (PUT /admin/api/webhooks.json) to <url>/webhooks/3scale/<token>.
+    std::string webhooks_url;
+    Source source_location;
+};
+
 struct Fleet {
     std::filesystem::path file;
     std::vector<Instance> instances;
@@ -70,9 +85,10 @@ struct Fleet {
     std::map<std::string, ratelimit::SplitPolicy> product_split_policies;
     Source split_source;
     DesiredState desired;
-    Diagnostics notices;  // ignored fields and other things worth saying
-    HaSettings ha;        // the `ha:` section (doctor / render)
-    ServeSettings serve;  // the `serve:` section (tandem serve)
+    Diagnostics notices;    // ignored fields and other things worth saying
+    HaSettings ha;          // the `ha:` section (doctor / render)
+    ServeSettings serve;    // the `serve:` section (tandem serve)
+    MirrorSettings mirror;  // the `mirror:` section (tandem mirror, tandem serve)
     // The files read (the fleet file, every resource file): what tandem serve watches.
     std::vector<std::filesystem::path> inputs;
 };
