@@ -198,6 +198,12 @@ AdminApi::AdminApi(Store& store, SimClock& clock, const SimOptions& options, std
     add("GET", "applications", &A::list_applications);
     add("GET", "applications/find", &A::find_application);
     add("GET", "objects/status", &A::object_status);
+    for (const char* event : {"approve", "reject", "make_pending"}) {
+        const std::string e = event;
+        add("PUT", "accounts/:n/" + e, [e](A& a, Ctx& c) { return a.account_event(c, e); });
+    }
+    add("GET", "webhooks", &A::show_webhooks);
+    add("PUT", "webhooks", &A::update_webhooks);
 }
 
 AdminApi::Result AdminApi::handle(const Request& request) {
@@ -298,7 +304,11 @@ AdminApi::Result AdminApi::handle(const Request& request) {
     std::string host(request.header("host"));
     Ctx ctx{request, std::move(*params), std::move(ids), std::move(strings),
             "http://" + (host.empty() ? std::string("localhost") : host)};
+    const auto before = result.write ? webhook_subject(*route, ctx) : std::nullopt;
     result.response = route->handler(*this, ctx);
+    if (before) {
+        emit_webhook(*route, ctx, *before, result.response);
+    }
     return result;
 }
 

@@ -7,7 +7,8 @@ namespace {
 Json plan_json(const FaultPlan& p) {
     return {{"latency_ms", p.latency_ms},           {"error_rate", p.error_rate},
             {"ambiguous_rate", p.ambiguous_rate},   {"error_status", p.error_status},
-            {"ambiguous_write", p.ambiguous_write}, {"down_after", p.down_after}};
+            {"ambiguous_write", p.ambiguous_write}, {"down_after", p.down_after},
+            {"page_error_from", p.page_error_from}};
 }
 
 std::expected<void, std::string> merge_plan(FaultPlan& plan,
@@ -34,6 +35,11 @@ std::expected<void, std::string> merge_plan(FaultPlan& plan,
                 return std::unexpected(field + " must be an integer in 500..599");
             }
             plan.error_status = value.get<unsigned>();
+        } else if (key == "page_error_from") {
+            if (!value.is_number_integer() || value.get<std::int64_t>() < 0) {
+                return std::unexpected(field + " must be a non-negative integer (0: off)");
+            }
+            plan.page_error_from = value.get<std::int64_t>();
         } else if (key == "ambiguous_write") {
             if (!value.is_number_integer() || value.get<std::int64_t>() < 0) {
                 return std::unexpected(field + " must be a non-negative integer (0: none)");

@@ -52,7 +52,21 @@ http::response<http::string_body> to_beast(const Response& r, unsigned version, 
 }  // namespace
 
 Server::Server(asio::io_context& ioc, Simulator& sim, ServerLimits limits)
-    : ioc_(ioc), sim_(sim), limits_(limits), admin_(ioc), gateway_(ioc) {}
+    : ioc_(ioc),
+      sim_(sim),
+      limits_(limits),
+      admin_(ioc),
+      gateway_(ioc),
+      webhooks_(ioc, limits.webhooks) {
+    sim_.webhook_counters = [this] {
+        const auto& c = webhooks_.counters();
+        return Json{{"delivered", c.delivered},
+                    {"failed", c.failed},
+                    {"dropped", c.dropped},
+                    {"retries", c.retries},
+                    {"queued", webhooks_.queued()}};
+    };
+}
 
 void Server::listen(const tcp::endpoint& admin, const tcp::endpoint& gateway) {
     for (auto [acceptor, ep] : {std::pair{&admin_, admin}, std::pair{&gateway_, gateway}}) {
@@ -139,6 +153,9 @@ asio::awaitable<void> Server::session(tcp::socket socket, bool gateway) {
                 }
             } else {
                 response = sim_.handle_admin(request, decision);
+                for (auto& event : sim_.take_webhooks()) {
+                    webhooks_.post(std::move(event));
+                }
             }
         }
         if (on_request) {

@@ -1,5 +1,6 @@
 #include "sim/simulator.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 
@@ -86,6 +87,18 @@ std::expected<void, std::string> Simulator::save_state() const {
 FaultInjector::Decision Simulator::decide(bool gateway, const Request& request) {
     const bool write = request.method != "GET" && request.method != "HEAD";
     auto d = faults_.decide(gateway, write);
+    const auto from = faults_.settings().admin.page_error_from;
+    if (!gateway && !write && from > 0 && d.action == FaultInjector::Action::kNone) {
+        const auto query = parse_form(request.query());
+        const Json page = query && query->is_object() ? query->value("page", Json()) : Json();
+        const std::string text = page.is_string() ? page.get<std::string>() : "";
+        if (!text.empty() && text.size() < 10 &&
+            std::all_of(text.begin(), text.end(), [](char ch) { return ch >= '0' && ch <= '9'; }) &&
+            std::stoll(text) >= from) {
+            d.action = FaultInjector::Action::kFailBefore;
+            d.status = faults_.settings().admin.error_status;
+        }
+    }
     if (d.delay.count() > 0) {
         ++faults_delayed_;
     }
@@ -141,7 +154,8 @@ Json Simulator::counters_json() const {
              {{"failed_before", faults_failed_},
               {"ambiguous", faults_ambiguous_},
               {"delayed", faults_delayed_}}},
-            {"gateway", gateway_.counters_json()}};
+            {"gateway", gateway_.counters_json()},
+            {"webhooks", webhook_counters ? webhook_counters() : Json::object()}};
 }
 
 Response Simulator::handle_control(const Request& request) {

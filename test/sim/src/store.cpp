@@ -148,6 +148,7 @@ Json Store::to_json() const {
         }
         doc[named.name] = std::move(arr);
     }
+    doc["webhooks"] = webhooks;
     return doc;
 }
 
@@ -160,6 +161,9 @@ std::expected<Store, std::string> Store::from_json(const Json& doc) {
     store.has_soft_deleted = true;  // recomputed by the first purge
     store.next_id = doc.value("next_id", Id{1});
     store.tenant_id = doc.value("tenant_id", Id{1});
+    if (const auto w = doc.find("webhooks"); w != doc.end() && w->is_object()) {
+        store.webhooks.update(*w);
+    }
     for (const auto& named : kCollections) {
         const auto it = doc.find(named.name);
         if (it == doc.end()) {

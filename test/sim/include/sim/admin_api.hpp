@@ -1,6 +1,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -14,6 +15,11 @@
 namespace sim {
 
 class Errors;
+
+// The XML document 3scale POSTs for a webhook event (its object rendered as the admin API does).
+std::string webhook_event_xml(const std::string& type,
+                              const std::string& action,
+                              const Json& object);
 
 // The 3scale Account Management API of one tenant, as porta answers it (see the README,
 // threescale-sim, "Admin API"): JSON only, wrapped objects, 403 for auth failures,
@@ -148,6 +154,13 @@ private:
     Response create_key(Ctx& c);
     Response delete_key(Ctx& c);
     Response object_status(Ctx& c);
+    Response account_event(Ctx& c, const std::string& event);
+    // webhooks (admin_webhooks.cpp)
+    Response show_webhooks(Ctx& c);
+    Response update_webhooks(Ctx& c);
+
+    std::optional<Json> webhook_subject(const Route& route, const Ctx& c);
+    void emit_webhook(const Route& route, const Ctx& c, const Json& before, const Response& r);
 
     // shared helpers
     Json* service_or_null(Ctx& c, std::size_t index);

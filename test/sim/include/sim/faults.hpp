@@ -20,6 +20,9 @@ struct FaultPlan {
     // went away in the middle of a run).
     std::int64_t ambiguous_write = 0;
     bool down_after = false;
+    // Admin lists: every GET asking for page N or later answers error_status (a source that
+    // fails in the middle of a paginated read); 0 = off.
+    std::int64_t page_error_from = 0;
 };
 
 struct FaultSettings {

@@ -10,6 +10,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "sim/simulator.hpp"
+#include "sim/webhook_sender.hpp"
 
 namespace sim {
 
@@ -21,6 +22,7 @@ struct ServerLimits {
     // When set, authorized gateway requests are forwarded there and its answer is returned.
     std::optional<boost::asio::ip::tcp::endpoint> upstream;
     std::chrono::seconds upstream_timeout{30};
+    WebhookSender::Settings webhooks;
 };
 
 // The HTTP/1.1 front of a Simulator: an admin listener (admin API + /__sim/ control API) and a
@@ -30,6 +32,9 @@ public:
     using tcp = boost::asio::ip::tcp;
 
     Server(boost::asio::io_context& ioc, Simulator& sim, ServerLimits limits);
+    ~Server() { sim_.webhook_counters = nullptr; }
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
 
     // Binds both listeners; port 0 picks a free port.
     void listen(const tcp::endpoint& admin, const tcp::endpoint& gateway);
@@ -51,6 +56,7 @@ private:
     ServerLimits limits_;
     tcp::acceptor admin_;
     tcp::acceptor gateway_;
+    WebhookSender webhooks_;
 };
 
 }  // namespace sim

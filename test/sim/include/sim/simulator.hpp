@@ -1,10 +1,13 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <random>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "sim/admin_api.hpp"
 #include "sim/clock.hpp"
@@ -39,6 +42,10 @@ public:
     AdminApi& admin() { return admin_; }
     Gateway& gateway() { return gateway_; }
     [[nodiscard]] Json counters_json() const;
+    // The webhook events the last requests emitted, for the server's sender; `webhook_counters`
+    // (set by the server) shows the sender's counters under "webhooks".
+    std::vector<WebhookEvent> take_webhooks() { return std::exchange(store_.webhook_outbox, {}); }
+    std::function<Json()> webhook_counters;
     [[nodiscard]] const SimOptions& options() const { return options_; }
 
 private:

@@ -43,6 +43,14 @@ private:
 
 std::string key_of(const Json& j, const char* field);  // "123" for an integer field
 
+// A webhook to deliver: where, and the XML event document.
+struct WebhookEvent {
+    std::string url;
+    std::string body;
+};
+
+Json default_webhook_settings();
+
 // The whole state of one simulated tenant.
 struct Store {
     Id next_id = 1;
@@ -63,6 +71,8 @@ struct Store {
     Collection applications{[](const Json& j) { return key_of(j, "service_id"); }};
     Collection active_docs;
     Collection registry_policies;
+    Json webhooks = default_webhook_settings();  // GET/PUT /admin/api/webhooks.json
+    std::vector<WebhookEvent> webhook_outbox;    // emitted, not yet handed to the sender
 
     static std::string owner_key(const Json& j);
 
