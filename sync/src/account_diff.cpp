@@ -40,6 +40,7 @@ std::vector<Operation> Differ::account(const std::string& key,
         made.org_name = want.org_name;
         made.monthly_billing_enabled = true;
         made.monthly_charging_enabled = true;
+        made.state = "approved";
         made.users[key] = {admin.email, "admin", false, "", {}};
         after.model.accounts[key] = made;
         after.accounts[key] = AccountIds{0, {{key, 0}}};
@@ -75,6 +76,20 @@ std::vector<Operation> Differ::account(const std::string& key,
             field(acc, f, b(*mine), theirs ? b(*theirs) : "");
         }
     }
+    if (want.state && want.state != have->state) {
+        // approve / reject from pending; back to pending first from the other one
+        const std::string& to = *want.state;
+        const std::string from = have->state.value_or("");
+        acc.changes.push_back({"state", to, from});
+        if (to == "pending") {
+            acc.events.push_back("make_pending");
+        } else {
+            if (from != "pending") {
+                acc.events.push_back("make_pending");
+            }
+            acc.events.push_back(to == "rejected" ? "reject" : "approve");
+        }
+    }
     if (!acc.changes.empty()) {
         out.push_back(std::move(acc));
     }
@@ -88,7 +103,9 @@ std::vector<Operation> Differ::account(const std::string& key,
             field(o, "email", u.email);
             o.form.emplace_back("password", u.password);
             o.changes.push_back({"role", u.role, ""});
-            o.events.push_back("activate");  // users are created pending
+            if (!u.pending) {
+                o.events.push_back("activate");  // users are created pending
+            }
             if (u.role == "admin") {
                 o.events.push_back("admin");
             }
@@ -106,6 +123,10 @@ std::vector<Operation> Differ::account(const std::string& key,
             o.changes.push_back({"role", u.role, it->second.role});
             o.events.push_back(u.role);
         }
+        if (it->second.pending && !u.pending) {
+            o.changes.push_back({"state", "active", "pending"});
+            o.events.push_back("activate");
+        }
         if (u.suspended != it->second.suspended) {
             o.changes.push_back({"suspended", b(u.suspended), b(it->second.suspended)});
             o.events.push_back(u.suspended ? "suspend" : "unsuspend");
@@ -115,7 +136,7 @@ std::vector<Operation> Differ::account(const std::string& key,
         }
     }
     for (const auto& [username, u] : have->users) {
-        if (!want.users.contains(username) && options_.prune) {
+        if (!want.users.contains(username) && options_.prune && !options_.developers_mirrored) {
             Operation o = make(Action::kDelete, Kind::kUser, username);
             o.unmanaged = true;
             o.id = ids.users.at(username);
@@ -222,6 +243,10 @@ std::vector<Operation> Differ::account(const std::string& key,
             o.plan = a.plan;
             o.events.push_back("change_plan");
         }
+        if (h.pending && !a.pending) {
+            o.changes.push_back({"state", "live", "pending"});
+            o.events.push_back("accept");
+        }
         if (a.suspended != h.suspended) {
             o.changes.push_back({"suspended", b(a.suspended), b(h.suspended)});
             o.events.push_back(a.suspended ? "suspend" : "resume");
@@ -275,7 +300,7 @@ std::vector<Operation> Differ::account(const std::string& key,
         if (copy) {
             o.changes.push_back({"copy of", h.name, ""});
         }
-        if (created_in_this_run || copy || options_.prune) {
+        if (created_in_this_run || copy || (options_.prune && !options_.developers_mirrored)) {
             out.push_back(std::move(o));
         }
     }

@@ -164,10 +164,16 @@ void Applier::run_account(const std::string& key) {
     Differ differ(options_);
     std::vector<Operation> ops;
     bool exists = false;
+    const auto kept = [this](std::vector<Operation> all) {
+        if (keep_) {
+            std::erase_if(all, [this](const Operation& o) { return !keep_(o); });
+        }
+        return all;
+    };
     {
         const std::lock_guard lock(mutex_);
         exists = state_.model.accounts.contains(key);
-        ops = differ.account(key, desired_, state_);
+        ops = kept(differ.account(key, desired_, state_));
     }
     if (exists) {
         execute(ops);
@@ -201,9 +207,30 @@ void Applier::run_account(const std::string& key) {
             state_.model.applications[app_key] = app;
             state_.applications[app_key] = scratch.applications[app_key];
         }
-        rest = differ.account(key, desired_, state_, /*created_in_this_run=*/true);
+        rest = kept(differ.account(key, desired_, state_, /*created_in_this_run=*/true));
     }
     execute(rest);
+}
+
+void Applier::run_all_accounts() {
+    std::vector<std::string> accounts;
+    for (const auto& [key, a] : desired_.accounts) {
+        accounts.push_back(key);
+    }
+    (void)parallel_for<ApiError>(accounts.size(), concurrency_, [&](std::size_t i) {
+        run_account(accounts[i]);
+        return std::expected<void, ApiError>{};
+    });
+}
+
+ApplyResult Applier::run_accounts(Keep keep, const std::vector<Operation>& deletions) {
+    keep_ = std::move(keep);
+    run_all_accounts();
+    for (const auto& op : deletions) {
+        execute(std::vector<Operation>{op});
+    }
+    keep_ = nullptr;
+    return std::move(result_);
 }
 
 ApplyResult Applier::run() {
@@ -251,14 +278,7 @@ ApplyResult Applier::run() {
         return std::expected<void, ApiError>{};
     });
     // Phase E: developer accounts, users, applications (their plans exist now)
-    std::vector<std::string> accounts;
-    for (const auto& [key, a] : desired_.accounts) {
-        accounts.push_back(key);
-    }
-    (void)parallel_for<ApiError>(accounts.size(), concurrency_, [&](std::size_t i) {
-        run_account(accounts[i]);
-        return std::expected<void, ApiError>{};
-    });
+    run_all_accounts();
     // Phase F: ActiveDocs, each on its own (their products exist now)
     {
         std::vector<Operation> docs;

@@ -100,7 +100,8 @@ std::vector<Operation> Differ::unmanaged(const config::DesiredState& desired,
         }
     }
     for (const auto& [key, a] : actual.model.accounts) {
-        if (!desired.accounts.contains(key) && !desired.accounts.empty()) {
+        if (!desired.accounts.contains(key) && !desired.accounts.empty() &&
+            !options_.developers_mirrored) {
             Operation o = op(Action::kDelete, Kind::kAccount, "", "", key);
             o.unmanaged = true;
             o.account = key;

@@ -158,7 +158,8 @@ std::vector<InstanceReport> plan(const config::Fleet& fleet,
         [&](const config::Instance&, const config::DesiredState& desired, InstanceReport& report,
             AdminClient&, StateReader&, InstanceState&& state) {
             // drift lists everything that differs, unmanaged included
-            const Differ differ(DiffOptions{options.prune || mode == Mode::kDrift});
+            const Differ differ(
+                DiffOptions{options.prune || mode == Mode::kDrift, fleet.mirror.enabled});
             report.operations = differ.diff(desired, state);
         });
 }
@@ -168,24 +169,24 @@ std::vector<InstanceReport> apply(const config::Fleet& fleet,
                                   const RunOptions& options,
                                   const ApplyProgress& progress,
                                   const HttpClientFactory& factory) {
-    return for_each_instance(fleet, split, options, factory,
-                             [&](const config::Instance& instance,
-                                 const config::DesiredState& desired, InstanceReport& report,
-                                 AdminClient& client, StateReader& reader, InstanceState&& state) {
-                                 const DiffOptions diff_options{options.prune};
-                                 report.operations = Differ(diff_options).diff(desired, state);
-                                 if (report.operations.empty()) {
-                                     return;  // converged already: not a single write
-                                 }
-                                 Applier applier(client, reader, desired, std::move(state),
-                                                 diff_options, instance.concurrency,
-                                                 [&](const Operation& op, const ApiError* error) {
-                                                     if (progress) {
-                                                         progress(instance.name, op, error);
-                                                     }
-                                                 });
-                                 report.applied = applier.run();
-                             });
+    return for_each_instance(
+        fleet, split, options, factory,
+        [&](const config::Instance& instance, const config::DesiredState& desired,
+            InstanceReport& report, AdminClient& client, StateReader& reader,
+            InstanceState&& state) {
+            const DiffOptions diff_options{options.prune, fleet.mirror.enabled};
+            report.operations = Differ(diff_options).diff(desired, state);
+            if (report.operations.empty()) {
+                return;  // converged already: not a single write
+            }
+            Applier applier(client, reader, desired, std::move(state), diff_options,
+                            instance.concurrency, [&](const Operation& op, const ApiError* error) {
+                                if (progress) {
+                                    progress(instance.name, op, error);
+                                }
+                            });
+            report.applied = applier.run();
+        });
 }
 
 InstanceReport reconcile_instance(const config::Fleet& fleet,
@@ -217,13 +218,14 @@ InstanceReport reconcile_instance(const config::Fleet& fleet,
         apply_decisions(mine, decisions);
         note_undecided(fleet.desired, decisions, report);
     }
-    const DiffOptions diff_options{options.prune || !options.write};
+    const DiffOptions diff_options{options.prune || !options.write, fleet.mirror.enabled};
     report.operations = Differ(diff_options).diff(mine, *state);
     if (!options.write || report.operations.empty()) {
         return report;
     }
-    Applier applier(client, reader, mine, std::move(*state), DiffOptions{options.prune},
-                    instance.concurrency, [&](const Operation& op, const ApiError* error) {
+    Applier applier(client, reader, mine, std::move(*state),
+                    DiffOptions{options.prune, fleet.mirror.enabled}, instance.concurrency,
+                    [&](const Operation& op, const ApiError* error) {
                         if (progress) {
                             progress(instance.name, op, error);
                         }

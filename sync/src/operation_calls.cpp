@@ -526,8 +526,12 @@ ApiResult<void> Applier::execute_account_op(const Operation& op) {
             if (op.action == Action::kDelete) {
                 return remove("/admin/api/accounts/" + s(op.id) + ".json");
             }
-            auto r = client_.update(base + ".json", op.form);
-            return r ? ApiResult<void>{} : fail(r.error());
+            if (!op.form.empty()) {
+                if (auto r = client_.update(base + ".json", op.form); !r) {
+                    return fail(r.error());
+                }
+            }
+            return send_events(base, op);
         }
         case Kind::kUser: {
             Id user = op.id;

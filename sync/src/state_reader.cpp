@@ -387,6 +387,12 @@ void StateReader::insert(InstanceState& state, ProductSnapshot snapshot) {
 }
 
 ApiResult<void> StateReader::read_account(InstanceState& state, const Json& account) {
+    return read_account_into(state.products, state, account);
+}
+
+ApiResult<void> StateReader::read_account_into(const std::map<std::string, ProductIds>& products,
+                                               InstanceState& state,
+                                               const Json& account) {
     const Id id = id_of(account);
     const std::string base = "/admin/api/accounts/" + std::to_string(id);
     auto users = client_.list(base + "/users.json", "users", false);
@@ -397,6 +403,7 @@ ApiResult<void> StateReader::read_account(InstanceState& state, const Json& acco
     model.org_name = str(account, "org_name");
     model.monthly_billing_enabled = account.value("monthly_billing_enabled", true);
     model.monthly_charging_enabled = account.value("monthly_charging_enabled", true);
+    model.state = str(account, "state");
     AccountIds ids;
     ids.id = id;
     std::string admin;
@@ -405,6 +412,7 @@ ApiResult<void> StateReader::read_account(InstanceState& state, const Json& acco
         user.email = str(u, "email");
         user.role = str(u, "role");
         user.suspended = str(u, "state") == "suspended";
+        user.pending = str(u, "state") == "pending";
         const std::string username = str(u, "username");
         if (user.role == "admin" && (admin.empty() || username < admin)) {
             admin = username;
@@ -421,7 +429,7 @@ ApiResult<void> StateReader::read_account(InstanceState& state, const Json& acco
         const Id service = id_of(a, "service_id");
         std::string product;
         std::string plan;
-        for (const auto& [name, pids] : state.products) {
+        for (const auto& [name, pids] : products) {
             if (pids.id != service) {
                 continue;
             }
@@ -442,6 +450,7 @@ ApiResult<void> StateReader::read_account(InstanceState& state, const Json& acco
         app.name = str(a, "name");
         app.description = str(a, "description");
         app.suspended = str(a, "state") == "suspended";
+        app.pending = str(a, "state") == "pending";
         app.user_key = str(a, "user_key");
         app.application_id = str(a, "application_id");
         ApplicationIds app_ids{id_of(a), id, {}};
@@ -470,12 +479,66 @@ ApiResult<void> StateReader::read_accounts(InstanceState& state) {
     if (!accounts) {
         return std::unexpected(accounts.error());
     }
-    for (const Json& a : *accounts) {
-        if (auto r = read_account(state, a); !r) {
-            return r;
+    // Accounts are read in parallel (users, applications, keys: two calls and one per keyed
+    // application each), each into its own shard; the client caps the requests in flight.
+    std::vector<InstanceState> shards(accounts->size());
+    auto done = parallel_for<ApiError>(
+        accounts->size(), concurrency_, [&](std::size_t i) -> std::expected<void, ApiError> {
+            return read_account_into(state.products, shards[i], (*accounts)[i]);
+        });
+    if (!done) {
+        return std::unexpected(done.error());
+    }
+    for (auto& shard : shards) {
+        for (auto& [key, a] : shard.model.accounts) {
+            state.model.accounts[key] = std::move(a);
+            state.accounts[key] = std::move(shard.accounts[key]);
+        }
+        for (auto& [key, a] : shard.model.applications) {
+            state.model.applications[key] = std::move(a);
+            state.applications[key] = std::move(shard.applications[key]);
         }
     }
     return {};
+}
+
+ApiResult<InstanceState> StateReader::read_developers() {
+    InstanceState state;
+    auto services = client_.list("/admin/api/services.json", "services", true);
+    if (!services) {
+        return std::unexpected(services.error());
+    }
+    std::vector<ProductIds> products(services->size());
+    auto done = parallel_for<ApiError>(
+        services->size(), concurrency_, [&](std::size_t i) -> std::expected<void, ApiError> {
+            ProductIds& ids = products[i];
+            ids.id = id_of((*services)[i]);
+            auto plans = client_.list(
+                "/admin/api/services/" + std::to_string(ids.id) + "/application_plans.json",
+                "plans", false);
+            if (!plans) {
+                return std::unexpected(plans.error());
+            }
+            for (const Json& p : *plans) {
+                if (!p.value("custom", false)) {
+                    ids.plans[str(p, "system_name")] = id_of(p);
+                    if (p.value("default", false)) {
+                        ids.default_plan = str(p, "system_name");
+                    }
+                }
+            }
+            return {};
+        });
+    if (!done) {
+        return std::unexpected(done.error());
+    }
+    for (std::size_t i = 0; i < services->size(); ++i) {
+        state.products[str((*services)[i], "system_name")] = std::move(products[i]);
+    }
+    if (auto r = read_accounts(state); !r) {
+        return std::unexpected(r.error());
+    }
+    return state;
 }
 
 ApiResult<InstanceState> StateReader::read() {

@@ -144,12 +144,15 @@ struct User {
     bool suspended = false;
     std::string password;
     Source source;
+    bool pending = false;  // not activated yet (as read; a desired user is activated unless set)
 };
 
 struct Account {
     std::string org_name;
     std::optional<bool> monthly_billing_enabled;
     std::optional<bool> monthly_charging_enabled;
+    // approved | pending | rejected; unset: left as it is (a CR does not say)
+    std::optional<std::string> state;
     std::map<std::string, User> users;  // by username, the admin(s) included
     Source source;
 };
@@ -165,6 +168,7 @@ struct Application {
     std::string name;
     std::string description;
     bool suspended = false;
+    bool pending = false;                       // awaiting approval (a plan that requires it)
     std::string user_key;                       // backend_version 1
     std::string application_id;                 // 2 / oidc
     std::vector<std::string> application_keys;  // 2 / oidc

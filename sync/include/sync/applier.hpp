@@ -39,6 +39,13 @@ public:
 
     ApplyResult run();
 
+    // Phase E alone, for the mirror: every account of the desired state, each operation first
+    // passed through `keep` (what a CR describes is left to the CR's own passes), then
+    // `deletions` (whole accounts), each on its own. No verifying re-read: the next comparison
+    // is one.
+    using Keep = std::function<bool(const Operation&)>;
+    ApplyResult run_accounts(Keep keep, const std::vector<Operation>& deletions);
+
 private:
     bool run_backend(const std::string& name, const config::Backend& desired);
     bool run_product(const std::string& name,
@@ -48,6 +55,7 @@ private:
     ApiResult<void> execute(const Operation& op);
     ApiResult<void> execute_account_op(const Operation& op);
     void run_account(const std::string& key);
+    void run_all_accounts();  // Phase E: every account of the desired state, in parallel
     ApiResult<Id> create(const Operation& op, const std::string& path, const Form& form);
     ApiResult<void> remove(const std::string& path);
     // The existing object at `path`: deleted for a delete, else updated with `form`.
@@ -67,6 +75,7 @@ private:
     DiffOptions options_;
     int concurrency_;
     Progress progress_;
+    Keep keep_;         // run_accounts: the operations it may execute (unset: all)
     std::mutex mutex_;  // guards state_ maps and result_
     ApplyResult result_;
 };

@@ -82,6 +82,9 @@ bool affects_proxy_config(const Operation& op);
 
 struct DiffOptions {
     bool prune = false;
+    // The fleet mirrors its portal instance (mirror:): the developer accounts, users and
+    // applications no CR describes are the mirror's, and prune leaves them alone.
+    bool developers_mirrored = false;
 };
 
 }  // namespace syncer

@@ -49,6 +49,10 @@ public:
     // Needs the products already in `state` (service and plan ids -> system names).
     ApiResult<void> read_accounts(InstanceState& state);
     ApiResult<void> read_account(InstanceState& state, const Json& account);
+    // What the mirror compares: every developer account (users, applications, keys) and of the
+    // products only their ids and plans (system names and ids). Fails unless every list, every
+    // page of it, was read: what is missing from the result is missing from the instance.
+    ApiResult<InstanceState> read_developers();
     // ActiveDocs by system_name, their product resolved through the products in `state`.
     ApiResult<void> read_active_docs(InstanceState& state);
     // The custom policies of the registry, by "name@version".
@@ -57,6 +61,11 @@ public:
     static void insert(InstanceState& state, ProductSnapshot snapshot);
 
 private:
+    // One account into `out`, its applications' products and plans resolved through `products`.
+    ApiResult<void> read_account_into(const std::map<std::string, ProductIds>& products,
+                                      InstanceState& out,
+                                      const Json& account);
+
     AdminClient& client_;
     int concurrency_;
     ReadExtras extras_;

@@ -393,6 +393,48 @@ TEST(AccountDiffer, AMissingAccountIsASignupWithItsAdminThenItsUsersAndApplicati
     EXPECT_EQ(all_text(ops).find("pw-boss"), std::string::npos);
 }
 
+// What the mirror copies: a pending user or application is left pending (and accepted once the
+// source accepts it); an account's state follows through approve / reject / make_pending.
+TEST(AccountDiffer, PendingAndAccountStatesFollowTheDesiredState) {
+    AccountFixture f;
+    f.actual.model.accounts["boss"].users.erase("dev");
+    f.desired.accounts["boss"].users["dev"].pending = true;
+    auto ops = Differ({}).account("boss", f.desired, f.actual);
+    ASSERT_EQ(ops.size(), 1u);
+    EXPECT_TRUE(ops[0].events.empty()) << "created pending, not activated";
+    f.actual.model.accounts["boss"].users["dev"] = f.desired.accounts["boss"].users["dev"];
+    f.desired.accounts["boss"].users["dev"].pending = false;
+    f.actual.model.applications["pets/secret-key-1"].pending = true;
+    f.actual.model.accounts["boss"].state = "rejected";
+    f.desired.accounts["boss"].state = "approved";
+    ops = Differ({}).account("boss", f.desired, f.actual);
+    ASSERT_EQ(ops.size(), 3u);
+    EXPECT_EQ(ops[0].events, (std::vector<std::string>{"make_pending", "approve"}));
+    EXPECT_EQ(ops[1].events, (std::vector<std::string>{"activate"}));
+    EXPECT_EQ(ops[2].events, (std::vector<std::string>{"accept"}));
+    // a CR says nothing of the account's state: left as it is
+    f.desired.accounts["boss"].state.reset();
+    f.actual.model.applications["pets/secret-key-1"].pending = false;
+    f.actual.model.accounts["boss"].users["dev"].pending = false;
+    EXPECT_TRUE(Differ({}).account("boss", f.desired, f.actual).empty());
+}
+
+// With a mirror, the developer objects no CR describes are the mirror's: prune spares them.
+TEST(AccountDiffer, PruneSparesWhatTheMirrorOwns) {
+    AccountFixture f;
+    f.actual.model.accounts["boss"].users["portal-user"] = {"p@acme.test", "member", false, "", {}};
+    f.actual.accounts["boss"].users["portal-user"] = 103;
+    auto portal_app = f.desired.applications["pets/secret-key-1"];
+    portal_app.name = "Portal app";
+    portal_app.user_key = "portal-key";
+    f.actual.model.applications["pets/portal-key"] = portal_app;
+    f.actual.applications["pets/portal-key"] = ApplicationIds{201, 100, {}};
+    f.actual.model.accounts["stranger"] = f.actual.model.accounts["boss"];
+    f.actual.accounts["stranger"] = AccountIds{300, {}};
+    EXPECT_EQ(Differ(DiffOptions{true, false}).diff(f.desired, f.actual).size(), 3u);
+    EXPECT_TRUE(Differ(DiffOptions{true, true}).diff(f.desired, f.actual).empty());
+}
+
 TEST(AccountDiffer, UsersGetStateEventsAndRoleChanges) {
     AccountFixture f;
     f.actual.model.accounts["boss"].users.erase("dev");
