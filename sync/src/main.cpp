@@ -13,6 +13,7 @@
 #include "config/yaml_writer.hpp"
 #include "ha/doctor.hpp"
 #include "ha/render.hpp"
+#include "mirror/mirror.hpp"
 #include "ratelimit/period.hpp"
 #include "serve/controller.hpp"
 #include "sync/curl_http_client.hpp"
@@ -58,6 +59,48 @@ int run_render(const config::Fleet& fleet, const std::string& out_dir) {
                                             : "mirrored secrets generated")
               << " (" << (out / ha::kMirroredSecretsFile).string()
               << "): every instance gets the same values\n";
+    return 0;
+}
+
+// tandem mirror --once: one comparison of the portal instance with every other instance.
+// Exit 0 converged (or nothing to do), 2 differences (--dry-run), 1 a failed write, 3 the
+// source or an instance could not be read whole.
+int run_mirror(const config::Fleet& fleet, bool dry_run, const std::string& output) {
+    std::mutex out;
+    const bool text = output == "text";
+    mirror::MirrorOptions options;
+    options.write = !dry_run;
+    options.deletes = fleet.mirror.deletes;
+    const auto result = mirror::run_mirror(
+        fleet, options,
+        [&](const std::string& instance, const syncer::Operation& op,
+            const syncer::ApiError* error) {
+            if (!text) {
+                return;
+            }
+            const std::lock_guard lock(out);
+            std::cout << "[" << instance << "] " << (error == nullptr ? "ok    " : "FAIL  ")
+                      << op.summary()
+                      << (error == nullptr ? std::string() : ": " + error->to_string())
+                      << std::endl;
+        });
+    std::cout << (text ? mirror::mirror_text(result, !dry_run)
+                       : mirror::mirror_json(result, !dry_run));
+    const bool unread =
+        !result.complete || std::any_of(result.targets.begin(), result.targets.end(),
+                                        [](const auto& t) { return !t.report.error.empty(); });
+    if (unread) {
+        return 3;
+    }
+    if (result.failed() > 0) {
+        return 1;
+    }
+    if (dry_run) {
+        const bool differs =
+            std::any_of(result.targets.begin(), result.targets.end(),
+                        [](const auto& t) { return !t.report.operations.empty(); });
+        return differs ? 2 : 0;
+    }
     return 0;
 }
 
@@ -138,6 +181,18 @@ int main(int argc, char** argv) {
         "re-split the limits when a cluster goes away; /healthz /readyz /status /metrics");
     bool once = false;
     serve->add_flag("--once", once, "One pass over every instance, then exit (0/1, report: 0/2)");
+    auto* mirror_cmd = app.add_subcommand(
+        "mirror",
+        "Copy what developers created on the portal instance (mirror.source) to every other "
+        "instance: one comparison (tandem serve mirrors continuously)");
+    bool mirror_once = false;
+    bool dry_run = false;
+    mirror_cmd->add_flag("--once", mirror_once, "One comparison, then exit (required)")->required();
+    mirror_cmd->add_flag("--dry-run", dry_run,
+                         "Compare only: show what differs, write nothing (exit 2 if anything)");
+    mirror_cmd->add_option("-o,--output", output, "text or json")
+        ->check(CLI::IsMember({"text", "json"}))
+        ->capture_default_str();
     auto* render = app.add_subcommand(
         "render",
         "Write per instance an HA APIManager CR, the mirrored and database Secrets, and for "
@@ -147,7 +202,7 @@ int main(int argc, char** argv) {
     doctor->add_option("-o,--output", output, "text, json or markdown")
         ->check(CLI::IsMember({"text", "json", "markdown"}))
         ->capture_default_str();
-    for (auto* cmd : {validate, plan, apply, drift, split, doctor, render, serve}) {
+    for (auto* cmd : {validate, plan, apply, drift, split, doctor, render, serve, mirror_cmd}) {
         cmd->add_option("-f,--file", file, "Fleet file")->capture_default_str();
     }
     for (auto* cmd : {plan, apply, drift}) {
@@ -159,7 +214,7 @@ int main(int argc, char** argv) {
                         "(repeatable)");
     }
     std::vector<std::string> resources;
-    for (auto* cmd : {validate, plan, apply, drift, split, serve}) {
+    for (auto* cmd : {validate, plan, apply, drift, split, serve, mirror_cmd}) {
         cmd->add_option("--resources", resources,
                         "Read the CRs from here instead of the fleet's resources: (repeatable; "
                         "'-' reads a multi-document stream from standard input)");
@@ -212,6 +267,15 @@ int main(int argc, char** argv) {
     if (options.without.size() >= fleet->instances.size()) {
         std::cerr << "tandem: --without leaves no instance\n";
         return 1;
+    }
+    if (mirror_cmd->parsed()) {
+        if (!fleet->mirror.enabled) {
+            std::cerr << "tandem mirror: " << file
+                      << " has no mirror: section (mirror: {source: INSTANCE}); nothing was "
+                         "contacted\n";
+            return 1;
+        }
+        return run_mirror(*fleet, dry_run, output);
     }
     if (plan->parsed() || apply->parsed() || drift->parsed() || serve->parsed()) {
         // ActiveDocs from URLs: fetched before any instance is contacted

@@ -38,6 +38,11 @@ metadata: {name: acme-admin-password}
 stringData: {password: ADMIN-PASSWORD-CANARY}
 )";
 
+const std::string kEchoTwoPlans = std::string(kEchoProduct) + R"(    premium:
+      name: Premium
+      published: true
+)";
+
 const std::string kAcmeKeylessApp = std::string(kAcmeAccount) + R"(---
 apiVersion: capabilities.3scale.net/v1beta1
 kind: Application
@@ -125,6 +130,10 @@ void edit(const fs::path& file, const std::string& from, const std::string& to) 
     ASSERT_NE(pos, std::string::npos) << "'" << from << "' not in " << file;
     text.replace(pos, from.size(), to);
     std::ofstream(file) << text;
+}
+
+void append(const fs::path& file, const std::string& text) {
+    std::ofstream(file, std::ios::app) << text;
 }
 
 Json json_of(const HttpReply& r) {

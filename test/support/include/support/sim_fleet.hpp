@@ -33,6 +33,8 @@ std::string slurp(const std::filesystem::path& p);
 // Replaces the first `from` in `file` (a gtest failure when it is not there).
 void edit(const std::filesystem::path& file, const std::string& from, const std::string& to);
 nlohmann::json json_of(const HttpReply& r);
+// Appends `text` to `file`.
+void append(const std::filesystem::path& file, const std::string& text);
 
 // N simulated instances and a fleet file naming them (timeout 5s each), with resource files in
 // products/: the example CRs, or `resources` (file name -> text).
@@ -71,6 +73,8 @@ private:
 // The echo backend and product (user_key in the query, host echo.api.test, plan "basic" with a
 // global limit of 100 hits/minute) as Backend and Product CRs.
 extern const char* const kEchoProduct;
+// kEchoProduct with a second plan, "premium" (for plan changes).
+extern const std::string kEchoTwoPlans;
 // DeveloperAccount "acme" with its admin (acme-admin) and the admin's password Secret
 // (ADMIN-PASSWORD-CANARY, which must never be printed).
 extern const char* const kAcmeAccount;
