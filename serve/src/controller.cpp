@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <random>
 #include <sstream>
 
 #include <sys/stat.h>
@@ -13,6 +12,7 @@
 #include "sync/curl_http_client.hpp"
 #include "sync/documents.hpp"
 #include "sync/splitter.hpp"
+#include "timing.hpp"
 
 namespace serve {
 
@@ -51,16 +51,6 @@ std::string fingerprint(const std::vector<fs::path>& inputs) {
         stamp(d);
     }
     return out.str();
-}
-
-double unix_seconds(SystemClock::time_point t) {
-    return std::chrono::duration<double>(t.time_since_epoch()).count();
-}
-
-milliseconds jittered(milliseconds interval) {
-    thread_local std::mt19937_64 rng{std::random_device{}()};
-    std::uniform_real_distribution<double> d(0.9, 1.1);
-    return milliseconds(static_cast<std::int64_t>(static_cast<double>(interval.count()) * d(rng)));
 }
 
 std::map<std::string, int> count_kinds(const syncer::InstanceReport& report) {
@@ -253,6 +243,7 @@ void Controller::State::nudge_all() {
         for (auto& r : instances) {
             r.nudged = true;
         }
+        mirror.nudged = true;
     }
     wake.notify_all();
 }
@@ -343,8 +334,11 @@ Controller::~Controller() {
 
 std::expected<std::string, std::string> Controller::start() {
     auto& s = *state_;
-    auto server = StatusServer::start(s.fleet->serve.listen,
-                                      [&s](const std::string& path) { return s.handle(path); });
+    auto server = StatusServer::start(
+        s.fleet->serve.listen,
+        [&s](const std::string& method, const std::string& path, std::string body) {
+            return s.handle(method, path, std::move(body));
+        });
     if (!server) {
         return std::unexpected(server.error());
     }
@@ -356,6 +350,9 @@ std::expected<std::string, std::string> Controller::start() {
         s.threads.emplace_back([&s] { s.poller(); });
     }
     s.threads.emplace_back([&s] { s.watcher(); });
+    if (s.fleet->mirror.enabled) {
+        s.threads.emplace_back([&s] { s.mirror_worker(); });
+    }
     return s.server->bound();
 }
 
@@ -380,6 +377,15 @@ int Controller::once() {
         drift = drift || r == "drift";
         unreachable = unreachable || r == "unreachable";
         failed = failed || r == "failed" || (s.fleet->serve.enforce && !records[i].converged);
+    }
+    if (s.fleet->mirror.enabled) {
+        // then one comparison of the portal instance with the others
+        s.configure_webhooks();
+        const auto m = s.mirror_pass();
+        s.record_mirror(m, m.written > 0);
+        drift = drift || m.result == "compared";
+        unreachable = unreachable || m.result == "paused" || !m.unread.empty();
+        failed = failed || m.result == "failed";
     }
     if (s.fleet->serve.enforce) {
         return failed || unreachable ? 1 : 0;

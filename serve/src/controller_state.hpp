@@ -76,6 +76,42 @@ struct ReloadRecord {
     std::string error;
 };
 
+// The mirror's last comparison (mirror: section), as /status shows it.
+struct MirrorRecord {
+    SystemClock::time_point started{};
+    SystemClock::time_point finished{};
+    double seconds = 0;
+    std::string result;  // converged, applied, compared, failed, paused
+    std::string error;
+    std::size_t accounts = 0;  // on the source, mirrored
+    std::size_t users = 0;
+    std::size_t applications = 0;
+    std::size_t differences = 0;  // found on the other instances
+    std::size_t written = 0;
+    std::size_t failed = 0;
+    std::map<std::string, std::size_t> strays;  // per instance: left in place (deletes: false)
+    std::map<std::string, std::string> unread;  // per instance that could not be read: why
+    std::vector<std::string> skipped;           // "what: why" (the first 20)
+};
+
+struct MirrorRuntime {
+    std::optional<MirrorRecord> last;
+    std::optional<SystemClock::time_point> last_success;
+    std::uint64_t comparisons = 0;
+    int failures = 0;  // in a row
+    SteadyClock::time_point next_due{};
+    bool nudged = false;
+    // The earliest nudge since the last comparison began, and the moment differences were first
+    // seen and not yet written everywhere: the propagation lag runs from there.
+    std::optional<SteadyClock::time_point> nudged_at;
+    std::optional<SteadyClock::time_point> change_seen;
+    std::uint64_t webhooks = 0;
+    std::uint64_t webhooks_refused = 0;
+    std::optional<SystemClock::time_point> last_webhook;
+    std::string webhooks_configured;  // "" (not asked), "yes", or why not
+    std::string configured_for;       // the URL the source's webhooks were set to
+};
+
 struct Controller::State {
     State(config::Fleet fleet, ControllerOptions options);
 
@@ -96,6 +132,7 @@ struct Controller::State {
     std::vector<InstanceRuntime> instances;
     std::vector<BalancerRuntime> balancers;
     std::deque<TransitionRecord> transitions;  // the last 50
+    MirrorRuntime mirror;
     ServeMetrics metrics;
     CredentialStore credentials;
     std::unique_ptr<StatusServer> server;
@@ -120,8 +157,17 @@ struct Controller::State {
     void poll();
     void poller();
 
+    // ---- the mirror (mirror_loop.cpp) ----
+    MirrorRecord mirror_pass();
+    void record_mirror(const MirrorRecord& rec, bool wrote);
+    void mirror_worker();
+    // The source's webhooks pointed at this listener (mirror.webhooks.url), when asked and not
+    // done yet for the current settings.
+    void configure_webhooks();
+    Reply webhook(const std::string& token);
+
     // ---- the listener (status.cpp) ----
-    Reply handle(const std::string& path);
+    Reply handle(const std::string& method, const std::string& path, std::string body);
     std::string status_json();
 };
 

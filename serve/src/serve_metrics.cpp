@@ -1,4 +1,5 @@
-// tandem serve's metrics (prometheus-cpp): passes, drift, operations, split state, balancers.
+// tandem serve's metrics (prometheus-cpp): passes, drift, operations, split state, balancers,
+// the mirror.
 #include "serve_metrics.hpp"
 
 #include <sstream>
@@ -85,6 +86,56 @@ struct ServeMetrics::Impl {
                 "0 while the files hold an edit that does not load (the last good state "
                 "is served)")
             .Register(*registry);
+    pm::Family<pm::Counter>& mirrored = pm::BuildCounter()
+                                            .Name("tandem_mirror_objects_total")
+                                            .Help(
+                                                "Objects the mirror wrote on an instance, by kind "
+                                                "(account, user, application, application key), "
+                                                "action and result")
+                                            .Register(*registry);
+    pm::Family<pm::Counter>& comparisons = pm::BuildCounter()
+                                               .Name("tandem_mirror_comparisons_total")
+                                               .Help(
+                                                   "Comparisons of the portal instance with the "
+                                                   "others, by result")
+                                               .Register(*registry);
+    pm::Family<pm::Histogram>& mirror_duration =
+        pm::BuildHistogram()
+            .Name("tandem_mirror_duration_seconds")
+            .Help("How long a comparison took (read the source whole, then every other instance)")
+            .Register(*registry);
+    pm::Family<pm::Gauge>& paused =
+        pm::BuildGauge()
+            .Name("tandem_mirror_paused")
+            .Help("1 while the source could not be read whole: nothing is compared or deleted")
+            .Register(*registry);
+    pm::Family<pm::Gauge>& mirror_success =
+        pm::BuildGauge()
+            .Name("tandem_mirror_last_success_timestamp_seconds")
+            .Help("When the last comparison that read everything and wrote all it had to ended")
+            .Register(*registry);
+    pm::Family<pm::Gauge>& source_objects =
+        pm::BuildGauge()
+            .Name("tandem_mirror_source_objects")
+            .Help("What the portal instance holds that no CR describes, by kind")
+            .Register(*registry);
+    pm::Family<pm::Gauge>& strays = pm::BuildGauge()
+                                        .Name("tandem_mirror_strays")
+                                        .Help(
+                                            "Objects an instance has that neither the source nor "
+                                            "a CR has, left in place (mirror.deletes false)")
+                                        .Register(*registry);
+    pm::Family<pm::Histogram>& lag =
+        pm::BuildHistogram()
+            .Name("tandem_mirror_propagation_lag_seconds")
+            .Help(
+                "From a change seen on the source (a webhook, or the comparison that found it) "
+                "to it being written on every instance")
+            .Register(*registry);
+    pm::Family<pm::Counter>& webhooks = pm::BuildCounter()
+                                            .Name("tandem_mirror_webhooks_total")
+                                            .Help("Webhook nudges, accepted or refused (token)")
+                                            .Register(*registry);
     std::mutex mutex;  // (prometheus-cpp's families lock themselves; this keeps pass() whole)
 };
 
@@ -171,6 +222,48 @@ void ServeMetrics::balancer_write(const std::string& url, bool ok) {
 void ServeMetrics::reload(bool ok) {
     impl_->reloads.Add({{"result", ok ? "ok" : "failed"}}).Increment();
     impl_->reload_ok.Add({}).Set(ok ? 1 : 0);
+}
+
+void ServeMetrics::mirrored(const std::string& instance, const syncer::Operation& op, bool ok) {
+    impl_->mirrored
+        .Add({{"instance", instance},
+              {"kind", syncer::to_string(op.kind)},
+              {"action", syncer::to_string(op.action)},
+              {"result", ok ? "ok" : "failed"}})
+        .Increment();
+}
+
+void ServeMetrics::mirror_comparison(const MirrorFigures& f) {
+    auto& m = *impl_;
+    const std::lock_guard lock(m.mutex);
+    m.comparisons.Add({{"result", f.result}}).Increment();
+    m.mirror_duration
+        .Add({}, pm::Histogram::BucketBoundaries{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120})
+        .Observe(f.seconds);
+    m.paused.Add({}).Set(f.paused ? 1 : 0);
+    if (f.paused) {
+        return;  // (what was last known stays)
+    }
+    if (f.success_unix > 0) {
+        m.mirror_success.Add({}).Set(f.success_unix);
+    }
+    m.source_objects.Add({{"kind", "account"}}).Set(static_cast<double>(f.accounts));
+    m.source_objects.Add({{"kind", "user"}}).Set(static_cast<double>(f.users));
+    m.source_objects.Add({{"kind", "application"}}).Set(static_cast<double>(f.applications));
+    for (const auto& [instance, n] : f.strays) {
+        m.strays.Add({{"instance", instance}}).Set(static_cast<double>(n));
+    }
+}
+
+void ServeMetrics::mirror_lag(double seconds) {
+    impl_->lag
+        .Add({}, pm::Histogram::BucketBoundaries{0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300,
+                                                 600})
+        .Observe(seconds);
+}
+
+void ServeMetrics::webhook(bool accepted) {
+    impl_->webhooks.Add({{"result", accepted ? "accepted" : "refused"}}).Increment();
 }
 
 std::string ServeMetrics::serialize() const {

@@ -30,6 +30,53 @@ Json pass_json(const PassRecord& p) {
             {"converged", p.converged}};
 }
 
+Json mirror_record_json(const MirrorRecord& m) {
+    return {{"started_at", ratelimit::to_iso8601(m.started)},
+            {"finished_at", ratelimit::to_iso8601(m.finished)},
+            {"duration_seconds", std::round(m.seconds * 1000) / 1000},
+            {"result", m.result},
+            {"error", m.error.empty() ? Json() : Json(m.error)},
+            {"source_accounts", m.accounts},
+            {"source_users", m.users},
+            {"source_applications", m.applications},
+            {"differences_found", m.differences},
+            {"written", m.written},
+            {"write_failures", m.failed},
+            {"strays_left", m.strays},
+            {"unreadable", m.unread},
+            {"skipped", m.skipped}};
+}
+
+// The mirror section of /status: the settings (never the token), the last comparison, whether
+// it is paused, the webhooks.
+Json mirror_json(const config::Fleet& fleet, const MirrorRuntime& m, SteadyClock::time_point now) {
+    if (!fleet.mirror.enabled) {
+        return {{"enabled", false}};
+    }
+    const bool paused = m.last && m.last->result == "paused";
+    return {{"enabled", true},
+            {"source", fleet.mirror.source},
+            {"interval_seconds", std::chrono::duration<double>(fleet.mirror.interval).count()},
+            {"deletes", fleet.mirror.deletes},
+            {"paused", paused},
+            {"paused_why", paused ? Json(m.last->error) : Json()},
+            {"comparisons", m.comparisons},
+            {"consecutive_failures", m.failures},
+            {"last_success_at", time_or_null(m.last_success)},
+            {"next_in_seconds",
+             m.comparisons == 0 ? Json()
+                                : Json(std::max<double>(
+                                      0, std::chrono::duration<double>(m.next_due - now).count()))},
+            {"last", m.last ? mirror_record_json(*m.last) : Json()},
+            {"webhooks",
+             {{"token_set", !fleet.mirror.webhook_token.empty()},
+              {"received", m.webhooks},
+              {"refused", m.webhooks_refused},
+              {"last_at", time_or_null(m.last_webhook)},
+              {"configured_on_source",
+               m.webhooks_configured.empty() ? Json() : Json(m.webhooks_configured)}}}};
+}
+
 }  // namespace
 
 std::string Controller::State::status_json() {
@@ -122,11 +169,24 @@ std::string Controller::State::status_json() {
                       {"why", t.t.why}});
     }
     out["transitions"] = ts;
+    out["mirror"] = mirror_json(*fleet, mirror, now);
     // (an instance's error text may hold invalid UTF-8: replaced, never a throw)
     return out.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
 }
 
-Reply Controller::State::handle(const std::string& path) {
+Reply Controller::State::handle(const std::string& method,
+                                const std::string& path,
+                                std::string /*body*/) {
+    constexpr std::string_view kWebhooks = "/webhooks/3scale/";
+    if (path.starts_with(kWebhooks)) {
+        if (method != "POST") {
+            return {405, "text/plain; charset=utf-8", "webhooks are POSTed\n"};
+        }
+        return webhook(path.substr(kWebhooks.size()));  // the body is never read
+    }
+    if (method == "POST") {
+        return {405, "text/plain; charset=utf-8", "only GET and HEAD here\n"};
+    }
     if (path == "/healthz") {
         return stopping ? Reply{503, "text/plain; charset=utf-8", "stopping\n"}
                         : Reply{200, "text/plain; charset=utf-8", "ok\n"};

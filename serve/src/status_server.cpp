@@ -1,4 +1,5 @@
-// tandem serve's listener: /healthz /readyz /status /metrics over HTTP/1.1 (Boost.Beast).
+// tandem serve's listener: /healthz /readyz /status /metrics and the webhooks over HTTP/1.1
+// (Boost.Beast).
 #include "status_server.hpp"
 
 #include <set>
@@ -26,6 +27,7 @@ namespace {
 
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kMaxConnections = 64;
+constexpr std::uint64_t kMaxBody = 64 * 1024;
 
 }  // namespace
 
@@ -61,25 +63,40 @@ struct StatusServer::Impl {
     asio::awaitable<void> session(std::shared_ptr<beast::tcp_stream> stream) {
         beast::flat_buffer buffer(16 * 1024);
         for (;;) {
-            http::request_parser<http::empty_body> parser;
+            http::request_parser<http::string_body> parser;
             parser.header_limit(8 * 1024);
+            parser.body_limit(kMaxBody);
             stream->expires_after(std::chrono::seconds(10));
             auto [ec, n] = co_await http::async_read(*stream, buffer, parser, kNoThrow);
-            if (ec) {
-                break;
-            }
-            const auto& req = parser.get();
             http::response<http::string_body> res{http::status::ok, 11};
             res.set(http::field::server, "tandem-serve");
             res.set(http::field::cache_control, "no-store");
-            if (req.method() != http::verb::get && req.method() != http::verb::head) {
-                res.result(http::status::method_not_allowed);
-                res.set(http::field::allow, "GET, HEAD");
+            if (ec == http::error::body_limit) {
+                res.result(http::status::payload_too_large);
                 res.set(http::field::content_type, "text/plain; charset=utf-8");
-                res.body() = "only GET and HEAD\n";
+                res.body() = "a body of at most 64 KiB\n";
+                res.keep_alive(false);
+                res.prepare_payload();
+                stream->expires_after(std::chrono::seconds(10));
+                co_await http::async_write(*stream, res, kNoThrow);
+                break;
+            }
+            if (ec) {
+                break;
+            }
+            auto& req = parser.get();
+            const auto method = req.method();
+            if (method != http::verb::get && method != http::verb::head &&
+                method != http::verb::post) {
+                res.result(http::status::method_not_allowed);
+                res.set(http::field::allow, "GET, HEAD, POST");
+                res.set(http::field::content_type, "text/plain; charset=utf-8");
+                res.body() = "only GET and HEAD (and POST for webhooks)\n";
             } else {
                 const std::string target(req.target());
-                const auto reply = handle(target.substr(0, target.find('?')));
+                const auto reply =
+                    handle(std::string(req.method_string()), target.substr(0, target.find('?')),
+                           std::move(req.body()));
                 res.result(reply.status);
                 res.set(http::field::content_type, reply.content_type);
                 res.body() = reply.body;

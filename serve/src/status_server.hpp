@@ -14,12 +14,15 @@ struct Reply {
     std::string body;
 };
 
-// tandem serve's HTTP listener (/healthz /readyz /status /metrics): Boost.Beast on a thread of
-// its own, GET and HEAD only, keep-alive, 8 KiB headers, no body, 10 s per read or write, at
-// most 64 connections at once. `handle` (path -> reply) is called on that thread.
+// tandem serve's HTTP listener (/healthz /readyz /status /metrics, and the webhooks' POST):
+// Boost.Beast on a thread of its own, keep-alive, 8 KiB headers, bodies of at most 64 KiB (a
+// larger one is refused with 413), 10 s per read or write, at most 64 connections at once.
+// `handle` (method, path without the query, body) is called on that thread. Nothing here logs a
+// request: a webhook's path carries its token.
 class StatusServer {
 public:
-    using Handler = std::function<Reply(const std::string& path)>;
+    using Handler =
+        std::function<Reply(const std::string& method, const std::string& path, std::string body)>;
 
     // Binds `listen` (IP:port; port 0 picks one) or says why it cannot.
     static std::expected<std::unique_ptr<StatusServer>, std::string> start(

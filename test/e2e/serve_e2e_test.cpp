@@ -12,66 +12,20 @@
 #include "support/balancer.hpp"
 #include "support/child_process.hpp"
 #include "support/http.hpp"
+#include "support/serve_process.hpp"
 #include "support/sim_fleet.hpp"
 #include "support/wait.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
+using support::append;
 using support::Balancer;
 using support::json_of;
+using support::Serve;
 using support::SimFleet;
 using support::wait_until;
 using Json = nlohmann::json;
-
-// tandem serve -f FLEET as a process; ready when it prints its listener.
-struct Serve {
-    std::unique_ptr<support::ChildProcess> process;
-    std::uint16_t port = 0;
-
-    static std::unique_ptr<Serve> start(SimFleet& fleet, const std::string& file = "fleet.yaml") {
-        auto s = std::make_unique<Serve>();
-        s->process = std::make_unique<support::ChildProcess>(
-            std::vector<std::string>{TANDEM_PATH, "serve", "-f", (fleet.dir() / file).string()},
-            fleet.env());
-        const auto line = s->process->read_line(30s);
-        if (!line || line->find("tandem serve ready listen=") == std::string::npos) {
-            ADD_FAILURE() << "tandem serve did not start: " << line.value_or("<nothing>");
-            return nullptr;
-        }
-        const auto at = line->find("listen=") + 7;
-        const auto hp = line->substr(at, line->find(' ', at) - at);
-        s->port = static_cast<std::uint16_t>(std::stoi(hp.substr(hp.rfind(':') + 1)));
-        return s;
-    }
-    [[nodiscard]] Json status() const {
-        const auto r = support::http_request(port, "GET", "/status", "", {}, 5s);
-        return r.status == 200 ? Json::parse(r.body) : Json();
-    }
-    [[nodiscard]] Json instance(const std::string& name) const {
-        const auto s = status();
-        for (const auto& i : s["instances"]) {
-            if (i["name"] == name) {
-                return i;
-            }
-        }
-        return {};
-    }
-    [[nodiscard]] double metric(const std::string& prefix) const {
-        return support::metric_sum(support::http_request(port, "GET", "/metrics", "", {}, 5s).body,
-                                   prefix);
-    }
-    // Passes over `name` finished so far.
-    [[nodiscard]] int passes(const std::string& name) const {
-        const auto i = instance(name);
-        return i.is_null() ? 0 : i["passes"].get<int>();
-    }
-    // SIGTERM and the exit code.
-    std::optional<int> stop() {
-        process->signal(SIGTERM);
-        return process->wait(30s);
-    }
-};
 
 // The value of the echo plan's one per-minute limit on `sim`: -1 when there is none (or the
 // instance does not answer), -2 when there are several (a duplicate).
@@ -107,10 +61,6 @@ void edit_limit(support::SimProcess& sim, std::int64_t value) {
         }
     }
     FAIL() << "no per-minute limit on the instance";
-}
-
-void append(const std::filesystem::path& file, const std::string& text) {
-    std::ofstream(file, std::ios::app) << text;
 }
 
 const char* const kServeBasics =

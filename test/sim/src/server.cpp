@@ -132,11 +132,11 @@ asio::awaitable<void> Server::session(tcp::socket socket, bool gateway) {
         Response response;
         if (!gateway && Simulator::is_control(request.path())) {
             response = sim_.handle_control(request);
-        } else if (gateway &&
-                   (request.path() == "/status/live" || request.path() == "/status/ready")) {
+        } else if (request.path() == "/status/live" || request.path() == "/status/ready") {
             // APIcast's liveness/readiness answers (its management API), served on the
             // gateway port so a balancer can health-check the "cluster" without spending
-            // any application's limits.
+            // any application's limits; on the admin port too, so a balancer can check the
+            // portal side the same way.
             response = Response::json(200, Json{{"status", "ready"}, {"success", true}});
         } else {
             const auto decision = sim_.decide(gateway, request);
