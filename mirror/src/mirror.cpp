@@ -2,6 +2,8 @@
 // converged to it through the sync engine's account operations.
 #include "mirror/mirror.hpp"
 
+#include <optional>
+#include <set>
 #include <thread>
 
 #include "sync/applier.hpp"
@@ -30,24 +32,135 @@ syncer::AdminClient make_client(syncer::HttpClient& http, const config::Instance
             instance.concurrency};
 }
 
-// What the target needs: per account, the engine's operations that are the mirror's.
+// What the target needs: per account, the engine's operations that are the mirror's (with
+// `prune`, every deletion of what only the target has; those `deletes` does not allow are
+// added to `held` when given).
 std::vector<Operation> operations(const config::DesiredState& desired,
                                   const config::DesiredState& crs,
                                   const syncer::InstanceState& target,
-                                  bool prune) {
+                                  bool prune,
+                                  bool deletes,
+                                  std::vector<Operation>* held = nullptr) {
     const syncer::Differ differ(syncer::DiffOptions{prune, false});
     std::vector<Operation> out;
     for (const auto& [key, account] : desired.accounts) {
         for (auto& op : differ.account(key, desired, target)) {
-            if (!described_by_crs(op, crs)) {
+            if (mirror_may(op, crs, deletes)) {
                 out.push_back(std::move(op));
+            } else if (held != nullptr && !described_by_crs(op, crs)) {
+                held->push_back(std::move(op));
             }
         }
     }
     return out;
 }
 
+// A deletion the source's absence justifies (not the delete half of a replacement or a move).
+bool absence_deletion(const Operation& op) {
+    if (op.action != syncer::Action::kDelete) {
+        return false;
+    }
+    const bool copy =
+        std::any_of(op.changes.begin(), op.changes.end(),
+                    [](const syncer::FieldChange& c) { return c.field == "copy of"; });
+    return op.unmanaged || copy || op.kind == syncer::Kind::kApplicationKey;
+}
+
+std::string identity(const Operation& op) {
+    std::string key;
+    for (const auto& [k, v] : op.form) {
+        key += k == "key" ? v : "";
+    }
+    return std::string(syncer::to_string(op.kind)) + "|" + op.account + "|" + op.product + "|" +
+           op.name + "|" + std::to_string(op.id) + "|" + key;
+}
+
+// The source asked directly, just before a deletion, whether the object is really gone: a
+// complete read walks paginated lists, and an object deleted between two pages shifts the next
+// page, so another object can be missed by a read that succeeded. Only a lookup that answers
+// "not found" confirms; any other answer holds the deletion.
+class SourceCheck {
+public:
+    SourceCheck(syncer::AdminClient& source, const syncer::InstanceState& target)
+        : source_(source), target_(target) {}
+
+    bool absent(const Operation& op) {
+        using syncer::Kind;
+        switch (op.kind) {
+            case Kind::kAccount:
+                return not_found(
+                    source_.get("/admin/api/accounts/find.json", {{"username", op.account}}));
+            case Kind::kUser: {
+                auto account =
+                    source_.get("/admin/api/accounts/find.json", {{"username", op.account}});
+                if (!account) {
+                    return not_found(account);
+                }
+                auto users = source_.list("/admin/api/accounts/" + id_of(*account) + "/users.json",
+                                          "users", false);
+                return users && std::none_of(users->begin(), users->end(), [&](const auto& u) {
+                           return u.value("username", "") == op.name;
+                       });
+            }
+            case Kind::kApplication:
+            case Kind::kApplicationKey: {
+                auto app = find_app(op.id);
+                if (!app) {
+                    return false;
+                }
+                if (not_found(*app)) {
+                    return true;  // the application, and so its keys
+                }
+                if (!*app || op.kind == Kind::kApplication) {
+                    return false;
+                }
+                const auto found = syncer::unwrap(**app);
+                auto keys = source_.list(
+                    "/admin/api/accounts/" +
+                        std::to_string(found.value("account_id", syncer::Id{0})) +
+                        "/applications/" + std::to_string(found.value("id", syncer::Id{0})) +
+                        "/keys.json",
+                    "keys", false);
+                const std::string key = op.form.empty() ? "" : op.form.front().second;
+                return keys && std::none_of(keys->begin(), keys->end(), [&](const auto& k) {
+                           return k.value("value", "") == key;
+                       });
+            }
+            default:
+                return false;
+        }
+    }
+
+private:
+    static bool not_found(const syncer::ApiResult<syncer::Json>& r) {
+        return !r && r.error().kind == syncer::ApiError::Kind::kNotFound;
+    }
+    static std::string id_of(const syncer::Json& wrapped) {
+        return std::to_string(syncer::unwrap(wrapped).value("id", syncer::Id{0}));
+    }
+    // The source's application with the credentials the target's application `id` has.
+    std::optional<syncer::ApiResult<syncer::Json>> find_app(syncer::Id id) {
+        for (const auto& [key, ids] : target_.applications) {
+            if (ids.id != id) {
+                continue;
+            }
+            const auto& app = target_.model.applications.at(key);
+            if (!app.user_key.empty()) {
+                return source_.get("/admin/api/applications/find.json",
+                                   {{"user_key", app.user_key}});
+            }
+            return source_.get("/admin/api/applications/find.json",
+                               {{"app_id", app.application_id}});
+        }
+        return std::nullopt;
+    }
+
+    syncer::AdminClient& source_;
+    const syncer::InstanceState& target_;
+};
+
 void compare(const config::Fleet& fleet,
+             const config::Instance& source,
              const config::Instance& instance,
              const MirroredState& mirrored,
              const MirrorOptions& options,
@@ -68,13 +181,14 @@ void compare(const config::Fleet& fleet,
     }
     const MirroredState fitted = fit_to(mirrored, *target);
     out.skipped = fitted.skipped;
-    out.report.operations = operations(fitted.desired, fleet.desired, *target, options.deletes);
+    out.report.operations = operations(fitted.desired, fleet.desired, *target, options.deletes,
+                                       options.deletes, &out.strays);
     auto strays = stray_accounts(fitted.desired, *target);
     if (options.deletes) {
         out.report.operations.insert(out.report.operations.end(), strays.begin(), strays.end());
     } else {
         // what a deletion would take: reported, left in place
-        for (auto& op : operations(fitted.desired, fleet.desired, *target, true)) {
+        for (auto& op : operations(fitted.desired, fleet.desired, *target, true, true)) {
             if (op.action == syncer::Action::kDelete && op.unmanaged) {
                 out.strays.push_back(std::move(op));
             }
@@ -85,6 +199,28 @@ void compare(const config::Fleet& fleet,
     if (!options.write || out.report.operations.empty()) {
         return;
     }
+    // every deletion confirmed on the source first; one not confirmed is held (reported)
+    std::set<std::string> confirmed;
+    if (std::any_of(out.report.operations.begin(), out.report.operations.end(), absence_deletion)) {
+        auto source_http = factory(source);
+        syncer::AdminClient source_client = make_client(*source_http, source);
+        SourceCheck check(source_client, *target);
+        std::erase_if(out.report.operations, [&](const Operation& op) {
+            if (!absence_deletion(op)) {
+                return false;
+            }
+            if (check.absent(op)) {
+                confirmed.insert(identity(op));
+                return false;
+            }
+            out.strays.push_back(op);
+            out.strays.back().changes.push_back(
+                {"held", "", "the source still has it on a direct lookup: not deleted"});
+            return true;
+        });
+        std::erase_if(strays,
+                      [&](const Operation& op) { return !confirmed.contains(identity(op)); });
+    }
     syncer::Applier applier(client, reader, fitted.desired, std::move(*target),
                             syncer::DiffOptions{options.deletes, false}, instance.concurrency,
                             [&](const Operation& op, const syncer::ApiError* error) {
@@ -93,7 +229,11 @@ void compare(const config::Fleet& fleet,
                                 }
                             });
     out.report.applied = applier.run_accounts(
-        [&](const Operation& op) { return !described_by_crs(op, fleet.desired); }, strays);
+        [&](const Operation& op) {
+            return mirror_may(op, fleet.desired, options.deletes) &&
+                   (!absence_deletion(op) || confirmed.contains(identity(op)));
+        },
+        strays);
 }
 
 }  // namespace
@@ -187,7 +327,8 @@ MirrorResult run_mirror(const config::Fleet& fleet,
         std::vector<std::jthread> threads;
         for (std::size_t k = 0; k < others.size(); ++k) {
             threads.emplace_back([&, k] {
-                compare(fleet, *others[k], mirrored, options, progress, factory, result.targets[k]);
+                compare(fleet, *source, *others[k], mirrored, options, progress, factory,
+                        result.targets[k]);
             });
         }
     }

@@ -124,6 +124,16 @@ bool described_by_crs(const Operation& op, const config::DesiredState& crs) {
     }
 }
 
+bool mirror_may(const Operation& op, const config::DesiredState& crs, bool deletes) {
+    if (described_by_crs(op, crs)) {
+        return false;
+    }
+    const bool copy =
+        std::any_of(op.changes.begin(), op.changes.end(),
+                    [](const syncer::FieldChange& c) { return c.field == "copy of"; });
+    return deletes || op.action != syncer::Action::kDelete || !copy;
+}
+
 std::vector<Operation> stray_accounts(const config::DesiredState& desired,
                                       const syncer::InstanceState& target) {
     std::vector<Operation> out;

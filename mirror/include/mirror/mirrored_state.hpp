@@ -42,6 +42,11 @@ MirroredState fit_to(const MirroredState& state, const syncer::InstanceState& ta
 // the fleet's own passes (apply, serve), never through the mirror.
 bool described_by_crs(const syncer::Operation& op, const config::DesiredState& crs);
 
+// Whether the mirror may execute `op` on another instance: not what a CR describes, and without
+// `deletes` no deletion of something only that instance has (a second application of a copied
+// account, product and name is such a thing: reported, not deleted).
+bool mirror_may(const syncer::Operation& op, const config::DesiredState& crs, bool deletes);
+
 // The accounts on `target` that `desired` does not have (neither a CR's nor the source's): to
 // delete with `deletes: true` (a complete read of the source and of the target), else reported.
 std::vector<syncer::Operation> stray_accounts(const config::DesiredState& desired,

@@ -123,6 +123,23 @@ TEST(MirroredState, OperationsOnWhatACrDescribesAreTheCrs) {
     EXPECT_TRUE(described_by_crs(op, d)) << "never the mirror's";
 }
 
+TEST(MirroredState, WithoutDeletesASecondApplicationOfTheSameNameIsKept) {
+    syncer::Operation copy;
+    copy.action = syncer::Action::kDelete;
+    copy.kind = syncer::Kind::kApplication;
+    copy.account = "dev";
+    copy.product = "shop";
+    copy.name = "Mine";
+    copy.changes.push_back({"copy of", "Mine", ""});
+    EXPECT_FALSE(mirror::mirror_may(copy, crs(), /*deletes=*/false));
+    EXPECT_TRUE(mirror::mirror_may(copy, crs(), /*deletes=*/true));
+    copy.changes = {{"application_id", "<redacted>", "<redacted>"}};  // a replacement: needed
+    EXPECT_TRUE(mirror::mirror_may(copy, crs(), /*deletes=*/false));
+    copy.account = "acme-admin";
+    copy.name = "Acme app";
+    EXPECT_FALSE(mirror::mirror_may(copy, crs(), /*deletes=*/true)) << "the CR's";
+}
+
 TEST(MirroredState, StrayAccountsAreThoseNeitherCrsNorSourceHave) {
     const auto m = mirrored_state(crs(), source(), [] { return "pw"; });
     InstanceState target;
