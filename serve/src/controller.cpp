@@ -350,9 +350,7 @@ std::expected<std::string, std::string> Controller::start() {
         s.threads.emplace_back([&s] { s.poller(); });
     }
     s.threads.emplace_back([&s] { s.watcher(); });
-    if (s.fleet->mirror.enabled) {
-        s.threads.emplace_back([&s] { s.mirror_worker(); });
-    }
+    s.threads.emplace_back([&s] { s.mirror_worker(); });  // (idle without a mirror: section)
     return s.server->bound();
 }
 

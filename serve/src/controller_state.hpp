@@ -109,7 +109,7 @@ struct MirrorRuntime {
     std::uint64_t webhooks_refused = 0;
     std::optional<SystemClock::time_point> last_webhook;
     std::string webhooks_configured;  // "" (not asked), "yes", or why not
-    std::string configured_for;       // the URL the source's webhooks were set to
+    std::string configured_for;       // "source URL": what the webhooks were set to
 };
 
 struct Controller::State {

@@ -45,9 +45,10 @@ void Controller::State::configure_webhooks() {
         return;
     }
     const std::string url = m.webhooks_url + "/webhooks/3scale/" + m.webhook_token.reveal();
+    const std::string wanted = m.source + " " + url;  // (a new source needs them too)
     {
         const std::lock_guard lock(mutex);
-        if (mirror.configured_for == url && mirror.webhooks_configured == "yes") {
+        if (mirror.configured_for == wanted && mirror.webhooks_configured == "yes") {
             return;
         }
     }
@@ -67,7 +68,7 @@ void Controller::State::configure_webhooks() {
     const std::lock_guard lock(mutex);
     if (r) {
         mirror.webhooks_configured = "yes";
-        mirror.configured_for = url;
+        mirror.configured_for = wanted;
         log("mirror: the webhooks of " + m.source + " now point at " + m.webhooks_url +
             "/webhooks/3scale/<token>");
     } else {
@@ -234,13 +235,22 @@ void Controller::State::mirror_worker() {
     std::unique_lock lock(mutex);
     mirror.next_due = SteadyClock::now();
     for (;;) {
-        wake.wait_until(lock, mirror.next_due, [&] {
-            return stopping.load() || mirror.nudged || SteadyClock::now() >= mirror.next_due;
-        });
+        if (!fleet->mirror.enabled) {
+            // no mirror: section (yet): a reload that adds one nudges this thread
+            wake.wait(lock, [&] { return stopping.load() || mirror.nudged; });
+            mirror.next_due = SteadyClock::now();
+        } else {
+            wake.wait_until(lock, mirror.next_due, [&] {
+                return stopping.load() || mirror.nudged || SteadyClock::now() >= mirror.next_due;
+            });
+        }
         if (stopping) {
             return;
         }
         mirror.nudged = false;
+        if (!fleet->mirror.enabled) {
+            continue;
+        }
         lock.unlock();
         configure_webhooks();
         const auto rec = mirror_pass();
