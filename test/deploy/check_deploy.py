@@ -442,6 +442,8 @@ class Checker:
             self.fail(rules_file, "no alert on drift present for 15 minutes")
         if not any("tandem_instance_in_split" in e for e, _ in exprs.values()):
             self.fail(rules_file, "no alert on an instance out of the split")
+        if not any("tandem_mirror_paused" in e for e, _ in exprs.values()):
+            self.fail(rules_file, "no alert on the mirror paused")
         dash_file = "deploy/grafana/tandem-serve.json"
         dash = json.load(open(self.path(dash_file)))
         used = set()
@@ -451,7 +453,8 @@ class Checker:
                     used.add(name)
                     if name not in series:
                         self.fail(dash_file, f"panel '{p['title']}' uses {name}, which tandem serve does not export")
-        for needed in ("tandem_drift_objects", "tandem_instance_in_split", "tandem_reconcile_total"):
+        for needed in ("tandem_drift_objects", "tandem_instance_in_split", "tandem_reconcile_total",
+                       "tandem_mirror_propagation_lag_seconds_bucket", "tandem_mirror_paused"):
             if needed not in used:
                 self.fail(dash_file, f"no panel shows {needed}")
         unit_file = "deploy/systemd/tandem-serve.service"
