@@ -11,7 +11,10 @@
 #   5. starts `tandem serve` (the controller) and stops the east instance: tandem-lb keeps serving
 #      from west, serve takes east out of the split and west admits the whole global limit;
 #      east comes back empty: serve rebuilds it, lowers west back first, then sets east ready,
-#      and the pair admits exactly the global limit again.
+#      and the pair admits exactly the global limit again,
+#   6. makes east the portal instance (mirror:): a developer signs up and creates an application
+#      on east's portal side through tandem-lb (the portal host goes to east); east's webhook
+#      nudges serve, which copies them to west, and the new key works on both clusters.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -113,6 +116,19 @@ clusters:
     address: ${gateway[east]#http://}
   - name: west
     address: ${gateway[west]#http://}
+  - name: east-portal   # the portal/admin side (a router with both hosts, in a real cluster)
+    address: ${admin[east]#http://}
+  - name: west-portal
+    address: ${admin[west]#http://}
+routes:
+  - name: portal        # developers and admins: the portal instance, west if east fails
+    hosts: [3scale.apps.example.test]
+    policy: primary
+    clusters: [east-portal, west-portal]
+  - name: api           # API traffic: active/active
+    hosts: ["*"]
+    policy: roundRobin
+    clusters: [east, west]
 healthCheck:
   path: /status/ready
   interval: 200ms
@@ -159,6 +175,9 @@ serve:
     - {url: $lbadmin}            # tandem-lb's admin API: cluster health, and maint/ready
   resplit: {after: 2s, restoreAfter: 2s, poll: 250ms, timeout: 200ms}   # (defaults 60s, 120s, 5s)
 YAML
+# the token 3scale's webhooks carry in their URL (step 6), read by serve from its environment
+export TANDEM_WEBHOOK_TOKEN
+TANDEM_WEBHOOK_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 mkfifo "$work/serve.out"
 "$TANDEM" serve -f "$work/fleet.yaml" >"$work/serve.out" 2>"$work/serve.log" &
 pids+=($!)
@@ -241,3 +260,50 @@ echo "   120 calls in the next minute -> $ok accepted, $lim limited, $err errors
 echo
 echo "The pair admits exactly 100/minute again: 50 + 50, restored in an order that never"
 echo "admitted more (west lowered before east took traffic)."
+
+say "the portal instance: what developers create on east works on west too (tandem serve's mirror)"
+cat >>"$work/fleet.yaml" <<YAML
+mirror:
+  source: east                   # the portal instance: tandem-lb sends the portal host there
+  interval: 10s                  # a full comparison of east with west
+  deletes: true                  # gone from a complete read of east -> deleted on west
+  webhookToken: {env: TANDEM_WEBHOOK_TOKEN}
+  webhooks: {url: "$serve"}      # serve points east's webhooks at itself
+YAML
+webhooks_set() {  # serve's /status: east's webhooks point at serve
+  [[ $(curl -s "$serve/status" |
+    field '["mirror"].get("webhooks", {}).get("configured_on_source")') == yes ]]
+}
+wait_for 20 "east's webhooks set" webhooks_set
+echo "   serve re-read the fleet file and set east's webhooks to $serve/webhooks/3scale/<token>"
+# a developer on the portal host, through tandem-lb (the admin API stands in for the portal)
+portal() {  # portal METHOD PATH [FORM]
+  printf 'user = "%s:"\n' "${token[east]}" |
+    curl -sS --fail-with-body -K - -H 'Host: 3scale.apps.example.test' -X "$1" "$lb$2" \
+      ${3:+--data "$3"}
+}
+account=$(portal POST /admin/api/signup.json \
+  'org_name=Dev+Co&username=dev&email=dev@dev.example&password=portal-pass' |
+  field '["account"]["id"]')
+svc=$(api east GET /admin/api/services.json | field '["services"][0]["service"]["id"]')
+plan=$(api east GET "/admin/api/services/$svc/application_plans.json" |
+  python3 -c "import json,sys; print([p['application_plan']['id'] for p in json.load(sys.stdin)['plans'] if p['application_plan']['system_name']=='basic'][0])")
+portal POST "/admin/api/accounts/$account/applications.json" \
+  "name=Dev+app&plan_id=$plan&user_key=dev-portal-key" >/dev/null
+start_ms=$(date +%s%3N)
+echo "   a developer signed up on east and created an application with key dev-portal-key"
+dev_calls() {  # dev_calls N: how many of N calls with the developer's key were answered 200
+  local ok=0
+  for _ in $(seq 1 "$1"); do
+    [[ $(curl -s -o /dev/null -w '%{http_code}' -H 'Host: api.petstore.example.com' \
+      -H 'api-key: dev-portal-key' "$lb/pets") == 200 ]] && ok=$((ok + 1))
+  done
+  echo "$ok"
+}
+on_west() { api west GET "/admin/api/applications/find.json?user_key=dev-portal-key" >/dev/null 2>&1; }
+wait_for 15 "the developer's application on west" on_west
+echo "   on west $(($(date +%s%3N) - start_ms)) ms later (east's webhook nudged serve; the interval is 10s):"
+echo "   $(dev_calls 20) of 20 calls with the new key through tandem-lb answered 200, alternating"
+echo "   east/west (before the mirror, every call sent to west got 403). serve's log:"
+grep -E '\[mirror west\] ok' "$work/serve.log" | sed -E 's/^[^ ]+ /     /' | head -3
+echo "   mirror metrics: $(curl -s "$serve/metrics" | grep -E '^tandem_mirror_(paused|propagation_lag_seconds_count)' | tr '\n' ' ')"
