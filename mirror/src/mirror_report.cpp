@@ -86,8 +86,11 @@ std::string mirror_text(const MirrorResult& r, bool write) {
             }
         }
         for (const auto& op : t.strays) {
-            out += "  on " + rep.name +
-                   " only, left in place (mirror.deletes is false): " + op.summary() + "\n";
+            const bool held = !op.changes.empty() && op.changes.back().field == "held";
+            out += held ? "  not deleted, " + op.changes.back().actual + ": " + op.summary() + "\n"
+                        : "  on " + rep.name +
+                              " only, left in place (mirror.deletes is false): " + op.summary() +
+                              "\n";
         }
         for (const auto& s : t.skipped) {
             out += "  skipped here: " + s.what + ": " + s.why + "\n";

@@ -6,8 +6,11 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "config/fleet.hpp"
+#include "mirror/mirror.hpp"
 #include "support/http.hpp"
 #include "support/sim_fleet.hpp"
+#include "sync/curl_http_client.hpp"
 
 namespace {
 
@@ -271,6 +274,70 @@ TEST(MirrorCrs, CrsWinAndPruneLeavesTheMirrorsObjectsAlone) {
     ASSERT_EQ(prune.code, 0) << prune.out;
     EXPECT_TRUE(users_of(west, west_acme).contains("acme-dev")) << prune.out;
     EXPECT_EQ(status_with_key(west, "acme-portal-key"), 200) << prune.out;
+}
+
+// The source's client in process, with its account lists missing one account: what a paginated
+// read returns when an account before it is deleted between two pages (the rest shifts, one is
+// skipped), though the read succeeded. The mirror asks the source directly before deleting.
+class SkippingClient final : public syncer::HttpClient {
+public:
+    explicit SkippingClient(std::string skipped) : skipped_(std::move(skipped)) {}
+    syncer::HttpResponse send(const syncer::HttpRequest& request) override {
+        auto r = real_.send(request);
+        if (request.url.find("/admin/api/accounts.json") == std::string::npos || r.status != 200) {
+            return r;
+        }
+        auto doc = Json::parse(r.body);
+        auto& list = doc["accounts"];
+        for (auto it = list.begin(); it != list.end(); ++it) {
+            if ((*it)["account"]["org_name"] == skipped_) {
+                list.erase(it);
+                break;
+            }
+        }
+        r.body = doc.dump();
+        return r;
+    }
+
+private:
+    syncer::CurlHttpClient real_{syncer::TlsOptions{}};
+    std::string skipped_;
+};
+
+TEST_F(MirrorE2E, ADeletionIsConfirmedOnTheSourceFirst) {
+    auto& east = fleet.sim("east");
+    auto& west = fleet.sim("west");
+    sign_up(east, "keep");
+    sign_up(east, "gone");
+    ASSERT_EQ(mirror().code, 0);
+    ASSERT_FALSE(account_of(west, "keep").is_null());
+    ASSERT_EQ(east.admin("DELETE", "/admin/api/accounts/" + id(account_of(east, "gone")) + ".json")
+                  .status,
+              200u);
+    for (const auto& [name, value] : fleet.env()) {
+        ::setenv(name.c_str(), value.c_str(), 1);
+    }
+    auto loaded = config::load_fleet(fleet.dir() / "fleet.yaml");
+    ASSERT_TRUE(loaded.has_value());
+    mirror::MirrorOptions options;
+    options.deletes = true;
+    const auto result = mirror::run_mirror(
+        *loaded, options, {}, [](const config::Instance& i) -> std::unique_ptr<syncer::HttpClient> {
+            if (i.name == "east") {
+                return std::make_unique<SkippingClient>("keep Co");
+            }
+            return std::make_unique<syncer::CurlHttpClient>(syncer::TlsOptions{});
+        });
+    ASSERT_TRUE(result.complete);
+    ASSERT_EQ(result.targets.size(), 1u);
+    const auto& west_result = result.targets[0];
+    // "gone" is confirmed gone and deleted; "keep", missed by the list, is held
+    EXPECT_TRUE(account_of(west, "gone").is_null());
+    EXPECT_FALSE(account_of(west, "keep").is_null());
+    ASSERT_EQ(west_result.strays.size(), 1u);
+    EXPECT_EQ(west_result.strays[0].account, "keep");
+    EXPECT_EQ(west_result.strays[0].changes.back().field, "held");
+    EXPECT_NE(mirror::mirror_text(result, true).find("the source still has it"), std::string::npos);
 }
 
 }  // namespace
