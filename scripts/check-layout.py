@@ -10,7 +10,8 @@
   and lb only those two; mirror (the portal instance's copy) sync and config; serve (tandem
   serve's controller) those and mirror (a program's main.cpp wires several).
 - Third-party headers stay inside the file that wraps them: yaml-cpp in config's YAML reader and
-  writer, libcurl in the curl client, c-ares in the resolver, prometheus-cpp in the metrics.
+  writer, libcurl in the curl client, c-ares in the resolver, prometheus-cpp in the metrics,
+  libnghttp2 in the HTTP/2 session.
 
 Exit 1 with one line per problem (file:line and what to do), 0 when the house is in order.
 """
@@ -37,6 +38,7 @@ CONTAINED = {
     "curl/": {"sync/src/curl_http_client.cpp"},
     "ares": {"lb/src/resolver.cpp"},
     "prometheus/": {"lb/src/metrics.cpp", "serve/src/serve_metrics.cpp"},
+    "nghttp2/": {"lb/src/h2_session.cpp"},
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
 

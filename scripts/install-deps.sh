@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config git curl ca-certificates python3
   libboost1.81-dev libcurl4-openssl-dev nlohmann-json3-dev libc-ares-dev prometheus-cpp-dev
-  libyaml-cpp-dev libcli11-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libyaml-cpp-dev libcli11-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev libnghttp2-dev
   nginx haproxy wrk keepalived python3-yaml openssl clang-format
 )
 

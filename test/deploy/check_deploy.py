@@ -93,6 +93,18 @@ class Checker:
         needed_dev = {"build-essential", "cmake", "ninja-build", "pkg-config", "libboost1.81-dev",
                       "libc-ares-dev", "prometheus-cpp-dev", "libyaml-cpp-dev", "libcli11-dev",
                       "nlohmann-json3-dev", "libssl-dev", "libcurl4-openssl-dev"}
+        # and the -dev package of every pkg-config module a CMakeLists.txt requires
+        pc_packages = {"libcares": "libc-ares-dev", "libnghttp2": "libnghttp2-dev"}
+        for root, dirs, files in os.walk(self.repo):
+            dirs[:] = [d for d in dirs if d not in ("build", ".git")]
+            if "CMakeLists.txt" in files:
+                cm = open(os.path.join(root, "CMakeLists.txt")).read()
+                for module in re.findall(r"pkg_check_modules\([^)]*?\b(lib[a-z0-9]+)\)", cm):
+                    if module not in pc_packages:
+                        self.fail(where, f"pkg-config module {module}: add its Debian package to "
+                                         "check_deploy's table")
+                    else:
+                        needed_dev.add(pc_packages[module])
         for p in sorted(needed_dev - build_pkgs):
             self.fail(where, f"the build stage does not install {p} (CMake needs it)")
         # every CMake subdirectory must be copied into the build stage

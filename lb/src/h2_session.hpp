@@ -1,0 +1,104 @@
+#pragma once
+
+// One HTTP/2 server connection's protocol state on libnghttp2 (framing, HPACK, flow control,
+// stream states, the known floods): client bytes in, request events up through callbacks,
+// responses down, bytes out. No socket and no clock: the connection's coroutine feeds it and
+// writes what it produces. libnghttp2 stays in h2_session.cpp.
+
+#include <cstddef>
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace lb {
+
+// What a client may do on one connection. The defences are libnghttp2's where it has them
+// (Debian's 1.52 carries the rapid-reset and CONTINUATION-flood limits): a client beyond one
+// gets a GOAWAY and the connection closes; other connections are not affected.
+struct H2Limits {
+    std::uint32_t max_concurrent_streams = 100;
+    // Decoded header fields of one request (name + value + 32 each, RFC 9113 6.5.2): beyond it
+    // the stream is reset (an HPACK bomb expands into nothing kept).
+    std::uint32_t max_header_list_size = 64 * 1024;
+    std::uint32_t initial_window = 1024 * 1024;  // per stream, and the connection's
+    std::size_t max_continuations = 8;           // CONTINUATION frames per header block
+    std::uint64_t reset_burst = 200;             // client stream resets: a burst of this many,
+    std::uint64_t reset_rate = 33;               // then this many per second (rapid reset)
+    std::size_t max_settings = 32;               // entries in one SETTINGS frame
+    std::size_t max_outbound_ack = 1000;         // PING/SETTINGS acks not yet sent (floods)
+};
+
+struct H2Field {
+    std::string name;  // lower case
+    std::string value;
+    friend bool operator==(const H2Field&, const H2Field&) = default;
+};
+
+// A request's head: its pseudo-header fields, then the regular ones in order.
+struct H2RequestHead {
+    std::int32_t stream = 0;
+    std::string method;
+    std::string scheme;
+    std::string authority;
+    std::string path;
+    std::vector<H2Field> fields;
+    bool end_stream = false;  // no body follows
+};
+
+class H2Session {
+public:
+    // Called from receive(), on the caller's thread; any may be empty.
+    struct Events {
+        std::function<void(H2RequestHead)> request;
+        std::function<void(std::int32_t stream, std::string_view data)> body;
+        std::function<void(std::int32_t stream, std::vector<H2Field> fields)> trailers;
+        std::function<void(std::int32_t stream)> end;  // the request is complete
+        // The stream is gone: answered, or reset (by the client: `error` non-zero).
+        std::function<void(std::int32_t stream, std::uint32_t error)> closed;
+    };
+
+    // A server session with its SETTINGS queued; nullptr when libnghttp2 cannot allocate one.
+    static std::unique_ptr<H2Session> server(const H2Limits& limits, Events events);
+    ~H2Session();
+    H2Session(const H2Session&) = delete;
+    H2Session& operator=(const H2Session&) = delete;
+
+    // Client bytes (the connection preface first). An error means the connection is over: a
+    // GOAWAY is queued (a protocol error, a flood); send output() and close.
+    std::expected<void, std::string> receive(std::string_view bytes);
+    // The frames to send now, at most about `max` bytes (empty: nothing to send).
+    std::string output(std::size_t max = 64 * 1024);
+
+    // The response head; its body follows through body() unless `end_stream`.
+    bool respond(std::int32_t stream,
+                 unsigned status,
+                 const std::vector<H2Field>& fields,
+                 bool end_stream);
+    // A piece of the response body, held until the client's flow-control window takes it;
+    // `last` ends the response (unless trailers() follows: then pass last = false).
+    bool body(std::int32_t stream, std::string_view data, bool last);
+    // The response's trailer fields; they end it.
+    bool trailers(std::int32_t stream, const std::vector<H2Field>& fields);
+    void reset(std::int32_t stream, std::uint32_t error);
+    // GOAWAY: no new stream; with error 0 those already open finish (drain, reload).
+    void goaway(std::uint32_t error = 0);
+
+    // Response body bytes waiting for the client's window on `stream` (the caller stops reading
+    // its upstream above a bound).
+    [[nodiscard]] std::size_t buffered(std::int32_t stream) const;
+    [[nodiscard]] std::size_t open_streams() const;
+    // False once the session has nothing more to read or write (after GOAWAY both ways).
+    [[nodiscard]] bool alive() const;
+
+    struct State;
+
+private:
+    explicit H2Session(std::unique_ptr<State> state);
+    std::unique_ptr<State> state_;
+};
+
+}  // namespace lb
