@@ -143,7 +143,8 @@ TEST(MirrorServe, ADeveloperOnThePortalWorksEverywhereAtOnceWithAWebhook) {
     EXPECT_EQ(hooks["webhook"]["active"], true);
     EXPECT_EQ(hooks["webhook"]["application_created_on"], true);
 
-    // The developer, on east's portal side through tandem-lb
+    // The developer, on east's portal side through tandem-lb (once its checks passed)
+    ASSERT_TRUE(wait_until([&] { return bed.lb->endpoint_healthy("east-portal", true); }, 10s));
     const auto signup =
         bed.portal("POST", "/admin/api/signup.json",
                    "org_name=Dev+Co&username=dev&email=dev@dev.test&password=portal-pass");
