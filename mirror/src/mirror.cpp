@@ -22,16 +22,6 @@ std::chrono::milliseconds since(Clock::time_point start) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
 }
 
-syncer::AdminClient make_client(syncer::HttpClient& http, const config::Instance& instance) {
-    return {http,
-            instance.admin_url,
-            instance.token,
-            instance.timeout,
-            syncer::RetryPolicy{instance.retry_attempts, instance.retry_base_delay,
-                                instance.retry_max_delay},
-            instance.concurrency};
-}
-
 // What the target needs: per account, the engine's operations that are the mirror's (with
 // `prune`, every deletion of what only the target has; those `deletes` does not allow are
 // added to `held` when given).
@@ -170,7 +160,7 @@ void compare(const config::Fleet& fleet,
     out.report.name = instance.name;
     out.report.admin_url = instance.admin_url;
     auto http = factory(instance);
-    syncer::AdminClient client = make_client(*http, instance);
+    syncer::AdminClient client = syncer::make_client(*http, instance);
     client.stop_writes_when(options.stop);
     syncer::StateReader reader(client, instance.concurrency);
     auto target = reader.read_developers();
@@ -203,7 +193,7 @@ void compare(const config::Fleet& fleet,
     std::set<std::string> confirmed;
     if (std::any_of(out.report.operations.begin(), out.report.operations.end(), absence_deletion)) {
         auto source_http = factory(source);
-        syncer::AdminClient source_client = make_client(*source_http, source);
+        syncer::AdminClient source_client = syncer::make_client(*source_http, source);
         SourceCheck check(source_client, *target);
         std::erase_if(out.report.operations, [&](const Operation& op) {
             if (!absence_deletion(op)) {
@@ -285,7 +275,7 @@ MirrorResult run_mirror(const config::Fleet& fleet,
     syncer::InstanceState source_state;
     {
         auto http = factory(*source);
-        syncer::AdminClient client = make_client(*http, *source);
+        syncer::AdminClient client = syncer::make_client(*http, *source);
         syncer::StateReader reader(client, source->concurrency);
         auto read = reader.read_developers();
         result.source_read = since(start);

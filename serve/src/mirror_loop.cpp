@@ -55,10 +55,7 @@ void Controller::State::configure_webhooks() {
     const auto source = std::find_if(f->instances.begin(), f->instances.end(),
                                      [&](const auto& i) { return i.name == m.source; });
     auto http = options.factory(*source);
-    syncer::AdminClient client(*http, source->admin_url, source->token, source->timeout,
-                               syncer::RetryPolicy{source->retry_attempts, source->retry_base_delay,
-                                                   source->retry_max_delay},
-                               1);
+    syncer::AdminClient client = syncer::make_client(*http, *source);
     client.stop_writes_when(&stopping);
     syncer::Form form = {{"url", url}, {"active", "true"}, {"provider_actions", "true"}};
     for (const char* event : kWebhookEvents) {

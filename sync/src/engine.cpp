@@ -20,16 +20,6 @@ bool selected(const config::Instance& instance, const RunOptions& options) {
                options.instances.end();
 }
 
-AdminClient make_client(HttpClient& http, const config::Instance& instance) {
-    return {
-        http,
-        instance.admin_url,
-        instance.token,
-        instance.timeout,
-        RetryPolicy{instance.retry_attempts, instance.retry_base_delay, instance.retry_max_delay},
-        instance.concurrency};
-}
-
 ReadExtras extras_of(const config::DesiredState& desired) {
     return {.accounts = !desired.accounts.empty() || !desired.applications.empty(),
             .active_docs = !desired.active_docs.empty(),
@@ -127,6 +117,16 @@ std::vector<InstanceReport> for_each_instance(const config::Fleet& fleet,
 }
 
 }  // namespace
+
+AdminClient make_client(HttpClient& http, const config::Instance& instance) {
+    return {
+        http,
+        instance.admin_url,
+        instance.token,
+        instance.timeout,
+        RetryPolicy{instance.retry_attempts, instance.retry_base_delay, instance.retry_max_delay},
+        instance.concurrency};
+}
 
 HttpClientFactory curl_client_factory() {
     return [](const config::Instance& instance) -> std::unique_ptr<HttpClient> {

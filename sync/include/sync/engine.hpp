@@ -23,6 +23,9 @@ struct RunOptions {
 using HttpClientFactory = std::function<std::unique_ptr<HttpClient>(const config::Instance&)>;
 HttpClientFactory curl_client_factory();
 
+// The admin API client of `instance`: its URL, token, timeout, retries and concurrency.
+AdminClient make_client(HttpClient& http, const config::Instance& instance);
+
 enum class Mode { kPlan, kDrift };
 
 // Reads every selected instance in parallel and diffs it against the desired state.
