@@ -22,23 +22,26 @@ std::chrono::milliseconds since(Clock::time_point start) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
 }
 
-// What the target needs: per account, the engine's operations that are the mirror's (with
-// `prune`, every deletion of what only the target has; those `deletes` does not allow are
-// added to `held` when given).
+// What the target needs: per account, the engine's operations that are the mirror's, from one
+// diff with every deletion of what only the target has; those `deletes` does not allow go to
+// `held` (reported, left in place).
 std::vector<Operation> operations(const config::DesiredState& desired,
                                   const config::DesiredState& crs,
                                   const syncer::InstanceState& target,
-                                  bool prune,
                                   bool deletes,
-                                  std::vector<Operation>* held = nullptr) {
-    const syncer::Differ differ(syncer::DiffOptions{prune, false});
+                                  std::vector<Operation>& held) {
+    const syncer::Differ differ(syncer::DiffOptions{true, false});
     std::vector<Operation> out;
     for (const auto& [key, account] : desired.accounts) {
         for (auto& op : differ.account(key, desired, target)) {
-            if (mirror_may(op, crs, deletes)) {
+            if (described_by_crs(op, crs)) {
+                continue;
+            }
+            const bool stray = op.action == syncer::Action::kDelete && op.unmanaged;
+            if (!mirror_may(op, crs, deletes) || (stray && !deletes)) {
+                held.push_back(std::move(op));
+            } else {
                 out.push_back(std::move(op));
-            } else if (held != nullptr && !described_by_crs(op, crs)) {
-                held->push_back(std::move(op));
             }
         }
     }
@@ -171,19 +174,13 @@ void compare(const config::Fleet& fleet,
     }
     const MirroredState fitted = fit_to(mirrored, *target);
     out.skipped = fitted.skipped;
-    out.report.operations = operations(fitted.desired, fleet.desired, *target, options.deletes,
-                                       options.deletes, &out.strays);
+    out.report.operations =
+        operations(fitted.desired, fleet.desired, *target, options.deletes, out.strays);
     auto strays = stray_accounts(fitted.desired, *target);
     if (options.deletes) {
         out.report.operations.insert(out.report.operations.end(), strays.begin(), strays.end());
     } else {
-        // what a deletion would take: reported, left in place
-        for (auto& op : operations(fitted.desired, fleet.desired, *target, true, true)) {
-            if (op.action == syncer::Action::kDelete && op.unmanaged) {
-                out.strays.push_back(std::move(op));
-            }
-        }
-        out.strays.insert(out.strays.end(), strays.begin(), strays.end());
+        out.strays.insert(out.strays.end(), strays.begin(), strays.end());  // reported, left
         strays.clear();
     }
     if (!options.write || out.report.operations.empty()) {
