@@ -65,7 +65,7 @@ Task<bool> Exchange<Stream>::run(ExchangeContext& cx,
         } else if (n == Next::kOn) {
             n = x.send_head();
             if (n == Next::kWriting) {
-                n = x.sent(co_await send_rest(*x.up_, x.out_));
+                n = x.sent(co_await send_rest(x.at_.up(), x.out_));
             }
         }
         // 4. Read the response head; 1xx answers are relayed on the way.
@@ -74,11 +74,11 @@ Task<bool> Exchange<Stream>::run(ExchangeContext& cx,
             do {
                 auto& parser = x.next_response();
                 error_code e;
-                if (x.up_->tls) {  // (if/else, not ?: around co_await: GCC 12's coroutine bugs)
-                    e = co_await read_message(*x.up_->tls, x.up_->buffer, parser, true,
+                if (x.at_.up().tls) {  // (if/else, not ?: around co_await: GCC 12's coroutine bugs)
+                    e = co_await read_message(*x.at_.up().tls, x.at_.up().buffer, parser, true,
                                               kUpstreamRead);
                 } else {
-                    e = co_await read_message(x.up_->socket, x.up_->buffer, parser, true,
+                    e = co_await read_message(x.at_.up().socket, x.at_.up().buffer, parser, true,
                                               kUpstreamRead);
                 }
                 n = x.response_read(e);
@@ -107,14 +107,14 @@ Task<bool> Exchange<Stream>::run(ExchangeContext& cx,
                 auto& body = x.resp_->get().body();
                 body.data = x.chunk();
                 body.size = kChunk;
-                watch.arm(x.up_->socket, coarse_now() + x.to_.upstream_response);
+                watch.arm(x.at_.up().socket, coarse_now() + x.to_.upstream_response);
                 x.resp_->eager(true);
                 error_code e;
-                if (x.up_->tls) {
-                    e = co_await read_message(*x.up_->tls, x.up_->buffer, *x.resp_, false,
+                if (x.at_.up().tls) {
+                    e = co_await read_message(*x.at_.up().tls, x.at_.up().buffer, *x.resp_, false,
                                               kUpstreamRead);
                 } else {
-                    e = co_await read_message(x.up_->socket, x.up_->buffer, *x.resp_, false,
+                    e = co_await read_message(x.at_.up().socket, x.at_.up().buffer, *x.resp_, false,
                                               kUpstreamRead);
                 }
                 if ((e || watch.fired) && !x.head_sent_ && !x.stopping()) {
@@ -132,7 +132,7 @@ Task<bool> Exchange<Stream>::run(ExchangeContext& cx,
                     // The upstream failed mid-body: closing the client connection is the only
                     // way left to tell it the response is incomplete.
                     x.failure_ = "the cluster's response broke off mid-body";
-                    cx.metrics.request(x.choice_->cluster, x.status_, seconds_since(x.started_));
+                    cx.metrics.request(x.at_.cluster(), x.status_, seconds_since(x.started_));
                     co_return false;
                 }
                 len = kChunk - body.size;
@@ -218,8 +218,7 @@ Next Exchange<Stream>::request_read(error_code ec) {
     }
     // A request under way for the retry budget from here (a connection still sending its
     // head, a slowloris, is not one).
-    in_budget_ = true;
-    ++cx_.flight.requests;
+    at_.start();
     method_ = req.method();
     idempotent_ = is_idempotent(method_);
     client_ka_ = req.keep_alive();
@@ -273,99 +272,42 @@ Next Exchange<Stream>::request_read(error_code ec) {
 // ---- 2. pick a cluster and connect --------------------------------------------------------------
 
 // The cluster the round robin picks among the eligible ones, and an idle connection to the
-// chosen endpoint when the pool has one.
+// chosen endpoint when the pool has one (probed first for a non-idempotent request: it cannot
+// be retried if the connection turns out closed).
 template <class Stream>
 Next Exchange<Stream>::pick() {
     resp_.reset();  // (what the previous attempt left)
     early_ = false;
-    in_flight_.reset();
-    up_.reset();
-    picked_at_ = coarse_now();
-    choice_ = cx_.selector.choose(route_.value_or(0), exclude_, picked_at_);
-    if (!choice_) {
-        return reply_with(
-            503,
-            "no healthy cluster: every cluster is failing its health checks (see /status on the "
-            "admin listener)",
-            client_ka_ && !has_body_);
+    switch (at_.pick(route_.value_or(0), !idempotent_, client_address_)) {
+        case Attempt::Picked::kNone:
+            return reply_with(503,
+                              "no healthy cluster: every cluster is failing its health checks "
+                              "(see /status on the admin listener)",
+                              client_ka_ && !has_body_);
+        case Attempt::Picked::kConnect:
+            return Next::kConnect;
+        case Attempt::Picked::kPooled:
+            break;
     }
-    // A cluster behind the PROXY protocol learns the client from the connection's first bytes:
-    // such a connection serves this client connection only.
-    if (const auto& version = cx_.config.clusters[choice_->cluster].proxy_protocol) {
-        proxy_header_ =
-            proxy_header(*version, client_address_.peer.source, client_address_.peer.destination);
-    } else {
-        proxy_header_.clear();
-    }
-    // A non-idempotent request cannot be retried if a pooled connection turns out to be closed,
-    // so only then is the pooled connection probed first (one syscall).
-    up_ = cx_.pool.take(*choice_, picked_at_, !idempotent_, proxy_header_);
-    if (!up_) {
-        return Next::kConnect;
-    }
-    in_flight_.emplace(cx_.metrics, choice_->cluster);
     return Next::kOn;
 }
 
-// A new connection to the chosen endpoint (and the TLS handshake); a failure is retried on
-// another cluster when the policy allows, else answered 502/504.
+// A new connection to the chosen endpoint; a failure is retried on another cluster when the
+// policy allows, else answered 502/504.
 template <class Stream>
 Task<Next> Exchange<Stream>::connect() {
-    const auto& cluster = cx_.config.clusters[choice_->cluster];
-    up_ = std::make_unique<Upstream>(cx_.executor, cx_.tls[choice_->cluster].get());
-    watch_.arm(up_->socket, picked_at_ + to_.upstream_connect);  // connect and TLS handshake
-    auto [cec] = co_await up_->socket.async_connect(choice_->address, kNoThrow);
-    if (!cec && !watch_.fired && !proxy_header_.empty()) {
-        // (before TLS: the router reads it first)
-        auto [pec, pn] =
-            co_await asio::async_write(up_->socket, asio::buffer(proxy_header_), kNoThrow);
-        cec = pec;
-        up_->owner = proxy_header_;
-    }
-    std::string tls_problem;
-    if (!cec && !watch_.fired && up_->tls) {
-        error_code ignored;
-        up_->socket.set_option(tcp::no_delay(true), ignored);
-        prepare_tls(*up_->tls, cluster);
-        auto [hec] = co_await up_->tls->async_handshake(asio::ssl::stream_base::client, kNoThrow);
-        if (hec && !watch_.fired) {
-            cec = hec;
-            tls_problem = tls_failure(hec, up_->tls->native_handle(), cluster);
-        }
-    }
-    const bool timed_out = watch_.fired;
-    if (stopping()) {
-        co_return Next::kClose;
-    }
-    if (cec || timed_out) {
-        cx_.metrics.upstream_connect(choice_->cluster, false);
-        eject(Clock::now());
-        outlier(true);
-        // A refused connection reached no process: the retry is the request's only try, so
-        // the budget (which keeps a sick fleet from serving requests twice) does not apply.
-        const bool refused = !timed_out && cec == asio::error::connection_refused;
-        if (retries_ < cx_.config.retry.attempts && !body_sent_ && (refused || budget_allows())) {
-            ++retries_;
-            cx_.metrics.retry(choice_->cluster, RetryReason::kConnect);
-            exclude_ = choice_->cluster;
+    const auto connected = co_await at_.connect(body_sent_);  // (not in the switch: GCC 12)
+    switch (connected) {
+        case Attempt::Connected::kOk:
+            co_return Next::kOn;
+        case Attempt::Connected::kRetry:
             co_return Next::kRetry;
-        }
-        std::string why;
-        if (timed_out) {
-            why = "upstream connect timeout (cluster " + cluster_name() + ")";
-        } else if (tls_problem.empty()) {
-            why = "upstream connect failed (cluster " + cluster_name() + "): " + cec.message();
-        } else {
-            why = "TLS handshake with cluster " + cluster_name() + " failed: " + tls_problem;
-        }
-        co_return reply_with(timed_out ? 504 : 502, std::move(why), client_ka_ && rp_.is_done());
+        case Attempt::Connected::kStopping:
+            co_return Next::kClose;
+        case Attempt::Connected::kFailed:
+            break;
     }
-    cx_.metrics.upstream_connect(choice_->cluster, true);
-    error_code ignored;
-    up_->socket.set_option(tcp::no_delay(true), ignored);
-    up_->socket.non_blocking(true, ignored);
-    in_flight_.emplace(cx_.metrics, choice_->cluster);
-    co_return Next::kOn;
+    co_return reply_with(at_.failure_status(), at_.take_failure(), client_ka_ && rp_.is_done());
 }
 
 // ---- 3. send the request ------------------------------------------------------------------------
@@ -374,11 +316,11 @@ Task<Next> Exchange<Stream>::connect() {
 // rest is to be awaited; over TLS always).
 template <class Stream>
 Next Exchange<Stream>::send_head() {
-    watch_.arm(up_->socket, coarse_now() + to_.upstream_response);
+    watch_.arm(at_.up().socket, coarse_now() + to_.upstream_response);
     out_ = Out();
     out_.add(head_);
     error_code wec;
-    if (up_->tls || !write_now(up_->socket, out_, wec)) {
+    if (at_.up().tls || !write_now(at_.up().socket, out_, wec)) {
         return Next::kWriting;
     }
     return sent(wec);
@@ -396,7 +338,7 @@ Next Exchange<Stream>::sent(error_code ec) {
         return Next::kClose;
     }
     if (ec) {
-        if (retry_elsewhere(!body_sent_)) {
+        if (at_.retry_elsewhere(!body_sent_)) {
             return Next::kRetry;
         }
         return reply_with(502,
@@ -523,10 +465,10 @@ Task<Next> Exchange<Stream>::send_with_body() {
 // Writes `out` to the cluster: at once as far as the socket takes it, the rest awaited.
 template <class Stream>
 Task<error_code> Exchange<Stream>::send(Out& out) {
-    watch_.arm(up_->socket, coarse_now() + to_.upstream_response);
+    watch_.arm(at_.up().socket, coarse_now() + to_.upstream_response);
     error_code e;
-    if (up_->tls || !write_now(up_->socket, out, e)) {
-        e = co_await send_rest(*up_, out);
+    if (at_.up().tls || !write_now(at_.up().socket, out, e)) {
+        e = co_await send_rest(at_.up(), out);
     }
     if (watch_.fired) {
         e = asio::error::timed_out;
@@ -549,7 +491,7 @@ bool Exchange<Stream>::client_ready() {
 template <class Stream>
 bool Exchange<Stream>::cluster_answered() {
     error_code ec;
-    return up_->buffer.size() > 0 || up_->socket.available(ec) > 0;
+    return at_.up().buffer.size() > 0 || at_.up().socket.available(ec) > 0;
 }
 
 // Waits until the client's socket or the cluster's has something to read (the watch, armed on
@@ -562,7 +504,7 @@ Task<bool> Exchange<Stream>::client_or_cluster() {
     auto [order, client_ec, cluster_ec] =
         co_await asio::experimental::make_parallel_group(
             lowest(client_).async_wait(Socket::wait_read, asio::deferred),
-            up_->socket.async_wait(Socket::wait_read, asio::deferred))
+            at_.up().socket.async_wait(Socket::wait_read, asio::deferred))
             .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable_t<Executor>{});
     co_return order[0] == 1 && !watch_.fired;
 }

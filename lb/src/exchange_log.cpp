@@ -76,11 +76,11 @@ void Exchange<Stream>::record() {
         r.upstream_seconds = std::chrono::duration<double>(upstream_at_ - started_).count();
     }
     char endpoint[64];
-    if (choice_) {
+    if (at_.chosen()) {
         r.cluster = cluster_name();
-        r.endpoint = endpoint_text(choice_->address, endpoint);
+        r.endpoint = endpoint_text(at_.endpoint(), endpoint);
     }
-    r.retries = retries_ + (stale_retried_ ? 1 : 0);
+    r.retries = at_.retries();
     r.request_id = request_id_;
     if constexpr (kTls) {
         r.tls = SSL_get_version(client_.native_handle());

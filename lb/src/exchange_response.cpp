@@ -20,11 +20,8 @@ using boost::system::error_code;
 // (an idempotent request, nothing of its body consumed), else timeouts.upstreamResponse.
 template <class Stream>
 void Exchange<Stream>::expect_response() {
-    const auto& retry = cx_.config.retry;
     can_retry_ = idempotent_ && !body_sent_;
-    per_try_ = can_retry_ && retries_ < retry.attempts && retry.per_try_timeout &&
-               *retry.per_try_timeout < to_.upstream_response;
-    read_deadline_ = coarse_now() + (per_try_ ? *retry.per_try_timeout : to_.upstream_response);
+    read_deadline_ = at_.response_deadline(can_retry_);
 }
 
 // A parser for the next response head (after a 1xx, the final one).
@@ -36,7 +33,7 @@ typename Exchange<Stream>::ResponseParser& Exchange<Stream>::next_response() {
     if (method_ == http::verb::head) {
         resp_->skip(true);
     }
-    watch_.arm(up_->socket, read_deadline_);
+    watch_.arm(at_.up().socket, read_deadline_);
     return *resp_;
 }
 
@@ -53,7 +50,7 @@ Next Exchange<Stream>::response_read(error_code ec) {
     if (!ec) {
         upstream_at_ = Clock::now();
         if (const auto refusal = check_response(resp_->get())) {
-            outlier(true);
+            at_.outlier(true);
             // Nothing of it is relayed: where its body ends is not certain.
             return reply_with(502,
                               "bad response from upstream (cluster " + cluster_name() +
@@ -87,25 +84,19 @@ Next Exchange<Stream>::response_head(error_code rec) {
     }
     if (!rec) {
         const unsigned st = resp_->get().result_int();
-        outlier(st == 502 || st == 503 || st == 504);
+        at_.outlier(st == 502 || st == 503 || st == 504);
         return Next::kOn;
     }
-    outlier(true);  // no head at all: reset, closed, timed out, malformed
-    const bool nothing = nothing_received(rec) && up_->buffer.size() == 0;
-    if (rec == asio::error::timed_out && per_try_) {
-        eject(Clock::now());
-    }
-    if (rec == asio::error::timed_out && per_try_ && budget_allows()) {
-        ++retries_;
-        cx_.metrics.retry(choice_->cluster, RetryReason::kPerTryTimeout);
-        exclude_ = choice_->cluster;
+    at_.outlier(true);  // no head at all: reset, closed, timed out, malformed
+    const bool nothing = nothing_received(rec) && at_.up().buffer.size() == 0;
+    if (rec == asio::error::timed_out && at_.per_try() && at_.retry_after_timeout()) {
         return Next::kRetry;
     }
     if (rec == asio::error::timed_out) {
         return reply_with(504, "upstream response timeout (cluster " + cluster_name() + ")",
                           client_ka_ && rp_.is_done());
     }
-    if (retry_elsewhere(nothing && can_retry_)) {
+    if (at_.retry_elsewhere(nothing && can_retry_)) {
         return Next::kRetry;
     }
     return reply_with(
@@ -171,14 +162,14 @@ bool Exchange<Stream>::body_piece(std::size_t len, bool last, error_code& ec) {
 // response was read whole and it may be kept. True when the client connection is kept.
 template <class Stream>
 bool Exchange<Stream>::relay_done() {
-    cx_.metrics.request(choice_->cluster, status_, seconds_since(started_));
+    cx_.metrics.request(at_.cluster(), status_, seconds_since(started_));
     watch_.disarm();
     if (!rp_.is_done()) {
         watch_.linger = true;  // the client may still be sending the body the answer cut short
     }
-    if (upstream_ka_ && resp_->is_done() && !close_delimited_ && up_->buffer.size() == 0 &&
+    if (upstream_ka_ && resp_->is_done() && !close_delimited_ && at_.up().buffer.size() == 0 &&
         !early_ && !stopping()) {
-        cx_.pool.give_back(*choice_, std::move(up_), coarse_now());
+        at_.give_back();
     }
     return keep_ && !stopping();
 }
@@ -187,7 +178,7 @@ bool Exchange<Stream>::relay_done() {
 // The connection is the tunnel's: not pooled, not kept.
 template <class Stream>
 Task<bool> Exchange<Stream>::switch_protocols() {
-    cx_.metrics.request(choice_->cluster, 101, seconds_since(started_));
+    cx_.metrics.request(at_.cluster(), 101, seconds_since(started_));
     const auto& res = resp_->get();
     std::string_view answer = upgrade_;  // (the cluster's own Upgrade value if it sent one)
     if (const auto their = res.find(http::field::upgrade); their != res.end()) {
@@ -202,14 +193,14 @@ Task<bool> Exchange<Stream>::switch_protocols() {
     write_response_head(res, how, head_);
     Out out;
     out.add(head_);
-    out.add(up_->buffer.data().data(), up_->buffer.size());
+    out.add(at_.up().buffer.data().data(), at_.up().buffer.size());
     watch_.arm(lowest(client_), coarse_now() + to_.client_body);
     auto [we, wn] = co_await asio::async_write(client_, out, kNoThrow);
-    up_->buffer.consume(up_->buffer.size());
+    at_.up().buffer.consume(at_.up().buffer.size());
     if (we || watch_.fired) {
         co_return false;
     }
-    co_await tunnel(client_, buffer_, *up_, watch_, cx_.buffers, to_.tunnel_idle);
+    co_await tunnel(client_, buffer_, at_.up(), watch_, cx_.buffers, to_.tunnel_idle);
     watch_.linger = true;  // the client's last bytes (TLS close_notify) must not meet a reset
     co_return false;
 }

@@ -7,9 +7,9 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
+#include "attempt.hpp"
 #include "exchange.hpp"
 #include "lb/request_id.hpp"
-#include "lb/retry_budget.hpp"
 #include "wire.hpp"
 
 namespace lb {
@@ -26,16 +26,6 @@ inline constexpr std::size_t kUpstreamRead = kChunk + 4096;
 inline double seconds_since(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
 }
-
-// Counts a request as in flight to a cluster for as long as it lives.
-struct InFlight {
-    InFlight(WorkerMetrics& m, std::size_t c) : metrics(m), cluster(c) { metrics.in_flight(c, 1); }
-    ~InFlight() { metrics.in_flight(cluster, -1); }
-    InFlight(const InFlight&) = delete;
-    InFlight& operator=(const InFlight&) = delete;
-    WorkerMetrics& metrics;
-    std::size_t cluster;
-};
 
 // What a step leaves the exchange to do.
 enum class Next {
@@ -81,12 +71,6 @@ public:
           client_address_(client_address),
           head_(cx.buffers.take_head()) {}
     ~Exchange() {
-        if (in_budget_) {
-            --cx_.flight.requests;
-        }
-        if (retrying_) {
-            --cx_.flight.retrying;
-        }
         if (cx_.log.sink) {
             record();
         }
@@ -151,61 +135,7 @@ private:
     }
     [[nodiscard]] bool stopping() const { return cx_.lifecycle.stopping; }
     [[nodiscard]] bool closing() const { return cx_.lifecycle.draining; }
-    [[nodiscard]] const std::string& cluster_name() const {
-        return cx_.config.clusters[choice_->cluster].name;
-    }
-    // Passive ejection of the chosen endpoint (retry.ejectFor): no new request picks it for a
-    // while, and its idle connections are closed.
-    void eject(Clock::time_point now) {
-        if (cx_.config.retry.eject_for.count() <= 0) {
-            return;
-        }
-        if (cx_.selector.eject(*choice_, now, cx_.config.retry.eject_for)) {
-            cx_.metrics.ejected(choice_->cluster);
-        }
-        cx_.pool.drop(*choice_);
-    }
-    // Whether the retry budget lets this request retry (once it does, it counts as retrying
-    // until it ends); a refusal is counted.
-    bool budget_allows() {
-        if (retrying_) {
-            return true;
-        }
-        if (!retry_allowed(cx_.flight.requests, cx_.flight.retrying, cx_.config.retry.budget)) {
-            cx_.metrics.retry_refused(choice_->cluster);
-            return false;
-        }
-        retrying_ = true;
-        ++cx_.flight.retrying;
-        return true;
-    }
-    // Outlier detection: what the chosen endpoint answered (OutlierConfig); an ejected one's
-    // idle connections close.
-    void outlier(bool gateway_error) {
-        const auto& config = cx_.config.outlier;
-        if (config.consecutive_errors > 0 &&
-            cx_.selector.report(*choice_, gateway_error, coarse_now(), config)) {
-            cx_.metrics.outlier_ejected(choice_->cluster);
-            cx_.pool.drop(*choice_);
-        }
-    }
-    // After a failure before any response byte, when `allowed`: a pooled connection that turned out
-    // stale is retried on a fresh one (not a retry the budget counts: the request never reached
-    // the cluster), anything else once on another cluster.
-    bool retry_elsewhere(bool allowed) {
-        if (allowed && up_->reused && !stale_retried_) {
-            stale_retried_ = true;
-            cx_.metrics.retry(choice_->cluster, RetryReason::kStaleConnection);
-            return true;
-        }
-        if (allowed && retries_ < cx_.config.retry.attempts && budget_allows()) {
-            ++retries_;
-            cx_.metrics.retry(choice_->cluster, RetryReason::kReset);
-            exclude_ = choice_->cluster;
-            return true;
-        }
-        return false;
-    }
+    [[nodiscard]] const std::string& cluster_name() const { return at_.cluster_name(); }
 
     ExchangeContext& cx_;
     const TimeoutConfig& to_;
@@ -235,22 +165,12 @@ private:
     std::uint64_t body_in_ = 0;  // request body bytes read from the client
 
     // The attempts.
-    std::optional<std::size_t> exclude_;
-    unsigned retries_ = 0;
-    bool stale_retried_ = false;
-    bool body_sent_ = false;    // body bytes consumed from the client: it cannot be replayed
-    std::string proxy_header_;  // to the chosen cluster, when it takes the PROXY protocol
-    bool early_ = false;        // the cluster answered before the whole body was sent
-    bool retrying_ = false;     // counted in cx_.flight.retrying
-    bool in_budget_ = false;    // counted in cx_.flight.requests (from its head on)
-    Clock::time_point picked_at_{};
-    std::optional<EndpointSelector::Choice> choice_;
-    UpstreamPtr up_;
-    std::optional<InFlight> in_flight_;
+    Attempt at_{cx_, watch_};
+    bool body_sent_ = false;  // body bytes consumed from the client: it cannot be replayed
+    bool early_ = false;      // the cluster answered before the whole body was sent
 
     // The response.
     bool can_retry_ = false;
-    bool per_try_ = false;
     Clock::time_point read_deadline_{};
     std::optional<ResponseParser> resp_;
     std::string interim_;  // a 1xx head (not head_: a retry may still send the request)

@@ -1,0 +1,124 @@
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+
+#include "exchange.hpp"
+#include "lb/retry_budget.hpp"
+
+namespace lb {
+
+// Counts a request as in flight to a cluster for as long as it lives.
+struct InFlight {
+    InFlight(WorkerMetrics& m, std::size_t c) : metrics(m), cluster(c) { metrics.in_flight(c, 1); }
+    ~InFlight() { metrics.in_flight(cluster, -1); }
+    InFlight(const InFlight&) = delete;
+    InFlight& operator=(const InFlight&) = delete;
+    WorkerMetrics& metrics;
+    std::size_t cluster;
+};
+
+// One request's tries at the clusters, whatever protocol the client speaks (an HTTP/1.1
+// exchange, an HTTP/2 stream): the cluster and endpoint picked, the connection to it (pooled or
+// new), and the retry rules — another cluster after a connect failure or a reset before any
+// response byte, a stale pooled connection once more, the retry budget, passive ejection and
+// outlier detection. The caller reads and writes; this decides where and whether again.
+class Attempt {
+public:
+    Attempt(ExchangeContext& cx, Watch& watch) : cx_(cx), watch_(watch) {}
+    ~Attempt() {
+        if (in_budget_) {
+            --cx_.flight.requests;
+        }
+        if (retrying_) {
+            --cx_.flight.retrying;
+        }
+    }
+    Attempt(const Attempt&) = delete;
+    Attempt& operator=(const Attempt&) = delete;
+
+    // The request counts for the retry budget from here (its head is read).
+    void start() {
+        in_budget_ = true;
+        ++cx_.flight.requests;
+    }
+
+    enum class Picked { kPooled, kConnect, kNone };
+    // The cluster the round robin picks for `route` among the eligible ones (not the one a
+    // retry excludes), and an idle connection to the chosen endpoint when the pool has one.
+    // `probe`: a pooled connection is checked first (a non-idempotent request cannot be
+    // retried if it turns out closed). kNone: no cluster is healthy.
+    Picked pick(std::size_t route, bool probe, const ClientAddress& client);
+
+    enum class Connected { kOk, kRetry, kFailed, kStopping };
+    // A new connection to the chosen endpoint (the PROXY protocol header, the TLS handshake);
+    // the watch bounds it. A failure is kRetry when the rules allow another cluster (never once
+    // `body_sent`), else kFailed with failure() saying why (`failure_status()`: 502 or 504).
+    Task<Connected> connect(bool body_sent);
+    [[nodiscard]] unsigned failure_status() const { return failure_status_; }
+    [[nodiscard]] std::string take_failure() { return std::move(failure_); }
+
+    // After a failure before any response byte, when `allowed`: a pooled connection that
+    // turned out stale is retried on a fresh one (not a retry the budget counts: the request
+    // never reached the cluster), anything else once on another cluster.
+    bool retry_elsewhere(bool allowed);
+    // A per-try timeout: the endpoint is ejected, and the request retried on another cluster
+    // when the budget allows.
+    bool retry_after_timeout();
+    // The deadline for the response's first byte: the per-try timeout when a retry is still
+    // possible (`can_retry`), else timeouts.upstreamResponse. per_try() says which.
+    Clock::time_point response_deadline(bool can_retry);
+    [[nodiscard]] bool per_try() const { return per_try_; }
+    // Outlier detection: what the chosen endpoint answered (OutlierConfig); an ejected one's
+    // idle connections close.
+    void outlier(bool gateway_error);
+
+    // The connection back to the pool (the response was read whole and it may be kept).
+    void give_back() { cx_.pool.give_back(*choice_, std::move(up_), coarse_now()); }
+
+    [[nodiscard]] bool chosen() const { return choice_.has_value(); }
+    [[nodiscard]] std::size_t cluster() const { return choice_->cluster; }
+    [[nodiscard]] const std::string& cluster_name() const {
+        return cx_.config.clusters[choice_->cluster].name;
+    }
+    [[nodiscard]] Upstream& up() { return *up_; }
+    [[nodiscard]] bool has_upstream() const { return up_ != nullptr; }
+    [[nodiscard]] const boost::asio::ip::tcp::endpoint& endpoint() const {
+        return choice_->address;
+    }
+    // Retries of any kind (the access log's count).
+    [[nodiscard]] unsigned retries() const { return retries_ + (stale_retried_ ? 1 : 0); }
+    // Forgets the connection and cluster of the previous try (before pick()).
+    void reset() {
+        in_flight_.reset();
+        up_.reset();
+    }
+
+private:
+    // Passive ejection of the chosen endpoint (retry.ejectFor): no new request picks it for a
+    // while, and its idle connections are closed.
+    void eject(Clock::time_point now);
+    // Whether the retry budget lets this request retry (once it does, it counts as retrying
+    // until it ends); a refusal is counted.
+    bool budget_allows();
+    bool stopping() const { return cx_.lifecycle.stopping; }
+
+    ExchangeContext& cx_;
+    Watch& watch_;
+    std::optional<std::size_t> exclude_;
+    unsigned retries_ = 0;
+    bool stale_retried_ = false;
+    bool retrying_ = false;   // counted in cx_.flight.retrying
+    bool in_budget_ = false;  // counted in cx_.flight.requests
+    bool per_try_ = false;
+    std::string proxy_header_;  // to the chosen cluster, when it takes the PROXY protocol
+    Clock::time_point picked_at_{};
+    std::optional<EndpointSelector::Choice> choice_;
+    UpstreamPtr up_;
+    std::optional<InFlight> in_flight_;
+    unsigned failure_status_ = 502;
+    std::string failure_;
+};
+
+}  // namespace lb
