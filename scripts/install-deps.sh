@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git curl ca-certificates python3
   libboost1.81-dev libcurl4-openssl-dev nlohmann-json3-dev libc-ares-dev prometheus-cpp-dev
   libyaml-cpp-dev libcli11-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev libnghttp2-dev
-  nginx haproxy wrk keepalived python3-yaml openssl clang-format
+  nginx haproxy wrk nghttp2-client keepalived python3-yaml openssl clang-format
 )
 
 # kubectl kustomize (a GitOps test pipes an overlay into tandem); any kubectl will do

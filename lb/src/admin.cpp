@@ -57,11 +57,23 @@ Json status_of(const StatusView& v) {
         cfg["last_reload"] = nullptr;
     }
     out["config"] = cfg;
+    // (connections still served by older generations count; requests are this generation's)
     std::int64_t connections = 0;
+    std::int64_t h2_connections = 0;
     for (const auto* p : v.finishing) {
         connections += p->metrics.client_connections();
+        h2_connections += p->metrics.h2_connections();
     }
-    out["client_connections"] = plane.metrics.client_connections() + connections;
+    connections += plane.metrics.client_connections();
+    h2_connections += plane.metrics.h2_connections();
+    out["client_connections"] = connections;
+    out["protocols"] = {{"http/1.1",
+                         {{"connections", connections - h2_connections},
+                          {"requests", plane.metrics.requests(Protocol::kHttp1)}}},
+                        {"h2",
+                         {{"connections", h2_connections},
+                          {"streams", plane.metrics.h2_streams()},
+                          {"requests", plane.metrics.requests(Protocol::kH2)}}}};
     Json list = Json::array();
     for (std::size_t c = 0; c < plane.clusters.size(); ++c) {
         const auto& cl = plane.clusters[c];

@@ -5,6 +5,7 @@
 #include <boost/asio/write.hpp>
 
 #include "lb/proxy_protocol.hpp"
+#include "wire.hpp"
 
 namespace lb {
 
@@ -116,6 +117,25 @@ bool Attempt::retry_after_timeout() {
     cx_.metrics.retry(choice_->cluster, RetryReason::kPerTryTimeout);
     exclude_ = choice_->cluster;
     return true;
+}
+
+bool Attempt::retry_without_head(error_code ec, bool can_retry) {
+    outlier(true);
+    const bool nothing = nothing_received(ec) && up_->buffer.size() == 0;
+    if (ec == asio::error::timed_out && per_try_ && retry_after_timeout()) {
+        return true;
+    }
+    if (ec == asio::error::timed_out) {
+        failure_status_ = 504;
+        failure_ = "upstream response timeout (cluster " + cluster_name() + ")";
+        return false;
+    }
+    if (retry_elsewhere(nothing && can_retry)) {
+        return true;
+    }
+    failure_status_ = 502;
+    failure_ = "bad response from upstream (cluster " + cluster_name() + "): " + ec.message();
+    return false;
 }
 
 Clock::time_point Attempt::response_deadline(bool can_retry) {

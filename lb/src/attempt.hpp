@@ -66,6 +66,10 @@ public:
     // A per-try timeout: the endpoint is ejected, and the request retried on another cluster
     // when the budget allows.
     bool retry_after_timeout();
+    // No response head came (`ec`: reset, closed, timed out, malformed): true when the request
+    // is to be tried again (a per-try timeout, or nothing received and `can_retry`), else
+    // failure() says why (504 after the response timeout, 502 otherwise).
+    bool retry_without_head(boost::system::error_code ec, bool can_retry);
     // The deadline for the response's first byte: the per-try timeout when a retry is still
     // possible (`can_retry`), else timeouts.upstreamResponse. per_try() says which.
     Clock::time_point response_deadline(bool can_retry);
@@ -120,5 +124,16 @@ private:
     unsigned failure_status_ = 502;
     std::string failure_;
 };
+
+struct AccessRecord;
+// Completes `r` with what every protocol fills the same way (the time and durations from
+// `started`, the route, the cluster, endpoint and retries of `at`'s tries) and writes it to the
+// worker's access log buffer (exchange_log.cpp; the caller sampled it).
+void write_access_line(ExchangeContext& cx,
+                       AccessRecord& r,
+                       Clock::time_point started,
+                       Clock::time_point upstream_at,
+                       std::optional<std::size_t> route,
+                       const Attempt& at);
 
 }  // namespace lb

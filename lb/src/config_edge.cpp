@@ -229,6 +229,54 @@ void read_outlier(YamlReader& r, const YamlNode& root, OutlierConfig& out) {
 
 }  // namespace
 
+void read_alpn(YamlReader& r, const YamlNode& https, std::vector<std::string>& out) {
+    const YamlNode node = r.child(https, "alpn");
+    if (!node.defined()) {
+        return;
+    }
+    std::vector<std::string> list;
+    strings(r, https, "alpn", "https", list);
+    std::vector<std::string> seen;
+    for (const auto& p : list) {
+        if (p != "h2" && p != "http/1.1") {
+            r.error(node, "https.alpn",
+                    "'" + p + "' is not a protocol tandem-lb serves: list h2 and/or http/1.1");
+            return;
+        }
+        if (std::find(seen.begin(), seen.end(), p) != seen.end()) {
+            r.error(node, "https.alpn", "lists '" + p + "' twice");
+            return;
+        }
+        seen.push_back(p);
+    }
+    if (seen.empty()) {
+        r.error(node, "https.alpn", "is empty: list h2 and/or http/1.1 (the preferred first)");
+        return;
+    }
+    out = std::move(seen);
+}
+
+namespace {
+
+// h2c: true | false; http2: {maxConcurrentStreams, maxHeaderListSize, initialWindow,
+// idleTimeout}.
+void read_http2(YamlReader& r, const YamlNode& root, Http2Config& out) {
+    flag(r, root, "h2c", "", out.h2c);
+    const YamlNode node = r.child(root, "http2");
+    if (!node.defined() || node.null() ||
+        !r.mapping(node, "http2",
+                   {"maxConcurrentStreams", "maxHeaderListSize", "initialWindow", "idleTimeout"})) {
+        return;
+    }
+    number(r, node, "maxConcurrentStreams", "http2", 1, 10000, out.max_concurrent_streams);
+    size(r, node, "maxHeaderListSize", "http2", 1024, 1024 * 1024, out.max_header_list_size);
+    // (RFC 9113 6.9.2: at most 2^31-1; a connection gets four times it, so a quarter of that)
+    size(r, node, "initialWindow", "http2", 16 * 1024, 512ULL * 1024 * 1024, out.initial_window);
+    duration(r, node, "idleTimeout", "http2", out.idle_timeout);
+}
+
+}  // namespace
+
 void read_edge(YamlReader& r,
                const YamlNode& root,
                const std::filesystem::path& base,
@@ -237,6 +285,7 @@ void read_edge(YamlReader& r,
     read_request_id(r, root, out.request_id);
     read_proxy_accept(r, root, "", out.proxy_protocol);
     read_outlier(r, root, out.outlier);
+    read_http2(r, root, out.http2);
 }
 
 }  // namespace lb

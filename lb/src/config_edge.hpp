@@ -26,8 +26,11 @@ void read_retry_budget(config::YamlReader& r,
                        const config::YamlNode& retry,
                        RetryBudgetConfig& out);
 
+// https.alpn: a list of "h2" and "http/1.1", each at most once, the preferred first.
+void read_alpn(config::YamlReader& r, const config::YamlNode& https, std::vector<std::string>& out);
+
 // The sections of tandem-lb's file for the balancer at the edge (accessLog, requestId,
-// proxyProtocol, outlierDetection, retry.budget) into
+// proxyProtocol, outlierDetection, retry.budget, h2c, http2) into
 // `out`; every problem at its file:line. `base`: the configuration file's directory (relative
 // paths are from there).
 void read_edge(config::YamlReader& r,

@@ -49,7 +49,7 @@ void read_https(YamlReader& r,
     if (!node.defined() || node.null()) {
         return;
     }
-    if (!r.mapping(node, "https", {"listen", "certFile", "keyFile", "proxyProtocol"})) {
+    if (!r.mapping(node, "https", {"listen", "certFile", "keyFile", "proxyProtocol", "alpn"})) {
         return;
     }
     out.enabled = true;
@@ -69,6 +69,7 @@ void read_https(YamlReader& r,
         out.key_file = *f;
     }
     read_proxy_accept(r, node, "https", out.proxy_protocol);
+    read_alpn(r, node, out.alpn);
 }
 
 // `tls: true`, or a mapping {enabled, serverName, caFile, verify, certFile, keyFile} (present means
@@ -481,11 +482,17 @@ std::expected<LbConfig, Diagnostics> parse_lb_config(const std::string& text,
     }
     const YamlNode root = docs->empty() ? YamlNode() : docs->front();
     LbConfig out;
-    if (!r.mapping(
-            root, "",
-            {"listen", "https", "admin", "threads", "forwardedProto", "clusters", "healthCheck",
-             "dns", "timeouts", "limits", "pool", "retry", "reload", "keepalived", "accessLog",
-             "requestId", "proxyProtocol", "outlierDetection", "routes"})) {
+    if (!r.mapping(root, "", {"listen",         "https",
+                              "admin",          "threads",
+                              "forwardedProto", "clusters",
+                              "healthCheck",    "dns",
+                              "timeouts",       "limits",
+                              "pool",           "retry",
+                              "reload",         "keepalived",
+                              "accessLog",      "requestId",
+                              "proxyProtocol",  "outlierDetection",
+                              "routes",         "h2c",
+                              "http2"})) {
         return std::unexpected(diags);
     }
     address(r, root, "listen", "", true, out.listen);

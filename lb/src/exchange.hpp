@@ -43,6 +43,7 @@ struct ExchangeContext {
     const Lifecycle& lifecycle;
     RequestLog& log;
     Flight& flight;
+    WatchList& watches;  // the worker's deadlines (an HTTP/2 stream adds its own)
 };
 
 // One request of a client connection and its response, in named steps sharing one state:

@@ -13,8 +13,6 @@ namespace lb {
 
 namespace http = boost::beast::http;
 
-namespace {
-
 // "10.0.0.1:80", "[2001:db8::1]:80" into `buf`, without allocating (an IPv4 address by hand:
 // glibc's inet_ntop formats it with sprintf).
 std::string_view endpoint_text(const boost::asio::ip::tcp::endpoint& e, char (&buf)[64]) {
@@ -39,8 +37,6 @@ std::string_view endpoint_text(const boost::asio::ip::tcp::endpoint& e, char (&b
     return {buf, static_cast<std::size_t>(p - buf)};
 }
 
-}  // namespace
-
 template <class Stream>
 void Exchange<Stream>::record() {
     if (!rp_.got_some()) {
@@ -52,10 +48,7 @@ void Exchange<Stream>::record() {
     if (!cx_.log.sampled(config.sample_percent, error)) {
         return;
     }
-    const auto now = Clock::now();
     AccessRecord r;
-    r.time = std::chrono::system_clock::now() -
-             std::chrono::duration_cast<std::chrono::system_clock::duration>(now - started_);
     r.client = client_address_.text;
     if (rp_.is_header_done()) {
         const auto& req = rp_.get();
@@ -64,23 +57,10 @@ void Exchange<Stream>::record() {
         r.version = req.version();
         r.host = host_.empty() ? std::string_view(req[http::field::host]) : host_;
         r.head = &req;
-        if (route_ && *route_ < cx_.config.routes.size()) {
-            r.route = cx_.config.routes[*route_].name;
-        }
     }
     r.status = status;
     r.bytes_in = body_in_;
     r.bytes_out = body_out_;
-    r.seconds = std::chrono::duration<double>(now - started_).count();
-    if (upstream_at_ != Clock::time_point{}) {
-        r.upstream_seconds = std::chrono::duration<double>(upstream_at_ - started_).count();
-    }
-    char endpoint[64];
-    if (at_.chosen()) {
-        r.cluster = cluster_name();
-        r.endpoint = endpoint_text(at_.endpoint(), endpoint);
-    }
-    r.retries = at_.retries();
     r.request_id = request_id_;
     if constexpr (kTls) {
         r.tls = SSL_get_version(client_.native_handle());
@@ -92,10 +72,36 @@ void Exchange<Stream>::record() {
     } else if (status_ == 0) {
         r.reason = "no answer: the client went away or the balancer stopped";
     }
-    auto& line = cx_.log.line;
+    write_access_line(cx_, r, started_, upstream_at_, rp_.is_header_done() ? route_ : std::nullopt,
+                      at_);
+}
+
+void write_access_line(ExchangeContext& cx,
+                       AccessRecord& r,
+                       Clock::time_point started,
+                       Clock::time_point upstream_at,
+                       std::optional<std::size_t> route,
+                       const Attempt& at) {
+    const auto now = Clock::now();
+    r.time = std::chrono::system_clock::now() -
+             std::chrono::duration_cast<std::chrono::system_clock::duration>(now - started);
+    r.seconds = std::chrono::duration<double>(now - started).count();
+    if (upstream_at != Clock::time_point{}) {
+        r.upstream_seconds = std::chrono::duration<double>(upstream_at - started).count();
+    }
+    if (route && *route < cx.config.routes.size()) {
+        r.route = cx.config.routes[*route].name;
+    }
+    char endpoint[64];
+    if (at.chosen()) {
+        r.cluster = at.cluster_name();
+        r.endpoint = endpoint_text(at.endpoint(), endpoint);
+    }
+    r.retries = at.retries();
+    auto& line = cx.log.line;
     line.clear();
-    format_access_line(r, config, line);
-    cx_.metrics.access_log(cx_.log.sink->append(line));
+    format_access_line(r, cx.config.access_log, line);
+    cx.metrics.access_log(cx.log.sink->append(line));
 }
 
 template void Exchange<Socket>::record();

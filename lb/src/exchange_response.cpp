@@ -87,21 +87,10 @@ Next Exchange<Stream>::response_head(error_code rec) {
         at_.outlier(st == 502 || st == 503 || st == 504);
         return Next::kOn;
     }
-    at_.outlier(true);  // no head at all: reset, closed, timed out, malformed
-    const bool nothing = nothing_received(rec) && at_.up().buffer.size() == 0;
-    if (rec == asio::error::timed_out && at_.per_try() && at_.retry_after_timeout()) {
+    if (at_.retry_without_head(rec, can_retry_)) {
         return Next::kRetry;
     }
-    if (rec == asio::error::timed_out) {
-        return reply_with(504, "upstream response timeout (cluster " + cluster_name() + ")",
-                          client_ka_ && rp_.is_done());
-    }
-    if (at_.retry_elsewhere(nothing && can_retry_)) {
-        return Next::kRetry;
-    }
-    return reply_with(
-        502, "bad response from upstream (cluster " + cluster_name() + "): " + rec.message(),
-        client_ka_ && rp_.is_done());
+    return reply_with(at_.failure_status(), at_.take_failure(), client_ka_ && rp_.is_done());
 }
 
 // ---- 5. relay the response, or tunnel -----------------------------------------------------------

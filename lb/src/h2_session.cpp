@@ -51,6 +51,7 @@ struct H2Session::State {
     nghttp2_session* session = nullptr;
     std::map<std::int32_t, Incoming> incoming;
     std::map<std::int32_t, Outgoing> outgoing;
+    bool ended_by_error = false;
 
     ~State() {
         if (session != nullptr) {
@@ -151,6 +152,13 @@ struct H2Session::State {
         return 0;
     }
 
+    static int on_frame_send(nghttp2_session* /*s*/, const nghttp2_frame* frame, void* user) {
+        if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR) {
+            of(user).ended_by_error = true;
+        }
+        return 0;
+    }
+
     static int on_stream_close(nghttp2_session* /*s*/,
                                std::int32_t stream,
                                std::uint32_t error,
@@ -231,6 +239,7 @@ std::unique_ptr<H2Session> H2Session::server(const H2Limits& limits, Events even
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, &State::on_frame_recv);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, &State::on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, &State::on_stream_close);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cb, &State::on_frame_send);
     nghttp2_option* opt = nullptr;
     if (nghttp2_option_new(&opt) != 0) {
         nghttp2_session_callbacks_del(cb);
@@ -240,6 +249,9 @@ std::unique_ptr<H2Session> H2Session::server(const H2Limits& limits, Events even
     nghttp2_option_set_stream_reset_rate_limit(opt, limits.reset_burst, limits.reset_rate);
     nghttp2_option_set_max_settings(opt, limits.max_settings);
     nghttp2_option_set_max_outbound_ack(opt, limits.max_outbound_ack);
+    // Request bodies are acknowledged as they are sent on (consume()), not as they arrive: a
+    // slow cluster slows its client down instead of growing a buffer here.
+    nghttp2_option_set_no_auto_window_update(opt, 1);
     const int rv = nghttp2_session_server_new2(&st->session, cb, st.get(), opt);
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
@@ -256,9 +268,11 @@ std::unique_ptr<H2Session> H2Session::server(const H2Limits& limits, Events even
         return nullptr;
     }
     // the connection's own window, beyond the 65,535 bytes every connection starts with
-    if (limits.initial_window > 65535) {
-        nghttp2_session_set_local_window_size(st->session, NGHTTP2_FLAG_NONE, 0,
-                                              static_cast<std::int32_t>(limits.initial_window));
+    if (limits.connection_window > 65535) {
+        nghttp2_session_set_local_window_size(
+            st->session, NGHTTP2_FLAG_NONE, 0,
+            static_cast<std::int32_t>(
+                std::min<std::uint32_t>(limits.connection_window, NGHTTP2_MAX_WINDOW_SIZE)));
     }
     return std::unique_ptr<H2Session>(new H2Session(std::move(st)));
 }
@@ -273,10 +287,7 @@ std::expected<void, std::string> H2Session::receive(std::string_view bytes) {
             s, code == NGHTTP2_ERR_FLOODED ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
         return std::unexpected(std::string(nghttp2_strerror(code)));
     }
-    if (nghttp2_session_want_read(s) == 0 && nghttp2_session_want_write(s) == 0) {
-        return std::unexpected(std::string("the session is over"));
-    }
-    return {};
+    return {};  // (the client may have ended it: alive() says)
 }
 
 std::string H2Session::output(std::size_t max) {
@@ -339,6 +350,12 @@ bool H2Session::trailers(std::int32_t stream, const std::vector<H2Field>& fields
     return true;
 }
 
+void H2Session::consume(std::int32_t stream, std::size_t bytes) {
+    if (bytes > 0) {
+        nghttp2_session_consume(state_->session, stream, bytes);
+    }
+}
+
 void H2Session::reset(std::int32_t stream, std::uint32_t error) {
     nghttp2_submit_rst_stream(state_->session, NGHTTP2_FLAG_NONE, stream, error);
 }
@@ -360,6 +377,10 @@ std::size_t H2Session::buffered(std::int32_t stream) const {
 
 std::size_t H2Session::open_streams() const {
     return std::max(state_->incoming.size(), state_->outgoing.size());
+}
+
+bool H2Session::ended_by_error() const {
+    return state_->ended_by_error;
 }
 
 bool H2Session::alive() const {

@@ -24,12 +24,15 @@ struct H2Limits {
     // Decoded header fields of one request (name + value + 32 each, RFC 9113 6.5.2): beyond it
     // the stream is reset (an HPACK bomb expands into nothing kept).
     std::uint32_t max_header_list_size = 64 * 1024;
-    std::uint32_t initial_window = 1024 * 1024;  // per stream, and the connection's
-    std::size_t max_continuations = 8;           // CONTINUATION frames per header block
-    std::uint64_t reset_burst = 200;             // client stream resets: a burst of this many,
-    std::uint64_t reset_rate = 33;               // then this many per second (rapid reset)
-    std::size_t max_settings = 32;               // entries in one SETTINGS frame
-    std::size_t max_outbound_ack = 1000;         // PING/SETTINGS acks not yet sent (floods)
+    // Request body bytes a stream may have sent and the caller not consume()d yet, and the
+    // same for the whole connection: what a client can make the balancer hold.
+    std::uint32_t initial_window = 256 * 1024;
+    std::uint32_t connection_window = 1024 * 1024;
+    std::size_t max_continuations = 8;    // CONTINUATION frames per header block
+    std::uint64_t reset_burst = 200;      // client stream resets: a burst of this many,
+    std::uint64_t reset_rate = 33;        // then this many per second (rapid reset)
+    std::size_t max_settings = 32;        // entries in one SETTINGS frame
+    std::size_t max_outbound_ack = 1000;  // PING/SETTINGS acks not yet sent (floods)
 };
 
 struct H2Field {
@@ -68,7 +71,8 @@ public:
     H2Session& operator=(const H2Session&) = delete;
 
     // Client bytes (the connection preface first). An error means the connection is over: a
-    // GOAWAY is queued (a protocol error, a flood); send output() and close.
+    // GOAWAY is queued (a protocol error, a flood); send output() and close. A client that
+    // ended the session itself (its GOAWAY) is no error: alive() turns false.
     std::expected<void, std::string> receive(std::string_view bytes);
     // The frames to send now, at most about `max` bytes (empty: nothing to send).
     std::string output(std::size_t max = 64 * 1024);
@@ -87,10 +91,18 @@ public:
     // GOAWAY: no new stream; with error 0 those already open finish (drain, reload).
     void goaway(std::uint32_t error = 0);
 
+    // `bytes` of `stream`'s request body are dealt with (sent on, or dropped): the client may
+    // send that much more (WINDOW_UPDATE). Every byte of body() must come back here, also for
+    // a stream that is closed by now.
+    void consume(std::int32_t stream, std::size_t bytes);
+
     // Response body bytes waiting for the client's window on `stream` (the caller stops reading
     // its upstream above a bound).
     [[nodiscard]] std::size_t buffered(std::int32_t stream) const;
     [[nodiscard]] std::size_t open_streams() const;
+    // Whether a GOAWAY with an error went out: a protocol error, or one of the floods (libnghttp2
+    // ends a rapid-reset client with INTERNAL_ERROR, the others with ENHANCE_YOUR_CALM).
+    [[nodiscard]] bool ended_by_error() const;
     // False once the session has nothing more to read or write (after GOAWAY both ways).
     [[nodiscard]] bool alive() const;
 

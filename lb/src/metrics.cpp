@@ -15,7 +15,13 @@ namespace lb {
 
 namespace pm = prometheus;
 
-void WorkerMetrics::request(std::size_t cluster, unsigned status, double seconds) {
+void WorkerMetrics::request(std::size_t cluster,
+                            unsigned status,
+                            double seconds,
+                            Protocol protocol) {
+    const auto p = static_cast<std::size_t>(protocol);
+    protocol_requests_[p]->Increment();
+    levels_->requests[p].add(1);
     auto& c = at(cluster);
     const unsigned cls = status >= 100 && status < 600 ? status / 100 - 1 : 5;
     c.status[cls]->Increment();
@@ -70,6 +76,18 @@ void WorkerMetrics::access_log(bool written) {
 
 void WorkerMetrics::proxy_header_refused() {
     proxy_refused_->Increment();
+}
+
+void WorkerMetrics::h2_connection(int delta) {
+    levels_->h2_connections.add(delta);
+}
+
+void WorkerMetrics::h2_stream(int delta) {
+    levels_->h2_streams.add(delta);
+}
+
+void WorkerMetrics::h2_connection_error() {
+    h2_errors_->Increment();
 }
 
 class MetricsRegistry {
@@ -179,6 +197,24 @@ public:
             .Name("tandem_lb_proxy_protocol_refused_total")
             .Help("Connections from a trusted source closed: no valid PROXY header in time")
             .Register(*registry);
+    pm::Family<pm::Counter>& protocol_requests =
+        pm::BuildCounter()
+            .Name("tandem_lb_client_requests_total")
+            .Help("Requests (HTTP/2: streams) answered, by the protocol the client spoke")
+            .Register(*registry);
+    pm::Family<pm::Gauge>& h2_connections = pm::BuildGauge()
+                                                .Name("tandem_lb_h2_connections")
+                                                .Help("Open HTTP/2 client connections")
+                                                .Register(*registry);
+    pm::Family<pm::Gauge>& h2_streams = pm::BuildGauge()
+                                            .Name("tandem_lb_h2_streams")
+                                            .Help("Open HTTP/2 streams (requests under way)")
+                                            .Register(*registry);
+    pm::Family<pm::Counter>& h2_errors =
+        pm::BuildCounter()
+            .Name("tandem_lb_h2_connection_errors_total")
+            .Help("HTTP/2 connections ended by a GOAWAY for a protocol error or a flood")
+            .Register(*registry);
     pm::Counter& log_write_errors = pm::BuildCounter()
                                         .Name("tandem_lb_access_log_write_errors_total")
                                         .Help("Failed writes to the access log file")
@@ -226,6 +262,15 @@ Metrics::Metrics(std::shared_ptr<MetricsRegistry> registry,
         wm.log_lines_ = &r.log_lines.Add({{"worker", worker}});
         wm.log_dropped_ = &r.log_dropped.Add({{"worker", worker}});
         wm.proxy_refused_ = &r.proxy_refused.Add({{"worker", worker}});
+        wm.protocol_requests_[0] =
+            &r.protocol_requests.Add({{"protocol", "http/1.1"}, {"worker", worker}});
+        wm.protocol_requests_[1] =
+            &r.protocol_requests.Add({{"protocol", "h2"}, {"worker", worker}});
+        wm.h2_connections_ = &r.h2_connections.Add({{"worker", worker}});
+        wm.h2_streams_ = &r.h2_streams.Add({{"worker", worker}});
+        r.levels.insert(wm.h2_connections_);
+        r.levels.insert(wm.h2_streams_);
+        wm.h2_errors_ = &r.h2_errors.Add({{"worker", worker}});
         for (const auto& name : names) {
             WorkerMetrics::PerCluster pc;
             for (std::size_t i = 0; i < 6; ++i) {
@@ -362,6 +407,30 @@ std::int64_t Metrics::client_connections() const {
     return sum;
 }
 
+std::int64_t Metrics::h2_connections() const {
+    std::int64_t sum = 0;
+    for (const auto& w : workers_) {
+        sum += w.levels_->h2_connections.get();
+    }
+    return sum;
+}
+
+std::int64_t Metrics::h2_streams() const {
+    std::int64_t sum = 0;
+    for (const auto& w : workers_) {
+        sum += w.levels_->h2_streams.get();
+    }
+    return sum;
+}
+
+std::int64_t Metrics::requests(Protocol protocol) const {
+    std::int64_t sum = 0;
+    for (const auto& w : workers_) {
+        sum += w.levels_->requests[static_cast<std::size_t>(protocol)].get();
+    }
+    return sum;
+}
+
 std::string Metrics::serialize() const {
     // Levels of the same series (a cluster kept across a reload, a worker index) add up over
     // the generations still running; series nobody reports any more read 0.
@@ -372,6 +441,8 @@ std::string Metrics::serialize() const {
     for (const Metrics* m : registry_->live) {
         for (const auto& w : m->workers_) {
             sums[w.connections_] += w.levels_->connections.get();
+            sums[w.h2_connections_] += w.levels_->h2_connections.get();
+            sums[w.h2_streams_] += w.levels_->h2_streams.get();
             for (std::size_t c = 0; c < w.clusters_.size(); ++c) {
                 sums[w.clusters_[c].in_flight] += w.levels_->in_flight[c].get();
                 sums[w.clusters_[c].pool_idle] += w.levels_->pool_idle[c].get();

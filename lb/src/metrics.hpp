@@ -19,6 +19,8 @@ class Histogram;
 namespace lb {
 
 enum class RetryReason { kConnect, kReset, kPerTryTimeout, kStaleConnection };
+// What a client spoke: HTTP/1.x, or HTTP/2 (h2 by ALPN, h2c).
+enum class Protocol { kHttp1, kH2 };
 
 // One worker's instruments, resolved once at startup: the request path only touches its own
 // counters (labelled worker="N"), so no two threads share a cache line or a histogram mutex.
@@ -28,7 +30,10 @@ public:
 
     // A finished request: `cluster` that answered (kNoCluster for local answers such as 400,
     // 408, 413, 431 and 503 with nothing healthy), its status and total latency.
-    void request(std::size_t cluster, unsigned status, double seconds);
+    void request(std::size_t cluster,
+                 unsigned status,
+                 double seconds,
+                 Protocol protocol = Protocol::kHttp1);
     void retry(std::size_t cluster, RetryReason reason);
     void upstream_connect(std::size_t cluster, bool ok);
     void client_connections(int delta);
@@ -45,6 +50,11 @@ public:
     void access_log(bool written);
     // A connection from a trusted source closed: no valid PROXY protocol header in time.
     void proxy_header_refused();
+    // HTTP/2: connections open (of client_connections), streams open, and connections ended
+    // for a protocol error or a flood (GOAWAY sent).
+    void h2_connection(int delta);
+    void h2_stream(int delta);
+    void h2_connection_error();
 
 private:
     friend class Metrics;
@@ -68,6 +78,9 @@ private:
         std::unique_ptr<Level[]> outlier_ejections;  // (totals, for /status)
         std::unique_ptr<Level[]> retries_refused;
         Level connections;
+        Level h2_connections;
+        Level h2_streams;
+        Level requests[2];  // by Protocol (totals, for /status)
     };
     struct PerCluster {
         prometheus::Counter* status[6]{};  // 1xx..5xx and "other"
@@ -92,6 +105,10 @@ private:
     prometheus::Counter* log_lines_ = nullptr;
     prometheus::Counter* log_dropped_ = nullptr;
     prometheus::Counter* proxy_refused_ = nullptr;
+    prometheus::Counter* protocol_requests_[2]{};
+    prometheus::Gauge* h2_connections_ = nullptr;
+    prometheus::Gauge* h2_streams_ = nullptr;
+    prometheus::Counter* h2_errors_ = nullptr;
 };
 
 // The process-wide registry: every series, whichever configuration generation made it. A reload
@@ -134,6 +151,9 @@ public:
     [[nodiscard]] std::int64_t outlier_ejections(std::size_t cluster) const;
     [[nodiscard]] std::int64_t retries_refused(std::size_t cluster) const;
     [[nodiscard]] std::int64_t client_connections() const;
+    [[nodiscard]] std::int64_t h2_connections() const;
+    [[nodiscard]] std::int64_t h2_streams() const;
+    [[nodiscard]] std::int64_t requests(Protocol protocol) const;
     // The whole registry; levels summed over every live generation.
     [[nodiscard]] std::string serialize() const;
 

@@ -3,12 +3,18 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
+
+#include <boost/asio/ip/tcp.hpp>
 
 #include "access_log.hpp"
 #include "lb/config.hpp"
 #include "lb/request_id.hpp"
 
 namespace lb {
+
+// "10.0.0.1:80", "[2001:db8::1]:80" into `buf` (exchange_log.cpp), for the log's endpoint.
+std::string_view endpoint_text(const boost::asio::ip::tcp::endpoint& e, char (&buf)[64]);
 
 // What one worker's exchanges share to name and log their requests: the request ID generator,
 // the worker's access log buffer (none when the log is off) and a line to format into.

@@ -1,5 +1,7 @@
 #include "tls.hpp"
 
+#include <algorithm>
+
 #include <openssl/err.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -9,17 +11,34 @@ namespace lb {
 namespace ssl = boost::asio::ssl;
 
 namespace {
-int select_http11(SSL*,
-                  const unsigned char** out,
-                  unsigned char* outlen,
-                  const unsigned char* in,
-                  unsigned int inlen,
-                  void*) {
-    static const unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+// The https listener's ALPN offer in wire format (length-prefixed names), the balancer's
+// preference first: one of the four lists https.alpn may be, so the callback's argument lives
+// as long as the program.
+const std::string* alpn_offer(const std::vector<std::string>& protocols) {
+    static const std::string kH2First("\x02h2\x08http/1.1", 12);
+    static const std::string kHttp11First("\x08http/1.1\x02h2", 12);
+    static const std::string kH2Only("\x02h2", 3);
+    static const std::string kHttp11Only("\x08http/1.1", 9);
+    const bool h2 = std::find(protocols.begin(), protocols.end(), "h2") != protocols.end();
+    const bool h1 = std::find(protocols.begin(), protocols.end(), "http/1.1") != protocols.end();
+    if (h2 && h1) {
+        return protocols.front() == "h2" ? &kH2First : &kHttp11First;
+    }
+    return h2 ? &kH2Only : &kHttp11Only;
+}
+
+int select_protocol(SSL*,
+                    const unsigned char** out,
+                    unsigned char* outlen,
+                    const unsigned char* in,
+                    unsigned int inlen,
+                    void* arg) {
+    const auto* offer = static_cast<const std::string*>(arg);
     unsigned char* selected = nullptr;
-    if (SSL_select_next_proto(&selected, outlen, kAlpn, sizeof(kAlpn), in, inlen) !=
-        OPENSSL_NPN_NEGOTIATED) {
-        return SSL_TLSEXT_ERR_NOACK;  // (a client offering only h2 still gets HTTP/1.1)
+    if (SSL_select_next_proto(
+            &selected, outlen, reinterpret_cast<const unsigned char*>(offer->data()),
+            static_cast<unsigned int>(offer->size()), in, inlen) != OPENSSL_NPN_NEGOTIATED) {
+        return SSL_TLSEXT_ERR_NOACK;  // (the client then speaks HTTP/1.1)
     }
     *out = selected;
     return SSL_TLSEXT_ERR_OK;
@@ -124,7 +143,8 @@ std::expected<TlsContextPtr, std::string> make_server_tls_context(const HttpsCon
     if (auto ok = load_key_pair(*ctx, https.cert_file, https.key_file, "https."); !ok) {
         return std::unexpected(ok.error());
     }
-    SSL_CTX_set_alpn_select_cb(ctx->native_handle(), select_http11, nullptr);
+    SSL_CTX_set_alpn_select_cb(ctx->native_handle(), select_protocol,
+                               const_cast<std::string*>(alpn_offer(https.alpn)));
     return ctx;
 }
 
@@ -136,6 +156,13 @@ std::expected<void, std::string> check_tls_files(const LbConfig& config) {
         return std::unexpected(server.error());
     }
     return {};
+}
+
+bool negotiated_h2(SSL* ssl) {
+    const unsigned char* proto = nullptr;
+    unsigned int len = 0;
+    SSL_get0_alpn_selected(ssl, &proto, &len);
+    return len == 2 && proto[0] == 'h' && proto[1] == '2';
 }
 
 void prepare_tls(SSL* ssl, const ClusterConfig& cluster) {

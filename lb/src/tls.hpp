@@ -22,13 +22,15 @@ using TlsContextPtr = std::shared_ptr<boost::asio::ssl::context>;
 std::expected<std::vector<TlsContextPtr>, std::string> make_tls_contexts(const LbConfig& config);
 
 // The server context of the https listener (nullptr when there is none): TLS 1.2 or later, the
-// certificate chain and key of `https`, ALPN http/1.1 when the client offers it. An error says
-// which file is wrong (not PEM, key not matching the certificate).
+// certificate chain and key of `https`, ALPN as https.alpn lists (h2 and/or http/1.1). An error
+// says which file is wrong (not PEM, key not matching the certificate).
 std::expected<TlsContextPtr, std::string> make_server_tls_context(const HttpsConfig& https);
 
 // Sets SNI (for a DNS name) and the name the certificate must match (OpenSSL's own check:
 // a mismatch fails the handshake with "hostname mismatch") on a new connection to `cluster`.
 void prepare_tls(SSL* ssl, const ClusterConfig& cluster);
+// Whether the client chose h2 by ALPN in the handshake that completed on `ssl`.
+bool negotiated_h2(SSL* ssl);
 template <class Stream>
 void prepare_tls(boost::asio::ssl::stream<Stream>& stream, const ClusterConfig& cluster) {
     prepare_tls(stream.native_handle(), cluster);

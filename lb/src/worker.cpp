@@ -9,6 +9,7 @@
 #include <boost/asio/post.hpp>
 #include <netinet/tcp.h>
 
+#include "h2_connection.hpp"
 #include "log.hpp"
 
 namespace lb {
@@ -53,8 +54,8 @@ Worker::Worker(unsigned index,
       selector_(members(config), config.routes),
       pool_(config.pool, metrics),
       log_(config, index, std::move(access_log)),
-      exchange_context_{ctx_.get_executor(), config, tls,    metrics, selector_, pool_, buffers_,
-                        lifecycle_,          log_,   flight_} {
+      exchange_context_{ctx_.get_executor(), config, tls,     metrics, selector_, pool_, buffers_,
+                        lifecycle_,          log_,   flight_, watches_} {
     if (https_fd >= 0) {
         https_acceptor_.emplace(ctx_.get_executor(), https_protocol, https_fd);
     }
@@ -329,6 +330,10 @@ Task<void> Worker::session(Conn conn,
         std::string().swap(pending);
     }
     bool first = !resumed;
+    bool h2 = false;  // an HTTP/2 connection: served by serve_h2 instead of the loop below
+    if constexpr (kTls) {
+        h2 = !gone && !resumed && negotiated_h2(client.native_handle());
+    }
     if constexpr (!kTls) {
         if (resumed && buffer.size() == 0) {
             // Back from parking: the next request is readable now.
@@ -342,7 +347,7 @@ Task<void> Worker::session(Conn conn,
     }
     // While draining, a connection accepted from the queue (first) still gets its request
     // served, with Connection: close; any other is closed at its next request.
-    while (!gone && (first || !closing()) && !lifecycle_.stopping) {
+    while (!h2 && !gone && (first || !closing()) && !lifecycle_.stopping) {
         if (buffer.size() == 0) {
             // Waiting for the next request's first byte: the idle keep-alive timeout (the
             // header timeout on a new connection); drain closes the connection here.
@@ -406,6 +411,12 @@ Task<void> Worker::session(Conn conn,
             }
             buffer.commit(n);
         }
+        if constexpr (!kTls) {
+            if (first && config_.http2.h2c && co_await h2c_preface(client, buffer, watch)) {
+                h2 = true;  // prior knowledge (h2c): HTTP/2 from the first byte
+                break;
+            }
+        }
         first = false;
         if constexpr (!kTls) {
             if (lifecycle_.handing_over && !lifecycle_.draining && !watch.fired) {
@@ -424,6 +435,13 @@ Task<void> Worker::session(Conn conn,
         if (buffer.size() == 0 && buffer.capacity() > 1024) {
             buffer.shrink_to_fit();  // give a body's buffer back before waiting idle
         }
+    }
+    if (h2 && !lifecycle_.stopping) {
+        std::string_view tls;
+        if constexpr (kTls) {
+            tls = SSL_get_version(client.native_handle());
+        }
+        co_await serve_h2(exchange_context_, client, buffer, watch, client_address, tls);
     }
     const bool lingers = watch.linger && !lifecycle_.stopping;
     if (lingers) {
@@ -461,6 +479,22 @@ Task<void> Worker::session(Conn conn,
 // The two kinds of client connection; handover.cpp resumes sessions too.
 template Task<void> Worker::session(Socket, bool, std::string, std::optional<Peer>);
 template Task<void> Worker::session(TlsClientPtr, bool, std::string, std::optional<Peer>);
+
+Task<bool> Worker::h2c_preface(Socket& client, beast::flat_buffer& buffer, Watch& watch) {
+    for (;;) {
+        const std::string_view seen(static_cast<const char*>(buffer.data().data()), buffer.size());
+        const Preface p = h2_preface(seen);
+        if (p != Preface::kNotYet) {
+            co_return p == Preface::kYes;
+        }
+        // (the header timeout the first read was armed with still runs)
+        auto [rec, n] = co_await client.async_read_some(buffer.prepare(64), kNoThrow);
+        if (rec || watch.fired || n == 0) {
+            co_return false;  // (what came is then a malformed HTTP/1.1 request: a 400)
+        }
+        buffer.commit(n);
+    }
+}
 
 Task<std::optional<ProxyHeader>> Worker::read_proxy_header(Socket& sock,
                                                            ProxyVersion accept,

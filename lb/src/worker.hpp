@@ -115,6 +115,9 @@ private:
     Task<std::optional<ProxyHeader>> read_proxy_header(Socket& sock,
                                                        ProxyVersion accept,
                                                        Watch& watch);
+    // Whether a new plain connection (h2c on) starts with the HTTP/2 preface: reads until it can
+    // tell (`buffer` holds the first bytes; what is read goes there too).
+    Task<bool> h2c_preface(Socket& client, boost::beast::flat_buffer& buffer, Watch& watch);
     // An idle keep-alive connection without a coroutine: waits for readability (or `deadline`,
     // or drain) as a small heap object, then starts a new session.
     template <class Conn>

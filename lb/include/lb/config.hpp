@@ -215,7 +215,24 @@ struct HttpsConfig {
     std::string cert_file;             // PEM, the leaf first, then the intermediates
     std::string key_file;              // PEM private key of the leaf
     ProxyAcceptConfig proxy_protocol;  // read before the TLS handshake
+    // The protocols offered by ALPN, the balancer's preference first: "h2", "http/1.1". A
+    // client that offers none of them (or no ALPN at all) speaks HTTP/1.1.
+    std::vector<std::string> alpn{"h2", "http/1.1"};
     bool operator==(const HttpsConfig&) const = default;
+};
+
+// HTTP/2 towards clients: h2 by ALPN on the https listener, h2c with prior knowledge on
+// `listen` when `h2c` is set (HTTP/1.1 is still served there). Every stream is a request,
+// balanced on its own.
+struct Http2Config {
+    bool h2c = false;
+    std::uint32_t max_concurrent_streams = 100;  // per connection (SETTINGS)
+    std::uint32_t max_header_list_size = 64 * 1024;
+    // Request body bytes a stream may send ahead of what the cluster took; a connection may
+    // send four times that.
+    std::uint32_t initial_window = 256 * 1024;
+    Millis idle_timeout{60000};  // no stream open this long: GOAWAY, and the connection closes
+    bool operator==(const Http2Config&) const = default;
 };
 
 // Applying a changed file without a signal: Kubernetes updates a mounted ConfigMap or Secret in
@@ -261,6 +278,7 @@ struct LbConfig {
     std::string admin_token_source;  // "env VARIABLE" or "file PATH" (for messages)
     unsigned threads = 0;            // 0: the number of cores
     std::string forwarded_proto = "http";
+    Http2Config http2;
     std::vector<ClusterConfig> clusters;
     // First match wins; none: every request round robin over every cluster (one implicit
     // catch-all route).

@@ -474,3 +474,37 @@ retry: {budget: {percent: x}}
 }
 
 }  // namespace
+
+TEST(LbConfig, Http2SettingsAndTheirErrors) {
+    const auto ok = lb::parse_lb_config(
+        "h2c: true\nhttp2: {maxConcurrentStreams: 50, maxHeaderListSize: 32KiB, "
+        "initialWindow: 1MiB, idleTimeout: 30s}\nclusters:\n  - {name: a, address: "
+        "10.0.0.1:80}\n",
+        "lb.yaml");
+    ASSERT_TRUE(ok) << ok.error().front().message;
+    EXPECT_TRUE(ok->http2.h2c);
+    EXPECT_EQ(ok->http2.max_concurrent_streams, 50u);
+    EXPECT_EQ(ok->http2.max_header_list_size, 32u * 1024);
+    EXPECT_EQ(ok->http2.initial_window, 1024u * 1024);
+    EXPECT_EQ(ok->http2.idle_timeout, lb::Millis(30000));
+    EXPECT_EQ(ok->https.alpn, (std::vector<std::string>{"h2", "http/1.1"}));
+    const auto errors = errors_of(
+        "http2: {maxConcurrentStreams: 0, initialWindow: 1KiB, pings: 1}\n"
+        "clusters:\n  - {name: a, address: 10.0.0.1:80}\n");
+    EXPECT_TRUE(contains(errors, "lb.yaml:1")) << testing::PrintToString(errors);
+    EXPECT_TRUE(contains(errors, "http2.maxConcurrentStreams"));
+    EXPECT_TRUE(contains(errors, "http2.initialWindow"));
+    EXPECT_TRUE(contains(errors, "pings"));
+}
+
+TEST(LbConfig, HttpsAlpnListsH2AndHttp11Only) {
+    const std::string https =
+        "clusters:\n  - {name: a, address: 10.0.0.1:80}\nhttps:\n  listen: 127.0.0.1:8443\n"
+        "  certFile: /etc/hostname\n  keyFile: /etc/hostname\n";
+    const auto ok = lb::parse_lb_config(https + "  alpn: [http/1.1]\n", "lb.yaml");
+    ASSERT_TRUE(ok) << ok.error().front().message;
+    EXPECT_EQ(ok->https.alpn, std::vector<std::string>{"http/1.1"});
+    EXPECT_TRUE(contains(errors_of(https + "  alpn: [h2, spdy/3]\n"),
+                         "'spdy/3' is not a protocol tandem-lb serves"));
+    EXPECT_TRUE(contains(errors_of(https + "  alpn: [h2, h2]\n"), "lists 'h2' twice"));
+}

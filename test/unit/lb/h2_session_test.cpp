@@ -223,6 +223,46 @@ TEST(H2Session, ARequestBodyAndTrailersComeUpAndResponseTrailersGoDown) {
     EXPECT_EQ(p.seen.closed.at(s), 0u);
 }
 
+TEST(H2Session, ARequestBodyStopsAtTheWindowUntilItIsConsumed) {
+    H2Limits limits;
+    limits.initial_window = 64 * 1024;
+    limits.connection_window = 128 * 1024;
+    Pair p(limits);
+    static const std::string kBody(300000, 'u');
+    struct Src {
+        std::size_t off = 0;
+    } src;
+    nghttp2_data_provider provider{};
+    provider.source.ptr = &src;
+    provider.read_callback = [](nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t len,
+                                std::uint32_t* flags, nghttp2_data_source* s, void*) -> ssize_t {
+        auto* o = static_cast<Src*>(s->ptr);
+        const std::size_t n = std::min(len, kBody.size() - o->off);
+        std::copy_n(kBody.data() + o->off, n, buf);
+        o->off += n;
+        if (o->off == kBody.size()) {
+            *flags |= NGHTTP2_DATA_FLAG_EOF;
+        }
+        return static_cast<ssize_t>(n);
+    };
+    const auto s = p.get("/upload", {}, &provider);
+    ASSERT_TRUE(p.pump());
+    // nothing consumed: the client stopped at the stream's window
+    EXPECT_GT(p.bodies[s].size(), 0u);
+    EXPECT_LE(p.bodies[s].size(), 64u * 1024);
+    ASSERT_TRUE(p.pump());
+    EXPECT_LE(p.bodies[s].size(), 64u * 1024);
+    std::size_t consumed = 0;
+    for (int round = 0; round < 50 && consumed < kBody.size(); ++round) {
+        p.server->consume(s, p.bodies[s].size() - consumed);
+        consumed = p.bodies[s].size();
+        ASSERT_TRUE(p.pump());
+        EXPECT_LE(p.bodies[s].size() - consumed, 64u * 1024);
+    }
+    EXPECT_EQ(p.bodies[s], kBody);
+    EXPECT_EQ(p.ended, std::vector<std::int32_t>{s});
+}
+
 TEST(H2Session, ABodyWaitsForTheClientsWindow) {
     Pair p;
     const auto s = p.get("/big");
@@ -250,6 +290,22 @@ TEST(H2Session, AnOversizedHeaderListResetsOnlyItsStream) {
     ASSERT_TRUE(p.pump());
     EXPECT_EQ(p.status(ok), "200");
     EXPECT_FALSE(p.seen.goaway);
+}
+
+TEST(H2Session, AnHpackBombResetsOnlyItsStream) {
+    Pair p;  // (64 KiB of header list)
+    std::vector<std::pair<std::string, std::string>> bomb;
+    for (int i = 0; i < 40; ++i) {
+        bomb.emplace_back("x-bomb", std::string(3000, 'a'));  // indexed once, then referenced
+    }
+    const auto big = p.get("/big", bomb);
+    const auto ok = p.get("/ok");
+    ASSERT_TRUE(p.pump());
+    ASSERT_EQ(p.requests.size(), 1u);
+    EXPECT_EQ(p.requests[0].path, "/ok");
+    EXPECT_NE(p.seen.closed.at(big), 0u) << "reset";
+    EXPECT_FALSE(p.seen.goaway);
+    (void)ok;
 }
 
 TEST(H2Session, RapidResetsEndTheConnection) {

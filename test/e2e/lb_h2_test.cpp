@@ -1,0 +1,387 @@
+// tandem-lb end to end over HTTP/2: h2c with prior knowledge on `listen`, h2 by ALPN on https
+// (and HTTP/1.1 when https.alpn says so), streams of one connection spread over the clusters,
+// request bodies beyond the window, request IDs and forwarding fields, h2load through it, a
+// cluster killed under h2 load, and the floods that end only their own connection. Real
+// processes on loopback: tandem-lb, fake upstreams, Debian's curl, nghttp and h2load; the
+// attacker is libnghttp2's client session over a socket.
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <nghttp2/nghttp2.h>
+#include <nlohmann/json.hpp>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "support/balancer.hpp"
+#include "support/child_process.hpp"
+#include "support/http.hpp"
+#include "support/tls_bed.hpp"
+#include "support/wait.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using support::Balancer;
+using support::ChildProcess;
+using support::kFastChecks;
+using support::Upstream;
+using support::wait_until;
+
+// A command of /usr/bin (curl, nghttp, h2load): its standard output and error, waited for at
+// most `timeout`.
+std::string run(std::vector<std::string> argv, std::chrono::milliseconds timeout = 30s) {
+    argv[0] = "/usr/bin/" + argv[0];
+    ChildProcess p(std::move(argv), {}, true);
+    auto out = p.read_all(timeout);
+    p.wait(5s);
+    return out;
+}
+
+std::string h2c_yaml(const Upstream& east, const Upstream& west, const std::string& extra = "") {
+    return "threads: 1\nh2c: true\n" +
+           support::cluster_yaml({{"east", east.address()}, {"west", west.address()}}) +
+           kFastChecks + extra;
+}
+
+std::string url(std::uint16_t port, const std::string& path = "/") {
+    return "http://127.0.0.1:" + std::to_string(port) + path;
+}
+
+// How many of h2load's requests succeeded, failed and errored ("requests: N total, ...").
+struct H2loadResult {
+    long total = -1;
+    long succeeded = -1;
+    long failed = -1;
+    long errored = -1;
+};
+H2loadResult h2load_result(const std::string& out) {
+    H2loadResult r;
+    std::smatch m;
+    static const std::regex kLine(
+        R"(requests: (\d+) total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored)");
+    if (std::regex_search(out, m, kLine)) {
+        r.total = std::stol(m[1]);
+        r.succeeded = std::stol(m[2]);
+        r.failed = std::stol(m[3]);
+        r.errored = std::stol(m[4]);
+    }
+    return r;
+}
+
+TEST(BalancerH2, PriorKnowledgeStreamsOfOneConnectionSpreadOverTheClusters) {
+    auto east = Upstream::start("east");
+    auto west = Upstream::start("west");
+    ASSERT_TRUE(east && west);
+    auto lb = Balancer::start(h2c_yaml(*east, *west));
+    ASSERT_TRUE(lb);
+    // curl with prior knowledge: HTTP/2 from the first byte
+    const auto v = run({"curl", "-s", "--http2-prior-knowledge", "-o", "/dev/null", "-w",
+                        "%{http_code} %{http_version}", url(lb->port)});
+    EXPECT_EQ(v, "200 2");
+    // ... and HTTP/1.1 on the same listener still
+    const auto v1 =
+        run({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{http_version}", url(lb->port)});
+    EXPECT_EQ(v1, "200 1.1");
+    // ten streams on one nghttp connection: five each
+    std::vector<std::string> argv = {"nghttp"};
+    for (int i = 0; i < 10; ++i) {
+        argv.push_back(url(lb->port, "/?n=" + std::to_string(i)));
+    }
+    const auto bodies = run(argv);
+    std::map<std::string, int> seen;
+    std::istringstream in(bodies);
+    for (std::string line; std::getline(in, line);) {
+        ++seen[line];
+    }
+    EXPECT_EQ(seen, (std::map<std::string, int>{{"east", 5}, {"west", 5}})) << bodies;
+    EXPECT_GE(lb->metric("tandem_lb_client_requests_total{protocol=\"h2\""), 11);
+    EXPECT_GE(lb->metric("tandem_lb_client_requests_total{protocol=\"http/1.1\""), 1);
+    const auto s = lb->status();
+    EXPECT_GE(s["protocols"]["h2"]["requests"].get<int>(), 11);
+    EXPECT_GE(s["protocols"]["http/1.1"]["requests"].get<int>(), 1);
+}
+
+TEST(BalancerH2, BodiesBeyondTheWindowIdsAndForwardingFieldsReachTheCluster) {
+    auto east = Upstream::start("east");
+    auto west = Upstream::start("west");
+    ASSERT_TRUE(east && west);
+    auto lb = Balancer::start(h2c_yaml(*east, *west, "http2: {initialWindow: 64KiB}\n"));
+    ASSERT_TRUE(lb);
+    const auto file = lb->dir / "body.bin";
+    {
+        std::ofstream out(file, std::ios::binary);
+        out << std::string(300000, 'b');  // > the stream's window (64 KiB) and the connection's
+    }
+    const auto out =
+        run({"curl", "-s", "--http2-prior-knowledge", "-D", "-", "-o", "/dev/null", "--data-binary",
+             "@" + file.string(), "-H", "X-Custom: kept", url(lb->port, "/echo")});
+    EXPECT_NE(out.find("HTTP/2 200"), std::string::npos) << out;
+    EXPECT_NE(out.find("x-echo-body-bytes: 300000"), std::string::npos) << out;
+    EXPECT_NE(out.find("x-echo-custom: kept"), std::string::npos) << out;
+    EXPECT_NE(out.find("x-echo-xfp: http"), std::string::npos) << out;
+    EXPECT_NE(out.find("x-echo-xff: 127.0.0.1"), std::string::npos) << out;
+    EXPECT_NE(out.find("x-echo-host: 127.0.0.1:" + std::to_string(lb->port)), std::string::npos)
+        << out;
+    EXPECT_NE(out.find("x-request-id: "), std::string::npos) << out;
+    // A host no route takes is the balancer's own 404, as over HTTP/1.1.
+    auto routed = Balancer::start(h2c_yaml(*east, *west,
+                                           "routes:\n  - {hosts: [api.example.com], "
+                                           "clusters: [east]}\n"));
+    ASSERT_TRUE(routed);
+    EXPECT_EQ(run({"curl", "-s", "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_code}",
+                   url(routed->port)}),
+              "404");
+    EXPECT_EQ(run({"curl", "-s", "--http2-prior-knowledge", "-H", "Host: api.example.com", "-w",
+                   " %{http_code}", url(routed->port)}),
+              "east\n 200");
+}
+
+TEST(BalancerH2, AlpnOffersH2OnHttpsUnlessTheConfigurationSaysHttp11) {
+    support::TlsBed bed;
+    ASSERT_TRUE(bed.ready());
+    const auto pki = bed.pki.dir;
+    auto lb = Balancer::start("threads: 1\n" + bed.clusters(true) + kFastChecks +
+                              support::TlsBed::https(pki / "api.pem", pki / "api.key"));
+    ASSERT_TRUE(lb);
+    const std::string target = "https://api.test:" + std::to_string(lb->https) + "/";
+    const std::string resolve = "api.test:" + std::to_string(lb->https) + ":127.0.0.1";
+    const auto get = [&](const std::string& version) {
+        return run({"curl", "-s", version, "--cacert", (pki / "ca.pem").string(), "--resolve",
+                    resolve, "-o", "/dev/null", "-w", "%{http_code} %{http_version}", target});
+    };
+    EXPECT_EQ(get("--http2"), "200 2");
+    EXPECT_EQ(get("--http1.1"), "200 1.1");
+    const auto load = run({"h2load", "-n", "400", "-c", "2", "-m", "10", "--connect-to",
+                           "127.0.0.1:" + std::to_string(lb->https), target});
+    const auto r = h2load_result(load);
+    EXPECT_EQ(r.succeeded, 400) << load;
+    EXPECT_NE(load.find("Application protocol: h2"), std::string::npos) << load;
+    auto h1 = Balancer::start("threads: 1\n" + bed.clusters(true) + kFastChecks +
+                              support::TlsBed::https(pki / "api.pem", pki / "api.key") +
+                              "  alpn: [http/1.1]\n");
+    ASSERT_TRUE(h1);
+    const std::string target1 = "https://api.test:" + std::to_string(h1->https) + "/";
+    EXPECT_EQ(run({"curl", "-s", "--http2", "--cacert", (pki / "ca.pem").string(), "--resolve",
+                   "api.test:" + std::to_string(h1->https) + ":127.0.0.1", "-o", "/dev/null", "-w",
+                   "%{http_code} %{http_version}", target1}),
+              "200 1.1");
+}
+
+TEST(BalancerH2, H2loadThroughTheBalancerIsServedWholeAndSpread) {
+    auto east = Upstream::start("east");
+    auto west = Upstream::start("west");
+    ASSERT_TRUE(east && west);
+    auto lb = Balancer::start(h2c_yaml(*east, *west));
+    ASSERT_TRUE(lb);
+    const auto out = run({"h2load", "-n", "4000", "-c", "4", "-m", "10", url(lb->port)}, 60s);
+    const auto r = h2load_result(out);
+    EXPECT_EQ(r.succeeded, 4000) << out;
+    EXPECT_EQ(r.failed, 0);
+    const double e = lb->metric("tandem_lb_requests_total{cluster=\"east\",code_class=\"2xx\"");
+    const double w = lb->metric("tandem_lb_requests_total{cluster=\"west\",code_class=\"2xx\"");
+    EXPECT_NEAR(e, 2000, 2) << w;
+    EXPECT_NEAR(w, 2000, 2) << e;
+    EXPECT_TRUE(wait_until([&] { return lb->metric("tandem_lb_h2_streams") == 0; }, 5s));
+}
+
+TEST(BalancerH2, AClusterKilledUnderH2LoadFailsNoIdempotentStream) {
+    auto east = Upstream::start("east");
+    auto west = Upstream::start("west");
+    ASSERT_TRUE(east && west);
+    // 80 streams in flight, half of them on west when it dies: their resets are retried under
+    // the retry budget (20% of the requests in flight by default, at least 3), which exists to
+    // keep a sick fleet from serving requests twice; its floor here covers this load, as the
+    // HTTP/1.1 test's covers its connections. (A refused connect is retried outside it.)
+    auto lb = Balancer::start(h2c_yaml(*east, *west, "retry: {budget: {minConcurrency: 80}}\n"));
+    ASSERT_TRUE(lb);
+    ChildProcess load(
+        {"/usr/bin/h2load", "-D", "4", "-c", "8", "-m", "10", url(lb->port, "/slow?ms=5")}, {},
+        true);
+    // once west has served some of the load, it dies mid-flight
+    ASSERT_TRUE(wait_until(
+        [&] { return lb->metric("tandem_lb_requests_total{cluster=\"west\"") > 200; }, 10s));
+    west->kill();
+    const auto out = load.read_all(30s);
+    load.wait(5s);
+    const auto r = h2load_result(out);
+    EXPECT_GT(r.succeeded, 500) << out;
+    EXPECT_EQ(r.failed, 0) << out << "retries refused by the budget: "
+                           << lb->metric("tandem_lb_retries_refused_total");
+    EXPECT_EQ(r.errored, 0) << out;
+    EXPECT_GT(lb->metric("tandem_lb_retries_total{cluster=\"west\""), 0);
+}
+
+// A client speaking h2c through libnghttp2's own session, over a plain socket to the balancer.
+class RawClient {
+public:
+    explicit RawClient(std::uint16_t port) {
+        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+        timeval tv{5, 0};
+        ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        nghttp2_session_callbacks* cb = nullptr;
+        nghttp2_session_callbacks_new(&cb);
+        nghttp2_session_callbacks_set_on_frame_recv_callback(
+            cb, [](nghttp2_session*, const nghttp2_frame* f, void* u) {
+                auto* self = static_cast<RawClient*>(u);
+                if (f->hd.type == NGHTTP2_GOAWAY) {
+                    self->goaway_error = static_cast<int>(f->goaway.error_code);
+                }
+                return 0;
+            });
+        nghttp2_session_callbacks_set_on_stream_close_callback(
+            cb, [](nghttp2_session*, std::int32_t, std::uint32_t error, void* u) {
+                if (error != NGHTTP2_NO_ERROR) {
+                    ++static_cast<RawClient*>(u)->resets;  // reset by the balancer
+                }
+                return 0;
+            });
+        nghttp2_session_callbacks_set_on_header_callback(
+            cb, [](nghttp2_session*, const nghttp2_frame*, const std::uint8_t* n, std::size_t nl,
+                   const std::uint8_t* v, std::size_t vl, std::uint8_t, void* u) {
+                if (std::string_view(reinterpret_cast<const char*>(n), nl) == ":status") {
+                    static_cast<RawClient*>(u)->statuses.emplace_back(
+                        reinterpret_cast<const char*>(v), vl);
+                }
+                return 0;
+            });
+        nghttp2_option* opt = nullptr;
+        nghttp2_option_new(&opt);
+        nghttp2_option_set_no_http_messaging(opt, 1);  // (it may send what a client must not)
+        // (an attacker does not wait for the server's SETTINGS before opening streams)
+        nghttp2_option_set_peer_max_concurrent_streams(opt, 1U << 30);
+        nghttp2_session_client_new2(&session_, cb, this, opt);
+        nghttp2_option_del(opt);
+        nghttp2_session_callbacks_del(cb);
+        nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, nullptr, 0);
+    }
+    ~RawClient() {
+        nghttp2_session_del(session_);
+        ::close(fd_);
+    }
+    RawClient(const RawClient&) = delete;
+    RawClient& operator=(const RawClient&) = delete;
+
+    std::int32_t request(const std::string& path,
+                         const std::vector<std::pair<std::string, std::string>>& extra = {}) {
+        std::vector<std::pair<std::string, std::string>> f = {
+            {":method", "GET"}, {":scheme", "http"}, {":authority", "api.test"}, {":path", path}};
+        f.insert(f.end(), extra.begin(), extra.end());
+        std::vector<nghttp2_nv> nva;
+        for (auto& [n, v] : f) {
+            nva.push_back({reinterpret_cast<std::uint8_t*>(n.data()),
+                           reinterpret_cast<std::uint8_t*>(v.data()), n.size(), v.size(),
+                           NGHTTP2_NV_FLAG_NONE});
+        }
+        return nghttp2_submit_request(session_, nullptr, nva.data(), nva.size(), nullptr, nullptr);
+    }
+    void reset(std::int32_t stream) {
+        nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, stream, NGHTTP2_CANCEL);
+    }
+    // Sends what the session has queued; false when the balancer closed the connection.
+    bool flush() {
+        const std::uint8_t* d = nullptr;
+        for (ssize_t n; (n = nghttp2_session_mem_send(session_, &d)) > 0;) {
+            if (::send(fd_, d, static_cast<std::size_t>(n), MSG_NOSIGNAL) != n) {
+                return false;
+            }
+        }
+        return true;
+    }
+    // Reads until the balancer closes (or `until` is true, or 5 s pass); true when it closed.
+    template <class Pred>
+    bool read(Pred until) {
+        char buf[16384];
+        while (!until()) {
+            const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+            if (n <= 0) {
+                return n == 0 || errno == ECONNRESET;
+            }
+            nghttp2_session_mem_recv(session_, reinterpret_cast<const std::uint8_t*>(buf),
+                                     static_cast<std::size_t>(n));
+            flush();
+        }
+        return false;
+    }
+    bool read_to_close() {
+        return read([] { return false; });
+    }
+
+    bool connected_ = false;
+    int goaway_error = -1;
+    int resets = 0;
+    std::vector<std::string> statuses;
+
+private:
+    int fd_ = -1;
+    nghttp2_session* session_ = nullptr;
+};
+
+TEST(BalancerH2, FloodsAndBombsEndOnlyTheirOwnConnection) {
+    auto east = Upstream::start("east");
+    auto west = Upstream::start("west");
+    ASSERT_TRUE(east && west);
+    auto lb = Balancer::start(h2c_yaml(*east, *west));
+    ASSERT_TRUE(lb);
+    // a well-behaved client on its own connection, before and after
+    RawClient good(lb->port);
+    ASSERT_TRUE(good.connected_);
+    good.request("/");
+    ASSERT_TRUE(good.flush());
+    good.read([&] { return good.statuses.size() == 1; });
+    ASSERT_EQ(good.statuses, std::vector<std::string>{"200"});
+
+    // Rapid reset (CVE-2023-44487): streams opened and cancelled at once, thousands of them.
+    {
+        RawClient bad(lb->port);
+        ASSERT_TRUE(bad.connected_);
+        bool sent = true;
+        for (int i = 0; i < 5000 && sent; ++i) {
+            const auto stream = bad.request("/slow?ms=200");
+            sent = bad.flush();  // (a reset before its HEADERS left would cancel it unsent)
+            bad.reset(stream);
+            sent = sent && bad.flush();
+        }
+        bad.flush();
+        EXPECT_TRUE(bad.read_to_close());
+        // (libnghttp2's rapid-reset limit ends the session with INTERNAL_ERROR)
+        EXPECT_EQ(bad.goaway_error, NGHTTP2_INTERNAL_ERROR);
+    }
+    // HPACK bomb: one 3 KB field in the dynamic table (the encoder indexes fields up to 3/4 of
+    // its 4 KiB table), then referenced 40 times, a byte each on the wire: decoded, far beyond
+    // http2.maxHeaderListSize (64 KiB). Only that stream is reset; the connection goes on.
+    {
+        RawClient bomb(lb->port);
+        std::vector<std::pair<std::string, std::string>> big;
+        for (int i = 0; i < 40; ++i) {
+            big.emplace_back("x-bomb", std::string(3000, 'a'));
+        }
+        bomb.request("/", big);
+        bomb.request("/");
+        ASSERT_TRUE(bomb.flush());
+        bomb.read([&] { return bomb.statuses.size() == 1 && bomb.resets >= 1; });
+        EXPECT_EQ(bomb.resets, 1) << bomb.goaway_error << " " << bomb.statuses.size();
+        EXPECT_EQ(bomb.statuses, std::vector<std::string>{"200"});
+    }
+    // The good connection was not harmed.
+    good.request("/");
+    ASSERT_TRUE(good.flush());
+    good.read([&] { return good.statuses.size() == 2; });
+    EXPECT_EQ(good.statuses, (std::vector<std::string>{"200", "200"}));
+    EXPECT_GE(lb->metric("tandem_lb_h2_connection_errors_total"), 1);
+}
+
+}  // namespace
