@@ -1,9 +1,11 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/intrusive/list.hpp>
 
 #include "buffers.hpp"
 #include "deadlines.hpp"
@@ -25,6 +27,15 @@ struct Lifecycle {
     bool stopping = false;      // the drain deadline passed: what is in flight is cancelled
 };
 
+// A connection that must hear of a drain or a reload while requests are under way on it (an
+// HTTP/2 connection sends GOAWAY then, and finishes its open streams): on its worker's list
+// while it lives.
+struct DrainHook
+    : boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
+    std::function<void()> on_drain;
+};
+using DrainHooks = boost::intrusive::list<DrainHook, boost::intrusive::constant_time_size<false>>;
+
 // A worker's requests under way and how many of them are retrying (the retry budget's view).
 struct Flight {
     std::uint64_t requests = 0;
@@ -44,6 +55,7 @@ struct ExchangeContext {
     RequestLog& log;
     Flight& flight;
     WatchList& watches;  // the worker's deadlines (an HTTP/2 stream adds its own)
+    DrainHooks& drain_hooks;
 };
 
 // One request of a client connection and its response, in named steps sharing one state:

@@ -148,6 +148,8 @@ Task<void> serve_h2(ExchangeContext& cx,
         co_return;
     }
     cx.metrics.h2_connection(1);
+    c->drain_hook.on_drain = [raw = c.get()] { raw->go_away(); };
+    cx.drain_hooks.push_back(c->drain_hook);
     c->socket = &lowest(client);
     c->watch = &watch;
     asio::co_spawn(cx.executor, write_loop(c, client), asio::detached);
@@ -155,6 +157,7 @@ Task<void> serve_h2(ExchangeContext& cx,
     std::string bytes(static_cast<const char*>(buffer.data().data()), buffer.size());
     buffer.consume(buffer.size());
     std::string in(kReadSize, '\0');
+    bool read_once = !bytes.empty();
     for (;;) {
         if (!bytes.empty()) {
             const auto r = c->session->receive(bytes);
@@ -171,12 +174,12 @@ Task<void> serve_h2(ExchangeContext& cx,
         if (c->over || lifecycle.stopping) {
             break;
         }
-        if (!c->going_away && (lifecycle.draining || lifecycle.handing_over)) {
+        if ((lifecycle.draining || lifecycle.handing_over) && read_once) {
             // Drain or reload: no new stream; the open ones finish (a client opens its next
-            // ones on a new connection, in the new generation after a reload).
-            c->going_away = true;
-            c->session->goaway(0);
-            c->writer.notify();
+            // ones on a new connection, in the new generation after a reload). A connection
+            // accepted from the queue while draining gets the requests of its first read served
+            // first (as an HTTP/1.1 one gets its first request).
+            c->go_away();
         }
         if (c->going_away && c->streams.empty()) {
             break;
@@ -205,6 +208,7 @@ Task<void> serve_h2(ExchangeContext& cx,
             break;
         }
         bytes.assign(in.data(), n);
+        read_once = true;
     }
     watch.idle = false;
     watch.disarm();
@@ -229,6 +233,7 @@ Task<void> serve_h2(ExchangeContext& cx,
     if (c->session->ended_by_error()) {
         cx.metrics.h2_connection_error();
     }
+    c->drain_hook.unlink();
     cx.metrics.h2_connection(-1);
 }
 

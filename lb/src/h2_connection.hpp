@@ -118,6 +118,15 @@ struct H2Conn : std::enable_shared_from_this<H2Conn> {
         }
     }
 
+    // Drain or reload: GOAWAY now, no new stream; the open ones finish.
+    void go_away() {
+        if (!going_away && !over && session) {
+            going_away = true;
+            session->goaway(0);
+            writer.notify();
+        }
+    }
+
     ExchangeContext& cx;
     const ClientAddress client;
     const std::string_view tls;  // "TLSv1.3", or "" for h2c (static storage: OpenSSL's)
@@ -132,6 +141,7 @@ struct H2Conn : std::enable_shared_from_this<H2Conn> {
     bool closing = false;     // no more reads: the writer sends what is left and stops
     bool over = false;        // the socket is done with: streams stop, nothing is written
     bool going_away = false;  // GOAWAY sent: the open streams finish, no new one starts
+    DrainHook drain_hook;     // on the worker's list: go_away() on drain and reload
 };
 
 // Serves an HTTP/2 connection until it ends; `buffer` holds what was read of it already (the

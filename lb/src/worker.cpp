@@ -54,8 +54,9 @@ Worker::Worker(unsigned index,
       selector_(members(config), config.routes),
       pool_(config.pool, metrics),
       log_(config, index, std::move(access_log)),
-      exchange_context_{ctx_.get_executor(), config, tls,     metrics, selector_, pool_, buffers_,
-                        lifecycle_,          log_,   flight_, watches_} {
+      exchange_context_{
+          ctx_.get_executor(), config, tls,     metrics,  selector_,   pool_, buffers_,
+          lifecycle_,          log_,   flight_, watches_, drain_hooks_} {
     if (https_fd >= 0) {
         https_acceptor_.emplace(ctx_.get_executor(), https_protocol, https_fd);
     }
@@ -142,6 +143,11 @@ void Worker::wind_down(std::function<void()> done) {
             w.fired = w.fired || draining;
             w.target->cancel(ignored);
         }
+    }
+    // Connections with requests under way that must say so (HTTP/2: GOAWAY), after the idle
+    // ones above had their wait cancelled.
+    for (auto& hook : drain_hooks_) {
+        hook.on_drain();
     }
     pool_.close();
     if (sessions_ == 0) {

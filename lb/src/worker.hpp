@@ -178,6 +178,7 @@ private:
     Flight flight_;
     ExchangeContext exchange_context_;
     WatchList watches_;
+    DrainHooks drain_hooks_;
     std::array<char, 4096> sink_{};  // lingering close discards into it
     std::size_t sessions_ = 0;
     Worker* successor_ = nullptr;

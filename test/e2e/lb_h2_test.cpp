@@ -5,6 +5,7 @@
 // processes on loopback: tandem-lb, fake upstreams, Debian's curl, nghttp and h2load; the
 // attacker is libnghttp2's client session over a socket.
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -232,6 +233,8 @@ public:
         connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
         timeval tv{5, 0};
         ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        timeval send_tv{2, 0};  // (a flooder the balancer stopped reading gives up sending)
+        ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &send_tv, sizeof send_tv);
         nghttp2_session_callbacks* cb = nullptr;
         nghttp2_session_callbacks_new(&cb);
         nghttp2_session_callbacks_set_on_frame_recv_callback(
@@ -288,6 +291,7 @@ public:
         }
         return nghttp2_submit_request(session_, nullptr, nva.data(), nva.size(), nullptr, nullptr);
     }
+    void ping() { nghttp2_submit_ping(session_, NGHTTP2_FLAG_NONE, nullptr); }
     void reset(std::int32_t stream) {
         nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, stream, NGHTTP2_CANCEL);
     }
@@ -376,12 +380,81 @@ TEST(BalancerH2, FloodsAndBombsEndOnlyTheirOwnConnection) {
         EXPECT_EQ(bomb.resets, 1) << bomb.goaway_error << " " << bomb.statuses.size();
         EXPECT_EQ(bomb.statuses, std::vector<std::string>{"200"});
     }
+    // PING flood: pings sent without reading their acknowledgements, until the balancer's
+    // queue of unsent acks passes its bound.
+    {
+        RawClient pinger(lb->port);
+        bool sent = true;
+        for (int i = 0; i < 1000000 && sent; ++i) {
+            pinger.ping();
+            if (i % 1000 == 999) {
+                sent = pinger.flush();
+            }
+        }
+        EXPECT_FALSE(sent) << "the balancer stopped reading the flood";
+        EXPECT_TRUE(pinger.read_to_close());
+        EXPECT_EQ(pinger.goaway_error, NGHTTP2_ENHANCE_YOUR_CALM);
+    }
     // The good connection was not harmed.
     good.request("/");
     ASSERT_TRUE(good.flush());
     good.read([&] { return good.statuses.size() == 2; });
     EXPECT_EQ(good.statuses, (std::vector<std::string>{"200", "200"}));
-    EXPECT_GE(lb->metric("tandem_lb_h2_connection_errors_total"), 1);
+    EXPECT_GE(lb->metric("tandem_lb_h2_connection_errors_total"), 2);
+}
+
+TEST(BalancerH2, ReloadAndDrainSendGoawayAndLetOpenStreamsFinish) {
+    auto east = Upstream::start("east");
+    auto west = Upstream::start("west");
+    ASSERT_TRUE(east && west);
+    const auto yaml = h2c_yaml(*east, *west);
+    auto lb = Balancer::start(yaml);
+    ASSERT_TRUE(lb);
+    // A reload while a stream is under way: GOAWAY (no error) at once, the stream still gets
+    // its answer, then the connection closes; a new one is served by the new generation.
+    RawClient a(lb->port);
+    a.request("/slow?ms=1500");
+    ASSERT_TRUE(a.flush());
+    ASSERT_TRUE(wait_until([&] { return lb->metric("tandem_lb_h2_streams") == 1; }, 5s));
+    ASSERT_TRUE(lb->reload(yaml));
+    EXPECT_TRUE(a.read([&] { return a.goaway_error >= 0; }) || a.goaway_error >= 0);
+    EXPECT_EQ(a.goaway_error, NGHTTP2_NO_ERROR);
+    EXPECT_TRUE(a.statuses.empty()) << "GOAWAY came before the answer";
+    EXPECT_TRUE(a.read_to_close());
+    EXPECT_EQ(a.statuses, std::vector<std::string>{"200"});
+    RawClient b(lb->port);
+    b.request("/");
+    ASSERT_TRUE(b.flush());
+    b.read([&] { return b.statuses.size() == 1; });
+    EXPECT_EQ(b.statuses, std::vector<std::string>{"200"});
+    // SIGTERM: the same, then the process exits 0.
+    RawClient d(lb->port);
+    d.request("/slow?ms=1000");
+    ASSERT_TRUE(d.flush());
+    ASSERT_TRUE(wait_until([&] { return lb->metric("tandem_lb_h2_streams") == 1; }, 5s));
+    lb->process->signal(SIGTERM);
+    EXPECT_TRUE(d.read_to_close());
+    EXPECT_EQ(d.goaway_error, NGHTTP2_NO_ERROR);
+    EXPECT_EQ(d.statuses, std::vector<std::string>{"200"});
+    EXPECT_EQ(lb->process->wait(10s), 0);
+}
+
+TEST(BalancerH2, AnIdleConnectionEndsWithGoawayAfterTheIdleTimeout) {
+    auto east = Upstream::start("east");
+    auto west = Upstream::start("west");
+    ASSERT_TRUE(east && west);
+    auto lb = Balancer::start(h2c_yaml(*east, *west, "http2: {idleTimeout: 300ms}\n"));
+    ASSERT_TRUE(lb);
+    RawClient a(lb->port);
+    a.request("/");
+    ASSERT_TRUE(a.flush());
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_TRUE(a.read_to_close());
+    const auto took = std::chrono::steady_clock::now() - start;
+    EXPECT_EQ(a.statuses, std::vector<std::string>{"200"});
+    EXPECT_EQ(a.goaway_error, NGHTTP2_NO_ERROR);
+    EXPECT_GE(took, 250ms);
+    EXPECT_LT(took, 3s);
 }
 
 }  // namespace
