@@ -1,5 +1,6 @@
-// An HTTP/2 server connection's protocol state on libnghttp2: callbacks turn frames into request
-// events, a data provider per response hands nghttp2 the body as the client's window allows.
+// An HTTP/2 connection's protocol state on libnghttp2, server or client: callbacks turn frames
+// into request (or response) events, a data provider per outgoing body hands nghttp2 the bytes
+// as the peer's window allows.
 #include "h2_session.hpp"
 
 #include <algorithm>
@@ -22,9 +23,11 @@ struct Outgoing {
     [[nodiscard]] std::size_t pending() const { return data.size() - sent; }
 };
 
-// A request being received: its head (or trailers) and the bytes of fields seen so far.
+// A message being received: its head (a server's request, a client's response) or trailers,
+// and the bytes of fields seen so far.
 struct Incoming {
     H2RequestHead head;
+    H2ResponseHead response;
     std::vector<H2Field> trailers;
     std::size_t field_bytes = 0;
     bool head_done = false;
@@ -52,6 +55,8 @@ struct H2Session::State {
     std::map<std::int32_t, Incoming> incoming;
     std::map<std::int32_t, Outgoing> outgoing;
     bool ended_by_error = false;
+    bool client = false;
+    bool goaway_received = false;  // (libnghttp2's check_request_allowed does not look at it)
 
     ~State() {
         if (session != nullptr) {
@@ -69,6 +74,10 @@ struct H2Session::State {
         auto& in = st.incoming[frame->hd.stream_id];
         if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
             in.head.stream = frame->hd.stream_id;
+        } else if (st.client && !in.head_done) {
+            in.response = H2ResponseHead{};  // (the final head after a 1xx starts afresh)
+            in.response.stream = frame->hd.stream_id;
+            in.field_bytes = 0;
         }
         return 0;
     }
@@ -96,6 +105,16 @@ struct H2Session::State {
         std::string v(reinterpret_cast<const char*>(value), valuelen);
         if (in.head_done) {
             in.trailers.push_back({std::string(n), std::move(v)});
+        } else if (st.client) {
+            if (n == ":status") {
+                unsigned status = 0;
+                for (const char ch : v) {
+                    status = status * 10 + static_cast<unsigned>(ch - '0');  // (checked by nghttp2)
+                }
+                in.response.status = status;
+            } else if (!n.starts_with(":")) {
+                in.response.fields.push_back({std::string(n), std::move(v)});
+            }
         } else if (n == ":method") {
             in.head.method = std::move(v);
         } else if (n == ":scheme") {
@@ -114,13 +133,25 @@ struct H2Session::State {
         auto& st = of(user);
         const std::int32_t id = frame->hd.stream_id;
         const bool end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+        if (frame->hd.type == NGHTTP2_GOAWAY) {
+            st.goaway_received = true;
+        }
         if (frame->hd.type == NGHTTP2_HEADERS) {
             const auto it = st.incoming.find(id);
             if (it == st.incoming.end()) {
                 return 0;
             }
             auto& in = it->second;
-            if (!in.head_done) {
+            if (!in.head_done && st.client) {
+                if (in.response.status < 200) {
+                    return 0;  // a 1xx: the final head follows
+                }
+                in.head_done = true;
+                in.response.end_stream = end;
+                if (st.events.response) {
+                    st.events.response(in.response);
+                }
+            } else if (!in.head_done) {
                 in.head_done = true;
                 in.head.end_stream = end;
                 if (st.events.request) {
@@ -226,14 +257,46 @@ H2Session::H2Session(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
 H2Session::~H2Session() = default;
 
+namespace {
+
+// A session of either role: the callbacks, the limits as options and SETTINGS, the connection's
+// window. nullptr when libnghttp2 cannot allocate it.
+nghttp2_session* new_session(H2Session::State& st, bool client);
+
+}  // namespace
+
 std::unique_ptr<H2Session> H2Session::server(const H2Limits& limits, Events events) {
     auto st = std::make_unique<State>();
     st->limits = limits;
     st->events = std::move(events);
+    st->session = new_session(*st, false);
+    if (st->session == nullptr) {
+        return nullptr;
+    }
+    return std::unique_ptr<H2Session>(new H2Session(std::move(st)));
+}
+
+std::unique_ptr<H2Session> H2Session::client(const H2Limits& limits, Events events) {
+    auto st = std::make_unique<State>();
+    st->limits = limits;
+    st->events = std::move(events);
+    st->client = true;
+    st->session = new_session(*st, true);
+    if (st->session == nullptr) {
+        return nullptr;
+    }
+    return std::unique_ptr<H2Session>(new H2Session(std::move(st)));
+}
+
+namespace {
+
+nghttp2_session* new_session(H2Session::State& st, bool client) {
+    const H2Limits& limits = st.limits;
     nghttp2_session_callbacks* cb = nullptr;
     if (nghttp2_session_callbacks_new(&cb) != 0) {
         return nullptr;
     }
+    using State = H2Session::State;
     nghttp2_session_callbacks_set_on_begin_headers_callback(cb, &State::on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(cb, &State::on_header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, &State::on_frame_recv);
@@ -249,32 +312,70 @@ std::unique_ptr<H2Session> H2Session::server(const H2Limits& limits, Events even
     nghttp2_option_set_stream_reset_rate_limit(opt, limits.reset_burst, limits.reset_rate);
     nghttp2_option_set_max_settings(opt, limits.max_settings);
     nghttp2_option_set_max_outbound_ack(opt, limits.max_outbound_ack);
-    // Request bodies are acknowledged as they are sent on (consume()), not as they arrive: a
-    // slow cluster slows its client down instead of growing a buffer here.
+    // Bodies are acknowledged as they are sent on (consume()), not as they arrive: a slow
+    // reader on the other side slows the sender down instead of growing a buffer here.
     nghttp2_option_set_no_auto_window_update(opt, 1);
-    const int rv = nghttp2_session_server_new2(&st->session, cb, st.get(), opt);
+    nghttp2_session* session = nullptr;
+    const int rv = client ? nghttp2_session_client_new2(&session, cb, &st, opt)
+                          : nghttp2_session_server_new2(&session, cb, &st, opt);
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
     if (rv != 0) {
         return nullptr;
     }
-    const nghttp2_settings_entry settings[] = {
-        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, limits.max_concurrent_streams},
+    std::vector<nghttp2_settings_entry> settings = {
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, limits.max_header_list_size},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, limits.initial_window},
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0}};
-    if (nghttp2_submit_settings(st->session, NGHTTP2_FLAG_NONE, settings, std::size(settings)) !=
+    if (!client) {
+        settings.push_back(
+            {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, limits.max_concurrent_streams});
+    }
+    if (nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, settings.data(), settings.size()) !=
         0) {
+        nghttp2_session_del(session);
         return nullptr;
     }
     // the connection's own window, beyond the 65,535 bytes every connection starts with
     if (limits.connection_window > 65535) {
         nghttp2_session_set_local_window_size(
-            st->session, NGHTTP2_FLAG_NONE, 0,
+            session, NGHTTP2_FLAG_NONE, 0,
             static_cast<std::int32_t>(
                 std::min<std::uint32_t>(limits.connection_window, NGHTTP2_MAX_WINDOW_SIZE)));
     }
-    return std::unique_ptr<H2Session>(new H2Session(std::move(st)));
+    return session;
+}
+
+}  // namespace
+
+std::int32_t H2Session::request(const H2RequestHead& head) {
+    if (!can_open()) {
+        return 0;
+    }
+    std::vector<std::pair<std::string_view, std::string_view>> all = {
+        {":method", head.method},
+        {":scheme", head.scheme},
+        {":authority", head.authority},
+        {":path", head.path}};
+    for (const auto& f : head.fields) {
+        all.emplace_back(f.name, f.value);
+    }
+    auto nva = name_values(all);
+    nghttp2_data_provider provider{};
+    provider.read_callback = &State::read_body;
+    const std::int32_t id = nghttp2_submit_request(state_->session, nullptr, nva.data(), nva.size(),
+                                                   head.end_stream ? nullptr : &provider, nullptr);
+    if (id <= 0) {
+        return 0;
+    }
+    if (!head.end_stream) {
+        state_->outgoing[id] = Outgoing{};  // (read only when the session sends: later)
+    }
+    return id;
+}
+
+bool H2Session::can_open() const {
+    return !state_->goaway_received && nghttp2_session_check_request_allowed(state_->session) != 0;
 }
 
 std::expected<void, std::string> H2Session::receive(std::string_view bytes) {

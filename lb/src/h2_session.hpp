@@ -1,9 +1,11 @@
 #pragma once
 
-// One HTTP/2 server connection's protocol state on libnghttp2 (framing, HPACK, flow control,
-// stream states, the known floods): client bytes in, request events up through callbacks,
-// responses down, bytes out. No socket and no clock: the connection's coroutine feeds it and
-// writes what it produces. libnghttp2 stays in h2_session.cpp.
+// One HTTP/2 connection's protocol state on libnghttp2 (framing, HPACK, flow control, stream
+// states, the known floods), either end: as a server (a client connection of the balancer),
+// the peer's bytes in, request events up through callbacks, responses down, bytes out; as a
+// client (a connection to an h2 cluster), requests down and response events up. No socket and
+// no clock: the connection's coroutine feeds it and writes what it produces. libnghttp2 stays
+// in h2_session.cpp.
 
 #include <cstddef>
 #include <cstdint>
@@ -52,20 +54,38 @@ struct H2RequestHead {
     bool end_stream = false;  // no body follows
 };
 
+// A final response's head (1xx answers are not reported).
+struct H2ResponseHead {
+    std::int32_t stream = 0;
+    unsigned status = 0;
+    std::vector<H2Field> fields;
+    bool end_stream = false;  // no body follows
+};
+
 class H2Session {
 public:
     // Called from receive(), on the caller's thread; any may be empty.
     struct Events {
-        std::function<void(H2RequestHead)> request;
+        std::function<void(H2RequestHead)> request;    // (a server's)
+        std::function<void(H2ResponseHead)> response;  // (a client's)
         std::function<void(std::int32_t stream, std::string_view data)> body;
         std::function<void(std::int32_t stream, std::vector<H2Field> fields)> trailers;
-        std::function<void(std::int32_t stream)> end;  // the request is complete
-        // The stream is gone: answered, or reset (by the client: `error` non-zero).
+        std::function<void(std::int32_t stream)> end;  // the peer's message is complete
+        // The stream is gone: complete both ways, or reset (`error` non-zero).
         std::function<void(std::int32_t stream, std::uint32_t error)> closed;
     };
 
     // A server session with its SETTINGS queued; nullptr when libnghttp2 cannot allocate one.
     static std::unique_ptr<H2Session> server(const H2Limits& limits, Events events);
+    // A client session, its preface and SETTINGS queued (a cluster's connection).
+    static std::unique_ptr<H2Session> client(const H2Limits& limits, Events events);
+
+    // (A client) A request on a new stream: its number, or 0 when none can be opened (the
+    // server sent GOAWAY). Its body follows through body() unless `head.end_stream`; beyond the
+    // server's concurrency limit it waits in the session until a stream closes.
+    std::int32_t request(const H2RequestHead& head);
+    // (A client) Whether a request may still be opened (no GOAWAY from the server).
+    [[nodiscard]] bool can_open() const;
     ~H2Session();
     H2Session(const H2Session&) = delete;
     H2Session& operator=(const H2Session&) = delete;
@@ -77,15 +97,16 @@ public:
     // The frames to send now, at most about `max` bytes (empty: nothing to send).
     std::string output(std::size_t max = 64 * 1024);
 
-    // The response head; its body follows through body() unless `end_stream`.
+    // (A server) The response head; its body follows through body() unless `end_stream`.
     bool respond(std::int32_t stream,
                  unsigned status,
                  const std::vector<H2Field>& fields,
                  bool end_stream);
-    // A piece of the response body, held until the client's flow-control window takes it;
-    // `last` ends the response (unless trailers() follows: then pass last = false).
+    // A piece of the body this end sends (a server's response, a client's request), held until
+    // the peer's flow-control window takes it; `last` ends it (unless trailers() follows: then
+    // pass last = false).
     bool body(std::int32_t stream, std::string_view data, bool last);
-    // The response's trailer fields; they end it.
+    // The trailer fields of what this end sends; they end it.
     bool trailers(std::int32_t stream, const std::vector<H2Field>& fields);
     void reset(std::int32_t stream, std::uint32_t error);
     // GOAWAY: no new stream; with error 0 those already open finish (drain, reload).

@@ -384,5 +384,91 @@ TEST(H2Session, GoawayLetsOpenStreamsFinish) {
     EXPECT_EQ(p.seen.bodies[s], "done");
 }
 
+// A client session and a server session of this class, in memory: what a cluster connection
+// (client) and a client connection (server) of the balancer say to each other.
+struct TwoEnds {
+    std::vector<H2RequestHead> requests;
+    std::map<std::int32_t, std::string> server_bodies;
+    std::map<std::int32_t, std::vector<H2Field>> server_trailers;
+    std::vector<H2ResponseHead> responses;
+    std::map<std::int32_t, std::string> client_bodies;
+    std::map<std::int32_t, std::vector<H2Field>> client_trailers;
+    std::map<std::int32_t, std::uint32_t> client_closed;
+    std::unique_ptr<H2Session> server;
+    std::unique_ptr<H2Session> client;
+
+    TwoEnds() {
+        H2Session::Events s;
+        s.request = [this](H2RequestHead h) { requests.push_back(std::move(h)); };
+        s.body = [this](std::int32_t id, std::string_view d) {
+            server_bodies[id] += d;
+            server->consume(id, d.size());
+        };
+        s.trailers = [this](std::int32_t id, std::vector<H2Field> f) { server_trailers[id] = f; };
+        server = H2Session::server({}, std::move(s));
+        H2Session::Events c;
+        c.response = [this](H2ResponseHead h) { responses.push_back(std::move(h)); };
+        c.body = [this](std::int32_t id, std::string_view d) {
+            client_bodies[id] += d;
+            client->consume(id, d.size());
+        };
+        c.trailers = [this](std::int32_t id, std::vector<H2Field> f) { client_trailers[id] = f; };
+        c.closed = [this](std::int32_t id, std::uint32_t e) { client_closed[id] = e; };
+        client = H2Session::client({}, std::move(c));
+    }
+    bool pump() {
+        for (int round = 0; round < 100; ++round) {
+            const std::string up = client->output();
+            if (!up.empty() && !server->receive(up)) {
+                return false;
+            }
+            const std::string down = server->output();
+            if (!down.empty() && !client->receive(down)) {
+                return false;
+            }
+            if (up.empty() && down.empty()) {
+                return true;
+            }
+        }
+        return true;
+    }
+};
+
+TEST(H2Session, AClientSessionCarriesAGrpcShapedCallBothWays) {
+    TwoEnds e;
+    ASSERT_TRUE(e.client && e.server);
+    H2RequestHead req;
+    req.method = "POST";
+    req.scheme = "http";
+    req.authority = "grpc.test";
+    req.path = "/pkg.Service/Method";
+    req.fields = {{"content-type", "application/grpc"}, {"te", "trailers"}};
+    const auto id = e.client->request(req);
+    ASSERT_GT(id, 0);
+    ASSERT_TRUE(e.client->body(id, std::string("\0\0\0\0\5hello", 10), false));
+    ASSERT_TRUE(e.client->trailers(id, {{"x-end", "1"}}));
+    ASSERT_TRUE(e.pump());
+    ASSERT_EQ(e.requests.size(), 1u);
+    EXPECT_EQ(e.requests[0].path, "/pkg.Service/Method");
+    EXPECT_EQ(e.requests[0].fields[0], (H2Field{"content-type", "application/grpc"}));
+    EXPECT_EQ(e.server_bodies[id].size(), 10u);
+    EXPECT_EQ(e.server_trailers[id], (std::vector<H2Field>{{"x-end", "1"}}));
+    ASSERT_TRUE(e.server->respond(id, 200, {{"content-type", "application/grpc"}}, false));
+    ASSERT_TRUE(e.server->body(id, "reply", false));
+    ASSERT_TRUE(e.server->trailers(id, {{"grpc-status", "0"}}));
+    ASSERT_TRUE(e.pump());
+    ASSERT_EQ(e.responses.size(), 1u);
+    EXPECT_EQ(e.responses[0].status, 200u);
+    EXPECT_FALSE(e.responses[0].end_stream);
+    EXPECT_EQ(e.client_bodies[id], "reply");
+    EXPECT_EQ(e.client_trailers[id], (std::vector<H2Field>{{"grpc-status", "0"}}));
+    EXPECT_EQ(e.client_closed.at(id), 0u);
+    // after the server's GOAWAY no request opens
+    e.server->goaway();
+    ASSERT_TRUE(e.pump());
+    EXPECT_FALSE(e.client->can_open());
+    EXPECT_EQ(e.client->request(req), 0);
+}
+
 }  // namespace
 }  // namespace lb
