@@ -97,6 +97,11 @@ private:
     Task<void> reply(unsigned status, std::string text);
     void record();
     bool stopped() const { return s_.gone || c_.over || cx_.lifecycle.stopping; }
+    // Whether the cluster sent something (an answer, or its close) on the request's connection.
+    bool cluster_answered() {
+        error_code ec;
+        return at_.up().buffer.size() > 0 || at_.up().socket.available(ec) > 0;
+    }
     char* chunk() {
         if (!chunk_) {
             chunk_ = cx_.buffers.take_chunk();
@@ -273,6 +278,11 @@ Task<void> H2Exchange::run() {
         }
         if (stopped()) {
             co_return;
+        }
+        if (ec && body_sent_ && cluster_answered()) {
+            // It stopped taking the body and answered (a 413, a 401): that answer is the
+            // client's (the rest of the body is dropped as it arrives).
+            ec = {};
         }
         if (ec) {
             if (at_.retry_elsewhere(!body_sent_)) {

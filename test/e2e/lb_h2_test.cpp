@@ -133,6 +133,16 @@ TEST(BalancerH2, BodiesBeyondTheWindowIdsAndForwardingFieldsReachTheCluster) {
     EXPECT_NE(out.find("x-echo-host: 127.0.0.1:" + std::to_string(lb->port)), std::string::npos)
         << out;
     EXPECT_NE(out.find("x-request-id: "), std::string::npos) << out;
+    // A cluster that answers before taking the whole body, and closes: its answer is relayed.
+    const auto big = lb->dir / "big.bin";
+    {
+        std::ofstream o(big, std::ios::binary);
+        o << std::string(4 << 20, 'z');
+    }
+    EXPECT_EQ(
+        run({"curl", "-s", "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_code}",
+             "--data-binary", "@" + big.string(), url(lb->port, "/early?status=401&close=1")}),
+        "401");
     // A host no route takes is the balancer's own 404, as over HTTP/1.1.
     auto routed = Balancer::start(h2c_yaml(*east, *west,
                                            "routes:\n  - {hosts: [api.example.com], "
