@@ -57,6 +57,11 @@ H2Session::Events events_of(H2Conn& c) {
         it->second->body.append(data);
         it->second->signal.notify();
     };
+    ev.trailers = [&c](std::int32_t id, std::vector<H2Field> fields) {
+        if (const auto it = c.streams.find(id); it != c.streams.end()) {
+            it->second->trailers = std::move(fields);  // (the end of the request follows)
+        }
+    };
     ev.end = [&c](std::int32_t id) {
         if (const auto it = c.streams.find(id); it != c.streams.end()) {
             it->second->ended = true;

@@ -64,12 +64,13 @@ struct H2StreamState {
     H2StreamState(const Executor& executor, H2RequestHead h)
         : head(std::move(h)), signal(executor) {}
     H2RequestHead head;
-    std::string body;            // request body received and not sent on (at most the window)
-    bool ended = false;          // the request is complete
-    bool gone = false;           // reset by the client, or the connection is over
-    bool answered = false;       // the response is complete: body still arriving is dropped
-    bool blocked = false;        // waiting for the client's window to take the response
-    Socket* upstream = nullptr;  // cancelled when the stream goes
+    std::string body;               // request body received and not sent on (at most the window)
+    std::vector<H2Field> trailers;  // the request's, when it ended with them
+    bool ended = false;             // the request is complete
+    bool gone = false;              // reset by the client, or the connection is over
+    bool answered = false;          // the response is complete: body still arriving is dropped
+    bool blocked = false;           // waiting for the client's window to take the response
+    Socket* upstream = nullptr;     // cancelled when the stream goes
     Signal signal;
 
     // The stream is over for its coroutine (reset, or the connection ended): what it waits

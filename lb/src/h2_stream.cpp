@@ -95,6 +95,7 @@ private:
     Task<error_code> read_head();
     Task<void> relay();
     Task<void> reply(unsigned status, std::string text);
+    std::vector<H2Field> response_trailers(std::size_t head_fields);
     void record();
     bool stopped() const { return s_.gone || c_.over || cx_.lifecycle.stopping; }
     // Whether the cluster sent something (an answer, or its close) on the request's connection.
@@ -139,6 +140,7 @@ private:
     unsigned reply_status_ = 0;
     std::string reply_text_;
     std::string_view failure_;
+    std::string trailer_block_;  // the request's trailers as the last chunk
 };
 
 // The HTTP/1.1 request head for the cluster (head_), or false with the local answer to give.
@@ -375,7 +377,20 @@ Task<bool> H2Exchange::send_request(error_code& ec) {
             o.add(head_);
             head_sent = true;
         }
-        o.body(framing_, piece.data(), piece.size(), last);
+        // Trailers go in the last chunk (HTTP/1.1 can carry them only chunked; with a
+        // Content-Length they are dropped).
+        const bool with_trailers = last && framing_ == Framing::kChunked && !s_.trailers.empty();
+        o.body(framing_, piece.data(), piece.size(), last && !with_trailers);
+        if (with_trailers) {
+            trailer_block_ = "0\r\n";
+            for (const auto& f : s_.trailers) {
+                if (!connection_specific(f.name)) {
+                    trailer_block_ += f.name + ": " + f.value + "\r\n";
+                }
+            }
+            trailer_block_ += "\r\n";
+            o.add(trailer_block_);
+        }
         ec = co_await send(o);
         if (!piece.empty()) {
             body_sent_ = true;
@@ -447,6 +462,8 @@ Task<void> H2Exchange::relay() {
     }
     const bool keep = res.keep_alive();
     const bool close_delimited = !bodyless && !resp_->chunked() && !resp_->content_length();
+    // (a chunked response's trailer fields are appended to these by the parser)
+    const auto head_fields = static_cast<std::size_t>(std::distance(res.begin(), res.end()));
     if (bodyless) {
         s_.answered = true;
     }
@@ -488,7 +505,14 @@ Task<void> H2Exchange::relay() {
         if (done) {
             s_.answered = true;
         }
-        c_.session->body(id_, std::string_view(chunk_.get(), len), done);
+        std::vector<H2Field> trailers;
+        if (done && resp_->chunked()) {
+            trailers = response_trailers(head_fields);
+        }
+        c_.session->body(id_, std::string_view(chunk_.get(), len), done && trailers.empty());
+        if (!trailers.empty()) {
+            c_.session->trailers(id_, trailers);
+        }
         c_.writer.notify();
         // The client's window decides how fast: above a bound the cluster waits.
         while (!done && c_.session->buffered(id_) > kMaxBuffered) {
@@ -515,6 +539,22 @@ Task<void> H2Exchange::relay() {
         !cx_.lifecycle.stopping) {
         at_.give_back();
     }
+}
+
+// The trailer fields of a chunked response: what the parser added after the head's `head_fields`.
+std::vector<H2Field> H2Exchange::response_trailers(std::size_t head_fields) {
+    std::vector<H2Field> out;
+    std::size_t i = 0;
+    for (const auto& f : resp_->get()) {
+        if (i++ < head_fields) {
+            continue;
+        }
+        std::string name = lower(f.name_string());
+        if (!connection_specific(name) && name != "content-length") {
+            out.push_back({std::move(name), std::string(f.value())});
+        }
+    }
+    return out;
 }
 
 Task<void> H2Exchange::reply(unsigned status, std::string text) {

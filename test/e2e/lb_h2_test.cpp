@@ -133,6 +133,17 @@ TEST(BalancerH2, BodiesBeyondTheWindowIdsAndForwardingFieldsReachTheCluster) {
     EXPECT_NE(out.find("x-echo-host: 127.0.0.1:" + std::to_string(lb->port)), std::string::npos)
         << out;
     EXPECT_NE(out.find("x-request-id: "), std::string::npos) << out;
+    // Trailers, where HTTP/1.1 can carry them (chunked): the request's reach the cluster, the
+    // response's reach the client as HTTP/2 trailers (after the body, ending the stream).
+    const auto v = run({"nghttp", "-v", "--no-content-length", "-d", file.string(), "--trailer",
+                        "x-checksum: 7", url(lb->port, "/echo"), url(lb->port, "/trailers")});
+    EXPECT_NE(v.find("x-echo-checksum: 7"), std::string::npos) << v;
+    const auto data = v.find("recv DATA frame <length=6");
+    const auto trailer = v.find("x-checksum: 42");
+    EXPECT_NE(data, std::string::npos) << v;
+    EXPECT_NE(trailer, std::string::npos) << v;
+    EXPECT_GT(trailer, data) << v;
+    EXPECT_NE(v.find("grpc-status: 0"), std::string::npos) << v;
     // A cluster that answers before taking the whole body, and closes: its answer is relayed.
     const auto big = lb->dir / "big.bin";
     {

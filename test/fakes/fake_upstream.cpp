@@ -167,6 +167,19 @@ asio::awaitable<void> session(Stream socket) {
             }
             co_return;
         }
+        if (path == "/trailers") {
+            // A chunked response ending with trailer fields (Beast's serializer writes none).
+            const std::string answer = "HTTP/1.1 200 OK\r\nX-Upstream: " + name +
+                                       "\r\nTransfer-Encoding: chunked\r\nTrailer: "
+                                       "X-Checksum\r\n\r\n6\r\nhello\n\r\n0\r\n"
+                                       "X-Checksum: 42\r\nGrpc-Status: 0\r\n\r\n";
+            ++served;
+            auto [wec, wn] = co_await asio::async_write(socket, asio::buffer(answer), kNoThrow);
+            if (wec) {
+                break;
+            }
+            continue;
+        }
         http::response<http::string_body> res{http::status::ok, 11};
         res.set("X-Upstream", name);
         res.set(http::field::content_type, "text/plain");
@@ -218,6 +231,9 @@ asio::awaitable<void> session(Stream socket) {
                 res.set("X-Echo-Custom",
                         req["X-Custom"].empty() ? "-" : std::string(req["X-Custom"]));
                 res.set("X-Echo-Hop", req["X-Hop"].empty() ? "-" : std::string(req["X-Hop"]));
+                // (a chunked request's trailer fields: Beast adds them to the head's)
+                res.set("X-Echo-Checksum",
+                        req["X-Checksum"].empty() ? "-" : std::string(req["X-Checksum"]));
                 res.set("X-Echo-Body-Bytes", std::to_string(req.body().size()));
                 res.set("X-Echo-SNI", sni(socket));
                 res.set("X-Echo-Client-CN", client_cn(socket));
