@@ -259,13 +259,14 @@ void read_alpn(YamlReader& r, const YamlNode& https, std::vector<std::string>& o
 namespace {
 
 // h2c: true | false; http2: {maxConcurrentStreams, maxHeaderListSize, initialWindow,
-// idleTimeout}.
+// idleTimeout, pingInterval, pingTimeout}.
 void read_http2(YamlReader& r, const YamlNode& root, Http2Config& out) {
     flag(r, root, "h2c", "", out.h2c);
     const YamlNode node = r.child(root, "http2");
     if (!node.defined() || node.null() ||
         !r.mapping(node, "http2",
-                   {"maxConcurrentStreams", "maxHeaderListSize", "initialWindow", "idleTimeout"})) {
+                   {"maxConcurrentStreams", "maxHeaderListSize", "initialWindow", "idleTimeout",
+                    "pingInterval", "pingTimeout"})) {
         return;
     }
     number(r, node, "maxConcurrentStreams", "http2", 1, 10000, out.max_concurrent_streams);
@@ -273,6 +274,8 @@ void read_http2(YamlReader& r, const YamlNode& root, Http2Config& out) {
     // (RFC 9113 6.9.2: at most 2^31-1; a connection gets four times it, so a quarter of that)
     size(r, node, "initialWindow", "http2", 16 * 1024, 512ULL * 1024 * 1024, out.initial_window);
     duration(r, node, "idleTimeout", "http2", out.idle_timeout);
+    duration(r, node, "pingInterval", "http2", out.ping_interval, Millis(0));
+    duration(r, node, "pingTimeout", "http2", out.ping_timeout);
 }
 
 }  // namespace

@@ -138,6 +138,32 @@ Task<void> write_loop(std::shared_ptr<H2Conn> c, Stream& client) {
     c->writer_done.notify();
 }
 
+// http2.pingInterval: while streams are open and the client is silent for an interval, a PING;
+// nothing heard within http2.pingTimeout ends the connection (its reader and writer stop).
+Task<void> ping_loop(std::shared_ptr<H2Conn> c) {
+    const auto& cfg = c->cx.config.http2;
+    while (!c->over && !c->closing) {
+        c->ping_timer.expires_after(cfg.ping_interval);
+        co_await c->ping_timer.async_wait(kNoThrow);
+        const auto now = coarse_now();
+        if (c->over || c->closing || c->streams.empty() || now - c->heard < cfg.ping_interval) {
+            continue;
+        }
+        c->session->ping();
+        c->writer.notify();
+        c->ping_timer.expires_after(cfg.ping_timeout);
+        co_await c->ping_timer.async_wait(kNoThrow);
+        if (!c->over && !c->closing && c->heard < now) {
+            c->cx.metrics.h2_ping_timeout();
+            c->over = true;  // the reader and the writer stop; the streams are cancelled
+            error_code ignored;
+            c->socket->cancel(ignored);
+        }
+    }
+    c->pinging = false;
+    c->ping_done.notify();
+}
+
 }  // namespace
 
 template <class Stream>
@@ -158,6 +184,11 @@ Task<void> serve_h2(ExchangeContext& cx,
     c->socket = &lowest(client);
     c->watch = &watch;
     asio::co_spawn(cx.executor, write_loop(c, client), asio::detached);
+    c->heard = coarse_now();
+    if (cx.config.http2.ping_interval.count() > 0) {
+        c->pinging = true;
+        asio::co_spawn(cx.executor, ping_loop(c), asio::detached);
+    }
     const auto& lifecycle = cx.lifecycle;
     std::string bytes(static_cast<const char*>(buffer.data().data()), buffer.size());
     buffer.consume(buffer.size());
@@ -214,6 +245,7 @@ Task<void> serve_h2(ExchangeContext& cx,
         }
         bytes.assign(in.data(), n);
         read_once = true;
+        c->heard = coarse_now();
     }
     watch.idle = false;
     watch.disarm();
@@ -235,8 +267,15 @@ Task<void> serve_h2(ExchangeContext& cx,
     while (!c->streams.empty()) {
         co_await c->streams_done.wait(Clock::time_point::max());
     }
+    c->ping_timer.cancel();
+    while (c->pinging) {
+        co_await c->ping_done.wait(Clock::time_point::max());
+    }
     if (c->session->ended_by_error()) {
         cx.metrics.h2_connection_error();
+        // What the client still sends must not turn the GOAWAY saying why into a reset
+        // (the session's lingering close: write side shut, reads discarded, bounded).
+        watch.linger = true;
     }
     c->drain_hook.unlink();
     cx.metrics.h2_connection(-1);

@@ -94,7 +94,9 @@ struct H2Conn : std::enable_shared_from_this<H2Conn> {
           tls(tls_version),
           writer(context.executor),
           writer_done(context.executor),
-          streams_done(context.executor) {}
+          streams_done(context.executor),
+          ping_timer(context.executor),
+          ping_done(context.executor) {}
 
     // A stream's request body bytes are dealt with: the client may send as much more (applied
     // after the session's receive(), never from inside its callbacks).
@@ -134,9 +136,13 @@ struct H2Conn : std::enable_shared_from_this<H2Conn> {
     std::unique_ptr<H2Session> session;
     std::map<std::int32_t, std::shared_ptr<H2StreamState>> streams;  // coroutines running
     std::vector<std::pair<std::int32_t, std::size_t>> consumed;
-    Signal writer;        // the session has output, or the connection is closing
-    Signal writer_done;   // the writer has stopped
-    Signal streams_done;  // the last stream coroutine has ended
+    Signal writer;              // the session has output, or the connection is closing
+    Signal writer_done;         // the writer has stopped
+    Signal streams_done;        // the last stream coroutine has ended
+    Timer ping_timer;           // http2.pingInterval: the ping loop's wait
+    Signal ping_done;           // ... and its end
+    bool pinging = false;       // the ping loop runs
+    Clock::time_point heard{};  // when the client's last bytes came
     Socket* socket = nullptr;
     Watch* watch = nullptr;   // the reader's (idle timeout)
     bool closing = false;     // no more reads: the writer sends what is left and stops

@@ -461,6 +461,10 @@ void H2Session::reset(std::int32_t stream, std::uint32_t error) {
     nghttp2_submit_rst_stream(state_->session, NGHTTP2_FLAG_NONE, stream, error);
 }
 
+void H2Session::ping() {
+    nghttp2_submit_ping(state_->session, NGHTTP2_FLAG_NONE, nullptr);
+}
+
 void H2Session::goaway(std::uint32_t error) {
     auto* s = state_->session;
     if (error == 0) {

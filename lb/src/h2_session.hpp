@@ -109,6 +109,8 @@ public:
     // The trailer fields of what this end sends; they end it.
     bool trailers(std::int32_t stream, const std::vector<H2Field>& fields);
     void reset(std::int32_t stream, std::uint32_t error);
+    // A PING (its acknowledgement is a frame like any other).
+    void ping();
     // GOAWAY: no new stream; with error 0 those already open finish (drain, reload).
     void goaway(std::uint32_t error = 0);
 

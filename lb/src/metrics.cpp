@@ -90,6 +90,10 @@ void WorkerMetrics::h2_connection_error() {
     h2_errors_->Increment();
 }
 
+void WorkerMetrics::h2_ping_timeout() {
+    h2_ping_timeouts_->Increment();
+}
+
 class MetricsRegistry {
 public:
     std::shared_ptr<pm::Registry> registry = std::make_shared<pm::Registry>();
@@ -215,6 +219,11 @@ public:
             .Name("tandem_lb_h2_connection_errors_total")
             .Help("HTTP/2 connections ended by a GOAWAY for a protocol error or a flood")
             .Register(*registry);
+    pm::Family<pm::Counter>& h2_ping_timeouts =
+        pm::BuildCounter()
+            .Name("tandem_lb_h2_ping_timeouts_total")
+            .Help("HTTP/2 connections closed: a PING went unanswered (http2.pingTimeout)")
+            .Register(*registry);
     pm::Counter& log_write_errors = pm::BuildCounter()
                                         .Name("tandem_lb_access_log_write_errors_total")
                                         .Help("Failed writes to the access log file")
@@ -271,6 +280,7 @@ Metrics::Metrics(std::shared_ptr<MetricsRegistry> registry,
         r.levels.insert(wm.h2_connections_);
         r.levels.insert(wm.h2_streams_);
         wm.h2_errors_ = &r.h2_errors.Add({{"worker", worker}});
+        wm.h2_ping_timeouts_ = &r.h2_ping_timeouts.Add({{"worker", worker}});
         for (const auto& name : names) {
             WorkerMetrics::PerCluster pc;
             for (std::size_t i = 0; i < 6; ++i) {

@@ -55,6 +55,8 @@ public:
     void h2_connection(int delta);
     void h2_stream(int delta);
     void h2_connection_error();
+    // An HTTP/2 connection closed: its PING went unanswered (http2.pingTimeout).
+    void h2_ping_timeout();
 
 private:
     friend class Metrics;
@@ -109,6 +111,7 @@ private:
     prometheus::Gauge* h2_connections_ = nullptr;
     prometheus::Gauge* h2_streams_ = nullptr;
     prometheus::Counter* h2_errors_ = nullptr;
+    prometheus::Counter* h2_ping_timeouts_ = nullptr;
 };
 
 // The process-wide registry: every series, whichever configuration generation made it. A reload

@@ -313,6 +313,42 @@ public:
         return nghttp2_submit_request(session_, nullptr, nva.data(), nva.size(), nullptr, nullptr);
     }
     void ping() { nghttp2_submit_ping(session_, NGHTTP2_FLAG_NONE, nullptr); }
+    // A CONTINUATION flood, written frame by frame (no client library sends one): the preface,
+    // SETTINGS, then a request's header block (encoded by libnghttp2's HPACK deflater) in a
+    // HEADERS frame of one byte and a CONTINUATION frame per further byte.
+    bool continuation_flood() {
+        std::string out(kPreface);
+        out += frame(4, 0, 0, "");  // SETTINGS
+        nghttp2_hd_deflater* deflater = nullptr;
+        nghttp2_hd_deflate_new(&deflater, 4096);
+        std::vector<std::pair<std::string, std::string>> f = {{":method", "GET"},
+                                                              {":scheme", "http"},
+                                                              {":authority", "api.test"},
+                                                              {":path", "/"},
+                                                              {"x-pad", std::string(200, 'p')}};
+        std::vector<nghttp2_nv> nva;
+        for (auto& [n, v] : f) {
+            nva.push_back({reinterpret_cast<std::uint8_t*>(n.data()),
+                           reinterpret_cast<std::uint8_t*>(v.data()), n.size(), v.size(),
+                           NGHTTP2_NV_FLAG_NO_INDEX});
+        }
+        std::string block(nghttp2_hd_deflate_bound(deflater, nva.data(), nva.size()), '\0');
+        const auto n =
+            nghttp2_hd_deflate_hd(deflater, reinterpret_cast<std::uint8_t*>(block.data()),
+                                  block.size(), nva.data(), nva.size());
+        nghttp2_hd_deflate_del(deflater);
+        block.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+        out += frame(1, NGHTTP2_FLAG_END_STREAM, 1, block.substr(0, 1));  // HEADERS
+        for (std::size_t i = 1; i < block.size(); ++i) {
+            out += frame(9, 0, 1, block.substr(i, 1));  // CONTINUATION, never END_HEADERS
+        }
+        return ::send(fd_, out.data(), out.size(), MSG_NOSIGNAL) ==
+               static_cast<ssize_t>(out.size());
+    }
+    void settings(std::size_t entries) {
+        std::vector<nghttp2_settings_entry> iv(entries, {NGHTTP2_SETTINGS_ENABLE_PUSH, 0});
+        nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, iv.data(), iv.size());
+    }
     void reset(std::int32_t stream) {
         nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, stream, NGHTTP2_CANCEL);
     }
@@ -351,6 +387,23 @@ public:
     std::vector<std::string> statuses;
 
 private:
+    static constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    // A frame: its 9-byte header (RFC 9113 4.1) and payload.
+    static std::string frame(std::uint8_t type,
+                             std::uint8_t flags,
+                             std::uint32_t stream,
+                             const std::string& payload) {
+        std::string h(9, '\0');
+        h[0] = static_cast<char>(payload.size() >> 16);
+        h[1] = static_cast<char>(payload.size() >> 8);
+        h[2] = static_cast<char>(payload.size());
+        h[3] = static_cast<char>(type);
+        h[4] = static_cast<char>(flags);
+        for (std::size_t i = 0; i < 4; ++i) {
+            h[5 + i] = static_cast<char>(stream >> (24 - 8 * i));
+        }
+        return h + payload;
+    }
     int fd_ = -1;
     nghttp2_session* session_ = nullptr;
 };
@@ -414,14 +467,30 @@ TEST(BalancerH2, FloodsAndBombsEndOnlyTheirOwnConnection) {
         }
         EXPECT_FALSE(sent) << "the balancer stopped reading the flood";
         EXPECT_TRUE(pinger.read_to_close());
-        EXPECT_EQ(pinger.goaway_error, NGHTTP2_ENHANCE_YOUR_CALM);
+        EXPECT_EQ(pinger.goaway_error, NGHTTP2_ENHANCE_YOUR_CALM);  // (the lingering close)
+    }
+    // CONTINUATION flood: a header block in a CONTINUATION frame per byte (the limit is 8).
+    {
+        RawClient flood(lb->port);
+        ASSERT_TRUE(flood.continuation_flood());
+        EXPECT_TRUE(flood.read_to_close());
+        EXPECT_GT(flood.goaway_error, 0) << "a GOAWAY with an error";
+        EXPECT_TRUE(flood.statuses.empty());
+    }
+    // SETTINGS: one frame with more entries than the balancer takes (32).
+    {
+        RawClient settings(lb->port);
+        settings.settings(40);
+        settings.flush();
+        EXPECT_TRUE(settings.read_to_close());
+        EXPECT_EQ(settings.goaway_error, NGHTTP2_ENHANCE_YOUR_CALM);
     }
     // The good connection was not harmed.
     good.request("/");
     ASSERT_TRUE(good.flush());
     good.read([&] { return good.statuses.size() == 2; });
     EXPECT_EQ(good.statuses, (std::vector<std::string>{"200", "200"}));
-    EXPECT_GE(lb->metric("tandem_lb_h2_connection_errors_total"), 2);
+    EXPECT_GE(lb->metric("tandem_lb_h2_connection_errors_total"), 4);
 }
 
 TEST(BalancerH2, ReloadAndDrainSendGoawayAndLetOpenStreamsFinish) {
@@ -458,6 +527,30 @@ TEST(BalancerH2, ReloadAndDrainSendGoawayAndLetOpenStreamsFinish) {
     EXPECT_EQ(d.goaway_error, NGHTTP2_NO_ERROR);
     EXPECT_EQ(d.statuses, std::vector<std::string>{"200"});
     EXPECT_EQ(lb->process->wait(10s), 0);
+}
+
+TEST(BalancerH2, ASilentClientWithAStreamOpenIsPingedThenClosed) {
+    auto east = Upstream::start("east");
+    auto west = Upstream::start("west");
+    ASSERT_TRUE(east && west);
+    auto lb = Balancer::start(
+        h2c_yaml(*east, *west, "http2: {pingInterval: 200ms, pingTimeout: 300ms}\n"));
+    ASSERT_TRUE(lb);
+    // One that answers PINGs (libnghttp2 acknowledges them as it reads) keeps its stream.
+    RawClient alive(lb->port);
+    alive.request("/slow?ms=1200");
+    ASSERT_TRUE(alive.flush());
+    // One that reads nothing while its stream is open: pinged, then closed.
+    RawClient silent(lb->port);
+    silent.request("/slow?ms=3000");
+    ASSERT_TRUE(silent.flush());
+    alive.read([&] { return alive.statuses.size() == 1; });
+    EXPECT_EQ(alive.statuses, std::vector<std::string>{"200"});
+    ASSERT_TRUE(
+        wait_until([&] { return lb->metric("tandem_lb_h2_ping_timeouts_total") == 1; }, 5s));
+    EXPECT_TRUE(silent.read_to_close());
+    EXPECT_TRUE(silent.statuses.empty());
+    EXPECT_TRUE(wait_until([&] { return lb->metric("tandem_lb_h2_streams") == 0; }, 5s));
 }
 
 TEST(BalancerH2, AnIdleConnectionEndsWithGoawayAfterTheIdleTimeout) {

@@ -232,6 +232,11 @@ struct Http2Config {
     // send four times that.
     std::uint32_t initial_window = 256 * 1024;
     Millis idle_timeout{60000};  // no stream open this long: GOAWAY, and the connection closes
+    // With streams open and nothing heard from the client for ping_interval, a PING; no answer
+    // within ping_timeout ends the connection (a peer gone without a FIN holds no stream). 0:
+    // off.
+    Millis ping_interval{0};
+    Millis ping_timeout{10000};
     bool operator==(const Http2Config&) const = default;
 };
 
