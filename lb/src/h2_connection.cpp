@@ -110,9 +110,11 @@ Task<void> write_loop(std::shared_ptr<H2Conn> c, Stream& client) {
     Watch watch;
     c->cx.watches.push_back(watch);
     const auto& to = c->cx.config.timeouts;
+    std::string out;
+    out.reserve(kWriteSize + 16 * 1024);
     while (!c->over) {
         c->apply_consumed();
-        std::string out = c->session->output(kWriteSize);
+        c->session->output(out, kWriteSize);
         if (out.empty()) {
             c->wake_blocked();
             if (c->closing) {
@@ -190,14 +192,14 @@ Task<void> serve_h2(ExchangeContext& cx,
         asio::co_spawn(cx.executor, ping_loop(c), asio::detached);
     }
     const auto& lifecycle = cx.lifecycle;
-    std::string bytes(static_cast<const char*>(buffer.data().data()), buffer.size());
+    std::string in(std::max(kReadSize, buffer.size()), '\0');
+    std::size_t have = asio::buffer_copy(asio::buffer(in), buffer.data());  // (the preface)
     buffer.consume(buffer.size());
-    std::string in(kReadSize, '\0');
-    bool read_once = !bytes.empty();
+    bool read_once = have > 0;
     for (;;) {
-        if (!bytes.empty()) {
-            const auto r = c->session->receive(bytes);
-            bytes.clear();
+        if (have > 0) {
+            const auto r = c->session->receive(std::string_view(in.data(), have));
+            have = 0;
             c->apply_consumed();
             c->writer.notify();
             if (!r) {
@@ -243,7 +245,7 @@ Task<void> serve_h2(ExchangeContext& cx,
         if (rec || watch.fired) {
             break;
         }
-        bytes.assign(in.data(), n);
+        have = n;
         read_once = true;
         c->heard = coarse_now();
     }

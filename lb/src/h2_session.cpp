@@ -149,13 +149,13 @@ struct H2Session::State {
                 in.head_done = true;
                 in.response.end_stream = end;
                 if (st.events.response) {
-                    st.events.response(in.response);
+                    st.events.response(std::move(in.response));
                 }
             } else if (!in.head_done) {
                 in.head_done = true;
                 in.head.end_stream = end;
                 if (st.events.request) {
-                    st.events.request(in.head);
+                    st.events.request(std::move(in.head));
                 }
             } else if (st.events.trailers) {
                 st.events.trailers(id, std::move(in.trailers));
@@ -393,6 +393,12 @@ std::expected<void, std::string> H2Session::receive(std::string_view bytes) {
 
 std::string H2Session::output(std::size_t max) {
     std::string out;
+    output(out, max);
+    return out;
+}
+
+void H2Session::output(std::string& out, std::size_t max) {
+    out.clear();  // (its capacity is kept: one buffer per connection, not one per write)
     while (out.size() < max) {
         const std::uint8_t* data = nullptr;
         const auto n = nghttp2_session_mem_send(state_->session, &data);
@@ -401,7 +407,6 @@ std::string H2Session::output(std::size_t max) {
         }
         out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
     }
-    return out;
 }
 
 bool H2Session::respond(std::int32_t stream,

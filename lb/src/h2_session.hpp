@@ -96,6 +96,8 @@ public:
     std::expected<void, std::string> receive(std::string_view bytes);
     // The frames to send now, at most about `max` bytes (empty: nothing to send).
     std::string output(std::size_t max = 64 * 1024);
+    // The same into `out` (replacing what it held).
+    void output(std::string& out, std::size_t max);
 
     // (A server) The response head; its body follows through body() unless `end_stream`.
     bool respond(std::int32_t stream,
