@@ -79,9 +79,6 @@ H2Session::Events events_of(H2Conn& c) {
     return ev;
 }
 
-// Sends what the session produces until the connection closes: nothing waits in user space
-// beyond one write, and a client that stops reading stops the writer (its window closes, the
-// streams wait for it).
 // The connection's idle deadline (the reader's watch) as the writer sees it: idle once no stream
 // is open and everything is written — only then may drain, a reload or the idle timeout cancel
 // the socket (which would cancel a write too). Going away, that ends the connection at once.
@@ -110,8 +107,7 @@ Task<void> write_loop(std::shared_ptr<H2Conn> c, Stream& client) {
     Watch watch;
     c->cx.watches.push_back(watch);
     const auto& to = c->cx.config.timeouts;
-    std::string out;
-    out.reserve(kWriteSize + 16 * 1024);
+    std::string out;  // (kept between writes; given back when the connection goes idle)
     while (!c->over) {
         c->apply_consumed();
         c->session->output(out, kWriteSize);
@@ -121,6 +117,9 @@ Task<void> write_loop(std::shared_ptr<H2Conn> c, Stream& client) {
                 break;
             }
             writer_idle(*c, true);
+            if (c->streams.empty() && out.capacity() > 4096) {
+                std::string().swap(out);  // an idle connection holds no write buffer
+            }
             co_await c->writer.wait(Clock::time_point::max());
             continue;
         }
