@@ -167,6 +167,30 @@ TEST(BalancerH2, BodiesBeyondTheWindowIdsAndForwardingFieldsReachTheCluster) {
               "east\n 200");
 }
 
+TEST(BalancerH2, TheBalancersOwnAnswersReachH2Clients) {
+    // A cluster nobody listens on, never checked: the connect fails, the retry too -> 502.
+    auto gone = Upstream::start("gone");
+    ASSERT_TRUE(gone);
+    const auto dead = gone->address();
+    gone->kill();  // a port nobody listens on: connection refused
+    auto unchecked =
+        Balancer::start("threads: 1\nh2c: true\n" + support::cluster_yaml({{"gone", dead}}) +
+                        "healthCheck: {enabled: false}\n");
+    ASSERT_TRUE(unchecked);
+    const auto body =
+        run({"curl", "-s", "--http2-prior-knowledge", "-w", " %{http_code}", url(unchecked->port)});
+    EXPECT_NE(body.find("upstream connect failed (cluster gone)"), std::string::npos) << body;
+    EXPECT_TRUE(body.ends_with(" 502")) << body;
+    // Checked, it is down: no healthy cluster -> 503.
+    auto checked = Balancer::start("threads: 1\nh2c: true\n" +
+                                   support::cluster_yaml({{"gone", dead}}) + kFastChecks);
+    ASSERT_TRUE(checked);
+    ASSERT_TRUE(wait_until([&] { return checked->endpoint_healthy("gone", false); }, 5s));
+    EXPECT_EQ(run({"curl", "-s", "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_code}",
+                   url(checked->port)}),
+              "503");
+}
+
 TEST(BalancerH2, AlpnOffersH2OnHttpsUnlessTheConfigurationSaysHttp11) {
     support::TlsBed bed;
     ASSERT_TRUE(bed.ready());
