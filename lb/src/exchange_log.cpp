@@ -44,8 +44,7 @@ void Exchange<Stream>::record() {
     }
     const auto& config = cx_.config.access_log;
     const unsigned status = reply_status_ != 0 ? reply_status_ : status_;
-    const bool error = reply_status_ != 0 || status == 0 || status >= 500;
-    if (!cx_.log.sampled(config.sample_percent, error)) {
+    if (!cx_.log.sampled(config.sample_percent, status, reply_status_ != 0)) {
         return;
     }
     AccessRecord r;

@@ -584,8 +584,7 @@ Task<void> H2Exchange::reply(unsigned status, std::string text) {
 void H2Exchange::record() {
     const auto& config = cx_.config.access_log;
     const unsigned status = reply_status_ != 0 ? reply_status_ : status_;
-    const bool error = reply_status_ != 0 || status == 0 || status >= 500;
-    if (!cx_.log.sampled(config.sample_percent, error)) {
+    if (!cx_.log.sampled(config.sample_percent, status, reply_status_ != 0)) {
         return;
     }
     AccessRecord r;

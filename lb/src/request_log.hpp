@@ -44,6 +44,12 @@ struct RequestLog {
         return false;
     }
 
+    // The same for a request answered `status` (0: no answer), by the balancer itself when
+    // `local`: those, and 5xx, are errors.
+    bool sampled(unsigned percent, unsigned status, bool local) {
+        return sampled(percent, local || status == 0 || status >= 500);
+    }
+
     RequestIdGenerator ids;
     std::shared_ptr<AccessLogSink> sink;
     std::string line;
