@@ -116,6 +116,15 @@ Task<void> write_loop(std::shared_ptr<H2Conn> c, Stream& client) {
             if (c->closing) {
                 break;
             }
+            if (!c->session->alive()) {
+                // The session ended itself (libnghttp2 answered a flood with a GOAWAY it has now
+                // sent, while receive() returned no error): the reader may be waiting for bytes
+                // that never come, so it is woken to close.
+                c->closing = true;
+                error_code ignored;
+                lowest(client).cancel(ignored);
+                break;
+            }
             writer_idle(*c, true);
             if (c->streams.empty() && out.capacity() > 4096) {
                 std::string().swap(out);  // an idle connection holds no write buffer
@@ -208,7 +217,7 @@ Task<void> serve_h2(ExchangeContext& cx,
                 break;  // the client ended the session (its GOAWAY, and nothing left to send)
             }
         }
-        if (c->over || lifecycle.stopping) {
+        if (c->over || c->closing || lifecycle.stopping) {
             break;
         }
         if ((lifecycle.draining || lifecycle.handing_over) && read_once) {
