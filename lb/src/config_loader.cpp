@@ -147,8 +147,9 @@ void read_clusters(YamlReader& r,
     for (std::size_t i = 0; i < list.size(); ++i) {
         const YamlNode node = list[i];
         const std::string path = "clusters[" + std::to_string(i) + "]";
-        if (!r.mapping(node, path,
-                       {"name", "address", "weight", "backup", "tls", "proxyProtocol"})) {
+        if (!r.mapping(
+                node, path,
+                {"name", "address", "weight", "backup", "tls", "proxyProtocol", "protocol"})) {
             continue;
         }
         ClusterConfig c;
@@ -171,6 +172,16 @@ void read_clusters(YamlReader& r,
         flag(r, node, "backup", path, c.backup);
         read_tls(r, node, path, base_dir, c.tls);
         read_proxy_send(r, node, path, c.proxy_protocol);
+        if (auto p = r.scalar(node, "protocol", path)) {
+            if (p->first == "h2") {
+                c.protocol = ClusterProtocol::kH2;
+            } else if (p->first != "http1") {
+                r.error(
+                    p->second, path + ".protocol",
+                    "must be http1 (the default) or h2 (ALPN h2 over TLS, h2c otherwise; got '" +
+                        p->first + "')");
+            }
+        }
         out.clusters.push_back(std::move(c));
     }
     if (!out.clusters.empty() && std::all_of(out.clusters.begin(), out.clusters.end(),
@@ -528,6 +539,7 @@ std::expected<LbConfig, Diagnostics> parse_lb_config(const std::string& text,
     }
     read_clusters(r, root, out, std::filesystem::path(file).parent_path());
     read_routes(r, root, out);
+    check_protocols(r, root, out);
     read_health(r, root, out.health_check);
     read_dns(r, root, out.dns);
     read_rest(r, root, out);

@@ -123,4 +123,47 @@ void read_routes(YamlReader& r, const YamlNode& root, LbConfig& out) {
     }
 }
 
+void check_protocols(YamlReader& r, const YamlNode& root, const LbConfig& out) {
+    const auto protocol_name = [](ClusterProtocol p) {
+        return p == ClusterProtocol::kH2 ? "h2" : "http1";
+    };
+    const auto check = [&](const std::vector<std::size_t>& clusters, const YamlNode& node,
+                           const std::string& what) {
+        for (const std::size_t c : clusters) {
+            const auto& first = out.clusters[clusters.front()];
+            const auto& cluster = out.clusters[c];
+            if (cluster.protocol != first.protocol) {
+                r.error(node, what,
+                        "mixes protocols: cluster " + cluster.name + " speaks " +
+                            protocol_name(cluster.protocol) + ", cluster " + first.name + " " +
+                            protocol_name(first.protocol) +
+                            " (a request retried on another cluster keeps its protocol): give "
+                            "them one protocol, or split them into routes");
+                return;
+            }
+        }
+    };
+    const YamlNode list = r.child(root, "routes");
+    if (out.routes.empty() && !out.clusters.empty()) {
+        std::vector<std::size_t> all(out.clusters.size());
+        for (std::size_t c = 0; c < all.size(); ++c) {
+            all[c] = c;
+        }
+        check(all, r.child(root, "clusters"), "clusters");
+    }
+    // (a route that failed to read has its error already: indexes match only without one)
+    for (std::size_t i = 0;
+         list.is_sequence() && out.routes.size() == list.size() && i < out.routes.size(); ++i) {
+        check(out.routes[i].clusters, list[i], "routes[" + std::to_string(i) + "].clusters");
+    }
+    for (std::size_t c = 0; c < out.clusters.size(); ++c) {
+        const auto& cluster = out.clusters[c];
+        if (cluster.protocol == ClusterProtocol::kH2 && cluster.proxy_protocol) {
+            r.error(r.child(root, "clusters")[c], "clusters[" + std::to_string(c) + "].protocol",
+                    "h2 cannot be combined with proxyProtocol: one h2 connection carries many "
+                    "clients' streams, the PROXY protocol names one client per connection");
+        }
+    }
+}
+
 }  // namespace lb

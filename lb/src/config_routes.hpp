@@ -9,4 +9,8 @@ namespace lb {
 // exist, a catch-all ("*") must come last, and a host no earlier route takes.
 void read_routes(config::YamlReader& r, const config::YamlNode& root, LbConfig& out);
 
+// clusters[].protocol against the routes: the clusters one route reaches (all of them without
+// routes) speak one protocol; h2 is not combined with proxyProtocol.
+void check_protocols(config::YamlReader& r, const config::YamlNode& root, const LbConfig& out);
+
 }  // namespace lb

@@ -60,6 +60,11 @@ struct TlsConfig {
     bool operator==(const TlsConfig&) const = default;
 };
 
+// What the balancer speaks to a cluster: HTTP/1.1 over pooled connections, or HTTP/2
+// (ALPN h2 over TLS, h2c otherwise) with every request a stream on a few multiplexed
+// connections per worker and endpoint (gRPC needs it: streams and trailers end to end).
+enum class ClusterProtocol { kHttp1, kH2 };
+
 struct ClusterConfig {
     std::string name;
     HostPort address;
@@ -69,6 +74,7 @@ struct ClusterConfig {
     // The PROXY protocol towards the cluster (an OpenShift router with
     // ROUTER_USE_PROXY_PROTOCOL): every connection, health checks included, starts with it.
     std::optional<ProxyVersion> proxy_protocol;
+    ClusterProtocol protocol = ClusterProtocol::kHttp1;
     config::Source source;
     // The name TLS verifies and sends as SNI.
     [[nodiscard]] const std::string& tls_name() const {
@@ -299,6 +305,15 @@ struct LbConfig {
     AccessLogConfig access_log;
     RequestIdConfig request_id;
     OutlierConfig outlier;
+
+    // What the clusters `route` reaches speak (the clusters of one route speak one protocol:
+    // the loader checks it); with no routes, every cluster's.
+    [[nodiscard]] ClusterProtocol protocol_of(std::optional<std::size_t> route) const {
+        if (route && *route < routes.size() && !routes[*route].clusters.empty()) {
+            return clusters[routes[*route].clusters.front()].protocol;
+        }
+        return clusters.empty() ? ClusterProtocol::kHttp1 : clusters.front().protocol;
+    }
 };
 
 // "10.1.1.5-8/24" -> 10.1.1.5/24 .. 10.1.1.8/24; "42.42.42.42" -> itself (/32). nullopt when

@@ -508,3 +508,34 @@ TEST(LbConfig, HttpsAlpnListsH2AndHttp11Only) {
                          "'spdy/3' is not a protocol tandem-lb serves"));
     EXPECT_TRUE(contains(errors_of(https + "  alpn: [h2, h2]\n"), "lists 'h2' twice"));
 }
+
+TEST(LbConfig, ClusterProtocolIsOnePerRoute) {
+    const auto ok = lb::parse_lb_config(
+        "clusters:\n  - {name: a, address: 10.0.0.1:80, protocol: h2}\n"
+        "  - {name: b, address: 10.0.0.2:80, protocol: h2}\n  - {name: c, address: 10.0.0.3:80}\n"
+        "routes:\n  - {hosts: [grpc.example.com], clusters: [a, b]}\n"
+        "  - {hosts: ['*'], clusters: [c]}\n",
+        "lb.yaml");
+    ASSERT_TRUE(ok) << ok.error().front().message;
+    EXPECT_EQ(ok->clusters[0].protocol, lb::ClusterProtocol::kH2);
+    EXPECT_EQ(ok->clusters[2].protocol, lb::ClusterProtocol::kHttp1);
+    EXPECT_EQ(ok->protocol_of(0), lb::ClusterProtocol::kH2);
+    EXPECT_EQ(ok->protocol_of(1), lb::ClusterProtocol::kHttp1);
+    // Without routes every cluster is one route: one protocol.
+    const auto mixed = errors_of(
+        "clusters:\n  - {name: a, address: 10.0.0.1:80, protocol: h2}\n"
+        "  - {name: b, address: 10.0.0.2:80}\n");
+    EXPECT_TRUE(contains(mixed, "lb.yaml:2")) << testing::PrintToString(mixed);
+    EXPECT_TRUE(contains(mixed, "clusters: mixes protocols: cluster b speaks http1, cluster a h2"));
+    const auto route = errors_of(
+        "clusters:\n  - {name: a, address: 10.0.0.1:80, protocol: h2}\n"
+        "  - {name: b, address: 10.0.0.2:80}\n"
+        "routes:\n  - {hosts: ['*'], clusters: [b, a]}\n");
+    EXPECT_TRUE(contains(route, "routes[0].clusters: mixes protocols"));
+    EXPECT_TRUE(
+        contains(errors_of("clusters:\n  - {name: a, address: 10.0.0.1:80, protocol: h3}\n"),
+                 "clusters[0].protocol: must be http1 (the default) or h2"));
+    EXPECT_TRUE(contains(errors_of("clusters:\n  - {name: a, address: 10.0.0.1:80, protocol: h2, "
+                                   "proxyProtocol: v2}\n"),
+                         "h2 cannot be combined with proxyProtocol"));
+}
