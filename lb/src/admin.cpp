@@ -86,6 +86,10 @@ Json status_of(const StatusView& v) {
         j["admin_state"] = admin_state_name(cl.admin);
         j["in_flight"] = plane.metrics.in_flight(c);
         j["pool_idle"] = plane.metrics.pool_idle(c);
+        j["protocol"] = cl.config->protocol == ClusterProtocol::kH2 ? "h2" : "http1";
+        if (cl.config->protocol == ClusterProtocol::kH2) {
+            j["h2_connections"] = plane.metrics.h2_upstreams(c);
+        }
         // (this configuration generation's, over its workers)
         j["outlier_ejections"] = plane.metrics.outlier_ejections(c);
         j["retries_refused"] = plane.metrics.retries_refused(c);

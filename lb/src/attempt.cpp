@@ -27,16 +27,51 @@ Attempt::Picked Attempt::pick(std::size_t route, bool probe, const ClientAddress
     } else {
         proxy_header_.clear();
     }
-    up_ = cx_.pool.take(*choice_, picked_at_, probe, proxy_header_);
-    if (!up_) {
+    if (cx_.config.clusters[choice_->cluster].protocol == ClusterProtocol::kH2) {
+        h2_ = cx_.h2.find(*choice_);
+        h2_reused_ = h2_ != nullptr;
+        if (!h2_) {
+            return Picked::kConnect;
+        }
+    } else if (up_ = cx_.pool.take(*choice_, picked_at_, probe, proxy_header_); !up_) {
         return Picked::kConnect;
     }
     in_flight_.emplace(cx_.metrics, choice_->cluster);
     return Picked::kPooled;
 }
 
+Task<bool> Attempt::share_connect() {
+    if (!cx_.h2.connecting(*choice_)) {
+        co_return false;
+    }
+    co_await cx_.h2.wait_for_connect(*choice_);
+    h2_ = cx_.h2.find(*choice_);
+    co_return h2_ != nullptr;
+}
+
 Task<Attempt::Connected> Attempt::connect(bool body_sent) {
     const auto& cluster = cx_.config.clusters[choice_->cluster];
+    const bool h2 = cluster.protocol == ClusterProtocol::kH2;
+    if (h2 && co_await share_connect()) {
+        if (stopping()) {
+            co_return Connected::kStopping;
+        }
+        in_flight_.emplace(cx_.metrics, choice_->cluster);
+        co_return Connected::kOk;
+    }
+    // (a burst of requests to an h2 cluster waits for this one connection: share_connect())
+    struct Connecting {
+        H2Upstreams* set;
+        EndpointSelector::Choice choice;
+        ~Connecting() {
+            if (set != nullptr) {
+                set->end_connect(choice);
+            }
+        }
+    } connecting{h2 ? &cx_.h2 : nullptr, *choice_};
+    if (h2) {
+        cx_.h2.begin_connect(*choice_, picked_at_ + cx_.config.timeouts.upstream_connect);
+    }
     up_ = std::make_unique<Upstream>(cx_.executor, cx_.tls[choice_->cluster].get());
     watch_.arm(up_->socket, picked_at_ + cx_.config.timeouts.upstream_connect);  // and TLS
     auto [cec] = co_await up_->socket.async_connect(choice_->address, kNoThrow);
@@ -56,6 +91,9 @@ Task<Attempt::Connected> Attempt::connect(bool body_sent) {
         if (hec && !watch_.fired) {
             cec = hec;
             tls_problem = tls_failure(hec, up_->tls->native_handle(), cluster);
+        } else if (!hec && h2 && !negotiated_h2(up_->tls->native_handle())) {
+            cec = asio::error::no_protocol_option;
+            tls_problem = "the cluster did not agree to h2 by ALPN (protocol: h2 needs it)";
         }
     }
     const bool timed_out = watch_.fired;
@@ -89,12 +127,20 @@ Task<Attempt::Connected> Attempt::connect(bool body_sent) {
     error_code ignored;
     up_->socket.set_option(tcp::no_delay(true), ignored);
     up_->socket.non_blocking(true, ignored);
+    if (h2) {
+        h2_ = cx_.h2.add(*choice_, std::move(up_));
+        if (!h2_) {
+            failure_status_ = 502;
+            failure_ = "no HTTP/2 session for cluster " + cluster_name() + " (out of memory)";
+            co_return Connected::kFailed;
+        }
+    }
     in_flight_.emplace(cx_.metrics, choice_->cluster);
     co_return Connected::kOk;
 }
 
 bool Attempt::retry_elsewhere(bool allowed) {
-    if (allowed && up_->reused && !stale_retried_) {
+    if (allowed && reused() && !stale_retried_) {
         stale_retried_ = true;
         cx_.metrics.retry(choice_->cluster, RetryReason::kStaleConnection);
         return true;
@@ -152,6 +198,7 @@ void Attempt::outlier(bool gateway_error) {
         cx_.selector.report(*choice_, gateway_error, coarse_now(), config)) {
         cx_.metrics.outlier_ejected(choice_->cluster);
         cx_.pool.drop(*choice_);
+        cx_.h2.drop(*choice_);
     }
 }
 
@@ -163,6 +210,7 @@ void Attempt::eject(Clock::time_point now) {
         cx_.metrics.ejected(choice_->cluster);
     }
     cx_.pool.drop(*choice_);
+    cx_.h2.drop(*choice_);
 }
 
 bool Attempt::budget_allows() {

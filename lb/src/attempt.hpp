@@ -5,6 +5,7 @@
 #include <string>
 
 #include "exchange.hpp"
+#include "h2_upstream.hpp"
 #include "lb/retry_budget.hpp"
 
 namespace lb {
@@ -46,15 +47,19 @@ public:
 
     enum class Picked { kPooled, kConnect, kNone };
     // The cluster the round robin picks for `route` among the eligible ones (not the one a
-    // retry excludes), and an idle connection to the chosen endpoint when the pool has one.
+    // retry excludes), and an idle connection to the chosen endpoint when the pool has one
+    // (for an h2 cluster, a live connection with room for another stream: h2()).
     // `probe`: a pooled connection is checked first (a non-idempotent request cannot be
     // retried if it turns out closed). kNone: no cluster is healthy.
     Picked pick(std::size_t route, bool probe, const ClientAddress& client);
 
     enum class Connected { kOk, kRetry, kFailed, kStopping };
     // A new connection to the chosen endpoint (the PROXY protocol header, the TLS handshake);
-    // the watch bounds it. A failure is kRetry when the rules allow another cluster (never once
-    // `body_sent`), else kFailed with failure() saying why (`failure_status()`: 502 or 504).
+    // the watch bounds it. For an h2 cluster: h2 agreed by ALPN over TLS (h2c otherwise), the
+    // connection shared from then on; while another request opens one to the same endpoint,
+    // this one waits for it and takes a stream on it. A failure is kRetry when the rules allow
+    // another cluster (never once `body_sent`), else kFailed with failure() saying why
+    // (`failure_status()`: 502 or 504).
     Task<Connected> connect(bool body_sent);
     [[nodiscard]] unsigned failure_status() const { return failure_status_; }
     [[nodiscard]] std::string take_failure() { return std::move(failure_); }
@@ -87,6 +92,8 @@ public:
         return cx_.config.clusters[choice_->cluster].name;
     }
     [[nodiscard]] Upstream& up() { return *up_; }
+    [[nodiscard]] const std::shared_ptr<H2Upstream>& h2_shared() const { return h2_; }
+    [[nodiscard]] bool is_h2() const { return h2_ != nullptr; }
     [[nodiscard]] bool has_upstream() const { return up_ != nullptr; }
     [[nodiscard]] const boost::asio::ip::tcp::endpoint& endpoint() const {
         return choice_->address;
@@ -97,6 +104,7 @@ public:
     void reset() {
         in_flight_.reset();
         up_.reset();
+        h2_.reset();
     }
 
 private:
@@ -107,6 +115,11 @@ private:
     // until it ends); a refusal is counted.
     bool budget_allows();
     bool stopping() const { return cx_.lifecycle.stopping; }
+    // Whether the try is on a connection an earlier request opened (a stale one is retried).
+    [[nodiscard]] bool reused() const { return h2_ ? h2_reused_ : up_->reused; }
+    // (connect() for an h2 cluster) Another request's connect to the endpoint ended: its
+    // connection, when it has room.
+    Task<bool> share_connect();
 
     ExchangeContext& cx_;
     Watch& watch_;
@@ -120,6 +133,8 @@ private:
     Clock::time_point picked_at_{};
     std::optional<EndpointSelector::Choice> choice_;
     UpstreamPtr up_;
+    std::shared_ptr<H2Upstream> h2_;  // an h2 cluster's connection
+    bool h2_reused_ = false;
     std::optional<InFlight> in_flight_;
     unsigned failure_status_ = 502;
     std::string failure_;

@@ -53,6 +53,9 @@ Task<bool> Exchange<Stream>::run(ExchangeContext& cx,
     x.rp_.body_limit(cx.config.limits.max_body_bytes);
     watch.arm(lowest(client), x.started_ + x.to_.client_header);
     Next n = x.request_read(co_await read_message(client, buffer, x.rp_, true, kClientHeaderRead));
+    if (n == Next::kOn && cx.config.protocol_of(x.route_) == ClusterProtocol::kH2) {
+        co_return co_await x.via_h2();
+    }
     while (n == Next::kOn) {
         // 2. Pick a cluster, and a pooled connection to it or a new one.
         n = x.pick();

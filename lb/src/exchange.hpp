@@ -20,6 +20,8 @@
 
 namespace lb {
 
+class H2Upstreams;
+
 // The state of a worker its sessions and exchanges react to.
 struct Lifecycle {
     bool draining = false;      // SIGTERM: connections close after their current response
@@ -50,6 +52,7 @@ struct ExchangeContext {
     WorkerMetrics& metrics;
     EndpointSelector& selector;
     UpstreamPool& pool;
+    H2Upstreams& h2;  // connections to h2 clusters
     Buffers& buffers;
     const Lifecycle& lifecycle;
     RequestLog& log;

@@ -104,6 +104,12 @@ private:
     Next response_read(boost::system::error_code ec);
     Next response_head(boost::system::error_code ec);
     Task<bool> switch_protocols();
+    // Steps 2-5 for a route whose clusters speak h2 (exchange_h2.cpp): the request becomes a
+    // stream, the response comes back as HTTP/1.1 (chunked with its trailers when it has no
+    // length).
+    Task<bool> via_h2();
+    template <class S>
+    friend class H1Origin;
     void start_relay();
     bool body_piece(std::size_t len, bool last, boost::system::error_code& ec);
     bool relay_done();

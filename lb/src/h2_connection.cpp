@@ -20,16 +20,6 @@ constexpr std::size_t kReadSize = 16 * 1024;
 constexpr std::size_t kWriteSize = 64 * 1024;
 constexpr std::uint32_t kRefusedStream = 7;  // (RFC 9113 8.7: the client may retry it elsewhere)
 
-H2Limits limits_of(const LbConfig& config) {
-    H2Limits l;
-    l.max_concurrent_streams = config.http2.max_concurrent_streams;
-    l.max_header_list_size = config.http2.max_header_list_size;
-    l.initial_window = config.http2.initial_window;
-    l.connection_window = static_cast<std::uint32_t>(
-        std::min<std::uint64_t>(4ULL * config.http2.initial_window, 0x7fffffff));
-    return l;
-}
-
 // The session's callbacks: what arrives for a stream goes to its state and wakes it.
 H2Session::Events events_of(H2Conn& c) {
     H2Session::Events ev;
@@ -184,7 +174,7 @@ Task<void> serve_h2(ExchangeContext& cx,
                     const ClientAddress& client_address,
                     std::string_view tls) {
     auto c = std::make_shared<H2Conn>(cx, client_address, tls);
-    c->session = H2Session::server(limits_of(cx.config), events_of(*c));
+    c->session = H2Session::server(h2_limits(cx.config.http2), events_of(*c));
     if (!c->session) {
         co_return;
     }

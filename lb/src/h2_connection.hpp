@@ -13,6 +13,7 @@
 
 #include "exchange.hpp"
 #include "h2_session.hpp"
+#include "signal.hpp"
 
 namespace lb {
 
@@ -34,35 +35,10 @@ inline Preface h2_preface(std::string_view bytes) {
     return n == kH2Preface.size() ? Preface::kYes : Preface::kNotYet;
 }
 
-// Wakes one waiting coroutine (a timer that never expires on its own but at the deadline given
-// to wait()); a notify() before the wait is not lost.
-class Signal {
-public:
-    explicit Signal(const Executor& executor) : timer_(executor) {}
-    void notify() {
-        pending_ = true;
-        timer_.cancel();
-    }
-    // True when notified, false when `deadline` passed first.
-    Task<bool> wait(Clock::time_point deadline) {
-        if (!pending_) {
-            timer_.expires_at(deadline);
-            co_await timer_.async_wait(kNoThrow);
-        }
-        const bool woke = pending_;
-        pending_ = false;
-        co_return woke;
-    }
-
-private:
-    Timer timer_;
-    bool pending_ = false;
-};
-
 // What a stream's coroutine and its connection share.
 struct H2StreamState {
     H2StreamState(const Executor& executor, H2RequestHead h)
-        : head(std::move(h)), signal(executor) {}
+        : head(std::move(h)), signal(executor), window(executor) {}
     H2RequestHead head;
     std::string body;               // request body received and not sent on (at most the window)
     std::vector<H2Field> trailers;  // the request's, when it ended with them
@@ -71,7 +47,9 @@ struct H2StreamState {
     bool answered = false;          // the response is complete: body still arriving is dropped
     bool blocked = false;           // waiting for the client's window to take the response
     Socket* upstream = nullptr;     // cancelled when the stream goes
-    Signal signal;
+    Signal* also = nullptr;         // woken when the stream goes (an h2 cluster's call)
+    Signal signal;                  // body, end, reset
+    Signal window;                  // the client's window may have opened (`blocked`)
 
     // The stream is over for its coroutine (reset, or the connection ended): what it waits
     // for ends now.
@@ -82,6 +60,10 @@ struct H2StreamState {
             upstream->cancel(ignored);
         }
         signal.notify();
+        window.notify();
+        if (also != nullptr) {
+            also->notify();
+        }
     }
 };
 
@@ -116,7 +98,7 @@ struct H2Conn : std::enable_shared_from_this<H2Conn> {
     void wake_blocked() {
         for (auto& [id, st] : streams) {
             if (st->blocked) {
-                st->signal.notify();
+                st->window.notify();
             }
         }
     }

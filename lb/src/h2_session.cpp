@@ -253,6 +253,16 @@ struct H2Session::State {
     }
 };
 
+H2Limits h2_limits(const Http2Config& config) {
+    H2Limits l;
+    l.max_concurrent_streams = config.max_concurrent_streams;
+    l.max_header_list_size = config.max_header_list_size;
+    l.initial_window = config.initial_window;
+    l.connection_window = static_cast<std::uint32_t>(
+        std::min<std::uint64_t>(4ULL * config.initial_window, 0x7fffffff));
+    return l;
+}
+
 H2Session::H2Session(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
 H2Session::~H2Session() = default;
@@ -376,6 +386,11 @@ std::int32_t H2Session::request(const H2RequestHead& head) {
 
 bool H2Session::can_open() const {
     return !state_->goaway_received && nghttp2_session_check_request_allowed(state_->session) != 0;
+}
+
+std::uint32_t H2Session::peer_max_streams() const {
+    return nghttp2_session_get_remote_settings(state_->session,
+                                               NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
 }
 
 std::expected<void, std::string> H2Session::receive(std::string_view bytes) {

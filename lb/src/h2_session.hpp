@@ -16,6 +16,8 @@
 #include <string_view>
 #include <vector>
 
+#include "lb/config.hpp"
+
 namespace lb {
 
 // What a client may do on one connection. The defences are libnghttp2's where it has them
@@ -36,6 +38,9 @@ struct H2Limits {
     std::size_t max_settings = 32;        // entries in one SETTINGS frame
     std::size_t max_outbound_ack = 1000;  // PING/SETTINGS acks not yet sent (floods)
 };
+
+// The limits http2: configures (the connection window is 4× the stream window).
+H2Limits h2_limits(const Http2Config& config);
 
 struct H2Field {
     std::string name;  // lower case
@@ -86,6 +91,8 @@ public:
     std::int32_t request(const H2RequestHead& head);
     // (A client) Whether a request may still be opened (no GOAWAY from the server).
     [[nodiscard]] bool can_open() const;
+    // (A client) The server's SETTINGS_MAX_CONCURRENT_STREAMS (unbounded until it says).
+    [[nodiscard]] std::uint32_t peer_max_streams() const;
     ~H2Session();
     H2Session(const H2Session&) = delete;
     H2Session& operator=(const H2Session&) = delete;

@@ -10,8 +10,7 @@
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http.hpp>
 
-#include "attempt.hpp"
-#include "h2_connection.hpp"
+#include "h2_exchange.hpp"
 #include "lb/access_log_format.hpp"
 #include "lb/http_rules.hpp"
 #include "lb/routes.hpp"
@@ -20,128 +19,9 @@
 namespace lb {
 
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
 using boost::system::error_code;
 
-namespace {
-
-// Response body bytes a stream may have waiting for the client's window before it stops reading
-// from the cluster.
-constexpr std::size_t kMaxBuffered = 4 * kChunk;
-constexpr std::uint32_t kCancel = 8;
-
-bool is_idempotent(std::string_view m) {
-    return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE" || m == "PUT" ||
-           m == "DELETE";
-}
-
-// Fields HTTP/2 does not carry (RFC 9113 8.2.2) or that tandem-lb writes itself.
-bool connection_specific(std::string_view lower) {
-    return lower == "connection" || lower == "keep-alive" || lower == "proxy-connection" ||
-           lower == "transfer-encoding" || lower == "upgrade" || lower == "te" ||
-           lower == "trailer";
-}
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-    return out;
-}
-
-using ResponseParser = http::response_parser<http::buffer_body, PoolAllocator<char>>;
-
-class H2Exchange {
-public:
-    H2Exchange(std::shared_ptr<H2Conn> c, std::shared_ptr<H2StreamState> s)
-        : conn_(std::move(c)),
-          st_(std::move(s)),
-          c_(*conn_),
-          s_(*st_),
-          cx_(c_.cx),
-          id_(s_.head.stream),
-          head_(cx_.buffers.take_head()) {
-        cx_.watches.push_back(watch_);
-    }
-    ~H2Exchange() {
-        if (cx_.log.sink) {
-            record();
-        }
-        s_.upstream = nullptr;
-        cx_.buffers.give_head(std::move(head_));
-        cx_.buffers.give_chunk(std::move(chunk_));
-        watch_.unlink();
-        // What the client sent that nobody took: its window reopens.
-        c_.consume(id_, s_.body.size());
-        s_.body.clear();
-        s_.answered = true;
-        c_.streams.erase(id_);
-        cx_.metrics.h2_stream(-1);
-        if (c_.streams.empty()) {
-            c_.streams_done.notify();
-        }
-        c_.writer.notify();  // (which also arms the idle timeout once all is written)
-    }
-    H2Exchange(const H2Exchange&) = delete;
-    H2Exchange& operator=(const H2Exchange&) = delete;
-
-    Task<void> run();
-
-private:
-    bool build();
-    Task<error_code> send(Out& out);
-    Task<bool> send_request(error_code& ec);
-    Task<error_code> read_head();
-    Task<void> relay();
-    Task<void> reply(unsigned status, std::string text);
-    std::vector<H2Field> response_trailers(std::size_t head_fields);
-    void record();
-    bool stopped() const { return s_.gone || c_.over || cx_.lifecycle.stopping; }
-    // Whether the cluster sent something (an answer, or its close) on the request's connection.
-    bool cluster_answered() {
-        error_code ec;
-        return at_.up().buffer.size() > 0 || at_.up().socket.available(ec) > 0;
-    }
-    char* chunk() {
-        if (!chunk_) {
-            chunk_ = cx_.buffers.take_chunk();
-        }
-        return chunk_.get();
-    }
-    // Waits for something on the stream (body, end, reset, window) until `deadline`.
-    Task<bool> wait(Clock::time_point deadline) { co_return co_await s_.signal.wait(deadline); }
-
-    std::shared_ptr<H2Conn> conn_;  // (kept alive while the stream runs)
-    std::shared_ptr<H2StreamState> st_;
-    H2Conn& c_;
-    H2StreamState& s_;
-    ExchangeContext& cx_;
-    const std::int32_t id_;
-    const Clock::time_point started_ = Clock::now();
-    Watch watch_;
-    Attempt at_{cx_, watch_};
-    std::string head_;
-    std::unique_ptr<char[]> chunk_;
-    RequestHead req_;
-    std::string host_;
-    std::optional<std::size_t> route_;
-    std::string_view request_id_;
-    RequestIdGenerator::Buffer id_buffer_;
-    bool idempotent_ = false;
-    bool has_body_ = false;
-    Framing framing_ = Framing::kAsIs;
-    bool body_sent_ = false;
-    std::uint64_t body_in_ = 0;
-    std::uint64_t body_out_ = 0;
-    std::optional<ResponseParser> resp_;
-    unsigned status_ = 0;
-    Clock::time_point upstream_at_{};
-    unsigned reply_status_ = 0;
-    std::string reply_text_;
-    std::string_view failure_;
-    std::string trailer_block_;  // the request's trailers as the last chunk
-};
+using namespace h2x;  // NOLINT(google-build-using-namespace): this file's own class
 
 // The HTTP/1.1 request head for the cluster (head_), or false with the local answer to give.
 bool H2Exchange::build() {
@@ -247,6 +127,10 @@ Task<void> H2Exchange::run() {
         co_return;
     }
     at_.start();
+    if (cx_.config.protocol_of(route_) == ClusterProtocol::kH2) {
+        co_await via_h2();
+        co_return;
+    }
     for (;;) {
         resp_.reset();
         switch (at_.pick(route_.value_or(0), !idempotent_, c_.client)) {
@@ -515,20 +399,8 @@ Task<void> H2Exchange::relay() {
         }
         c_.writer.notify();
         // The client's window decides how fast: above a bound the cluster waits.
-        while (!done && c_.session->buffered(id_) > kMaxBuffered) {
-            s_.blocked = true;
-            const bool woke = co_await wait(coarse_now() + to.client_body);
-            s_.blocked = false;
-            if (stopped()) {
-                failure_ = "the client reset the stream";
-                co_return;
-            }
-            if (!woke && c_.session->buffered(id_) > kMaxBuffered) {
-                failure_ = "the client stopped taking the response";
-                c_.session->reset(id_, kCancel);
-                c_.writer.notify();
-                co_return;
-            }
+        if (!done && !co_await wait_for_window()) {
+            co_return;
         }
     }
     watch_.disarm();
@@ -539,6 +411,25 @@ Task<void> H2Exchange::relay() {
         !cx_.lifecycle.stopping) {
         at_.give_back();
     }
+}
+
+Task<bool> H2Exchange::wait_for_window() {
+    while (c_.session->buffered(id_) > kMaxBuffered) {
+        s_.blocked = true;
+        const bool woke = co_await s_.window.wait(coarse_now() + cx_.config.timeouts.client_body);
+        s_.blocked = false;
+        if (stopped()) {
+            failure_ = "the client reset the stream";
+            co_return false;
+        }
+        if (!woke && c_.session->buffered(id_) > kMaxBuffered) {
+            failure_ = "the client stopped taking the response";
+            c_.session->reset(id_, kCancel);
+            c_.writer.notify();
+            co_return false;
+        }
+    }
+    co_return true;
 }
 
 // The trailer fields of a chunked response: what the parser added after the head's `head_fields`.
@@ -608,8 +499,6 @@ void H2Exchange::record() {
     }
     write_access_line(cx_, r, started_, upstream_at_, route_, at_);
 }
-
-}  // namespace
 
 Task<void> h2_stream(std::shared_ptr<H2Conn> conn, std::shared_ptr<H2StreamState> stream) {
     H2Exchange x(std::move(conn), std::move(stream));

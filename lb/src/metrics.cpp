@@ -90,6 +90,10 @@ void WorkerMetrics::h2_connection_error() {
     h2_errors_->Increment();
 }
 
+void WorkerMetrics::h2_upstream_connection(std::size_t cluster, int delta) {
+    levels_->h2_upstreams[std::min(cluster, clusters_.size() - 1)].add(delta);
+}
+
 void WorkerMetrics::h2_ping_timeout() {
     h2_ping_timeouts_->Increment();
 }
@@ -126,6 +130,10 @@ public:
                                            .Name("tandem_lb_pool_idle_connections")
                                            .Help("Idle keep-alive upstream connections")
                                            .Register(*registry);
+    pm::Family<pm::Gauge>& h2_upstreams = pm::BuildGauge()
+                                              .Name("tandem_lb_h2_upstream_connections")
+                                              .Help("HTTP/2 connections open to h2 clusters")
+                                              .Register(*registry);
     pm::Family<pm::Counter>& ejections =
         pm::BuildCounter()
             .Name("tandem_lb_passive_ejections_total")
@@ -300,6 +308,8 @@ Metrics::Metrics(std::shared_ptr<MetricsRegistry> registry,
             pc.pool_idle = &r.pool_idle.Add({{"cluster", name}, {"worker", worker}});
             r.levels.insert(pc.in_flight);
             r.levels.insert(pc.pool_idle);
+            pc.h2_upstreams = &r.h2_upstreams.Add({{"cluster", name}, {"worker", worker}});
+            r.levels.insert(pc.h2_upstreams);
             pc.ejections = &r.ejections.Add({{"cluster", name}, {"worker", worker}});
             pc.outlier_ejections =
                 &r.outlier_ejections.Add({{"cluster", name}, {"worker", worker}});
@@ -401,6 +411,10 @@ std::int64_t Metrics::pool_idle(std::size_t cluster) const {
     return sum(&WorkerMetrics::Levels::pool_idle, cluster);
 }
 
+std::int64_t Metrics::h2_upstreams(std::size_t cluster) const {
+    return sum(&WorkerMetrics::Levels::h2_upstreams, cluster);
+}
+
 std::int64_t Metrics::outlier_ejections(std::size_t cluster) const {
     return sum(&WorkerMetrics::Levels::outlier_ejections, cluster);
 }
@@ -456,6 +470,7 @@ std::string Metrics::serialize() const {
             for (std::size_t c = 0; c < w.clusters_.size(); ++c) {
                 sums[w.clusters_[c].in_flight] += w.levels_->in_flight[c].get();
                 sums[w.clusters_[c].pool_idle] += w.levels_->pool_idle[c].get();
+                sums[w.clusters_[c].h2_upstreams] += w.levels_->h2_upstreams[c].get();
             }
         }
     }

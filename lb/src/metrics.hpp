@@ -57,6 +57,8 @@ public:
     void h2_connection_error();
     // An HTTP/2 connection closed: its PING went unanswered (http2.pingTimeout).
     void h2_ping_timeout();
+    // HTTP/2 connections open to an h2 cluster (clusters[].protocol: h2).
+    void h2_upstream_connection(std::size_t cluster, int delta);
 
 private:
     friend class Metrics;
@@ -74,11 +76,13 @@ private:
             : in_flight(std::make_unique<Level[]>(clusters)),
               pool_idle(std::make_unique<Level[]>(clusters)),
               outlier_ejections(std::make_unique<Level[]>(clusters)),
-              retries_refused(std::make_unique<Level[]>(clusters)) {}
+              retries_refused(std::make_unique<Level[]>(clusters)),
+              h2_upstreams(std::make_unique<Level[]>(clusters)) {}
         std::unique_ptr<Level[]> in_flight;
         std::unique_ptr<Level[]> pool_idle;
         std::unique_ptr<Level[]> outlier_ejections;  // (totals, for /status)
         std::unique_ptr<Level[]> retries_refused;
+        std::unique_ptr<Level[]> h2_upstreams;
         Level connections;
         Level h2_connections;
         Level h2_streams;
@@ -92,6 +96,7 @@ private:
         prometheus::Counter* connects_failed = nullptr;
         prometheus::Gauge* in_flight = nullptr;
         prometheus::Gauge* pool_idle = nullptr;
+        prometheus::Gauge* h2_upstreams = nullptr;
         prometheus::Counter* ejections = nullptr;
         prometheus::Counter* outlier_ejections = nullptr;
         prometheus::Counter* retries_refused = nullptr;
@@ -151,6 +156,7 @@ public:
     // Sums over the workers (relaxed reads of atomics), for /status.
     [[nodiscard]] std::int64_t in_flight(std::size_t cluster) const;
     [[nodiscard]] std::int64_t pool_idle(std::size_t cluster) const;
+    [[nodiscard]] std::int64_t h2_upstreams(std::size_t cluster) const;
     [[nodiscard]] std::int64_t outlier_ejections(std::size_t cluster) const;
     [[nodiscard]] std::int64_t retries_refused(std::size_t cluster) const;
     [[nodiscard]] std::int64_t client_connections() const;

@@ -97,8 +97,13 @@ std::expected<std::vector<TlsContextPtr>, std::string> make_tls_contexts(const L
                              ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
                              ssl::context::no_tlsv1_1,
                          ec);
-        static const unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
-        SSL_CTX_set_alpn_protos(ctx->native_handle(), kAlpn, sizeof(kAlpn));
+        static const unsigned char kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+        static const unsigned char kH2[] = {2, 'h', '2'};
+        if (c.protocol == ClusterProtocol::kH2) {
+            SSL_CTX_set_alpn_protos(ctx->native_handle(), kH2, sizeof(kH2));
+        } else {
+            SSL_CTX_set_alpn_protos(ctx->native_handle(), kHttp11, sizeof(kHttp11));
+        }
         if (c.tls.verify) {
             ctx->set_verify_mode(ssl::verify_peer, ec);
             if (c.tls.ca_file) {

@@ -16,7 +16,8 @@ namespace lb {
 
 using TlsContextPtr = std::shared_ptr<boost::asio::ssl::context>;
 
-// One client context per cluster (nullptr where TLS is off): TLS 1.2 or later, ALPN http/1.1,
+// One client context per cluster (nullptr where TLS is off): TLS 1.2 or later, ALPN http/1.1
+// (h2 for a cluster of protocol h2),
 // peer verification against caFile or the system trust store unless verify is false. An error
 // names the cluster and what failed (an unreadable or empty caFile).
 std::expected<std::vector<TlsContextPtr>, std::string> make_tls_contexts(const LbConfig& config);
@@ -29,7 +30,8 @@ std::expected<TlsContextPtr, std::string> make_server_tls_context(const HttpsCon
 // Sets SNI (for a DNS name) and the name the certificate must match (OpenSSL's own check:
 // a mismatch fails the handshake with "hostname mismatch") on a new connection to `cluster`.
 void prepare_tls(SSL* ssl, const ClusterConfig& cluster);
-// Whether the client chose h2 by ALPN in the handshake that completed on `ssl`.
+// Whether h2 was chosen by ALPN in the handshake that completed on `ssl` (by a client of the
+// https listener, or by an h2 cluster).
 bool negotiated_h2(SSL* ssl);
 template <class Stream>
 void prepare_tls(boost::asio::ssl::stream<Stream>& stream, const ClusterConfig& cluster) {

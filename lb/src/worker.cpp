@@ -53,9 +53,10 @@ Worker::Worker(unsigned index,
       server_tls_(server_tls),
       selector_(members(config), config.routes),
       pool_(config.pool, metrics),
+      h2_(ctx_.get_executor(), config, metrics),
       log_(config, index, std::move(access_log)),
       exchange_context_{
-          ctx_.get_executor(), config, tls,     metrics,  selector_,   pool_, buffers_,
+          ctx_.get_executor(), config, tls,     metrics,  selector_,   pool_, h2_, buffers_,
           lifecycle_,          log_,   flight_, watches_, drain_hooks_} {
     if (https_fd >= 0) {
         https_acceptor_.emplace(ctx_.get_executor(), https_protocol, https_fd);
@@ -97,6 +98,7 @@ void Worker::publish(SnapshotPtr snapshot) {
 void Worker::apply(const SnapshotPtr& snapshot) {
     selector_.apply(*snapshot);
     pool_.apply(*snapshot);
+    h2_.apply(*snapshot);
 }
 
 void Worker::drain(std::function<void()> done) {
@@ -150,6 +152,7 @@ void Worker::wind_down(std::function<void()> done) {
         hook.on_drain();
     }
     pool_.close();
+    h2_.close();
     if (sessions_ == 0) {
         session_ended();
     }
@@ -164,6 +167,7 @@ void Worker::connection_left() {
 void Worker::stop_now() {
     asio::post(ctx_, [this] {
         lifecycle_.stopping = true;
+        h2_.stop();
         error_code ignored;
         for (auto& w : watches_) {
             w.fired = true;
@@ -247,6 +251,7 @@ Task<void> Worker::ticker() {
         tick(watches_, now);
         if (++ticks % kPruneEveryTicks == 0) {
             pool_.prune(now);
+            h2_.prune(now);
         }
     }
 }

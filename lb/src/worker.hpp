@@ -16,6 +16,7 @@
 #include "buffers.hpp"
 #include "deadlines.hpp"
 #include "exchange.hpp"
+#include "h2_upstream.hpp"
 #include "io.hpp"
 #include "lb/config.hpp"
 #include "lb/endpoint_selector.hpp"
@@ -172,6 +173,7 @@ private:
     SnapshotPtr snapshot_;
     EndpointSelector selector_;
     UpstreamPool pool_;
+    H2Upstreams h2_;
     Buffers buffers_;
     Lifecycle lifecycle_;
     RequestLog log_;
