@@ -11,6 +11,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
+#include "h2_session.hpp"
 #include "log.hpp"
 
 namespace lb {
@@ -39,6 +40,49 @@ asio::awaitable<std::pair<const char*, error_code>> check_exchange(
     }
     auto [rec, rn] = co_await http::async_read_header(stream, buffer, parser, kNoThrow);
     co_return std::pair<const char*, error_code>{"response", rec};
+}
+
+// The same over HTTP/2 (an h2 cluster): the connection preface, the request on stream 1 and the
+// response head's status.
+template <class Stream>
+asio::awaitable<std::pair<const char*, error_code>> check_exchange_h2(Stream& stream,
+                                                                      const H2RequestHead& head,
+                                                                      unsigned& status) {
+    unsigned got = 0;
+    bool closed = false;
+    H2Session::Events ev;
+    ev.response = [&got](H2ResponseHead h) { got = h.status; };
+    ev.closed = [&closed](std::int32_t /*stream*/, std::uint32_t /*error*/) { closed = true; };
+    auto session = H2Session::client(H2Limits{}, std::move(ev));
+    if (!session || session->request(head) == 0) {
+        co_return std::pair<const char*, error_code>{
+            "send", make_error_code(boost::system::errc::not_enough_memory)};
+    }
+    std::string in(16 * 1024, '\0');
+    for (;;) {
+        const std::string out = session->output();
+        if (!out.empty()) {
+            auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(out), kNoThrow);
+            if (wec) {
+                co_return std::pair<const char*, error_code>{"send", wec};
+            }
+        }
+        if (got != 0) {
+            status = got;
+            co_return std::pair<const char*, error_code>{"response", {}};
+        }
+        if (closed) {  // reset before a response head
+            co_return std::pair<const char*, error_code>{"response", asio::error::connection_reset};
+        }
+        auto [rec, n] = co_await stream.async_read_some(asio::buffer(in), kNoThrow);
+        if (rec) {
+            co_return std::pair<const char*, error_code>{"response", rec};
+        }
+        if (!session->receive(std::string_view(in.data(), n))) {
+            co_return std::pair<const char*, error_code>{
+                "response", make_error_code(boost::system::errc::protocol_error)};
+        }
+    }
 }
 
 }  // namespace
@@ -123,6 +167,17 @@ asio::awaitable<ProbeResult> HealthChecker::probe(PlanePtr p, std::size_t c, End
     beast::flat_buffer buffer(64 * 1024);
     http::response_parser<http::empty_body> parser;
     parser.skip(true);  // the status is all a check needs
+    const bool h2 = cluster.protocol == ClusterProtocol::kH2;
+    H2RequestHead h2_head;
+    if (h2) {
+        h2_head.method = hc.method;
+        h2_head.scheme = p->tls[c] ? "https" : "http";
+        h2_head.authority = hc.host.value_or(cluster.address.host);
+        h2_head.path = hc.path;
+        h2_head.fields = {{"user-agent", "tandem-lb-health-check"}};
+        h2_head.end_stream = true;
+    }
+    unsigned status = 0;
     std::pair<const char*, error_code> sent;
     if (p->tls[c]) {
         asio::ssl::stream<beast::tcp_stream&> secure(*stream, *p->tls[c]);
@@ -132,7 +187,18 @@ asio::awaitable<ProbeResult> HealthChecker::probe(PlanePtr p, std::size_t c, End
             ep->probe.reset();
             co_return failed("tls", hec, tls_failure(hec, secure.native_handle(), cluster));
         }
-        sent = co_await check_exchange(secure, req, buffer, parser);
+        if (h2 && !negotiated_h2(secure.native_handle())) {
+            ep->probe.reset();
+            co_return failed("tls", asio::error::no_protocol_option,
+                             "the cluster did not agree to h2 by ALPN (protocol: h2 needs it)");
+        }
+        if (h2) {  // (if/else around co_await, not ?:: GCC 12)
+            sent = co_await check_exchange_h2(secure, h2_head, status);
+        } else {
+            sent = co_await check_exchange(secure, req, buffer, parser);
+        }
+    } else if (h2) {
+        sent = co_await check_exchange_h2(*stream, h2_head, status);
     } else {
         sent = co_await check_exchange(*stream, req, buffer, parser);
     }
@@ -144,7 +210,7 @@ asio::awaitable<ProbeResult> HealthChecker::probe(PlanePtr p, std::size_t c, End
     if (ec) {
         co_return failed(stage, ec);
     }
-    out.status = parser.get().result_int();
+    out.status = h2 ? status : parser.get().result_int();
     out.seconds = elapsed();
     out.ok = std::any_of(hc.expect.begin(), hc.expect.end(), [&](const StatusRange& r) {
         return out.status >= r.low && out.status <= r.high;
