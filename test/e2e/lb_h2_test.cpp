@@ -1,9 +1,9 @@
 // tandem-lb end to end over HTTP/2: h2c with prior knowledge on `listen`, h2 by ALPN on https
 // (and HTTP/1.1 when https.alpn says so), streams of one connection spread over the clusters,
 // request bodies beyond the window, request IDs and forwarding fields, h2load through it, a
-// cluster killed under h2 load, and the floods that end only their own connection. Real
-// processes on loopback: tandem-lb, fake upstreams, Debian's curl, nghttp and h2load; the
-// attacker is libnghttp2's client session over a socket.
+// cluster (HTTP/1.1 or h2) killed under h2 load, and the floods that end only their own
+// connection. Real processes on loopback: tandem-lb, fake upstreams, Debian's curl, nghttp and
+// h2load; the attacker is libnghttp2's client session over a socket.
 #include <chrono>
 #include <csignal>
 #include <filesystem>
@@ -26,6 +26,7 @@
 #include "support/child_process.hpp"
 #include "support/http.hpp"
 #include "support/tls_bed.hpp"
+#include "support/tools.hpp"
 #include "support/wait.hpp"
 
 namespace {
@@ -37,16 +38,6 @@ using support::kFastChecks;
 using support::Upstream;
 using support::wait_until;
 
-// A command of /usr/bin (curl, nghttp, h2load): its standard output and error, waited for at
-// most `timeout`.
-std::string run(std::vector<std::string> argv, std::chrono::milliseconds timeout = 30s) {
-    argv[0] = "/usr/bin/" + argv[0];
-    ChildProcess p(std::move(argv), {}, true);
-    auto out = p.read_all(timeout);
-    p.wait(5s);
-    return out;
-}
-
 std::string h2c_yaml(const Upstream& east, const Upstream& west, const std::string& extra = "") {
     return "threads: 1\nh2c: true\n" +
            support::cluster_yaml({{"east", east.address()}, {"west", west.address()}}) +
@@ -57,27 +48,6 @@ std::string url(std::uint16_t port, const std::string& path = "/") {
     return "http://127.0.0.1:" + std::to_string(port) + path;
 }
 
-// How many of h2load's requests succeeded, failed and errored ("requests: N total, ...").
-struct H2loadResult {
-    long total = -1;
-    long succeeded = -1;
-    long failed = -1;
-    long errored = -1;
-};
-H2loadResult h2load_result(const std::string& out) {
-    H2loadResult r;
-    std::smatch m;
-    static const std::regex kLine(
-        R"(requests: (\d+) total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored)");
-    if (std::regex_search(out, m, kLine)) {
-        r.total = std::stol(m[1]);
-        r.succeeded = std::stol(m[2]);
-        r.failed = std::stol(m[3]);
-        r.errored = std::stol(m[4]);
-    }
-    return r;
-}
-
 TEST(BalancerH2, PriorKnowledgeStreamsOfOneConnectionSpreadOverTheClusters) {
     auto east = Upstream::start("east");
     auto west = Upstream::start("west");
@@ -85,19 +55,19 @@ TEST(BalancerH2, PriorKnowledgeStreamsOfOneConnectionSpreadOverTheClusters) {
     auto lb = Balancer::start(h2c_yaml(*east, *west));
     ASSERT_TRUE(lb);
     // curl with prior knowledge: HTTP/2 from the first byte
-    const auto v = run({"curl", "-s", "--http2-prior-knowledge", "-o", "/dev/null", "-w",
-                        "%{http_code} %{http_version}", url(lb->port)});
+    const auto v = support::run_tool({"curl", "-s", "--http2-prior-knowledge", "-o", "/dev/null",
+                                      "-w", "%{http_code} %{http_version}", url(lb->port)});
     EXPECT_EQ(v, "200 2");
     // ... and HTTP/1.1 on the same listener still
-    const auto v1 =
-        run({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{http_version}", url(lb->port)});
+    const auto v1 = support::run_tool(
+        {"curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{http_version}", url(lb->port)});
     EXPECT_EQ(v1, "200 1.1");
     // ten streams on one nghttp connection: five each
     std::vector<std::string> argv = {"nghttp"};
     for (int i = 0; i < 10; ++i) {
         argv.push_back(url(lb->port, "/?n=" + std::to_string(i)));
     }
-    const auto bodies = run(argv);
+    const auto bodies = support::run_tool(argv);
     std::map<std::string, int> seen;
     std::istringstream in(bodies);
     for (std::string line; std::getline(in, line);) {
@@ -122,9 +92,9 @@ TEST(BalancerH2, BodiesBeyondTheWindowIdsAndForwardingFieldsReachTheCluster) {
         std::ofstream out(file, std::ios::binary);
         out << std::string(300000, 'b');  // > the stream's window (64 KiB) and the connection's
     }
-    const auto out =
-        run({"curl", "-s", "--http2-prior-knowledge", "-D", "-", "-o", "/dev/null", "--data-binary",
-             "@" + file.string(), "-H", "X-Custom: kept", url(lb->port, "/echo")});
+    const auto out = support::run_tool({"curl", "-s", "--http2-prior-knowledge", "-D", "-", "-o",
+                                        "/dev/null", "--data-binary", "@" + file.string(), "-H",
+                                        "X-Custom: kept", url(lb->port, "/echo")});
     EXPECT_NE(out.find("HTTP/2 200"), std::string::npos) << out;
     EXPECT_NE(out.find("x-echo-body-bytes: 300000"), std::string::npos) << out;
     EXPECT_NE(out.find("x-echo-custom: kept"), std::string::npos) << out;
@@ -135,8 +105,9 @@ TEST(BalancerH2, BodiesBeyondTheWindowIdsAndForwardingFieldsReachTheCluster) {
     EXPECT_NE(out.find("x-request-id: "), std::string::npos) << out;
     // Trailers, where HTTP/1.1 can carry them (chunked): the request's reach the cluster, the
     // response's reach the client as HTTP/2 trailers (after the body, ending the stream).
-    const auto v = run({"nghttp", "-v", "--no-content-length", "-d", file.string(), "--trailer",
-                        "x-checksum: 7", url(lb->port, "/echo"), url(lb->port, "/trailers")});
+    const auto v =
+        support::run_tool({"nghttp", "-v", "--no-content-length", "-d", file.string(), "--trailer",
+                           "x-checksum: 7", url(lb->port, "/echo"), url(lb->port, "/trailers")});
     EXPECT_NE(v.find("x-echo-checksum: 7"), std::string::npos) << v;
     const auto data = v.find("recv DATA frame <length=6");
     const auto trailer = v.find("x-checksum: 42");
@@ -150,21 +121,22 @@ TEST(BalancerH2, BodiesBeyondTheWindowIdsAndForwardingFieldsReachTheCluster) {
         std::ofstream o(big, std::ios::binary);
         o << std::string(4 << 20, 'z');
     }
-    EXPECT_EQ(
-        run({"curl", "-s", "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_code}",
-             "--data-binary", "@" + big.string(), url(lb->port, "/early?status=401&close=1")}),
-        "401");
+    EXPECT_EQ(support::run_tool({"curl", "-s", "--http2-prior-knowledge", "-o", "/dev/null", "-w",
+                                 "%{http_code}", "--data-binary", "@" + big.string(),
+                                 url(lb->port, "/early?status=401&close=1")}),
+              "401");
     // A host no route takes is the balancer's own 404, as over HTTP/1.1.
     auto routed = Balancer::start(h2c_yaml(*east, *west,
                                            "routes:\n  - {hosts: [api.example.com], "
                                            "clusters: [east]}\n"));
     ASSERT_TRUE(routed);
-    EXPECT_EQ(run({"curl", "-s", "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_code}",
-                   url(routed->port)}),
+    EXPECT_EQ(support::run_tool({"curl", "-s", "--http2-prior-knowledge", "-o", "/dev/null", "-w",
+                                 "%{http_code}", url(routed->port)}),
               "404");
-    EXPECT_EQ(run({"curl", "-s", "--http2-prior-knowledge", "-H", "Host: api.example.com", "-w",
-                   " %{http_code}", url(routed->port)}),
-              "east\n 200");
+    EXPECT_EQ(
+        support::run_tool({"curl", "-s", "--http2-prior-knowledge", "-H", "Host: api.example.com",
+                           "-w", " %{http_code}", url(routed->port)}),
+        "east\n 200");
 }
 
 TEST(BalancerH2, TheBalancersOwnAnswersReachH2Clients) {
@@ -177,8 +149,8 @@ TEST(BalancerH2, TheBalancersOwnAnswersReachH2Clients) {
         Balancer::start("threads: 1\nh2c: true\n" + support::cluster_yaml({{"gone", dead}}) +
                         "healthCheck: {enabled: false}\n");
     ASSERT_TRUE(unchecked);
-    const auto body =
-        run({"curl", "-s", "--http2-prior-knowledge", "-w", " %{http_code}", url(unchecked->port)});
+    const auto body = support::run_tool(
+        {"curl", "-s", "--http2-prior-knowledge", "-w", " %{http_code}", url(unchecked->port)});
     EXPECT_NE(body.find("upstream connect failed (cluster gone)"), std::string::npos) << body;
     EXPECT_TRUE(body.ends_with(" 502")) << body;
     // Checked, it is down: no healthy cluster -> 503.
@@ -186,8 +158,8 @@ TEST(BalancerH2, TheBalancersOwnAnswersReachH2Clients) {
                                    support::cluster_yaml({{"gone", dead}}) + kFastChecks);
     ASSERT_TRUE(checked);
     ASSERT_TRUE(wait_until([&] { return checked->endpoint_healthy("gone", false); }, 5s));
-    EXPECT_EQ(run({"curl", "-s", "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_code}",
-                   url(checked->port)}),
+    EXPECT_EQ(support::run_tool({"curl", "-s", "--http2-prior-knowledge", "-o", "/dev/null", "-w",
+                                 "%{http_code}", url(checked->port)}),
               "503");
 }
 
@@ -201,14 +173,16 @@ TEST(BalancerH2, AlpnOffersH2OnHttpsUnlessTheConfigurationSaysHttp11) {
     const std::string target = "https://api.test:" + std::to_string(lb->https) + "/";
     const std::string resolve = "api.test:" + std::to_string(lb->https) + ":127.0.0.1";
     const auto get = [&](const std::string& version) {
-        return run({"curl", "-s", version, "--cacert", (pki / "ca.pem").string(), "--resolve",
-                    resolve, "-o", "/dev/null", "-w", "%{http_code} %{http_version}", target});
+        return support::run_tool({"curl", "-s", version, "--cacert", (pki / "ca.pem").string(),
+                                  "--resolve", resolve, "-o", "/dev/null", "-w",
+                                  "%{http_code} %{http_version}", target});
     };
     EXPECT_EQ(get("--http2"), "200 2");
     EXPECT_EQ(get("--http1.1"), "200 1.1");
-    const auto load = run({"h2load", "-n", "400", "-c", "2", "-m", "10", "--connect-to",
+    const auto load =
+        support::run_tool({"h2load", "-n", "400", "-c", "2", "-m", "10", "--connect-to",
                            "127.0.0.1:" + std::to_string(lb->https), target});
-    const auto r = h2load_result(load);
+    const auto r = support::h2load_result(load);
     EXPECT_EQ(r.succeeded, 400) << load;
     EXPECT_NE(load.find("Application protocol: h2"), std::string::npos) << load;
     auto h1 = Balancer::start("threads: 1\n" + bed.clusters(true) + kFastChecks +
@@ -216,10 +190,11 @@ TEST(BalancerH2, AlpnOffersH2OnHttpsUnlessTheConfigurationSaysHttp11) {
                               "  alpn: [http/1.1]\n");
     ASSERT_TRUE(h1);
     const std::string target1 = "https://api.test:" + std::to_string(h1->https) + "/";
-    EXPECT_EQ(run({"curl", "-s", "--http2", "--cacert", (pki / "ca.pem").string(), "--resolve",
-                   "api.test:" + std::to_string(h1->https) + ":127.0.0.1", "-o", "/dev/null", "-w",
-                   "%{http_code} %{http_version}", target1}),
-              "200 1.1");
+    EXPECT_EQ(
+        support::run_tool({"curl", "-s", "--http2", "--cacert", (pki / "ca.pem").string(),
+                           "--resolve", "api.test:" + std::to_string(h1->https) + ":127.0.0.1",
+                           "-o", "/dev/null", "-w", "%{http_code} %{http_version}", target1}),
+        "200 1.1");
 }
 
 TEST(BalancerH2, H2loadThroughTheBalancerIsServedWholeAndSpread) {
@@ -228,8 +203,9 @@ TEST(BalancerH2, H2loadThroughTheBalancerIsServedWholeAndSpread) {
     ASSERT_TRUE(east && west);
     auto lb = Balancer::start(h2c_yaml(*east, *west));
     ASSERT_TRUE(lb);
-    const auto out = run({"h2load", "-n", "4000", "-c", "4", "-m", "10", url(lb->port)}, 60s);
-    const auto r = h2load_result(out);
+    const auto out =
+        support::run_tool({"h2load", "-n", "4000", "-c", "4", "-m", "10", url(lb->port)}, 60s);
+    const auto r = support::h2load_result(out);
     EXPECT_EQ(r.succeeded, 4000) << out;
     EXPECT_EQ(r.failed, 0);
     const double e = lb->metric("tandem_lb_requests_total{cluster=\"east\",code_class=\"2xx\"");
@@ -237,6 +213,26 @@ TEST(BalancerH2, H2loadThroughTheBalancerIsServedWholeAndSpread) {
     EXPECT_NEAR(e, 2000, 2) << w;
     EXPECT_NEAR(w, 2000, 2) << e;
     EXPECT_TRUE(wait_until([&] { return lb->metric("tandem_lb_h2_streams") == 0; }, 5s));
+}
+
+// h2load through `lb` (8 connections x 10 streams of /slow?ms=5); once west has served some of
+// the load, it dies mid-flight: no stream fails, west's resets are retried.
+void west_dies_under_load(const Balancer& lb, Upstream& west) {
+    ChildProcess load(
+        {"/usr/bin/h2load", "-D", "4", "-c", "8", "-m", "10", url(lb.port, "/slow?ms=5")}, {},
+        true);
+    // once west has served some of the load, it dies mid-flight
+    ASSERT_TRUE(wait_until(
+        [&] { return lb.metric("tandem_lb_requests_total{cluster=\"west\"") > 200; }, 10s));
+    west.kill();
+    const auto out = load.read_all(30s);
+    load.wait(5s);
+    const auto r = support::h2load_result(out);
+    EXPECT_GT(r.succeeded, 500) << out;
+    EXPECT_EQ(r.failed, 0) << out << "retries refused by the budget: "
+                           << lb.metric("tandem_lb_retries_refused_total");
+    EXPECT_EQ(r.errored, 0) << out;
+    EXPECT_GT(lb.metric("tandem_lb_retries_total{cluster=\"west\""), 0);
 }
 
 TEST(BalancerH2, AClusterKilledUnderH2LoadFailsNoIdempotentStream) {
@@ -249,21 +245,21 @@ TEST(BalancerH2, AClusterKilledUnderH2LoadFailsNoIdempotentStream) {
     // HTTP/1.1 test's covers its connections. (A refused connect is retried outside it.)
     auto lb = Balancer::start(h2c_yaml(*east, *west, "retry: {budget: {minConcurrency: 80}}\n"));
     ASSERT_TRUE(lb);
-    ChildProcess load(
-        {"/usr/bin/h2load", "-D", "4", "-c", "8", "-m", "10", url(lb->port, "/slow?ms=5")}, {},
-        true);
-    // once west has served some of the load, it dies mid-flight
-    ASSERT_TRUE(wait_until(
-        [&] { return lb->metric("tandem_lb_requests_total{cluster=\"west\"") > 200; }, 10s));
-    west->kill();
-    const auto out = load.read_all(30s);
-    load.wait(5s);
-    const auto r = h2load_result(out);
-    EXPECT_GT(r.succeeded, 500) << out;
-    EXPECT_EQ(r.failed, 0) << out << "retries refused by the budget: "
-                           << lb->metric("tandem_lb_retries_refused_total");
-    EXPECT_EQ(r.errored, 0) << out;
-    EXPECT_GT(lb->metric("tandem_lb_retries_total{cluster=\"west\""), 0);
+    west_dies_under_load(*lb, *west);
+}
+
+TEST(BalancerH2, AnH2ClusterKilledUnderH2LoadFailsNoIdempotentStream) {
+    // The same with clusters of protocol h2: west's streams in flight end with its connection.
+    auto east = Upstream::start_h2("east");
+    auto west = Upstream::start_h2("west");
+    ASSERT_TRUE(east && west);
+    auto lb = Balancer::start(
+        "threads: 1\nh2c: true\n" +
+        support::cluster_yaml({{"east", east->address()}, {"west", west->address()}},
+                              "    protocol: h2\n") +
+        kFastChecks + "retry: {budget: {minConcurrency: 80}}\n");
+    ASSERT_TRUE(lb);
+    west_dies_under_load(*lb, *west);
 }
 
 // A client speaking h2c through libnghttp2's own session, over a plain socket to the balancer.

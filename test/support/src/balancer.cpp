@@ -38,16 +38,15 @@ const char* tandem_lb_path() {
     return TANDEM_LB_PATH;
 }
 
-std::unique_ptr<Upstream> Upstream::start(const std::string& name,
-                                          std::uint16_t port,
-                                          const std::string& host,
-                                          std::vector<std::string> extra) {
+namespace {
+
+// `argv` started; the port from its "listening on HOST:PORT" line.
+std::unique_ptr<Upstream> launch(const std::string& name,
+                                 const std::string& host,
+                                 std::vector<std::string> argv) {
     auto u = std::make_unique<Upstream>();
     u->name = name;
     u->host = host;
-    std::vector<std::string> argv{FAKE_UPSTREAM_PATH,  "--name", name, "--host", host, "--port",
-                                  std::to_string(port)};
-    argv.insert(argv.end(), extra.begin(), extra.end());
     u->process = std::make_unique<ChildProcess>(std::move(argv));
     const auto line = u->process->read_line(10s);
     if (!line || line->find("listening on") == std::string::npos) {
@@ -55,6 +54,25 @@ std::unique_ptr<Upstream> Upstream::start(const std::string& name,
     }
     u->port = static_cast<std::uint16_t>(std::stoi(line->substr(line->rfind(':') + 1)));
     return u;
+}
+
+}  // namespace
+
+std::unique_ptr<Upstream> Upstream::start(const std::string& name,
+                                          std::uint16_t port,
+                                          const std::string& host,
+                                          std::vector<std::string> extra) {
+    std::vector<std::string> argv{FAKE_UPSTREAM_PATH,  "--name", name, "--host", host, "--port",
+                                  std::to_string(port)};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return launch(name, host, std::move(argv));
+}
+
+std::unique_ptr<Upstream> Upstream::start_h2(const std::string& name,
+                                             std::vector<std::string> extra) {
+    std::vector<std::string> argv{FAKE_H2_UPSTREAM_PATH, "--name", name, "--port", "0"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return launch(name, "127.0.0.1", std::move(argv));
 }
 
 void Upstream::kill() {

@@ -37,6 +37,9 @@ struct Upstream {
                                            std::uint16_t port = 0,
                                            const std::string& host = "127.0.0.1",
                                            std::vector<std::string> extra = {});
+    // fake-h2-upstream (an h2 cluster, a gRPC service) on a free port of 127.0.0.1.
+    static std::unique_ptr<Upstream> start_h2(const std::string& name,
+                                              std::vector<std::string> extra = {});
     [[nodiscard]] std::string address() const { return host + ":" + std::to_string(port); }
     void kill();
 };
