@@ -174,7 +174,8 @@ Task<void> serve_h2(ExchangeContext& cx,
                     const ClientAddress& client_address,
                     std::string_view tls) {
     auto c = std::make_shared<H2Conn>(cx, client_address, tls);
-    c->session = H2Session::server(h2_limits(cx.config.http2), events_of(*c));
+    c->session =
+        H2Session::server(h2_limits(cx.config.http2, request_id_field(cx.config)), events_of(*c));
     if (!c->session) {
         co_return;
     }

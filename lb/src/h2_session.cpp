@@ -4,6 +4,7 @@
 #include "h2_session.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 
 #include <nghttp2/nghttp2.h>
@@ -34,14 +35,17 @@ struct Incoming {
 };
 
 std::vector<nghttp2_nv> name_values(
-    const std::vector<std::pair<std::string_view, std::string_view>>& fields) {
+    const std::vector<std::pair<std::string_view, std::string_view>>& fields,
+    std::string_view unique = {}) {
     std::vector<nghttp2_nv> out;
     out.reserve(fields.size());
     for (const auto& [name, value] : fields) {
         // (nghttp2 copies them: NO_COPY is not set)
         out.push_back({reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
                        reinterpret_cast<std::uint8_t*>(const_cast<char*>(value.data())),
-                       name.size(), value.size(), NGHTTP2_NV_FLAG_NONE});
+                       name.size(), value.size(),
+                       !unique.empty() && name == unique ? std::uint8_t{NGHTTP2_NV_FLAG_NO_INDEX}
+                                                         : std::uint8_t{NGHTTP2_NV_FLAG_NONE}});
     }
     return out;
 }
@@ -253,8 +257,11 @@ struct H2Session::State {
     }
 };
 
-H2Limits h2_limits(const Http2Config& config) {
+H2Limits h2_limits(const Http2Config& config, std::string_view unique_field) {
     H2Limits l;
+    l.unique_field.resize(unique_field.size());
+    std::transform(unique_field.begin(), unique_field.end(), l.unique_field.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
     l.max_concurrent_streams = config.max_concurrent_streams;
     l.max_header_list_size = config.max_header_list_size;
     l.initial_window = config.initial_window;
@@ -370,7 +377,7 @@ std::int32_t H2Session::request(const H2RequestHead& head) {
     for (const auto& f : head.fields) {
         all.emplace_back(f.name, f.value);
     }
-    auto nva = name_values(all);
+    auto nva = name_values(all, state_->limits.unique_field);
     nghttp2_data_provider provider{};
     provider.read_callback = &State::read_body;
     const std::int32_t id = nghttp2_submit_request(state_->session, nullptr, nva.data(), nva.size(),
@@ -433,7 +440,7 @@ bool H2Session::respond(std::int32_t stream,
     for (const auto& f : fields) {
         all.emplace_back(f.name, f.value);
     }
-    auto nva = name_values(all);
+    auto nva = name_values(all, state_->limits.unique_field);
     if (end_stream) {
         return nghttp2_submit_response(state_->session, stream, nva.data(), nva.size(), nullptr) ==
                0;

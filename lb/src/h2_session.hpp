@@ -37,10 +37,19 @@ struct H2Limits {
     std::uint64_t reset_rate = 33;        // then this many per second (rapid reset)
     std::size_t max_settings = 32;        // entries in one SETTINGS frame
     std::size_t max_outbound_ack = 1000;  // PING/SETTINGS acks not yet sent (floods)
+    // A field whose value is new in every message (the request ID, lower case): sent without
+    // entering HPACK's dynamic table, where it would only push out what does repeat.
+    std::string unique_field;
 };
 
-// The limits http2: configures (the connection window is 4× the stream window).
-H2Limits h2_limits(const Http2Config& config);
+// The limits http2: configures (the connection window is 4× the stream window); `unique_field`:
+// the request ID's name when request IDs are on.
+H2Limits h2_limits(const Http2Config& config, std::string_view unique_field = {});
+// The request ID field's name when request IDs are on, else "".
+inline std::string_view request_id_field(const LbConfig& config) {
+    return config.request_id.enabled ? std::string_view(config.request_id.header)
+                                     : std::string_view();
+}
 
 struct H2Field {
     std::string name;  // lower case

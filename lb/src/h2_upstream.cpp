@@ -44,7 +44,7 @@ std::shared_ptr<H2Upstream> H2Upstream::start(const Executor& executor,
                                               UpstreamPtr up,
                                               std::function<void(H2Upstream*)> on_end) {
     auto c = std::make_shared<H2Upstream>(executor, config, metrics, where, std::move(up));
-    c->session_ = H2Session::client(h2_limits(config.http2), c->events());
+    c->session_ = H2Session::client(h2_limits(config.http2, request_id_field(config)), c->events());
     if (!c->session_) {
         return nullptr;
     }

@@ -397,7 +397,7 @@ struct TwoEnds {
     std::unique_ptr<H2Session> server;
     std::unique_ptr<H2Session> client;
 
-    TwoEnds() {
+    explicit TwoEnds(const H2Limits& server_limits = {}) {
         H2Session::Events s;
         s.request = [this](H2RequestHead h) { requests.push_back(std::move(h)); };
         s.body = [this](std::int32_t id, std::string_view d) {
@@ -405,7 +405,7 @@ struct TwoEnds {
             server->consume(id, d.size());
         };
         s.trailers = [this](std::int32_t id, std::vector<H2Field> f) { server_trailers[id] = f; };
-        server = H2Session::server({}, std::move(s));
+        server = H2Session::server(server_limits, std::move(s));
         H2Session::Events c;
         c.response = [this](H2ResponseHead h) { responses.push_back(std::move(h)); };
         c.body = [this](std::int32_t id, std::string_view d) {
@@ -468,6 +468,35 @@ TEST(H2Session, AClientSessionCarriesAGrpcShapedCallBothWays) {
     ASSERT_TRUE(e.pump());
     EXPECT_FALSE(e.client->can_open());
     EXPECT_EQ(e.client->request(req), 0);
+}
+
+// The request ID is new in every response: it goes out as a never-indexed literal (the second
+// response's header block is as long as the first), where other fields compress to an index.
+TEST(H2Session, TheRequestIdIsNotIndexedInHpack) {
+    const auto second_block = [](const std::string& unique) {
+        H2Limits limits;
+        limits.unique_field = unique;
+        TwoEnds e(limits);
+        H2RequestHead req;
+        req.method = "GET";
+        req.scheme = "http";
+        req.authority = "a.test";
+        req.path = "/";
+        req.end_stream = true;
+        std::vector<std::size_t> sizes;
+        for (int i = 0; i < 2; ++i) {
+            const auto id = e.client->request(req);
+            EXPECT_TRUE(e.pump());
+            EXPECT_TRUE(e.server->respond(
+                id, 200, {{"x-request-id", "0123456789abcdef0123456789abcdef"}}, true));
+            sizes.push_back(e.server->output().size());
+        }
+        return std::pair{sizes[0], sizes[1]};
+    };
+    const auto [first, second] = second_block("x-request-id");
+    EXPECT_EQ(second, first) << "a literal each time";
+    const auto [indexed_first, indexed_second] = second_block("");
+    EXPECT_LT(indexed_second + 20, indexed_first) << "indexed: the second is a byte or two";
 }
 
 }  // namespace
