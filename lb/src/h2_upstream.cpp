@@ -300,7 +300,7 @@ std::shared_ptr<H2Upstream> H2Upstreams::find(const Choice& choice) const {
     }
     std::shared_ptr<H2Upstream> best;
     for (const auto& c : it->second) {
-        if (c->usable() && (!best || c->streams() < best->streams())) {
+        if (c->usable() && (!best || c->streams() > best->streams())) {
             best = c;
         }
     }

@@ -114,7 +114,9 @@ private:
 };
 
 // One worker's h2 connections to the endpoints of h2 clusters (UpstreamPool's counterpart).
-// A request takes the usable connection with the fewest streams; while one is being opened to
+// A request takes the usable connection with the most streams — one fills before the next is
+// used (as Envoy's pool does): few connections, each busy (its HPACK tables warm, its ACKs
+// riding on traffic), and those a burst needed go idle and close. While one is being opened to
 // an endpoint, others wait for it rather than open their own (a burst at start shares one).
 class H2Upstreams {
 public:
@@ -123,7 +125,7 @@ public:
     H2Upstreams(const Executor& executor, const LbConfig& config, WorkerMetrics& metrics)
         : executor_(executor), config_(config), metrics_(metrics) {}
 
-    // A usable connection to the endpoint, or nullptr.
+    // The usable connection to the endpoint with the most streams, or nullptr.
     std::shared_ptr<H2Upstream> find(const Choice& choice) const;
     // Whether a connection to the endpoint is being opened; wait_for_connect() waits for its
     // end (at most until the connector's `deadline`); begin/end_connect() mark one.
