@@ -4,6 +4,7 @@
 // and GOAWAY retried on the other cluster; h2 by ALPN over TLS. Real processes on loopback:
 // tandem-lb, fake-h2-upstream (libnghttp2), Debian's curl and h2load; the gRPC client is the
 // balancer's own H2Session in the client role over a socket.
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <regex>
@@ -231,7 +232,7 @@ TEST(BalancerH2Clusters, GrpcUnaryStreamingAndErrorsFromH2Clients) {
     EXPECT_EQ(lb->metric("tandem_lb_h2_upstream_connections"), 2);
 }
 
-TEST(BalancerH2Clusters, Http11ClientsAndH2loadReachH2Clusters) {
+TEST(BalancerH2Clusters, CurlNghttpHttp11ClientsAndH2loadReachH2Clusters) {
     auto east = Upstream::start_h2("east");
     auto west = Upstream::start_h2("west");
     ASSERT_TRUE(east && west);
@@ -239,6 +240,21 @@ TEST(BalancerH2Clusters, Http11ClientsAndH2loadReachH2Clusters) {
     ASSERT_TRUE(lb);
     ASSERT_TRUE(both_healthy(*lb));
     const std::string base = "http://127.0.0.1:" + std::to_string(lb->port);
+    // curl over h2c, and nghttp's ten streams on one connection: spread 5/5.
+    EXPECT_EQ(support::run_tool({"curl", "-s", "--http2-prior-knowledge", "-o", "/dev/null", "-w",
+                                 "%{http_code} %{http_version}", base + "/"}),
+              "200 2");
+    std::vector<std::string> nghttp = {"nghttp"};
+    for (int i = 0; i < 10; ++i) {
+        nghttp.push_back(base + "/?n=" + std::to_string(i));
+    }
+    const auto bodies = support::run_tool(nghttp);
+    EXPECT_EQ(std::count(bodies.begin(), bodies.end(), '\n'), 10) << bodies;
+    std::size_t east_lines = 0;
+    for (std::size_t pos = 0; (pos = bodies.find("east\n", pos)) != std::string::npos; ++pos) {
+        ++east_lines;
+    }
+    EXPECT_EQ(east_lines, 5u) << bodies;
     // HTTP/1.1 in, h2 out: the same forwarding fields as towards HTTP/1.1 clusters.
     const auto out =
         support::run_tool({"curl", "-s", "-i", "--http1.1", "-H", "Host: api.test", base + "/x"});
@@ -325,9 +341,17 @@ TEST(BalancerH2Clusters, H2ByAlpnOverTls) {
     const std::string tls =
         "    tls:\n      serverName: router.test\n      caFile: " + (pki.dir / "ca.pem").string() +
         "\n";
-    auto lb = Balancer::start(h2_clusters_yaml(*east, *west, tls));
+    auto lb = Balancer::start(h2_clusters_yaml(*east, *west, tls) +
+                              support::TlsBed::https(pki.dir / "api.pem", pki.dir / "api.key"));
     ASSERT_TRUE(lb);
     ASSERT_TRUE(both_healthy(*lb)) << lb->status().dump();
+    // TLS and h2 by ALPN on both sides: curl --http2 on the https listener, h2 to the clusters.
+    const auto curl = support::run_tool(
+        {"curl", "-s", "--http2", "--cacert", (pki.dir / "ca.pem").string(), "--resolve",
+         "api.test:" + std::to_string(lb->https) + ":127.0.0.1", "-D", "-", "-o", "/dev/null",
+         "https://api.test:" + std::to_string(lb->https) + "/"});
+    EXPECT_NE(curl.find("HTTP/2 200"), std::string::npos) << curl;
+    EXPECT_NE(curl.find("x-echo-scheme: https"), std::string::npos) << curl;
     H2Client c(lb->port);
     const auto id = c.request("GET", "/", {}, true);
     ASSERT_TRUE(c.done(id));
