@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # tandem-lb's HTTP/2 frontend side by side with HAProxy 2.6 (`bind ... proto h2`) and nginx 1.22
-# (`listen ... http2`): h2c with prior knowledge on loopback, HTTP/1.1 to the same two nginx
-# upstreams, in one run.
+# (`listen ... http2`): h2c with prior knowledge on loopback, to the same two nginx upstreams in
+# one run — over HTTP/1.1 (--upstream h1, the default), or over h2c (--upstream h2: nginx
+# upstreams `listen ... http2`; tandem-lb `protocol: h2`, HAProxy `proto h2`, nginx `grpc_pass`,
+# its only way to speak HTTP/2 to an upstream).
 #
 #   bash bench/h2_bench.sh [--reps N] [--duration S] [--sizes "/ /16k"] [--streams "1 10"]
-#                          [--threads "1 2"] [--connections N] [--out DIR]
+#                          [--threads "1 2"] [--connections N] [--upstream h1|h2] [--out DIR]
 #
 # h2load -t1 (--connections connections, --streams concurrent streams each, -D duration after a
 # 1 s warm-up) pinned to CPU 1; one-thread proxies pinned to CPU 0 (the same placement for each),
@@ -19,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-REPS=5 DURATION=5 SIZES="/ /16k" STREAMS="1 10" THREADS="1" CONNECTIONS=32
+REPS=5 DURATION=5 SIZES="/ /16k" STREAMS="1 10" THREADS="1" CONNECTIONS=32 UPSTREAM=h1
 OUT="$ROOT/build/bench-h2-$(date +%Y%m%d-%H%M%S)"
 while (($#)); do
   case $1 in
@@ -29,6 +31,7 @@ while (($#)); do
     --streams) STREAMS=$2; shift 2 ;;
     --threads) THREADS=$2; shift 2 ;;
     --connections) CONNECTIONS=$2; shift 2 ;;
+    --upstream) UPSTREAM=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     *) echo "unknown option $1 (see the header of $0)" >&2; exit 2 ;;
   esac
@@ -61,6 +64,15 @@ print(rps.group(1) if rps else 0, ms(*lat.groups()) if lat else 0,
       *(req.groups() if req else (0, -1, -1)))'
 }
 
+[[ $UPSTREAM == h1 || $UPSTREAM == h2 ]] || { echo "--upstream is h1 or h2" >&2; exit 2; }
+if [[ $UPSTREAM == h2 ]]; then
+  # (sendfile off: nginx's HTTP/2 sendfile path corks the socket and leaves TCP_NODELAY off, so
+  # the next response's HEADERS waits on the peer's delayed ACK — 40 ms stalls for any proxy
+  # whose upstream connection carries one stream at a time, seen with nginx's grpc_pass)
+  UPSTREAM_SENDFILE=off
+  UPSTREAM_LISTEN=http2 TANDEM_CLUSTER="    protocol: h2"
+  HAPROXY_SERVER="proto h2 check-proto h2" NGINX_PASS="grpc_pass grpc://clusters;"
+fi
 U1=$(free_port); upstream u1 "$U1"
 U2=$(free_port); upstream u2 "$U2"
 declare -A PORT PID_OF THR
@@ -116,11 +128,12 @@ print(round((int(a[0]) - int(b[0])) / hz * 1e6 / n, 2), round((int(a[1]) - int(b
   done
 done
 
-python3 - "$RESULTS" "$OUT/summary.md" "$DURATION" "$REPS" "$CONNECTIONS" <<'EOF'
+python3 - "$RESULTS" "$OUT/summary.md" "$DURATION" "$REPS" "$CONNECTIONS" "$UPSTREAM" <<'EOF'
 import csv, statistics, subprocess, sys
 from collections import defaultdict
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 dur, reps, conns = sys.argv[3], sys.argv[4], sys.argv[5]
+to = "HTTP/1.1" if sys.argv[6] == "h1" else "h2c (nginx proxy: grpc_pass)"
 med = defaultdict(dict)
 fails = defaultdict(int)
 for key in {(r["target"], r["threads"], r["size"], r["streams"]) for r in rows}:
@@ -131,7 +144,7 @@ for key in {(r["target"], r["threads"], r["size"], r["streams"]) for r in rows}:
 ver = lambda cmd: subprocess.run(cmd, capture_output=True, text=True).stdout + subprocess.run(cmd, capture_output=True, text=True).stderr
 out = ["# HTTP/2 (h2c prior knowledge): tandem-lb vs HAProxy vs nginx", "",
        f"h2load -t1 -c{conns} -D{dur}s (1 s warm-up) pinned to CPU 1; one-thread proxies pinned to CPU 0; "
-       f"{reps} interleaved repetitions, medians; HTTP/1.1 to two nginx upstreams. "
+       f"{reps} interleaved repetitions, medians; {to} to two nginx upstreams. "
        f"{ver(['haproxy', '-v']).splitlines()[0]}; {ver(['nginx', '-v']).strip()}", "",
        "| threads | size | streams/conn | target | req/s | vs HAProxy | mean ms | user µs/req | sys µs/req | failed |",
        "|---|---|---|---|---|---|---|---|---|---|"]

@@ -55,18 +55,18 @@ start() { # NAME cmd... -> pid in $LAST
 # ---- upstreams --------------------------------------------------------------------------
 head -c 1024 /dev/zero | tr '\0' a >"$TMP/1k"
 head -c 16384 /dev/zero | tr '\0' b >"$TMP/16k"
-upstream() { # NAME PORT -> pid in $LAST
+upstream() { # NAME PORT -> pid in $LAST (UPSTREAM_LISTEN=http2: h2c with prior knowledge only)
   mkdir -p "$TMP/$1"
   cat >"$TMP/$1/nginx.conf" <<EOF
 worker_processes 1; daemon off; pid $TMP/$1/nginx.pid; error_log $TMP/$1/error.log warn;
 events { worker_connections 16384; }
 http {
-  access_log off; keepalive_requests 1000000; keepalive_timeout 65s; sendfile on;
+  access_log off; keepalive_requests 1000000; keepalive_timeout 65s; sendfile ${UPSTREAM_SENDFILE:-on};
   client_body_temp_path $TMP/$1/b; proxy_temp_path $TMP/$1/p; fastcgi_temp_path $TMP/$1/f;
   uwsgi_temp_path $TMP/$1/u; scgi_temp_path $TMP/$1/s; default_type text/plain;
   open_file_cache max=16 inactive=600s;
   server {
-    listen 127.0.0.1:$2 backlog=4096; add_header X-Upstream $1 always;
+    listen 127.0.0.1:$2 backlog=4096 ${UPSTREAM_LISTEN:-}; add_header X-Upstream $1 always;
     location = / { return 200 "ok\n"; }
     location = /healthz { return 200 "healthy\n"; }
     location = /1k { root $TMP; }
@@ -75,11 +75,14 @@ http {
 }
 EOF
   start "$1" nginx -c "$TMP/$1/nginx.conf" -p "$TMP/$1/"
+  local saved=("${WAIT_CURL[@]}")
+  [[ -n ${UPSTREAM_LISTEN:-} ]] && WAIT_CURL=(--http2-prior-knowledge)
   wait_http "$2" / "$LAST"
+  WAIT_CURL=("${saved[@]}")
 }
 
 # ---- proxies ----------------------------------------------------------------------------
-tandem_lb() { # NAME PORT THREADS U1 U2 [extra yaml] -> pid
+tandem_lb() { # NAME PORT THREADS U1 U2 [extra yaml] -> pid (TANDEM_CLUSTER: lines per cluster)
   cat >"$TMP/$1.yaml" <<EOF
 listen: 127.0.0.1:$2
 admin: 127.0.0.1:0
@@ -87,8 +90,10 @@ threads: $3
 clusters:
   - name: u1
     address: 127.0.0.1:$4
+${TANDEM_CLUSTER:-}
   - name: u2
     address: 127.0.0.1:$5
+${TANDEM_CLUSTER:-}
 healthCheck:
   path: /healthz
   interval: 1s
@@ -102,7 +107,7 @@ EOF
   start "$1" "$LB" -c "$TMP/$1.yaml"
   wait_http "$2" / "$LAST"
 }
-haproxy_proxy() { # NAME PORT THREADS U1 U2 [maxconn] -> pid
+haproxy_proxy() { # NAME PORT THREADS U1 U2 [maxconn] -> pid (HAPROXY_SERVER: server options)
   mkdir -p "$TMP/$1"
   cat >"$TMP/$1/haproxy.cfg" <<EOF
 global
@@ -130,7 +135,7 @@ backend clusters
   option httpchk
   http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host bench
   http-check expect status 200
-  default-server inter 1s fall 3 rise 2
+  default-server inter 1s fall 3 rise 2 ${HAPROXY_SERVER:-}
   server u1 127.0.0.1:$4 check
   server u2 127.0.0.1:$5 check
 EOF
@@ -138,8 +143,9 @@ EOF
   start "$1" haproxy -db -f "$TMP/$1/haproxy.cfg"
   if [[ ${HAPROXY_BIND:-} == *ssl* ]]; then wait_https "$2" "$LAST"; else wait_http "$2" / "$LAST"; fi
 }
-nginx_proxy() { # NAME PORT WORKERS U1 U2 -> pid
+nginx_proxy() { # NAME PORT WORKERS U1 U2 -> pid (NGINX_PASS: the location's proxying)
   mkdir -p "$TMP/$1"
+  local pass=${NGINX_PASS:-'proxy_pass http://clusters; proxy_http_version 1.1; proxy_set_header Connection "";'}
   cat >"$TMP/$1/nginx.conf" <<EOF
 worker_processes $3; daemon off; pid $TMP/$1/nginx.pid; error_log $TMP/$1/error.log warn;
 events { worker_connections 16384; }
@@ -155,8 +161,7 @@ http {
   server {
     listen 127.0.0.1:$2 backlog=4096 ${NGINX_LISTEN:-};
     ${NGINX_SSL:-}
-    location / { proxy_pass http://clusters; proxy_http_version 1.1;
-                 proxy_set_header Connection ""; proxy_connect_timeout 2s;
+    location / { $pass proxy_connect_timeout 2s;
                  proxy_next_upstream error timeout; }
   }
 }
