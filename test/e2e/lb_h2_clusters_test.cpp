@@ -6,6 +6,7 @@
 // balancer's own H2Session in the client role over a socket.
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <map>
 #include <regex>
 #include <string>
@@ -28,7 +29,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using support::Balancer;
-using support::ChildProcess;
 using support::kFastChecks;
 using support::Upstream;
 using support::wait_until;
@@ -199,10 +199,10 @@ TEST(BalancerH2Clusters, GrpcUnaryStreamingAndErrorsFromH2Clients) {
     // Bidirectional streaming: each answer comes before the next message is sent (a proxy that
     // waits for the whole request would hang here).
     const auto s = c.grpc("/tandem.Echo/Stream");
-    for (int i = 0; i < 3; ++i) {
+    for (std::size_t i = 0; i < 3; ++i) {
         const std::string msg = "m" + std::to_string(i);
         c.send(s, grpc_frame(msg), false);
-        const std::size_t want = static_cast<std::size_t>(i + 1);
+        const std::size_t want = i + 1;
         ASSERT_TRUE(c.pump([&] {
             std::size_t n = 0;
             for (std::size_t pos = 0;
@@ -422,3 +422,4 @@ TEST(BalancerH2Clusters, LargeBodiesFlowControlledAndStreamsLiveThroughAReload) 
 }
 
 }  // namespace
+
