@@ -147,6 +147,16 @@ void H2Upstream::release(std::int32_t stream) {
     }
     if (calls_.empty()) {
         idle_since_ = coarse_now();
+        if (retiring_) {
+            go_away();
+        }
+    }
+}
+
+void H2Upstream::retire(bool idle_now) {
+    retiring_ = true;
+    if (idle_now && calls_.empty()) {
+        go_away();
     }
 }
 
@@ -349,7 +359,7 @@ std::shared_ptr<H2Upstream> H2Upstreams::add(const Choice& choice, UpstreamPtr u
     if (c) {
         conns_[key].push_back(c);
         if (closed_) {
-            c->go_away();
+            c->retire(false);  // (opened for a request still under way: it goes after it)
         }
     }
     return c;
@@ -396,7 +406,7 @@ void H2Upstreams::close() {
     closed_ = true;
     for (auto& [key, list] : conns_) {
         for (auto& c : list) {
-            c->go_away();
+            c->retire(true);
         }
     }
 }

@@ -84,8 +84,12 @@ public:
     [[nodiscard]] std::size_t streams() const { return calls_.size(); }
     [[nodiscard]] const Choice& where() const { return where_; }
     [[nodiscard]] Clock::time_point idle_since() const { return idle_since_; }
-    // No new stream; the open ones finish, then the connection closes (drain, ejection, idle).
+    // No new stream; the open ones finish, then the connection closes (ejection, an endpoint
+    // gone or unhealthy, idle).
     void go_away();
+    // Drain, reload: it still carries what the worker has left to send, and goes away once it
+    // has no stream (at once when it has none and `idle_now`).
+    void retire(bool idle_now);
     // Ends the connection now: its streams fail.
     void stop();
 
@@ -109,6 +113,7 @@ private:
     std::string out_;
     Clock::time_point idle_since_{};
     bool going_away_ = false;
+    bool retiring_ = false;
     bool write_timed_out_ = false;
     bool over_ = false;  // read or write failed, or it closed: nothing more happens on it
 };
@@ -142,7 +147,8 @@ public:
     void drop(const Choice& choice);
     // Connections without a stream for pool.idleTimeout close.
     void prune(Clock::time_point now);
-    // Drain, hand-over: every connection goes away (open streams finish); none is opened.
+    // Drain, hand-over: every connection goes away once it has no stream (the requests still
+    // under way in the worker may take streams on them, or on a new one, which goes away after).
     void close();
     // The drain deadline passed: every connection ends now (its streams fail).
     void stop();

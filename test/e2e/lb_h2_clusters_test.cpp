@@ -423,3 +423,65 @@ TEST(BalancerH2Clusters, LargeBodiesFlowControlledAndStreamsLiveThroughAReload) 
 
 }  // namespace
 
+namespace {
+
+// A plain blocking TCP connection to 127.0.0.1:`port` (5 s reads).
+int connect_loopback(std::uint16_t port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    timeval tv{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
+}
+
+// A request still under way when the drain starts (its head half sent) is answered by an h2
+// cluster, on a connection the drain opens for it and closes after (the h2 connections the
+// worker had went away: they were idle); the balancer then exits 0.
+TEST(BalancerH2Clusters, ARequestUnderWayWhenTheDrainStartsStillGetsItsStream) {
+    auto east = Upstream::start_h2("east");
+    auto west = Upstream::start_h2("west");
+    ASSERT_TRUE(east && west);
+    auto lb = Balancer::start(h2_clusters_yaml(*east, *west));
+    ASSERT_TRUE(lb);
+    ASSERT_TRUE(both_healthy(*lb));
+    const std::string base = "http://127.0.0.1:" + std::to_string(lb->port);
+    EXPECT_EQ(support::run_tool({"curl", "-s", base + "/"}).size(), 5u);  // (connections exist)
+    const int fd = connect_loopback(lb->port);
+    ASSERT_GE(fd, 0);
+    const std::string first = "GET /x HTTP/1.1\r\nHost: api.test\r\n";
+    ASSERT_EQ(::send(fd, first.data(), first.size(), 0), static_cast<ssize_t>(first.size()));
+    // (a request on another connection of the one worker: it has read the half head by then)
+    EXPECT_EQ(support::run_tool({"curl", "-s", base + "/"}).size(), 5u);
+    lb->process->signal(SIGTERM);
+    // The drain has begun once the listener is closed (the worker closes it as it starts).
+    ASSERT_TRUE(wait_until(
+        [&] {
+            const int probe = connect_loopback(lb->port);
+            if (probe >= 0) {
+                ::close(probe);
+            }
+            return probe < 0;
+        },
+        5s));
+    ASSERT_EQ(::send(fd, "\r\n", 2, 0), 2);
+    std::string answer;
+    char buf[4096];
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) {  // (draining: it closes after)
+        answer.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    EXPECT_TRUE(answer.starts_with("HTTP/1.1 200")) << answer;
+    EXPECT_TRUE(answer.ends_with("\r\n5\r\neast\n\r\n0\r\n\r\n") ||
+                answer.ends_with("\r\n5\r\nwest\n\r\n0\r\n\r\n"))
+        << answer;
+    EXPECT_EQ(lb->process->wait(10s), 0);
+}
+
+}  // namespace
