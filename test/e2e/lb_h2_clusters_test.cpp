@@ -50,6 +50,33 @@ bool both_healthy(const Balancer& lb) {
         10s);
 }
 
+// Two h2 clusters, east and west, behind a balancer (h2c on its listener) that sees both
+// healthy; `lb` is empty when something did not come up.
+struct Bed {
+    std::unique_ptr<Upstream> east;
+    std::unique_ptr<Upstream> west;
+    std::string yaml;
+    std::unique_ptr<Balancer> lb;
+    std::string base;  // http://127.0.0.1:PORT
+};
+Bed start_bed(const std::string& extra = "") {
+    Bed b;
+    b.east = Upstream::start_h2("east");
+    b.west = Upstream::start_h2("west");
+    if (!b.east || !b.west) {
+        return b;
+    }
+    b.yaml = h2_clusters_yaml(*b.east, *b.west, "", extra);
+    b.lb = Balancer::start(b.yaml);
+    if (b.lb && !both_healthy(*b.lb)) {
+        b.lb.reset();
+    }
+    if (b.lb) {
+        b.base = "http://127.0.0.1:" + std::to_string(b.lb->port);
+    }
+    return b;
+}
+
 std::string grpc_frame(const std::string& payload) {
     std::string m(5, '\0');
     m[4] = static_cast<char>(payload.size());  // (short test messages)
@@ -172,12 +199,9 @@ private:
 };
 
 TEST(BalancerH2Clusters, GrpcUnaryStreamingAndErrorsFromH2Clients) {
-    auto east = Upstream::start_h2("east");
-    auto west = Upstream::start_h2("west");
-    ASSERT_TRUE(east && west);
-    auto lb = Balancer::start(h2_clusters_yaml(*east, *west));
-    ASSERT_TRUE(lb);
-    ASSERT_TRUE(both_healthy(*lb)) << "health checks over h2";
+    auto bed = start_bed();
+    ASSERT_TRUE(bed.lb) << "both healthy: health checks over h2";
+    auto& lb = bed.lb;
     H2Client c(lb->port);
     ASSERT_TRUE(c.connected);
     // Unary, four calls on one connection: both clusters answer, grpc-status in trailers.
@@ -233,13 +257,10 @@ TEST(BalancerH2Clusters, GrpcUnaryStreamingAndErrorsFromH2Clients) {
 }
 
 TEST(BalancerH2Clusters, CurlNghttpHttp11ClientsAndH2loadReachH2Clusters) {
-    auto east = Upstream::start_h2("east");
-    auto west = Upstream::start_h2("west");
-    ASSERT_TRUE(east && west);
-    auto lb = Balancer::start(h2_clusters_yaml(*east, *west));
-    ASSERT_TRUE(lb);
-    ASSERT_TRUE(both_healthy(*lb));
-    const std::string base = "http://127.0.0.1:" + std::to_string(lb->port);
+    auto bed = start_bed();
+    ASSERT_TRUE(bed.lb);
+    auto& lb = bed.lb;
+    const std::string& base = bed.base;
     // curl over h2c, and nghttp's ten streams on one connection: spread 5/5.
     EXPECT_EQ(support::run_tool({"curl", "-s", "--http2-prior-knowledge", "-o", "/dev/null", "-w",
                                  "%{http_code} %{http_version}", base + "/"}),
@@ -285,12 +306,10 @@ TEST(BalancerH2Clusters, CurlNghttpHttp11ClientsAndH2loadReachH2Clusters) {
 }
 
 TEST(BalancerH2Clusters, RefusedStreamsGoawayAndSickClustersGoElsewhere) {
-    auto east = Upstream::start_h2("east");
-    auto west = Upstream::start_h2("west");
-    ASSERT_TRUE(east && west);
-    auto lb = Balancer::start(h2_clusters_yaml(*east, *west, "", "retry:\n  attempts: 1\n"));
-    ASSERT_TRUE(lb);
-    ASSERT_TRUE(both_healthy(*lb));
+    auto bed = start_bed("retry:\n  attempts: 1\n");
+    ASSERT_TRUE(bed.lb);
+    auto& lb = bed.lb;
+    auto& east = bed.east;
     // east refuses every stream (RST_STREAM REFUSED_STREAM): gRPC calls — POSTs, never retried
     // once sent — go to west all the same (a refused stream was not processed).
     {
@@ -382,13 +401,11 @@ TEST(BalancerH2Clusters, H2ByAlpnOverTls) {
 namespace {
 
 TEST(BalancerH2Clusters, LargeBodiesFlowControlledAndStreamsLiveThroughAReload) {
-    auto east = Upstream::start_h2("east");
-    auto west = Upstream::start_h2("west");
-    ASSERT_TRUE(east && west);
-    const auto yaml = h2_clusters_yaml(*east, *west);
-    auto lb = Balancer::start(yaml);
-    ASSERT_TRUE(lb);
-    const std::string base = "http://127.0.0.1:" + std::to_string(lb->port);
+    auto bed = start_bed();
+    ASSERT_TRUE(bed.lb);
+    auto& lb = bed.lb;
+    const std::string& base = bed.base;
+    const std::string& yaml = bed.yaml;
     // 3 MB each way, through windows of 256 KiB (client side) and 64 KiB (the fake's): whole.
     H2Client c(lb->port);
     const std::string big(3'000'000, 'u');
@@ -445,13 +462,10 @@ int connect_loopback(std::uint16_t port) {
 // cluster, on a connection the drain opens for it and closes after (the h2 connections the
 // worker had went away: they were idle); the balancer then exits 0.
 TEST(BalancerH2Clusters, ARequestUnderWayWhenTheDrainStartsStillGetsItsStream) {
-    auto east = Upstream::start_h2("east");
-    auto west = Upstream::start_h2("west");
-    ASSERT_TRUE(east && west);
-    auto lb = Balancer::start(h2_clusters_yaml(*east, *west));
-    ASSERT_TRUE(lb);
-    ASSERT_TRUE(both_healthy(*lb));
-    const std::string base = "http://127.0.0.1:" + std::to_string(lb->port);
+    auto bed = start_bed();
+    ASSERT_TRUE(bed.lb);
+    auto& lb = bed.lb;
+    const std::string& base = bed.base;
     EXPECT_EQ(support::run_tool({"curl", "-s", base + "/"}).size(), 5u);  // (connections exist)
     const int fd = connect_loopback(lb->port);
     ASSERT_GE(fd, 0);
