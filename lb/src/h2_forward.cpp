@@ -230,6 +230,8 @@ Task<void> forward_h2(
         break;
     }
     if (relay) {
+        p->replayable = false;  // (no try after a response head: the copy goes)
+        std::string().swap(p->replay);
         const auto& head = *call->head;
         f.status = head.status;
         f.upstream_at = Clock::now();
