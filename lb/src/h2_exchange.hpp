@@ -16,6 +16,7 @@
 #include "attempt.hpp"
 #include "h2_connection.hpp"
 #include "h2_forward.hpp"
+#include "h2_heads.hpp"
 #include "lb/request_id.hpp"
 #include "wire.hpp"
 
@@ -32,20 +33,6 @@ inline constexpr std::uint32_t kCancel = 8;
 inline bool is_idempotent(std::string_view m) {
     return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE" || m == "PUT" ||
            m == "DELETE";
-}
-
-// Fields HTTP/2 does not carry (RFC 9113 8.2.2) or that tandem-lb writes itself.
-inline bool connection_specific(std::string_view lower) {
-    return lower == "connection" || lower == "keep-alive" || lower == "proxy-connection" ||
-           lower == "transfer-encoding" || lower == "upgrade" || lower == "te" ||
-           lower == "trailer";
-}
-
-inline std::string lower(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-    return out;
 }
 
 using ResponseParser = http::response_parser<http::buffer_body, PoolAllocator<char>>;

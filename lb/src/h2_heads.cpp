@@ -4,11 +4,12 @@
 #include <algorithm>
 #include <cctype>
 
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/status.hpp>
 
 namespace lb {
 
-namespace {
+using boost::beast::iequals;
 
 std::string lower(std::string_view s) {
     std::string out(s);
@@ -17,21 +18,11 @@ std::string lower(std::string_view s) {
     return out;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
-}
-
-// Fields HTTP/2 does not carry (RFC 9113 8.2.2).
 bool connection_specific(std::string_view lower_name) {
     return lower_name == "connection" || lower_name == "keep-alive" ||
            lower_name == "proxy-connection" || lower_name == "transfer-encoding" ||
            lower_name == "upgrade" || lower_name == "te" || lower_name == "trailer";
 }
-
-}  // namespace
 
 H2RequestHead h2_request_head(std::string_view http1,
                               std::string_view scheme,

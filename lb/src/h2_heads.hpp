@@ -11,6 +11,11 @@
 
 namespace lb {
 
+// `s` in lower case (HTTP/2 field names).
+std::string lower(std::string_view s);
+// Fields HTTP/2 does not carry (RFC 9113 8.2.2), by lower-case name.
+bool connection_specific(std::string_view lower_name);
+
 // The request for an h2 cluster from the HTTP/1.1 head write_request_head() made, so both
 // protocols share one rewrite (forwarding fields, request ID, hop-by-hop fields dropped): the
 // request line becomes :method and :path, Host :authority, names lower case, Transfer-Encoding
