@@ -45,13 +45,6 @@ mkdir -p "$OUT"
 BENCH_TMP_PREFIX=tandem-h2bench
 source "$ROOT/bench/lib.sh"
 
-# The CPU time of a target so far, "user system" in clock ticks: its process and, for nginx, the
-# workers (processes of their own).
-target_cpu() { # PID
-  local pids=("$1") p
-  for p in $(pgrep -P "$1" || true); do pids+=("$p"); done
-  for p in "${pids[@]}"; do proc_cpu "$p"; done | awk '{u += $1; s += $2} END {print u + 0, s + 0}'
-}
 parse_h2load() { # h2load output on stdin -> "rps mean_ms succeeded failed errored"
   python3 -c '
 import re, sys

@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # tandem-lb side by side with HAProxy 2.6 and nginx (Debian 12), all on loopback.
 #
-#   bash bench/lb_bench.sh [--reps N] [--duration S] [--threads "1 2"] [--sizes "/ /1k /16k"]
+#   bash bench/lb_bench.sh [--reps N] [--duration S] [--threads "1 2"] [--sizes "/ /16k /up1m"]
 #                          [--only throughput,tls,rss,failover,accesslog] [--out DIR]
-#                          [--also NAME=PATH]...
+#                          [--also NAME=PATH]... [--no-haproxy-splice]
 #
 # throughput: two nginx upstreams; every proxy runs at the same time on its own port (one-thread
-#   proxies pinned to CPU 0); wrk
+#   proxies pinned to CPU 0): tandem-lb, HAProxy, HAProxy with `option splice-auto` (unless
+#   --no-haproxy-splice), nginx; wrk
 #   (1 thread, 50 connections, keep-alive, pinned to CPU 1) measures each target x size, the
-#   order rotated every repetition (interleaved); medians of --reps runs. Before each run the
+#   order rotated every repetition (interleaved); medians of --reps runs. Sizes: `/` (3 bytes),
+#   /1k, /16k, /64k, /1m are GETs of responses that long; /up16k, /up64k, /up1m are POSTs of a
+#   body that long (Content-Length; the upstream reads it whole, then answers "ok"). Every
+#   proxy's own CPU time over each run (user and system, /proc/PID/stat: all its threads, nginx's
+#   workers summed) gives its CPU per request beside req/s and p99. Before each run the
 #   script waits until the machine is quiet (CPU used by other processes < 10% of one CPU), and a
 #   run during which the host stalled the virtual machine (bench/pause_watch.py on each CPU saw
 #   no scheduling for >= 25 ms) is repeated, up to 4 times: one such stall lands in a proxy's
@@ -30,12 +35,13 @@
 #   interleaved, medians; the cost is 1 - rps(logged) / rps(not logged), per proxy.
 # --also NAME=PATH: another tandem-lb binary (an earlier build, say) measured in the throughput
 #   runs beside the others, as NAME-Nt with the same configuration and placement.
-# Results: $OUT/results.tsv, $OUT/summary.md (also printed).
+# Results: $OUT/results.tsv, $OUT/cpu.tsv, $OUT/summary.md (also printed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-REPS=5 DURATION=5 THREADS="1 2" SIZES="/ /1k /16k" ONLY="throughput,tls,rss,failover,accesslog"
+REPS=5 DURATION=5 THREADS="1 2" SIZES="/ /1k /16k /64k /1m /up16k /up64k /up1m"
+ONLY="throughput,tls,rss,failover,accesslog" HAPROXY_SPLICE=1
 OUT="$ROOT/build/bench-lb-$(date +%Y%m%d-%H%M%S)"
 ALSO=()
 while (($#)); do
@@ -45,6 +51,7 @@ while (($#)); do
     --threads) THREADS=$2; shift 2 ;;
     --sizes) SIZES=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
+    --no-haproxy-splice) HAPROXY_SPLICE=0; shift ;;
     --out) OUT=$2; shift 2 ;;
     --also) [[ $2 == *=* && -x ${2#*=} ]] || { echo "--also NAME=PATH: PATH must be an executable tandem-lb" >&2; exit 2; }
             ALSO+=("$2"); shift 2 ;;
@@ -66,6 +73,26 @@ source "$ROOT/bench/lib.sh"
 run_wrk() { # URL DURATION [extra wrk args] -> wrk output on stdout
   taskset -c 1 wrk -t1 -c50 -d"$2"s --latency "${@:3}" "$1" 2>&1
 }
+# A size as measured: /16k is a GET of a 16 KiB response, /up16k a POST of a 16 KiB body (to
+# /upload, answered "ok"). wrk_size SIZE -> "PATH BYTES" (BYTES: the upload's, 0 for a GET)
+wrk_size() {
+  case $1 in
+    /up*) local n=${1#/up} mult=1
+          case $n in *k) mult=1024; n=${n%k} ;; *m) mult=1048576; n=${n%m} ;; esac
+          echo "/upload $((n * mult))" ;;
+    *) echo "$1 0" ;;
+  esac
+}
+# wrk on SIZE (see wrk_size) at URL-PREFIX for DURATION seconds -> wrk output
+run_size() { # URL-PREFIX SIZE DURATION
+  local path bytes
+  read -r path bytes < <(wrk_size "$2")
+  if ((bytes > 0)); then
+    WRK_UPLOAD_BYTES=$bytes run_wrk "$1$path" "$3" -s "$ROOT/bench/wrk_upload.lua"
+  else
+    run_wrk "$1$path" "$3"
+  fi
+}
 # Every target x size, REPS times, the order rotated every repetition (interleaved); a row each
 # in RESULTS. measure SCHEME "SIZES" RESULTS TARGETS-array PORT-map THREADS-map
 measure() {
@@ -80,11 +107,11 @@ measure() {
           quiet=1; wait_quiet || quiet=0
           start=$(date +%s.%N)
           local cpu_before="" cpu_after
-          [[ -n ${TARGET_PID[$t]:-} ]] && cpu_before=$(proc_cpu "${TARGET_PID[$t]}")
-          read -r rps p50 p99 non2 errs < <(run_wrk "$scheme://127.0.0.1:${ports[$t]}$size" "$DURATION" | parse_wrk)
+          [[ -n ${TARGET_PID[$t]:-} ]] && cpu_before=$(target_cpu "${TARGET_PID[$t]}")
+          read -r rps p50 p99 non2 errs < <(run_size "$scheme://127.0.0.1:${ports[$t]}" "$size" "$DURATION" | parse_wrk)
           stall=$(stall_ms "$start" "$(date +%s.%N)")
           if [[ -n $cpu_before ]]; then
-            cpu_after=$(proc_cpu "${TARGET_PID[$t]}")
+            cpu_after=$(target_cpu "${TARGET_PID[$t]}")
             echo -e "$rep\t$t\t$size\t$rps\t$DURATION\t${cpu_before% *}\t${cpu_before#* }\t${cpu_after% *}\t${cpu_after#* }" >>"$CPU_RESULTS"
           fi
           log "$scheme rep $rep $t $size: $rps req/s p99 ${p99} ms non2xx $non2 errors $errs host stall ${stall} ms"
@@ -121,14 +148,24 @@ if [[ $ONLY == *throughput* ]]; then
     # Two-thread proxies use both CPUs.
     PIN=""; [[ $T == 1 ]] && PIN=0
     p=$(free_port); tandem_lb "tandem-lb-${T}t" "$p" "$T" "$U1" "$U2"; PORT[tandem-lb-${T}t]=$p
+    TARGET_PID[tandem-lb-${T}t]=$LAST
     p=$(free_port); haproxy_proxy "haproxy-${T}t" "$p" "$T" "$U1" "$U2"; PORT[haproxy-${T}t]=$p
+    TARGET_PID[haproxy-${T}t]=$LAST
     p=$(free_port); nginx_proxy "nginx-${T}w" "$p" "$T" "$U1" "$U2"; PORT[nginx-${T}w]=$p
+    TARGET_PID[nginx-${T}w]=$LAST
     THR[tandem-lb-${T}t]=$T; THR[haproxy-${T}t]=$T; THR[nginx-${T}w]=$T
     TARGETS+=("tandem-lb-${T}t" "haproxy-${T}t" "nginx-${T}w")
+    if [[ $HAPROXY_SPLICE == 1 ]]; then
+      # HAProxy's own kernel splicing, where it judges it worth it.
+      p=$(free_port)
+      HAPROXY_GLOBAL="  maxpipes 1024" HAPROXY_DEFAULTS="  option splice-auto" haproxy_proxy "haproxy-splice-${T}t" "$p" "$T" "$U1" "$U2"
+      PORT[haproxy-splice-${T}t]=$p; TARGET_PID[haproxy-splice-${T}t]=$LAST
+      THR[haproxy-splice-${T}t]=$T; TARGETS+=("haproxy-splice-${T}t")
+    fi
     for spec in "${ALSO[@]}"; do
       name="${spec%%=*}-${T}t"
       p=$(free_port); LB="${spec#*=}" tandem_lb "$name" "$p" "$T" "$U1" "$U2"; PORT[$name]=$p
-      THR[$name]=$T; TARGETS+=("$name")
+      TARGET_PID[$name]=$LAST; THR[$name]=$T; TARGETS+=("$name")
     done
   done
   PIN=""
@@ -141,13 +178,19 @@ if [[ $ONLY == *throughput* ]]; then
     [[ $seen == 2 ]] || { echo "$t does not alternate between the upstreams" >&2; exit 1; }
   done
   for size in $SIZES; do
-    code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$U1$size")
+    read -r path bytes < <(wrk_size "$size")
+    code=$(head -c "$bytes" /dev/zero | curl -s -o /dev/null -w '%{http_code}' \
+      $( ((bytes > 0)) && echo --data-binary @- ) "http://127.0.0.1:$U1$path")
     [[ $code == 200 ]] || { echo "upstream answers $code for $size; see $TMP" >&2; exit 1; }
   done
   log "warm-up"
   for t in "${TARGETS[@]}"; do run_wrk "http://127.0.0.1:${PORT[$t]}/" 2 >/dev/null; done
+  CPU_RESULTS="$OUT/cpu.tsv"
+  echo -e "rep\ttarget\tsize\trps\tseconds\tutime0\tstime0\tutime1\tstime1" >"$CPU_RESULTS"
   measure http "$SIZES" "$RESULTS" TARGETS PORT THR
-  python3 "$ROOT/bench/lb_summary.py" http "$RESULTS" "$OUT/stalled-runs.tsv" >>"$SUMMARY"
+  CPU_RESULTS=/dev/null
+  python3 "$ROOT/bench/lb_summary.py" http "$RESULTS" "$OUT/stalled-runs.tsv" "$OUT/cpu.tsv" \
+    "$(getconf CLK_TCK)" >>"$SUMMARY"
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   PIDS=()

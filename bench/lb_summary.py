@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Markdown summary of bench/lb_bench.sh's measurements (appended to summary.md).
 
-    python3 bench/lb_summary.py http  RESULTS.tsv STALLED.tsv   # throughput, ratios vs HAProxy
+    python3 bench/lb_summary.py http  RESULTS.tsv STALLED.tsv [CPU.tsv CLK_TCK]
+        # throughput, ratios vs HAProxy; with CPU.tsv: each proxy's CPU per request
     python3 bench/lb_summary.py https RESULTS.tsv STALLED.tsv   # TLS termination, 1 thread
 """
 import csv
@@ -9,6 +10,7 @@ import statistics
 import sys
 
 scheme, results, stalled_file = sys.argv[1:4]
+cpu_file, hz = (sys.argv[4], int(sys.argv[5])) if len(sys.argv) > 5 else (None, 100)
 rows = list(csv.DictReader(open(results), delimiter="\t"))
 sizes = list(dict.fromkeys(r["size"] for r in rows))
 targets = list(dict.fromkeys(r["target"] for r in rows))
@@ -49,9 +51,39 @@ if scheme == "https":
           f"{len(still)} kept runs still had a stall.")
     sys.exit(0)
 
-print("\n## tandem-lb / HAProxy at the same thread count (target: rps >= 1.2x, p99 <= 1.0x)\n")
-print("| build | threads | size | rps ratio | p99 ratio | verdict |")
-print("|---|---|---|---|---|---|")
+# Per target and size: median user and system CPU µs per request, from the proxy's own
+# accounting over each run (clock ticks of /proc/PID/stat; requests = req/s x seconds).
+cpu = {}
+if cpu_file:
+    per = {}
+    for r in csv.DictReader(open(cpu_file), delimiter="\t"):
+        n = float(r["rps"]) * float(r["seconds"])
+        if n > 0:
+            u = (int(r["utime1"]) - int(r["utime0"])) * 1e6 / hz / n
+            k = (int(r["stime1"]) - int(r["stime0"])) * 1e6 / hz / n
+            per.setdefault((r["target"], r["size"]), []).append((u, k))
+    cpu = {key: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v))
+           for key, v in per.items()}
+    print("\n## CPU per request (µs, user + kernel, each proxy's own accounting; medians)\n")
+    print("| target | " + " | ".join(f"`{s}`" for s in sizes) + " |")
+    print("|---|" + "---|" * len(sizes))
+    for t in targets:
+        if t == "direct":
+            continue
+        cells = [f"{cpu[t, s][0]:.1f} + {cpu[t, s][1]:.1f}" if (t, s) in cpu else "-" for s in sizes]
+        print(f"| {t} | " + " | ".join(cells) + " |")
+
+
+def sized(s):
+    """Whether a size is one the >= 1.2x target applies to (16 KiB and above)."""
+    n = s.lstrip("/").removeprefix("up")
+    return n.endswith("m") or (n.endswith("k") and int(n[:-1]) >= 16)
+
+
+print("\n## tandem-lb / HAProxy at the same thread count\n")
+print("Targets: user CPU per request <= 0.5x; req/s >= 1.2x at 16 KiB and above; p99 <= 1.0x.\n")
+print("| build | threads | size | rps ratio | p99 ratio | user CPU ratio | kernel CPU ratio | verdict |")
+print("|---|---|---|---|---|---|---|---|")
 for t in targets:
     if t.startswith(("haproxy-", "nginx-")) or t == "direct":
         continue  # every tandem-lb build (bench/lb_bench.sh --also adds others)
@@ -61,8 +93,14 @@ for t in targets:
         if (t, s) in med and (h, s) in med:
             r = med[t, s][0] / med[h, s][0]
             p = med[t, s][1] / med[h, s][1] if med[h, s][1] else float("inf")
-            ok = "meets" if r >= 1.2 and p <= 1.0 else "MISSES"
-            print(f"| {build} | {th} | `{s}` | {r:.2f} | {p:.2f} | {ok} |")
+            uc = kc = None
+            if (t, s) in cpu and (h, s) in cpu:
+                uc = cpu[t, s][0] / cpu[h, s][0] if cpu[h, s][0] else float("inf")
+                kc = cpu[t, s][1] / cpu[h, s][1] if cpu[h, s][1] else float("inf")
+            ok = r >= (1.2 if sized(s) else 1.0) and p <= 1.0 and (uc is None or uc <= 0.5)
+            fmt = lambda v: "-" if v is None else f"{v:.2f}"
+            print(f"| {build} | {th} | `{s}` | {r:.2f} | {p:.2f} | {fmt(uc)} | {fmt(kc)} | "
+                  f"{'meets' if ok else 'MISSES'} |")
 quiet = sum(1 for r in rows if r["quiet"] == "1")
 print(f"\n{quiet} of {len(rows)} runs started on a quiet machine.", end=" ")
 longest = max([float(x[6]) for x in stalled] + [0])

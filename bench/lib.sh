@@ -55,6 +55,8 @@ start() { # NAME cmd... -> pid in $LAST
 # ---- upstreams --------------------------------------------------------------------------
 head -c 1024 /dev/zero | tr '\0' a >"$TMP/1k"
 head -c 16384 /dev/zero | tr '\0' b >"$TMP/16k"
+head -c 65536 /dev/zero | tr '\0' c >"$TMP/64k"
+head -c 1048576 /dev/zero | tr '\0' d >"$TMP/1m"
 upstream() { # NAME PORT -> pid in $LAST (UPSTREAM_LISTEN=http2: h2c with prior knowledge only)
   mkdir -p "$TMP/$1"
   cat >"$TMP/$1/nginx.conf" <<EOF
@@ -71,7 +73,17 @@ http {
     location = /healthz { return 200 "healthy\n"; }
     location = /1k { root $TMP; }
     location = /16k { root $TMP; }
+    location = /64k { root $TMP; }
+    location = /1m { root $TMP; }
+    # Uploads: the body read whole (proxied to this nginx's own socket, which only answers),
+    # then a short answer. (A plain `return` answers before the body has come.)
+    location = /upload { client_max_body_size 4m; client_body_buffer_size 1m;
+                         proxy_pass http://self_$1/uploaded; proxy_http_version 1.1;
+                         proxy_set_header Connection ""; proxy_method GET;
+                         proxy_pass_request_body off; proxy_set_header Content-Length ""; }
   }
+  upstream self_$1 { server unix:$TMP/$1/self.sock; keepalive 16; }
+  server { listen unix:$TMP/$1/self.sock; location / { return 200 "ok\n"; } }
 }
 EOF
   start "$1" nginx -c "$TMP/$1/nginx.conf" -p "$TMP/$1/"
@@ -185,6 +197,13 @@ wait_quiet() { # until the machine is < 10% of one CPU busy for 1 s (max 60 s)
 
 # A process's CPU time so far, all its threads: "user system" in clock ticks (/proc/PID/stat).
 proc_cpu() { awk '{print $14, $15}' "/proc/$1/stat"; }
+# The CPU time of a target so far, "user system" in clock ticks: its process and, for nginx, the
+# workers (processes of their own).
+target_cpu() { # PID
+  local pids=("$1") p
+  for p in $(pgrep -P "$1" || true); do pids+=("$p"); done
+  for p in "${pids[@]}"; do proc_cpu "$p"; done | awk '{u += $1; s += $2} END {print u + 0, s + 0}'
+}
 parse_wrk() { # wrk output on stdin -> "rps p50 p99 non2xx errors"
   python3 -c '
 import re, sys
