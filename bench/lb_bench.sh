@@ -3,7 +3,8 @@
 #
 #   bash bench/lb_bench.sh [--reps N] [--duration S] [--threads "1 2"] [--sizes "/ /16k /up1m"]
 #                          [--only throughput,tls,rss,failover,accesslog] [--out DIR]
-#                          [--also NAME=PATH]... [--no-haproxy-splice]
+#                          [--also NAME=PATH]... [--variant NAME=YAMLFILE]...
+#                          [--no-haproxy-splice]
 #
 # throughput: two nginx upstreams; every proxy runs at the same time on its own port (one-thread
 #   proxies pinned to CPU 0): tandem-lb, HAProxy, HAProxy with `option splice-auto` (unless
@@ -35,6 +36,8 @@
 #   interleaved, medians; the cost is 1 - rps(logged) / rps(not logged), per proxy.
 # --also NAME=PATH: another tandem-lb binary (an earlier build, say) measured in the throughput
 #   runs beside the others, as NAME-Nt with the same configuration and placement.
+# --variant NAME=YAMLFILE: this tandem-lb again with YAMLFILE's lines added to its configuration
+#   (`splice: {enabled: false}`, say), as NAME-Nt.
 # Results: $OUT/results.tsv, $OUT/cpu.tsv, $OUT/summary.md (also printed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,7 +46,7 @@ ROOT=$PWD
 REPS=5 DURATION=5 THREADS="1 2" SIZES="/ /1k /16k /64k /1m /up16k /up64k /up1m"
 ONLY="throughput,tls,rss,failover,accesslog" HAPROXY_SPLICE=1
 OUT="$ROOT/build/bench-lb-$(date +%Y%m%d-%H%M%S)"
-ALSO=()
+ALSO=() VARIANTS=()
 while (($#)); do
   case $1 in
     --reps) REPS=$2; shift 2 ;;
@@ -52,6 +55,8 @@ while (($#)); do
     --sizes) SIZES=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
     --no-haproxy-splice) HAPROXY_SPLICE=0; shift ;;
+    --variant) [[ $2 == *=* && -f ${2#*=} ]] || { echo "--variant NAME=YAMLFILE: YAMLFILE must be a file" >&2; exit 2; }
+               VARIANTS+=("$2"); shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --also) [[ $2 == *=* && -x ${2#*=} ]] || { echo "--also NAME=PATH: PATH must be an executable tandem-lb" >&2; exit 2; }
             ALSO+=("$2"); shift 2 ;;
@@ -165,6 +170,11 @@ if [[ $ONLY == *throughput* ]]; then
     for spec in "${ALSO[@]}"; do
       name="${spec%%=*}-${T}t"
       p=$(free_port); LB="${spec#*=}" tandem_lb "$name" "$p" "$T" "$U1" "$U2"; PORT[$name]=$p
+      TARGET_PID[$name]=$LAST; THR[$name]=$T; TARGETS+=("$name")
+    done
+    for spec in "${VARIANTS[@]}"; do
+      name="${spec%%=*}-${T}t"
+      p=$(free_port); tandem_lb "$name" "$p" "$T" "$U1" "$U2" "$(cat "${spec#*=}")"; PORT[$name]=$p
       TARGET_PID[$name]=$LAST; THR[$name]=$T; TARGETS+=("$name")
     done
   done
