@@ -92,6 +92,7 @@ public:
         return cx_.config.clusters[choice_->cluster].name;
     }
     [[nodiscard]] Upstream& up() { return *up_; }
+    [[nodiscard]] const Upstream& up() const { return *up_; }
     [[nodiscard]] const std::shared_ptr<H2Upstream>& h2_shared() const { return h2_; }
     [[nodiscard]] bool is_h2() const { return h2_ != nullptr; }
     [[nodiscard]] bool has_upstream() const { return up_ != nullptr; }

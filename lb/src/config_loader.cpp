@@ -315,6 +315,12 @@ void read_rest(YamlReader& r, const YamlNode& root, LbConfig& out) {
         number(r, l, "maxConnections", "limits", 1, 10000000, out.limits.max_connections);
         size(r, l, "clientUnsentBytes", "limits", 0, 64ULL << 20, out.limits.client_unsent_bytes);
     }
+    if (const YamlNode s = r.child(root, "splice");
+        s.defined() && !s.null() && r.mapping(s, "splice", {"enabled", "minBytes", "maxPipes"})) {
+        flag(r, s, "enabled", "splice", out.splice.enabled);
+        size(r, s, "minBytes", "splice", 1, 1ULL << 40, out.splice.min_bytes);
+        number(r, s, "maxPipes", "splice", 1, 1000000, out.splice.max_pipes);
+    }
     if (const YamlNode p = r.child(root, "pool");
         p.defined() && !p.null() && r.mapping(p, "pool", {"maxIdlePerEndpoint", "idleTimeout"})) {
         number(r, p, "maxIdlePerEndpoint", "pool", 0, 100000, out.pool.max_idle_per_endpoint);
@@ -503,7 +509,7 @@ std::expected<LbConfig, Diagnostics> parse_lb_config(const std::string& text,
                               "accessLog",      "requestId",
                               "proxyProtocol",  "outlierDetection",
                               "routes",         "h2c",
-                              "http2"})) {
+                              "http2",          "splice"})) {
         return std::unexpected(diags);
     }
     address(r, root, "listen", "", true, out.listen);

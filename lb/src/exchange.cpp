@@ -48,6 +48,11 @@ Task<bool> Exchange<Stream>::run(ExchangeContext& cx,
                                  Watch& watch,
                                  const ClientAddress& client_address) {
     Exchange x(cx, client, buffer, watch, client_address);
+    if constexpr (!kTls) {
+        if (cx.config.splice.enabled) {
+            x.req_tap_.attach(x.rp_);  // (before the head: Beast's rule)
+        }
+    }
     // 1. Read the request head.
     x.rp_.header_limit(cx.config.limits.max_header_bytes);
     x.rp_.body_limit(cx.config.limits.max_body_bytes);
@@ -104,7 +109,28 @@ Task<bool> Exchange<Stream>::run(ExchangeContext& cx,
         }
         // 5. Relay the response: its head, then the body piece by piece.
         x.start_relay();
+        if constexpr (!kTls) {
+            if (x.direct_response()) {
+                if (!co_await x.relay_direct()) {
+                    co_return false;
+                }
+                co_return x.relay_done();
+            }
+        }
         for (bool last = false; !last;) {
+            if constexpr (!kTls) {
+                if (x.chunk_rest_due(x.resp_tap_, *x.resp_, x.at_.up().buffer)) {
+                    // A large chunk's rest goes socket to socket; the parser reads on after it.
+                    const Moved end = co_await x.relay_chunk_rest();
+                    if (end == Moved::kDone) {
+                        continue;
+                    }
+                    if (!x.response_move_failed(end)) {
+                        co_return false;
+                    }
+                    break;
+                }
+            }
             std::size_t len = 0;
             if (!x.bodyless_ && !x.resp_->is_done()) {
                 auto& body = x.resp_->get().body();
@@ -310,7 +336,7 @@ Task<Next> Exchange<Stream>::connect() {
         case Attempt::Connected::kFailed:
             break;
     }
-    co_return reply_with(at_.failure_status(), at_.take_failure(), client_ka_ && rp_.is_done());
+    co_return reply_with(at_.failure_status(), at_.take_failure(), client_ka_ && request_done());
 }
 
 // ---- 3. send the request ------------------------------------------------------------------------
@@ -368,10 +394,30 @@ Task<Next> Exchange<Stream>::send_with_body() {
             co_return Next::kClose;
         }
     }
+    if constexpr (!kTls) {
+        if (direct_request()) {
+            co_return co_await send_direct();
+        }
+    }
     const auto& limits = cx_.config.limits;
     const Clock::time_point body_start = coarse_now();
     bool head_sent = false;
     for (bool last = false; !last;) {
+        if constexpr (!kTls) {
+            if (chunk_rest_due(req_tap_, rp_, buffer_)) {
+                // A large chunk's rest goes socket to socket; the parser reads on after it.
+                std::string_view prefix;  // (not a ?: inside co_await: GCC 12's coroutine bugs)
+                if (!head_sent) {
+                    prefix = head_;
+                }
+                const Moved end = co_await send_chunk_rest(prefix);
+                head_sent = true;
+                if (end == Moved::kDone) {
+                    continue;
+                }
+                co_return request_move_failed(end);
+            }
+        }
         auto& body = rp_.get().body();
         std::size_t len = 0;
         if (!rp_.is_done()) {
@@ -520,6 +566,12 @@ Task<bool> exchange(ExchangeContext& cx,
                     const ClientAddress& client_address) {
     return Exchange<Stream>::run(cx, client, buffer, watch, client_address);
 }
+
+// (What exchange_direct.cpp uses of this file, for plain client connections.)
+template Task<error_code> Exchange<Socket>::send(Out&);
+template Next Exchange<Socket>::sent(error_code);
+template bool Exchange<Socket>::cluster_answered();
+template Task<bool> Exchange<Socket>::client_or_cluster();
 
 template Task<bool> exchange(
     ExchangeContext&, Socket&, beast::flat_buffer&, Watch&, const ClientAddress&);

@@ -8,6 +8,7 @@
 #include <boost/intrusive/list.hpp>
 
 #include "buffers.hpp"
+#include "byte_relay.hpp"
 #include "deadlines.hpp"
 #include "io.hpp"
 #include "lb/config.hpp"
@@ -54,6 +55,7 @@ struct ExchangeContext {
     UpstreamPool& pool;
     H2Upstreams& h2;  // connections to h2 clusters
     Buffers& buffers;
+    Pipes& pipes;  // splice(2)'s (config.splice)
     const Lifecycle& lifecycle;
     RequestLog& log;
     Flight& flight;

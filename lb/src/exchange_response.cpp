@@ -28,6 +28,9 @@ void Exchange<Stream>::expect_response() {
 template <class Stream>
 typename Exchange<Stream>::ResponseParser& Exchange<Stream>::next_response() {
     resp_.emplace();
+    if (!kTls && cx_.config.splice.enabled && !at_.up().tls) {
+        resp_tap_.attach(*resp_);  // (before the head: Beast's rule)
+    }
     resp_->header_limit(64 * 1024);
     resp_->body_limit(boost::none);
     if (method_ == http::verb::head) {
@@ -90,7 +93,7 @@ Next Exchange<Stream>::response_head(error_code rec) {
     if (at_.retry_without_head(rec, can_retry_)) {
         return Next::kRetry;
     }
-    return reply_with(at_.failure_status(), at_.take_failure(), client_ka_ && rp_.is_done());
+    return reply_with(at_.failure_status(), at_.take_failure(), client_ka_ && request_done());
 }
 
 // ---- 5. relay the response, or tunnel -----------------------------------------------------------
@@ -105,7 +108,7 @@ void Exchange<Stream>::start_relay() {
     const bool upstream_chunked = resp_->chunked();
     bodyless_ = method_ == http::verb::head || status_ == 204 || status_ == 304;
     close_delimited_ = !bodyless_ && !upstream_chunked && !resp_->content_length();
-    keep_ = client_ka_ && rp_.is_done() && !closing();
+    keep_ = client_ka_ && request_done() && !closing();
     res_framing_ = Framing::kAsIs;
     if (!bodyless_ && (upstream_chunked || close_delimited_)) {
         if (client_version_ >= 11) {
@@ -153,10 +156,10 @@ template <class Stream>
 bool Exchange<Stream>::relay_done() {
     cx_.metrics.request(at_.cluster(), status_, seconds_since(started_));
     watch_.disarm();
-    if (!rp_.is_done()) {
+    if (!request_done()) {
         watch_.linger = true;  // the client may still be sending the body the answer cut short
     }
-    if (upstream_ka_ && resp_->is_done() && !close_delimited_ && at_.up().buffer.size() == 0 &&
+    if (upstream_ka_ && response_done() && !close_delimited_ && at_.up().buffer.size() == 0 &&
         !early_ && !stopping()) {
         at_.give_back();
     }

@@ -8,6 +8,7 @@
 #include <boost/beast/http.hpp>
 
 #include "attempt.hpp"
+#include "chunk_tap.hpp"
 #include "exchange.hpp"
 #include "lb/request_id.hpp"
 #include "wire.hpp"
@@ -114,6 +115,44 @@ private:
     bool body_piece(std::size_t len, bool last, boost::system::error_code& ec);
     bool relay_done();
 
+    // Bodies with a Content-Length between plain sockets on both sides go socket to socket
+    // without the parser (exchange_direct.cpp): the buffered part with the head, the rest spliced
+    // (config.splice) or copied through the relay buffer.
+    [[nodiscard]] bool direct_request() const;
+    [[nodiscard]] bool direct_response() const;
+    Task<Next> send_direct();
+    // False when the cluster broke off mid-body (the exchange is over, counted).
+    Task<bool> relay_direct();
+    enum class Moved { kDone, kReadTimeout, kWriteTimeout, kSourceFailed, kSinkFailed, kEarly };
+    Task<Moved> move_body(Socket& in, Socket& out, ByteMove& m, bool request);
+    // What a request or response becomes when moving its body did not finish: the request's next
+    // step; for the response, false when the cluster broke off (the exchange is over, counted).
+    Next request_move_failed(Moved end);
+    bool response_move_failed(Moved end);
+    // Chunked bodies between plain sockets: the parser reads the framing (ChunkTap), and the
+    // rest of a chunk of at least splice.minBytes, none of it buffered, is moved socket to socket
+    // as a chunk of its own (`prefix`: the request head when it has not gone yet).
+    template <class Parser>
+    [[nodiscard]] bool chunk_rest_due(const ChunkTap& tap,
+                                      const Parser& parser,
+                                      const boost::beast::flat_buffer& buffered) const {
+        return tap.attached() && !at_.up().tls && !parser.is_done() && buffered.size() == 0 &&
+               tap.left() >= cx_.config.splice.min_bytes;
+    }
+    Task<Moved> send_chunk_rest(std::string_view prefix);
+    Task<Moved> relay_chunk_rest();
+    template <class Parser>
+    Task<Moved> move_chunk(Socket& in,
+                           Socket& out,
+                           ChunkTap& tap,
+                           Parser& parser,
+                           std::string_view prefix,
+                           Framing framing,
+                           bool request);
+    Task<boost::system::error_code> write_body_bytes(Socket& out, Out& o, bool request);
+    [[nodiscard]] bool request_done() const { return rp_.is_done() || request_moved_; }
+    [[nodiscard]] bool response_done() const { return resp_->is_done() || response_moved_; }
+
     // The end of an exchange that did not relay a response.
     Task<bool> end(Next n) {
         if (n == Next::kReply) {
@@ -172,8 +211,10 @@ private:
 
     // The attempts.
     Attempt at_{cx_, watch_};
-    bool body_sent_ = false;  // body bytes consumed from the client: it cannot be replayed
-    bool early_ = false;      // the cluster answered before the whole body was sent
+    bool body_sent_ = false;      // body bytes consumed from the client: it cannot be replayed
+    bool early_ = false;          // the cluster answered before the whole body was sent
+    bool request_moved_ = false;  // its body went whole without the parser (send_direct)
+    ChunkTap req_tap_;            // (plain client connections with splice on)
 
     // The response.
     bool can_retry_ = false;
@@ -187,6 +228,8 @@ private:
     bool keep_ = false;
     Framing res_framing_ = Framing::kAsIs;
     bool head_sent_ = false;
+    bool response_moved_ = false;      // its body went whole without the parser (relay_direct)
+    ChunkTap resp_tap_;                // (plain both ways with splice on)
     Clock::time_point upstream_at_{};  // the response head arrived
     std::uint64_t body_out_ = 0;       // response body bytes relayed
     std::string_view failure_;         // why a relayed response did not end well

@@ -98,6 +98,10 @@ void WorkerMetrics::h2_ping_timeout() {
     h2_ping_timeouts_->Increment();
 }
 
+void WorkerMetrics::spliced(std::uint64_t bytes) {
+    spliced_->Increment(static_cast<double>(bytes));
+}
+
 class MetricsRegistry {
 public:
     std::shared_ptr<pm::Registry> registry = std::make_shared<pm::Registry>();
@@ -232,6 +236,11 @@ public:
             .Name("tandem_lb_h2_ping_timeouts_total")
             .Help("HTTP/2 connections closed: a PING went unanswered (http2.pingTimeout)")
             .Register(*registry);
+    pm::Family<pm::Counter>& spliced =
+        pm::BuildCounter()
+            .Name("tandem_lb_spliced_bytes_total")
+            .Help("Body bytes moved with splice(2), socket to pipe to socket (splice:)")
+            .Register(*registry);
     pm::Counter& log_write_errors = pm::BuildCounter()
                                         .Name("tandem_lb_access_log_write_errors_total")
                                         .Help("Failed writes to the access log file")
@@ -289,6 +298,7 @@ Metrics::Metrics(std::shared_ptr<MetricsRegistry> registry,
         r.levels.insert(wm.h2_streams_);
         wm.h2_errors_ = &r.h2_errors.Add({{"worker", worker}});
         wm.h2_ping_timeouts_ = &r.h2_ping_timeouts.Add({{"worker", worker}});
+        wm.spliced_ = &r.spliced.Add({{"worker", worker}});
         for (const auto& name : names) {
             WorkerMetrics::PerCluster pc;
             for (std::size_t i = 0; i < 6; ++i) {

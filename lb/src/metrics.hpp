@@ -59,6 +59,8 @@ public:
     void h2_ping_timeout();
     // HTTP/2 connections open to an h2 cluster (clusters[].protocol: h2).
     void h2_upstream_connection(std::size_t cluster, int delta);
+    // Body bytes moved with splice(2) (config.splice), never copied through user space.
+    void spliced(std::uint64_t bytes);
 
 private:
     friend class Metrics;
@@ -117,6 +119,7 @@ private:
     prometheus::Gauge* h2_streams_ = nullptr;
     prometheus::Counter* h2_errors_ = nullptr;
     prometheus::Counter* h2_ping_timeouts_ = nullptr;
+    prometheus::Counter* spliced_ = nullptr;
 };
 
 // The process-wide registry: every series, whichever configuration generation made it. A reload

@@ -54,9 +54,10 @@ Worker::Worker(unsigned index,
       selector_(members(config), config.routes),
       pool_(config.pool, metrics),
       h2_(ctx_.get_executor(), config, metrics),
+      pipes_(config.splice.max_pipes, kPipeSize),
       log_(config, index, std::move(access_log)),
       exchange_context_{
-          ctx_.get_executor(), config, tls,     metrics,  selector_,   pool_, h2_, buffers_,
+          ctx_.get_executor(), config, tls,     metrics,  selector_,   pool_, h2_, buffers_, pipes_,
           lifecycle_,          log_,   flight_, watches_, drain_hooks_} {
     if (https_fd >= 0) {
         https_acceptor_.emplace(ctx_.get_executor(), https_protocol, https_fd);

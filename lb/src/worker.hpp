@@ -175,6 +175,7 @@ private:
     UpstreamPool pool_;
     H2Upstreams h2_;
     Buffers buffers_;
+    Pipes pipes_;
     Lifecycle lifecycle_;
     RequestLog log_;
     Flight flight_;

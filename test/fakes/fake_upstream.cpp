@@ -5,7 +5,10 @@
 //                          unanswered (on=0: normal)
 //   ANY /slow?ms=N         answers after N ms
 //   ANY /echo              echoes the body; X-Echo-* headers show what the proxy forwarded
-//   GET /chunked?bytes=N   a chunked response of N bytes
+//   GET /chunked?bytes=N   a chunked response of N bytes (one chunk; &pieces=K: K chunks)
+//   GET /bytes?n=N         N bytes of a pattern (byte i: 'a' + (7i + i/251) % 26), Content-Length
+//   GET /partial?bytes=N&send=M&hold=MS  Content-Length N, M bytes of the pattern, then MS ms
+//                          of silence, then the connection closes (a cluster failing mid-body)
 //   GET /count             requests served so far (excluding /health); ?slow=1: inside /slow now
 //   ANY /early?status=N    answers N before reading the body (close=1: then closes at once)
 //   GET /ws (WebSocket)    accepts the upgrade, answers each message with "NAME: message"
@@ -52,6 +55,15 @@ std::uint64_t query_number(std::string_view target, std::string_view key) {
     const auto s = target.substr(pos + key.size() + 1);
     std::from_chars(s.data(), s.data() + s.size(), v);
     return v;
+}
+
+// n bytes of a pattern that shows a byte moved, lost or repeated.
+std::string pattern(std::uint64_t n) {
+    std::string s(n, '\0');
+    for (std::uint64_t i = 0; i < n; ++i) {
+        s[i] = static_cast<char>('a' + (i * 7 + i / 251) % 26);
+    }
+    return s;
 }
 
 std::string sni(tcp::socket& /*plain*/) {
@@ -167,6 +179,20 @@ asio::awaitable<void> session(Stream socket) {
             }
             co_return;
         }
+        if (path == "/partial") {
+            ++served;
+            const auto bytes = query_number(target, "bytes");
+            const std::string answer = "HTTP/1.1 200 OK\r\nX-Upstream: " + name +
+                                       "\r\nContent-Length: " + std::to_string(bytes) + "\r\n\r\n" +
+                                       pattern(query_number(target, "send"));
+            auto [wec, wn] = co_await asio::async_write(socket, asio::buffer(answer), kNoThrow);
+            if (!wec) {
+                asio::steady_timer t(socket.get_executor());
+                t.expires_after(std::chrono::milliseconds(query_number(target, "hold")));
+                co_await t.async_wait(kNoThrow);
+            }
+            break;
+        }
         if (path == "/trailers") {
             // A chunked response ending with trailer fields (Beast's serializer writes none).
             const std::string answer = "HTTP/1.1 200 OK\r\nX-Upstream: " + name +
@@ -242,6 +268,29 @@ asio::awaitable<void> session(Stream socket) {
                 res.body() =
                     std::to_string(target.find("slow=1") != std::string::npos ? slow_now : served) +
                     "\n";
+            } else if (path == "/chunked" && query_number(target, "pieces") > 1) {
+                // K chunks of the pattern, written by hand (Beast's serializer makes one).
+                const auto bytes = query_number(target, "bytes");
+                const auto pieces = query_number(target, "pieces");
+                const std::string body = pattern(bytes);
+                std::string answer = "HTTP/1.1 200 OK\r\nX-Upstream: " + name +
+                                     "\r\nTransfer-Encoding: chunked\r\n\r\n";
+                for (std::uint64_t i = 0, at = 0; i < pieces; ++i) {
+                    const std::uint64_t len = i + 1 == pieces ? bytes - at : bytes / pieces;
+                    char size[20];
+                    const auto end = std::to_chars(size, size + sizeof size, len, 16).ptr;
+                    answer.append(size, end).append(";ext=1\r\n");
+                    answer.append(body, at, len).append("\r\n");
+                    at += len;
+                }
+                answer += "0\r\n\r\n";
+                auto [wec, wn] = co_await asio::async_write(socket, asio::buffer(answer), kNoThrow);
+                if (wec) {
+                    break;
+                }
+                continue;
+            } else if (path == "/bytes") {
+                res.body() = pattern(query_number(target, "n"));
             } else if (path == "/chunked") {
                 const auto bytes = query_number(target, "bytes");
                 res.body() = std::string(bytes, 'x');

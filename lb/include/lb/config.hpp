@@ -150,6 +150,15 @@ struct LimitConfig {
     std::uint64_t client_unsent_bytes = 128 * 1024;
 };
 
+// Bodies relayed between plain TCP sockets on both sides (no TLS either way, HTTP/1.1 to an
+// HTTP/1.1 cluster) whose rest is at least `min_bytes` — a Content-Length's rest, or a chunk's
+// data — are moved with splice(2): socket -> pipe -> socket, never copied through user space.
+struct SpliceConfig {
+    bool enabled = true;
+    std::uint64_t min_bytes = 16 * 1024;
+    std::uint32_t max_pipes = 1024;  // per worker (two descriptors each); beyond: copied
+};
+
 struct PoolConfig {
     std::uint32_t max_idle_per_endpoint = 128;  // per worker
     Millis idle_timeout{15000};                 // below the usual upstream keep-alive timeouts
@@ -298,6 +307,7 @@ struct LbConfig {
     DnsConfig dns;
     TimeoutConfig timeouts;
     LimitConfig limits;
+    SpliceConfig splice;
     PoolConfig pool;
     RetryConfig retry;
     ReloadConfig reload;

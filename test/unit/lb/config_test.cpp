@@ -497,6 +497,31 @@ TEST(LbConfig, Http2SettingsAndTheirErrors) {
     EXPECT_TRUE(contains(errors, "pings"));
 }
 
+TEST(LbConfig, SpliceSwitchThresholdAndPipes) {
+    const auto defaults =
+        lb::parse_lb_config("clusters:\n  - {name: a, address: 10.0.0.1:80}\n", "lb.yaml");
+    ASSERT_TRUE(defaults);
+    EXPECT_TRUE(defaults->splice.enabled);
+    EXPECT_EQ(defaults->splice.min_bytes, 16u * 1024);
+    EXPECT_EQ(defaults->splice.max_pipes, 1024u);
+    const auto ok = lb::parse_lb_config(
+        "splice: {enabled: false, minBytes: 1MiB, maxPipes: 8}\n"
+        "clusters:\n  - {name: a, address: 10.0.0.1:80}\n",
+        "lb.yaml");
+    ASSERT_TRUE(ok) << ok.error().front().message;
+    EXPECT_FALSE(ok->splice.enabled);
+    EXPECT_EQ(ok->splice.min_bytes, 1024u * 1024);
+    EXPECT_EQ(ok->splice.max_pipes, 8u);
+    const auto errors = errors_of(
+        "clusters:\n  - {name: a, address: 10.0.0.1:80}\n"
+        "splice:\n  enabled: sometimes\n  minBytes: 0\n  maxPipes: 0\n  pipeSize: 1MiB\n");
+    EXPECT_TRUE(contains(errors, "lb.yaml:4")) << testing::PrintToString(errors);
+    EXPECT_TRUE(contains(errors, "splice.enabled"));
+    EXPECT_TRUE(contains(errors, "splice.minBytes"));
+    EXPECT_TRUE(contains(errors, "splice.maxPipes"));
+    EXPECT_TRUE(contains(errors, "pipeSize"));
+}
+
 TEST(LbConfig, HttpsAlpnListsH2AndHttp11Only) {
     const std::string https =
         "clusters:\n  - {name: a, address: 10.0.0.1:80}\nhttps:\n  listen: 127.0.0.1:8443\n"
