@@ -113,7 +113,7 @@ private:
 void replace_file(const std::filesystem::path& path, const std::string& content);
 std::string file_text(const std::filesystem::path& path);
 
-// The path of the tandem-lb binary under test.
+// The path of the tandem-lb binary under test (TANDEM_LB_UNDER_TEST, when set, names another).
 const char* tandem_lb_path();
 
 }  // namespace support
