@@ -7,14 +7,8 @@
 #include "lb/config.hpp"
 #include "lb/healthz_client.hpp"
 #include "lb/server.hpp"
-#ifdef TANDEM_LB_IO_URING
-#include "uring_fallback.hpp"
-#endif
 
 int main(int argc, char** argv) {
-#ifdef TANDEM_LB_IO_URING
-    lb::use_io_uring_or_epoll_build(argv);
-#endif
     CLI::App app{"tandem-lb: round-robin HTTP balancer across independent 3scale clusters"};
     std::string file;
     bool check_only = false;
@@ -26,11 +20,7 @@ int main(int argc, char** argv) {
                  "Ask the running balancer's /healthz (admin listener); exit 0 when healthy");
     app.add_option("--render-keepalived", keepalived_node,
                    "Print keepalived.conf for this node of the keepalived: section");
-#ifdef TANDEM_LB_IO_URING
-    app.set_version_flag("--version", "tandem-lb 0.1.0 (io_uring)");
-#else
     app.set_version_flag("--version", "tandem-lb 0.1.0");
-#endif
     CLI11_PARSE(app, argc, argv);
 
     auto config = lb::load_lb_config(file);
