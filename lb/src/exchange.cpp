@@ -394,13 +394,14 @@ Task<Next> Exchange<Stream>::send_with_body() {
             co_return Next::kClose;
         }
     }
+    body_start_ = coarse_now();
     if constexpr (!kTls) {
         if (direct_request()) {
             co_return co_await send_direct();
         }
     }
     const auto& limits = cx_.config.limits;
-    const Clock::time_point body_start = coarse_now();
+    const Clock::time_point body_start = body_start_;
     bool head_sent = false;
     for (bool last = false; !last;) {
         if constexpr (!kTls) {

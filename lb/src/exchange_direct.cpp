@@ -44,7 +44,6 @@ Task<typename Exchange<Stream>::Moved> Exchange<Stream>::move_body(Socket& in,
     if (config.splice.enabled && m.left >= config.splice.min_bytes) {
         pipe = cx_.pipes.take();  // (none left: copied)
     }
-    const Clock::time_point body_start = coarse_now();
     const std::uint64_t total = m.left;
     Moved end = Moved::kDone;
     for (;;) {
@@ -59,9 +58,11 @@ Task<typename Exchange<Stream>::Moved> Exchange<Stream>::move_body(Socket& in,
         }
         error_code ec;
         if (want == Want::kRead && request) {
-            watch_.arm(in,
-                       body_read_deadline(body_start, total - m.left, coarse_now(), to_.client_body,
-                                          config.limits.min_body_rate, to_.client_body_grace));
+            // (The pace of the whole body so far, not of this move: a body in many chunks
+            // gets one grace.)
+            watch_.arm(in, body_read_deadline(body_start_, body_in_ + (total - m.left),
+                                              coarse_now(), to_.client_body,
+                                              config.limits.min_body_rate, to_.client_body_grace));
             // A slow client can keep thousands of bodies waiting: the relay buffer (empty now)
             // goes back to the pool meanwhile.
             cx_.buffers.give_chunk(std::move(chunk_));

@@ -207,7 +207,8 @@ private:
     std::optional<std::size_t> route_;  // the route its host takes (routes:, first match)
     std::string_view request_id_;       // kept from the client, or generated into id_buffer_
     RequestIdGenerator::Buffer id_buffer_;
-    std::uint64_t body_in_ = 0;  // request body bytes read from the client
+    std::uint64_t body_in_ = 0;       // request body bytes read from the client
+    Clock::time_point body_start_{};  // when sending its body began
 
     // The attempts.
     Attempt at_{cx_, watch_};
