@@ -171,12 +171,7 @@ Task<bool> Exchange<Stream>::relay_direct() {
     out_.add(head_);
     out_.add(up.buffer.data().data(), have);
     head_sent_ = true;
-    watch_.arm(lowest(client_), coarse_now() + to_.client_body);
-    error_code e;
-    if (!write_now(client_, out_, e)) {
-        auto [ae, n] = co_await asio::async_write(client_, out_, kNoThrow);
-        e = ae;
-    }
+    const error_code e = co_await write_body_bytes(lowest(client_), out_, false);
     up.buffer.consume(have);
     body_out_ += have;
     if (e || watch_.fired) {
