@@ -8,6 +8,7 @@
 #   bash bench/lb_syscalls.sh [--duration S] [--sizes "/ /16k"] [--threads "1 2"]
 #                             [--out DIR] [NAME=PATH]...
 #
+# Sizes as in lb_bench.sh: /16k a GET of a 16 KiB response, /up16k a POST of a 16 KiB body.
 # Each proxy in front of two nginx upstreams (one-thread proxies pinned to CPU 0, wrk -t1 -c50
 # pinned to CPU 1, keep-alive), one run each per size and thread count. NAME=PATH: other
 # tandem-lb builds beside this one (an earlier commit, say). Results: DIR/syscalls.tsv,
@@ -57,9 +58,13 @@ count() { # NAME THREADS PID PORT SIZE
   perf stat -x '|' -e "$ev_list" -p "$pid" -o "$TMP/perf.$name" &
   local perf_pid=$!
   sleep 0.5  # (perf attaches to every thread before the load starts)
-  requests=$(taskset -c 1 wrk -t1 -c50 -d"${DURATION}s" "http://127.0.0.1:$port$size" 2>&1 |
-    awk '/requests in/ {print $1}')
+  run_size "http://127.0.0.1:$port" "$size" "$DURATION" >"$TMP/wrk.$name"
   kill -INT "$perf_pid"; wait "$perf_pid" || true
+  requests=$(awk '/requests in/ {print $1}' "$TMP/wrk.$name")
+  # (a size the upstreams do not serve would count the calls of 404s)
+  if grep -q 'Non-2xx' "$TMP/wrk.$name"; then
+    log "$name ${threads}t $size: $(grep 'Non-2xx' "$TMP/wrk.$name")"; exit 1
+  fi
   awk -F'|' -v t="$name" -v th="$threads" -v s="$size" -v r="$requests" '
     $3 ~ /sys_enter/ { n = $3; sub(/.*sys_enter_?/, "", n); if (n == "") n = "total"
                        printf "%s\t%s\t%s\t%s\t%s\t%s\n", t, th, s, r, n, $1 }' "$TMP/perf.$name" >>"$TSV"

@@ -52,6 +52,31 @@ start() { # NAME cmd... -> pid in $LAST
   LAST=$!; PIDS+=("$LAST")
 }
 
+# ---- load ------------------------------------------------------------------------------
+run_wrk() { # URL DURATION [extra wrk args] -> wrk output (-t1 -c50, pinned to CPU 1)
+  taskset -c 1 wrk -t1 -c50 -d"$2"s --latency "${@:3}" "$1" 2>&1
+}
+# A size as measured: /16k is a GET of a 16 KiB response, /up16k a POST of a 16 KiB body (to
+# /upload, answered "ok"). wrk_size SIZE -> "PATH BYTES" (BYTES: the upload's, 0 for a GET)
+wrk_size() {
+  case $1 in
+    /up*) local n=${1#/up} mult=1
+          case $n in *k) mult=1024; n=${n%k} ;; *m) mult=1048576; n=${n%m} ;; esac
+          echo "/upload $((n * mult))" ;;
+    *) echo "$1 0" ;;
+  esac
+}
+# wrk on SIZE (see wrk_size) at URL-PREFIX for DURATION seconds -> wrk output
+run_size() { # URL-PREFIX SIZE DURATION
+  local path bytes
+  read -r path bytes < <(wrk_size "$2")
+  if ((bytes > 0)); then
+    WRK_UPLOAD_BYTES=$bytes run_wrk "$1$path" "$3" -s "$ROOT/bench/wrk_upload.lua"
+  else
+    run_wrk "$1$path" "$3"
+  fi
+}
+
 # ---- upstreams --------------------------------------------------------------------------
 head -c 1024 /dev/zero | tr '\0' a >"$TMP/1k"
 head -c 16384 /dev/zero | tr '\0' b >"$TMP/16k"
