@@ -3,6 +3,8 @@
 #include <array>
 #include <cstddef>
 #include <string_view>
+#include <tuple>
+#include <type_traits>
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/write.hpp>
@@ -11,6 +13,7 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 
+#include "drained_read.hpp"
 #include "io.hpp"
 #include "lb/block_pool.hpp"
 #include "lb/headers.hpp"
@@ -205,7 +208,13 @@ Task<boost::system::error_code> read_message(Stream& socket,
         }
         const std::size_t room =
             std::min<std::size_t>(buffer.max_size() - buffer.size(), read_size);
-        auto [rec, m] = co_await socket.async_read_some(buffer.prepare(room), kNoThrow);
+        error_code rec;
+        std::size_t m = 0;
+        if constexpr (std::is_same_v<Stream, Socket>) {
+            std::tie(rec, m) = co_await async_read_drained(socket, buffer.prepare(room), kNoThrow);
+        } else {
+            std::tie(rec, m) = co_await socket.async_read_some(buffer.prepare(room), kNoThrow);
+        }
         if (rec == asio::error::eof || rec == asio::ssl::error::stream_truncated) {
             // (A TLS peer that closes without close_notify: the same end of stream; a body
             // whose length is known is still checked by the parser.)

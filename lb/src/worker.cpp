@@ -2,6 +2,7 @@
 // parking, lingering close), the deadline ticker and drain.
 #include "worker.hpp"
 
+#include <tuple>
 #include <utility>
 
 #include <boost/asio/co_spawn.hpp>
@@ -9,6 +10,7 @@
 #include <boost/asio/post.hpp>
 #include <netinet/tcp.h>
 
+#include "drained_read.hpp"
 #include "h2_connection.hpp"
 #include "log.hpp"
 
@@ -372,14 +374,15 @@ Task<void> Worker::session(Conn conn,
             watch.idle_since = coarse_now();
             watch.arm(sock, watch.idle_since + (first ? config_.timeouts.client_header
                                                       : config_.timeouts.client_idle));
-            if (!first && !lifecycle_.handing_over) {
+            if (!first && !lifecycle_.handing_over && (kTls || !kDrainedReads)) {
                 // Let the other ready sessions run first. Asio reads speculatively after every
                 // readiness event, and the client's next request has rarely arrived the moment
                 // the response left: that read was an EAGAIN on nearly every request. Yielding
                 // once (no syscall) gives the request time to arrive (measured: EAGAINs from
                 // ~100% to ~6% of these reads; +3-5% requests/s with one thread). Not done
                 // before reading an upstream's response: that cost p99 with two threads
-                // (1.2 -> 4 ms) for no throughput.
+                // (1.2 -> 4 ms) for no throughput. A plain client's read below does not
+                // speculate after the short read of its last request (drained_read.hpp).
                 co_await asio::post(ctx_.get_executor(), asio::use_awaitable_t<Executor>{});
             }
             if (lifecycle_.handing_over && !lifecycle_.draining) {
@@ -400,7 +403,14 @@ Task<void> Worker::session(Conn conn,
                     });
                 }
             }
-            auto [rec, n] = co_await client.async_read_some(buffer.prepare(1024), kNoThrow);
+            error_code rec;
+            std::size_t n = 0;
+            if constexpr (kTls) {
+                std::tie(rec, n) = co_await client.async_read_some(buffer.prepare(1024), kNoThrow);
+            } else {
+                std::tie(rec, n) =
+                    co_await async_read_drained(client, buffer.prepare(1024), kNoThrow);
+            }
             if (rec == asio::error::operation_aborted && lifecycle_.handing_over &&
                 !lifecycle_.draining && !watch.fired && !lifecycle_.stopping && !buffered(conn)) {
                 watch.unlink();

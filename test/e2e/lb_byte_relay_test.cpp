@@ -7,14 +7,14 @@
 #include <string>
 #include <thread>
 
-#include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "byte_relay.hpp"
+#include "support/loopback.hpp"
 
 namespace lb {
 namespace {
@@ -24,20 +24,11 @@ struct Tcp {
     int a = -1;
     int b = -1;
     Tcp() {
-        const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t len = sizeof addr;
-        EXPECT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), len), 0);
-        EXPECT_EQ(::listen(listener, 1), 0);
-        EXPECT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-        a = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-        (void)::connect(a, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-        b = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK);
-        ::close(listener);
-        pollfd p{a, POLLOUT, 0};
-        EXPECT_EQ(::poll(&p, 1, 5000), 1);
+        const support::LoopbackTcp tcp = support::loopback_tcp();
+        EXPECT_GE(tcp.server, 0);
+        a = tcp.client;
+        b = tcp.server;
+        EXPECT_EQ(::fcntl(a, F_SETFL, ::fcntl(a, F_GETFL) | O_NONBLOCK), 0);
     }
     ~Tcp() {
         if (a >= 0) {
