@@ -14,7 +14,9 @@
 #   /1k, /16k, /64k, /1m are GETs of responses that long; /up16k, /up64k, /up1m are POSTs of a
 #   body that long (Content-Length; the upstream reads it whole, then answers "ok"). Every
 #   proxy's own CPU time over each run (user and system, /proc/PID/stat: all its threads, nginx's
-#   workers summed) gives its CPU per request beside req/s and p99. Before each run the
+#   workers summed) gives its CPU per request beside req/s and p99, and the two upstreams' CPU
+#   time over the same run what it cost them (`direct`: wrk on one upstream, no proxy; a proxy
+#   that makes an upstream work harder per request slows every run). Before each run the
 #   script waits until the machine is quiet (CPU used by other processes < 10% of one CPU), and a
 #   run during which the host stalled the virtual machine (bench/pause_watch.py on each CPU saw
 #   no scheduling for >= 25 ms) is repeated, up to 4 times: one such stall lands in a proxy's
@@ -88,14 +90,14 @@ measure() {
         for attempt in 1 2 3 4 5; do
           quiet=1; wait_quiet || quiet=0
           start=$(date +%s.%N)
-          local cpu_before="" cpu_after
+          local cpu_before="0 0" cpu_after="0 0" up_before up_after
           [[ -n ${TARGET_PID[$t]:-} ]] && cpu_before=$(target_cpu "${TARGET_PID[$t]}")
+          up_before=$(upstreams_cpu)
           read -r rps p50 p99 non2 errs < <(run_size "$scheme://127.0.0.1:${ports[$t]}" "$size" "$DURATION" | parse_wrk)
           stall=$(stall_ms "$start" "$(date +%s.%N)")
-          if [[ -n $cpu_before ]]; then
-            cpu_after=$(target_cpu "${TARGET_PID[$t]}")
-            echo -e "$rep\t$t\t$size\t$rps\t$DURATION\t${cpu_before% *}\t${cpu_before#* }\t${cpu_after% *}\t${cpu_after#* }" >>"$CPU_RESULTS"
-          fi
+          [[ -n ${TARGET_PID[$t]:-} ]] && cpu_after=$(target_cpu "${TARGET_PID[$t]}")
+          up_after=$(upstreams_cpu)
+          echo -e "$rep\t$t\t$size\t$rps\t$DURATION\t${cpu_before% *}\t${cpu_before#* }\t${cpu_after% *}\t${cpu_after#* }\t${up_before% *}\t${up_before#* }\t${up_after% *}\t${up_after#* }" >>"$CPU_RESULTS"
           log "$scheme rep $rep $t $size: $rps req/s p99 ${p99} ms non2xx $non2 errors $errs host stall ${stall} ms"
           [[ ${stall%.*} -lt $PAUSE_MS ]] && break
           echo -e "$scheme\t$rep\t$t\t$size\t$rps\t$p99\t$stall" >>"$OUT/stalled-runs.tsv"
@@ -107,6 +109,14 @@ measure() {
 }
 declare -A TARGET_PID  # targets whose CPU time measure() records (in CPU_RESULTS)
 CPU_RESULTS=/dev/null
+CPU_HEADER="rep\ttarget\tsize\trps\tseconds\tutime0\tstime0\tutime1\tstime1\tup_utime0\tup_stime0\tup_utime1\tup_stime1"
+# The upstreams' CPU time so far, "user system" in clock ticks (both nginx, workers included):
+# what each run cost the upstreams beside the proxy's own (one target runs at a time).
+UPSTREAM_PIDS=()
+upstreams_cpu() {
+  local p
+  for p in "${UPSTREAM_PIDS[@]}"; do target_cpu "$p"; done | awk '{u += $1; s += $2} END {print u + 0, s + 0}'
+}
 
 RESULTS="$OUT/results.tsv"
 RESULTS_HEADER="rep\ttarget\tthreads\tsize\trps\tp50_ms\tp99_ms\tnon2xx\tsocket_errors\tquiet\tstall_ms"
@@ -120,8 +130,8 @@ SUMMARY="$OUT/summary.md"
 } >"$SUMMARY"
 
 if [[ $ONLY == *throughput* ]]; then
-  U1=$(free_port); upstream u1 "$U1"
-  U2=$(free_port); upstream u2 "$U2"
+  U1=$(free_port); upstream u1 "$U1"; UPSTREAM_PIDS=("$LAST")
+  U2=$(free_port); upstream u2 "$U2"; UPSTREAM_PIDS+=("$LAST")
   declare -A PORT THR
   TARGETS=()
   for T in $THREADS; do
@@ -173,7 +183,7 @@ if [[ $ONLY == *throughput* ]]; then
   log "warm-up"
   for t in "${TARGETS[@]}"; do run_wrk "http://127.0.0.1:${PORT[$t]}/" 2 >/dev/null; done
   CPU_RESULTS="$OUT/cpu.tsv"
-  echo -e "rep\ttarget\tsize\trps\tseconds\tutime0\tstime0\tutime1\tstime1" >"$CPU_RESULTS"
+  echo -e "$CPU_HEADER" >"$CPU_RESULTS"
   measure http "$SIZES" "$RESULTS" TARGETS PORT THR
   CPU_RESULTS=/dev/null
   python3 "$ROOT/bench/lb_summary.py" http "$RESULTS" "$OUT/stalled-runs.tsv" "$OUT/cpu.tsv" \
@@ -184,8 +194,8 @@ if [[ $ONLY == *throughput* ]]; then
 fi
 
 if [[ $ONLY == *tls* ]]; then
-  U1=$(free_port); upstream u1 "$U1"
-  U2=$(free_port); upstream u2 "$U2"
+  U1=$(free_port); upstream u1 "$U1"; UPSTREAM_PIDS=("$LAST")
+  U2=$(free_port); upstream u2 "$U2"; UPSTREAM_PIDS+=("$LAST")
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
     -subj /CN=bench.test -keyout "$TMP/tls.key" -out "$TMP/tls.crt" 2>/dev/null
   cat "$TMP/tls.crt" "$TMP/tls.key" >"$TMP/tls.pem"
@@ -219,8 +229,8 @@ if [[ $ONLY == *tls* ]]; then
 fi
 
 if [[ $ONLY == *accesslog* ]]; then
-  U1=$(free_port); upstream u1 "$U1"
-  U2=$(free_port); upstream u2 "$U2"
+  U1=$(free_port); upstream u1 "$U1"; UPSTREAM_PIDS=("$LAST")
+  U2=$(free_port); upstream u2 "$U2"; UPSTREAM_PIDS+=("$LAST")
   declare -A LPORT LTHR
   PIN=0
   p=$(free_port); tandem_lb "tandem-lb-1t" "$p" 1 "$U1" "$U2"; LPORT[tandem-lb-1t]=$p
@@ -236,7 +246,7 @@ if [[ $ONLY == *accesslog* ]]; then
   LPORT[haproxy-log-1t]=$p; TARGET_PID[haproxy-log-1t]=$LAST
   PIN=""
   CPU_RESULTS="$OUT/accesslog-cpu.tsv"
-  echo -e "rep\ttarget\tsize\trps\tseconds\tutime0\tstime0\tutime1\tstime1" >"$CPU_RESULTS"
+  echo -e "$CPU_HEADER" >"$CPU_RESULTS"
   LOG_TARGETS=(tandem-lb-1t tandem-lb-log-1t haproxy-1t haproxy-log-1t)
   for t in "${LOG_TARGETS[@]}"; do LTHR[$t]=1; done
   LOG_RESULTS="$OUT/accesslog.tsv"
@@ -307,8 +317,8 @@ rss_kib() { # PID [children too] -> KiB
 # 10 000 where the descriptor limit allows HAProxy to hold them (2 per connection).
 IDLE=$(( $(ulimit -Hn) / 2 - 100 )); (( IDLE > 10000 )) && IDLE=10000
 if [[ $ONLY == *rss* ]]; then
-  U1=$(free_port); upstream u1 "$U1"
-  U2=$(free_port); upstream u2 "$U2"
+  U1=$(free_port); upstream u1 "$U1"; UPSTREAM_PIDS=("$LAST")
+  U2=$(free_port); upstream u2 "$U2"; UPSTREAM_PIDS+=("$LAST")
   {
     echo
     echo "## Memory with $IDLE idle keep-alive client connections (one request each, 1 thread)"

@@ -2,7 +2,8 @@
 """Markdown summary of bench/lb_bench.sh's measurements (appended to summary.md).
 
     python3 bench/lb_summary.py http  RESULTS.tsv STALLED.tsv [CPU.tsv CLK_TCK]
-        # throughput, ratios vs HAProxy; with CPU.tsv: each proxy's CPU per request
+        # throughput, ratios vs HAProxy; with CPU.tsv: each proxy's CPU per request and
+        # the upstreams' behind it
     python3 bench/lb_summary.py https RESULTS.tsv STALLED.tsv   # TLS termination, 1 thread
 """
 import csv
@@ -52,18 +53,26 @@ if scheme == "https":
     sys.exit(0)
 
 # Per target and size: median user and system CPU µs per request, from the proxy's own
-# accounting over each run (clock ticks of /proc/PID/stat; requests = req/s x seconds).
-cpu = {}
+# accounting over each run (clock ticks of /proc/PID/stat; requests = req/s x seconds), and what
+# the two upstreams spent per request meanwhile (one target runs at a time; `direct` is wrk
+# against an upstream with no proxy).
+cpu, up = {}, {}
 if cpu_file:
-    per = {}
+    per, per_up = {}, {}
     for r in csv.DictReader(open(cpu_file), delimiter="\t"):
         n = float(r["rps"]) * float(r["seconds"])
-        if n > 0:
-            u = (int(r["utime1"]) - int(r["utime0"])) * 1e6 / hz / n
-            k = (int(r["stime1"]) - int(r["stime0"])) * 1e6 / hz / n
-            per.setdefault((r["target"], r["size"]), []).append((u, k))
+        if n <= 0:
+            continue
+        us = lambda a, b: (int(r[b]) - int(r[a])) * 1e6 / hz / n
+        if r["target"] != "direct":
+            per.setdefault((r["target"], r["size"]), []).append(
+                (us("utime0", "utime1"), us("stime0", "stime1")))
+        if r.get("up_utime0"):
+            per_up.setdefault((r["target"], r["size"]), []).append(
+                us("up_utime0", "up_utime1") + us("up_stime0", "up_stime1"))
     cpu = {key: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v))
            for key, v in per.items()}
+    up = {key: statistics.median(v) for key, v in per_up.items()}
     print("\n## CPU per request (µs, user + kernel, each proxy's own accounting; medians)\n")
     print("| target | " + " | ".join(f"`{s}`" for s in sizes) + " |")
     print("|---|" + "---|" * len(sizes))
@@ -72,6 +81,14 @@ if cpu_file:
             continue
         cells = [f"{cpu[t, s][0]:.1f} + {cpu[t, s][1]:.1f}" if (t, s) in cpu else "-" for s in sizes]
         print(f"| {t} | " + " | ".join(cells) + " |")
+    if up:
+        print("\n## The upstreams' CPU per request behind each target (µs, user + kernel of both "
+              "nginx; medians)\n")
+        print("| target | " + " | ".join(f"`{s}`" for s in sizes) + " |")
+        print("|---|" + "---|" * len(sizes))
+        for t in targets:
+            cells = [f"{up[t, s]:.1f}" if (t, s) in up else "-" for s in sizes]
+            print(f"| {t} | " + " | ".join(cells) + " |")
 
 
 def sized(s):
@@ -82,8 +99,9 @@ def sized(s):
 
 print("\n## tandem-lb / HAProxy at the same thread count\n")
 print("Targets: user CPU per request <= 0.5x; req/s >= 1.2x at 16 KiB and above; p99 <= 1.0x.\n")
-print("| build | threads | size | rps ratio | p99 ratio | user CPU ratio | kernel CPU ratio | verdict |")
-print("|---|---|---|---|---|---|---|---|")
+print("| build | threads | size | rps ratio | p99 ratio | user CPU ratio | kernel CPU ratio | "
+      "upstreams' CPU ratio | verdict |")
+print("|---|---|---|---|---|---|---|---|---|")
 for t in targets:
     if t.startswith(("haproxy-", "nginx-")) or t == "direct":
         continue  # every tandem-lb build (bench/lb_bench.sh --also adds others)
@@ -97,10 +115,11 @@ for t in targets:
             if (t, s) in cpu and (h, s) in cpu:
                 uc = cpu[t, s][0] / cpu[h, s][0] if cpu[h, s][0] else float("inf")
                 kc = cpu[t, s][1] / cpu[h, s][1] if cpu[h, s][1] else float("inf")
+            uu = up[t, s] / up[h, s] if (t, s) in up and (h, s) in up and up[h, s] else None
             ok = r >= (1.2 if sized(s) else 1.0) and p <= 1.0 and (uc is None or uc <= 0.5)
             fmt = lambda v: "-" if v is None else f"{v:.2f}"
             print(f"| {build} | {th} | `{s}` | {r:.2f} | {p:.2f} | {fmt(uc)} | {fmt(kc)} | "
-                  f"{'meets' if ok else 'MISSES'} |")
+                  f"{fmt(uu)} | {'meets' if ok else 'MISSES'} |")
 quiet = sum(1 for r in rows if r["quiet"] == "1")
 print(f"\n{quiet} of {len(rows)} runs started on a quiet machine.", end=" ")
 longest = max([float(x[6]) for x in stalled] + [0])
