@@ -81,6 +81,9 @@ bool read_in(int in, Pipe* pipe, char* buf, std::size_t buf_size, ByteMove& m, W
     } else {
         const auto len = static_cast<std::size_t>(std::min<std::uint64_t>(m.left, buf_size));
         n = ::recv(in, buf, len, 0);
+        // (Short: the socket had no more. A splice can stop short with more to come — the pipe
+        // was full — so it says nothing about the source.)
+        m.drained = n > 0 && static_cast<std::size_t>(n) < len;
     }
     if (n > 0) {
         m.left -= static_cast<std::uint64_t>(n);
@@ -152,10 +155,25 @@ Want move_some(int in, int out, Pipe* pipe, char* buf, std::size_t buf_size, Byt
         if (m.left == 0) {
             return Want::kDone;
         }
+        if (m.drained) {
+            // Its next bytes come with readiness (nginx's and HAProxy's rule on edge-triggered
+            // epoll): a read now would only find nothing.
+            m.drained = false;
+            return Want::kRead;
+        }
         if (!read_in(in, pipe, buf, buf_size, m, want)) {
             return want;
         }
     }
+}
+
+std::size_t read_now(int in, char* buf, std::size_t len, bool& drained) {
+    ssize_t n = 0;
+    do {
+        n = ::recv(in, buf, len, MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    drained = n < 0 ? again(errno) : n > 0 && static_cast<std::size_t>(n) < len;
+    return n > 0 ? static_cast<std::size_t>(n) : 0;
 }
 
 }  // namespace lb

@@ -81,6 +81,9 @@ struct ByteMove {
     std::size_t offset = 0;     // (buffer strategy) where the unwritten bytes start
     int error = 0;
     bool sink_failed = false;  // (kFailed) writing failed, not reading
+    // The source's last read took all it had (it filled less than it asked for): the move waits
+    // for the source before reading it again, instead of a read that would find nothing.
+    bool drained = false;
 };
 
 // The capacity asked of each pipe: a 1 MiB body moves in 4 splices each way, not 16.
@@ -91,5 +94,10 @@ inline constexpr std::size_t kPipeSize = 256 * 1024;
 // waits for next. After kRead the pipe or buffer is empty (a caller may lend the buffer out
 // while it waits); after kFailed the pipe may hold bytes (Pipes::give closes it).
 Want move_some(int in, int out, Pipe* pipe, char* buf, std::size_t buf_size, ByteMove& m);
+
+// One read of up to `len` bytes from `in` without waiting. Returns the bytes read: 0 when there
+// were none, or the source ended or failed (the move that follows finds out which, and says so).
+// `drained` is set when the read took all the source had: it came up short, or found nothing.
+std::size_t read_now(int in, char* buf, std::size_t len, bool& drained);
 
 }  // namespace lb

@@ -101,6 +101,19 @@ Task<typename Exchange<Stream>::Moved> Exchange<Stream>::move_body(Socket& in,
 template <class Stream>
 Task<Next> Exchange<Stream>::send_direct() {
     const std::uint64_t total = *rp_.content_length();
+    // A body whose rest fits one relay chunk is most often in the client's socket already: read
+    // now, without waiting, it goes in the head's write, and the cluster's server wakes once for
+    // head and body instead of twice (nginx spent 73 µs per 16 KiB upload behind tandem-lb, 57
+    // µs behind HAProxy, which sends them together). A larger rest is moved (spliced as
+    // configured): read here, its first chunk would be one more copy and one more read.
+    bool drained = false;
+    if (buffer_.size() < total && total - buffer_.size() <= kChunk &&
+        total - buffer_.size() <= buffer_.max_size() - buffer_.size()) {
+        const auto more = static_cast<std::size_t>(total - buffer_.size());
+        const auto room = buffer_.prepare(more);
+        buffer_.commit(read_now(lowest(client_).native_handle(), static_cast<char*>(room.data()),
+                                room.size(), drained));
+    }
     const auto have = static_cast<std::size_t>(std::min<std::uint64_t>(buffer_.size(), total));
     {
         Out out;
@@ -118,6 +131,7 @@ Task<Next> Exchange<Stream>::send_direct() {
     body_in_ += have;
     body_sent_ = have > 0;
     ByteMove m(total - have);
+    m.drained = drained;
     const Moved end = co_await move_body(lowest(client_), at_.up().socket, m, true);
     body_in_ += (total - have) - m.left;
     body_sent_ = body_sent_ || m.left < total - have;

@@ -1,7 +1,8 @@
 // The body mover (lb/src/byte_relay.*) over real loopback TCP connections: it moves exactly the
 // bytes it is told to, by splice through a pipe or by copy, leaves what follows in the source,
-// says what it waits for, and tells a source that ended early from a sink that went away; the
-// pipe pool is bounded and never hands out a pipe with bytes in it.
+// says what it waits for (after a read that came up short: the source, not another read), and
+// tells a source that ended early from a sink that went away; the pipe pool is bounded and never
+// hands out a pipe with bytes in it.
 #include <cerrno>
 #include <csignal>
 #include <string>
@@ -214,6 +215,81 @@ INSTANTIATE_TEST_SUITE_P(SpliceAndCopy,
                          ByteRelay,
                          ::testing::Values(true, false),
                          [](const auto& p) { return p.param ? "Spliced" : "Copied"; });
+
+// A connected pair of non-blocking SOCK_SEQPACKET sockets: each read returns one record, so a
+// source can come up short with more queued — which shows whether a move read it again.
+struct Records {
+    int fds[2] = {-1, -1};
+    Records() { EXPECT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0, fds), 0); }
+    ~Records() {
+        ::close(fds[0]);
+        ::close(fds[1]);
+    }
+    Records(const Records&) = delete;
+    Records& operator=(const Records&) = delete;
+};
+
+TEST(ByteRelayCopied, AShortReadEndsItsTurnUntilTheSourceIsReadyAgain) {
+    Records src;
+    Tcp dst;
+    ASSERT_EQ(::send(src.fds[0], std::string(100, 'a').data(), 100, 0), 100);
+    ASSERT_EQ(::send(src.fds[0], std::string(100, 'b').data(), 100, 0), 100);
+    std::string buf(1000, '\0');
+    ByteMove m(200);
+    // 100 of the 1000 it asked for: the source had no more (for a stream socket), so the move
+    // waits for readiness rather than read again — the second record stays queued.
+    EXPECT_EQ(move_some(src.fds[1], dst.a, nullptr, buf.data(), buf.size(), m), Want::kRead);
+    EXPECT_EQ(m.written, 100U);
+    EXPECT_EQ(m.left, 100U);
+    EXPECT_FALSE(m.drained) << "the wait it asked for ends the drained turn";
+    EXPECT_EQ(move_some(src.fds[1], dst.a, nullptr, buf.data(), buf.size(), m), Want::kDone);
+    EXPECT_EQ(read_n(dst.b, 200), std::string(100, 'a') + std::string(100, 'b'));
+}
+
+TEST(ByteRelayCopied, AReadThatFillsItsBufferReadsOnAtOnce) {
+    Records src;
+    Tcp dst;
+    ASSERT_EQ(::send(src.fds[0], std::string(100, 'a').data(), 100, 0), 100);
+    ASSERT_EQ(::send(src.fds[0], std::string(100, 'b').data(), 100, 0), 100);
+    std::string buf(100, '\0');
+    ByteMove m(200);
+    EXPECT_EQ(move_some(src.fds[1], dst.a, nullptr, buf.data(), buf.size(), m), Want::kDone);
+    EXPECT_EQ(read_n(dst.b, 200), std::string(100, 'a') + std::string(100, 'b'));
+}
+
+TEST(ByteRelayCopied, AMoveThatStartsDrainedWaitsBeforeItsFirstRead) {
+    Tcp src;
+    Tcp dst;
+    send_all(src.a, "xyz");
+    std::string buf(1000, '\0');
+    ByteMove m(3);
+    m.drained = true;  // (as send_direct sets it after its own read came up short)
+    EXPECT_EQ(move_some(src.b, dst.a, nullptr, buf.data(), buf.size(), m), Want::kRead);
+    EXPECT_EQ(m.written, 0U);
+    std::string rest(1000, '\0');
+    EXPECT_EQ(run(src.b, dst.a, nullptr, rest, m), Want::kDone);
+    EXPECT_EQ(read_n(dst.b, 3), "xyz");
+}
+
+TEST(ReadNow, SaysWhetherItTookAllTheSourceHad) {
+    Tcp src;
+    char buf[1000];
+    bool drained = false;
+    EXPECT_EQ(read_now(src.b, buf, sizeof buf, drained), 0U);
+    EXPECT_TRUE(drained) << "nothing there: the next bytes come with readiness";
+    send_all(src.a, std::string(300, 'x'));
+    pollfd p{src.b, POLLIN, 0};
+    ASSERT_EQ(::poll(&p, 1, 5000), 1);
+    EXPECT_EQ(read_now(src.b, buf, 100, drained), 100U);
+    EXPECT_FALSE(drained) << "a full read: more may be there";
+    EXPECT_EQ(read_now(src.b, buf, sizeof buf, drained), 200U);
+    EXPECT_TRUE(drained) << "short: it took all there was";
+    EXPECT_EQ(std::string(buf, 200), std::string(200, 'x'));
+    ::shutdown(src.a, SHUT_WR);
+    ASSERT_EQ(::poll(&p, 1, 5000), 1);
+    EXPECT_EQ(read_now(src.b, buf, sizeof buf, drained), 0U);
+    EXPECT_FALSE(drained) << "the end of the source is the move's to find, not a wait";
+}
 
 TEST(Pipes, AreBoundedAndReused) {
     Pipes pipes(2, kPipeSize);

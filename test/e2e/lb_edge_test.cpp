@@ -1,6 +1,7 @@
 // tandem-lb at the edge: a cluster's early answer (before the request body is complete) relayed
-// at once; request bodies that trickle below the minimum rate cut with a 408, bodies at a
-// legitimate rate untouched. Real processes on loopback (test/support: balancer.hpp).
+// at once; a small body that comes in pieces arrives whole; request bodies that trickle below the
+// minimum rate cut with a 408, bodies at a legitimate rate untouched. Real processes on loopback
+// (test/support: balancer.hpp).
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -104,7 +105,9 @@ TEST(Edge, AClustersEarlyAnswerIsRelayedAtOnceWhileTheBodyTrickles) {
     auto lb =
         Balancer::start("threads: 1\n" + cluster_yaml({{"east", up->address()}}) + kFastChecks);
     ASSERT_TRUE(lb);
-    for (const std::string framing : {"Content-Length: 100000", "Transfer-Encoding: chunked"}) {
+    // (10000: a body small enough to go with its head, none of it there yet; 100000: moved.)
+    for (const std::string framing :
+         {"Content-Length: 10000", "Content-Length: 100000", "Transfer-Encoding: chunked"}) {
         SCOPED_TRACE(framing);
         RawClient c(lb->port);
         ASSERT_TRUE(c.connected());
@@ -123,6 +126,32 @@ TEST(Edge, AClustersEarlyAnswerIsRelayedAtOnceWhileTheBodyTrickles) {
         EXPECT_FALSE(c.read_for(10s)) << "the connection did not close";
         EXPECT_FALSE(c.reset());
     }
+}
+
+TEST(Edge, ASmallBodyThatComesInPiecesArrivesWhole) {
+    auto up = Upstream::start("east");
+    ASSERT_TRUE(up);
+    auto lb =
+        Balancer::start("threads: 1\n" + cluster_yaml({{"east", up->address()}}) + kFastChecks);
+    ASSERT_TRUE(lb);
+    std::string body(10000, '\0');
+    for (std::size_t i = 0; i < body.size(); ++i) {
+        body[i] = static_cast<char>('a' + i % 26);
+    }
+    RawClient c(lb->port);
+    ASSERT_TRUE(c.connected());
+    // The head with part of the body (what the balancer reads at once, then sends on), the rest
+    // after a pause, in two pieces: the request waits for it and arrives whole.
+    ASSERT_TRUE(c.send("PUT /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 10000\r\n\r\n" +
+                       body.substr(0, 3000)));
+    c.read_for(100ms);
+    EXPECT_TRUE(c.received().empty()) << c.received();
+    ASSERT_TRUE(c.send(body.substr(3000, 4000)));
+    c.read_for(20ms);
+    ASSERT_TRUE(c.send(body.substr(7000)));
+    c.read_response(5s);
+    ASSERT_EQ(c.received().rfind("HTTP/1.1 200 OK\r\n", 0), 0U) << c.received().substr(0, 300);
+    EXPECT_TRUE(c.received().ends_with("\r\n\r\n" + body)) << "the body came back changed";
 }
 
 TEST(Edge, AnEarlyAnswerBeforeTheClusterClosesIsRelayedNotA502) {
