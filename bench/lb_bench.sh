@@ -4,7 +4,7 @@
 #   bash bench/lb_bench.sh [--reps N] [--duration S] [--threads "1 2"] [--sizes "/ /16k /up1m"]
 #                          [--only throughput,tls,rss,failover,accesslog] [--out DIR]
 #                          [--also NAME=PATH]... [--variant NAME=YAMLFILE]...
-#                          [--no-haproxy-splice]
+#                          [--no-haproxy-splice] [--haproxy-headers]
 #
 # throughput: two nginx upstreams; every proxy runs at the same time on its own port (one-thread
 #   proxies pinned to CPU 0): tandem-lb, HAProxy, HAProxy with `option splice-auto` (unless
@@ -36,6 +36,10 @@
 #   log (accessLog.path), HAProxy with and without `option httplog` (`log stdout`, its stdout
 #   redirected to a file on the same disk), one thread each pinned to CPU 0, wrk as above,
 #   interleaved, medians; the cost is 1 - rps(logged) / rps(not logged), per proxy.
+# --haproxy-headers: one more HAProxy in the throughput runs, haproxy-hdr-Nt, that adds to each
+#   request the headers tandem-lb adds by default (X-Forwarded-For, X-Forwarded-Proto,
+#   Forwarded, X-Request-Id): the same work on every request, where the plain HAProxy the
+#   ratios are taken against adds none.
 # --also NAME=PATH: another tandem-lb binary (an earlier build, say) measured in the throughput
 #   runs beside the others, as NAME-Nt with the same configuration and placement.
 # --variant NAME=YAMLFILE: this tandem-lb again with YAMLFILE's lines added to its configuration
@@ -46,7 +50,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 REPS=5 DURATION=5 THREADS="1 2" SIZES="/ /1k /16k /64k /1m /up16k /up64k /up1m"
-ONLY="throughput,tls,rss,failover,accesslog" HAPROXY_SPLICE=1
+ONLY="throughput,tls,rss,failover,accesslog" HAPROXY_SPLICE=1 HAPROXY_HEADERS=0
 OUT="$ROOT/build/bench-lb-$(date +%Y%m%d-%H%M%S)"
 ALSO=() VARIANTS=()
 while (($#)); do
@@ -57,6 +61,7 @@ while (($#)); do
     --sizes) SIZES=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
     --no-haproxy-splice) HAPROXY_SPLICE=0; shift ;;
+    --haproxy-headers) HAPROXY_HEADERS=1; shift ;;
     --variant) [[ $2 == *=* && -f ${2#*=} ]] || { echo "--variant NAME=YAMLFILE: YAMLFILE must be a file" >&2; exit 2; }
                VARIANTS+=("$2"); shift 2 ;;
     --out) OUT=$2; shift 2 ;;
@@ -153,6 +158,16 @@ if [[ $ONLY == *throughput* ]]; then
       HAPROXY_GLOBAL="  maxpipes 1024" HAPROXY_DEFAULTS="  option splice-auto" haproxy_proxy "haproxy-splice-${T}t" "$p" "$T" "$U1" "$U2"
       PORT[haproxy-splice-${T}t]=$p; TARGET_PID[haproxy-splice-${T}t]=$LAST
       THR[haproxy-splice-${T}t]=$T; TARGETS+=("haproxy-splice-${T}t")
+    fi
+    if [[ $HAPROXY_HEADERS == 1 ]]; then
+      p=$(free_port)
+      HAPROXY_FRONTEND="  option forwardfor
+  http-request set-header X-Forwarded-Proto http
+  http-request set-header Forwarded \"for=%[src];proto=http\"
+  unique-id-format %H-%pid-%rt
+  unique-id-header X-Request-Id" haproxy_proxy "haproxy-hdr-${T}t" "$p" "$T" "$U1" "$U2"
+      PORT[haproxy-hdr-${T}t]=$p; TARGET_PID[haproxy-hdr-${T}t]=$LAST
+      THR[haproxy-hdr-${T}t]=$T; TARGETS+=("haproxy-hdr-${T}t")
     fi
     for spec in "${ALSO[@]}"; do
       name="${spec%%=*}-${T}t"

@@ -120,6 +120,24 @@ for t in targets:
             fmt = lambda v: "-" if v is None else f"{v:.2f}"
             print(f"| {build} | {th} | `{s}` | {r:.2f} | {p:.2f} | {fmt(uc)} | {fmt(kc)} | "
                   f"{fmt(uu)} | {'meets' if ok else 'MISSES'} |")
+same = [t for t in targets if t.startswith("haproxy-hdr-")]
+if same:
+    print("\n## tandem-lb / HAProxy adding the same headers (bench/lb_bench.sh --haproxy-headers)\n")
+    print("| threads | size | rps ratio | p99 ratio | user CPU ratio | kernel CPU ratio | "
+          "upstreams' CPU ratio |")
+    print("|---|---|---|---|---|---|---|")
+    for h in same:
+        th = h.rsplit("-", 1)[1]
+        t = "tandem-lb-" + th
+        for s in sizes:
+            if (t, s) not in med or (h, s) not in med:
+                continue
+            ratio = lambda a, b: f"{a / b:.2f}" if b else "-"
+            c = [ratio(cpu[t, s][i], cpu[h, s][i]) if (t, s) in cpu and (h, s) in cpu else "-"
+                 for i in (0, 1)]
+            u = ratio(up[t, s], up[h, s]) if (t, s) in up and (h, s) in up else "-"
+            print(f"| {th} | `{s}` | {ratio(med[t, s][0], med[h, s][0])} | "
+                  f"{ratio(med[t, s][1], med[h, s][1])} | {c[0]} | {c[1]} | {u} |")
 quiet = sum(1 for r in rows if r["quiet"] == "1")
 print(f"\n{quiet} of {len(rows)} runs started on a quiet machine.", end=" ")
 longest = max([float(x[6]) for x in stalled] + [0])

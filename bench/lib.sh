@@ -144,7 +144,9 @@ EOF
   start "$1" "$LB" -c "$TMP/$1.yaml"
   wait_http "$2" / "$LAST"
 }
-haproxy_proxy() { # NAME PORT THREADS U1 U2 [maxconn] -> pid (HAPROXY_SERVER: server options)
+# HAPROXY_GLOBAL, HAPROXY_DEFAULTS, HAPROXY_FRONTEND: lines added to those sections;
+# HAPROXY_SERVER: server options
+haproxy_proxy() { # NAME PORT THREADS U1 U2 [maxconn] -> pid
   mkdir -p "$TMP/$1"
   cat >"$TMP/$1/haproxy.cfg" <<EOF
 global
@@ -166,6 +168,7 @@ ${HAPROXY_DEFAULTS:-}
   timeout check 1s
 frontend fe
   bind 127.0.0.1:$2 ${HAPROXY_BIND:-}
+${HAPROXY_FRONTEND:-}
   default_backend clusters
 backend clusters
   balance roundrobin
