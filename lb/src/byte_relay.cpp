@@ -167,13 +167,4 @@ Want move_some(int in, int out, Pipe* pipe, char* buf, std::size_t buf_size, Byt
     }
 }
 
-std::size_t read_now(int in, char* buf, std::size_t len, bool& drained) {
-    ssize_t n = 0;
-    do {
-        n = ::recv(in, buf, len, MSG_DONTWAIT);
-    } while (n < 0 && errno == EINTR);
-    drained = n < 0 ? again(errno) : n > 0 && static_cast<std::size_t>(n) < len;
-    return n > 0 ? static_cast<std::size_t>(n) : 0;
-}
-
 }  // namespace lb

@@ -95,9 +95,4 @@ inline constexpr std::size_t kPipeSize = 256 * 1024;
 // while it waits); after kFailed the pipe may hold bytes (Pipes::give closes it).
 Want move_some(int in, int out, Pipe* pipe, char* buf, std::size_t buf_size, ByteMove& m);
 
-// One read of up to `len` bytes from `in` without waiting. Returns the bytes read: 0 when there
-// were none, or the source ended or failed (the move that follows finds out which, and says so).
-// `drained` is set when the read took all the source had: it came up short, or found nothing.
-std::size_t read_now(int in, char* buf, std::size_t len, bool& drained);
-
 }  // namespace lb

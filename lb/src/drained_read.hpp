@@ -1,6 +1,8 @@
 #pragma once
 
+#include <cerrno>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <utility>
 
@@ -10,6 +12,7 @@
 #include <boost/asio/error.hpp>
 #include <boost/asio/version.hpp>
 #include <boost/system/error_code.hpp>
+#include <sys/socket.h>
 
 #include "io.hpp"
 
@@ -41,6 +44,8 @@
     !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
 #define TANDEM_LB_DRAINED_READ 1
 #include <boost/asio/detail/bind_handler.hpp>
+#include <boost/asio/detail/conditionally_enabled_mutex.hpp>
+#include <boost/asio/detail/epoll_reactor.hpp>
 #include <boost/asio/detail/fenced_block.hpp>
 #include <boost/asio/detail/handler_alloc_helpers.hpp>
 #include <boost/asio/detail/handler_cont_helpers.hpp>
@@ -152,6 +157,32 @@ struct Initiate {
     }
 };
 
+// The reactor's per-socket state keeps its lock, its registered events and whether a read may be
+// tried before readiness private; pointers to those members are obtained the one way C++ allows
+// naming them from outside (an explicit instantiation's arguments are not access-checked), so
+// that read_now() can mark a socket drained the way the reactor itself does.
+using State = ad::epoll_reactor::descriptor_state;
+
+template <class Tag, typename Tag::type Member>
+struct Expose {
+    friend typename Tag::type member(Tag /*tag*/) { return Member; }
+};
+struct LockOf {
+    using type = ad::conditionally_enabled_mutex State::*;
+    friend type member(LockOf /*tag*/);
+};
+struct RegisteredOf {
+    using type = std::uint32_t State::*;
+    friend type member(RegisteredOf /*tag*/);
+};
+struct SpeculativeOf {
+    using type = bool (State::*)[ad::epoll_reactor::max_ops];
+    friend type member(SpeculativeOf /*tag*/);
+};
+template struct Expose<LockOf, &State::mutex_>;
+template struct Expose<RegisteredOf, &State::registered_events_>;
+template struct Expose<SpeculativeOf, &State::try_speculative_>;
+
 }  // namespace drained_detail
 #endif
 
@@ -166,6 +197,41 @@ auto async_read_drained(Socket& socket, boost::asio::mutable_buffer buffer, Toke
 #else
     return socket.async_read_some(buffer, std::forward<Token>(token));
 #endif
+}
+
+// Reads what `socket` has now, up to `buffer`'s size, without waiting. Returns the bytes read: 0
+// when there were none, or the peer ended or failed (the caller's next read finds out which).
+// `drained` is set when the read took all the socket had (it came up short, or found nothing);
+// the socket is then marked so for the reactor, as after a short async_read_drained(): its next
+// read waits for readiness instead of trying a recv(2) first.
+inline std::size_t read_now(Socket& socket, boost::asio::mutable_buffer buffer, bool& drained) {
+    const int fd = socket.native_handle();
+    const auto attempt = [&] {
+        ssize_t n = 0;
+        do {
+            n = ::recv(fd, buffer.data(), buffer.size(), MSG_DONTWAIT);
+        } while (n < 0 && errno == EINTR);
+        drained = n < 0 ? errno == EAGAIN || errno == EWOULDBLOCK
+                        : n > 0 && static_cast<std::size_t>(n) < buffer.size();
+        return n > 0 ? static_cast<std::size_t>(n) : std::size_t{0};
+    };
+#if TANDEM_LB_DRAINED_READ
+    namespace dd = drained_detail;
+    dd::State* state = dd::SocketAccess::io(socket).get_implementation().reactor_data_;
+    if (state != nullptr) {
+        // Under the socket's reactor lock, as the reactor's own reads: a readiness event that
+        // comes after the recv is handled after the mark, and undoes it.
+        boost::asio::detail::conditionally_enabled_mutex::scoped_lock lock(
+            state->*member(dd::LockOf{}));
+        const std::size_t n = attempt();
+        if (drained && state->*member(dd::RegisteredOf{}) != 0) {
+            (state->*member(dd::SpeculativeOf{}))[boost::asio::detail::epoll_reactor::read_op] =
+                false;
+        }
+        return n;
+    }
+#endif
+    return attempt();
 }
 
 }  // namespace lb

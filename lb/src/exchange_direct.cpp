@@ -3,19 +3,25 @@
 // is written with it, the rest spliced through a pipe (config.splice, a rest of at least
 // splice.minBytes) or copied through the relay buffer, never through Beast's parser and a second
 // buffer. The mover never reads past the body, so a pipelined request or the connection's next
-// response stays in its socket.
+// response stays in its socket; the read that sends a small request body with its head may take
+// the start of a pipelined request, into the buffer that request's head is read from.
 #include <array>
 #include <charconv>
 #include <cstring>
 
 #include <boost/asio/write.hpp>
 
+#include "drained_read.hpp"
 #include "exchange_state.hpp"
 
 namespace lb {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
+
+// What a request body's read asks for beyond the body (above): a read that comes up short shows
+// the client's socket empty.
+constexpr std::size_t kPastBody = 512;
 
 template <class Stream>
 bool Exchange<Stream>::direct_request() const {
@@ -105,14 +111,15 @@ Task<Next> Exchange<Stream>::send_direct() {
     // now, without waiting, it goes in the head's write, and the cluster's server wakes once for
     // head and body instead of twice (nginx spent 73 µs per 16 KiB upload behind tandem-lb, 57
     // µs behind HAProxy, which sends them together). A larger rest is moved (spliced as
-    // configured): read here, its first chunk would be one more copy and one more read.
+    // configured): read here, its first chunk would be one more copy and one more read. The read
+    // asks for a little more than the body: coming up short, it tells that the client has sent
+    // nothing more, and the read for its next request waits for readiness instead of finding
+    // nothing (what it takes of a pipelined request stays in the buffer for its turn).
     bool drained = false;
-    if (buffer_.size() < total && total - buffer_.size() <= kChunk &&
-        total - buffer_.size() <= buffer_.max_size() - buffer_.size()) {
-        const auto more = static_cast<std::size_t>(total - buffer_.size());
-        const auto room = buffer_.prepare(more);
-        buffer_.commit(read_now(lowest(client_).native_handle(), static_cast<char*>(room.data()),
-                                room.size(), drained));
+    if (buffer_.size() < total && total - buffer_.size() <= kChunk && total < buffer_.max_size()) {
+        const auto more = static_cast<std::size_t>(
+            std::min<std::uint64_t>(total + kPastBody, buffer_.max_size()) - buffer_.size());
+        buffer_.commit(read_now(lowest(client_), buffer_.prepare(more), drained));
     }
     const auto have = static_cast<std::size_t>(std::min<std::uint64_t>(buffer_.size(), total));
     {

@@ -271,26 +271,6 @@ TEST(ByteRelayCopied, AMoveThatStartsDrainedWaitsBeforeItsFirstRead) {
     EXPECT_EQ(read_n(dst.b, 3), "xyz");
 }
 
-TEST(ReadNow, SaysWhetherItTookAllTheSourceHad) {
-    Tcp src;
-    char buf[1000];
-    bool drained = false;
-    EXPECT_EQ(read_now(src.b, buf, sizeof buf, drained), 0U);
-    EXPECT_TRUE(drained) << "nothing there: the next bytes come with readiness";
-    send_all(src.a, std::string(300, 'x'));
-    pollfd p{src.b, POLLIN, 0};
-    ASSERT_EQ(::poll(&p, 1, 5000), 1);
-    EXPECT_EQ(read_now(src.b, buf, 100, drained), 100U);
-    EXPECT_FALSE(drained) << "a full read: more may be there";
-    EXPECT_EQ(read_now(src.b, buf, sizeof buf, drained), 200U);
-    EXPECT_TRUE(drained) << "short: it took all there was";
-    EXPECT_EQ(std::string(buf, 200), std::string(200, 'x'));
-    ::shutdown(src.a, SHUT_WR);
-    ASSERT_EQ(::poll(&p, 1, 5000), 1);
-    EXPECT_EQ(read_now(src.b, buf, sizeof buf, drained), 0U);
-    EXPECT_FALSE(drained) << "the end of the source is the move's to find, not a wait";
-}
-
 TEST(Pipes, AreBoundedAndReused) {
     Pipes pipes(2, kPipeSize);
     Pipe a = pipes.take();

@@ -2,8 +2,9 @@
 // that took less than its buffer, the next read of the socket does not try recv(2) before the
 // reactor reports the socket readable — observable as a buffer still untouched when the read has
 // been started although its bytes are in the socket — while a read that filled its buffer is
-// followed by one that reads at once; no byte is ever left waiting, end of stream, errors and
-// both kinds of cancellation complete the read as Asio's own would.
+// followed by one that reads at once; read_now() marks a socket it found empty the same way; no
+// byte is ever left waiting, end of stream, errors and both kinds of cancellation complete the
+// read as Asio's own would.
 #include <array>
 #include <chrono>
 #include <cstring>
@@ -105,6 +106,19 @@ void start_waiting_read(Pair& p, std::string& buf, std::optional<Result>& out) {
     ASSERT_FALSE(out);
 }
 
+// Bytes arrive in a socket marked drained: the next read leaves its buffer untouched until the
+// reactor has seen their event, then takes them.
+void expect_next_read_waits(Pair& p) {
+    p.send("next");  // in the socket now, its event not yet seen by the reactor
+    std::string buf(64, '\0');
+    std::optional<Result> out;
+    start_read(p, buf, out);
+    EXPECT_EQ(buf, std::string(64, '\0')) << "read at once: a speculative recv";
+    run_until(p, out);
+    ASSERT_FALSE(out->ec);
+    EXPECT_EQ(buf.substr(0, out->n), "next");
+}
+
 TEST(DrainedRead, IsTheReadOnThisPlatform) {
     EXPECT_TRUE(kDrainedReads);  // Boost 1.81 on Linux (epoll): Debian 12
 }
@@ -114,15 +128,7 @@ TEST(DrainedRead, AfterAShortReadTheNextReadWaitsForTheReactor) {
     const Result first = first_read(p, "GET / HTTP/1.1\r\n\r\n", 64);
     ASSERT_FALSE(first.ec);
     ASSERT_EQ(first.n, 18U);
-
-    p.send("next");  // in the socket now, its event not yet seen by the reactor
-    std::string buf(64, '\0');
-    std::optional<Result> out;
-    start_read(p, buf, out);
-    EXPECT_EQ(buf, std::string(64, '\0')) << "read at once: a speculative recv";
-    run_until(p, out);
-    ASSERT_FALSE(out->ec);
-    EXPECT_EQ(buf.substr(0, out->n), "next");
+    expect_next_read_waits(p);
 }
 
 TEST(DrainedRead, AsioOwnReadReadsAtOnceInTheSameSituation) {
@@ -136,6 +142,51 @@ TEST(DrainedRead, AsioOwnReadReadsAtOnceInTheSameSituation) {
     EXPECT_EQ(buf.substr(0, 4), "next");
     run_until(p, out);
     EXPECT_EQ(out->n, 4U);
+}
+
+TEST(DrainedRead, ReadNowSaysWhetherItTookAllTheSocketHad) {
+    Pair p;
+    std::string buf(1000, '\0');
+    bool drained = false;
+    EXPECT_EQ(read_now(p.socket, asio::buffer(buf), drained), 0U);
+    EXPECT_TRUE(drained) << "nothing there: the next bytes come with readiness";
+    p.send(std::string(300, 'x'));
+    EXPECT_EQ(read_now(p.socket, asio::buffer(buf, 100), drained), 100U);
+    EXPECT_FALSE(drained) << "a full read: more may be there";
+    EXPECT_EQ(read_now(p.socket, asio::buffer(buf), drained), 200U);
+    EXPECT_TRUE(drained) << "short: it took all there was";
+    EXPECT_EQ(buf.substr(0, 200), std::string(200, 'x'));
+    ::shutdown(p.peer, SHUT_WR);
+    pollfd w{p.socket.native_handle(), POLLIN, 0};
+    ASSERT_EQ(::poll(&w, 1, 5000), 1);
+    EXPECT_EQ(read_now(p.socket, asio::buffer(buf), drained), 0U);
+    EXPECT_FALSE(drained) << "the end of the stream is the next read's to find, not a wait";
+}
+
+TEST(DrainedRead, AfterAShortReadNowTheNextReadWaitsForTheReactor) {
+    Pair p;
+    ASSERT_EQ(first_read(p, "0123456789", 4).n, 4U);  // full: reads may still be tried at once
+    std::string now(64, '\0');
+    bool drained = false;
+    ASSERT_EQ(read_now(p.socket, asio::buffer(now), drained), 6U);  // short: marked
+    ASSERT_TRUE(drained);
+    expect_next_read_waits(p);
+}
+
+TEST(DrainedRead, AfterAFullReadNowTheNextReadReadsAtOnce) {
+    Pair p;
+    ASSERT_EQ(first_read(p, "0123456789", 4).n, 4U);  // full: the socket may have more
+    std::string now(4, '\0');
+    bool drained = true;
+    ASSERT_EQ(read_now(p.socket, asio::buffer(now), drained), 4U);
+    EXPECT_FALSE(drained);
+    EXPECT_EQ(now, "4567");
+    std::string buf(4, '\0');
+    std::optional<Result> out;
+    start_read(p, buf, out);
+    EXPECT_EQ(buf.substr(0, 2), "89");  // at once
+    run_until(p, out);
+    EXPECT_EQ(out->n, 2U);
 }
 
 TEST(DrainedRead, AReadThatFillsItsBufferIsFollowedByOneThatReadsAtOnce) {
