@@ -192,6 +192,18 @@ Clock::time_point Attempt::response_deadline(bool can_retry) {
     return coarse_now() + (per_try_ ? *retry.per_try_timeout : to.upstream_response);
 }
 
+void Attempt::give_back() {
+    if (!up_->tls) {
+        // A response read to its exact end (spliced, say) leaves the reactor free to try a recv
+        // first on the next read, one that returns EAGAIN: the next response has not come when
+        // its request has just left. Nothing else can come first: an HTTP/1.1 server speaks only
+        // to answer, and its answer — or the reset of a connection it has closed meanwhile —
+        // arrives after that request, as an event of its own.
+        mark_drained(up_->socket);
+    }
+    cx_.pool.give_back(*choice_, std::move(up_), coarse_now());
+}
+
 void Attempt::outlier(bool gateway_error) {
     const auto& config = cx_.config.outlier;
     if (config.consecutive_errors > 0 &&

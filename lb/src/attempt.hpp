@@ -83,8 +83,9 @@ public:
     // idle connections close.
     void outlier(bool gateway_error);
 
-    // The connection back to the pool (the response was read whole and it may be kept).
-    void give_back() { cx_.pool.give_back(*choice_, std::move(up_), coarse_now()); }
+    // The connection back to the pool (the response was read whole and it may be kept), its
+    // socket marked drained: the next response's read waits for readiness.
+    void give_back();
 
     [[nodiscard]] bool chosen() const { return choice_.has_value(); }
     [[nodiscard]] std::size_t cluster() const { return choice_->cluster; }

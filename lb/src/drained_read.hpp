@@ -183,6 +183,21 @@ template struct Expose<LockOf, &State::mutex_>;
 template struct Expose<RegisteredOf, &State::registered_events_>;
 template struct Expose<SpeculativeOf, &State::try_speculative_>;
 
+using Lock = ad::conditionally_enabled_mutex::scoped_lock;
+
+// The socket's reactor state; none for a socket that is not open.
+inline State* state_of(Socket& socket) {
+    return SocketAccess::io(socket).get_implementation().reactor_data_;
+}
+
+// What a read that came up short does in the reactor (under the state's lock): the socket's
+// next read waits for readiness.
+inline void mark(State& state) {
+    if (state.*member(RegisteredOf{}) != 0) {
+        (state.*member(SpeculativeOf{}))[ad::epoll_reactor::read_op] = false;
+    }
+}
+
 }  // namespace drained_detail
 #endif
 
@@ -217,21 +232,34 @@ inline std::size_t read_now(Socket& socket, boost::asio::mutable_buffer buffer, 
     };
 #if TANDEM_LB_DRAINED_READ
     namespace dd = drained_detail;
-    dd::State* state = dd::SocketAccess::io(socket).get_implementation().reactor_data_;
-    if (state != nullptr) {
+    if (dd::State* state = dd::state_of(socket)) {
         // Under the socket's reactor lock, as the reactor's own reads: a readiness event that
         // comes after the recv is handled after the mark, and undoes it.
-        boost::asio::detail::conditionally_enabled_mutex::scoped_lock lock(
-            state->*member(dd::LockOf{}));
+        const dd::Lock lock(state->*member(dd::LockOf{}));
         const std::size_t n = attempt();
-        if (drained && state->*member(dd::RegisteredOf{}) != 0) {
-            (state->*member(dd::SpeculativeOf{}))[boost::asio::detail::epoll_reactor::read_op] =
-                false;
+        if (drained) {
+            dd::mark(*state);
         }
         return n;
     }
 #endif
     return attempt();
+}
+
+// Marks `socket` drained for the reactor, as a short read would: its next read waits for
+// readiness instead of trying a recv(2) first. For a socket the caller knows has nothing to read
+// before an event of its own (an upstream connection after a whole response). Elsewhere than on
+// Asio 1.26 with epoll, nothing.
+inline void mark_drained(Socket& socket) {
+#if TANDEM_LB_DRAINED_READ
+    namespace dd = drained_detail;
+    if (dd::State* state = dd::state_of(socket)) {
+        const dd::Lock lock(state->*member(dd::LockOf{}));
+        dd::mark(*state);
+    }
+#else
+    (void)socket;
+#endif
 }
 
 }  // namespace lb

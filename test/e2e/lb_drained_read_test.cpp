@@ -2,9 +2,9 @@
 // that took less than its buffer, the next read of the socket does not try recv(2) before the
 // reactor reports the socket readable — observable as a buffer still untouched when the read has
 // been started although its bytes are in the socket — while a read that filled its buffer is
-// followed by one that reads at once; read_now() marks a socket it found empty the same way; no
-// byte is ever left waiting, end of stream, errors and both kinds of cancellation complete the
-// read as Asio's own would.
+// followed by one that reads at once; read_now() marks a socket it found empty the same way, and
+// mark_drained() one its caller knows is; no byte is ever left waiting, end of stream, errors
+// and both kinds of cancellation complete the read as Asio's own would.
 #include <array>
 #include <chrono>
 #include <cstring>
@@ -170,6 +170,15 @@ TEST(DrainedRead, AfterAShortReadNowTheNextReadWaitsForTheReactor) {
     bool drained = false;
     ASSERT_EQ(read_now(p.socket, asio::buffer(now), drained), 6U);  // short: marked
     ASSERT_TRUE(drained);
+    expect_next_read_waits(p);
+}
+
+TEST(DrainedRead, AfterMarkDrainedTheNextReadWaitsForTheReactor) {
+    Pair p;
+    ASSERT_EQ(first_read(p, "0123456789", 4).n, 4U);  // full: reads may still be tried at once
+    char rest[6];  // the rest taken outside the reactor (as a splice takes a body's)
+    ASSERT_EQ(::recv(p.socket.native_handle(), rest, sizeof rest, 0), 6);
+    mark_drained(p.socket);
     expect_next_read_waits(p);
 }
 
