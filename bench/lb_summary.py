@@ -97,6 +97,23 @@ def sized(s):
     return n.endswith("m") or (n.endswith("k") and int(n[:-1]) >= 16)
 
 
+def ratios(t, h, s):
+    """tandem-lb target t over HAProxy target h at size s: req/s, p99, user CPU, kernel CPU and
+    upstreams' CPU per request (None where a figure is missing)."""
+    div = lambda a, b: a / b if b else float("inf")
+    r, p = div(med[t, s][0], med[h, s][0]), div(med[t, s][1], med[h, s][1])
+    uc = kc = uu = None
+    if (t, s) in cpu and (h, s) in cpu:
+        uc, kc = div(cpu[t, s][0], cpu[h, s][0]), div(cpu[t, s][1], cpu[h, s][1])
+    if (t, s) in up and (h, s) in up:
+        uu = div(up[t, s], up[h, s])
+    return r, p, uc, kc, uu
+
+
+def fmt(v):
+    return "-" if v is None else f"{v:.2f}"
+
+
 print("\n## tandem-lb / HAProxy at the same thread count\n")
 print("Targets: user CPU per request <= 0.5x; req/s >= 1.2x at 16 KiB and above; p99 <= 1.0x.\n")
 print("| build | threads | size | rps ratio | p99 ratio | user CPU ratio | kernel CPU ratio | "
@@ -109,15 +126,8 @@ for t in targets:
     h = "haproxy-" + th
     for s in sizes:
         if (t, s) in med and (h, s) in med:
-            r = med[t, s][0] / med[h, s][0]
-            p = med[t, s][1] / med[h, s][1] if med[h, s][1] else float("inf")
-            uc = kc = None
-            if (t, s) in cpu and (h, s) in cpu:
-                uc = cpu[t, s][0] / cpu[h, s][0] if cpu[h, s][0] else float("inf")
-                kc = cpu[t, s][1] / cpu[h, s][1] if cpu[h, s][1] else float("inf")
-            uu = up[t, s] / up[h, s] if (t, s) in up and (h, s) in up and up[h, s] else None
+            r, p, uc, kc, uu = ratios(t, h, s)
             ok = r >= (1.2 if sized(s) else 1.0) and p <= 1.0 and (uc is None or uc <= 0.5)
-            fmt = lambda v: "-" if v is None else f"{v:.2f}"
             print(f"| {build} | {th} | `{s}` | {r:.2f} | {p:.2f} | {fmt(uc)} | {fmt(kc)} | "
                   f"{fmt(uu)} | {'meets' if ok else 'MISSES'} |")
 same = [t for t in targets if t.startswith("haproxy-hdr-")]
@@ -130,14 +140,8 @@ if same:
         th = h.rsplit("-", 1)[1]
         t = "tandem-lb-" + th
         for s in sizes:
-            if (t, s) not in med or (h, s) not in med:
-                continue
-            ratio = lambda a, b: f"{a / b:.2f}" if b else "-"
-            c = [ratio(cpu[t, s][i], cpu[h, s][i]) if (t, s) in cpu and (h, s) in cpu else "-"
-                 for i in (0, 1)]
-            u = ratio(up[t, s], up[h, s]) if (t, s) in up and (h, s) in up else "-"
-            print(f"| {th} | `{s}` | {ratio(med[t, s][0], med[h, s][0])} | "
-                  f"{ratio(med[t, s][1], med[h, s][1])} | {c[0]} | {c[1]} | {u} |")
+            if (t, s) in med and (h, s) in med:
+                print(f"| {th} | `{s}` | " + " | ".join(fmt(v) for v in ratios(t, h, s)) + " |")
 quiet = sum(1 for r in rows if r["quiet"] == "1")
 print(f"\n{quiet} of {len(rows)} runs started on a quiet machine.", end=" ")
 longest = max([float(x[6]) for x in stalled] + [0])
