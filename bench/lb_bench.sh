@@ -16,7 +16,9 @@
 #   proxy's own CPU time over each run (user and system, /proc/PID/stat: all its threads, nginx's
 #   workers summed) gives its CPU per request beside req/s and p99, and the two upstreams' CPU
 #   time over the same run what it cost them (`direct`: wrk on one upstream, no proxy; a proxy
-#   that makes an upstream work harder per request slows every run). Before each run the
+#   that makes an upstream work harder per request slows every run), and the whole machine's
+#   busy and idle CPU time (/proc/stat) what each request cost all processes together: with no
+#   idle CPU left, req/s is the CPUs over that cost. Before each run the
 #   script waits until the machine is quiet (CPU used by other processes < 10% of one CPU), and a
 #   run during which the host stalled the virtual machine (bench/pause_watch.py on each CPU saw
 #   no scheduling for >= 25 ms) is repeated, up to 4 times: one such stall lands in a proxy's
@@ -97,12 +99,12 @@ measure() {
           start=$(date +%s.%N)
           local cpu_before="0 0" cpu_after="0 0" up_before up_after
           [[ -n ${TARGET_PID[$t]:-} ]] && cpu_before=$(target_cpu "${TARGET_PID[$t]}")
-          up_before=$(upstreams_cpu)
+          up_before=$(upstreams_cpu) mach_before=$(machine_cpu)
           read -r rps p50 p99 non2 errs < <(run_size "$scheme://127.0.0.1:${ports[$t]}" "$size" "$DURATION" | parse_wrk)
           stall=$(stall_ms "$start" "$(date +%s.%N)")
           [[ -n ${TARGET_PID[$t]:-} ]] && cpu_after=$(target_cpu "${TARGET_PID[$t]}")
-          up_after=$(upstreams_cpu)
-          echo -e "$rep\t$t\t$size\t$rps\t$DURATION\t${cpu_before% *}\t${cpu_before#* }\t${cpu_after% *}\t${cpu_after#* }\t${up_before% *}\t${up_before#* }\t${up_after% *}\t${up_after#* }" >>"$CPU_RESULTS"
+          up_after=$(upstreams_cpu) mach_after=$(machine_cpu)
+          echo -e "$rep\t$t\t$size\t$rps\t$DURATION\t${cpu_before% *}\t${cpu_before#* }\t${cpu_after% *}\t${cpu_after#* }\t${up_before% *}\t${up_before#* }\t${up_after% *}\t${up_after#* }\t${mach_before% *}\t${mach_before#* }\t${mach_after% *}\t${mach_after#* }" >>"$CPU_RESULTS"
           log "$scheme rep $rep $t $size: $rps req/s p99 ${p99} ms non2xx $non2 errors $errs host stall ${stall} ms"
           [[ ${stall%.*} -lt $PAUSE_MS ]] && break
           echo -e "$scheme\t$rep\t$t\t$size\t$rps\t$p99\t$stall" >>"$OUT/stalled-runs.tsv"
@@ -114,13 +116,21 @@ measure() {
 }
 declare -A TARGET_PID  # targets whose CPU time measure() records (in CPU_RESULTS)
 CPU_RESULTS=/dev/null
-CPU_HEADER="rep\ttarget\tsize\trps\tseconds\tutime0\tstime0\tutime1\tstime1\tup_utime0\tup_stime0\tup_utime1\tup_stime1"
+CPU_HEADER="rep\ttarget\tsize\trps\tseconds\tutime0\tstime0\tutime1\tstime1\tup_utime0\tup_stime0\tup_utime1\tup_stime1\tbusy0\tidle0\tbusy1\tidle1"
 # The upstreams' CPU time so far, "user system" in clock ticks (both nginx, workers included):
 # what each run cost the upstreams beside the proxy's own (one target runs at a time).
 UPSTREAM_PIDS=()
 upstreams_cpu() {
   local p
   for p in "${UPSTREAM_PIDS[@]}"; do target_cpu "$p"; done | awk '{u += $1; s += $2} END {print u + 0, s + 0}'
+}
+
+# The whole machine's CPU time so far, "busy idle" in clock ticks over all CPUs (/proc/stat):
+# what a run cost everything together (proxy, upstreams, wrk, the kernel's softirq work in
+# whichever context it ran) and whether any CPU was left idle. On a machine with no idle time,
+# requests per second are the CPUs over this cost, whichever process spends it.
+machine_cpu() {
+  awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6}' /proc/stat
 }
 
 RESULTS="$OUT/results.tsv"

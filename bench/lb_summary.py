@@ -56,9 +56,9 @@ if scheme == "https":
 # accounting over each run (clock ticks of /proc/PID/stat; requests = req/s x seconds), and what
 # the two upstreams spent per request meanwhile (one target runs at a time; `direct` is wrk
 # against an upstream with no proxy).
-cpu, up = {}, {}
+cpu, up, mach = {}, {}, {}
 if cpu_file:
-    per, per_up = {}, {}
+    per, per_up, per_mach = {}, {}, {}
     for r in csv.DictReader(open(cpu_file), delimiter="\t"):
         n = float(r["rps"]) * float(r["seconds"])
         if n <= 0:
@@ -70,9 +70,15 @@ if cpu_file:
         if r.get("up_utime0"):
             per_up.setdefault((r["target"], r["size"]), []).append(
                 us("up_utime0", "up_utime1") + us("up_stime0", "up_stime1"))
+        if r.get("busy0"):
+            busy, idle = int(r["busy1"]) - int(r["busy0"]), int(r["idle1"]) - int(r["idle0"])
+            per_mach.setdefault((r["target"], r["size"]), []).append(
+                (us("busy0", "busy1"), idle / max(busy + idle, 1)))
     cpu = {key: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v))
            for key, v in per.items()}
     up = {key: statistics.median(v) for key, v in per_up.items()}
+    mach = {key: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v))
+            for key, v in per_mach.items()}
     print("\n## CPU per request (µs, user + kernel, each proxy's own accounting; medians)\n")
     print("| target | " + " | ".join(f"`{s}`" for s in sizes) + " |")
     print("|---|" + "---|" * len(sizes))
@@ -89,6 +95,16 @@ if cpu_file:
         for t in targets:
             cells = [f"{up[t, s]:.1f}" if (t, s) in up else "-" for s in sizes]
             print(f"| {t} | " + " | ".join(cells) + " |")
+    if mach:
+        print("\n## The whole machine per request (µs of busy CPU on all CPUs, every process and "
+              "the kernel's softirq work; the run's idle share; medians)\n")
+        print("With no idle CPU, req/s is the CPUs over this cost, whichever process spends it.\n")
+        print("| target | " + " | ".join(f"`{s}`" for s in sizes) + " |")
+        print("|---|" + "---|" * len(sizes))
+        for t in targets:
+            cells = [f"{mach[t, s][0]:.1f} ({100 * mach[t, s][1]:.0f}% idle)" if (t, s) in mach
+                     else "-" for s in sizes]
+            print(f"| {t} | " + " | ".join(cells) + " |")
 
 
 def sized(s):
@@ -98,16 +114,22 @@ def sized(s):
 
 
 def ratios(t, h, s):
-    """tandem-lb target t over HAProxy target h at size s: req/s, p99, user CPU, kernel CPU and
-    upstreams' CPU per request (None where a figure is missing)."""
+    """tandem-lb target t over HAProxy target h at size s: req/s, p99, user CPU, kernel CPU,
+    upstreams' CPU and the whole machine's CPU per request, and the req/s ratio tandem-lb would
+    reach on a saturated machine if its user CPU were zero and every other cost stayed (HAProxy's
+    machine CPU over tandem-lb's less its user CPU); None where a figure is missing."""
     div = lambda a, b: a / b if b else float("inf")
     r, p = div(med[t, s][0], med[h, s][0]), div(med[t, s][1], med[h, s][1])
-    uc = kc = uu = None
+    uc = kc = uu = mc = ceiling = None
     if (t, s) in cpu and (h, s) in cpu:
         uc, kc = div(cpu[t, s][0], cpu[h, s][0]), div(cpu[t, s][1], cpu[h, s][1])
     if (t, s) in up and (h, s) in up:
         uu = div(up[t, s], up[h, s])
-    return r, p, uc, kc, uu
+    if (t, s) in mach and (h, s) in mach:
+        mc = div(mach[t, s][0], mach[h, s][0])
+        if (t, s) in cpu:
+            ceiling = div(mach[h, s][0], mach[t, s][0] - cpu[t, s][0])
+    return r, p, uc, kc, uu, mc, ceiling
 
 
 def fmt(v):
@@ -117,8 +139,8 @@ def fmt(v):
 print("\n## tandem-lb / HAProxy at the same thread count\n")
 print("Targets: user CPU per request <= 0.5x; req/s >= 1.2x at 16 KiB and above; p99 <= 1.0x.\n")
 print("| build | threads | size | rps ratio | p99 ratio | user CPU ratio | kernel CPU ratio | "
-      "upstreams' CPU ratio | verdict |")
-print("|---|---|---|---|---|---|---|---|---|")
+      "upstreams' CPU ratio | machine CPU ratio | rps ceiling at zero user CPU | verdict |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
 for t in targets:
     if t.startswith(("haproxy-", "nginx-")) or t == "direct":
         continue  # every tandem-lb build (bench/lb_bench.sh --also adds others)
@@ -126,16 +148,16 @@ for t in targets:
     h = "haproxy-" + th
     for s in sizes:
         if (t, s) in med and (h, s) in med:
-            r, p, uc, kc, uu = ratios(t, h, s)
+            r, p, uc, kc, uu, mc, ceiling = ratios(t, h, s)
             ok = r >= (1.2 if sized(s) else 1.0) and p <= 1.0 and (uc is None or uc <= 0.5)
             print(f"| {build} | {th} | `{s}` | {r:.2f} | {p:.2f} | {fmt(uc)} | {fmt(kc)} | "
-                  f"{fmt(uu)} | {'meets' if ok else 'MISSES'} |")
+                  f"{fmt(uu)} | {fmt(mc)} | {fmt(ceiling)} | {'meets' if ok else 'MISSES'} |")
 same = [t for t in targets if t.startswith("haproxy-hdr-")]
 if same:
     print("\n## tandem-lb / HAProxy adding the same headers (bench/lb_bench.sh --haproxy-headers)\n")
     print("| threads | size | rps ratio | p99 ratio | user CPU ratio | kernel CPU ratio | "
-          "upstreams' CPU ratio |")
-    print("|---|---|---|---|---|---|---|")
+          "upstreams' CPU ratio | machine CPU ratio | rps ceiling at zero user CPU |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for h in same:
         th = h.rsplit("-", 1)[1]
         t = "tandem-lb-" + th
