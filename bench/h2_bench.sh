@@ -7,6 +7,7 @@
 #
 #   bash bench/h2_bench.sh [--reps N] [--duration S] [--sizes "/ /16k"] [--streams "1 10"]
 #                          [--threads "1 2"] [--connections N] [--upstream h1|h2] [--out DIR]
+#                          [--also NAME=PATH]...
 #
 # h2load -t1 (--connections connections, --streams concurrent streams each, -D duration after a
 # 1 s warm-up) pinned to CPU 1; one-thread proxies pinned to CPU 0 (the same placement for each),
@@ -16,12 +17,14 @@
 # requests, and the proxy's own CPU per request (user and system, from /proc/PID/stat: every
 # thread; nginx's workers summed). Medians of --reps runs; ratios to HAProxy with the same
 # thread count.
+# --also NAME=PATH: another tandem-lb binary (an earlier build, say) measured beside the others,
+# as NAME-Nt with the same configuration and placement.
 # Results: $OUT/results.tsv, $OUT/summary.md (also printed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-REPS=5 DURATION=5 SIZES="/ /16k" STREAMS="1 10" THREADS="1" CONNECTIONS=32 UPSTREAM=h1
+REPS=5 DURATION=5 SIZES="/ /16k" STREAMS="1 10" THREADS="1" CONNECTIONS=32 UPSTREAM=h1 ALSO=()
 OUT="$ROOT/build/bench-h2-$(date +%Y%m%d-%H%M%S)"
 while (($#)); do
   case $1 in
@@ -33,6 +36,8 @@ while (($#)); do
     --connections) CONNECTIONS=$2; shift 2 ;;
     --upstream) UPSTREAM=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
+    --also) [[ $2 == *=* && -x ${2#*=} ]] || { echo "--also NAME=PATH: PATH must be an executable tandem-lb" >&2; exit 2; }
+            ALSO+=("$2"); shift 2 ;;
     *) echo "unknown option $1 (see the header of $0)" >&2; exit 2 ;;
   esac
 done
@@ -81,6 +86,11 @@ for T in $THREADS; do
   PORT[nginx-${T}w]=$p; PID_OF[nginx-${T}w]=$LAST
   THR[tandem-lb-${T}t]=$T; THR[haproxy-${T}t]=$T; THR[nginx-${T}w]=$T
   TARGETS+=("tandem-lb-${T}t" "haproxy-${T}t" "nginx-${T}w")
+  for spec in "${ALSO[@]}"; do
+    name="${spec%%=*}-${T}t"
+    p=$(free_port); LB="${spec#*=}" tandem_lb "$name" "$p" "$T" "$U1" "$U2" "h2c: true"
+    PORT[$name]=$p; PID_OF[$name]=$LAST; THR[$name]=$T; TARGETS+=("$name")
+  done
 done
 PIN=""
 # Each proxy must speak h2c and spread requests over both upstreams.
