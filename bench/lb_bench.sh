@@ -128,9 +128,11 @@ upstreams_cpu() {
 # The whole machine's CPU time so far, "busy idle" in clock ticks over all CPUs (/proc/stat):
 # what a run cost everything together (proxy, upstreams, wrk, the kernel's softirq work in
 # whichever context it ran) and whether any CPU was left idle. On a machine with no idle time,
-# requests per second are the CPUs over this cost, whichever process spends it.
+# requests per second are the CPUs over this cost, whichever process spends it. Busy: user,
+# nice, system, irq, softirq; idle: idle, iowait; steal (the host running something else) is
+# neither.
 machine_cpu() {
-  awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6}' /proc/stat
+  awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat
 }
 
 RESULTS="$OUT/results.tsv"
