@@ -10,8 +10,9 @@
 # two nginx upstreams; curl sends the requests one after another on one keep-alive connection.
 # Each proxy is run twice, with the smaller and the larger request count; the difference over
 # the difference in requests is its cost per request (startup and shutdown cancel out).
-# Results: DIR/instructions.tsv and DIR/summary.md (also printed); DIR/callgrind.* for
-# callgrind_annotate (where the instructions go).
+# Results: DIR/instructions.tsv and DIR/summary.md (also printed): per request, and for each
+# tandem-lb build where its instructions go by the library the code comes from (Beast, Asio,
+# libc, its own; bench/instructions_by_library.py); DIR/callgrind.* for callgrind_annotate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -180,4 +181,16 @@ for p in proxies[1:]:
     ratios = [f"`{s}` {per[p, s] / per[base, s]:.3f}" for s in sizes if per.get((p, s)) and per.get((base, s))]
     print(f"\n{p} / {base}: " + ", ".join(ratios))
 EOF
+for spec in "${BUILDS[@]}"; do
+  name=${spec%%=*}
+  for size in $SIZES; do
+    dump="$OUT/callgrind.$name" suffix=${size//\//_}
+    echo
+    echo "Where $name's instructions per request go at \`$size\` (each function's own, charged to the source of the code that ran: inlined templates count for the library they come from):"
+    echo
+    echo "| code | instructions per request | share |"
+    echo "|---|---|---|"
+    python3 "$ROOT/bench/instructions_by_library.py" "$ROOT" "$N1" "$N2" "$dump.$N1.$suffix" "$dump.$N2.$suffix"
+  done
+done >>"$OUT/summary.md"
 cat "$OUT/summary.md"
