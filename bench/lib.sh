@@ -193,6 +193,10 @@ http {
   access_log off; keepalive_requests 1000000; keepalive_timeout 65s;
   client_body_temp_path $TMP/$1/b; proxy_temp_path $TMP/$1/p; fastcgi_temp_path $TMP/$1/f;
   uwsgi_temp_path $TMP/$1/u; scgi_temp_path $TMP/$1/s;
+  # (request bodies buffered in memory, as nginx buffers them by default, but never in a temp
+  # file: with the default 16k buffer every upload from 16 KiB up went through one and stalled
+  # ~44 ms, 1,120-1,140 req/s whatever the size)
+  client_body_buffer_size 2m; client_max_body_size 4m;
   upstream clusters {
     server 127.0.0.1:$4 max_fails=1 fail_timeout=10s;
     server 127.0.0.1:$5 max_fails=1 fail_timeout=10s;
