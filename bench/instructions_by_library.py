@@ -15,7 +15,8 @@ import re
 import subprocess
 import sys
 
-root, n1, n2, small, large = os.path.abspath(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+root = os.path.abspath(sys.argv[1])
+n1, n2, small, large = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 
 # "  3,997,332 ( 5.39%)  /usr/include/boost/beast/...:function(args) [/path/object]"
 LINE = re.compile(r"\s*([\d,]+)\s+\([^)]*\)\s+(\S+?):(.*?)(?:\s+\[([^\]]*)\])?$")
@@ -34,8 +35,9 @@ def group(path, obj):
         return "C++ standard library templates (inlined into tandem-lb)"
     if "prometheus" in path or "prometheus" in obj:
         return "prometheus-cpp (metrics)"
+    # (glibc's sources are "./..."; string.h's fortified inlines come without an object)
     if ("libc.so" in obj or "ld-linux" in obj or path.startswith("./")
-            or path in ("/usr/include/string.h", "???") and not obj):
+            or path == "/usr/include/string.h"):
         return "libc (malloc, memcpy, system call wrappers, locks)"
     if "libstdc++" in obj:
         return "libstdc++.so"

@@ -125,16 +125,6 @@ upstreams_cpu() {
   for p in "${UPSTREAM_PIDS[@]}"; do target_cpu "$p"; done | awk '{u += $1; s += $2} END {print u + 0, s + 0}'
 }
 
-# The whole machine's CPU time so far, "busy idle" in clock ticks over all CPUs (/proc/stat):
-# what a run cost everything together (proxy, upstreams, wrk, the kernel's softirq work in
-# whichever context it ran) and whether any CPU was left idle. On a machine with no idle time,
-# requests per second are the CPUs over this cost, whichever process spends it. Busy: user,
-# nice, system, irq, softirq; idle: idle, iowait; steal (the host running something else) is
-# neither.
-machine_cpu() {
-  awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat
-}
-
 RESULTS="$OUT/results.tsv"
 RESULTS_HEADER="rep\ttarget\tthreads\tsize\trps\tp50_ms\tp99_ms\tnon2xx\tsocket_errors\tquiet\tstall_ms"
 echo -e "$RESULTS_HEADER" >"$RESULTS"

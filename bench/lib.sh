@@ -214,8 +214,13 @@ EOF
   if [[ -n ${NGINX_SSL:-} ]]; then wait_https "$2" "$LAST"; else wait_http "$2" / "$LAST"; fi
 }
 
-# Busy jiffies of the whole machine, and of the processes this script started.
-busy_all() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
+# The whole machine's CPU time so far, "busy idle" in clock ticks over all CPUs (/proc/stat):
+# busy is user, nice, system, irq and softirq (every process and the kernel's softirq work in
+# whichever context it ran); idle is idle and iowait; steal (the host running something else)
+# is neither. On a machine with no idle time, requests per second are the CPUs over what each
+# request costs it, whichever process spends it.
+machine_cpu() { awk '/^cpu /{print $2+$3+$4+$7+$8, $5+$6}' /proc/stat; }
+busy_all() { machine_cpu | cut -d' ' -f1; }
 steal() { awk '/^cpu /{print $9}' /proc/stat; }
 wait_quiet() { # until the machine is < 10% of one CPU busy for 1 s (max 60 s)
   local hz; hz=$(getconf CLK_TCK)
